@@ -1,0 +1,71 @@
+"""Engine and session factory for the two supported databases.
+
+SQLite (aiosqlite) is the embedded default; PostgreSQL (asyncpg) is for scale. The same models
+and queries run on both; the differences are confined to this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+
+@dataclass(frozen=True)
+class Database:
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def create_database(
+    url: str, *, echo: bool = False, busy_timeout_ms: int = 5000, connect_args: dict | None = None
+) -> Database:
+    parsed = make_url(url)
+    kwargs: dict = {"echo": echo}
+    if parsed.get_backend_name() == "sqlite":
+        # One file, many short transactions: WAL lets readers run beside the writer, and the busy
+        # timeout makes a second writer wait instead of failing with "database is locked".
+        kwargs["connect_args"] = {"timeout": busy_timeout_ms / 1000, **(connect_args or {})}
+    else:
+        kwargs["pool_pre_ping"] = True
+        if connect_args:
+            kwargs["connect_args"] = connect_args
+    engine = create_async_engine(url, **kwargs)
+    if parsed.get_backend_name() == "sqlite":
+        _configure_sqlite(engine, busy_timeout_ms)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    return Database(engine=engine, sessions=sessions)
+
+
+def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:  # pragma: no cover - exercised by tests
+        # pysqlite's own transaction handling would defer BEGIN and break SAVEPOINTs; let
+        # SQLAlchemy emit BEGIN itself (the documented recipe for serializable SQLite).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn) -> None:  # pragma: no cover - exercised by tests
+        # IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout instead of
+        # one failing later with SQLITE_BUSY when it upgrades a read lock.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")

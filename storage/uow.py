@@ -1,0 +1,79 @@
+"""Unit of work: one session, one transaction, the repositories that share it (DESIGN §2).
+
+Repositories never commit; the service that owns the unit of work does. When the unit of work
+runs while an update is being handled, its commit also records that update's id, so the effects
+of an update and the fact that it was handled land together or not at all.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.db import Database
+from storage.models import ProcessedUpdate
+from storage.repositories.groups import GroupRepository
+from storage.repositories.nodes import NodeRepository
+from storage.repositories.updates import UpdateRepository
+from storage.repositories.users import UserRepository
+
+
+class DuplicateUpdate(Exception):
+    """Another worker already committed the handling of this update_id."""
+
+
+@dataclass
+class UpdateScope:
+    """The update being handled by the current asyncio task, if any."""
+
+    update_id: int
+    received_at: datetime
+    recorded: bool = False
+
+
+current_update: ContextVar[UpdateScope | None] = ContextVar("current_update", default=None)
+
+
+class UnitOfWork:
+    session: AsyncSession
+    nodes: NodeRepository
+    groups: GroupRepository
+    users: UserRepository
+    updates: UpdateRepository
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def __aenter__(self) -> UnitOfWork:
+        self.session = self._db.sessions()
+        self.nodes = NodeRepository(self.session)
+        self.groups = GroupRepository(self.session)
+        self.users = UserRepository(self.session)
+        self.updates = UpdateRepository(self.session)
+        return self
+
+    async def __aexit__(self, exc_type, exc, tb) -> None:
+        # Whatever was not committed explicitly is dropped: a service that fails half-way
+        # leaves nothing behind.
+        try:
+            await self.session.rollback()
+        finally:
+            await self.session.close()
+
+    async def commit(self) -> None:
+        scope = current_update.get()
+        if scope is not None and not scope.recorded:
+            self.session.add(ProcessedUpdate(update_id=scope.update_id,
+                                             processed_at=scope.received_at))
+            try:
+                await self.session.flush()
+            except IntegrityError as exc:
+                await self.session.rollback()
+                raise DuplicateUpdate(scope.update_id) from exc
+        await self.session.commit()
+        if scope is not None:
+            scope.recorded = True

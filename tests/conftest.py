@@ -1,0 +1,58 @@
+"""Shared fixtures: real databases (SQLite and PostgreSQL), migrated once per run.
+
+Every test that takes `db` runs once per backend. PostgreSQL is the machine's own server
+(127.0.0.1:5432, database `test`); each test run works in a schema of its own so parallel runs
+and leftovers never meet. A backend that cannot be reached fails the run rather than skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+
+from storage import migrate
+from storage.db import Database, create_database
+from storage.models import Base
+
+PG_URL = os.environ.get("GRIDGATE_TEST_PG_URL",
+                        "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+BACKENDS = [b for b in os.environ.get("GRIDGATE_TEST_BACKENDS", "sqlite,postgresql").split(",")
+            if b]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+async def migrated_db(request, tmp_path_factory) -> AsyncIterator[Database]:
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("db") / "gridgate.db"
+        db = create_database(f"sqlite+aiosqlite:///{path}")
+        await migrate.upgrade(db)
+        yield db
+        await db.dispose()
+        return
+    assert request.param == "postgresql", f"unknown backend {request.param}"
+    schema = f"gg_test_{uuid.uuid4().hex[:12]}"
+    admin = create_database(PG_URL)
+    async with admin.engine.begin() as conn:
+        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    db = create_database(PG_URL, connect_args={"server_settings": {"search_path": schema}})
+    try:
+        await migrate.upgrade(db)
+        yield db
+    finally:
+        await db.dispose()
+        async with admin.engine.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await admin.dispose()
+
+
+@pytest.fixture
+async def db(migrated_db: Database) -> AsyncIterator[Database]:
+    """A migrated database, emptied after the test (tests commit for real, so no rollback)."""
+    yield migrated_db
+    async with migrated_db.engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            await conn.execute(table.delete())

@@ -1,0 +1,141 @@
+"""Storage on both backends: schema from migrations, types, unit of work, de-duplication."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import select, text
+
+from storage import migrate
+from storage.db import Database
+from storage.models import Base, GroupChat, OrgNode, User
+from storage.uow import DuplicateUpdate, UnitOfWork, UpdateScope, current_update
+
+NOW = datetime(2026, 11, 23, 1, 2, 3, 456789, tzinfo=UTC)
+
+
+async def test_migrations_match_the_models(db: Database) -> None:
+    def diff(connection):
+        return compare_metadata(MigrationContext.configure(connection), Base.metadata)
+
+    async with db.engine.connect() as conn:
+        assert await conn.run_sync(diff) == []
+    assert await migrate.is_up_to_date(db)
+
+
+async def test_upgrade_is_idempotent(db: Database) -> None:
+    await migrate.upgrade(db)
+    assert await migrate.current_revision(db) == migrate.head_revision()
+
+
+async def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(db: Database) -> None:
+    if not db.is_sqlite:
+        pytest.skip("SQLite pragmas")  # the PostgreSQL run covers the other backend
+    async with db.engine.connect() as conn:
+        assert (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar() == "wal"
+        assert (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar() == 5000
+        assert (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar() == 1
+
+
+async def test_telegram_ids_are_64_bit_and_timestamps_are_aware(db: Database) -> None:
+    supergroup, person = -1001234567890123, 7_123_456_789_012
+    shanghai = timezone(timedelta(hours=8))
+    async with UnitOfWork(db) as uow:
+        uow.session.add(User(id=person, language="en", telegram_language_code="en",
+                             unreachable=False, created_at=NOW.astimezone(shanghai),
+                             updated_at=NOW))
+        uow.session.add(GroupChat(chat_id=supergroup, title="<b>网格</b>", chat_type="supergroup",
+                                  is_forum=False, active=True, language="zh_Hans",
+                                  created_at=NOW, updated_at=NOW))
+        await uow.commit()
+    async with UnitOfWork(db) as uow:
+        user = await uow.users.get(person)
+        group = await uow.groups.get(supergroup)
+        assert user.created_at == NOW and user.created_at.tzinfo is not None
+        assert user.created_at.utcoffset() == timedelta(0)
+        assert group.title == "<b>网格</b>"
+
+
+async def test_naive_datetimes_are_refused(db: Database) -> None:
+    async with UnitOfWork(db) as uow:
+        uow.session.add(User(id=1, unreachable=False, created_at=datetime(2026, 1, 1),
+                             updated_at=NOW))
+        with pytest.raises(Exception, match="naive datetime"):
+            await uow.commit()
+
+
+async def test_unit_of_work_rolls_back_what_it_did_not_commit(db: Database) -> None:
+    async with UnitOfWork(db) as uow:
+        await uow.users.seen(42, "en", NOW)
+    async with UnitOfWork(db) as uow:
+        assert await uow.users.get(42) is None
+
+
+async def test_commit_records_the_update_and_a_second_commit_of_it_is_a_duplicate(
+        db: Database) -> None:
+    for attempt in range(2):
+        token = current_update.set(UpdateScope(update_id=555, received_at=NOW))
+        try:
+            async with UnitOfWork(db) as uow:
+                await uow.users.seen(1000 + attempt, None, NOW)
+                if attempt == 0:
+                    await uow.commit()
+                else:
+                    with pytest.raises(DuplicateUpdate):
+                        await uow.commit()
+        finally:
+            current_update.reset(token)
+    async with UnitOfWork(db) as uow:
+        assert await uow.updates.is_processed(555)
+        assert await uow.users.get(1000) is not None
+        # The duplicate's effects were rolled back together with its marker.
+        assert await uow.users.get(1001) is None
+
+
+async def test_processed_updates_are_purged_by_age(db: Database) -> None:
+    async with UnitOfWork(db) as uow:
+        assert await uow.updates.record(1, NOW - timedelta(days=3))
+        assert await uow.updates.record(2, NOW)
+        assert not await uow.updates.record(2, NOW)
+        await uow.session.commit()
+    async with UnitOfWork(db) as uow:
+        assert await uow.updates.purge_before(NOW - timedelta(days=1)) == 1
+        await uow.session.commit()
+        assert not await uow.updates.is_processed(1)
+        assert await uow.updates.is_processed(2)
+
+
+async def test_concurrent_writers_wait_for_each_other(db: Database) -> None:
+    async def write(i: int) -> None:
+        async with UnitOfWork(db) as uow:
+            user = await uow.users.seen(10_000 + i, "zh", NOW)
+            await asyncio.sleep(0)  # hold the transaction across a task switch
+            user.language = "zh_Hant"
+            await uow.commit()
+
+    await asyncio.gather(*(write(i) for i in range(25)))
+    async with UnitOfWork(db) as uow:
+        count = await uow.session.scalar(
+            select(text("count(*)")).select_from(User).where(User.language == "zh_Hant"))
+        assert count == 25
+
+
+async def test_org_tree_constraints(db: Database) -> None:
+    async with UnitOfWork(db) as uow:
+        uow.nodes.add(OrgNode(code="D", level="district", name="区", created_at=NOW,
+                              updated_at=NOW))
+        await uow.commit()
+    async with UnitOfWork(db) as uow:
+        uow.nodes.add(OrgNode(code="D", level="street", name="重复", created_at=NOW,
+                              updated_at=NOW))
+        with pytest.raises(Exception, match="(?i)unique"):
+            await uow.commit()
+    async with UnitOfWork(db) as uow:
+        uow.nodes.add(OrgNode(code="X", level="planet", name="?", created_at=NOW,
+                              updated_at=NOW))
+        with pytest.raises(Exception, match="(?i)check"):
+            await uow.commit()
