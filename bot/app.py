@@ -1,0 +1,93 @@
+"""The one place that builds the Application and registers its handlers, in order."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
+from telegram.request import BaseRequest
+
+from bot.processor import ChatOrderedUpdateProcessor
+from bot.runtime import Runtime
+from handlers import binding, fallback, keyboards, membership, start
+from handlers.commands import publish_command_menus
+from handlers.errors import on_error
+
+# Commands count only in new messages: an edited "/start" must not run /start again, and
+# channel posts are not conversations.
+NEW_MESSAGES = filters.UpdateType.MESSAGE
+PRIVATE = filters.ChatType.PRIVATE & NEW_MESSAGES
+GROUPS = filters.ChatType.GROUPS & NEW_MESSAGES
+
+
+def build_application(rt: Runtime, *, request: BaseRequest | None = None,
+                      get_updates_request: BaseRequest | None = None) -> Application:
+    token = rt.config.telegram.token
+    if not token:
+        raise ValueError("a bot token is required to build the application")
+    builder = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(rt.config.telegram.base_url)
+        .base_file_url(rt.config.telegram.base_file_url)
+        .concurrent_updates(ChatOrderedUpdateProcessor(
+            rt.db, rt.clock, workers=rt.config.runtime.update_workers))
+        .post_init(_post_init)
+        .post_shutdown(_post_shutdown)
+    )
+    if request is not None:
+        builder = builder.request(request).get_updates_request(get_updates_request or request)
+    app = builder.build()
+    app.bot_data["runtime"] = rt
+    register_handlers(app)
+    return app
+
+
+def register_handlers(app: Application) -> None:
+    app.add_handler(CommandHandler("start", start.start, filters=NEW_MESSAGES))
+    app.add_handler(CommandHandler("help", start.help_command, filters=NEW_MESSAGES))
+    app.add_handler(CommandHandler("language", start.language_command, filters=NEW_MESSAGES))
+    app.add_handler(CommandHandler("bind", binding.bind_command, filters=NEW_MESSAGES))
+    app.add_handler(CommandHandler("unbind", binding.unbind_command, filters=NEW_MESSAGES))
+
+    app.add_handler(CallbackQueryHandler(start.menu_callback,
+                                         pattern=f"^({keyboards.MENU_HELP}|"
+                                                 f"{keyboards.MENU_LANGUAGE})$"))
+    app.add_handler(CallbackQueryHandler(start.language_callback,
+                                         pattern=f"^{keyboards.LANGUAGE_PREFIX}"))
+    app.add_handler(CallbackQueryHandler(binding.bind_move_callback,
+                                         pattern=f"^({keyboards.BIND_MOVE_PREFIX}\\d+|"
+                                                 f"{keyboards.BIND_KEEP})$"))
+    app.add_handler(CallbackQueryHandler(fallback.unknown_callback))
+
+    app.add_handler(ChatMemberHandler(membership.my_chat_member,
+                                      ChatMemberHandler.MY_CHAT_MEMBER))
+    app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, membership.migrated))
+
+    app.add_handler(MessageHandler(
+        filters.ChatType.PRIVATE & filters.UpdateType.EDITED_MESSAGE,
+        fallback.edited_private_message))
+    app.add_handler(MessageHandler(PRIVATE, fallback.unknown_private_message))
+
+    app.add_error_handler(on_error)
+
+
+async def _post_init(app: Application) -> None:
+    rt: Runtime = app.bot_data["runtime"]
+    await publish_command_menus(app.bot, rt.catalogs, rt.config.default_language)
+
+
+async def _post_shutdown(app: Application) -> None:
+    rt: Runtime = app.bot_data["runtime"]
+    await rt.db.dispose()
+
+
+ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY,
+                   Update.MY_CHAT_MEMBER]

@@ -1,0 +1,201 @@
+"""The `gridgate` command: run the bot, migrate the database, manage the org tree."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+from bot.clock import SystemClock
+from bot.config import Config, ConfigError, load_config
+from bot.services import grids
+from bot.services.orgtree import ImportFileError
+from bot.startup import NotMigrated, open_database, prepare
+from storage import migrate
+from storage.uow import UnitOfWork
+
+EXIT_USAGE = 2
+NO_TOKEN_HELP = """\
+gridgate: no Telegram bot token is configured.
+
+To run against Telegram: talk to @BotFather in Telegram, send /newbot, and put the token it gives
+you in the environment (TELEGRAM_BOT_TOKEN=123456:ABC... gridgate run) or in gridgate.toml
+under [telegram] token = "...".
+
+To try the bot locally without Telegram, run a local Bot API server and point
+TELEGRAM_API_BASE_URL at it (see README.md, "Running against a local Bot API server")."""
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    _configure_logging(args.verbose)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"gridgate: {exc}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+    sys.exit(args.handler(config, args) or 0)
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, default=argparse.SUPPRESS, metavar="PATH",
+                        help="configuration file (default: ./gridgate.toml, else the example)")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="log more")
+    parser = argparse.ArgumentParser(prog="gridgate", parents=[common],
+                                     description="网格通 — grid-based community governance bot")
+    parser.set_defaults(config=None, verbose=False)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", parents=[common], help="run the bot (long polling)")
+    run.set_defaults(handler=_run)
+
+    db = sub.add_parser("db", parents=[common], help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_sub.add_parser("upgrade", parents=[common], help="apply all migrations").set_defaults(
+        handler=_async(_db_upgrade))
+
+    grid = sub.add_parser("grids", parents=[common], help="the org tree and grid boundaries")
+    grid_sub = grid.add_subparsers(dest="grids_command", required=True, metavar="ACTION")
+    imp = grid_sub.add_parser("import", parents=[common],
+                              help="import a GeoJSON FeatureCollection or a CSV file")
+    imp.add_argument("file", type=Path)
+    imp.set_defaults(handler=_async(_grids_import))
+    grid_sub.add_parser("list", parents=[common], help="print the org tree").set_defaults(
+        handler=_async(_grids_list))
+    loc = grid_sub.add_parser("locate", parents=[common], help="which grid contains a point")
+    loc.add_argument("lat", type=float, help="latitude (WGS84)")
+    loc.add_argument("lon", type=float, help="longitude (WGS84)")
+    loc.set_defaults(handler=_async(_grids_locate))
+    return parser
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request URL at INFO, and a Bot API URL contains the bot token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
+def _async(command: Callable[[Config, argparse.Namespace], Awaitable[int]]):
+    def handler(config: Config, args: argparse.Namespace) -> int:
+        return asyncio.run(command(config, args))
+    return handler
+
+
+async def _with_database(config: Config, body) -> int:
+    db = open_database(config)
+    try:
+        await prepare(db, config, SystemClock())
+        async with UnitOfWork(db) as uow:
+            return await body(uow)
+    except NotMigrated as exc:
+        print(f"gridgate: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        await db.dispose()
+
+
+async def _db_upgrade(config: Config, args: argparse.Namespace) -> int:
+    db = open_database(config)
+    try:
+        before = await migrate.current_revision(db)
+        await migrate.upgrade(db)
+        after = await migrate.current_revision(db)
+    finally:
+        await db.dispose()
+    print(f"database at revision {after}" + ("" if before == after else f" (was {before})"))
+    return 0
+
+
+async def _grids_import(config: Config, args: argparse.Namespace) -> int:
+    async def body(uow: UnitOfWork) -> int:
+        try:
+            report = await grids.import_file(uow, SystemClock(), args.file)
+        except ImportFileError as exc:
+            print(f"gridgate: {args.file}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        except grids.ImportRejected as exc:
+            print(f"gridgate: {args.file}: nothing imported, {len(exc.problems)} problem(s):",
+                  file=sys.stderr)
+            for problem in exc.problems:
+                print(f"  {problem}", file=sys.stderr)
+            return EXIT_USAGE
+        await uow.commit()
+        print(f"imported {args.file}: {report.created} created, {report.updated} updated, "
+              f"{report.unchanged} unchanged")
+        return 0
+    return await _with_database(config, body)
+
+
+async def _grids_list(config: Config, args: argparse.Namespace) -> int:
+    async def body(uow: UnitOfWork) -> int:
+        nodes = await uow.nodes.all()
+        groups = {g.node_id: g for g in await uow.groups.bound()}
+        children: dict[int | None, list] = {}
+        for node in nodes:
+            children.setdefault(node.parent_id, []).append(node)
+
+        def show(parent_id: int | None, depth: int) -> None:
+            for node in children.get(parent_id, []):
+                group = groups.get(node.id)
+                bound = "" if group is None else (
+                    f"  [group {group.chat_id}{'' if group.active else ', inactive'}]")
+                print(f"{'  ' * depth}{node.code}  {node.level}  {node.name}{bound}")
+                show(node.id, depth + 1)
+
+        show(None, 0)
+        if not nodes:
+            print("the org tree is empty; import one with `gridgate grids import FILE`")
+        return 0
+    return await _with_database(config, body)
+
+
+async def _grids_locate(config: Config, args: argparse.Namespace) -> int:
+    async def body(uow: UnitOfWork) -> int:
+        node = await grids.GridDirectory().locate(uow, lat=args.lat, lon=args.lon)
+        if node is None:
+            print(f"no grid contains {args.lat}, {args.lon}")
+            return 1
+        path = await uow.nodes.path(node)
+        print(" / ".join(f"{n.name} ({n.code})" for n in path))
+        return 0
+    return await _with_database(config, body)
+
+
+def _run(config: Config, args: argparse.Namespace) -> int:
+    if not config.telegram.token:
+        print(NO_TOKEN_HELP, file=sys.stderr)
+        return EXIT_USAGE
+    from bot.app import ALLOWED_UPDATES, build_application
+    from bot.i18n import Catalogs
+    from bot.runtime import Runtime
+
+    clock = SystemClock()
+
+    async def _prepare() -> int:
+        db = open_database(config)
+        try:
+            await prepare(db, config, clock)
+        except NotMigrated as exc:
+            print(f"gridgate: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        finally:
+            await db.dispose()
+        return 0
+
+    if status := asyncio.run(_prepare()):
+        return status
+    # A fresh engine: connections belong to the event loop that run_polling creates.
+    db = open_database(config)
+    app = build_application(Runtime(config=config, db=db, clock=clock,
+                                    catalogs=Catalogs.load()))
+    logging.getLogger(__name__).info("gridgate starts (long polling, %s)",
+                                     config.telegram.api_base_url)
+    app.run_polling(allowed_updates=ALLOWED_UPDATES)
+    return 0

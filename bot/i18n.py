@@ -1,0 +1,91 @@
+"""Languages (DESIGN §8): gettext catalogs managed with Babel, resolution of a user's language.
+
+Msgids are English source strings with named placeholders: translate first, then format, and
+escape user text before it goes into HTML. Catalogs are compiled from the .po files in memory at
+start-up, so there is no build step and no stale .mo file can ever be served.
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+LANGUAGES = ("zh_Hans", "zh_Hant", "en")
+DEFAULT_LANGUAGE = "zh_Hans"
+DOMAIN = "gridgate"
+
+# Telegram's language_code is an IETF tag chosen by the client, usually just "zh" or "en".
+_TRADITIONAL = {"zh-tw", "zh-hk", "zh-mo", "zh-hant"}
+_SIMPLIFIED = {"zh", "zh-cn", "zh-sg", "zh-hans"}
+
+LANGUAGE_NAMES = {"zh_Hans": "简体中文", "zh_Hant": "繁體中文", "en": "English"}
+
+
+def N_(msgid: str) -> str:  # noqa: N802 - the gettext convention for "mark, translate later"
+    """Mark a string for extraction where it is defined; translate it where it is shown."""
+    return msgid
+
+
+def resolve_language(stored: str | None, telegram_code: str | None,
+                     default: str = DEFAULT_LANGUAGE) -> str:
+    """The user's stored choice wins, then Telegram's language_code, then the default."""
+    if stored in LANGUAGES:
+        return stored
+    if telegram_code:
+        tag = telegram_code.strip().lower().replace("_", "-")
+        if tag in _TRADITIONAL or tag.startswith(("zh-hant", "zh-tw", "zh-hk", "zh-mo")):
+            return "zh_Hant"
+        if tag in _SIMPLIFIED or tag.startswith("zh"):
+            return "zh_Hans"
+        return "en"
+    return default
+
+
+@dataclass(frozen=True)
+class Translator:
+    """Translates msgids into one language; `t("Hello, {name}", name=...)`."""
+
+    language: str
+    _translations: gettext.NullTranslations
+
+    def __call__(self, msgid: str, /, **values: object) -> str:
+        text = self._translations.gettext(msgid)
+        return text.format(**values) if values else text
+
+    def plural(self, singular: str, plural: str, n: int, /, **values: object) -> str:
+        text = self._translations.ngettext(singular, plural, n)
+        return text.format(n=n, **values)
+
+
+class Catalogs:
+    """All compiled catalogs; one Translator per language."""
+
+    def __init__(self, translations: Mapping[str, gettext.NullTranslations]) -> None:
+        self._translators = {lang: Translator(lang, translations[lang]) for lang in LANGUAGES}
+
+    @classmethod
+    def load(cls) -> Catalogs:
+        root = resources.files("locales")
+        compiled: dict[str, gettext.NullTranslations] = {}
+        for lang in LANGUAGES:
+            po = root / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+            with po.open("rb") as f:
+                catalog = read_po(f, locale=_babel_locale(lang), domain=DOMAIN)
+            buffer = io.BytesIO()
+            write_mo(buffer, catalog)
+            buffer.seek(0)
+            compiled[lang] = gettext.GNUTranslations(buffer)
+        return cls(compiled)
+
+    def __getitem__(self, language: str) -> Translator:
+        return self._translators.get(language, self._translators[DEFAULT_LANGUAGE])
+
+
+def _babel_locale(lang: str) -> str:
+    return {"zh_Hans": "zh_Hans_CN", "zh_Hant": "zh_Hant_TW", "en": "en"}[lang]

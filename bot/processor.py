@@ -1,0 +1,102 @@
+"""Per-chat ordered update processing with de-duplication (DESIGN §7).
+
+Updates of different chats run concurrently; updates of one chat run strictly in arrival order,
+so a resident's answers are never applied out of order. Each update_id is handled once: the id is
+recorded in the same transaction as the handler's effects (see storage.uow), and an update whose
+id is already recorded is dropped before any handler sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from typing import Any
+
+from telegram import Update
+from telegram.ext import BaseUpdateProcessor
+
+from bot.clock import Clock
+from storage.db import Database
+from storage.uow import UnitOfWork, UpdateScope, current_update
+
+log = logging.getLogger(__name__)
+
+
+def chat_key(update: object) -> object:
+    """What orders an update: its chat, else its user (inline queries), else nothing."""
+    if isinstance(update, Update):
+        if update.effective_chat is not None:
+            return ("chat", update.effective_chat.id)
+        if update.effective_user is not None:
+            return ("user", update.effective_user.id)
+    return None
+
+
+class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
+    """Chats in parallel, one chat in order, each update_id once.
+
+    PTB's base class holds its semaphore while `do_process_update` waits, so a chat flooding the
+    bot would occupy every slot waiting for its own lock and starve other chats. Its limit is
+    therefore only a bound on updates in flight; the real work limit (`workers`) is taken *after*
+    the chat lock, so waiting behind one's own chat costs no worker.
+    """
+
+    def __init__(self, db: Database, clock: Clock, *, workers: int = 32,
+                 max_in_flight: int = 4096) -> None:
+        super().__init__(max_concurrent_updates=max_in_flight)
+        self._db = db
+        self._clock = clock
+        self._workers = asyncio.Semaphore(workers)
+        self._locks: dict[object, asyncio.Lock] = {}
+        self._waiting: dict[object, int] = {}
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        key = chat_key(update)
+        if key is None:
+            await self._run(update, coroutine)
+            return
+        # The lock is taken before anything else is awaited: tasks start in arrival order and
+        # asyncio.Lock wakes waiters first-in first-out, so one chat's updates keep their order.
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._waiting[key] = self._waiting.get(key, 0) + 1
+        try:
+            async with lock:
+                await self._run(update, coroutine)
+        finally:
+            self._waiting[key] -= 1
+            if self._waiting[key] == 0:
+                del self._waiting[key]
+                del self._locks[key]
+
+    async def _run(self, update: object, coroutine: Awaitable[Any]) -> None:
+        update_id = update.update_id if isinstance(update, Update) else None
+        async with self._workers:
+            if update_id is None:
+                await coroutine
+                return
+            if await self._already_processed(update_id):
+                log.info("update %s delivered again; dropped", update_id)
+                coroutine.close()  # type: ignore[attr-defined]
+                return
+            scope = UpdateScope(update_id=update_id, received_at=self._clock.now())
+            token = current_update.set(scope)
+            try:
+                await coroutine
+            finally:
+                current_update.reset(token)
+            if not scope.recorded:
+                # The handlers wrote nothing (a /help, an ignored update): record the id alone.
+                async with UnitOfWork(self._db) as uow:
+                    await uow.updates.record(update_id, scope.received_at)
+                    await uow.session.commit()
+
+    async def _already_processed(self, update_id: int) -> bool:
+        async with UnitOfWork(self._db) as uow:
+            return await uow.updates.is_processed(update_id)

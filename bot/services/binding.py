@@ -1,0 +1,115 @@
+"""Binding Telegram groups to org nodes: one group serves one node, one node has one group.
+
+Only administrators from configuration may bind or unbind. Moving a node that already has an
+active group, or re-pointing a group that already serves another node, needs a confirmation.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from bot.clock import Clock
+from storage.models import GroupChat, OrgNode
+from storage.uow import UnitOfWork
+
+
+class Outcome(enum.Enum):
+    BOUND = "bound"
+    ALREADY_BOUND = "already_bound"
+    NEEDS_CONFIRMATION = "needs_confirmation"
+    UNKNOWN_NODE = "unknown_node"
+    NOT_ADMIN = "not_admin"
+    UNBOUND = "unbound"
+    NOT_BOUND = "not_bound"
+
+
+@dataclass(frozen=True)
+class GroupInfo:
+    chat_id: int
+    title: str
+    chat_type: str
+    is_forum: bool
+
+
+@dataclass
+class BindResult:
+    outcome: Outcome
+    node: OrgNode | None = None
+    path: list[OrgNode] = field(default_factory=list)
+    # For a move: the group that served the node before, and the node this group served.
+    displaced_group: GroupChat | None = None
+    previous_node: OrgNode | None = None
+    group_language: str | None = None
+
+
+async def bind(uow: UnitOfWork, clock: Clock, *, is_admin: bool, group: GroupInfo,
+               user_id: int, code: str, confirmed: bool, default_language: str) -> BindResult:
+    if not is_admin:
+        return BindResult(Outcome.NOT_ADMIN)
+    node = await uow.nodes.by_code(code.strip())
+    if node is None:
+        return BindResult(Outcome.UNKNOWN_NODE)
+    return await _bind_node(uow, clock, node=node, group=group, user_id=user_id,
+                            confirmed=confirmed, default_language=default_language)
+
+
+async def bind_by_id(uow: UnitOfWork, clock: Clock, *, is_admin: bool, group: GroupInfo,
+                     user_id: int, node_id: int, default_language: str) -> BindResult:
+    """The confirmed move, from the confirmation button (which carries the node id)."""
+    if not is_admin:
+        return BindResult(Outcome.NOT_ADMIN)
+    node = await uow.nodes.get(node_id)
+    if node is None:
+        return BindResult(Outcome.UNKNOWN_NODE)
+    return await _bind_node(uow, clock, node=node, group=group, user_id=user_id,
+                            confirmed=True, default_language=default_language)
+
+
+async def _bind_node(uow: UnitOfWork, clock: Clock, *, node: OrgNode, group: GroupInfo,
+                     user_id: int, confirmed: bool, default_language: str) -> BindResult:
+    now = clock.now()
+    path = await uow.nodes.path(node)
+    this = await uow.groups.seen(chat_id=group.chat_id, title=group.title,
+                                 chat_type=group.chat_type, is_forum=group.is_forum, now=now,
+                                 language=default_language)
+    await uow.groups.flush()
+    if this.node_id == node.id:
+        await uow.commit()
+        return BindResult(Outcome.ALREADY_BOUND, node=node, path=path,
+                          group_language=this.language)
+
+    holder = await uow.groups.for_node(node.id)
+    displaced = holder if holder is not None and holder.chat_id != group.chat_id else None
+    previous = await uow.nodes.get(this.node_id) if this.node_id is not None else None
+    # A group the bot has left can no longer serve anyone: taking its node needs no question.
+    if not confirmed and (previous is not None or (displaced is not None and displaced.active)):
+        await uow.commit()
+        return BindResult(Outcome.NEEDS_CONFIRMATION, node=node, path=path,
+                          displaced_group=displaced, previous_node=previous,
+                          group_language=this.language)
+    if displaced is not None:
+        displaced.node_id = None
+        displaced.updated_at = now
+        await uow.groups.flush()  # free the unique node slot before taking it
+    this.node_id = node.id
+    this.bound_by = user_id
+    this.bound_at = now
+    this.updated_at = now
+    await uow.commit()
+    return BindResult(Outcome.BOUND, node=node, path=path, displaced_group=displaced,
+                      previous_node=previous, group_language=this.language)
+
+
+async def unbind(uow: UnitOfWork, clock: Clock, *, is_admin: bool, chat_id: int) -> BindResult:
+    if not is_admin:
+        return BindResult(Outcome.NOT_ADMIN)
+    group = await uow.groups.get(chat_id)
+    if group is None or group.node_id is None:
+        return BindResult(Outcome.NOT_BOUND)
+    node = await uow.nodes.get(group.node_id)
+    path = await uow.nodes.path(node) if node else []
+    group.node_id = None
+    group.updated_at = clock.now()
+    await uow.commit()
+    return BindResult(Outcome.UNBOUND, node=node, path=path, group_language=group.language)

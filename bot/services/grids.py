@@ -1,0 +1,153 @@
+"""The org tree in the database: import, list, locate, and the desks from configuration.
+
+Parsing and validation are pure (bot.services.orgtree); this module applies a validated file in
+one transaction, so an import is all-or-nothing, and keeps an in-memory spatial index in step
+with the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.clock import Clock
+from bot.services.orgtree import (
+    LEVEL_RANK,
+    ExistingNode,
+    GridLocator,
+    NodeSpec,
+    Problem,
+    geometry_from_text,
+    geometry_to_text,
+    parse_file,
+    validate,
+)
+from storage.models import OrgNode
+from storage.uow import UnitOfWork
+
+
+class ImportRejected(Exception):
+    """The file has problems; nothing was written."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        super().__init__(f"{len(problems)} problem(s)")
+        self.problems = list(problems)
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    created: int
+    updated: int
+    unchanged: int
+
+
+async def import_file(uow: UnitOfWork, clock: Clock, path: Path) -> ImportReport:
+    """Validate and apply a GeoJSON or CSV file; raises ImportRejected with every problem."""
+    parsed = parse_file(path)
+    return await import_features(uow, clock, parsed.features, parsed.problems)
+
+
+async def import_features(uow: UnitOfWork, clock: Clock, features: Sequence[NodeSpec],
+                          parse_problems: Sequence[Problem] = ()) -> ImportReport:
+    existing = {node.code: node for node in await uow.nodes.all()}
+    by_id = {node.id: node for node in existing.values()}
+    problems = list(parse_problems)
+    for feature in features:
+        clash = existing.get(feature.code)
+        if clash is not None and clash.level == "desk":
+            problems.append(Problem(feature.index, feature.code,
+                                    f"code {feature.code!r} is already used by a desk"))
+    known = {
+        node.code: ExistingNode(
+            code=node.code, level=node.level,
+            parent=by_id[node.parent_id].code if node.parent_id in by_id else None,
+            geometry=geometry_from_text(node.geometry) if node.geometry else None)
+        for node in existing.values() if node.level != "desk"
+    }
+    problems += validate(features, known)
+    if problems:
+        raise ImportRejected(problems)
+
+    now = clock.now()
+    created = updated = unchanged = 0
+    # Parents before children, so every parent has an id when its children are written.
+    for feature in sorted(features, key=lambda f: LEVEL_RANK[f.level]):
+        parent_id = existing[feature.parent].id if feature.parent else None
+        values = {
+            "level": feature.level, "parent_id": parent_id, "name": feature.name,
+            "name_zh_hant": feature.name_zh_hant, "name_en": feature.name_en,
+            "geometry": geometry_to_text(feature.geometry) if feature.geometry else None,
+        }
+        node = existing.get(feature.code)
+        if node is None:
+            node = OrgNode(code=feature.code, created_at=now, updated_at=now, **values)
+            uow.nodes.add(node)
+            existing[feature.code] = node
+            created += 1
+        elif any(getattr(node, key) != value for key, value in values.items()):
+            for key, value in values.items():
+                setattr(node, key, value)
+            node.updated_at = now
+            updated += 1
+        else:
+            unchanged += 1
+        await uow.nodes.flush()
+    await _reparent_desks(uow, existing.values())
+    return ImportReport(created=created, updated=updated, unchanged=unchanged)
+
+
+async def sync_desks(uow: UnitOfWork, clock: Clock, desks: Iterable[tuple[str, str, str | None,
+                                                                          str | None]]) -> None:
+    """Create or rename the desks from configuration: (code, name, name_zh_hant, name_en)."""
+    root = await uow.nodes.root()
+    now = clock.now()
+    for code, name, name_zh_hant, name_en in desks:
+        node = await uow.nodes.by_code(code)
+        if node is None:
+            uow.nodes.add(OrgNode(code=code, level="desk", name=name, name_zh_hant=name_zh_hant,
+                                  name_en=name_en, parent_id=root.id if root else None,
+                                  created_at=now, updated_at=now))
+        elif node.level == "desk":
+            values = (name, name_zh_hant, name_en, root.id if root else None)
+            if (node.name, node.name_zh_hant, node.name_en, node.parent_id) != values:
+                node.name, node.name_zh_hant, node.name_en, node.parent_id = values
+                node.updated_at = now
+    await uow.nodes.flush()
+
+
+async def _reparent_desks(uow: UnitOfWork, nodes: Iterable[OrgNode]) -> None:
+    # Desks hang under the district so that escalation from a desk reaches the district centre;
+    # a desk created before any district was imported gets its parent here.
+    root = await uow.nodes.root()
+    if root is None:
+        return
+    for node in nodes:
+        if node.level == "desk" and node.parent_id != root.id:
+            node.parent_id = root.id
+
+
+class GridDirectory:
+    """Point → grid, through an STRtree kept in memory and rebuilt when grids change.
+
+    Another process may import grids at any time, so the index remembers a fingerprint of the
+    grid rows (count and latest change) and rebuilds when it differs.
+    """
+
+    def __init__(self) -> None:
+        self._locator: GridLocator | None = None
+        self._fingerprint: tuple[int, object] | None = None
+
+    async def locate(self, uow: UnitOfWork, *, lat: float, lon: float) -> OrgNode | None:
+        fingerprint = await uow.nodes.grid_fingerprint()
+        if self._locator is None or fingerprint != self._fingerprint:
+            grids = await uow.nodes.grids_with_geometry()
+            self._locator = GridLocator(
+                (g.code, geometry_from_text(g.geometry)) for g in grids if g.geometry)
+            self._fingerprint = fingerprint
+        code = self._locator.locate(lat=lat, lon=lon)
+        return await uow.nodes.by_code(code) if code else None
+
+
+def path_label(path: Sequence[OrgNode], language: str) -> str:
+    return " / ".join(node.display_name(language) for node in path)

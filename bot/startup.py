@@ -1,0 +1,48 @@
+"""Bringing the database to a usable state before the bot or a command uses it."""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+
+from bot.clock import Clock
+from bot.config import Config
+from bot.services import grids
+from bot.services.orgtree import parse_geojson
+from storage import migrate
+from storage.db import Database, create_database
+from storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+class NotMigrated(Exception):
+    """The PostgreSQL schema is behind the code; an operator must run `gridgate db upgrade`."""
+
+
+def open_database(config: Config) -> Database:
+    return create_database(config.database.url, echo=config.database.echo,
+                           busy_timeout_ms=config.database.sqlite_busy_timeout_ms)
+
+
+async def prepare(db: Database, config: Config, clock: Clock) -> None:
+    """Migrate (SQLite) or check the schema (PostgreSQL), load the demo, sync the desks.
+
+    The embedded SQLite database upgrades itself; a PostgreSQL database is shared by several
+    instances and upgraded deliberately, once, by `gridgate db upgrade`.
+    """
+    if db.is_sqlite:
+        await migrate.upgrade(db)
+    elif not await migrate.is_up_to_date(db):
+        raise NotMigrated(
+            "the database schema is not up to date; run `gridgate db upgrade` first")
+    async with UnitOfWork(db) as uow:
+        if config.demo_district_when_empty and await uow.nodes.count() == 0:
+            text = (resources.files("bot") / "data" / "demo_district.geojson").read_text("utf-8")
+            parsed = parse_geojson(text)
+            report = await grids.import_features(uow, clock, parsed.features, parsed.problems)
+            log.info("loaded the demo district (%d nodes)", report.created)
+        await grids.sync_desks(uow, clock, [
+            (desk.code, desk.names.zh_Hans, desk.names.zh_Hant, desk.names.en)
+            for desk in config.desks])
+        await uow.commit()

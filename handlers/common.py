@@ -1,0 +1,45 @@
+"""Small helpers every handler uses: language, group identity, safe replies."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+from telegram import Chat, Update
+
+from bot.i18n import Translator
+from bot.runtime import Runtime
+from bot.services import users
+from bot.services.binding import GroupInfo
+from bot.services.grids import path_label
+from storage.models import OrgNode
+from storage.uow import UnitOfWork
+
+
+async def translator_for(rt: Runtime, uow: UnitOfWork, update: Update) -> Translator:
+    """Private chats answer in the user's language, groups in the group's (DESIGN §8)."""
+    chat = update.effective_chat
+    if chat is not None and chat.type != Chat.PRIVATE:
+        return rt.translator(
+            await users.group_language(uow, chat.id, rt.config.default_language))
+    user = update.effective_user
+    if user is None:
+        return rt.translator(rt.config.default_language)
+    return rt.translator(await users.private_language(
+        uow, rt.clock, user_id=user.id, telegram_code=user.language_code,
+        default=rt.config.default_language))
+
+
+def group_info(chat: Chat) -> GroupInfo:
+    return GroupInfo(chat_id=chat.id, title=chat.title or "", chat_type=chat.type,
+                     is_forum=bool(chat.is_forum))
+
+
+def is_group(update: Update) -> bool:
+    chat = update.effective_chat
+    return chat is not None and chat.type in (Chat.GROUP, Chat.SUPERGROUP)
+
+
+def place_html(path: Sequence[OrgNode], language: str) -> str:
+    """A node's path for HTML messages; names come from imported files, so they are escaped."""
+    return html.escape(path_label(path, language))

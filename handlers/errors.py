@@ -1,0 +1,54 @@
+"""The last resort: log with context, tell the person briefly, show no internals."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Chat, Update
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from bot.runtime import runtime
+from handlers.common import translator_for
+from storage.uow import DuplicateUpdate
+
+log = logging.getLogger(__name__)
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    error = context.error
+    if isinstance(error, DuplicateUpdate):
+        # Another worker handled this update first; its answer stands.
+        log.info("update %s was handled elsewhere first", error.args[0])
+        return
+    if not isinstance(update, Update):
+        log.error("error outside an update", exc_info=error)
+        return
+    # Ids and kinds only: message texts and names are personal data and stay out of the logs.
+    chat = update.effective_chat
+    log.error("error while handling update %s (%s in a %s chat)", update.update_id,
+              _kind(update), chat.type if chat else "no", exc_info=error)
+    if chat is None or chat.type == Chat.CHANNEL:
+        return
+    rt = runtime(context)
+    try:
+        async with rt.uow() as uow:
+            t = await translator_for(rt, uow, update)
+    except Exception:  # the database may be what failed
+        t = rt.translator(rt.config.default_language)
+    text = t("Sorry, something went wrong on our side. Please try again in a moment.")
+    try:
+        if update.callback_query is not None:
+            await update.callback_query.answer(text, show_alert=True)
+        elif update.effective_message is not None:
+            await update.effective_message.reply_text(text)
+    except TelegramError:
+        log.warning("could not tell the user about the error in update %s", update.update_id)
+
+
+def _kind(update: Update) -> str:
+    for kind in ("message", "edited_message", "callback_query", "my_chat_member",
+                 "channel_post", "chat_member"):
+        if getattr(update, kind) is not None:
+            return kind
+    return "other"

@@ -1,0 +1,40 @@
+"""What the bot says to input no handler wanted: never silence in private, never noise in groups."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot.runtime import runtime
+from handlers import keyboards
+from handlers.common import translator_for
+
+log = logging.getLogger(__name__)
+
+
+async def unknown_private_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt = runtime(context)
+    async with rt.uow() as uow:
+        t = await translator_for(rt, uow, update)
+    await update.effective_message.reply_html(
+        t("I did not understand that. Please choose from the menu below."),
+        reply_markup=keyboards.main_menu(t))
+
+
+async def edited_private_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt = runtime(context)
+    async with rt.uow() as uow:
+        t = await translator_for(rt, uow, update)
+    await update.effective_message.reply_html(
+        t("I noticed you edited a message. Edits are not picked up; please send the "
+          "correction as a new message."))
+
+
+async def unknown_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Old keyboards, buttons from a removed feature, or forged callback data."""
+    rt = runtime(context)
+    async with rt.uow() as uow:
+        t = await translator_for(rt, uow, update)
+    await update.callback_query.answer(t("This button is no longer valid."), show_alert=True)

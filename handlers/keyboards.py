@@ -1,0 +1,40 @@
+"""Inline keyboards and their callback data (each callback_data stays within 64 bytes)."""
+
+from __future__ import annotations
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.i18n import LANGUAGE_NAMES, LANGUAGES, Translator
+
+MENU_HELP = "menu:help"
+MENU_LANGUAGE = "menu:lang"
+LANGUAGE_PREFIX = "lang:"
+BIND_MOVE_PREFIX = "bind:move:"
+BIND_KEEP = "bind:keep"
+
+
+def main_menu(t: Translator) -> InlineKeyboardMarkup:
+    # Only flows that exist get an entry; new flows add their buttons here.
+    return InlineKeyboardMarkup([
+        [InlineKeyboardButton(t("🌐 Language"), callback_data=MENU_LANGUAGE),
+         InlineKeyboardButton(t("❓ Help"), callback_data=MENU_HELP)],
+    ])
+
+
+def language_menu(current: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[
+        InlineKeyboardButton(("✓ " if lang == current else "") + LANGUAGE_NAMES[lang],
+                             callback_data=LANGUAGE_PREFIX + lang)
+        for lang in LANGUAGES
+    ]])
+
+
+def bind_confirmation(t: Translator, node_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[
+        InlineKeyboardButton(t("Move it here"), callback_data=f"{BIND_MOVE_PREFIX}{node_id}"),
+        InlineKeyboardButton(t("Cancel"), callback_data=BIND_KEEP),
+    ]])
+
+
+def add_to_group(t: Translator, url: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton(t("Add me to a group"), url=url)]])
