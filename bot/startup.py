@@ -39,8 +39,7 @@ async def prepare(db: Database, config: Config, clock: Clock) -> None:
     async with UnitOfWork(db) as uow:
         if config.demo_district_when_empty and await uow.nodes.count() == 0:
             text = (resources.files("bot") / "data" / "demo_district.geojson").read_text("utf-8")
-            parsed = parse_geojson(text)
-            report = await grids.import_features(uow, clock, parsed.features, parsed.problems)
+            report = await grids.import_parsed(uow, clock, parse_geojson(text))
             log.info("loaded the demo district (%d nodes)", report.created)
         await grids.sync_desks(uow, clock, [
             (desk.code, desk.names.zh_Hans, desk.names.zh_Hant, desk.names.en)

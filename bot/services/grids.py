@@ -13,13 +13,13 @@ from pathlib import Path
 
 from bot.clock import Clock
 from bot.services.orgtree import (
-    LEVEL_RANK,
     ExistingNode,
     GridLocator,
-    NodeSpec,
+    ParsedFile,
     Problem,
     geometry_from_text,
     geometry_to_text,
+    in_import_order,
     parse_file,
     validate,
 )
@@ -44,15 +44,15 @@ class ImportReport:
 
 async def import_file(uow: UnitOfWork, clock: Clock, path: Path) -> ImportReport:
     """Validate and apply a GeoJSON or CSV file; raises ImportRejected with every problem."""
-    parsed = parse_file(path)
-    return await import_features(uow, clock, parsed.features, parsed.problems)
+    return await import_parsed(uow, clock, parse_file(path))
 
 
-async def import_features(uow: UnitOfWork, clock: Clock, features: Sequence[NodeSpec],
-                          parse_problems: Sequence[Problem] = ()) -> ImportReport:
+async def import_parsed(uow: UnitOfWork, clock: Clock, parsed: ParsedFile) -> ImportReport:
+    """Apply parsed features (created or updated by code) after validating them all."""
+    features = parsed.features
     existing = {node.code: node for node in await uow.nodes.all()}
     by_id = {node.id: node for node in existing.values()}
-    problems = list(parse_problems)
+    problems = list(parsed.problems)
     for feature in features:
         clash = existing.get(feature.code)
         if clash is not None and clash.level == "desk":
@@ -65,20 +65,22 @@ async def import_features(uow: UnitOfWork, clock: Clock, features: Sequence[Node
             geometry=geometry_from_text(node.geometry) if node.geometry else None)
         for node in existing.values() if node.level != "desk"
     }
-    problems += validate(features, known)
+    problems += validate(features, known, rejected=parsed.rejected)
     if problems:
         raise ImportRejected(problems)
 
     now = clock.now()
     created = updated = unchanged = 0
     # Parents before children, so every parent has an id when its children are written.
-    for feature in sorted(features, key=lambda f: LEVEL_RANK[f.level]):
+    for feature in in_import_order(features):
         parent_id = existing[feature.parent].id if feature.parent else None
         values = {
             "level": feature.level, "parent_id": parent_id, "name": feature.name,
             "name_zh_hant": feature.name_zh_hant, "name_en": feature.name_en,
-            "geometry": geometry_to_text(feature.geometry) if feature.geometry else None,
         }
+        # A CSV has no geometry: re-importing names and parents keeps the stored boundary.
+        if feature.geometry is not None:
+            values["geometry"] = geometry_to_text(feature.geometry)
         node = existing.get(feature.code)
         if node is None:
             node = OrgNode(code=feature.code, created_at=now, updated_at=now, **values)
