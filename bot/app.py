@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from telegram import Update
 from telegram.ext import (
     Application,
@@ -9,6 +11,7 @@ from telegram.ext import (
     CallbackQueryHandler,
     ChatMemberHandler,
     CommandHandler,
+    ContextTypes,
     MessageHandler,
     filters,
 )
@@ -19,6 +22,7 @@ from bot.runtime import Runtime
 from handlers import binding, fallback, keyboards, membership, start
 from handlers.commands import publish_command_menus
 from handlers.errors import on_error
+from scheduler import maintenance
 
 # Commands count only in new messages: an edited "/start" must not run /start again, and
 # channel posts are not conversations.
@@ -38,7 +42,7 @@ def build_application(rt: Runtime, *, request: BaseRequest | None = None,
         .base_url(rt.config.telegram.base_url)
         .base_file_url(rt.config.telegram.base_file_url)
         .concurrent_updates(ChatOrderedUpdateProcessor(
-            rt.db, rt.clock, workers=rt.config.runtime.update_workers))
+            rt.db, rt.clock, workers=rt.config.runtime.max_concurrent_updates))
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
     )
@@ -47,6 +51,8 @@ def build_application(rt: Runtime, *, request: BaseRequest | None = None,
     app = builder.build()
     app.bot_data["runtime"] = rt
     register_handlers(app)
+    app.job_queue.run_repeating(_purge_processed_updates, interval=timedelta(hours=1),
+                                first=timedelta(minutes=1), name="purge processed updates")
     return app
 
 
@@ -82,6 +88,12 @@ def register_handlers(app: Application) -> None:
 async def _post_init(app: Application) -> None:
     rt: Runtime = app.bot_data["runtime"]
     await publish_command_menus(app.bot, rt.catalogs, rt.config.default_language)
+
+
+async def _purge_processed_updates(context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt: Runtime = context.bot_data["runtime"]
+    await maintenance.purge_processed_updates(rt.db, rt.clock,
+                                              rt.config.runtime.processed_update_retention)
 
 
 async def _post_shutdown(app: Application) -> None:

@@ -27,7 +27,7 @@ _SIMPLIFIED = {"zh", "zh-cn", "zh-sg", "zh-hans"}
 LANGUAGE_NAMES = {"zh_Hans": "简体中文", "zh_Hant": "繁體中文", "en": "English"}
 
 
-def N_(msgid: str) -> str:  # noqa: N802 - the gettext convention for "mark, translate later"
+def N_(msgid: str) -> str:
     """Mark a string for extraction where it is defined; translate it where it is shown."""
     return msgid
 

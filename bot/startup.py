@@ -45,3 +45,10 @@ async def prepare(db: Database, config: Config, clock: Clock) -> None:
             (desk.code, desk.names.zh_Hans, desk.names.zh_Hant, desk.names.en)
             for desk in config.desks])
         await uow.commit()
+        root = await uow.nodes.root()
+        group = await uow.groups.for_node(root.id) if root else None
+        if root is not None and (group is None or not group.active):
+            # Routing climbs to the district centre as a last resort (DESIGN §1): say so early.
+            log.warning("the district centre %s has no active group yet; an administrator "
+                        "should send /bind %s in the district centre's group", root.code,
+                        root.code)

@@ -1,0 +1,1 @@
+"""Timed work. DESIGN §6: durable scheduled tasks claimed by a short APScheduler tick."""

@@ -132,10 +132,10 @@ async def test_org_tree_constraints(db: Database) -> None:
     async with UnitOfWork(db) as uow:
         uow.nodes.add(OrgNode(code="D", level="street", name="重复", created_at=NOW,
                               updated_at=NOW))
-        with pytest.raises(Exception, match="(?i)unique"):
+        with pytest.raises(Exception, match=r"(?i)unique"):
             await uow.commit()
     async with UnitOfWork(db) as uow:
         uow.nodes.add(OrgNode(code="X", level="planet", name="?", created_at=NOW,
                               updated_at=NOW))
-        with pytest.raises(Exception, match="(?i)check"):
+        with pytest.raises(Exception, match=r"(?i)check"):
             await uow.commit()

@@ -1,0 +1,29 @@
+"""Checks that keep the tree honest: lint, and complete translations in every language."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from locales import tools
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_message_is_translated_with_the_same_placeholders() -> None:
+    assert list(tools.problems()) == []
+
+
+def test_placeholder_check_catches_a_renamed_placeholder() -> None:
+    assert tools.placeholders("Hello {name}, No. {number}") == {"name", "number"}
+    assert tools.placeholders("你好 {姓名}") != tools.placeholders("Hello {name}")
+
+
+def test_ruff_is_clean() -> None:
+    ruff = shutil.which("ruff")
+    assert ruff, "ruff is installed with the test extras"
+    result = subprocess.run(
+        [ruff, "check", "--quiet", str(ROOT)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
