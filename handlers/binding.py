@@ -78,7 +78,7 @@ async def unbind_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         t = await translator_for(rt, uow, update)
         if not is_group(update):
             await update.effective_message.reply_html(
-                t("Send /unbind in the group that should stop serving its node."))
+                t("Send /unbind in the group you want to unbind."))
             return
         result = await binding.unbind(uow, rt.clock, is_admin=rt.is_admin(
             update.effective_user.id), chat_id=update.effective_chat.id)
@@ -110,7 +110,8 @@ async def _report(update: Update, context: ContextTypes.DEFAULT_TYPE,
             lines.append(t("<b>{place}</b> is served by the group “{group}” now.", place=place,
                            group=html.escape(result.displaced_group.title)))
         if result.previous_node is not None:
-            lines.append(t("This group serves <b>{previous}</b> now and would stop serving it.",
+            lines.append(t("This group serves <b>{previous}</b> now and would stop serving it "
+                           "if you bind it here.",
                            previous=html.escape(result.previous_node.display_name(t.language))))
         lines.append(t("Move <b>{place}</b> to this group?", place=place))
         text = "\n".join(lines)

@@ -20,7 +20,7 @@ PRIVATE_COMMANDS = (
 GROUP_COMMANDS = (
     ("help", N_("What this group receives and the group commands")),
     ("bind", N_("Bind this group to a grid, centre or desk (admins)")),
-    ("unbind", N_("Stop this group serving its node (admins)")),
+    ("unbind", N_("Unbind this group (admins)")),
     ("language", N_("Change the group's language (admins)")),
 )
 

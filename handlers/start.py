@@ -22,14 +22,13 @@ log = logging.getLogger(__name__)
 
 def _welcome(t: Translator) -> str:
     return t("<b>Welcome to Gridgate</b>\n\n"
-             "I am the front door of your community's grid service. The grid workers who look "
-             "after your neighbourhood will answer here.\n\nChoose from the menu below.")
+             "Gridgate is the online entrance to your community's grid service.\n\n"
+             "Choose from the menu below.")
 
 
 def _private_help(t: Translator) -> str:
     return t("<b>How to use Gridgate</b>\n\n"
              "/start — main menu\n/language — change the language\n/help — this help\n\n"
-             "Your messages are handled by the grid workers and service desks of your district. "
              "In an emergency call 110 (police), 119 (fire) or 120 (ambulance) first.")
 
 
@@ -71,15 +70,15 @@ async def group_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     if node is not None:
         status = t("This group serves: <b>{place}</b>.", place=place_html(path, t.language))
         if not group.active:
-            status += "\n" + t("It is marked inactive; an administrator can bind it again.")
+            status += "\n" + t("It is marked inactive; a Gridgate administrator can bind it again.")
     else:
         status = t("This group is not bound yet.")
     await update.effective_message.reply_html(
         status + "\n\n" + t(
             "<b>Group commands</b>\n"
-            "/bind CODE — bind this group to a grid, centre or desk (administrators)\n"
-            "/unbind — stop serving it (administrators)\n"
-            "/language — the group's language (administrators)\n"
+            "/bind CODE — bind this group to a grid, centre or desk (Gridgate administrators)\n"
+            "/unbind — unbind this group (Gridgate administrators)\n"
+            "/language — the group's language (Gridgate administrators)\n"
             "/help — this help"))
 
 

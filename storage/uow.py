@@ -57,12 +57,10 @@ class UnitOfWork:
         return self
 
     async def __aexit__(self, exc_type, exc, tb) -> None:
-        # Whatever was not committed explicitly is dropped: a service that fails half-way
-        # leaves nothing behind.
-        try:
-            await self.session.rollback()
-        finally:
-            await self.session.close()
+        # Closing drops whatever was not committed (the connection goes back to the pool rolled
+        # back), and unlike rollback() it leaves loaded objects readable, detached, for the
+        # handler to render after the transaction is over.
+        await self.session.close()
 
     async def commit(self) -> None:
         scope = current_update.get()

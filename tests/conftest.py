@@ -57,3 +57,24 @@ async def db(migrated_db: Database) -> AsyncIterator[Database]:
         await conn.execute(text("UPDATE org_node SET parent_id = NULL"))  # self-reference
         for table in reversed(Base.metadata.sorted_tables):
             await conn.execute(table.delete())
+
+
+@pytest.fixture(scope="session")
+def catalogs():
+    from bot.i18n import Catalogs
+
+    return Catalogs.load()
+
+
+@pytest.fixture
+async def bot(db: Database, catalogs):
+    """gridgate with the demo district, an admin, and the fake Telegram. Fails the test on any
+    Bot API call that breaks the spec and on any error a handler raised, unless the test
+    empties `bot.errors` itself after checking them."""
+    from tests.harness import start_bot, stop_bot
+
+    env = await start_bot(db, catalogs)
+    yield env
+    await stop_bot(env)
+    env.fake.assert_no_violations()
+    assert env.errors == [], f"handlers raised: {env.errors!r}"
