@@ -23,7 +23,7 @@ from tests.telegram_fake import TOKEN, FakeTelegram, UpdateFactory, User
 ADMIN = User(900_001, "Admin <b>&amp;</b>", username="district_admin", language_code="zh-hans")
 
 
-def test_config(**sections: Mapping[str, Any]) -> Config:
+def make_config(**sections: Mapping[str, Any]) -> Config:
     """The packaged example config, with an administrator, a token and any overrides."""
     with example_config_path().open("rb") as f:
         data = tomllib.load(f)
@@ -63,7 +63,7 @@ async def start_bot(db: Database, catalogs: Catalogs, *, config: Config | None =
                     clock: FakeClock | None = None, fake: FakeTelegram | None = None,
                     first_update_id: int = 1) -> BotEnv:
     """Start gridgate; a restarted bot passes a higher first_update_id, as Telegram would."""
-    config = config or test_config()
+    config = config or make_config()
     clock = clock or FakeClock()
     fake = fake or FakeTelegram()
     rt = Runtime(config=config, db=db, clock=clock, catalogs=catalogs)
