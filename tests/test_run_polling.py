@@ -1,0 +1,64 @@
+"""`gridgate run` as an operator starts it: a real process, long polling over HTTP against a
+Bot API server at TELEGRAM_API_BASE_URL, stopped by SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from handlers.start import _welcome as welcome
+from tests.telegram_fake import SPEC_PATH, TOKEN, FakeTelegram, UpdateFactory, User
+from tests.telegram_fake.http import make_app, spec_fields
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def test_gridgate_run_polls_answers_and_stops_cleanly(tmp_path: Path, catalogs) -> None:
+    fake = FakeTelegram()
+    spec = await asyncio.to_thread(lambda: json.loads(Path(SPEC_PATH).read_text("utf-8")))
+    app = make_app(fake.server, spec_fields(spec))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    resident = User(300_001, "李<四>", language_code="zh-TW")
+    fake.queue_update(UpdateFactory(fake.bot(), fake).command(resident, "/start"))
+
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(PYTHONPATH=str(ROOT), TELEGRAM_BOT_TOKEN=TOKEN,
+               TELEGRAM_API_BASE_URL=f"http://127.0.0.1:{port}",
+               DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'gridgate.db'}")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", cwd=tmp_path, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        for _ in range(300):
+            if fake.sent_texts(resident.id) or process.returncode is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert fake.calls_to("sendMessage"), "the bot never answered"
+        answer = fake.last("sendMessage")
+        assert answer.params["text"] == welcome(catalogs["zh_Hant"])
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await runner.cleanup()
+    log = stderr.decode()
+    assert process.returncode == 0, log
+    assert "Traceback" not in log
+    assert TOKEN not in log and TOKEN.split(":")[1] not in log  # the token never reaches logs
+    assert "李" not in log
+    methods = {call.method for call in fake.calls}
+    assert {"getMe", "getUpdates", "setMyCommands", "sendMessage"} <= methods
+    assert len(fake.calls_to("setMyCommands")) == 6
+    fake.assert_no_violations()
