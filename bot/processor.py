@@ -81,7 +81,12 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
             if update_id is None:
                 await coroutine
                 return
-            if await self._already_processed(update_id):
+            try:
+                seen = await self._already_processed(update_id)
+            except BaseException:
+                coroutine.close()  # type: ignore[attr-defined]
+                raise
+            if seen:
                 log.info("update %s delivered again; dropped", update_id)
                 coroutine.close()  # type: ignore[attr-defined]
                 return

@@ -100,11 +100,14 @@ async def menu_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     async with rt.uow() as uow:
         t = await translator_for(rt, uow, update)
     await query.answer()
+    # Sent to the chat rather than as a reply: the menu message may be too old to reply to.
+    chat = update.effective_chat
     if query.data == keyboards.MENU_LANGUAGE:
-        await query.message.reply_html(t("Choose a language:"),
-                                       reply_markup=keyboards.language_menu(t.language))
+        await chat.send_message(t("Choose a language:"), parse_mode="HTML",
+                                reply_markup=keyboards.language_menu(t.language))
     else:
-        await query.message.reply_html(_private_help(t), reply_markup=keyboards.main_menu(t))
+        await chat.send_message(_private_help(t), parse_mode="HTML",
+                                reply_markup=keyboards.main_menu(t))
 
 
 async def language_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -149,3 +149,13 @@ async def test_command_menus_are_published_per_language(bot: BotEnv) -> None:
     chinese = next(c for c in calls if c.params["scope"]["type"] == "all_private_chats"
                    and c.params.get("language_code") == "zh")
     assert chinese.params["commands"][0]["description"] != "Main menu"
+
+
+async def test_main_menu_buttons_open_help_and_languages(bot: BotEnv) -> None:
+    await bot.send(bot.updates.command(EN, "/start"))
+    menu = bot.fake.last("sendMessage").result
+    await bot.send(bot.updates.callback(EN, "menu:help", menu))
+    assert bot.last_text(EN.id).startswith("How to use Gridgate")
+    assert bot.fake.last("answerCallbackQuery").params.get("text") is None
+    await bot.send(bot.updates.callback(EN, "menu:lang", menu))
+    assert _buttons(bot.fake.last("sendMessage")) == ["lang:zh_Hans", "lang:zh_Hant", "lang:en"]
