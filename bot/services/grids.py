@@ -57,7 +57,8 @@ async def import_parsed(uow: UnitOfWork, clock: Clock, parsed: ParsedFile) -> Im
         clash = existing.get(feature.code)
         if clash is not None and clash.level == "desk":
             problems.append(Problem(feature.index, feature.code,
-                                    f"code {feature.code!r} is already used by a desk"))
+                                    f"code {feature.code!r} is already used by a desk",
+                                    unit=feature.unit))
     known = {
         node.code: ExistingNode(
             code=node.code, level=node.level,
