@@ -13,7 +13,7 @@ from bot.clock import SystemClock
 from bot.config import Config, ConfigError, load_config
 from bot.services import grids
 from bot.services.orgtree import ImportFileError
-from bot.startup import NotMigrated, open_database, prepare
+from bot.startup import StartupError, open_database, prepare
 from storage import migrate
 from storage.uow import UnitOfWork
 
@@ -94,7 +94,7 @@ async def _with_database(config: Config, body) -> int:
         await prepare(db, config, SystemClock())
         async with UnitOfWork(db) as uow:
             return await body(uow)
-    except NotMigrated as exc:
+    except StartupError as exc:
         print(f"gridgate: {exc}", file=sys.stderr)
         return EXIT_USAGE
     finally:
@@ -182,7 +182,7 @@ def _run(config: Config, args: argparse.Namespace) -> int:
         db = open_database(config)
         try:
             await prepare(db, config, clock)
-        except NotMigrated as exc:
+        except StartupError as exc:
             print(f"gridgate: {exc}", file=sys.stderr)
             return EXIT_USAGE
         finally:

@@ -16,7 +16,11 @@ from storage.uow import UnitOfWork
 log = logging.getLogger(__name__)
 
 
-class NotMigrated(Exception):
+class StartupError(Exception):
+    """The database cannot be used as it is; the message says what the operator must do."""
+
+
+class NotMigrated(StartupError):
     """The PostgreSQL schema is behind the code; an operator must run `gridgate db upgrade`."""
 
 
@@ -41,9 +45,12 @@ async def prepare(db: Database, config: Config, clock: Clock) -> None:
             text = (resources.files("bot") / "data" / "demo_district.geojson").read_text("utf-8")
             report = await grids.import_parsed(uow, clock, parse_geojson(text))
             log.info("loaded the demo district (%d nodes)", report.created)
-        await grids.sync_desks(uow, clock, [
-            (desk.code, desk.names.zh_Hans, desk.names.zh_Hant, desk.names.en)
-            for desk in config.desks])
+        try:
+            await grids.sync_desks(uow, clock, [
+                (desk.code, desk.names.zh_Hans, desk.names.zh_Hant, desk.names.en)
+                for desk in config.desks])
+        except grids.DeskCodeTaken as exc:
+            raise StartupError(str(exc)) from exc
         await uow.commit()
         root = await uow.nodes.root()
         group = await uow.groups.for_node(root.id) if root else None

@@ -105,3 +105,11 @@ async def test_desks_hang_under_the_district_and_follow_the_config(db: Database)
         with pytest.raises(grids.ImportRejected) as rejected:
             await grids.import_parsed(uow, clock, parse_geojson(json.dumps(clash)))
     assert any("desk" in str(p) for p in rejected.value.problems)
+
+
+async def test_a_desk_may_not_take_the_code_of_a_place(db: Database) -> None:
+    clock = FakeClock()
+    await _import(db, clock, DEMO)
+    async with UnitOfWork(db) as uow:
+        with pytest.raises(grids.DeskCodeTaken, match="SFQ-DH"):
+            await grids.sync_desks(uow, clock, [("SFQ-DH", "服务台", None, None)])

@@ -27,6 +27,10 @@ from storage.models import OrgNode
 from storage.uow import UnitOfWork
 
 
+class DeskCodeTaken(Exception):
+    """A desk in the configuration has the code of a place in the org tree."""
+
+
 class ImportRejected(Exception):
     """The file has problems; nothing was written."""
 
@@ -111,7 +115,11 @@ async def sync_desks(uow: UnitOfWork, clock: Clock, desks: Iterable[tuple[str, s
             uow.nodes.add(OrgNode(code=code, level="desk", name=name, name_zh_hant=name_zh_hant,
                                   name_en=name_en, parent_id=root.id if root else None,
                                   created_at=now, updated_at=now))
-        elif node.level == "desk":
+        elif node.level != "desk":
+            raise DeskCodeTaken(f"desk {code!r} in the configuration has the code of the "
+                                f"{node.level} {code!r} in the org tree; give the desk "
+                                f"another code")
+        else:
             values = (name, name_zh_hant, name_en, root.id if root else None)
             if (node.name, node.name_zh_hant, node.name_en, node.parent_id) != values:
                 node.name, node.name_zh_hant, node.name_en, node.parent_id = values
