@@ -206,23 +206,10 @@ def test_locator_rejects_duplicate_codes():
         GridLocator([("A", box(0, 0, 1, 1)), ("A", box(1, 0, 2, 1))])
 
 
-def test_nearest_snaps_to_a_close_grid_only():
-    locator = GridLocator(
-        [("W", box(121.0, 31.0, 121.01, 31.01)), ("E", box(121.03, 31.0, 121.04, 31.01))]
-    )
-    assert locator.nearest(lat=31.005, lon=121.005) == "W"  # inside
-    # 0.001° of longitude east of W is about 95 m at this latitude.
-    assert locator.nearest(lat=31.005, lon=121.011) == "W"
-    assert locator.nearest(lat=31.005, lon=121.011, max_distance_m=50) is None
-    assert locator.nearest(lat=31.005, lon=121.029) == "E"
-    assert locator.nearest(lat=31.005, lon=121.02) is None  # ~950 m from both
-
-
 def test_empty_locator():
     locator = GridLocator([])
     assert len(locator) == 0
     assert locator.locate(lat=31.2, lon=121.4) is None
-    assert locator.nearest(lat=31.2, lon=121.4) is None
 
 
 # --- validation: one rule per test --------------------------------------------------------------
@@ -388,6 +375,27 @@ def test_no_district():
     problem = expect(problems, None, None, "there is no district")
     assert str(problem) == problem.message
     assert problems[0] is problem  # tree-wide problems come first
+
+
+def test_no_district_is_not_reported_when_the_parser_left_features_out():
+    # The district may be the feature whose code could not be read: don't claim there is none.
+    parsed = parse_geojson(fc(feat(None, "district"), feat("S", "street")))
+    assert [str(p) for p in parsed.problems] == ["feature 0: code is missing"]
+    assert parsed.rejected == set()
+    problems = validate(parsed.features, incomplete=True)
+    assert [str(p) for p in problems] == [
+        "feature 1 (S): a street needs a parent; only the district has none"
+    ]
+    expect(validate(parsed.features), None, None, "there is no district")  # the flag matters
+    # The same for a CSV row with an unreadable code.
+    parsed = parse_csv("code,name,level,parent\n,D,district,\nS,S,street,\n")
+    assert [str(p) for p in parsed.problems] == ["row 2: code is missing"]
+    assert not any("no district" in p.message for p in validate(parsed.features, incomplete=True))
+    # A file that could be read completely still gets the message.
+    parsed = parse_geojson(fc(feat("S", "street")))
+    assert parsed.problems == []
+    problems = validate(parsed.features, incomplete=bool(parsed.problems))
+    expect(problems, None, None, "there is no district")
 
 
 def test_district_with_a_parent():
@@ -595,6 +603,81 @@ def test_parse_problem_for_unreadable_geometry_members():
     assert "must be a GeoJSON object, not array" in parsed.problems[0].message
 
 
+@pytest.mark.parametrize(
+    ("geometry", "message"),
+    [
+        ({"coordinates": [[121.0, 31.0]]}, "geometry has no type"),
+        ({"type": None, "coordinates": [1, 2]}, "geometry has no type"),
+        ({"type": 5, "coordinates": [1, 2]}, "geometry type must be text, not number"),
+        ({"type": "Square", "coordinates": []}, "geometry type 'Square' is not GeoJSON"),
+        ({"type": "Feature", "geometry": square(0, 0, 1)}, "geometry type 'Feature' is not"),
+        ({"type": "LinearRing", "coordinates": []}, "geometry type 'LinearRing' is not"),
+        ({"type": "Polygon", "coordinates": 5}, "coordinates must be nested arrays of numbers"),
+        ({"type": "Polygon", "coordinates": [5]}, "coordinates must be nested arrays of numbers"),
+        ({"type": "Polygon", "coordinates": [[5]]}, "nested arrays of numbers"),
+        ({"type": "Polygon", "coordinates": [[[None, 0]] * 4]}, "nested arrays of numbers"),
+        ({"type": "Polygon", "coordinates": [[[True, 0]] * 4]}, "nested arrays of numbers"),
+        ({"type": "Polygon", "coordinates": [[["1", "2"]] * 4]}, "nested arrays of numbers"),
+        ({"type": "Polygon", "coordinates": [[[[0, 0]]] * 4]}, "nested arrays of numbers"),
+        ({"type": "Polygon", "coordinates": [[{}]]}, "nested arrays of numbers"),
+        ({"type": "MultiPolygon", "coordinates": [[5]]}, "nested arrays of numbers"),
+        ({"type": "MultiPolygon", "coordinates": [square(0, 0, 1)["coordinates"], []]}, "nested"),
+        ({"type": "Point", "coordinates": [1]}, "a position must be [longitude, latitude]"),
+        ({"type": "Point", "coordinates": [1, 2, 3, 4]}, "not 4 numbers"),
+        ({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [0, 0]]]}, "at least 3 corners"),
+        ({"type": "Polygon", "coordinates": [[[0, 0], [1, 0]]]}, "ring needs at least 3 corners"),
+        ({"type": "GeometryCollection", "geometries": 5}, '"geometries" must be an array'),
+        ({"type": "GeometryCollection", "geometries": [{"coordinates": []}]}, "has no type"),
+        ({"type": "GeometryCollection", "geometries": [[1]]}, "must be a GeoJSON object"),
+    ],
+)
+def test_unreadable_geometry_is_described_not_python_internals(geometry, message):
+    parsed = parse_geojson(fc(feat("G", "grid", "C", geometry=geometry)))
+    assert parsed.features == []
+    assert parsed.rejected == {"G"}
+    [problem] = parsed.problems
+    assert message in problem.message
+    assert not any(w in problem.message for w in ("NoneType", "subscriptable", "attribute"))
+
+
+def test_readable_geometry_still_reads():
+    closed_by_us = {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1]]]}
+    lower_case = {"type": "polygon", "coordinates": square(0, 0, 1)["coordinates"]}
+    with_height = {"type": "Point", "coordinates": [121.0, 31.0, 4.5]}
+    empty = {"type": "MultiPolygon", "coordinates": []}
+    collection = {"type": "GeometryCollection", "geometries": [square(0, 0, 1)]}
+    parsed = parse_geojson(
+        fc(
+            *(
+                feat(f"G{i}", "grid", "C", geometry=g)
+                for i, g in enumerate([closed_by_us, lower_case, with_height, empty, collection])
+            )
+        )
+    )
+    assert parsed.problems == []
+    assert [s.geometry.geom_type for s in parsed.features] == [
+        "Polygon",
+        "Polygon",
+        "Point",
+        "MultiPolygon",
+        "GeometryCollection",
+    ]
+    assert parsed.features[3].geometry.is_empty
+
+
+def test_deeply_nested_geometry_collection(monkeypatch):
+    # Deeper than any JSON text the decoder reads, to reach the limit of the geometry reading.
+    geometry = square(0, 0, 1)
+    for _ in range(5000):
+        geometry = {"type": "GeometryCollection", "geometries": [geometry]}
+    data = {"type": "FeatureCollection", "features": [feat("G", "grid", "C", geometry=geometry)]}
+    monkeypatch.setattr(json, "loads", lambda text: data)
+    parsed = parse_geojson("{}")
+    assert [str(p) for p in parsed.problems] == [
+        "feature 0 (G): geometry cannot be read: it is nested too deeply"
+    ]
+
+
 def test_numeric_code_is_a_parse_problem():
     parsed = parse_geojson(fc(feat(101, "street", "D")))
     assert parsed.features == []
@@ -619,6 +702,16 @@ def test_unclosed_ring_is_accepted():
 def test_unreadable_geojson(text, words):
     with pytest.raises(ImportFileError, match=words):
         parse_geojson(text)
+
+
+def test_deeply_nested_json_is_a_file_error(tmp_path):
+    text = "[" * 100000 + "]" * 100000
+    with pytest.raises(ImportFileError, match="nests arrays or objects too deeply"):
+        parse_geojson(text)
+    path = tmp_path / "deep.geojson"
+    path.write_text('{"type": "FeatureCollection", "features": ' + text + "}", encoding="utf-8")
+    with pytest.raises(ImportFileError, match="too deeply"):
+        parse_file(path)
 
 
 def test_geojson_with_bom():
@@ -684,6 +777,24 @@ def test_csv_row_with_the_wrong_number_of_fields():
     assert parsed.rejected == {"G1"}
 
 
+def test_csv_row_may_leave_out_trailing_empty_cells():
+    header = "code,name,level,parent,name_zh_hant,name_en\n"
+    parsed = parse_csv(header + "d,D,district\nS,街道,street,d,\nC,社区,community,S,社區,C\n")
+    assert parsed.problems == []
+    assert [(s.index, s.code, s.level, s.parent, s.name_en) for s in parsed.features] == [
+        (2, "d", "district", None, None),
+        (3, "S", "street", "d", None),
+        (4, "C", "community", "S", "C"),
+    ]
+    assert validate(parsed.features) == []
+    # Required values that are left out are reported as missing, as when the cells are empty.
+    parsed = parse_csv(header + "d,D,district\nS2,街道\n")
+    assert parsed.problems == []
+    problems = validate(parsed.features)
+    expect(problems, 3, "S2", "level is missing")
+    assert [p.index for p in problems] == [3]
+
+
 def test_csv_quoted_cells_may_hold_commas():
     parsed = parse_csv(CSV + 'G1,"网格,一",,,grid,C\n')
     assert parsed.features[-1].name == "网格,一"
@@ -734,6 +845,28 @@ def test_problem_str():
     assert str(Problem(7, "G", "x", "row")) == "row 7 (G): x"
     assert str(Problem(None, "G", "x")) == "node G: x"
     assert str(Problem(None, None, "x")) == "x"
+    assert str(Problem(7, "G 1", "x", "row")) == "row 7 (G 1): x"
+    assert str(Problem(7, "网格-1", "x", "row")) == "row 7 (网格-1): x"
+
+
+@pytest.mark.parametrize("code", ["g\x00", "\x1b[31mG\x1b[0m", "G\n1", "G\u202e1", "G\u200b"])
+def test_problem_str_escapes_unprintable_codes(code):
+    for problem in (Problem(3, code, "x"), Problem(None, code, "x")):
+        text = str(problem)
+        assert text.isprintable(), text
+        assert repr(code) in text
+    problems = validate(parse_geojson(fc(*base()[:2], feat(code, "street", "D"))).features)
+    assert all(str(p).isprintable() for p in problems)
+    cycle = validate(
+        [],
+        {
+            "D": ExistingNode("D", "district", None, None),
+            code: ExistingNode(code, "street", code, None),
+        },
+    )
+    assert [str(p) for p in cycle] == [
+        f"node {code!r}: parent links form a cycle: {code!r} → {code!r}"
+    ]
 
 
 def test_import_order_puts_parents_first():

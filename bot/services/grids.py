@@ -70,7 +70,8 @@ async def import_parsed(uow: UnitOfWork, clock: Clock, parsed: ParsedFile) -> Im
             geometry=geometry_from_text(node.geometry) if node.geometry else None)
         for node in existing.values() if node.level != "desk"
     }
-    problems += validate(features, known, rejected=parsed.rejected)
+    problems += validate(features, known, rejected=parsed.rejected,
+                         incomplete=bool(parsed.problems))
     if problems:
         raise ImportRejected(problems)
 

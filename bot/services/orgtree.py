@@ -8,7 +8,9 @@ same columns); each feature/row carries ``code``, ``name``, optional ``name_zh_h
 The flow an importer follows::
 
     parsed = parse_file(path)                      # ImportFileError if the file is unreadable
-    problems = parsed.problems + validate(parsed.features, existing, rejected=parsed.rejected)
+    problems = parsed.problems + validate(
+        parsed.features, existing, rejected=parsed.rejected, incomplete=bool(parsed.problems)
+    )
     if not problems:
         for spec in in_import_order(parsed.features): ...   # parents before children
 
@@ -128,12 +130,18 @@ class Problem:
         if self.index is not None:
             where = f"{self.unit} {self.index}"
             if self.code:
-                where += f" ({self.code})"
+                where += f" ({_display_code(self.code)})"
         elif self.code:
-            where = f"node {self.code}"
+            where = f"node {_display_code(self.code)}"
         else:
             return self.message
         return f"{where}: {self.message}"
+
+
+def _display_code(code: str) -> str:
+    """``code`` as is if it prints plainly, else quoted with escapes — a code is still unchecked
+    text from the file, and control characters (NUL, ANSI escapes) must not reach a terminal."""
+    return code if code.isprintable() else repr(code)
 
 
 @dataclass(frozen=True)
@@ -199,6 +207,8 @@ def parse_geojson(text: str) -> ParsedFile:
         data = json.loads(text.removeprefix("\ufeff"))
     except json.JSONDecodeError as e:
         raise ImportFileError(f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from e
+    except RecursionError as e:  # the decoder recurses once per level of [ / {
+        raise ImportFileError("not readable: the JSON nests arrays or objects too deeply") from e
     if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
         raise ImportFileError('not a GeoJSON FeatureCollection (its "type" must be that)')
     raw_features = data.get("features")
@@ -251,9 +261,8 @@ def parse_csv(text: str) -> ParsedFile:
         row_number = rows.line_num
         if not any(cell.strip() for cell in row):
             continue  # blank line, or a row of empty cells left behind by a spreadsheet
-        if len(row) != len(columns):
-            code_at = columns.index("code")
-            code = row[code_at].strip() if code_at < len(row) else None
+        if len(row) > len(columns):
+            code = row[columns.index("code")].strip()
             reader.problem(
                 row_number,
                 code or None,
@@ -262,6 +271,9 @@ def parse_csv(text: str) -> ParsedFile:
             if code:
                 reader.rejected.add(code)
             continue
+        # Spreadsheets and hand-written files leave out empty cells at the end of a row: they are
+        # empty values. A row missing a required value is reported by the checks that follow.
+        row += [""] * (len(columns) - len(row))
         # Extra, unknown columns are ignored: spreadsheets often carry notes beside the data.
         properties = {c: (v if v.strip() else None) for c, v in zip(columns, row, strict=True)}
         reader.add(row_number, properties, None, [])
@@ -336,19 +348,102 @@ class _Reader:
         return ParsedFile(self.features, self.problems, frozenset(self.rejected))
 
 
+# The GeoJSON geometry types (RFC 7946 §3.1), by their lower-case name: shapely's shape() reads
+# the type regardless of case, and so do we.
+_GEOMETRY_TYPES: dict[str, str] = {
+    name.lower(): name
+    for name in (
+        "Point",
+        "MultiPoint",
+        "LineString",
+        "MultiLineString",
+        "Polygon",
+        "MultiPolygon",
+        "GeometryCollection",
+    )
+}
+# How deeply each type's coordinates nest: a Point's are one position, a Polygon's an array of
+# rings, each an array of positions.
+_COORDINATE_DEPTH: dict[str, int] = {
+    "Point": 1,
+    "MultiPoint": 2,
+    "LineString": 2,
+    "MultiLineString": 3,
+    "Polygon": 3,
+    "MultiPolygon": 4,
+}
+_NOT_NESTED_NUMBERS = "geometry cannot be read: coordinates must be nested arrays of numbers"
+
+
 def _read_geometry(raw: Any) -> tuple[BaseGeometry | None, str | None]:
     if raw is None:
         return None, None
-    if not isinstance(raw, dict):
-        return None, f"geometry must be a GeoJSON object, not {_json_type(raw)}"
     try:
-        # shape() rather than from_geojson(): it closes unclosed rings instead of refusing them,
-        # and validate() reports real topology problems with explain_validity anyway.
-        return shape(raw), None
-    except KeyError as e:
-        return None, f"geometry cannot be read: member {e} is missing"
-    except Exception as e:  # shapely raises a zoo of types (ValueError, GEOSException, ...)
-        return None, f"geometry cannot be read: {e}"
+        problem = _geometry_problem(raw)
+        if problem is None:
+            # shape() rather than from_geojson(): it closes unclosed rings instead of refusing
+            # them, and validate() reports real topology problems with explain_validity anyway.
+            return shape(raw), None
+    except RecursionError:  # GeometryCollections nested hundreds deep
+        problem = "geometry cannot be read: it is nested too deeply"
+    except (TypeError, ValueError, LookupError):
+        # What the checks above let through; shapely's messages for these describe its own
+        # internals ("'int' object is not subscriptable"), not the file.
+        problem = _NOT_NESTED_NUMBERS
+    except Exception as e:  # GEOSException, whose message describes the geometry
+        problem = f"geometry cannot be read: {e}"
+    return None, problem
+
+
+def _geometry_problem(raw: Any) -> str | None:
+    """Why ``raw`` is not a GeoJSON geometry object that shape() can read; None if it is one."""
+    if not isinstance(raw, dict):
+        return f"geometry must be a GeoJSON object, not {_json_type(raw)}"
+    kind = raw.get("type")
+    if kind is None:
+        return "geometry has no type"
+    if not isinstance(kind, str):
+        return f"geometry type must be text, not {_json_type(kind)}"
+    geometry_type = _GEOMETRY_TYPES.get(kind.lower())
+    if geometry_type is None:
+        shown = kind if len(kind) <= 40 else kind[:40] + "…"
+        return f"geometry type {shown!r} is not GeoJSON; grids use Polygon or MultiPolygon"
+    if geometry_type == "GeometryCollection":
+        members = raw.get("geometries", [])
+        if not isinstance(members, list):
+            return 'geometry cannot be read: "geometries" must be an array'
+        return next(filter(None, map(_geometry_problem, members)), None)
+    if "coordinates" not in raw:
+        return "geometry cannot be read: member 'coordinates' is missing"
+    coordinates = raw["coordinates"]
+    if coordinates == []:
+        return None  # an empty geometry, which validate() reports
+    polygonal = geometry_type in _POLYGONAL
+    return _coordinates_problem(coordinates, _COORDINATE_DEPTH[geometry_type], polygonal)
+
+
+def _coordinates_problem(value: Any, depth: int, polygonal: bool) -> str | None:
+    """Why ``value`` is not ``depth`` levels of arrays ending in positions; None if it is."""
+    if not isinstance(value, list):
+        return _NOT_NESTED_NUMBERS
+    if depth == 1:  # a position
+        if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in value):
+            return _NOT_NESTED_NUMBERS
+        if len(value) not in (2, 3):
+            return (
+                "geometry cannot be read: a position must be [longitude, latitude], "
+                f"optionally with a height, not {len(value)} numbers"
+            )
+        return None
+    for item in value:
+        problem = _coordinates_problem(item, depth - 1, polygonal)
+        if problem:
+            return problem
+    if polygonal and depth == 2 and value:  # a ring; shape() closes an open one
+        closed = len(value) if value[0] == value[-1] else len(value) + 1
+        if closed < 4:
+            return "geometry cannot be read: a polygon ring needs at least 3 corners"
+    return None
 
 
 def _json_type(value: Any) -> str:
@@ -387,6 +482,7 @@ def validate(
     existing: Mapping[str, ExistingNode] = _EMPTY_EXISTING,
     *,
     rejected: Collection[str] = (),
+    incomplete: bool = False,
 ) -> list[Problem]:
     """Every problem with importing ``features`` on top of ``existing`` (keyed by code).
 
@@ -395,7 +491,9 @@ def validate(
     stored one, which is how a CSV (no geometry column) renames or moves existing grids. The
     importer must do the same. ``rejected`` codes (ParsedFile.rejected) stand for
     nodes whose details are unknown — they satisfy "parent is known" and stop the walks up the
-    tree. Problems come back ordered by position; tree-wide ones first.
+    tree. ``incomplete`` says that the parser left features out (``bool(ParsedFile.problems)``),
+    perhaps ones whose code it could not read: then a missing district is not reported, as it
+    may be among them. Problems come back ordered by position; tree-wide ones first.
     """
     problems: list[Problem] = []
 
@@ -432,7 +530,7 @@ def validate(
     _check_parents(features, nodes, report)
     problems.extend(_check_cycles(nodes))
     _check_level_order(features, existing, nodes, report)
-    problems.extend(_check_district_count(nodes, bool(rejected)))
+    problems.extend(_check_district_count(nodes, incomplete or bool(rejected)))
     _check_containment(features, existing, nodes, report)
 
     # Stable sort: tree-wide problems first, then by position in the file.
@@ -541,7 +639,9 @@ def _cycle_problem(cycle: list[str], nodes: Mapping[str, _Node]) -> Problem:
     spec = min(in_file, key=lambda s: s.index) if in_file else None
     start = cycle.index(spec.code) if spec else cycle.index(min(cycle))
     ordered = cycle[start:] + cycle[:start]
-    message = "parent links form a cycle: " + " → ".join([*ordered, ordered[0]])
+    message = "parent links form a cycle: " + " → ".join(
+        _display_code(c) for c in [*ordered, ordered[0]]
+    )
     if spec is None:
         return Problem(None, ordered[0], message)
     return Problem(spec.index, spec.code, message, spec.unit)
@@ -577,13 +677,13 @@ def _check_level_order(features, existing, nodes, report) -> None:
                 )
 
 
-def _check_district_count(nodes: Mapping[str, _Node], any_rejected: bool) -> list[Problem]:
+def _check_district_count(nodes: Mapping[str, _Node], incomplete: bool) -> list[Problem]:
     districts = sorted(
         (n for n in nodes.values() if n.level == "district"),
         key=lambda n: (n.spec is not None, n.spec.index if n.spec else 0, n.code),
     )
     if not districts:
-        if any_rejected:
+        if incomplete:
             return []  # the district may be among the features that could not be read
         return [Problem(None, None, "there is no district: exactly one node must be one")]
     if len(districts) == 1:
@@ -661,9 +761,6 @@ def in_import_order(features: Iterable[NodeSpec]) -> list[NodeSpec]:
 # Locating points
 
 
-_METRES_PER_DEGREE = 111_320.0  # of latitude, and of longitude at the equator
-
-
 class GridLocator:
     """Which grid covers a point: an STRtree over the grid polygons, built once per tree.
 
@@ -695,32 +792,6 @@ class GridLocator:
             return None
         hits = self._tree.query(Point(lon, lat), predicate="intersects")
         return self._codes[int(hits.min())] if len(hits) else None
-
-    def nearest(self, *, lat: float, lon: float, max_distance_m: float = 300.0) -> str | None:
-        """The grid covering the point or, failing that, the closest one within the distance.
-
-        For points that fall just outside every polygon (a geocoded address on a boundary road,
-        a GPS fix in the river between two grids). Distances are in metres on a local flat
-        approximation, good to well under 1 % at these ranges; ties go to the lowest code.
-        """
-        if not (math.isfinite(lat) and math.isfinite(lon)) or abs(lat) >= 90:
-            return None
-        point = Point(lon, lat)
-        metres_per_lon_degree = _METRES_PER_DEGREE * math.cos(math.radians(lat))
-        # A degree of longitude is the shorter one away from the equator, so this search radius
-        # in degrees reaches at least max_distance_m in every direction.
-        radius = max_distance_m / metres_per_lon_degree
-        candidates = self._tree.query(point, predicate="dwithin", distance=radius)
-        scale = np.array([metres_per_lon_degree, _METRES_PER_DEGREE])
-        best: tuple[float, int] | None = None
-        for position in sorted(int(i) for i in candidates):
-            local = shapely.transform(
-                self._geometries[position], lambda xy: (xy - (lon, lat)) * scale
-            )
-            distance = shapely.distance(local, Point(0, 0))
-            if distance <= max_distance_m and (best is None or distance < best[0]):
-                best = (distance, position)
-        return self._codes[best[1]] if best else None
 
 
 # ---------------------------------------------------------------------------------------------
