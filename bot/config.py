@@ -14,7 +14,7 @@ import os
 import re
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -358,7 +358,13 @@ def explain(error: dict[str, Any], allowed_keys: Iterable[str] = (), secret: boo
             return f"is one table, not a list of them (write [[{error['loc'][0]}]] above each)"
         return f"{value} is not a list (use [ ... ])"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
-        return f"{value} is not a table (use [section] or {{ key = value }})"
+        # Name the kind, never the value: `telegram = "123456:AAE…"` is a token in the wrong place.
+        loc = error["loc"]
+        if loc and all(isinstance(part, str) for part in loc):
+            how = f"[{'.'.join(map(str, loc))}] section"
+        else:
+            how = "{ key = value }"
+        return f"must be a table ({how}), not {_kind_of(error.get('input'))}"
     if kind.startswith(("date_", "datetime_")):
         return f"{value} is not a date (use YYYY-MM-DD, for example 2031-10-01)"
     bounds = {
@@ -373,6 +379,21 @@ def explain(error: dict[str, Any], allowed_keys: Iterable[str] = (), secret: boo
     if kind == "string_too_long":
         return f"is too long (at most {ctx.get('max_length')} characters)"
     return error["msg"]  # rare types: pydantic's sentence is still better than nothing
+
+
+def _kind_of(value: Any) -> str:
+    """What sort of TOML value this is, for messages that must not quote it."""
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, datetime | date | time):
+        return "a date or time"
+    return "a single value"
 
 
 # -- checks across fields ------------------------------------------------------------------------
@@ -430,8 +451,6 @@ def _consistency_problems(config: Config) -> Iterator[tuple[str, str]]:
         days = ", ".join(sorted(day.isoformat() for day in both))
         verb = "is" if len(both) == 1 else "are"
         yield "calendar.extra_working_days", f"{days} {verb} also listed in extra_holidays"
-    if config.webhook.enabled and not config.webhook.url:
-        yield "webhook.url", "is required when webhook.enabled is true (the public https URL)"
 
 
 def _before(path: str, section: BaseModel, first: str, then: str) -> Iterator[tuple[str, str]]:

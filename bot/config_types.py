@@ -11,7 +11,7 @@ import json
 import re
 from datetime import date, time, timedelta
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -25,6 +25,8 @@ from pydantic import (
     StringConstraints,
     field_validator,
 )
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 LANGUAGES = ("zh_Hans", "zh_Hant", "en")
 Language = Literal["zh_Hans", "zh_Hant", "en"]
@@ -46,6 +48,7 @@ _DATABASE_SCHEMES = {
     "sqlite+aiosqlite": "sqlite+aiosqlite",
 }
 
+_MAX_DAYS = timedelta.max.days
 DURATION_HINT = "use 45s, 30m, 2h, 3d or a combination like 1h30m"
 _DURATION_RE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 _CODE_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
@@ -75,13 +78,18 @@ def parse_duration(value: Any) -> timedelta:
     """ "45s", "30m", "2h", "3d", "1h30m" (largest unit first), or a whole number of seconds."""
     if isinstance(value, timedelta):
         return value
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return timedelta(seconds=value)
-    if isinstance(value, str):
-        match = _DURATION_RE.fullmatch(value.strip().lower().replace(" ", ""))
-        if match and any(match.groups()):
-            days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
-            return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    try:
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return timedelta(seconds=value)
+        if isinstance(value, str):
+            match = _DURATION_RE.fullmatch(value.strip().lower().replace(" ", ""))
+            if match and any(match.groups()):
+                days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
+                return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    except (OverflowError, ValueError):
+        # timedelta stops at 999999999 days; a bigger figure is a typo, not a wish. (ValueError:
+        # int() refuses a figure of more than 4300 digits.)
+        raise ValueError(f"{show(value)} is too long (at most {_MAX_DAYS} days)") from None
     raise ValueError(f"{show(value)} is not a duration ({DURATION_HINT})")
 
 
@@ -89,6 +97,8 @@ def format_duration(value: timedelta) -> str:
     """The inverse of ``parse_duration``: timedelta(hours=1, minutes=30) -> "1h30m"."""
     total = int(value.total_seconds())
     if total <= 0:
+        # Not dead: the file cannot give a negative duration, but a timedelta passed in from
+        # Python goes through parse_duration unchanged, and show() formats any timedelta.
         return "0s" if total == 0 else "-" + format_duration(-value)
     parts = []
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
@@ -113,8 +123,10 @@ def parse_time_zone(value: Any) -> ZoneInfo:
     if isinstance(value, str) and value.strip():
         try:
             return ZoneInfo(value.strip())
-        except (ZoneInfoNotFoundError, ValueError):
-            pass  # ValueError: a key such as "../etc" that is not even a valid path
+        # ValueError: a key such as "../etc" that is not even a valid path. OSError: a key that
+        # names a folder of the tz database ("Asia") or is too long for a file name.
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            pass
     raise ValueError(
         f"{show(value)} is not a known time zone (use an IANA name such as Asia/Shanghai)"
     )
@@ -133,6 +145,34 @@ def check_code(value: str) -> str:
             " and _, starting with a letter)"
         )
     return value
+
+
+def _split_url(text: str, what: str) -> SplitResult:
+    try:
+        return urlsplit(text)
+    except ValueError:  # e.g. an unclosed "[" of an IPv6 address; its message quotes nothing
+        raise ValueError(f"is not a valid {what} address") from None
+
+
+def _origin(parts: SplitResult, what: str) -> str:
+    """scheme://host[:port] of a URL, which messages may show; raises if there is no host.
+
+    Never shows the user name, password, path or query: they may hold secrets.
+    """
+    if not parts.hostname:
+        raise ValueError(f"is not a valid {what} address (it has no host name)")
+    host = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+    try:
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError:
+        # Not even the host[:port] text is safe here: "https://123456:AAE…" is a bot token.
+        raise ValueError(
+            f"is not a valid {what} address (the port after {parts.scheme}://{parts.hostname}"
+            " is not a number from 0 to 65535)"
+        ) from None
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(f"must not hold a user name or password (give just {host})")
+    return host
 
 
 # A length of time, zero or more.
@@ -268,15 +308,24 @@ class TelegramSettings(Section):
     @field_validator("api_base_url")
     @classmethod
     def _api_root(cls, value: str) -> str:
-        # Accept the ".../bot" form PTB's base_url uses; keep only the server root.
-        root = value.strip().rstrip("/").removesuffix("/bot")
-        parts = urlsplit(root)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        # Only the server root is allowed: gridgate appends /bot<token> itself, so anything after
+        # the host (typically a pasted ".../bot123456:AAE…") would end up in repr and in logs.
+        # Accept the ".../bot" form PTB's base_url uses, and one trailing slash.
+        root = value.strip().removesuffix("/").removesuffix("/bot")
+        parts = _split_url(root, "Bot API server")
+        hint = "use https://api.telegram.org or a local server such as http://127.0.0.1:8081"
+        if parts.scheme not in ("http", "https"):
             raise ValueError(
-                f"{show(value)} is not a Bot API server address (use https://api.telegram.org"
-                " or a local server such as http://127.0.0.1:8081)"
+                f"is not a Bot API server address (it must start with http:// or https://; {hint})"
             )
-        return root
+        origin = _origin(parts, "Bot API server")
+        # Checking the raw text too: urlsplit drops an empty "?" or "#".
+        if parts.path or "?" in root or "#" in root:
+            raise ValueError(
+                f"must be only the server address ({origin}), with no path, query or fragment"
+                " (gridgate adds /bot<token> itself)"
+            )
+        return origin
 
     @property
     def base_url(self) -> str:
@@ -295,24 +344,23 @@ class DatabaseSettings(Section):
     @field_validator("url")
     @classmethod
     def _async_driver(cls, value: str) -> str:
+        hint = "use sqlite:///path/to/gridgate.db or postgresql://user:password@host/dbname"
         scheme, sep, rest = value.strip().partition("://")
+        # Only something shaped like a scheme is quoted: "u:pw@h://…" must not show the "pw".
+        sep = sep if re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme) else ""
         driver = _DATABASE_SCHEMES.get(scheme.lower()) if sep else None
         if driver is None:
-            what = f'the database "{scheme}" is' if sep else "this is not a database URL; it"
-            raise ValueError(
-                f"{what} not supported (use sqlite:///path/to/gridgate.db or"
-                " postgresql://user:password@host/dbname)"
-            )
-        return f"{driver}://{rest}"
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.url.startswith("sqlite")
-
-    @property
-    def display_url(self) -> str:
-        """The URL with its password masked, for logs."""
-        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", self.url)
+            what = f'the database "{scheme}" is' if sep else "this is not a database URL; it is"
+            raise ValueError(f"{what} not supported ({hint})")
+        url = f"{driver}://{rest}"
+        # Parse it now as the engine will, so a bad port or host fails here with the key's name
+        # rather than at startup. Never quote the URL or SQLAlchemy's message: both may hold
+        # the password.
+        try:
+            make_url(url)
+        except (ArgumentError, ValueError):
+            raise ValueError(f"is not a valid database URL ({hint})") from None
+        return url
 
 
 class Limits(Section):
@@ -441,7 +489,8 @@ class RuntimeSettings(Section):
 
 class WebhookSettings(Section):
     enabled: Flag = False
-    url: str | None = None
+    # Kept out of repr: PTB's examples put the bot token in the webhook path.
+    url: str | None = Field(default=None, repr=False)
     listen: NonEmptyText = "127.0.0.1"
     port: Annotated[Int, Field(ge=1, le=65535)] = 8080
     secret_token: str | None = Field(default=None, repr=False)
@@ -453,11 +502,28 @@ class WebhookSettings(Section):
             raise ValueError("may only hold 1–256 letters, digits, _ and - (Telegram's rule)")
         return value
 
+    @field_validator("enabled")
+    @classmethod
+    def _not_yet(cls, value: bool) -> bool:
+        # Nothing serves webhooks yet (a later issue adds it). Refuse rather than quietly run
+        # long polling while the admin believes Telegram is calling the URL. When webhooks
+        # land, also require url when enabled (a check across fields, in bot.config).
+        if value:
+            raise ValueError(
+                "webhook mode is not available yet; run with long polling (enabled = false)"
+            )
+        return value
+
     @field_validator("url")
     @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and urlsplit(value).scheme not in ("http", "https"):
-            raise ValueError(f"{show(value)} is not an http(s) URL")
+    def _https_url(cls, value: str | None) -> str | None:
+        # Telegram only calls https addresses. Never quote the value (it may hold the token).
+        if value is not None:
+            parts = _split_url(value.strip(), "webhook")
+            if parts.scheme != "https":
+                raise ValueError("is not an https address (Telegram only calls https URLs)")
+            if not parts.hostname:
+                raise ValueError("is not a valid webhook address (it has no host name)")
         return value
 
 

@@ -144,7 +144,7 @@ def test_environment_wins_over_the_file(tmp_path, monkeypatch):
         environ={
             "TELEGRAM_BOT_TOKEN": TOKEN,
             "TELEGRAM_API_BASE_URL": "http://127.0.0.1:8081/bot/",
-            "DATABASE_URL": "postgres://gridgate:pw@127.0.0.1:5432/test",
+            "DATABASE_URL": "postgres://gridgate:s3cretpw@127.0.0.1:5432/test",
             "GRIDGATE_TIMEZONE": "Asia/Urumqi",
         },
     )
@@ -152,8 +152,8 @@ def test_environment_wins_over_the_file(tmp_path, monkeypatch):
     assert config.telegram.api_base_url == "http://127.0.0.1:8081"
     assert config.telegram.base_url == "http://127.0.0.1:8081/bot"
     assert config.telegram.base_file_url == "http://127.0.0.1:8081/file/bot"
-    assert config.database.url == "postgresql+asyncpg://gridgate:pw@127.0.0.1:5432/test"
-    assert config.database.display_url == "postgresql+asyncpg://gridgate:***@127.0.0.1:5432/test"
+    assert config.database.url == "postgresql+asyncpg://gridgate:s3cretpw@127.0.0.1:5432/test"
+    assert "s3cretpw" not in repr(config)
     assert str(config.timezone) == "Asia/Urumqi"
 
 
@@ -277,9 +277,12 @@ def category(index: int, body: str = "") -> str:
         ),
         (
             '[telegram]\napi_base_url = "127.0.0.1:8081"',
-            'telegram.api_base_url: "127.0.0.1:8081" is not a Bot API server address',
+            "telegram.api_base_url: is not a Bot API server address (it must start with http://",
         ),
-        ("[webhook]\nenabled = true", "webhook.url: is required when webhook.enabled is true"),
+        (
+            "[webhook]\nenabled = true",
+            "webhook.enabled: webhook mode is not available yet; run with long polling",
+        ),
         (
             DESK + category(0, 'kind = "checkup"\ntarget = "desk:legal"'),
             "checkup_topics: is empty, but categories[0] offers check-ups",
@@ -407,7 +410,13 @@ def test_database_urls_get_the_async_driver(url, expected):
 
 
 @pytest.mark.parametrize(
-    "url", ["mysql://u:secret@h/db", "postgresql+psycopg2://u:secret@h/db", "gridgate.db"]
+    "url",
+    [
+        "mysql://u:secret@h/db",
+        "postgresql+psycopg2://u:secret@h/db",
+        "gridgate.db",
+        "u:secret@h://db",
+    ],
 )
 def test_other_databases_are_refused_without_echoing_the_password(url):
     with pytest.raises(ConfigError, match=r"^DATABASE_URL: ") as caught:
@@ -455,3 +464,160 @@ def test_config_is_frozen():
     config = parse_config({})
     with pytest.raises(pydantic.ValidationError):
         config.timings.claim.remind_after = timedelta(0)
+
+
+# -- values that used to crash or leak (review findings) --------------------------------------
+
+
+def env_error(**environ: str) -> str:
+    """The message for a bad environment variable, checked through parse_config."""
+    with pytest.raises(ConfigError) as caught:
+        parse_config({}, environ=environ)
+    message = str(caught.value)
+    assert "Traceback" not in message and "pydantic" not in message
+    return message
+
+
+def test_a_time_zone_folder_is_not_a_time_zone(tmp_path, monkeypatch):
+    # ZoneInfo("Asia") raises IsADirectoryError, not ZoneInfoNotFoundError.
+    assert env_error(GRIDGATE_TIMEZONE="Asia").startswith(
+        'GRIDGATE_TIMEZONE: "Asia" is not a known time zone'
+    )
+    message = error_of(tmp_path, monkeypatch, '[general]\ntimezone = "America"')
+    assert message.startswith('gridgate.toml: general.timezone: "America" is not a known time')
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [("100000000000000", "100000000000000"), ('"99999999999999d"', '"99999999999999d"')],
+)
+def test_a_huge_duration_is_too_long(tmp_path, monkeypatch, value, shown):
+    message = error_of(tmp_path, monkeypatch, f"[timings.claim]\nremind_after = {value}")
+    assert message.startswith(
+        f"gridgate.toml: timings.claim.remind_after: {shown} is too long (at most 999999999 days)"
+    )
+
+
+def test_a_duration_with_thousands_of_digits_is_too_long():
+    with pytest.raises(ValueError, match="is too long"):
+        parse_duration("9" * 5000 + "d")
+
+
+def test_a_negative_timedelta_from_python_still_formats():
+    assert format_duration(timedelta(hours=-1, minutes=-30)) == "-1h30m"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:secret@h:abc/db",
+        "postgresql://u:secret@h:/db",
+        "postgresql+asyncpg://u:secret@[::1/db",
+    ],
+)
+def test_a_database_url_that_does_not_parse_is_refused_without_echoing_it(url):
+    message = env_error(DATABASE_URL=url)
+    assert message.startswith("DATABASE_URL: is not a valid database URL (use sqlite:///")
+    assert "secret" not in message and url not in message
+
+
+def test_a_database_url_without_a_scheme_reads_well():
+    message = env_error(DATABASE_URL="gridgate.db")
+    assert message.startswith("DATABASE_URL: this is not a database URL; it is not supported")
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://api.telegram.org/", "https://api.telegram.org"),
+        ("https://api.telegram.org/bot", "https://api.telegram.org"),
+        ("http://127.0.0.1:8081/bot/", "http://127.0.0.1:8081"),
+        ("http://[::1]:8081", "http://[::1]:8081"),
+    ],
+)
+def test_the_bot_api_address_keeps_only_the_server_root(url, expected):
+    config = parse_config({}, environ={"TELEGRAM_API_BASE_URL": url})
+    assert config.telegram.api_base_url == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (f"https://api.telegram.org/bot{TOKEN}", "must be only the server address"),
+        (f"https://api.telegram.org/bot{TOKEN}/", "must be only the server address"),
+        (f"https://api.telegram.org/x?token={TOKEN}", "must be only the server address"),
+        (f"https://api.telegram.org?{TOKEN}", "must be only the server address"),
+        (f"https://api.telegram.org#{TOKEN}", "must be only the server address"),
+        ("https://api.telegram.org//", "must be only the server address"),
+        (f"https://{TOKEN}@api.telegram.org", "must not hold a user name or password"),
+        (f"https://{TOKEN}", "is not a valid Bot API server address (the port after"),
+        (f"ftp://api.telegram.org/{TOKEN}", "is not a Bot API server address (it must start"),
+        (f"https:///{TOKEN}", "is not a valid Bot API server address (it has no host name)"),
+    ],
+)
+def test_a_bot_api_address_with_more_than_the_server_is_refused_without_echoing_it(url, expected):
+    message = env_error(TELEGRAM_API_BASE_URL=url)
+    assert message.startswith(f"TELEGRAM_API_BASE_URL: {expected}")
+    secret = TOKEN.partition(":")[2]
+    assert secret not in message and url not in message
+
+
+def test_the_bot_api_error_names_only_scheme_and_host():
+    message = env_error(TELEGRAM_API_BASE_URL=f"https://api.telegram.org/bot{TOKEN}")
+    assert "(https://api.telegram.org)" in message
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (f"http://gridgate.example.gov.cn/{TOKEN}", "webhook.url: is not an https address"),
+        (f"https:///{TOKEN}", "webhook.url: is not a valid webhook address (it has no host"),
+        (f"https://[::1/{TOKEN}", "webhook.url: is not a valid webhook address"),
+    ],
+)
+def test_a_webhook_url_must_be_https_with_a_host(tmp_path, monkeypatch, url, expected):
+    message = error_of(tmp_path, monkeypatch, f'[webhook]\nurl = "{url}"')
+    assert message.startswith(f"gridgate.toml: {expected}")
+    assert TOKEN not in message
+
+
+def test_the_webhook_url_stays_out_of_repr():
+    url = f"https://gridgate.example.gov.cn/{TOKEN}"
+    config = parse_config({"webhook": {"url": url}})
+    assert config.webhook.url == url
+    assert TOKEN not in repr(config) and TOKEN not in repr(config.webhook)
+
+
+def test_webhook_mode_is_refused_until_it_exists(tmp_path, monkeypatch):
+    message = error_of(
+        tmp_path,
+        monkeypatch,
+        '[webhook]\nenabled = true\nurl = "https://gridgate.example.gov.cn/hook"\nport = 8443',
+    )
+    assert message == (
+        "gridgate.toml: webhook.enabled: webhook mode is not available yet; run with long"
+        " polling (enabled = false)"
+    )
+    # The rest of the section is still accepted.
+    config = parse_config({"webhook": {"enabled": False, "port": 8443, "listen": "0.0.0.0"}})
+    assert (config.webhook.enabled, config.webhook.port) == (False, 8443)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f'telegram = "{TOKEN}"', "telegram: must be a table ([telegram] section), not a string"),
+        ("timings = 5", "timings: must be a table ([timings] section), not a number"),
+        (
+            '[timings]\nclaim = "30m"',
+            "timings.claim: must be a table ([timings.claim] section), not a string",
+        ),
+        (
+            f'categories = ["{TOKEN}"]',
+            "categories[0]: must be a table ({ key = value }), not a string",
+        ),
+    ],
+)
+def test_a_value_where_a_table_belongs_is_not_quoted(tmp_path, monkeypatch, text, expected):
+    message = error_of(tmp_path, monkeypatch, text)
+    assert message == f"gridgate.toml: {expected}"
