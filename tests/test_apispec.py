@@ -419,3 +419,123 @@ def test_violation_offsets_are_utf8_bytes_like_telegram() -> None:
 
 def test_utf16_len() -> None:
     assert utf16_len("a工😀") == 4
+
+
+# -- review findings ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "offset"),
+    [("a & b", 2), ("工单 & 5", 7), ("x &#0; y", 2), ("&amp;&nbsp;", 5)],
+)
+def test_ampersand_problems_point_at_the_ampersand(text: str, offset: int) -> None:
+    violations = html_violations(text)
+    assert len(violations) == 1 and violations[0].endswith(f"at byte offset {offset}"), violations
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("<b>x</i>", 'expected "</b>", found "</i>"'),
+        ("<b><i>x</b></i>", 'expected "</i>", found "</b>"'),
+        ("<b>x</i></b>", 'expected "</b>", found "</i>"'),
+    ],
+)
+def test_one_nesting_mistake_is_reported_once(text: str, fragment: str) -> None:
+    only(html_violations(text), "mis-nested", fragment)
+
+
+def test_a_mis_nested_end_tag_still_closes_the_entity() -> None:
+    assert parse_html("<b>x</i>y").entities == [{"type": "bold", "offset": 0, "length": 1}]
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "fragment"),
+    [
+        ("deleteMessages", {"chat_id": 1, "message_ids": []}, "0 items, allowed 1-100"),
+        ("deleteMessages", {"chat_id": 1, "message_ids": list(range(1, 150))}, "149 items"),
+        ("forwardMessages", {"chat_id": 1, "from_chat_id": 2, "message_ids": []}, "allowed 1-100"),
+        ("copyMessages", {"chat_id": 1, "from_chat_id": 2, "message_ids": list(range(1, 102))},
+         "101 items, allowed 1-100"),
+        ("sendPoll", {"chat_id": 1, "question": "q", "options": [{"text": "a"}] * 13},
+         "13 items, allowed 1-12"),
+    ],
+)  # fmt: skip
+def test_list_of_n_m_items(spec: BotApiSpec, method: str, params: dict, fragment: str) -> None:
+    only(spec.validate_call(method, params), f"{method}.", fragment)
+
+
+def test_list_sizes_at_the_limits_are_fine(spec: BotApiSpec) -> None:
+    for ids in ([1], list(range(1, 101))):
+        assert spec.validate_call("deleteMessages", {"chat_id": 1, "message_ids": ids}) == []
+    tasks = [{"id": i, "text": f"t{i}"} for i in range(1, 32)]
+    only(spec.validate_value("InputChecklist", {"title": "t", "tasks": tasks}), "31 items")
+    assert spec.validate_value("InputChecklist", {"title": "t", "tasks": tasks[:30]}) == []
+    only(spec.validate_value("InputChecklist", {"title": "t", "tasks": []}), "allowed 1-30")
+
+
+@pytest.mark.parametrize(
+    ("type_name", "value", "fragment"),
+    [
+        ("MessageEntity", {"type": "boldx", "offset": 0, "length": 1}, "got 'boldx'"),
+        ("Chat", {"id": 1, "type": "privat"}, "got 'privat'"),
+        ("Sticker", {**{"file_id": "a", "file_unique_id": "b", "width": 1, "height": 1},
+                     "is_animated": False, "is_video": False, "type": "normal"}, "got 'normal'"),
+        ("MaskPosition", {"point": "nose", "x_shift": 0, "y_shift": 0, "scale": 1}, "'chin'"),
+    ],
+)  # fmt: skip
+def test_enumerations_written_in_prose(
+    spec: BotApiSpec, type_name: str, value: dict, fragment: str
+) -> None:
+    only(spec.validate_value(type_name, value), "must be one of", fragment)
+
+
+def test_enumerations_accept_every_listed_value(spec: BotApiSpec) -> None:
+    entity_types = spec.types["MessageEntity"].fields["type"].choices or set()
+    assert {"bold", "text_link", "date_time", "expandable_blockquote"} <= entity_types
+    chat_types = {"private", "group", "supergroup", "channel"}
+    assert spec.types["Chat"].fields["type"].choices == chat_types
+    assert spec.methods["sendPoll"].fields["type"].choices == {"quiz", "regular"}
+    assert spec.types["UniqueGiftInfo"].fields["origin"].choices is not None
+    # Examples and defaults are not lists of allowed values.
+    assert spec.types["Venue"].fields["foursquare_type"].choices is None
+    assert spec.methods["sendInvoice"].fields["currency"].choices is None
+    assert spec.types["VideoQuality"].fields["codec"].choices is None  # "for example, …"
+    params = {"chat_id": 1, "text": "ab", "entities": [{"type": "bold", "offset": 0, "length": 1}]}
+    assert spec.validate_call("sendMessage", params) == []
+    params["entities"] = [{"type": "boldx", "offset": 0, "length": 1}]
+    only(spec.validate_call("sendMessage", params), "sendMessage.entities[0].type")
+
+
+@pytest.mark.parametrize(
+    ("params", "fragment"),
+    [
+        ({"text": "x"}, "needs chat_id and message_id, or inline_message_id"),
+        ({"text": "x", "chat_id": 1}, "'message_id' (required if inline_message_id is not"),
+        ({"text": "x", "message_id": 1}, "'chat_id' (required if inline_message_id is not"),
+    ],
+)
+def test_required_unless_inline_message_id(spec: BotApiSpec, params: dict, fragment: str) -> None:
+    only(spec.validate_call("editMessageText", params), fragment)
+
+
+def test_conditionally_required_parameters(spec: BotApiSpec) -> None:
+    assert spec.validate_call("editMessageText", {"text": "x", "inline_message_id": "AA"}) == []
+    assert spec.validate_call("editMessageText", {"text": "x", "chat_id": 1, "message_id": 2}) == []
+    only(spec.validate_call("editMessageReplyMarkup", {}), "needs chat_id and message_id")
+    only(spec.validate_call("sendGift", {"gift_id": "g"}), "needs user_id, or chat_id")
+    assert spec.validate_call("sendGift", {"gift_id": "g", "chat_id": -100}) == []
+    only(spec.validate_call("answerShippingQuery", {"shipping_query_id": "1", "ok": True}),
+         "'shipping_options' (required if ok is True)")  # fmt: skip
+    only(spec.validate_call("answerPreCheckoutQuery", {"pre_checkout_query_id": "1", "ok": False}),
+         "'error_message' (required if ok is False)")  # fmt: skip
+    ok = {"pre_checkout_query_id": "1", "ok": True}
+    assert spec.validate_call("answerPreCheckoutQuery", ok) == []
+    only(spec.validate_call("unpinChatMessage", {"chat_id": 1, "business_connection_id": "b"}),
+         "'message_id' (required if business_connection_id is specified)")  # fmt: skip
+    assert spec.validate_call("unpinChatMessage", {"chat_id": 1}) == []
+
+
+def test_an_update_carries_at_most_one_kind(spec: BotApiSpec) -> None:
+    message = spec.sample("Message")
+    assert spec.validate_value("Update", {"update_id": 1, "message": message}) == []
+    two = {"update_id": 1, "message": message, "edited_message": message}
+    only(spec.validate_value("Update", two), "at most one", "['edited_message', 'message']")

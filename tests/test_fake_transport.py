@@ -38,7 +38,7 @@ from tests.telegram_fake import (
     User,
     load_spec,
 )
-from tests.telegram_fake.transport import spec_path
+from tests.telegram_fake.transport import ApiError, spec_path
 
 ANN = User(1001, "<b>Ann</b> & \x07Co", last_name="Li", username="ann_li")
 BO = User(1002, "Bo", language_code="en")
@@ -486,3 +486,91 @@ async def test_through_a_real_application(fake: FakeTelegram) -> None:
     assert fake.messages_in(GROUP.id)[-1]["text"] == "✅ 已受理"
     assert fake.last("answerCallbackQuery").params["text"] == "已受理"
     fake.assert_no_violations()
+
+
+# -- review findings ---------------------------------------------------------------------------
+def test_spec_path_follows_the_environment_when_read(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import tests.telegram_fake as package
+    import tests.telegram_fake.transport as transport
+
+    monkeypatch.setenv("GRIDGATE_BOT_API_SPEC", str(tmp_path / "spec.json"))
+    assert package.SPEC_PATH == transport.SPEC_PATH == tmp_path / "spec.json"
+    monkeypatch.delenv("GRIDGATE_BOT_API_SPEC")
+    assert package.SPEC_PATH == spec_path() and package.SPEC_PATH.is_file()
+
+
+async def test_an_edit_naming_no_message_is_a_violation(
+    bot: ExtBot[None], fake: FakeTelegram
+) -> None:
+    with pytest.raises(
+        ApiSpecViolation, match="needs chat_id and message_id, or inline_message_id"
+    ):
+        await bot.edit_message_text(text="x")
+    with pytest.raises(ApiSpecViolation, match="'message_id' \\(required if inline_message_id"):
+        await bot.edit_message_reply_markup(chat_id=ANN.id)
+
+
+async def test_lenient_mode_answers_a_missing_parameter_with_bad_request() -> None:
+    fake = FakeTelegram(strict=False)
+    bot = fake.bot()
+    await bot.initialize()
+    with pytest.raises(BadRequest, match="needs chat_id and message_id"):
+        await bot.edit_message_text(text="x")
+    assert fake.last("editMessageText").error["error_code"] == 400
+
+
+@pytest.mark.parametrize(
+    ("method", "params"),
+    [
+        ("editMessageText", {"text": "x"}),
+        ("editMessageCaption", {"chat_id": ANN.id}),
+        ("editMessageReplyMarkup", {}),
+        ("deleteMessage", {"chat_id": ANN.id}),
+        ("sendMessage", {"text": "x"}),
+        ("getChatMember", {"chat_id": ANN.id}),
+    ],
+)
+async def test_handlers_never_raise_key_error(
+    fake: FakeTelegram, method: str, params: dict[str, object]
+) -> None:
+    # Past the checker (e.g. a gap in it), a missing parameter is still Telegram's 400.
+    with pytest.raises(ApiError) as caught:
+        await fake.server.answer(method, params)
+    assert caught.value.body["error_code"] == 400 and "is empty" in caught.value.body["description"]
+
+
+async def test_edits_are_routed_without_dedicated_handlers(fake: FakeTelegram) -> None:
+    for method in ("editMessageText", "editMessageCaption", "editMessageReplyMarkup"):
+        assert not hasattr(fake.server, f"api_{method}")
+        assert await fake.server.answer(method, {"inline_message_id": "AA", "text": "x"}) is True
+
+
+async def test_set_member_rejects_an_unknown_status(bot: ExtBot[None], fake: FakeTelegram) -> None:
+    with pytest.raises(ValueError, match=r"'admin'.*administrator.*kicked"):
+        fake.set_member(-5, 9, "admin")
+    assert (await bot.get_chat_member(-5, 9)).status == "member"
+    fake.set_member(-5, 9, "owner")
+    assert (await bot.get_chat_member(-5, 9)).status == "creator"
+    fake.set_member(-5, 9, "banned")
+    assert (await bot.get_chat_member(-5, 9)).status == "kicked"
+
+
+@pytest.mark.parametrize("times", [0, -1])
+def test_fail_needs_at_least_one_time(fake: FakeTelegram, times: int) -> None:
+    with pytest.raises(ValueError, match="times must be at least 1"):
+        fake.fail("sendMessage", times=times)
+    assert fake.server.failures == []
+
+
+def test_update_factory_rejects_what_telegram_would_never_send(updates: UpdateFactory) -> None:
+    with pytest.raises(ValueError, match=r"message\.chat\.type: must be one of"):
+        updates.group_text(Chat(-5, "grup", title="x"), ANN, "hi")
+    with pytest.raises(ValueError, match="unknown field 'mesage'"):
+        updates._update(mesage={})
+    with pytest.raises(ValueError, match="at most one"):
+        updates._update(
+            message=updates.private_text(ANN, "a").message.to_dict(),
+            edited_message=updates.private_text(ANN, "b").message.to_dict(),
+        )

@@ -66,7 +66,6 @@ class ParsedHtml:
 @dataclass
 class _Open:
     name: str
-    attrs: dict[str, str]
     byte_offset: int
     entity: dict[str, object] | None
 
@@ -90,6 +89,9 @@ class _Parser:
         self.out: list[str] = []
         self.utf16 = 0
         self.stack: list[_Open] = []
+        # Tags a mis-nested end tag closed early: their own end tag, when it comes, is not
+        # reported a second time ("<b><i>x</b></i>" is one mistake, not two).
+        self.closed_early: list[str] = []
         self.result = ParsedHtml(text="")
 
     def run(self) -> ParsedHtml:
@@ -129,9 +131,10 @@ class _Parser:
         self.utf16 += utf16_len(chunk)
 
     def _entity(self) -> str:
+        offset = self._byte_offset()  # where the "&" is, before reading past it
         char, self.pos, problem = _decode_entity(self.src, self.pos)
         if problem:
-            self._violation(problem)
+            self._violation(problem, offset)
         return char
 
     def _read_until(self, stops: str) -> str:
@@ -219,7 +222,7 @@ class _Parser:
         if entity is not None:
             entity["offset"] = self.utf16
             self.result.entities.append(entity)
-        self.stack.append(_Open(name, attrs, offset, entity))
+        self.stack.append(_Open(name, offset, entity))
 
     def _end_tag(self, start: int, offset: int) -> None:
         name = self._read_until(_SPACE + ">").lower()
@@ -230,6 +233,10 @@ class _Parser:
             self._append("<")
             return
         self.pos += 1
+        open_names = [item.name for item in self.stack]
+        if name and name not in open_names and name in self.closed_early:
+            self.closed_early.remove(name)  # already reported with the end tag that closed it
+            return
         if not self.stack:
             self._violation(f"unexpected end tag </{name}>", offset)
             return
@@ -237,10 +244,14 @@ class _Parser:
         # TDLib accepts "</>" as "close whatever is open".
         if name and name != top.name:
             self._violation(f'mis-nested tags: expected "</{top.name}>", found "</{name}>"', offset)
-            if all(item.name != name for item in self.stack):
-                return
-            while self.stack[-1].name != name:
-                self._close(self.stack.pop())
+            # Close what the author most likely meant: up to the named tag, or, when nothing
+            # of that name is open ("<b>x</i>"), the innermost tag.
+            while name in open_names and self.stack[-1].name != name:
+                early = self.stack.pop()
+                self.closed_early.append(early.name)
+                self._close(early)
+            if name not in open_names:
+                self.closed_early.append(top.name)
         self._close(self.stack.pop())
 
     def _close(self, item: _Open) -> None:

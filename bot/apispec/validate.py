@@ -1,8 +1,9 @@
 """Check Bot API calls against the machine-readable spec (``bot-api-10.0.json``).
 
 Everything here is derived from the spec's field types and descriptions; the few rules that
-can only be read from prose ("1-64 bytes", "must be one of", "Exactly one of the fields other
-than …") are parsed out of the descriptions once, when the spec is loaded.
+can only be read from prose ("1-64 bytes", "must be one of", "can be either", "list of 1-100
+identifiers", "Required if inline_message_id is not specified", "Exactly one of the fields
+other than …") are parsed out of the descriptions once, when the spec is loaded.
 """
 
 from __future__ import annotations
@@ -22,12 +23,32 @@ _ARRAY = "Array of "
 _LENGTH = re.compile(r"(\d+)-(\d+) (characters|bytes)", re.IGNORECASE)
 _COUNT = re.compile(
     r"must include (?P<min>\d+)-(?P<max>\d+) items"
-    r"|up to (?P<upto>\d+) (?:items|identifiers)"
+    r"|\b(?:[Ll]ist|[Aa]rray) of (?P<lo>\d+)-(?P<hi>\d+) (?!characters|bytes)"  # "list of 1-100 …"
+    r"|\b(?:[Ll]ist of )?up to (?P<upto>\d+) (?:items|identifiers|winners)"
     r"|[Aa]t most (?P<most>\d+) [\w ]+? can be specified"
 )
 _CONST = re.compile(r", (?:must be|always) [\"“]?([a-z_0-9]+)[\"”]?$")
-_ONE_OF = re.compile(r"must be one of (.+?)(?:\.\s|\.$|$)", re.IGNORECASE)
+# A closed set of values, however the docs phrase it: "must be one of", "can be either",
+# "Currently, can be", "currently one of", "Currently, either", ". One of", ", pass" …; the list
+# must start right after the phrase with a quoted value and runs to the end of the sentence.
+_ONE_OF = re.compile(
+    r"(?:must be one of|can be either|can be one of|currently,? (?:it )?can be"
+    r"|currently,? (?:one of|either)|(?:^|\. |, )one of|, either|, pass)"
+    r"\s+(?P<list>[\"“].+?)(?:\.\s|\.$|$)",
+    re.IGNORECASE,
+)
+# "Poll type, "quiz" or "regular", defaults to "regular"": the whole description is the list.
+_LEADING_ONE_OF = re.compile(
+    r"^[A-Z][\w ]*, (?P<list>(?:[\"“][^\"”]+[\"”],? )+or [\"“][^\"”]+[\"”])"
+    r"(?:, defaults to [\"“][^\"”]+[\"”])?$"
+)
 _QUOTED = re.compile(r"[\"“]([^\"”]+)[\"”]")
+# "Required if inline_message_id is not specified", "Required if chat_id and message_id are not
+# specified": the parameter is needed unless one of the named alternatives is given.
+_REQUIRED_UNLESS = re.compile(r"(?:^|\.\s)Required if ([\w ]+?) (?:is|are) not specified\.")
+# "Required if business_connection_id is specified", "Required if ok is True".
+_REQUIRED_IF = re.compile(r"(?:^|\.\s)Required if (\w+) is (specified|True|False)\.")
+_SPECIFIED = object()
 _EXCLUSIVE = re.compile(r"(Exactly|At most) one of the fields other than ([\w ,]+?) must be used")
 _PATTERNS = {
     "only lowercase English letters, digits and underscores": r"[a-z0-9_]*",
@@ -54,6 +75,8 @@ class FieldRule:
     min_items: int | None = None
     max_items: int | None = None
     file_ok: bool = False  # may carry an upload (InputFile) or an attach://<name> reference
+    required_unless: frozenset[str] = frozenset()  # needed when none of these is given
+    required_if: tuple[str, object] | None = None  # needed when sibling == value (or is given)
 
 
 @dataclass(frozen=True)
@@ -149,8 +172,10 @@ def _owner(entry: Mapping[str, Any], *, is_type: bool) -> OwnerRule:
         if m := _EXCLUSIVE.search(sentence):
             ignored = frozenset(re.split(r",\s*(?:and\s+)?|\s+and\s+", m.group(2)))
             exclusive = (m.group(1).lower(), ignored)
-        elif "exactly one of the optional fields" in sentence:
+        elif "exactly one of the optional fields" in sentence.lower():
             exclusive = ("exactly", frozenset(n for n, f in fields.items() if f.required))
+        elif "at most one of the optional fields" in sentence.lower():  # Update, PollMedia
+            exclusive = ("at most", frozenset(n for n, f in fields.items() if f.required))
     return OwnerRule(
         name=entry["name"],
         fields=fields,
@@ -172,8 +197,10 @@ def _field(raw: Mapping[str, Any], siblings: set[str]) -> FieldRule:
         )
     if scalar_string and (m := _CONST.search(desc)):
         rule["const"] = m[1]
-    if scalar_string and (m := _ONE_OF.search(desc)):
-        rule["choices"] = frozenset(_QUOTED.findall(m[1]))
+    if scalar_string and (m := _ONE_OF.search(desc) or _LEADING_ONE_OF.search(desc)):
+        choices = frozenset(_QUOTED.findall(m["list"]))
+        if len(choices) > 1:  # a single quoted word is an example or a default, not a list
+            rule["choices"] = choices
     if scalar_string and name == "action" and "Type of action to broadcast" in desc:
         # sendChatAction lists its actions in prose: "typing for text messages, ... or ..."
         listed = desc.split(":", 1)[1]
@@ -182,9 +209,16 @@ def _field(raw: Mapping[str, Any], siblings: set[str]) -> FieldRule:
         if scalar_string and phrase in desc:
             rule["pattern"] = re.compile(pattern)
     if any(t.startswith(_ARRAY) for t in types) and (m := _COUNT.search(desc)):
-        lo = m["min"]
-        hi = m["max"] or m["upto"] or m["most"]
+        lo = m["min"] or m["lo"]
+        hi = m["max"] or m["hi"] or m["upto"] or m["most"]
         rule.update(min_items=int(lo) if lo else None, max_items=int(hi))
+    if m := _REQUIRED_UNLESS.search(desc):
+        alternatives = frozenset(re.split(r",\s*(?:and\s+|or\s+)?|\s+(?:and|or)\s+", m[1]))
+        if alternatives <= siblings:
+            rule["required_unless"] = alternatives
+    elif (m := _REQUIRED_IF.search(desc)) and m[1] in siblings:
+        wanted = {"specified": _SPECIFIED, "True": True, "False": False}[m[2]]
+        rule["required_if"] = (m[1], wanted)
     return FieldRule(
         name=name,
         types=types,
@@ -193,6 +227,21 @@ def _field(raw: Mapping[str, Any], siblings: set[str]) -> FieldRule:
         file_ok="InputFile" in types or "attach://" in desc,
         **rule,
     )
+
+
+def _conditionally_required(field: FieldRule, values: Mapping[str, object]) -> str | None:
+    """Why an absent optional field is needed after all, if it is."""
+    if field.required_unless and not any(v in values for v in field.required_unless):
+        names = " and ".join(sorted(field.required_unless))
+        verb = "is" if len(field.required_unless) == 1 else "are"
+        return f"{names} {verb} not specified"
+    if field.required_if is not None:
+        sibling, wanted = field.required_if
+        if wanted is _SPECIFIED and sibling in values:
+            return f"{sibling} is specified"
+        if wanted is not _SPECIFIED and sibling in values and values[sibling] is wanted:
+            return f"{sibling} is {wanted}"
+    return None
 
 
 def _did_you_mean(name: str, known: Mapping[str, object]) -> str:
@@ -244,18 +293,37 @@ class _Checker:
         for key in values:
             if key not in rule.fields:
                 self.report(path, f"unknown {kind} {key!r}{_did_you_mean(key, rule.fields)}")
+        unmet: dict[str, str] = {}  # absent, but required by "Required if …"
         for field in rule.fields.values():
             if field.name not in values:
                 if field.required:
                     self.report(path, f"missing required {kind} {field.name!r}")
+                elif reason := _conditionally_required(field, values):
+                    unmet[field.name] = reason
                 continue
             self.field(field, values[field.name], values, f"{path}.{field.name}")
+        self.alternatives(rule, unmet, kind, path)
         if rule.exclusive is not None:
             mode, ignored = rule.exclusive
             used = sorted(k for k in values if k in rule.fields and k not in ignored)
             if len(used) > 1 or (mode == "exactly" and not used):
                 wanted = "exactly one" if mode == "exactly" else "at most one"
                 self.report(path, f"{rule.name} needs {wanted} of its optional kinds, got {used}")
+
+    def alternatives(self, rule: OwnerRule, unmet: dict[str, str], kind: str, path: str) -> None:
+        """Report "Required if X is not specified" fields; when none of the alternatives was
+        given at all (editMessageText with neither chat_id/message_id nor inline_message_id),
+        one violation naming the choices instead of one per field."""
+        unless = {name: rule.fields[name].required_unless for name in unmet}
+        if unless and all(alt and alt <= unless.keys() for alt in unless.values()):
+            options: dict[frozenset[str], list[str]] = {}
+            for name, alternatives in unless.items():
+                options.setdefault(alternatives, []).append(name)
+            choices = ", or ".join(" and ".join(names) for names in options.values())
+            self.report(path, f"missing {kind}s: needs {choices}")
+            return
+        for name, reason in unmet.items():
+            self.report(path, f"missing {kind} {name!r} (required if {reason})")
 
     def field(
         self, rule: FieldRule, value: object, siblings: Mapping[str, object], path: str

@@ -14,6 +14,7 @@ from typing import Any
 
 from telegram import Bot, Message, Update
 
+from bot.apispec import BotApiSpec, utf16_len
 from tests.telegram_fake.transport import (
     BOT_ID,
     BOT_USERNAME,
@@ -109,8 +110,16 @@ class UpdateFactory:
         self._ids = itertools.count(1)
 
     # -- plumbing --------------------------------------------------------------------------
+    @property
+    def spec(self) -> BotApiSpec:
+        return self.fake.server.spec if self.fake is not None else load_spec()
+
     def _update(self, **payload: Any) -> Update:
         data = {"update_id": next(self._update_ids), **payload}
+        # What Telegram would send: a typo in a builder fails here, not deep inside a test.
+        violations = self.spec.validate_value("Update", data, "Update")
+        if violations:
+            raise ValueError("UpdateFactory built an invalid Update:\n  " + "\n  ".join(violations))
         return Update.de_json(data, self.bot)
 
     def _message_id(self, chat_id: int) -> int:
@@ -208,7 +217,7 @@ class UpdateFactory:
         if mention_bot if mention_bot is not None else chat.type != "private":
             name = f"{name}@{self.bot_username}"
         text = " ".join((name, *args))
-        entity = {"type": "bot_command", "offset": 0, "length": _utf16_len(name)}
+        entity = {"type": "bot_command", "offset": 0, "length": utf16_len(name)}
         if chat.type == "private":
             message = self._message(chat, sender, text=text, entities=[entity])
             return self._update(message=message)
@@ -405,10 +414,8 @@ class UpdateFactory:
     ) -> Update:
         """The bot's own membership changed, e.g. added to a group ("left" -> "member")."""
 
-        spec = self.fake.server.spec if self.fake is not None else load_spec()
-
         def member(status: str) -> JSON:
-            return chat_member(spec, status, _BOT.to_dict())
+            return chat_member(self.spec, status, _BOT.to_dict())
 
         if self.fake is not None:
             self.fake.add_chat(chat.id, chat.type, title=chat.title, is_forum=chat.is_forum)
@@ -434,7 +441,3 @@ class UpdateFactory:
         if self.fake is not None:
             self.fake.migrate_chat(old_chat.id, new_id)
         return [self._update(message=in_old), self._update(message=in_new)]
-
-
-def _utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2

@@ -69,7 +69,12 @@ def spec_path() -> Path:
     return root.parent / "shared" / "telegram" / "bot-api-10.0.json"
 
 
-SPEC_PATH = spec_path()
+def __getattr__(name: str) -> Path:
+    """``SPEC_PATH`` is ``spec_path()`` computed when it is read, not when this module is
+    imported: the environment is read then, and a monkeypatched $GRIDGATE_BOT_API_SPEC counts."""
+    if name == "SPEC_PATH":
+        return spec_path()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @cache
@@ -304,7 +309,9 @@ class FakeTelegram(BaseRequest):
         self.server.users[user["id"]] = dict(user)
 
     def set_member(self, chat_id: int, user_id: int, status: str, **fields: Any) -> None:
-        """getChatMember answers: creator, administrator, member, restricted, left or kicked."""
+        """getChatMember answers: creator, administrator, member, restricted, left or kicked
+        (``owner`` and ``banned`` are accepted for creator and kicked)."""
+        member_status(self.server.spec, status)  # a typo fails here, not in getChatMember
         self.server.members[(chat_id, user_id)] = (status, fields)
 
     def add_file(self, file_id: str, content: bytes = b"", *, file_path: str | None = None) -> None:
@@ -343,6 +350,8 @@ class FakeTelegram(BaseRequest):
         ``timeout`` raises TimedOut instead; with ``delivered`` the call still takes effect
         first, like a request whose answer got lost.
         """
+        if times is not None and times < 1:
+            raise ValueError(f"times must be at least 1 (or None for every call), got {times}")
         body = None
         if not timeout:
             body = error_body(
@@ -444,6 +453,9 @@ class TelegramServer:
         return None
 
     async def answer(self, method: str, params: dict[str, Any]) -> Any:
+        # A parameter the handlers need but the call lacks is Telegram's 400, never a KeyError
+        # (PTB would turn that into a NetworkError, which looks retryable).
+        params = _Params(params)
         handler = getattr(self, f"api_{method}", None)
         if handler is not None:
             return (
@@ -452,12 +464,14 @@ class TelegramServer:
         returns = self.spec.returns[method]
         if returns == ["Boolean"]:
             return True
-        edits_message = "inline_message_id" in params or (
-            "message_id" in params and not method.startswith(("send", "copy", "forward"))
+        edits_message = (
+            method.startswith("editMessage")
+            or "inline_message_id" in params
+            or ("message_id" in params and not method.startswith(("send", "copy", "forward")))
         )
         if "Message" in returns and edits_message:
-            return self.edit(method, params)  # editMessageMedia, stopMessageLiveLocation, …
-        if returns == ["Message"] and "chat_id" in params:
+            return self.edit(method, params)  # editMessageText/Caption/Media/…, stopMessage…
+        if returns == ["Message"] and ("chat_id" in params or method.startswith("send")):
             return self.send(method, params)
         return self.spec.sample(returns[0])
 
@@ -607,7 +621,7 @@ class TelegramServer:
     def api_sendMediaGroup(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         group_id = self.unique("album-")
         messages = []
-        for item in params["media"]:
+        for item in map(_Params, params["media"]):
             message = self.new_message(params)
             message["media_group_id"] = group_id
             kind = item["type"]
@@ -647,15 +661,6 @@ class TelegramServer:
                 origin.update(type="channel", chat=source["chat"], message_id=source["message_id"])
             message["forward_origin"] = origin
         return self.sent_message(message, params, fmt)
-
-    def api_editMessageText(self, params: dict[str, Any]) -> Any:
-        return self.edit("editMessageText", params)
-
-    def api_editMessageCaption(self, params: dict[str, Any]) -> Any:
-        return self.edit("editMessageCaption", params)
-
-    def api_editMessageReplyMarkup(self, params: dict[str, Any]) -> Any:
-        return self.edit("editMessageReplyMarkup", params)
 
     def edit(self, method: str, params: dict[str, Any]) -> Any:
         if "inline_message_id" in params:
@@ -784,18 +789,40 @@ _MEDIA: dict[str, dict[str, Any]] = {
 }
 
 
+_STATUS_ALIASES = {"owner": "creator", "banned": "kicked"}
+
+
+def member_status(spec: BotApiSpec, status: str) -> str:
+    """The ChatMember subtype for ``status``; a ValueError naming the valid ones otherwise."""
+    wanted = _STATUS_ALIASES.get(status, status)
+    subtypes = spec.types["ChatMember"].subtypes
+    found = next((s for s in subtypes if spec.types[s].fields["status"].const == wanted), None)
+    if found is None:
+        valid = [spec.types[s].fields["status"].const for s in subtypes]
+        raise ValueError(
+            f"unknown chat member status {status!r}; valid: {', '.join(map(str, valid))} "
+            f"(or {', '.join(_STATUS_ALIASES)})"
+        )
+    return found
+
+
 def chat_member(spec: BotApiSpec, status: str, user: dict[str, Any], **fields: Any) -> JSON:
     """A ChatMember* object for ``status`` with every field the spec requires."""
-    status = {"owner": "creator", "banned": "kicked"}.get(status, status)
-    subtypes = spec.types["ChatMember"].subtypes
-    subtype = next(s for s in subtypes if spec.types[s].fields["status"].const == status)
-    member = spec.sample(subtype)
+    status = _STATUS_ALIASES.get(status, status)
+    member = spec.sample(member_status(spec, status))
     if status == "administrator":  # an admin who can do what a bot admin usually needs
         member.update({k: True for k in member if k.startswith("can_") and k != "can_be_edited"})
     if status == "restricted":
         member["is_member"] = True
     member.update(user=dict(user), **fields)
     return member
+
+
+class _Params(dict[str, Any]):
+    """Call parameters as the handlers see them: a missing one is a Bad Request."""
+
+    def __missing__(self, key: str) -> Any:
+        raise ApiError(400, f"Bad Request: {key} is empty")
 
 
 def _snake(name: str) -> str:
@@ -827,7 +854,6 @@ __all__ = [
     "BOT_ID",
     "BOT_USER",
     "BOT_USERNAME",
-    "SPEC_PATH",
     "TOKEN",
     "ApiSpecViolation",
     "Call",
@@ -837,5 +863,6 @@ __all__ = [
     "chat_member",
     "error_body",
     "load_spec",
+    "member_status",
     "spec_path",
 ]
