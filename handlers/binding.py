@@ -64,9 +64,9 @@ async def bind_move_callback(update: Update, context: ContextTypes.DEFAULT_TYPE)
         if not raw.isdigit():
             await query.answer(t("This button is no longer valid."), show_alert=True)
             return
-        result = await binding.bind_by_id(
+        result = await binding.bind(
             uow, rt.clock, is_admin=True, group=group_info(update.effective_chat),
-            user_id=update.effective_user.id, node_id=int(raw),
+            user_id=update.effective_user.id, node_id=int(raw), confirmed=True,
             default_language=rt.config.default_language)
     await query.answer()
     await _report(update, context, result, raw)

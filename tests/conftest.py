@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 from sqlalchemy import text
@@ -34,13 +35,20 @@ async def migrated_db(request, tmp_path_factory) -> AsyncIterator[Database]:
         await db.dispose()
         return
     assert request.param == "postgresql", f"unknown backend {request.param}"
+    async with pg_schema() as db:
+        await migrate.upgrade(db)
+        yield db
+
+
+@asynccontextmanager
+async def pg_schema() -> AsyncIterator[Database]:
+    """A Database on a fresh, empty PostgreSQL schema of its own, dropped afterwards."""
     schema = f"gg_test_{uuid.uuid4().hex[:12]}"
     admin = create_database(PG_URL)
     async with admin.engine.begin() as conn:
         await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     db = create_database(PG_URL, connect_args={"server_settings": {"search_path": schema}})
     try:
-        await migrate.upgrade(db)
         yield db
     finally:
         await db.dispose()

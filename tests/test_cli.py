@@ -6,17 +6,14 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from importlib import resources
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from bot.clock import FakeClock
 from bot.startup import NotMigrated, prepare
-from storage.db import create_database
-from tests.conftest import BACKENDS, PG_URL
+from tests.conftest import BACKENDS, pg_schema
 from tests.harness import make_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,16 +102,6 @@ def test_grids_import_reports_every_problem_and_writes_nothing(tmp_path: Path) -
 
 @pytest.mark.skipif("postgresql" not in BACKENDS, reason="PostgreSQL deselected")
 async def test_postgresql_must_be_upgraded_deliberately() -> None:
-    schema = f"gg_cli_{uuid.uuid4().hex[:12]}"
-    admin = create_database(PG_URL)
-    async with admin.engine.begin() as conn:
-        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    db = create_database(PG_URL, connect_args={"server_settings": {"search_path": schema}})
-    try:
+    async with pg_schema() as db:
         with pytest.raises(NotMigrated, match="gridgate db upgrade"):
             await prepare(db, make_config(), FakeClock())
-    finally:
-        await db.dispose()
-        async with admin.engine.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        await admin.dispose()

@@ -44,26 +44,20 @@ class BindResult:
 
 
 async def bind(uow: UnitOfWork, clock: Clock, *, is_admin: bool, group: GroupInfo,
-               user_id: int, code: str, confirmed: bool, default_language: str) -> BindResult:
+               user_id: int, default_language: str, code: str | None = None,
+               node_id: int | None = None, confirmed: bool = False) -> BindResult:
+    """Bind the group to the node named by `code` (from /bind) or `node_id` (from the
+    confirmation button, which carries the id and means the move is confirmed)."""
     if not is_admin:
         return BindResult(Outcome.NOT_ADMIN)
-    node = await uow.nodes.by_code(code.strip())
+    if code is not None:
+        node = await uow.nodes.by_code(code.strip())
+    else:
+        node = await uow.nodes.get(node_id) if node_id is not None else None
     if node is None:
         return BindResult(Outcome.UNKNOWN_NODE)
     return await _bind_node(uow, clock, node=node, group=group, user_id=user_id,
                             confirmed=confirmed, default_language=default_language)
-
-
-async def bind_by_id(uow: UnitOfWork, clock: Clock, *, is_admin: bool, group: GroupInfo,
-                     user_id: int, node_id: int, default_language: str) -> BindResult:
-    """The confirmed move, from the confirmation button (which carries the node id)."""
-    if not is_admin:
-        return BindResult(Outcome.NOT_ADMIN)
-    node = await uow.nodes.get(node_id)
-    if node is None:
-        return BindResult(Outcome.UNKNOWN_NODE)
-    return await _bind_node(uow, clock, node=node, group=group, user_id=user_id,
-                            confirmed=True, default_language=default_language)
 
 
 async def _bind_node(uow: UnitOfWork, clock: Clock, *, node: OrgNode, group: GroupInfo,
