@@ -28,7 +28,6 @@ from scheduler import maintenance
 # channel posts are not conversations.
 NEW_MESSAGES = filters.UpdateType.MESSAGE
 PRIVATE = filters.ChatType.PRIVATE & NEW_MESSAGES
-GROUPS = filters.ChatType.GROUPS & NEW_MESSAGES
 
 
 def build_application(rt: Runtime, *, request: BaseRequest | None = None,
