@@ -5,12 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     CheckConstraint,
+    Float,
     ForeignKey,
+    Index,
+    Integer,
     MetaData,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -125,3 +130,142 @@ class ProcessedUpdate(Base):
 
     update_id: Mapped[int] = mapped_column(TelegramId, primary_key=True, autoincrement=False)
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+TICKET_STATUSES = ("open", "claimed", "in_progress", "resolved", "closed", "withdrawn")
+OPEN_STATUSES = ("open", "claimed", "in_progress")
+
+
+class Draft(Base):
+    """A conversation in progress (DESIGN §3): one row per person and flow, written at every
+    step, so a restart or a second process continues exactly where the person was."""
+
+    __tablename__ = "draft"
+    __table_args__ = (UniqueConstraint("user_id", "flow"),)
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(TelegramId, index=True)
+    flow: Mapped[str] = mapped_column(String(32))
+    step: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class TicketSequence(Base):
+    """The daily counter behind public ticket numbers such as 1122-0042."""
+
+    __tablename__ = "ticket_sequence"
+
+    day: Mapped[str] = mapped_column(String(8), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)
+
+
+class Ticket(Base):
+    __tablename__ = "ticket"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_in(TICKET_STATUSES)})", name="status"),
+        Index("ix_ticket_category_status", "category", "status"),
+        Index("ix_ticket_reporter_created", "reporter_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True)
+    number: Mapped[str] = mapped_column(String(16), unique=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    category: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    description: Mapped[str] = mapped_column(Text, default="")
+    # Where it is handled now (moves on transfer and escalation) and where the place is.
+    node_id: Mapped[int] = mapped_column(ForeignKey("org_node.id"), index=True)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("org_node.id"))
+    address: Mapped[str | None] = mapped_column(String(256))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    reporter_id: Mapped[int] = mapped_column(TelegramId)
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Kept only when not anonymous; workers see the name and a masked phone.
+    reporter_name: Mapped[str | None] = mapped_column(String(128))
+    reporter_phone: Mapped[str | None] = mapped_column(String(32))
+    language: Mapped[str] = mapped_column(String(8))
+    holder_id: Mapped[int | None] = mapped_column(TelegramId)
+    holder_name: Mapped[str | None] = mapped_column(String(128))
+    # The group message that shows the ticket (edited in place) and its forum topic, if any.
+    group_chat_id: Mapped[int | None] = mapped_column(TelegramId)
+    card_message_id: Mapped[int | None] = mapped_column(Integer)
+    topic_id: Mapped[int | None] = mapped_column(Integer)
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolution: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class TicketEvent(Base):
+    """The append-only log of everything that happened to a ticket."""
+
+    __tablename__ = "ticket_event"
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(24))
+    actor_id: Mapped[int | None] = mapped_column(TelegramId)
+    actor_role: Mapped[str] = mapped_column(String(16))  # resident, worker, admin, system
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class TicketReporter(Base):
+    """Co-reporters: residents who added themselves to an existing nearby ticket."""
+
+    __tablename__ = "ticket_reporter"
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(TelegramId, primary_key=True)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TicketAttachment(Base):
+    __tablename__ = "ticket_attachment"
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # photo, video, voice, video_note, document
+    file_id: Mapped[str] = mapped_column(String(256))
+    added_by_role: Mapped[str] = mapped_column(String(16))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TicketMessage(Base):
+    """A Telegram message that belongs to a ticket, so a reply to it can be relayed."""
+
+    __tablename__ = "ticket_message"
+
+    chat_id: Mapped[int] = mapped_column(TelegramId, primary_key=True, autoincrement=False)
+    message_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), index=True)
+    # "card", "resolve_prompt", "transfer_prompt", ... ; plain relayed messages are "relay".
+    purpose: Mapped[str] = mapped_column(String(24), default="relay")
+
+
+class OutboxMessage(Base):
+    """A Bot API call the bot makes on its own initiative (DESIGN §2, §7), written in the
+    transaction that caused it and delivered by the rate-limited sender."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_not_before", "status", "not_before"),)
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(TelegramId, index=True)
+    method: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict] = mapped_column(JSON)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"))
+    # What the sent message is to the ticket (recorded in ticket_message), e.g. "card".
+    purpose: Mapped[str | None] = mapped_column(String(24))
+    status: Mapped[str] = mapped_column(String(12), default="pending")  # pending, sent, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

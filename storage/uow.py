@@ -16,8 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
 from storage.models import ProcessedUpdate
+from storage.repositories.drafts import DraftRepository
 from storage.repositories.groups import GroupRepository
 from storage.repositories.nodes import NodeRepository
+from storage.repositories.outbox import OutboxRepository
+from storage.repositories.tickets import TicketRepository
 from storage.repositories.updates import UpdateRepository
 from storage.repositories.users import UserRepository
 
@@ -44,6 +47,9 @@ class UnitOfWork:
     groups: GroupRepository
     users: UserRepository
     updates: UpdateRepository
+    tickets: TicketRepository
+    drafts: DraftRepository
+    outbox: OutboxRepository
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -54,6 +60,9 @@ class UnitOfWork:
         self.groups = GroupRepository(self.session)
         self.users = UserRepository(self.session)
         self.updates = UpdateRepository(self.session)
+        self.tickets = TicketRepository(self.session)
+        self.drafts = DraftRepository(self.session)
+        self.outbox = OutboxRepository(self.session)
         return self
 
     async def __aexit__(self, exc_type, exc, tb) -> None:

@@ -1,0 +1,282 @@
+"""The ticket life cycle (DESIGN §4), enforced in one place and logged as events.
+
+Functions change state and append events; they do not commit. The caller adds what must be
+told to whom (through the outbox) and commits once, so a state change and its notifications
+land together or not at all.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from bot.clock import Clock
+from bot.config import Category, Config, tier_of
+from bot.services import routing
+from storage.models import (
+    OPEN_STATUSES,
+    OrgNode,
+    Ticket,
+    TicketAttachment,
+    TicketEvent,
+)
+from storage.uow import UnitOfWork
+
+
+class Refusal(enum.Enum):
+    NOT_FOUND = "not_found"
+    TAKEN = "taken"              # someone else holds it
+    NOT_HOLDER = "not_holder"    # only the holder may do this
+    WRONG_STATE = "wrong_state"  # e.g. resolving a closed ticket
+    TOP_REACHED = "top_reached"  # escalating the district
+    SAME_NODE = "same_node"
+
+
+class TicketRefused(Exception):
+    def __init__(self, refusal: Refusal, ticket: Ticket | None = None) -> None:
+        super().__init__(refusal.value)
+        self.refusal = refusal
+        self.ticket = ticket
+
+
+@dataclass(frozen=True)
+class NewReport:
+    category: Category
+    description: str
+    reporter_id: int
+    language: str
+    grid_id: int | None = None
+    address: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    anonymous: bool = False
+    reporter_name: str | None = None
+    reporter_phone: str | None = None
+    attachments: Sequence[tuple[str, str]] = field(default_factory=tuple)  # (kind, file_id)
+
+
+def is_emergency(config: Config, category: Category, text: str) -> bool:
+    if category.emergency:
+        return True
+    lowered = text.casefold()
+    return any(word.casefold() in lowered for word in config.emergency.all_words)
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """138****5678: enough to recognise, not enough to call."""
+    if not phone:
+        return None
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    if len(digits) < 7:
+        return "*" * len(digits)
+    return f"{digits[-11:-8] if len(digits) >= 11 else digits[:3]}****{digits[-4:]}"
+
+
+def add_working_days(start: datetime, days: int, tz) -> datetime:
+    """Deadline after `days` working days, skipping weekends in local time. (The holiday
+    calendar with its make-up working days comes with the scheduling work.)"""
+    local = start.astimezone(tz)
+    remaining = days
+    while remaining > 0:
+        local += timedelta(days=1)
+        if local.weekday() < 5:
+            remaining -= 1
+    return local
+
+
+def _deadline(config: Config, ticket: Ticket, node: OrgNode, now: datetime) -> datetime:
+    level = "desk" if node.level == "desk" else tier_of(node.level)
+    sla = config.sla(ticket.category, level=level)
+    if ticket.urgent:
+        return now + sla.resolution_urgent_within
+    return add_working_days(now, sla.resolution_working_days, config.timezone)
+
+
+def _event(ticket: Ticket, kind: str, now: datetime, actor_id: int | None, role: str,
+           **data) -> TicketEvent:
+    return TicketEvent(ticket_id=ticket.id, at=now, kind=kind, actor_id=actor_id,
+                       actor_role=role, data=data)
+
+
+async def create(uow: UnitOfWork, clock: Clock, config: Config, report: NewReport) -> Ticket:
+    now = clock.now()
+    local = now.astimezone(config.timezone)
+    sequence = await uow.tickets.next_number(local.strftime("%Y%m%d"))
+    grid = await uow.nodes.get(report.grid_id) if report.grid_id else None
+    node = await routing.target_node(uow, report.category, grid)
+    ticket = Ticket(
+        number=f"{local:%m%d}-{sequence:04d}", kind=report.category.kind,
+        category=report.category.code, status="open",
+        urgent=is_emergency(config, report.category, report.description),
+        description=report.description, node_id=node.id, grid_id=report.grid_id,
+        address=report.address, latitude=report.latitude, longitude=report.longitude,
+        reporter_id=report.reporter_id, anonymous=report.anonymous,
+        reporter_name=None if report.anonymous else report.reporter_name,
+        reporter_phone=None if report.anonymous else report.reporter_phone,
+        language=report.language, created_at=now, updated_at=now)
+    ticket.deadline_at = _deadline(config, ticket, node, now)
+    uow.tickets.add(ticket)
+    await uow.tickets.flush()
+    for kind, file_id in report.attachments:
+        uow.tickets.attach(TicketAttachment(ticket_id=ticket.id, kind=kind, file_id=file_id,
+                                            added_by_role="resident", added_at=now))
+    uow.tickets.log(_event(ticket, "created", now, report.reporter_id, "resident",
+                           node=node.code, urgent=ticket.urgent))
+    return ticket
+
+
+async def add_co_reporter(uow: UnitOfWork, clock: Clock, ticket: Ticket, user_id: int) -> None:
+    if await uow.tickets.is_reporter(ticket, user_id):
+        return
+    now = clock.now()
+    uow.tickets.add_co_reporter(ticket.id, user_id, now)
+    uow.tickets.log(_event(ticket, "co_reporter", now, user_id, "resident"))
+
+
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance (haversine); plenty for "within 250 m"."""
+    r = 6_371_000.0
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * r * math.asin(math.sqrt(a))
+
+
+async def nearby_open(uow: UnitOfWork, config: Config, category: str, lat: float,
+                      lon: float) -> Ticket | None:
+    radius = config.limits.duplicate_radius_m
+    if radius <= 0:
+        return None
+    best: tuple[float, Ticket] | None = None
+    for ticket in await uow.tickets.open_with_location(category):
+        d = distance_m(lat, lon, ticket.latitude, ticket.longitude)
+        if d <= radius and (best is None or d < best[0]):
+            best = (d, ticket)
+    return best[1] if best else None
+
+
+async def over_hourly_limit(uow: UnitOfWork, clock: Clock, config: Config,
+                            user_id: int) -> bool:
+    since = clock.now() - timedelta(hours=1)
+    return (await uow.tickets.count_by_reporter_since(user_id, since)
+            >= config.limits.tickets_per_hour)
+
+
+async def _load(uow: UnitOfWork, ticket_id: int) -> Ticket:
+    ticket = await uow.tickets.get(ticket_id)
+    if ticket is None:
+        raise TicketRefused(Refusal.NOT_FOUND)
+    return ticket
+
+
+async def claim(uow: UnitOfWork, clock: Clock, ticket_id: int, worker_id: int,
+                worker_name: str) -> Ticket:
+    now = clock.now()
+    won = await uow.tickets.transition(ticket_id, allowed=("open",), values={
+        "status": "claimed", "holder_id": worker_id, "holder_name": worker_name,
+        "updated_at": now})
+    ticket = await _load(uow, ticket_id)
+    await uow.tickets.refresh(ticket)
+    if not won:
+        refusal = Refusal.TAKEN if ticket.status in OPEN_STATUSES else Refusal.WRONG_STATE
+        raise TicketRefused(refusal, ticket)
+    uow.tickets.log(_event(ticket, "claimed", now, worker_id, "worker", name=worker_name))
+    return ticket
+
+
+async def _holder_step(uow: UnitOfWork, clock: Clock, ticket_id: int, worker_id: int, *,
+                       allowed: tuple[str, ...], values: dict, kind: str, **data) -> Ticket:
+    ticket = await _load(uow, ticket_id)
+    if ticket.status not in allowed:
+        raise TicketRefused(Refusal.WRONG_STATE, ticket)
+    if ticket.holder_id != worker_id:
+        raise TicketRefused(Refusal.NOT_HOLDER, ticket)
+    now = clock.now()
+    won = await uow.tickets.transition(ticket_id, allowed=allowed,
+                                       values={**values, "updated_at": now})
+    await uow.tickets.refresh(ticket)
+    if not won:
+        raise TicketRefused(Refusal.WRONG_STATE, ticket)
+    uow.tickets.log(_event(ticket, kind, now, worker_id, "worker", **data))
+    return ticket
+
+
+async def release(uow: UnitOfWork, clock: Clock, ticket_id: int, worker_id: int) -> Ticket:
+    return await _holder_step(uow, clock, ticket_id, worker_id, allowed=("claimed",),
+                              values={"status": "open", "holder_id": None,
+                                      "holder_name": None}, kind="released")
+
+
+async def start(uow: UnitOfWork, clock: Clock, ticket_id: int, worker_id: int) -> Ticket:
+    return await _holder_step(uow, clock, ticket_id, worker_id, allowed=("claimed",),
+                              values={"status": "in_progress"}, kind="started")
+
+
+async def resolve(uow: UnitOfWork, clock: Clock, ticket_id: int, worker_id: int,
+                  note: str) -> Ticket:
+    return await _holder_step(uow, clock, ticket_id, worker_id,
+                              allowed=("claimed", "in_progress"),
+                              values={"status": "resolved", "resolution": note,
+                                      "resolved_at": clock.now()},
+                              kind="resolved", note=note)
+
+
+async def move(uow: UnitOfWork, clock: Clock, config: Config, ticket_id: int, *,
+               to_node_id: int | None, actor_id: int | None, role: str, reason: str,
+               kind: str) -> tuple[Ticket, OrgNode, OrgNode]:
+    """Transfer (to a chosen node) or escalate (to_node_id None: the parent). The ticket opens
+    afresh at its new node; the old group's card stops offering actions."""
+    ticket = await _load(uow, ticket_id)
+    if ticket.status not in OPEN_STATUSES:
+        raise TicketRefused(Refusal.WRONG_STATE, ticket)
+    source = await uow.nodes.get(ticket.node_id)
+    if to_node_id is None:
+        if source.parent_id is None:
+            raise TicketRefused(Refusal.TOP_REACHED, ticket)
+        target = await uow.nodes.get(source.parent_id)
+    else:
+        target = await uow.nodes.get(to_node_id)
+        if target is None:
+            raise TicketRefused(Refusal.NOT_FOUND, ticket)
+        if target.id == source.id:
+            raise TicketRefused(Refusal.SAME_NODE, ticket)
+    now = clock.now()
+    won = await uow.tickets.transition(ticket.id, allowed=OPEN_STATUSES, values={
+        "status": "open", "node_id": target.id, "holder_id": None, "holder_name": None,
+        "updated_at": now, "deadline_at": _deadline(config, ticket, target, now)})
+    await uow.tickets.refresh(ticket)
+    if not won:
+        raise TicketRefused(Refusal.WRONG_STATE, ticket)
+    uow.tickets.log(_event(ticket, kind, now, actor_id, role, from_node=source.code,
+                           to_node=target.code, reason=reason))
+    return ticket, source, target
+
+
+async def withdraw(uow: UnitOfWork, clock: Clock, ticket_id: int, resident_id: int,
+                   reason: str) -> Ticket:
+    ticket = await _load(uow, ticket_id)
+    if ticket.reporter_id != resident_id:
+        raise TicketRefused(Refusal.NOT_HOLDER, ticket)
+    now = clock.now()
+    won = await uow.tickets.transition(ticket.id, allowed=OPEN_STATUSES, values={
+        "status": "withdrawn", "closed_at": now, "updated_at": now})
+    await uow.tickets.refresh(ticket)
+    if not won:
+        raise TicketRefused(Refusal.WRONG_STATE, ticket)
+    uow.tickets.log(_event(ticket, "withdrawn", now, resident_id, "resident", reason=reason))
+    return ticket
+
+
+async def note_message(uow: UnitOfWork, clock: Clock, ticket: Ticket, *, actor_id: int,
+                       role: str, kind: str, text: str | None = None,
+                       file: tuple[str, str] | None = None) -> None:
+    """A relayed message or added information, kept in the log (and attachments)."""
+    now = clock.now()
+    if file is not None:
+        uow.tickets.attach(TicketAttachment(ticket_id=ticket.id, kind=file[0], file_id=file[1],
+                                            added_by_role=role, added_at=now))
+    uow.tickets.log(_event(ticket, kind, now, actor_id, role, text=text or "",
+                           file=file[0] if file else None))

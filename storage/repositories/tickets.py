@@ -1,0 +1,139 @@
+"""Tickets, their event log, co-reporters, attachments and the messages that belong to them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    OPEN_STATUSES,
+    Ticket,
+    TicketAttachment,
+    TicketEvent,
+    TicketMessage,
+    TicketReporter,
+    TicketSequence,
+)
+
+
+class TicketRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def get(self, ticket_id: int, *, for_update: bool = False) -> Ticket | None:
+        stmt = select(Ticket).where(Ticket.id == ticket_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return await self._s.scalar(stmt)
+
+    async def by_number(self, number: str) -> Ticket | None:
+        return await self._s.scalar(select(Ticket).where(Ticket.number == number))
+
+    def add(self, ticket: Ticket) -> None:
+        self._s.add(ticket)
+
+    async def flush(self) -> None:
+        await self._s.flush()
+
+    async def next_number(self, day: str) -> int:
+        """The next number of the day: one upsert, so two transactions never get the same
+        value and the first ticket of a day needs no separate insert that could race."""
+        dialect = self._s.get_bind().dialect.name
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        stmt = insert(TicketSequence).values(day=day, last=1)
+        stmt = stmt.on_conflict_do_update(index_elements=[TicketSequence.day],
+                                          set_={"last": TicketSequence.last + 1})
+        return (await self._s.execute(stmt.returning(TicketSequence.last))).scalar_one()
+
+    async def transition(self, ticket_id: int, *, allowed: Sequence[str],
+                         values: dict) -> bool:
+        """Compare-and-set: change the ticket only if it is still in an allowed state, so two
+        workers pressing Claim at once cannot both win."""
+        result = await self._s.execute(
+            update(Ticket).where(Ticket.id == ticket_id, Ticket.status.in_(allowed))
+            .values(**values).execution_options(synchronize_session=False))
+        return result.rowcount == 1
+
+    async def refresh(self, ticket: Ticket) -> None:
+        await self._s.refresh(ticket)
+
+    async def count_by_reporter_since(self, user_id: int, since: datetime) -> int:
+        stmt = select(func.count()).select_from(Ticket).where(
+            Ticket.reporter_id == user_id, Ticket.created_at >= since)
+        return await self._s.scalar(stmt) or 0
+
+    async def open_with_location(self, category: str) -> Sequence[Ticket]:
+        stmt = select(Ticket).where(Ticket.category == category,
+                                    Ticket.status.in_(OPEN_STATUSES),
+                                    Ticket.latitude.is_not(None))
+        return (await self._s.scalars(stmt)).all()
+
+    async def open_at_node(self, node_id: int) -> Sequence[Ticket]:
+        stmt = select(Ticket).where(Ticket.node_id == node_id,
+                                    Ticket.status.in_(OPEN_STATUSES)).order_by(Ticket.id)
+        return (await self._s.scalars(stmt)).all()
+
+    async def open_in_group(self, chat_id: int) -> Sequence[Ticket]:
+        stmt = select(Ticket).where(Ticket.group_chat_id == chat_id,
+                                    Ticket.status.in_(OPEN_STATUSES)).order_by(Ticket.id)
+        return (await self._s.scalars(stmt)).all()
+
+    async def of_resident(self, user_id: int, *, offset: int, limit: int) -> Sequence[Ticket]:
+        co = select(TicketReporter.ticket_id).where(TicketReporter.user_id == user_id)
+        stmt = (select(Ticket).where(or_(Ticket.reporter_id == user_id, Ticket.id.in_(co)))
+                .order_by(Ticket.id.desc()).offset(offset).limit(limit))
+        return (await self._s.scalars(stmt)).all()
+
+    async def count_of_resident(self, user_id: int) -> int:
+        co = select(TicketReporter.ticket_id).where(TicketReporter.user_id == user_id)
+        stmt = select(func.count()).select_from(Ticket).where(
+            or_(Ticket.reporter_id == user_id, Ticket.id.in_(co)))
+        return await self._s.scalar(stmt) or 0
+
+    async def is_reporter(self, ticket: Ticket, user_id: int) -> bool:
+        if ticket.reporter_id == user_id:
+            return True
+        return await self._s.get(TicketReporter, (ticket.id, user_id)) is not None
+
+    async def residents(self, ticket: Ticket) -> list[int]:
+        """Everyone to keep informed: the reporter first, then co-reporters."""
+        stmt = select(TicketReporter.user_id).where(TicketReporter.ticket_id == ticket.id)
+        return [ticket.reporter_id, *[u for u in (await self._s.scalars(stmt)).all()
+                                      if u != ticket.reporter_id]]
+
+    def add_co_reporter(self, ticket_id: int, user_id: int, at: datetime) -> None:
+        self._s.add(TicketReporter(ticket_id=ticket_id, user_id=user_id, added_at=at))
+
+    def log(self, event: TicketEvent) -> None:
+        self._s.add(event)
+
+    async def events(self, ticket_id: int) -> Sequence[TicketEvent]:
+        stmt = select(TicketEvent).where(TicketEvent.ticket_id == ticket_id).order_by(
+            TicketEvent.id)
+        return (await self._s.scalars(stmt)).all()
+
+    def attach(self, attachment: TicketAttachment) -> None:
+        self._s.add(attachment)
+
+    async def attachments(self, ticket_id: int) -> Sequence[TicketAttachment]:
+        stmt = select(TicketAttachment).where(TicketAttachment.ticket_id == ticket_id).order_by(
+            TicketAttachment.id)
+        return (await self._s.scalars(stmt)).all()
+
+    async def remember_message(self, chat_id: int, message_id: int, ticket_id: int,
+                               purpose: str = "relay") -> None:
+        if await self._s.get(TicketMessage, (chat_id, message_id)) is None:
+            self._s.add(TicketMessage(chat_id=chat_id, message_id=message_id,
+                                      ticket_id=ticket_id, purpose=purpose))
+
+    async def message(self, chat_id: int, message_id: int) -> TicketMessage | None:
+        return await self._s.get(TicketMessage, (chat_id, message_id))
+
+    async def by_topic(self, chat_id: int, topic_id: int) -> Ticket | None:
+        return await self._s.scalar(select(Ticket).where(Ticket.group_chat_id == chat_id,
+                                                         Ticket.topic_id == topic_id))

@@ -1,0 +1,226 @@
+"""The ticket life cycle on both databases: numbers, routing, race-safe claims, transitions."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.clock import FakeClock
+from bot.services import routing, tickets
+from bot.services.tickets import NewReport, Refusal, TicketRefused
+from bot.startup import prepare
+from storage.db import Database
+from storage.models import GroupChat
+from storage.uow import UnitOfWork
+from tests.harness import make_config
+
+GRID = "SFQ-DH-01-G1"
+INSIDE = (31.23, 121.42)  # a point in GRID
+
+
+@pytest.fixture
+async def world(db: Database):
+    config = make_config()
+    clock = FakeClock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))  # Monday 10:00 in Shanghai
+    await prepare(db, config, clock)
+    return db, config, clock
+
+
+async def _report(db: Database, config, clock, *, category: str = "sanitation",
+                  text: str = "楼道里堆满了垃圾，已经一周没人清理", user: int = 501,
+                  at: tuple[float, float] | None = INSIDE, grid: str = GRID) -> int:
+    async with UnitOfWork(db) as uow:
+        node = await uow.nodes.by_code(grid)
+        ticket = await tickets.create(uow, clock, config, NewReport(
+            category=config.category(category), description=text, reporter_id=user,
+            language="zh_Hans", grid_id=node.id, latitude=at[0] if at else None,
+            longitude=at[1] if at else None, reporter_name="张三",
+            reporter_phone="+86 138 1234 5678", attachments=[("photo", "AgAD-1")]))
+        await uow.commit()
+        return ticket.id
+
+
+async def _bind(db: Database, code: str, chat_id: int, clock) -> None:
+    async with UnitOfWork(db) as uow:
+        node = await uow.nodes.by_code(code)
+        uow.groups.add(GroupChat(chat_id=chat_id, title=code, chat_type="supergroup",
+                                 is_forum=False, active=True, node_id=node.id,
+                                 language="zh_Hans", created_at=clock.now(),
+                                 updated_at=clock.now()))
+        await uow.commit()
+
+
+async def test_numbers_are_daily_and_unique_under_concurrency(world) -> None:
+    db, config, clock = world
+    ids = await asyncio.gather(*(_report(db, config, clock, user=600 + i) for i in range(12)))
+    async with UnitOfWork(db) as uow:
+        numbers = sorted([(await uow.tickets.get(i)).number for i in ids])
+    assert numbers == [f"1123-{n:04d}" for n in range(1, 13)]
+    clock.advance(timedelta(days=1))
+    tomorrow = await _report(db, config, clock)
+    async with UnitOfWork(db) as uow:
+        assert (await uow.tickets.get(tomorrow)).number == "1124-0001"
+
+
+async def test_a_new_report_is_routed_logged_and_due_in_working_days(world) -> None:
+    db, config, clock = world
+    ticket_id = await _report(db, config, clock)
+    async with UnitOfWork(db) as uow:
+        ticket = await uow.tickets.get(ticket_id)
+        node = await uow.nodes.get(ticket.node_id)
+        assert (node.code, ticket.status, ticket.urgent) == (GRID, "open", False)
+        # 3 working days from Monday 10:00 local is Thursday 10:00 local.
+        assert ticket.deadline_at == datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
+        assert [e.kind for e in await uow.tickets.events(ticket_id)] == ["created"]
+        assert len(await uow.tickets.attachments(ticket_id)) == 1
+
+
+async def test_categories_route_to_their_level_or_desk(world) -> None:
+    db, config, clock = world
+    labour = await _report(db, config, clock, category="labour_dispute")
+    legal = await _report(db, config, clock, category="legal_family", at=None)
+    async with UnitOfWork(db) as uow:
+        assert (await uow.nodes.get((await uow.tickets.get(labour)).node_id)).code == "SFQ-DH"
+        assert (await uow.nodes.get((await uow.tickets.get(legal)).node_id)).code == "legal"
+
+
+async def test_the_nearest_active_group_up_the_tree_receives(world) -> None:
+    db, _, clock = world
+    async with UnitOfWork(db) as uow:
+        grid = await uow.nodes.by_code(GRID)
+        node, group = await routing.handling_group(uow, grid)
+        assert group is None and node.code == GRID
+    await _bind(db, "SFQ-DH-01", -1001, clock)
+    await _bind(db, "SFQ", -1000, clock)
+    async with UnitOfWork(db) as uow:
+        node, group = await routing.handling_group(uow, await uow.nodes.by_code(GRID))
+        assert (node.code, group.chat_id) == ("SFQ-DH-01", -1001)
+
+
+async def test_emergencies_by_category_or_words(world) -> None:
+    db, config, clock = world
+    hazard = await _report(db, config, clock, category="safety_hazard", text="电线老化很危险")
+    words = await _report(db, config, clock, text="楼下有人持刀打人，快来人")
+    english = await _report(db, config, clock, text="There is a GAS LEAK on floor 3")
+    calm = await _report(db, config, clock)
+    async with UnitOfWork(db) as uow:
+        got = [(await uow.tickets.get(i)).urgent for i in (hazard, words, english, calm)]
+        urgent = await uow.tickets.get(words)
+        assert urgent.deadline_at - urgent.created_at == config.sla(
+            "sanitation").resolution_urgent_within
+    assert got == [True, True, True, False]
+
+
+async def test_two_workers_claim_at_once_and_exactly_one_wins(world) -> None:
+    db, config, clock = world
+    ticket_id = await _report(db, config, clock)
+
+    async def claim(worker: int) -> str:
+        async with UnitOfWork(db) as uow:
+            try:
+                await tickets.claim(uow, clock, ticket_id, worker, f"网格员{worker}")
+            except TicketRefused as refused:
+                assert refused.refusal is Refusal.TAKEN
+                return f"refused, held by {refused.ticket.holder_name}"
+            await uow.commit()
+            return "won"
+
+    results = await asyncio.gather(claim(1), claim(2))
+    assert sorted(results)[1] == "won"
+    assert sorted(results)[0].startswith("refused, held by 网格员")
+    async with UnitOfWork(db) as uow:
+        events = [e.kind for e in await uow.tickets.events(ticket_id)]
+        assert events.count("claimed") == 1
+
+
+async def test_the_life_cycle_is_enforced(world) -> None:
+    db, config, clock = world
+    ticket_id = await _report(db, config, clock)
+    async with UnitOfWork(db) as uow:
+        with pytest.raises(TicketRefused) as refused:
+            await tickets.start(uow, clock, ticket_id, 1)
+        assert refused.value.refusal is Refusal.WRONG_STATE
+        await tickets.claim(uow, clock, ticket_id, 1, "甲")
+        with pytest.raises(TicketRefused) as refused:
+            await tickets.release(uow, clock, ticket_id, 2)
+        assert refused.value.refusal is Refusal.NOT_HOLDER
+        await tickets.start(uow, clock, ticket_id, 1)
+        with pytest.raises(TicketRefused):
+            await tickets.withdraw(uow, clock, ticket_id, 999, "not mine")
+        ticket = await tickets.resolve(uow, clock, ticket_id, 1, "已清理完毕")
+        assert (ticket.status, ticket.resolution) == ("resolved", "已清理完毕")
+        with pytest.raises(TicketRefused):
+            await tickets.withdraw(uow, clock, ticket_id, 501, "too late")
+        await uow.commit()
+        kinds = [e.kind for e in await uow.tickets.events(ticket_id)]
+    assert kinds == ["created", "claimed", "started", "resolved"]
+
+
+async def test_release_withdraw_transfer_and_escalate(world) -> None:
+    db, config, clock = world
+    ticket_id = await _report(db, config, clock)
+    async with UnitOfWork(db) as uow:
+        await tickets.claim(uow, clock, ticket_id, 1, "甲")
+        ticket = await tickets.release(uow, clock, ticket_id, 1)
+        assert (ticket.status, ticket.holder_id) == ("open", None)
+        await tickets.claim(uow, clock, ticket_id, 1, "甲")
+        ticket, source, target = await tickets.move(
+            uow, clock, config, ticket_id, to_node_id=None, actor_id=1, role="worker",
+            reason="需要社区协调", kind="escalated")
+        assert (source.code, target.code, ticket.status, ticket.holder_id) == (
+            GRID, "SFQ-DH-01", "open", None)
+        other = await uow.nodes.by_code("SFQ-NY-01-G2")
+        ticket, _, target = await tickets.move(
+            uow, clock, config, ticket_id, to_node_id=other.id, actor_id=1, role="worker",
+            reason="地址属于南苑", kind="transferred")
+        assert target.code == "SFQ-NY-01-G2"
+        with pytest.raises(TicketRefused) as refused:
+            await tickets.move(uow, clock, config, ticket_id, to_node_id=other.id, actor_id=1,
+                               role="worker", reason="", kind="transferred")
+        assert refused.value.refusal is Refusal.SAME_NODE
+        ticket = await tickets.withdraw(uow, clock, ticket_id, 501, "已自行解决")
+        assert ticket.status == "withdrawn"
+        await uow.commit()
+    root = await _report(db, config, clock, category="legal_family", at=None)
+    async with UnitOfWork(db) as uow:
+        await tickets.move(uow, clock, config, root, to_node_id=None, actor_id=None,
+                           role="system", reason="", kind="escalated")  # desk → district
+        with pytest.raises(TicketRefused) as refused:
+            await tickets.move(uow, clock, config, root, to_node_id=None, actor_id=None,
+                               role="system", reason="", kind="escalated")
+        assert refused.value.refusal is Refusal.TOP_REACHED
+
+
+async def test_nearby_duplicates_and_the_hourly_limit(world) -> None:
+    db, config, clock = world
+    first = await _report(db, config, clock)
+    async with UnitOfWork(db) as uow:
+        near = await tickets.nearby_open(uow, config, "sanitation", 31.2315, 121.4205)
+        assert near is not None and near.id == first  # about 173 m away
+        assert await tickets.nearby_open(uow, config, "sanitation", 31.2350, 121.42) is None
+        assert await tickets.nearby_open(uow, config, "infrastructure", *INSIDE) is None
+        await tickets.add_co_reporter(uow, clock, near, 777)
+        await tickets.add_co_reporter(uow, clock, near, 777)
+        await uow.commit()
+        assert await uow.tickets.residents(near) == [501, 777]
+        assert not await tickets.over_hourly_limit(uow, clock, config, 501)
+    for _ in range(4):
+        await _report(db, config, clock)
+    async with UnitOfWork(db) as uow:
+        assert await tickets.over_hourly_limit(uow, clock, config, 501)
+        clock.advance(timedelta(hours=1, seconds=1))
+        assert not await tickets.over_hourly_limit(uow, clock, config, 501)
+
+
+def test_phones_are_masked() -> None:
+    assert tickets.mask_phone("+86 138 1234 5678") == "138****5678"
+    assert tickets.mask_phone("13812345678") == "138****5678"
+    assert tickets.mask_phone("12345") == "*****"
+    assert tickets.mask_phone(None) is None
+
+
+def test_distance() -> None:
+    # 0.0015° of latitude is 166.8 m, 0.0005° of longitude at 31°N is 47.6 m.
+    assert 172 < tickets.distance_m(31.23, 121.42, 31.2315, 121.4205) < 175
