@@ -1,0 +1,99 @@
+"""How a ticket looks in a group: the card text and its buttons (plain Bot API dicts, so the
+outbox can store them). Everything from residents or files is escaped here."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from datetime import datetime
+
+from bot.config import Config
+from bot.i18n import N_, Translator
+from bot.services.tickets import mask_phone
+from storage.models import OrgNode, Ticket, TicketAttachment
+
+CARD_DESCRIPTION_LIMIT = 1200
+ACTION_PREFIX = "tk:"
+
+STATUS_LABELS = {
+    "open": N_("Waiting to be claimed"),
+    "claimed": N_("Claimed"),
+    "in_progress": N_("In progress"),
+    "resolved": N_("Resolved"),
+    "closed": N_("Closed"),
+    "withdrawn": N_("Withdrawn by the resident"),
+}
+
+_BUTTONS = {
+    "claim": N_("✋ Claim"),
+    "start": N_("▶️ Start"),
+    "resolve": N_("✅ Resolve"),
+    "release": N_("↩️ Release"),
+    "transfer": N_("↪️ Transfer"),
+    "escalate": N_("⬆️ Escalate"),
+    "details": N_("ℹ️ Details"),
+}
+
+_ACTIONS_BY_STATUS = {
+    "open": (("claim", "transfer"), ("escalate", "details")),
+    "claimed": (("start", "resolve"), ("release", "transfer"), ("escalate", "details")),
+    "in_progress": (("resolve", "transfer"), ("escalate", "details")),
+}
+
+
+def category_name(config: Config, code: str, language: str) -> str:
+    category = config.category(code)
+    return category.names.get(language) if category else code
+
+
+def local_time(config: Config, moment: datetime | None) -> str:
+    if moment is None:
+        return "—"
+    return moment.astimezone(config.timezone).strftime("%m-%d %H:%M")
+
+
+def trimmed(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def reporter_line(t: Translator, ticket: Ticket) -> str:
+    if ticket.anonymous:
+        return t("Anonymous report")
+    name = html.escape(ticket.reporter_name or t("Resident"))
+    phone = mask_phone(ticket.reporter_phone)
+    return f"{name} · {phone}" if phone else name
+
+
+def card_text(t: Translator, config: Config, ticket: Ticket, path: Sequence[OrgNode],
+              attachments: Sequence[TicketAttachment], *, note: str | None = None) -> str:
+    lines = []
+    if note:
+        lines.append(f"<i>{note}</i>")
+    urgent = " · " + t("🚨 URGENT") if ticket.urgent else ""
+    lines.append(f"<b>{t('No. {number}', number=ticket.number)}</b> · "
+                 f"{html.escape(category_name(config, ticket.category, t.language))}{urgent}")
+    status = t(STATUS_LABELS[ticket.status])
+    if ticket.holder_name and ticket.status in ("claimed", "in_progress"):
+        status += " · " + t("held by {name}", name=html.escape(ticket.holder_name))
+    lines.append(t("Status: {status}", status=status))
+    if path:
+        place = " / ".join(html.escape(n.display_name(t.language)) for n in path)
+        lines.append(f"📍 {place}")
+    if ticket.address:
+        lines.append(f"🏠 {html.escape(ticket.address)}")
+    if ticket.description:
+        lines.append(f"📝 {html.escape(trimmed(ticket.description, CARD_DESCRIPTION_LIMIT))}")
+    if attachments:
+        lines.append(t("📎 {count} attachment(s)", count=len(attachments)))
+    lines.append(f"👤 {reporter_line(t, ticket)}")
+    lines.append(t("⏰ Due by {time}", time=local_time(config, ticket.deadline_at)))
+    if ticket.resolution and ticket.status in ("resolved", "closed"):
+        lines.append(t("Resolution: {note}", note=html.escape(trimmed(ticket.resolution, 600))))
+    return "\n".join(lines)
+
+
+def card_keyboard(t: Translator, ticket: Ticket) -> dict:
+    rows = _ACTIONS_BY_STATUS.get(ticket.status, (("details",),))
+    return {"inline_keyboard": [
+        [{"text": t(_BUTTONS[action]), "callback_data": f"{ACTION_PREFIX}{action}:{ticket.id}"}
+         for action in row] for row in rows]}

@@ -1,0 +1,130 @@
+"""Everything the bot says on its own initiative about a ticket, written to the outbox in the
+caller's transaction (DESIGN §2): cards in groups, notices to residents."""
+
+from __future__ import annotations
+
+import html
+
+from bot.i18n import resolve_language
+from bot.runtime import Runtime
+from bot.services import routing
+from handlers.cards import card_keyboard, card_text, category_name
+from storage.models import GroupChat, Ticket
+from storage.uow import UnitOfWork
+
+# Telegram albums take 2-10 photos or videos; voice and video notes go one by one.
+_ALBUM_KINDS = {"photo", "video"}
+_SINGLE_METHODS = {"photo": ("sendPhoto", "photo"), "video": ("sendVideo", "video"),
+                   "voice": ("sendVoice", "voice"), "video_note": ("sendVideoNote", "video_note"),
+                   "document": ("sendDocument", "document")}
+
+
+class Notifier:
+    def __init__(self, rt: Runtime, uow: UnitOfWork) -> None:
+        self.rt = rt
+        self.uow = uow
+
+    def _enqueue(self, chat_id: int, method: str, params: dict, ticket: Ticket | None = None,
+                 purpose: str | None = None) -> None:
+        self.uow.outbox.add(chat_id=chat_id, method=method, params={"chat_id": chat_id,
+                                                                    **params},
+                            now=self.rt.clock.now(), ticket_id=ticket.id if ticket else None,
+                            purpose=purpose)
+
+    async def card(self, ticket: Ticket, language: str, *, note: str | None = None) -> dict:
+        t = self.rt.translator(language)
+        node = await self.uow.nodes.get(ticket.grid_id or ticket.node_id)
+        path = await self.uow.nodes.path(node) if node else []
+        attachments = await self.uow.tickets.attachments(ticket.id)
+        return {"text": card_text(t, self.rt.config, ticket, path, attachments, note=note),
+                "parse_mode": "HTML", "reply_markup": card_keyboard(t, ticket)}
+
+    async def post_card(self, ticket: Ticket, *, note: str | None = None) -> GroupChat | None:
+        """Send the ticket to the group of its node (or the nearest one above), with its
+        photos and its place. Returns the group, or None when no group exists at all."""
+        node = await self.uow.nodes.get(ticket.node_id)
+        _, group = await routing.handling_group(self.uow, node)
+        ticket.card_message_id = None
+        ticket.topic_id = None
+        if group is None:
+            ticket.group_chat_id = None
+            return None
+        ticket.group_chat_id = group.chat_id
+        thread: dict = {}
+        if group.is_forum:
+            category = category_name(self.rt.config, ticket.category, group.language)
+            name = f"{ticket.number} {category}"
+            self._enqueue(group.chat_id, "createForumTopic", {"name": name[:128]}, ticket,
+                          "topic")
+            thread = {"message_thread_id": "$topic"}
+        self._enqueue(group.chat_id, "sendMessage",
+                      {**await self.card(ticket, group.language, note=note), **thread},
+                      ticket, "card")
+        reply = {"reply_parameters": {"message_id": "$card",
+                                      "allow_sending_without_reply": True}, **thread}
+        attachments = await self.uow.tickets.attachments(ticket.id)
+        album = [a for a in attachments if a.kind in _ALBUM_KINDS]
+        if len(album) > 1:
+            self._enqueue(group.chat_id, "sendMediaGroup", {
+                "media": [{"type": a.kind, "media": a.file_id} for a in album[:10]], **reply},
+                ticket, "relay")
+        for attachment in attachments:
+            if len(album) > 1 and attachment.kind in _ALBUM_KINDS:
+                continue
+            method, field = _SINGLE_METHODS[attachment.kind]
+            self._enqueue(group.chat_id, method, {field: attachment.file_id, **reply}, ticket,
+                          "relay")
+        if ticket.latitude is not None and ticket.longitude is not None:
+            self._enqueue(group.chat_id, "sendLocation", {
+                "latitude": ticket.latitude, "longitude": ticket.longitude, **reply},
+                ticket, "relay")
+        return group
+
+    async def refresh_card(self, ticket: Ticket) -> None:
+        """Edit the card in place to show the ticket's status and holder."""
+        if ticket.group_chat_id is None:
+            return
+        group = await self.uow.groups.get(ticket.group_chat_id)
+        language = group.language if group else self.rt.config.default_language
+        self._enqueue(ticket.group_chat_id, "editMessageText",
+                      {"message_id": "$card", **await self.card(ticket, language)},
+                      ticket, "card_edit")
+
+    async def retire_card(self, ticket: Ticket, *, chat_id: int, message_id: int | None,
+                          note: str) -> None:
+        """The ticket left this group (transfer, escalation, re-routing): the old card keeps
+        its text, says where it went, and offers no actions any more."""
+        if message_id is None:
+            return
+        group = await self.uow.groups.get(chat_id)
+        language = group.language if group else self.rt.config.default_language
+        card = await self.card(ticket, language, note=note)
+        card["reply_markup"] = {"inline_keyboard": []}
+        self._enqueue(chat_id, "editMessageText", {"message_id": message_id, **card})
+
+    async def to_group(self, ticket: Ticket, text: str) -> None:
+        """A message about the ticket in its group, as a reply to the card (in its topic)."""
+        if ticket.group_chat_id is None:
+            return
+        # "$topic" is dropped at send time when the ticket has no forum topic.
+        params = {"text": text, "parse_mode": "HTML", "message_thread_id": "$topic",
+                  "reply_parameters": {"message_id": "$card",
+                                       "allow_sending_without_reply": True}}
+        self._enqueue(ticket.group_chat_id, "sendMessage", params, ticket, "relay")
+
+    async def resident_language(self, user_id: int) -> str:
+        user = await self.uow.users.get(user_id)
+        default = self.rt.config.default_language
+        if user is None:
+            return default
+        return resolve_language(user.language, user.telegram_language_code, default)
+
+    async def tell_residents(self, ticket: Ticket, msgid: str, **values: str) -> None:
+        """Tell the reporter and co-reporters, each in their own language. `values` are
+        escaped here; the message names the ticket so replies to it can be relayed."""
+        for user_id in await self.uow.tickets.residents(ticket):
+            t = self.rt.translator(await self.resident_language(user_id))
+            text = (f"<b>{t('No. {number}', number=ticket.number)}</b>\n"
+                    + t(msgid, **{k: html.escape(v) for k, v in values.items()}))
+            self._enqueue(user_id, "sendMessage", {"text": text, "parse_mode": "HTML"},
+                          ticket, "relay")
