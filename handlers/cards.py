@@ -69,9 +69,10 @@ def card_text(t: Translator, config: Config, ticket: Ticket, path: Sequence[OrgN
     lines = []
     if note:
         lines.append(f"<i>{note}</i>")
+    number = t("No. {number}", number=ticket.number)
+    category = html.escape(category_name(config, ticket.category, t.language))
     urgent = " · " + t("🚨 URGENT") if ticket.urgent else ""
-    lines.append(f"<b>{t('No. {number}', number=ticket.number)}</b> · "
-                 f"{html.escape(category_name(config, ticket.category, t.language))}{urgent}")
+    lines.append(f"<b>{number}</b> · {category}{urgent}")
     status = t(STATUS_LABELS[ticket.status])
     if ticket.holder_name and ticket.status in ("claimed", "in_progress"):
         status += " · " + t("held by {name}", name=html.escape(ticket.holder_name))

@@ -124,7 +124,8 @@ class Notifier:
         escaped here; the message names the ticket so replies to it can be relayed."""
         for user_id in await self.uow.tickets.residents(ticket):
             t = self.rt.translator(await self.resident_language(user_id))
-            text = (f"<b>{t('No. {number}', number=ticket.number)}</b>\n"
-                    + t(msgid, **{k: html.escape(v) for k, v in values.items()}))
+            number = t("No. {number}", number=ticket.number)
+            body = t(msgid, **{k: html.escape(v) for k, v in values.items()})
+            text = f"<b>{number}</b>\n{body}"
             self._enqueue(user_id, "sendMessage", {"text": text, "parse_mode": "HTML"},
                           ticket, "relay")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from storage.models import OutboxMessage
 
@@ -55,3 +56,82 @@ class OutboxRepository:
     async def mark(self, row_id: int, **values) -> None:
         await self._s.execute(update(OutboxMessage).where(OutboxMessage.id == row_id)
                               .values(**values))
+
+    # -- for the sender (bot.delivery) -----------------------------------------------------------
+    # A pending row whose not_before lies in the future (a lease, a backoff, a RetryAfter) holds
+    # back every later row of its chat, so a chat's messages never overtake one another.
+
+    def _claimable(self, now: datetime):
+        earlier = aliased(OutboxMessage)
+        held_back = exists().where(earlier.chat_id == OutboxMessage.chat_id,
+                                   earlier.status == "pending", earlier.id < OutboxMessage.id,
+                                   earlier.not_before > now)
+        return select(OutboxMessage).where(OutboxMessage.status == "pending",
+                                           OutboxMessage.not_before <= now, ~held_back)
+
+    async def claimable(self, now: datetime, *, limit: int,
+                        skip_chats: Sequence[int] = ()) -> Sequence[OutboxMessage]:
+        """Due rows no earlier row of their chat holds back, oldest first, locked for this
+        transaction. On PostgreSQL rows another sender has locked are skipped (SKIP LOCKED);
+        SQLite has one writer at a time anyway and ignores FOR UPDATE."""
+        stmt = self._claimable(now)
+        if skip_chats:
+            stmt = stmt.where(OutboxMessage.chat_id.not_in(list(skip_chats)))
+        stmt = (stmt.order_by(OutboxMessage.id).limit(limit)
+                .with_for_update(skip_locked=True, of=OutboxMessage))
+        return (await self._s.scalars(stmt)).all()
+
+    async def count_claimable(self, now: datetime) -> int:
+        stmt = select(func.count()).select_from(self._claimable(now).subquery())
+        return await self._s.scalar(stmt) or 0
+
+    async def first_pending(self, chat_ids: Sequence[int]) -> dict[int, int]:
+        """The oldest pending row id of each chat (locked rows included, unlike claimable)."""
+        if not chat_ids:
+            return {}
+        stmt = (select(OutboxMessage.chat_id, func.min(OutboxMessage.id))
+                .where(OutboxMessage.status == "pending",
+                       OutboxMessage.chat_id.in_(list(chat_ids)))
+                .group_by(OutboxMessage.chat_id))
+        return {chat_id: row_id for chat_id, row_id in (await self._s.execute(stmt)).all()}
+
+    async def take_lease(self, row_id: int, *, held_until: datetime,
+                         until: datetime) -> bool:
+        """Compare-and-set on the lease: renew it only if it is still the one this sender
+        wrote (another sender takes a row over only after its lease ran out)."""
+        result = await self._s.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == row_id, OutboxMessage.status == "pending",
+                   OutboxMessage.not_before == held_until)
+            .values(not_before=until).execution_options(synchronize_session=False))
+        return result.rowcount == 1
+
+    async def release(self, row_ids: Sequence[int], *, held_until: datetime,
+                      at: datetime) -> None:
+        """Give back leased rows that were not sent (their chat was held up)."""
+        if row_ids:
+            await self._s.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(list(row_ids)), OutboxMessage.status == "pending",
+                       OutboxMessage.not_before == held_until)
+                .values(not_before=at).execution_options(synchronize_session=False))
+
+    async def locked(self, row_id: int) -> OutboxMessage | None:
+        stmt = select(OutboxMessage).where(OutboxMessage.id == row_id).with_for_update()
+        return await self._s.scalar(stmt.execution_options(populate_existing=True))
+
+    async def fail_pending_for_chat(self, chat_id: int, error: str) -> int:
+        """Everything still waiting for a chat the bot can no longer write to."""
+        result = await self._s.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.chat_id == chat_id, OutboxMessage.status == "pending")
+            .values(status="failed", last_error=error[:256])
+            .execution_options(synchronize_session=False))
+        return result.rowcount
+
+    async def card_pending(self, ticket_id: int, chat_id: int) -> bool:
+        """Whether a ticket's card is still waiting to be sent to a chat."""
+        stmt = select(OutboxMessage.id).where(
+            OutboxMessage.ticket_id == ticket_id, OutboxMessage.chat_id == chat_id,
+            OutboxMessage.purpose == "card", OutboxMessage.status == "pending").limit(1)
+        return await self._s.scalar(stmt) is not None
