@@ -27,3 +27,13 @@ def test_ruff_is_clean() -> None:
         [ruff, "check", "--quiet", str(ROOT)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_translation_inside_f_strings() -> None:
+    """Babel cannot see a t("…") call inside an f-string, so its msgid would silently stay
+    untranslated: translate first, then format."""
+    offenders = [f"{path.relative_to(ROOT)}:{n}" for source in tools.SOURCES
+                 for path in (ROOT / source).rglob("*.py")
+                 for n, line in enumerate(path.read_text("utf-8").splitlines(), 1)
+                 if "{t(" in line or "{t.plural(" in line]
+    assert offenders == []
