@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 
 from telegram import Update
 from telegram.ext import (
@@ -17,11 +18,13 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
+from bot.delivery import OutboxSender
 from bot.processor import ChatOrderedUpdateProcessor
 from bot.runtime import Runtime
 from handlers import binding, fallback, keyboards, membership, start
 from handlers.commands import publish_command_menus
 from handlers.errors import on_error
+from handlers.notify import rerouted_card_poster
 from scheduler import maintenance
 
 # Commands count only in new messages: an edited "/start" must not run /start again, and
@@ -43,12 +46,15 @@ def build_application(rt: Runtime, *, request: BaseRequest | None = None,
         .concurrent_updates(ChatOrderedUpdateProcessor(
             rt.db, rt.clock, workers=rt.config.runtime.max_concurrent_updates))
         .post_init(_post_init)
+        .post_stop(_post_stop)
         .post_shutdown(_post_shutdown)
     )
     if request is not None:
         builder = builder.request(request).get_updates_request(get_updates_request or request)
     app = builder.build()
     app.bot_data["runtime"] = rt
+    app.bot_data["sender_factory"] = partial(OutboxSender, rt.db, rt.clock, rt.config, app.bot,
+                                             post_card=rerouted_card_poster(rt))
     register_handlers(app)
     app.job_queue.run_repeating(_purge_processed_updates, interval=timedelta(hours=1),
                                 first=timedelta(minutes=1), name="purge processed updates")
@@ -87,6 +93,16 @@ def register_handlers(app: Application) -> None:
 async def _post_init(app: Application) -> None:
     rt: Runtime = app.bot_data["runtime"]
     await publish_command_menus(app.bot, rt.catalogs, rt.config.default_language)
+    # The outbox sender runs beside the update processing for the life of the process.
+    sender: OutboxSender = app.bot_data["sender_factory"]()
+    app.bot_data["sender"] = sender
+    sender.start()
+
+
+async def _post_stop(app: Application) -> None:
+    sender: OutboxSender | None = app.bot_data.pop("sender", None)
+    if sender is not None:
+        await sender.stop()
 
 
 async def _purge_processed_updates(context: ContextTypes.DEFAULT_TYPE) -> None:

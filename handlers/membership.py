@@ -7,9 +7,11 @@ import logging
 from telegram import Chat, ChatMember, Update
 from telegram.ext import ContextTypes
 
+from bot.delivery.facts import group_gone
 from bot.runtime import runtime
 from bot.services import groups
 from handlers.common import group_info
+from handlers.notify import rerouted_card_poster
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +38,12 @@ async def my_chat_member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         if now_present:
             await groups.bot_joined(uow, rt.clock, group_info(chat), rt.config.default_language)
         else:
-            row = await groups.bot_left(uow, rt.clock, chat.id)
-            if row is not None and row.node_id is not None:
-                log.warning("bot removed from a bound group; group %s is now inactive", chat.id)
+            # Inactive, and its open tickets go to the nearest group above that still works.
+            moved = await group_gone(uow, rt.clock, rt.config, chat.id,
+                                     post_card=rerouted_card_poster(rt))
+            await uow.commit()
+            log.warning("bot removed from group %s; %d open ticket(s) re-routed", chat.id,
+                        len(moved))
             return
     if now_present and not was_present:
         t = rt.translator(rt.config.default_language)
@@ -59,5 +64,6 @@ async def migrated(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     async with rt.uow() as uow:
         row = await groups.migrated(uow, rt.clock, old_chat_id=old_id, new_chat_id=new_id,
                                     title=message.chat.title or "")
+        await uow.commit()
     if row is not None:
         log.info("group %s migrated to %s", old_id, new_id)

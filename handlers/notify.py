@@ -129,3 +129,15 @@ class Notifier:
             text = f"<b>{number}</b>\n{body}"
             self._enqueue(user_id, "sendMessage", {"text": text, "parse_mode": "HTML"},
                           ticket, "relay")
+
+
+def rerouted_card_poster(rt: Runtime):
+    """What the outbox sender calls when a group is gone: the ticket's card in the group that
+    now handles it, with a note in that group's language."""
+
+    async def post(uow: UnitOfWork, ticket: Ticket, group: GroupChat, _note: str) -> None:
+        t = rt.translator(group.language)
+        await Notifier(rt, uow).post_card(ticket, note=t(
+            "Moved here: the bot can no longer post in the group that handled it."))
+
+    return post

@@ -34,6 +34,17 @@ def make_config(**sections: Mapping[str, Any]) -> Config:
     return parse_config(data, source="test config")
 
 
+class FakeMonotonic:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
 @dataclass
 class BotEnv:
     app: Application
@@ -41,10 +52,17 @@ class BotEnv:
     updates: UpdateFactory
     runtime: Runtime
     errors: list[BaseException] = field(default_factory=list)
+    monotonic: FakeMonotonic = field(default_factory=lambda: FakeMonotonic())
 
     @property
     def clock(self) -> FakeClock:
         return self.runtime.clock  # type: ignore[return-value]
+
+    async def deliver(self) -> None:
+        """Run the outbox sender until nothing is due, as the background loop would; rate
+        limits run on a clock that sleeping moves, so tests never wait for real."""
+        await self.app.bot_data["sender_factory"](
+            monotonic=self.monotonic, sleep=self.monotonic.sleep).drain()
 
     async def send(self, update: Update) -> None:
         """Deliver an update the way the polling loop does, and wait until it is handled."""

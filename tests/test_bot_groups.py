@@ -176,3 +176,33 @@ async def test_group_language_is_for_admins(bot: BotEnv) -> None:
         "This group is not bound yet."))
     assert bot.fake.last("setMyCommands").params["scope"] == {"type": "chat",
                                                               "chat_id": GROUP.id}
+
+
+async def test_removing_the_bot_reroutes_open_tickets_up_the_tree(bot: BotEnv, db) -> None:
+    from bot.services import tickets
+    from handlers.notify import Notifier
+
+    community = Chat(-1001000000003, "supergroup", title="东湖第一社区")
+    await bot.send(bot.updates.command(GROUP, "/bind", GRID, user=ADMIN))
+    await bot.send(bot.updates.command(community, "/bind", "SFQ-DH-01", user=ADMIN))
+    rt = bot.runtime
+    async with rt.uow() as uow:
+        grid = await uow.nodes.by_code(GRID)
+        ticket = await tickets.create(uow, rt.clock, rt.config, tickets.NewReport(
+            category=rt.config.category("sanitation"), description="垃圾没人清理已经一周",
+            reporter_id=WORKER.id, language="zh_Hans", grid_id=grid.id))
+        await Notifier(rt, uow).post_card(ticket)
+        await uow.commit()
+    await bot.deliver()
+    assert any("垃圾没人清理" in text for text in bot.texts(GROUP.id))
+
+    await bot.send(bot.updates.my_chat_member(GROUP, "member", "kicked", ADMIN))
+    await bot.deliver()
+    card = bot.texts(community.id)[-1]
+    assert "垃圾没人清理" in card
+    assert bot.runtime.translator("zh_Hans")(
+        "Moved here: the bot can no longer post in the group that handled it.") in card
+    async with rt.uow() as uow:
+        moved = await uow.tickets.get(ticket.id)
+        assert moved.group_chat_id == community.id and moved.card_message_id is not None
+        assert [e.kind for e in await uow.tickets.events(ticket.id)][-1] == "rerouted"

@@ -129,9 +129,9 @@ class OutboxRepository:
             .execution_options(synchronize_session=False))
         return result.rowcount
 
-    async def card_pending(self, ticket_id: int, chat_id: int) -> bool:
-        """Whether a ticket's card is still waiting to be sent to a chat."""
-        stmt = select(OutboxMessage.id).where(
+    async def pending_card(self, ticket_id: int, chat_id: int) -> int | None:
+        """The id of a ticket's card still waiting to be sent to a chat, if there is one."""
+        stmt = select(func.min(OutboxMessage.id)).where(
             OutboxMessage.ticket_id == ticket_id, OutboxMessage.chat_id == chat_id,
-            OutboxMessage.purpose == "card", OutboxMessage.status == "pending").limit(1)
-        return await self._s.scalar(stmt) is not None
+            OutboxMessage.purpose == "card", OutboxMessage.status == "pending")
+        return await self._s.scalar(stmt)

@@ -134,6 +134,12 @@ class TicketRepository:
     async def message(self, chat_id: int, message_id: int) -> TicketMessage | None:
         return await self._s.get(TicketMessage, (chat_id, message_id))
 
+    async def move_group(self, old_chat_id: int, new_chat_id: int, now: datetime) -> None:
+        await self._s.execute(
+            update(Ticket).where(Ticket.group_chat_id == old_chat_id)
+            .values(group_chat_id=new_chat_id, updated_at=now)
+            .execution_options(synchronize_session=False))
+
     async def by_topic(self, chat_id: int, topic_id: int) -> Ticket | None:
         return await self._s.scalar(select(Ticket).where(Ticket.group_chat_id == chat_id,
                                                          Ticket.topic_id == topic_id))

@@ -1,0 +1,204 @@
+"""What the sender writes about one outbox row: each step is one short transaction, never
+open while Telegram is being called."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
+
+from bot.clock import Clock
+from bot.config import Config
+from bot.delivery.calls import (
+    CardNotThere,
+    describe,
+    message_ids,
+    resolve,
+    retry_after_seconds,
+    sends_messages,
+)
+from bot.delivery.facts import PostCard, group_gone, user_unreachable
+from bot.delivery.limits import RateLimiter
+from bot.services.groups import migrated as group_migrated
+from storage.db import Database
+from storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+# How long a row whose "$card" is still on its way to another chat waits before a new look.
+CARD_WAIT = timedelta(seconds=2)
+
+# What became of a row, for the rest of its chat's rows in this batch.
+DONE = "done"  # sent or failed for good: the next row of the chat may go
+HOLD = "hold"  # waits (RetryAfter, backoff, card not there yet, lease lost): the chat stops
+GONE = "gone"  # the chat is unreachable; its pending rows were failed
+
+
+@dataclass(frozen=True)
+class Call:
+    id: int
+    chat_id: int
+    method: str
+    params: dict[str, Any]
+    lease: datetime
+
+
+class Rows:
+    def __init__(self, db: Database, clock: Clock, config: Config, limits: RateLimiter,
+                 post_card: PostCard, lease: timedelta) -> None:
+        self._db = db
+        self._clock = clock
+        self._config = config
+        self._limits = limits
+        self._post_card = post_card
+        self._lease = lease
+
+    async def prepare(self, row_id: int, lease: datetime) -> Call | str:
+        """Renew the lease (if it is still ours) and fill in the placeholders: the call to
+        make, or the outcome when there is none to make."""
+        now = self._clock.now()
+        renewed = now + self._lease
+        async with UnitOfWork(self._db) as uow:
+            if not await uow.outbox.take_lease(row_id, held_until=lease, until=renewed):
+                return HOLD  # sent, failed or taken over meanwhile
+            row = await uow.outbox.get(row_id)
+            ticket = await uow.tickets.get(row.ticket_id) if row.ticket_id else None
+            try:
+                params = resolve(row.params, ticket, row.chat_id)
+            except CardNotThere as exc:
+                card = (await uow.outbox.pending_card(ticket.id, exc.chat_id)
+                        if ticket is not None else None)
+                # Wait for a card on its way, unless it queues behind this very row.
+                if card is not None and (exc.chat_id != row.chat_id or card < row.id):
+                    row.not_before = now + CARD_WAIT
+                    await uow.commit()
+                    return HOLD
+                row.status, row.last_error = "failed", "the ticket's card is not in that chat"
+                await uow.commit()
+                log.info("outbox %s: %s to %s dropped: no card of ticket %s in chat %s",
+                         row.id, row.method, row.chat_id, row.ticket_id, exc.chat_id)
+                return DONE
+            await uow.commit()
+            return Call(row.id, row.chat_id, row.method, params, renewed)
+
+    async def release(self, row_ids: Sequence[int], lease: datetime) -> None:
+        """Leased rows of a chat that was held up go back to waiting their turn."""
+        async with UnitOfWork(self._db) as uow:
+            await uow.outbox.release(row_ids, held_until=lease, at=self._clock.now())
+            await uow.commit()
+
+    async def sent(self, call: Call, result: Any) -> None:
+        """Mark the row sent, with what it produced for its ticket, in one transaction."""
+        async with UnitOfWork(self._db) as uow:
+            row = await uow.outbox.locked(call.id)
+            if row is None or row.status != "pending":
+                return  # another sender took over after our lease ran out, and recorded it
+            row.status, row.sent_at, row.last_error = "sent", self._clock.now(), None
+            if row.ticket_id is not None and result is not None:
+                ticket = await uow.tickets.get(row.ticket_id, for_update=True)
+                ids = message_ids(result)
+                for message_id in ids:
+                    await uow.tickets.remember_message(row.chat_id, message_id, ticket.id,
+                                                       row.purpose or "relay")
+                if row.purpose == "card" and sends_messages(row.method) and ids:
+                    ticket.card_message_id, ticket.group_chat_id = ids[0], row.chat_id
+                if row.method == "createForumTopic" and isinstance(result, dict):
+                    ticket.topic_id = result.get("message_thread_id", ticket.topic_id)
+            await uow.commit()
+        log.debug("outbox %s: %s to %s sent", call.id, call.method, call.chat_id)
+
+    async def fail(self, call: Call, error: str, *, quietly: bool = False) -> None:
+        async with UnitOfWork(self._db) as uow:
+            row = await uow.outbox.locked(call.id)
+            if row is not None and row.status == "pending":
+                row.status, row.last_error = "failed", error[:256]
+                await uow.commit()
+        (log.debug if quietly else log.warning)(
+            "outbox %s: %s to %s failed: %s", call.id, call.method, call.chat_id, error)
+
+    async def refused(self, call: Call, exc: TelegramError) -> str:
+        """Telegram said no: wait, retry later, give up, or learn a fact about the chat."""
+        error = describe(exc)
+        if isinstance(exc, RetryAfter):
+            seconds = retry_after_seconds(exc)
+            everything = self._limits.flood(call.chat_id, seconds)
+            await self._postpone(call, error, delay=timedelta(seconds=seconds))
+            log.warning("outbox %s: flood control, %s waits %.0fs", call.id,
+                        "everything" if everything else f"chat {call.chat_id}", seconds)
+            return HOLD
+        if isinstance(exc, Forbidden):
+            await self._unreachable(call, error)
+            return GONE
+        if isinstance(exc, BadRequest):
+            text = exc.message.lower()
+            if "message is not modified" in text:
+                await self.sent(call, None)  # the message already says exactly this
+            else:
+                quietly = ("message to edit not found" in text
+                           or "message to delete not found" in text)
+                await self.fail(call, error, quietly=quietly)
+            return DONE
+        if isinstance(exc, NetworkError | InvalidToken):
+            # TimedOut is a NetworkError, and a timed-out send may well have been delivered
+            # (Telegram got it, the answer got lost): retrying it is at-least-once, accepted
+            # for this one case rather than losing the message. Other network errors (and a
+            # token revoked while running) never reached the chat.
+            if not await self._postpone(call, error, delay=None):
+                log.warning("outbox %s: %s to %s gave up after %d attempts: %s", call.id,
+                            call.method, call.chat_id,
+                            len(self._config.delivery.retry_backoffs) + 1, error)
+                return DONE
+            return HOLD
+        await self.fail(call, error)  # Conflict, an unknown method, ...
+        return DONE
+
+    async def _postpone(self, call: Call, error: str, *, delay: timedelta | None) -> bool:
+        """Move the row's not_before on: by ``delay`` (not an attempt), or by the next retry
+        backoff (an attempt). False when the backoffs ran out and the row failed instead."""
+        async with UnitOfWork(self._db) as uow:
+            row = await uow.outbox.locked(call.id)
+            if row is None or row.status != "pending":
+                return True
+            row.last_error = error[:256]
+            if delay is None:
+                backoffs = self._config.delivery.retry_backoffs
+                row.attempts += 1
+                if row.attempts > len(backoffs):
+                    row.status = "failed"
+                    await uow.commit()
+                    return False
+                delay = backoffs[row.attempts - 1]
+            row.not_before = self._clock.now() + delay
+            await uow.commit()
+            return True
+
+    async def _unreachable(self, call: Call, error: str) -> None:
+        async with UnitOfWork(self._db) as uow:
+            failed = await uow.outbox.fail_pending_for_chat(call.chat_id, error)
+            if call.chat_id > 0:
+                await user_unreachable(uow, self._clock, call.chat_id)
+                moved = []
+            else:
+                moved = await group_gone(uow, self._clock, self._config, call.chat_id,
+                                         self._post_card)
+            await uow.commit()
+        log.warning("outbox %s: chat %s is unreachable (%s): %d rows failed, %d tickets "
+                    "re-routed", call.id, call.chat_id, error, failed, len(moved))
+
+    async def migrated(self, call: Call, new_chat_id: int) -> None:
+        async with UnitOfWork(self._db) as uow:
+            await group_migrated(uow, self._clock, old_chat_id=call.chat_id,
+                                 new_chat_id=new_chat_id)
+            await uow.commit()
+        log.info("outbox %s: group %s migrated to %s", call.id, call.chat_id, new_chat_id)

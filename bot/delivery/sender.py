@@ -1,0 +1,272 @@
+"""The outbox sender (DESIGN §7): makes the Bot API calls services wrote to the outbox, within
+Telegram's limits, and turns every answer into a fact in the database.
+
+How a row travels:
+
+1. *Claim* (one short transaction per batch): due rows that no earlier row of their chat holds
+   back, as many as the rate limits allow now, are leased by moving their ``not_before`` a
+   minute ahead — on PostgreSQL under ``FOR UPDATE SKIP LOCKED``, so two senders never claim
+   the same row. A leased row holds back the later rows of its chat, which keeps each chat's
+   order across processes too.
+2. *Prepare* (short transaction): the lease is renewed by compare-and-set (if another sender
+   took the row over after the lease ran out, this one lets go) and "$card"/"$topic" are
+   filled in from the ticket.
+3. *Call* Telegram, outside any transaction. Chats are served concurrently, each chat's rows
+   one after the other.
+4. *Record* (one transaction): sent and its consequences, or the failure and its facts.
+
+Delivery is at least once in two cases, both accepted: a call that timed out may have
+reached Telegram and is retried; and a row is marked sent only after its call returned, so a
+process that dies mid-call (or whose database fails right after the call) sends that row again
+once its lease runs out (after at most ``lease``, one minute by default). Otherwise a row is
+sent once.
+
+Running it (the Application does not start it by itself)::
+
+    async def post_init(app):            # ApplicationBuilder().post_init(...)
+        sender = OutboxSender(rt.db, rt.clock, rt.config, app.bot, post_card=...)
+        app.bot_data["outbox_sender"] = sender
+        sender.start()                   # an asyncio task running run_forever()
+
+    async def post_stop(app):            # ApplicationBuilder().post_stop(...)
+        await app.bot_data["outbox_sender"].stop()
+
+Use ``asyncio.create_task`` (what ``start`` does), not ``Application.create_task``: the
+Application waits for its own tasks to finish before ``post_stop`` runs, and this one never
+finishes by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import warnings
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import telegram
+from telegram.error import ChatMigrated, TelegramError
+from telegram.warnings import PTBUserWarning
+
+from bot.clock import Clock
+from bot.config import Config
+from bot.delivery.calls import api_kwargs, describe
+from bot.delivery.facts import PostCard, note_only_card
+from bot.delivery.limits import RateLimiter
+from bot.delivery.rows import DONE, HOLD, Call, Rows
+from storage.db import Database
+from storage.uow import UnitOfWork, current_update
+
+log = logging.getLogger(__name__)
+
+# A migration re-sends at once to the new id; a chain of them is not something Telegram does.
+MAX_MIGRATIONS = 2
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    id: int
+    chat_id: int
+
+
+class OutboxSender:
+    def __init__(self, db: Database, clock: Clock, config: Config, bot: telegram.Bot, *,
+                 monotonic: Callable[[], float] = time.monotonic,
+                 post_card: PostCard | None = None,
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+                 lease: timedelta = timedelta(minutes=1), concurrency: int = 8) -> None:
+        """``post_card(uow, ticket, group, note)`` shows a ticket re-routed from a dead group
+        in its new group (see ``bot.delivery.facts``); the default sends ``note`` alone.
+        ``monotonic`` and ``sleep`` drive the rate limits (tests pass fakes); ``clock`` is the
+        database time of ``not_before``. ``lease`` must outlast one Bot API call."""
+        self._db = db
+        self._clock = clock
+        self._bot = bot
+        self._sleep = sleep
+        self._lease = lease
+        self._concurrency = concurrency
+        self._limits = RateLimiter(config.delivery, monotonic)
+        self._rows = Rows(db, clock, config, self._limits, post_card or note_only_card(clock),
+                          lease)
+        self._batch = max(50, 4 * config.delivery.global_per_second)
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        # do_api_request warns when a method has a typed twin (sendMessage → send_message);
+        # the outbox stores plain Bot API calls on purpose, so only this module's calls are
+        # exempted.
+        warnings.filterwarnings("ignore", message=r"Please use 'Bot\.\w+' instead of",
+                                category=PTBUserWarning, module=__name__)
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    async def run_once(self) -> int:
+        """Deliver what is due and allowed now; returns how many calls were made."""
+        # A sender started from inside an update's handling must not record that update.
+        scope = current_update.set(None)
+        try:
+            claimed, lease = await self._claim()
+            by_chat: dict[int, list[int]] = {}
+            for row in claimed:
+                by_chat.setdefault(row.chat_id, []).append(row.id)
+            gate = asyncio.Semaphore(self._concurrency)
+            results = await asyncio.gather(
+                *(self._serve_chat(chat_id, ids, lease, gate) for chat_id, ids in by_chat.items()),
+                return_exceptions=True)
+        finally:
+            current_update.reset(scope)
+        made = 0
+        for result in results:
+            if isinstance(result, BaseException):
+                if not isinstance(result, Exception):
+                    raise result
+                log.error("outbox: serving a chat failed: %s", describe(result))
+            else:
+                made += result
+        return made
+
+    async def drain(self, timeout: float = 10) -> None:  # noqa: ASYNC109 - the agreed API
+        """For tests and shutdown: run_once until nothing is due, sleeping only as long as the
+        rate limits require. Raises TimeoutError if rows are still due after ``timeout``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            await self.run_once()
+            async with UnitOfWork(self._db) as uow:
+                waiting = await uow.outbox.count_claimable(self._clock.now())
+            if not waiting:
+                return
+            if loop.time() >= deadline:
+                raise TimeoutError(f"{waiting} outbox rows still due after {timeout}s")
+            await self._sleep(self._limits.wait_time() or 0.001)
+
+    async def run_forever(self, interval: float = 0.5) -> None:
+        """The background loop: survives any exception (logged), ends on cancellation or stop()."""
+        while not self._stopping:
+            made = 0
+            try:
+                made = await self.run_once()
+            except Exception as exc:
+                # Class only: a database error's text may quote the parameters (message text).
+                log.error("outbox sender: %s; retrying in %ss", describe(exc), interval)
+                log.debug("outbox sender failure", exc_info=True)
+            await self._sleep(0 if made else interval)
+
+    def start(self) -> asyncio.Task[None]:
+        """Run run_forever() as an asyncio task (see the module docstring)."""
+        if self._task is None or self._task.done():
+            self._stopping = False
+            self._task = asyncio.create_task(self.run_forever(), name="gridgate outbox sender")
+        return self._task
+
+    async def stop(self, grace: float = 10) -> None:
+        """Let the current batch finish (up to ``grace`` seconds), then end the task."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping = True
+        try:
+            await asyncio.wait_for(asyncio.shield(task), grace)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # -- claiming -------------------------------------------------------------------------------
+
+    async def _claim(self) -> tuple[list[_Claimed], datetime]:
+        now = self._clock.now()
+        lease = now + self._lease
+        if not self._limits.can_send_any():
+            return [], lease
+        chosen: list[_Claimed] = []
+        try:
+            async with UnitOfWork(self._db) as uow:
+                rows = await uow.outbox.claimable(now, limit=self._batch,
+                                                  skip_chats=self._limits.held_chats())
+                heads = await uow.outbox.first_pending(sorted({r.chat_id for r in rows}))
+                started: set[int] = set()
+                stopped: set[int] = set()
+                for row in rows:
+                    chat_id = row.chat_id
+                    if chat_id in stopped:
+                        continue
+                    # An older row of this chat is locked by another sender's claim right now.
+                    if chat_id not in started and heads.get(chat_id) != row.id:
+                        stopped.add(chat_id)
+                        continue
+                    started.add(chat_id)
+                    if not self._limits.reserve(chat_id):
+                        stopped.add(chat_id)
+                        if not self._limits.can_send_any():
+                            break
+                        continue
+                    chosen.append(_Claimed(row.id, chat_id))
+                    row.not_before = lease
+                await uow.commit()
+        except BaseException:
+            for row in chosen:
+                self._limits.release(row.chat_id)
+            raise
+        return chosen, lease
+
+    async def _serve_chat(self, chat_id: int, ids: list[int], lease: datetime,
+                          gate: asyncio.Semaphore) -> int:
+        made = 0
+        async with gate:
+            for index, row_id in enumerate(ids):
+                try:
+                    outcome, calls = await self._deliver(row_id, chat_id, lease)
+                except Exception as exc:
+                    # Most likely the database; the row keeps its lease and comes back later.
+                    log.error("outbox %s: %s", row_id, describe(exc))
+                    log.debug("outbox %s failure", row_id, exc_info=True)
+                    outcome, calls = HOLD, 0
+                made += calls
+                if outcome != DONE:
+                    rest = ids[index + 1:]
+                    for _ in rest:
+                        self._limits.release(chat_id)
+                    if outcome == HOLD and rest:
+                        await self._rows.release(rest, lease)
+                    break
+        return made
+
+    # -- one row --------------------------------------------------------------------------------
+
+    async def _deliver(self, row_id: int, chat_id: int, lease: datetime) -> tuple[str, int]:
+        """Prepare, call and record one row; returns its outcome and the calls made."""
+        calls, reserved = 0, True
+        try:
+            for _ in range(MAX_MIGRATIONS + 1):
+                prepared = await self._rows.prepare(row_id, lease)
+                if isinstance(prepared, str):
+                    return prepared, calls
+                call: Call = prepared
+                lease = call.lease
+                self._limits.stamp(call.chat_id, reserved=reserved)
+                reserved = False
+                calls += 1
+                try:
+                    result = await self._bot.do_api_request(call.method,
+                                                            api_kwargs=api_kwargs(call.params))
+                except ChatMigrated as exc:
+                    await self._rows.migrated(call, exc.new_chat_id)
+                    continue  # at once, to the new id
+                except TelegramError as exc:
+                    return await self._rows.refused(call, exc), calls
+                except Exception as exc:
+                    # Raised before anything went out (e.g. a value JSON cannot hold):
+                    # retrying cannot help.
+                    await self._rows.fail(call, describe(exc))
+                    return DONE, calls
+                await self._rows.sent(call, result)
+                return DONE, calls
+            await self._rows.fail(call, "ChatMigrated: migrated again")
+            return DONE, calls
+        finally:
+            if reserved:
+                self._limits.release(chat_id)
