@@ -99,4 +99,7 @@ async def start_bot(db: Database, catalogs: Catalogs, *, config: Config | None =
 
 
 async def stop_bot(env: BotEnv) -> None:
+    # A test that ran post_init started the background outbox sender: stop it like
+    # run_polling would, or it would go on delivering other tests' rows.
+    await env.app.post_stop(env.app)
     await env.app.shutdown()
