@@ -21,7 +21,7 @@ from telegram.request import BaseRequest
 from bot.delivery import OutboxSender
 from bot.processor import ChatOrderedUpdateProcessor
 from bot.runtime import Runtime
-from handlers import binding, fallback, keyboards, membership, start
+from handlers import binding, fallback, keyboards, membership, report, start
 from handlers.commands import publish_command_menus
 from handlers.errors import on_error
 from handlers.notify import rerouted_card_poster
@@ -62,6 +62,9 @@ def build_application(rt: Runtime, *, request: BaseRequest | None = None,
 
 
 def register_handlers(app: Application) -> None:
+    # Flows with drafts run in handler groups of their own before group 0; each takes only
+    # the updates of people who have its draft and lets everything else through.
+    report.register(app)
     app.add_handler(CommandHandler("start", start.start, filters=NEW_MESSAGES))
     app.add_handler(CommandHandler("help", start.help_command, filters=NEW_MESSAGES))
     app.add_handler(CommandHandler("language", start.language_command, filters=NEW_MESSAGES))
@@ -82,8 +85,9 @@ def register_handlers(app: Application) -> None:
                                       ChatMemberHandler.MY_CHAT_MEMBER))
     app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, membership.migrated))
 
+    # A live location updates itself by editing its message: that is no edit to complain about.
     app.add_handler(MessageHandler(
-        filters.ChatType.PRIVATE & filters.UpdateType.EDITED_MESSAGE,
+        filters.ChatType.PRIVATE & filters.UpdateType.EDITED_MESSAGE & ~filters.LOCATION,
         fallback.edited_private_message))
     app.add_handler(MessageHandler(PRIVATE, fallback.unknown_private_message))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, Translator
+from handlers.report_keyboards import NEW as REPORT_NEW
 
 MENU_HELP = "menu:help"
 MENU_LANGUAGE = "menu:lang"
@@ -16,6 +17,7 @@ BIND_KEEP = "bind:keep"
 def main_menu(t: Translator) -> InlineKeyboardMarkup:
     # Only flows that exist get an entry; new flows add their buttons here.
     return InlineKeyboardMarkup([
+        [InlineKeyboardButton(t("📝 Report a problem"), callback_data=REPORT_NEW)],
         [InlineKeyboardButton(t("🌐 Language"), callback_data=MENU_LANGUAGE),
          InlineKeyboardButton(t("❓ Help"), callback_data=MENU_HELP)],
     ])

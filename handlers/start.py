@@ -12,7 +12,7 @@ from bot.i18n import LANGUAGE_NAMES, LANGUAGES, Translator
 from bot.runtime import runtime
 from bot.services import users
 from bot.services.groups import set_group_language
-from handlers import keyboards
+from handlers import keyboards, report
 from handlers.binding import bind_in_group
 from handlers.commands import publish_chat_menu
 from handlers.common import group_info, is_group, place_html, translator_for
@@ -45,6 +45,8 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     async with rt.uow() as uow:
         t = await translator_for(rt, uow, update)
         await uow.commit()  # remember the person, and that this update was handled
+        if await report.offer_unfinished_draft(update, context, uow, t):
+            return
     await update.effective_message.reply_html(_welcome(t), reply_markup=keyboards.main_menu(t))
 
 

@@ -1,0 +1,518 @@
+"""The resident's report flow (DESIGN §3): a step machine over one durable draft row.
+
+Each answer is checked here, stored in the draft's data, and decides the next step; the handler
+commits the draft and only then asks the next question, so a restart between any two steps loses
+nothing. Everything here works on plain values (no Telegram types): the handler turns a message
+into an `Answer` and renders the `Outcome`.
+
+Steps: category → description → media → place → contact → summary (→ duplicate, when an open
+ticket of the same kind lies close by). "Back" returns to the previous step; "edit" from the
+summary re-asks one step and then returns to the summary.
+"""
+
+from __future__ import annotations
+
+import enum
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.clock import Clock
+from bot.config import Category, Config
+from bot.services import tickets
+from bot.services.grids import GridDirectory
+from bot.services.tickets import NewReport
+from storage.models import OPEN_STATUSES, Draft, OrgNode, Ticket
+from storage.uow import UnitOfWork
+
+FLOW = "report"
+ADDRESS_MAX_CHARS = 200
+NAME_MAX_CHARS = 128   # ticket.reporter_name
+PHONE_MAX_CHARS = 32   # ticket.reporter_phone
+# Photos and videos make the album on the card; voice and video notes answer "describe it".
+MEDIA_KINDS = ("photo", "video")
+SPOKEN_KINDS = ("voice", "video_note")
+
+
+class Step(enum.StrEnum):
+    CATEGORY = "category"
+    DESCRIPTION = "description"
+    MEDIA = "media"
+    PLACE = "place"
+    CONTACT = "contact"
+    SUMMARY = "summary"
+    DUPLICATE = "duplicate"
+
+
+EDITABLE = (Step.DESCRIPTION, Step.MEDIA, Step.PLACE, Step.CONTACT)
+
+
+class Problem(enum.StrEnum):
+    """Why an answer was not taken; the handler explains it and asks the same question."""
+
+    USE_BUTTONS = "use_buttons"          # a message where only buttons answer
+    TOO_SHORT = "too_short"
+    TOO_LONG = "too_long"
+    NOT_DESCRIPTION = "not_description"  # a sticker, photo, file ... instead of words
+    TOO_LARGE = "too_large"              # over Telegram's download limit for bots
+    ALBUM_FULL = "album_full"            # items of an album beyond the limit were left out
+    NOT_MEDIA = "not_media"
+    NOT_PLACE = "not_place"
+    ADDRESS_TOO_LONG = "address_too_long"
+    OUTSIDE_GRIDS = "outside_grids"
+    NOT_CONTACT = "not_contact"
+    NOT_OWN_CONTACT = "not_own_contact"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One incoming message, reduced to what the flow looks at."""
+
+    kind: str  # text, voice, video_note, photo, video, location, contact, other
+    text: str = ""
+    file_id: str | None = None
+    file_size: int | None = None
+    album: str | None = None  # media_group_id
+    latitude: float | None = None
+    longitude: float | None = None
+    contact_user_id: int | None = None
+    phone: str | None = None
+
+
+@dataclass
+class Outcome:
+    problem: Problem | None = None
+    moved: bool = False          # the step changed: ask the new one
+    silent: bool = False         # nothing to say (a later item of an album already answered)
+    reask: bool = True           # with a problem: ask the current question again
+    newly_urgent: bool = False   # show the 110/119/120 guidance now
+    show_places: bool = False    # offer the street → community → grid menus
+    values: dict[str, Any] = field(default_factory=dict)  # for the explanation
+
+
+def clean_text(text: str | None) -> str:
+    """User text without control characters (newlines and tabs stay), trimmed."""
+    if not text:
+        return ""
+    return "".join(ch for ch in text
+                   if ch in "\n\t" or unicodedata.category(ch) != "Cc").strip()
+
+
+def display_name(first_name: str | None, last_name: str | None) -> str:
+    return clean_text(" ".join(p for p in (first_name, last_name) if p))[:NAME_MAX_CHARS]
+
+
+class Report:
+    """The draft's step and data, with the rules for moving between steps."""
+
+    def __init__(self, step: str, data: dict[str, Any]) -> None:
+        self.step = Step(step)
+        self.data = dict(data)
+
+    # -- what has been collected -----------------------------------------------------------
+    @property
+    def category_code(self) -> str | None:
+        return self.data.get("category")
+
+    def category(self, config: Config) -> Category | None:
+        code = self.category_code
+        category = config.category(code) if code else None
+        return category if category is not None and category.kind == "report" else None
+
+    @property
+    def description(self) -> str:
+        return self.data.get("description") or ""
+
+    @property
+    def spoken(self) -> tuple[str, str] | None:
+        """The voice message or video note that answered "describe it", if any."""
+        value = self.data.get("spoken")
+        return (value[0], value[1]) if value else None
+
+    @property
+    def media(self) -> list[tuple[str, str]]:
+        return [(kind, file_id) for kind, file_id in self.data.get("media", [])]
+
+    @property
+    def grid_id(self) -> int | None:
+        return self.data.get("grid_id")
+
+    @property
+    def last_grid_id(self) -> int | None:
+        return self.data.get("last_grid_id")
+
+    @property
+    def address(self) -> str | None:
+        return self.data.get("address")
+
+    @property
+    def location(self) -> tuple[float, float] | None:
+        lat, lon = self.data.get("latitude"), self.data.get("longitude")
+        return (lat, lon) if lat is not None and lon is not None else None
+
+    @property
+    def phone(self) -> str | None:
+        return self.data.get("phone")
+
+    @property
+    def anonymous(self) -> bool:
+        return bool(self.data.get("anonymous"))
+
+    @property
+    def urgent(self) -> bool:
+        return bool(self.data.get("urgent"))
+
+    @property
+    def editing(self) -> bool:
+        return bool(self.data.get("editing"))
+
+    @property
+    def duplicate_of(self) -> int | None:
+        return self.data.get("duplicate_of")
+
+    # -- moving between steps --------------------------------------------------------------
+    @staticmethod
+    def order(config: Config) -> list[Step]:
+        steps = [Step.CATEGORY, Step.DESCRIPTION, Step.MEDIA, Step.PLACE, Step.CONTACT,
+                 Step.SUMMARY]
+        if config.limits.max_photos == 0:
+            steps.remove(Step.MEDIA)
+        return steps
+
+    def _advance(self, config: Config) -> None:
+        """On to the next step; an edit started from the summary returns there."""
+        if self.editing:
+            self.data.pop("editing", None)
+            self.step = Step.SUMMARY
+            return
+        order = self.order(config)
+        self.step = order[order.index(self.step) + 1]
+
+    def back(self, config: Config) -> None:
+        """The previous step; "back" during an edit means "never mind" (the summary)."""
+        if self.step is Step.DUPLICATE or self.editing:
+            self.data.pop("editing", None)
+            self.data.pop("duplicate_of", None)
+            self.step = Step.SUMMARY
+            return
+        order = self.order(config)
+        position = order.index(self.step)
+        if position > 0:
+            self.step = order[position - 1]
+
+    def edit(self, config: Config, step: str) -> bool:
+        if step not in EDITABLE or Step(step) not in self.order(config):
+            return False
+        self.step = Step(step)
+        self.data["editing"] = True
+        return True
+
+    def _mark_urgency(self, config: Config) -> bool:
+        """Recompute urgency from the category and the words; True when the guidance should be
+        shown now (the first time this draft turns urgent)."""
+        category = self.category(config)
+        urgent = category is not None and tickets.is_emergency(config, category,
+                                                               self.description)
+        self.data["urgent"] = urgent
+        if urgent and not self.data.get("warned"):
+            self.data["warned"] = True
+            return True
+        return False
+
+    # -- answers by button -----------------------------------------------------------------
+    def choose_category(self, config: Config, code: str) -> Outcome | None:
+        category = config.category(code)
+        if category is None or category.kind != "report":
+            return None
+        self.data["category"] = category.code
+        if not category.anonymous_allowed:
+            self.data.pop("anonymous", None)
+        urgent_now = self._mark_urgency(config)
+        self._advance(config)
+        return Outcome(moved=True, newly_urgent=urgent_now)
+
+    def skip(self, config: Config) -> Outcome:
+        """Media: go on with what was sent (nothing, or the photos already added).
+        Contact: no phone number, not anonymous."""
+        if self.step is Step.CONTACT:
+            self.data.pop("phone", None)
+            self.data.pop("anonymous", None)
+        self._advance(config)
+        return Outcome(moved=True)
+
+    def drop_media(self, config: Config) -> Outcome:
+        self.data.pop("media", None)
+        self.data.pop("album", None)
+        self._advance(config)
+        return Outcome(moved=True)
+
+    def go_anonymous(self, config: Config) -> Outcome | None:
+        category = self.category(config)
+        if category is None or not category.anonymous_allowed:
+            return None
+        self.data.pop("phone", None)
+        self.data["anonymous"] = True
+        self._advance(config)
+        return Outcome(moved=True)
+
+    def choose_grid(self, config: Config, grid: OrgNode) -> Outcome:
+        self.data["grid_id"] = grid.id
+        self._advance(config)
+        return Outcome(moved=True)
+
+    # -- answers by message ----------------------------------------------------------------
+    def answer_album_item(self, config: Config, answer: Answer) -> Outcome | None:
+        """A later photo or video of an album that already answered the media step (Telegram
+        delivers an album as one update per item). None: not such an item."""
+        if answer.album is None:
+            return None
+        if answer.album == self.data.get("ignored_album"):
+            # The first item of this album was explained already; one explanation is enough.
+            return Outcome(silent=True)
+        if answer.album != self.data.get("album") or answer.kind not in MEDIA_KINDS:
+            return None
+        if _too_large(config, answer):
+            return Outcome(problem=Problem.TOO_LARGE, reask=False,
+                           values=_size_values(config, answer))
+        media = self.data.get("media", [])
+        if len(media) >= config.limits.max_photos:
+            if self.data.get("album_full_told") == answer.album:
+                return Outcome(silent=True)
+            self.data["album_full_told"] = answer.album
+            return Outcome(problem=Problem.ALBUM_FULL, reask=False,
+                           values={"max": config.limits.max_photos})
+        self.data["media"] = [*media, [answer.kind, answer.file_id]]
+        return Outcome(silent=True)
+
+    def answer_description(self, config: Config, answer: Answer) -> Outcome:
+        limits = config.limits
+        if answer.kind == "text":
+            text = clean_text(answer.text)
+            count = len(text)
+            if count < limits.description_min_chars:
+                return Outcome(problem=Problem.TOO_SHORT,
+                               values={"min": limits.description_min_chars, "count": count})
+            if count > limits.description_max_chars:
+                return Outcome(problem=Problem.TOO_LONG,
+                               values={"max": limits.description_max_chars, "count": count})
+            self.data["description"] = text
+            self.data.pop("spoken", None)
+        elif answer.kind in SPOKEN_KINDS:
+            if _too_large(config, answer):
+                return Outcome(problem=Problem.TOO_LARGE, values=_size_values(config, answer))
+            self.data["description"] = ""
+            self.data["spoken"] = [answer.kind, answer.file_id]
+        else:
+            self._ignore_album(answer)
+            return Outcome(problem=Problem.NOT_DESCRIPTION)
+        urgent_now = self._mark_urgency(config)
+        self._advance(config)
+        return Outcome(moved=True, newly_urgent=urgent_now)
+
+    def answer_media(self, config: Config, answer: Answer) -> Outcome:
+        if answer.kind not in MEDIA_KINDS:
+            self._ignore_album(answer)
+            return Outcome(problem=Problem.NOT_MEDIA, values={"max": config.limits.max_photos})
+        if _too_large(config, answer):
+            return Outcome(problem=Problem.TOO_LARGE, values=_size_values(config, answer))
+        # A new answer replaces what an earlier visit to this step collected.
+        self.data["media"] = [[answer.kind, answer.file_id]]
+        self.data["album"] = answer.album
+        self._advance(config)
+        return Outcome(moved=True, values={"album": answer.album is not None})
+
+    def answer_address(self, answer: Answer) -> Outcome:
+        address = clean_text(answer.text)
+        if not address:
+            return Outcome(problem=Problem.NOT_PLACE)
+        if len(address) > ADDRESS_MAX_CHARS:
+            return Outcome(problem=Problem.ADDRESS_TOO_LONG,
+                           values={"max": ADDRESS_MAX_CHARS, "count": len(address)})
+        self.data["address"] = address
+        # The grid still has to be picked: the step stays, the menus are offered.
+        return Outcome(show_places=True)
+
+    def answer_location(self, config: Config, answer: Answer,
+                        grid: OrgNode | None) -> Outcome:
+        self.data["latitude"], self.data["longitude"] = answer.latitude, answer.longitude
+        if grid is None:
+            # Kept all the same: our boundaries may be rougher than the resident's map.
+            return Outcome(problem=Problem.OUTSIDE_GRIDS, reask=False, show_places=True)
+        return self.choose_grid(config, grid)
+
+    def answer_contact(self, config: Config, answer: Answer, user_id: int) -> Outcome:
+        if answer.kind != "contact":
+            return Outcome(problem=Problem.NOT_CONTACT)
+        if answer.contact_user_id != user_id:
+            return Outcome(problem=Problem.NOT_OWN_CONTACT)
+        phone = clean_text(answer.phone)[:PHONE_MAX_CHARS]
+        if not phone:
+            return Outcome(problem=Problem.NOT_CONTACT)
+        self.data["phone"] = phone
+        self.data.pop("anonymous", None)
+        self._advance(config)
+        return Outcome(moved=True)
+
+    def _ignore_album(self, answer: Answer) -> None:
+        if answer.album is not None:
+            self.data["ignored_album"] = answer.album
+
+    # -- the ticket ------------------------------------------------------------------------
+    def complete(self, config: Config) -> bool:
+        return (self.category(config) is not None
+                and (bool(self.description) or self.spoken is not None)
+                and self.grid_id is not None)
+
+    def new_report(self, config: Config, *, reporter_id: int, name: str,
+                   language: str) -> NewReport:
+        category = self.category(config)
+        location = self.location
+        files: list[tuple[str, str]] = self.media
+        if self.spoken is not None:
+            files.append(self.spoken)
+        return NewReport(
+            category=category, description=self.description, reporter_id=reporter_id,
+            language=language, grid_id=self.grid_id, address=self.address,
+            latitude=location[0] if location else None,
+            longitude=location[1] if location else None,
+            anonymous=self.anonymous and category.anonymous_allowed,
+            reporter_name=name or None, reporter_phone=self.phone, attachments=tuple(files))
+
+
+def _too_large(config: Config, answer: Answer) -> bool:
+    return answer.file_size is not None and answer.file_size > config.limits.max_file_bytes
+
+
+def _size_values(config: Config, answer: Answer) -> dict[str, Any]:
+    mb = 1024 * 1024
+    return {"size": f"{(answer.file_size or 0) / mb:.1f}",
+            "limit": f"{config.limits.max_file_bytes / mb:.0f}"}
+
+
+# -- the draft row ---------------------------------------------------------------------------
+
+
+async def load(uow: UnitOfWork, user_id: int) -> tuple[Draft, Report] | None:
+    row = await uow.drafts.get(user_id, FLOW)
+    if row is None:
+        return None
+    try:
+        return row, Report(row.step, row.data or {})
+    except ValueError:
+        # A step this version does not know (an older or newer release): start that step over.
+        return row, Report(Step.CATEGORY, row.data or {})
+
+
+async def begin(uow: UnitOfWork, clock: Clock, user_id: int) -> tuple[Draft, Report]:
+    """A fresh draft (replacing any unfinished one), remembering the resident's last grid."""
+    data: dict[str, Any] = {}
+    for ticket in await uow.tickets.of_resident(user_id, offset=0, limit=5):
+        if ticket.grid_id is not None:
+            data["last_grid_id"] = ticket.grid_id
+            break
+    row = await uow.drafts.start(user_id, FLOW, Step.CATEGORY.value, data, clock.now())
+    return row, Report(row.step, row.data)
+
+
+def save(uow: UnitOfWork, clock: Clock, row: Draft, report: Report) -> None:
+    uow.drafts.save(row, step=report.step.value, data=report.data, now=clock.now())
+
+
+async def discard(uow: UnitOfWork, user_id: int) -> None:
+    await uow.drafts.discard(user_id, FLOW)
+
+
+# -- answers that need the database ----------------------------------------------------------
+
+
+async def answer_message(uow: UnitOfWork, config: Config, grids: GridDirectory, report: Report,
+                         answer: Answer, *, user_id: int) -> Outcome:
+    """Apply one message to the draft (the caller saves and commits)."""
+    album = report.answer_album_item(config, answer)
+    if album is not None:
+        return album
+    step = report.step
+    if step is Step.DESCRIPTION:
+        return report.answer_description(config, answer)
+    if step is Step.MEDIA:
+        return report.answer_media(config, answer)
+    if step is Step.PLACE:
+        if answer.kind == "text":
+            return report.answer_address(answer)
+        if answer.kind == "location":
+            grid = await grids.locate(uow, lat=answer.latitude, lon=answer.longitude)
+            return report.answer_location(config, answer, grid)
+        return Outcome(problem=Problem.NOT_PLACE)
+    if step is Step.CONTACT:
+        return report.answer_contact(config, answer, user_id)
+    # Category, summary, duplicate: buttons only.
+    return Outcome(problem=Problem.USE_BUTTONS)
+
+
+async def pickable(uow: UnitOfWork, node_id: int) -> OrgNode | None:
+    """A place in the tree a resident may pick in the menus (not a desk)."""
+    node = await uow.nodes.get(node_id)
+    return node if node is not None and node.level != "desk" else None
+
+
+async def places_under(uow: UnitOfWork, node: OrgNode | None) -> Sequence[OrgNode]:
+    """The choices below a node (the streets under the district when None)."""
+    if node is None:
+        node = await uow.nodes.root()
+        if node is None:
+            return []
+    return [child for child in await uow.nodes.children(node.id) if child.level != "desk"]
+
+
+async def last_grid(uow: UnitOfWork, report: Report) -> OrgNode | None:
+    grid_id = report.last_grid_id
+    node = await uow.nodes.get(grid_id) if grid_id else None
+    return node if node is not None and node.level == "grid" else None
+
+
+# -- submitting ------------------------------------------------------------------------------
+
+
+class Submitted(enum.Enum):
+    OVER_LIMIT = "over_limit"   # the draft is kept
+    DUPLICATE = "duplicate"     # an open ticket nearby is offered; the draft waits
+    CREATED = "created"
+    JOINED = "joined"
+
+
+@dataclass
+class Submission:
+    result: Submitted
+    ticket: Ticket | None = None
+    already_reporter: bool = False
+
+
+async def submit(uow: UnitOfWork, clock: Clock, config: Config, report: Report, *,
+                 user_id: int, name: str, language: str,
+                 offer_duplicates: bool = True) -> Submission:
+    if await tickets.over_hourly_limit(uow, clock, config, user_id):
+        return Submission(Submitted.OVER_LIMIT)
+    location = report.location
+    if offer_duplicates and location is not None:
+        nearby = await tickets.nearby_open(uow, config, report.category_code, *location)
+        if nearby is not None:
+            report.step = Step.DUPLICATE
+            report.data["duplicate_of"] = nearby.id
+            return Submission(Submitted.DUPLICATE, nearby)
+    ticket = await tickets.create(uow, clock, config, report.new_report(
+        config, reporter_id=user_id, name=name, language=language))
+    await discard(uow, user_id)
+    return Submission(Submitted.CREATED, ticket)
+
+
+async def join(uow: UnitOfWork, clock: Clock, report: Report, *, user_id: int,
+               ticket_id: int) -> Submission | None:
+    """Become a co-reporter of the offered ticket. None: it is no longer open."""
+    ticket = await uow.tickets.get(ticket_id)
+    if ticket is None or ticket.status not in OPEN_STATUSES:
+        return None
+    already = await uow.tickets.is_reporter(ticket, user_id)
+    await tickets.add_co_reporter(uow, clock, ticket, user_id)
+    await discard(uow, user_id)
+    return Submission(Submitted.JOINED, ticket, already_reporter=already)

@@ -1,0 +1,621 @@
+"""The resident's report flow in Telegram: questions, answers, buttons (rules in
+bot.services.reporting).
+
+Every update follows the same pattern: load the draft, apply the answer, save the draft, build the
+replies, commit, and only then send them, so whatever the bot acknowledged is in the database.
+
+These handlers live in a handler group of their own that runs before the default group (see
+`register`): they take a private message only while the person's newest draft is a report, and
+otherwise let it through untouched to the other handlers and the fallbacks.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from telegram import Message, ReplyKeyboardRemove, Update
+from telegram.error import BadRequest
+from telegram.ext import (
+    Application,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.config import tier_of
+from bot.i18n import Translator
+from bot.runtime import Runtime, runtime
+from bot.services import reporting
+from bot.services.reporting import Answer, Outcome, Problem, Report, Step, Submitted
+from handlers import report_keyboards as kb
+from handlers.cards import category_name, trimmed
+from handlers.common import place_html, translator_for
+from handlers.notify import Notifier
+from storage.models import Draft, OrgNode
+from storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+# Before the default group 0, so a message that answers a step never reaches the fallback; a
+# handler here that does not take an update simply returns, and group 0 gets it as usual.
+# After my_tickets.DRAFT_GROUP (-20), tickets_group.PROMPT_HANDLER_GROUP (-15) and
+# relay.HANDLER_GROUP (-10): their handlers take only what is theirs (their own newer draft, a
+# reply to a prompt or to a ticket message), and PTB runs at most one handler per group, so
+# this flow needs a group of its own.
+HANDLER_GROUP = -5
+PRIVATE_MESSAGES = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
+# Steps whose question puts a reply keyboard (location / contact button) under the input field.
+REPLY_KEYBOARD_STEPS = (Step.PLACE, Step.CONTACT)
+
+
+def register(app: Application) -> None:
+    app.add_handler(CommandHandler("report", report_command, filters=PRIVATE_MESSAGES),
+                    group=HANDLER_GROUP)
+    app.add_handler(CommandHandler("cancel", cancel_command, filters=PRIVATE_MESSAGES),
+                    group=HANDLER_GROUP)
+    app.add_handler(CallbackQueryHandler(report_callback, pattern=f"^{kb.PREFIX}"),
+                    group=HANDLER_GROUP)
+    app.add_handler(MessageHandler(PRIVATE_MESSAGES & ~filters.COMMAND, report_message),
+                    group=HANDLER_GROUP)
+
+
+Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[bool]]
+
+
+def _flow(handler: Handler) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]:
+    """A handler that returns True took the update: later groups must not see it. An error
+    goes to the error handlers here, and also ends the update: otherwise PTB would carry on
+    with group 0 and the fallback would answer "I did not understand" after the apology."""
+
+    @functools.wraps(handler)
+    async def run(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        try:
+            handled = await handler(update, context)
+        except Exception as exc:  # handed to the error handlers below
+            await context.application.process_error(update, exc)
+            raise ApplicationHandlerStop from None
+        if handled:
+            raise ApplicationHandlerStop
+
+    return run
+
+
+@dataclass
+class Reply:
+    """What to send once the transaction is committed, in order."""
+
+    messages: list[tuple[str, Any]] = field(default_factory=list)
+    edit: tuple[str, Any] | None = None  # new text and keyboard for the pressed message
+    alert: str | None = None
+
+    def say(self, text: str, markup: Any = None) -> None:
+        self.messages.append((text, markup))
+
+    async def send(self, update: Update) -> None:
+        query = update.callback_query
+        if query is not None:
+            await query.answer(self.alert, show_alert=self.alert is not None)
+            if self.edit is not None:
+                try:
+                    await query.edit_message_text(self.edit[0], parse_mode="HTML",
+                                                  reply_markup=self.edit[1])
+                except BadRequest as exc:
+                    # A second press on the same menu button shows what is already there.
+                    if "not modified" not in str(exc).lower():
+                        raise
+        for text, markup in self.messages:
+            await update.effective_chat.send_message(text, parse_mode="HTML",
+                                                     reply_markup=markup)
+
+
+# -- entry points ------------------------------------------------------------------------------
+
+
+async def offer_unfinished_draft(update: Update, context: ContextTypes.DEFAULT_TYPE,
+                                 uow: UnitOfWork, t: Translator) -> bool:
+    """For /start: when the person has an unfinished report, offer to continue it or start
+    over and return True; otherwise send nothing and return False."""
+    loaded = await reporting.load(uow, update.effective_user.id)
+    if loaded is None:
+        return False
+    await update.effective_chat.send_message(
+        _unfinished_text(runtime(context), t, loaded[1]), parse_mode="HTML",
+        reply_markup=kb.unfinished(t))
+    return True
+
+
+@_flow
+async def report_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    rt = runtime(context)
+    reply = Reply()
+    async with rt.uow() as uow:
+        t = await translator_for(rt, uow, update)
+        await _new_report(reply, rt, uow, t, update.effective_user.id)
+        await uow.commit()
+    await reply.send(update)
+    return True
+
+
+@_flow
+async def cancel_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    rt = runtime(context)
+    user_id = update.effective_user.id
+    async with rt.uow() as uow:
+        newest = await uow.drafts.any_of(user_id)
+        if newest is not None and newest.flow != reporting.FLOW:
+            return False  # another flow is in progress: its own /cancel handles it
+        t = await translator_for(rt, uow, update)
+        if newest is not None:
+            await reporting.discard(uow, user_id)
+            text = t("Your report was cancelled; nothing was sent.")
+        else:
+            text = t("There is nothing to cancel.")
+        await uow.commit()
+    await update.effective_chat.send_message(text, parse_mode="HTML",
+                                             reply_markup=ReplyKeyboardRemove())
+    return True
+
+
+@_flow
+async def report_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    rt = runtime(context)
+    user_id = update.effective_user.id
+    reply = Reply()
+    async with rt.uow() as uow:
+        newest = await uow.drafts.any_of(user_id)
+        if newest is None or newest.flow != reporting.FLOW:
+            return False  # not answering a report: the other handlers and the fallback decide
+        row, report = await reporting.load(uow, user_id)
+        t = await translator_for(rt, uow, update)
+        before = report.step
+        outcome = await reporting.answer_message(uow, rt.config, rt.grids, report,
+                                                 _answer(update.effective_message),
+                                                 user_id=user_id)
+        reporting.save(uow, rt.clock, row, report)
+        await _render(reply, rt, uow, t, report, outcome, before)
+        await uow.commit()
+    await reply.send(update)
+    return True
+
+
+@_flow
+async def report_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    rt = runtime(context)
+    query = update.callback_query
+    action, _, arg = query.data.removeprefix(kb.PREFIX).partition(":")
+    reply = Reply()
+    async with rt.uow() as uow:
+        t = await translator_for(rt, uow, update)
+        chat = update.effective_chat
+        if chat is None or chat.type != chat.PRIVATE:
+            reply.alert = t("This button is no longer valid.")
+        elif query.data == kb.NEW:
+            await _new_report(reply, rt, uow, t, update.effective_user.id)
+            await uow.commit()
+        else:
+            loaded = await reporting.load(uow, update.effective_user.id)
+            if loaded is not None and await _on_button(reply, rt, uow, t, update, *loaded,
+                                                       action=action, arg=arg):
+                await uow.commit()
+            else:
+                # Forged data, or a button of a finished, cancelled or moved-on draft.
+                reply = Reply(alert=t("This button is no longer valid."))
+    await reply.send(update)
+    return True
+
+
+async def _new_report(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator,
+                      user_id: int) -> None:
+    loaded = await reporting.load(uow, user_id)
+    if loaded is not None:
+        reply.say(_unfinished_text(rt, t, loaded[1]), kb.unfinished(t))
+        return
+    _, report = await reporting.begin(uow, rt.clock, user_id)
+    await _ask(reply, rt, uow, t, report)
+
+
+def _unfinished_text(rt: Runtime, t: Translator, report: Report) -> str:
+    category = report.category(rt.config)
+    if category is None:
+        return t("You have an unfinished report. Continue where you left off, or start over?")
+    return t("You have an unfinished report (<b>{category}</b>). Continue where you left off, "
+             "or start over?", category=html.escape(category.names.get(t.language)))
+
+
+# -- buttons -----------------------------------------------------------------------------------
+
+
+async def _on_button(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, update: Update,
+                     row: Draft, report: Report, *, action: str, arg: str) -> bool:
+    """Apply a button of the draft's current step. False: not valid now (nothing changed)."""
+    config = rt.config
+    user = update.effective_user
+    step = report.step
+    before = step
+    outcome: Outcome | None = None
+    if action == "cancel" and not arg:
+        await reporting.discard(uow, user.id)
+        reply.say(t("Your report was cancelled; nothing was sent."), ReplyKeyboardRemove())
+        return True
+    if action == "resume" and not arg:
+        await _ask(reply, rt, uow, t, report)
+        return True
+    if action == "restart" and not arg:
+        _, report = await reporting.begin(uow, rt.clock, user.id)
+        await _ask(reply, rt, uow, t, report, came_from=before)
+        return True
+    if action == "back":
+        if arg != step or step is Step.CATEGORY:
+            return False
+        report.back(config)
+        reporting.save(uow, rt.clock, row, report)
+        await _ask(reply, rt, uow, t, report, came_from=before)
+        return True
+    if action == "cat" and step is Step.CATEGORY:
+        outcome = report.choose_category(config, arg)
+    elif action == "skip" and arg == step and step in (Step.MEDIA, Step.CONTACT):
+        outcome = report.skip(config)
+    elif action == "nomedia" and not arg and step is Step.MEDIA and report.media:
+        outcome = report.drop_media(config)
+    elif action == "anon" and not arg and step is Step.CONTACT:
+        outcome = report.go_anonymous(config)
+    elif action in ("place", "list", "node", "last") and step is Step.PLACE:
+        outcome = await _place_button(reply, uow, t, report, config, action, arg)
+    elif action == "edit" and step is Step.SUMMARY:
+        outcome = Outcome(moved=True) if report.edit(config, arg) else None
+    elif action == "submit" and not arg and step is Step.SUMMARY:
+        return await _submit(reply, rt, uow, t, update, row, report)
+    elif action == "new_anyway" and not arg and step is Step.DUPLICATE:
+        return await _submit(reply, rt, uow, t, update, row, report, offer_duplicates=False)
+    elif action == "join" and step is Step.DUPLICATE and arg == str(report.duplicate_of):
+        return await _join(reply, rt, uow, t, update, row, report)
+    if outcome is None:
+        return False
+    reporting.save(uow, rt.clock, row, report)
+    await _render(reply, rt, uow, t, report, outcome, before)
+    return True
+
+
+async def _place_button(reply: Reply, uow: UnitOfWork, t: Translator, report: Report, config,
+                        action: str, arg: str) -> Outcome | None:
+    """The place step's inline choices; menus are browsed by editing the pressed message."""
+    if action == "place" and not arg:
+        reply.edit = (t("Or choose here:"),
+                      kb.place_options(t, await reporting.last_grid(uow, report)))
+        return Outcome()
+    if action == "list" and not arg:
+        reply.edit = await _places_menu(uow, t, None)
+        return Outcome()
+    if action == "last" and not arg:
+        grid = await reporting.last_grid(uow, report)
+        return report.choose_grid(config, grid) if grid is not None else None
+    if action != "node" or not (arg.isascii() and arg.isdigit() and len(arg) <= 18):
+        return None  # forged: ids are database integers
+    node = await reporting.pickable(uow, int(arg))
+    if node is None:
+        return None
+    if node.level == "grid":
+        reply.edit = ("📍 " + place_html(await uow.nodes.path(node), t.language), None)
+        return report.choose_grid(config, node)
+    menu = await _places_menu(uow, t, node)
+    if menu is None:
+        return None
+    reply.edit = menu
+    return Outcome()
+
+
+async def _places_menu(uow: UnitOfWork, t: Translator,
+                       node: OrgNode | None) -> tuple[str, Any] | None:
+    """Street → community → grid: the choices under `node` (the top level when None)."""
+    children = await reporting.places_under(uow, node)
+    if not children:
+        return None
+    titles = {"street": t("Choose the street or town:"),
+              "community": t("Choose the community or village:"),
+              "grid": t("Choose the grid:")}
+    text = titles.get(tier_of(children[0].level), t("Choose the place:"))
+    parent = await uow.nodes.get(node.parent_id) if node and node.parent_id else None
+    if node is None or parent is None:
+        back = kb.PLACE_OPTIONS
+    else:
+        path = await uow.nodes.path(node)
+        text = "📍 " + place_html(path[1:], t.language) + "\n" + text
+        back = kb.PLACE_LIST if parent.parent_id is None else kb.NODE + str(parent.id)
+    return text, kb.places(t, children, back)
+
+
+# -- submitting --------------------------------------------------------------------------------
+
+
+async def _submit(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, update: Update,
+                  row: Draft, report: Report, *, offer_duplicates: bool = True,
+                  note: str | None = None) -> bool:
+    config = rt.config
+    user = update.effective_user
+    if not report.complete(config):
+        # Only a draft from an older release could get here; ask what is missing.
+        report.step = (Step.CATEGORY if report.category(config) is None else
+                       Step.PLACE if report.grid_id is None else Step.DESCRIPTION)
+        reporting.save(uow, rt.clock, row, report)
+        await _ask(reply, rt, uow, t, report)
+        return True
+    result = await reporting.submit(
+        uow, rt.clock, config, report, user_id=user.id,
+        name=reporting.display_name(user.first_name, user.last_name), language=t.language,
+        offer_duplicates=offer_duplicates)
+    if result.result is Submitted.OVER_LIMIT:
+        reply.say(t("You have already sent {limit} reports within the last hour, the most we "
+                    "accept. Your report is kept: press Submit again later.",
+                    limit=config.limits.tickets_per_hour))
+        return True
+    if result.result is Submitted.DUPLICATE:
+        reporting.save(uow, rt.clock, row, report)
+        await _ask(reply, rt, uow, t, report)
+        return True
+    ticket = result.ticket
+    group = await Notifier(rt, uow).post_card(ticket)
+    log.info("ticket %s created from a report draft", ticket.id)
+    lines = [note] if note else []
+    lines.append(t("✅ <b>Your report is registered as No. {number}.</b>", number=ticket.number))
+    if ticket.urgent:
+        lines.append(t("🚨 It is marked urgent."))
+    handler = await uow.nodes.get(group.node_id) if group and group.node_id else None
+    if handler is not None:
+        lines.append(t("It has been sent to <b>{place}</b>, who will handle it. You will be "
+                       "told here when it is taken on, how it progresses and when it is "
+                       "resolved.",
+                       place=place_html(await uow.nodes.path(handler), t.language)))
+    else:
+        lines.append(t("The staff will take it up; you will be told here when it is taken "
+                       "on, how it progresses and when it is resolved."))
+    lines.append(t("To follow it, send /start and open “My tickets”."))
+    reply.say("\n".join(lines))
+    return True
+
+
+async def _join(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, update: Update,
+                row: Draft, report: Report) -> bool:
+    user = update.effective_user
+    result = await reporting.join(uow, rt.clock, report, user_id=user.id,
+                                  ticket_id=report.duplicate_of)
+    if result is None:
+        # Closed while the resident was deciding: their report goes in as a new one.
+        return await _submit(reply, rt, uow, t, update, row, report, offer_duplicates=False,
+                             note=t("That report is no longer open, so yours is registered "
+                                    "as a new one."))
+    ticket = result.ticket
+    if not result.already_reporter:
+        group = await uow.groups.get(ticket.group_chat_id) if ticket.group_chat_id else None
+        tg = rt.translator(group.language if group else rt.config.default_language)
+        await Notifier(rt, uow).to_group(ticket, tg(
+            "➕ Another resident reported the same problem (No. {number}). They will get "
+            "the same updates.", number=ticket.number))
+    reply.say(t("You are now following <b>No. {number}</b>: you will get the same updates as "
+                "the person who reported it. To follow it, send /start and open “My tickets”.",
+                number=ticket.number))
+    return True
+
+
+# -- questions and explanations ----------------------------------------------------------------
+
+
+async def _render(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, report: Report,
+                  outcome: Outcome, before: Step) -> None:
+    """What to say after an answer was applied: guidance, explanation or the next question."""
+    if outcome.silent:
+        return
+    if outcome.newly_urgent:
+        reply.say(_emergency(t))
+    if outcome.problem is not None:
+        text = _explain(t, outcome.problem, outcome.values)
+        if outcome.show_places:
+            await _offer_places(reply, uow, t, text)
+        elif outcome.reask:
+            await _ask(reply, rt, uow, t, report, prefix=text)
+        else:
+            reply.say(text)
+        return
+    if outcome.show_places:
+        await _offer_places(reply, uow, t, t("Address noted: {address}",
+                                             address=html.escape(report.address or "")))
+    elif outcome.moved:
+        await _ask(reply, rt, uow, t, report, prefix=await _ack(uow, t, rt, report, before),
+                   came_from=before)
+
+
+async def _offer_places(reply: Reply, uow: UnitOfWork, t: Translator, lead: str) -> None:
+    menu = await _places_menu(uow, t, None)
+    if menu is None:
+        reply.say(lead)
+        return
+    reply.say(lead + "\n\n" + menu[0], menu[1])
+
+
+async def _ack(uow: UnitOfWork, t: Translator, rt: Runtime, report: Report,
+               answered: Step) -> str | None:
+    """A short confirmation of the answer just taken, put above the next question."""
+    if answered is Step.CATEGORY:
+        return t("Category: <b>{name}</b>",
+                 name=html.escape(category_name(rt.config, report.category_code, t.language)))
+    if answered is Step.PLACE:
+        return "📍 " + await _place_text(uow, t, report)
+    if answered is Step.MEDIA:
+        return t("✅ Received.") if report.media else None
+    if answered in (Step.DESCRIPTION, Step.CONTACT):
+        return t("✅ Noted.")
+    return None
+
+
+async def _ask(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, report: Report, *,
+               prefix: str | None = None, came_from: Step | None = None) -> None:
+    """The question of the draft's current step (after `prefix`, an ack or explanation)."""
+    config = rt.config
+    step = report.step
+    if came_from in REPLY_KEYBOARD_STEPS and step not in REPLY_KEYBOARD_STEPS:
+        # The location/contact button under the input field must go; only a message can
+        # take it away, and that message cannot also carry the next question's buttons.
+        reply.say(prefix or t("OK."), ReplyKeyboardRemove())
+        prefix = None
+
+    def lead(text: str) -> str:
+        return f"{prefix}\n\n{text}" if prefix else text
+
+    if step is Step.CATEGORY:
+        reply.say(lead(t("<b>Report a problem</b>\nWhat is it about? Choose a category.")),
+                  kb.categories(t, config.categories_of("report")))
+    elif step is Step.DESCRIPTION:
+        reply.say(lead(t("<b>Describe the problem</b> in {min} to {max} characters: what is "
+                         "wrong, since when, who is affected. You may also send a voice "
+                         "message or a video note.",
+                         min=config.limits.description_min_chars,
+                         max=config.limits.description_max_chars)),
+                  kb.back_only(t, step))
+    elif step is Step.MEDIA:
+        count = len(report.media)
+        text = t("<b>Photos or videos</b> (optional): send up to {max}; an album counts as "
+                 "one answer. Or press Skip.", max=config.limits.max_photos)
+        if count:
+            text += "\n" + t("You have added {count}. New ones replace them.", count=count)
+        reply.say(lead(text), kb.media(t, count))
+    elif step is Step.PLACE:
+        text = t("<b>Where is it?</b>\nShare the location with the button below, choose the "
+                 "grid from the list, or type the address.")
+        if report.address:
+            text += "\n" + t("Address noted: {address}. Please also choose the grid.",
+                             address=html.escape(report.address))
+        reply.say(lead(text), kb.location_request(t))
+        reply.say(t("Or choose here:"),
+                  kb.place_options(t, await reporting.last_grid(uow, report)))
+    elif step is Step.CONTACT:
+        category = report.category(config)
+        allowed = category is not None and category.anonymous_allowed
+        text = t("<b>How can the workers reach you?</b>\nShare your phone number with the "
+                 "button below. The workers see your name and only part of the number (such "
+                 "as 138****5678).")
+        if allowed:
+            text += "\n" + t("You may also report anonymously: the workers then see neither "
+                             "your name nor your number.")
+        reply.say(lead(text), kb.contact_request(t))
+        reply.say(t("Or:"), kb.contact_options(t, allowed))
+    elif step is Step.SUMMARY:
+        reply.say(lead(await _summary(uow, t, rt, report)),
+                  kb.summary(t, with_media=config.limits.max_photos > 0))
+    elif step is Step.DUPLICATE:
+        await _ask_duplicate(reply, uow, t, rt, report, lead)
+
+
+async def _ask_duplicate(reply: Reply, uow: UnitOfWork, t: Translator, rt: Runtime,
+                         report: Report, lead: Callable[[str], str]) -> None:
+    ticket = await uow.tickets.get(report.duplicate_of)
+    lines = [t("An open report of the same kind was made less than {radius} m away: "
+               "<b>No. {number}</b>.", radius=rt.config.limits.duplicate_radius_m,
+               number=ticket.number)]
+    if ticket.description:
+        lines.append("<i>" + html.escape(trimmed(ticket.description, 300)) + "</i>")
+    lines.append(t("Add yourself to it (you will get the same updates), or submit yours as a "
+                   "new report?"))
+    reply.say(lead("\n".join(lines)), kb.duplicate(t, ticket.id, ticket.number))
+
+
+async def _place_text(uow: UnitOfWork, t: Translator, report: Report) -> str:
+    grid = await uow.nodes.get(report.grid_id) if report.grid_id else None
+    parts = [place_html(await uow.nodes.path(grid), t.language)] if grid else []
+    if report.address:
+        parts.append(html.escape(report.address))
+    return " · ".join(parts) or t("not chosen")
+
+
+async def _summary(uow: UnitOfWork, t: Translator, rt: Runtime, report: Report) -> str:
+    lines = [t("<b>Please check your report</b>"), "",
+             t("Category: <b>{name}</b>", name=html.escape(
+                 category_name(rt.config, report.category_code or "", t.language)))]
+    if report.urgent:
+        lines.append(t("🚨 Urgent"))
+    if report.description:
+        lines.append(t("Description: {text}", text=html.escape(report.description)))
+    if report.spoken is not None:
+        lines.append(t("Description: a voice message") if report.spoken[0] == "voice"
+                     else t("Description: a video note"))
+    if report.media:
+        lines.append(t("Photos and videos: {count}", count=len(report.media)))
+    lines.append(t("Place: {place}", place=await _place_text(uow, t, report)))
+    if report.location is not None:
+        lines.append(t("Location: shared"))
+    if report.anonymous:
+        lines.append(t("Contact: anonymous (the workers see neither your name nor your "
+                       "number)"))
+    elif report.phone:
+        lines.append(t("Contact: {phone}", phone=html.escape(report.phone)))
+    else:
+        lines.append(t("Contact: not shared"))
+    lines += ["", t("Press Submit to send it, or change any part first.")]
+    return "\n".join(lines)
+
+
+def _emergency(t: Translator) -> str:
+    return t("🚨 <b>If anyone is in danger, call now:</b>\n"
+             "110 — police\n119 — fire\n120 — ambulance\n\n"
+             "Your report will be marked urgent, but it does not replace an emergency call.")
+
+
+def _explain(t: Translator, problem: Problem, values: dict[str, Any]) -> str:
+    if problem is Problem.TOO_SHORT:
+        return t("That is too short: please write at least {min} characters (this was "
+                 "{count}).", **values)
+    if problem is Problem.TOO_LONG:
+        return t("That is too long: please keep it within {max} characters (this was "
+                 "{count}).", **values)
+    if problem is Problem.NOT_DESCRIPTION:
+        return t("Please describe the problem in words, or send a voice message or a video "
+                 "note. Stickers, photos and files do not work here (photos come next).")
+    if problem is Problem.TOO_LARGE:
+        return t("That file is too large ({size} MB). Bots can receive files of up to {limit} "
+                 "MB; please send a smaller one.", **values)
+    if problem is Problem.ALBUM_FULL:
+        return t("Only the first {max} photos or videos are kept.", **values)
+    if problem is Problem.NOT_MEDIA:
+        return t("Please send photos or videos (up to {max}), or press Skip.", **values)
+    if problem is Problem.NOT_PLACE:
+        return t("Please share a location, choose from the list, or type the address.")
+    if problem is Problem.ADDRESS_TOO_LONG:
+        return t("Please keep the address within {max} characters (this was {count}).",
+                 **values)
+    if problem is Problem.OUTSIDE_GRIDS:
+        return t("That location is outside every grid we serve. Please choose the grid from "
+                 "the list.")
+    if problem is Problem.NOT_CONTACT:
+        return t("Please share your phone number with the button below, or choose Skip.")
+    if problem is Problem.NOT_OWN_CONTACT:
+        return t("That is someone else's contact. Please share your own number with the "
+                 "button below, or choose Skip.")
+    return t("Please use the buttons below.")
+
+
+def _answer(message: Message) -> Answer:
+    """The parts of a message the flow looks at."""
+    album = message.media_group_id
+    if message.text is not None:
+        return Answer("text", text=message.text)
+    if message.location is not None:  # also set for venues and live locations
+        return Answer("location", latitude=message.location.latitude,
+                      longitude=message.location.longitude)
+    if message.contact is not None:
+        return Answer("contact", contact_user_id=message.contact.user_id,
+                      phone=message.contact.phone_number)
+    if message.photo:
+        largest = max(message.photo, key=lambda size: size.width * size.height)
+        return Answer("photo", file_id=largest.file_id, file_size=largest.file_size,
+                      album=album)
+    for kind in ("video", "voice", "video_note"):
+        media = getattr(message, kind)
+        if media is not None:
+            return Answer(kind, file_id=media.file_id, file_size=media.file_size, album=album)
+    return Answer("other", album=album)

@@ -1,0 +1,134 @@
+"""Buttons of the report flow and their callback data (each within 64 bytes).
+
+Buttons that answer a step carry the step they belong to (``rp:back:media``), so a button left
+on an older message cannot act on whatever step the draft has reached since.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+)
+
+from bot.config import Category
+from bot.i18n import Translator
+from storage.models import OrgNode
+
+PREFIX = "rp:"
+NEW = "rp:new"            # the main menu's "Report a problem"
+RESUME = "rp:resume"
+RESTART = "rp:restart"
+CANCEL = "rp:cancel"
+CATEGORY = "rp:cat:"      # + category code
+BACK = "rp:back:"         # + the step the button was shown at
+SKIP = "rp:skip:"         # + media | contact
+NO_MEDIA = "rp:nomedia"
+PLACE_OPTIONS = "rp:place"
+PLACE_LIST = "rp:list"
+LAST_GRID = "rp:last"
+NODE = "rp:node:"         # + org node id
+ANONYMOUS = "rp:anon"
+EDIT = "rp:edit:"         # + description | media | place | contact
+SUBMIT = "rp:submit"
+JOIN = "rp:join:"         # + ticket id
+NEW_ANYWAY = "rp:new_anyway"
+
+# Telegram shows at most 100 buttons in one inline keyboard.
+MAX_PLACE_BUTTONS = 98
+
+
+def _button(text: str, data: str) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text, callback_data=data)
+
+
+def _back(t: Translator, step: str) -> InlineKeyboardButton:
+    return _button(t("⬅️ Back"), BACK + step)
+
+
+def categories(t: Translator, options: Sequence[Category]) -> InlineKeyboardMarkup:
+    rows = [[_button(c.names.get(t.language), CATEGORY + c.code)] for c in options]
+    rows.append([_button(t("✖️ Cancel"), CANCEL)])
+    return InlineKeyboardMarkup(rows)
+
+
+def back_only(t: Translator, step: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[_back(t, step)]])
+
+
+def media(t: Translator, count: int) -> InlineKeyboardMarkup:
+    if count:
+        first = [_button(t("Continue with these"), SKIP + "media"),
+                 _button(t("Remove them"), NO_MEDIA)]
+    else:
+        first = [_button(t("Skip"), SKIP + "media")]
+    return InlineKeyboardMarkup([first, [_back(t, "media")]])
+
+
+def location_request(t: Translator) -> ReplyKeyboardMarkup:
+    return ReplyKeyboardMarkup([[KeyboardButton(t("📍 Share my location"),
+                                                request_location=True)]],
+                               resize_keyboard=True)
+
+
+def place_options(t: Translator, last_grid: OrgNode | None) -> InlineKeyboardMarkup:
+    rows = []
+    if last_grid is not None:
+        rows.append([_button(t("Same place as last time: {grid}",
+                               grid=last_grid.display_name(t.language)), LAST_GRID)])
+    rows.append([_button(t("Choose from the list"), PLACE_LIST)])
+    rows.append([_back(t, "place")])
+    return InlineKeyboardMarkup(rows)
+
+
+def places(t: Translator, nodes: Sequence[OrgNode], back: str) -> InlineKeyboardMarkup:
+    buttons = [_button(node.display_name(t.language), NODE + str(node.id))
+               for node in nodes[:MAX_PLACE_BUTTONS]]
+    rows = [buttons[i:i + 2] for i in range(0, len(buttons), 2)]
+    rows.append([_button(t("⬅️ Back"), back)])
+    return InlineKeyboardMarkup(rows)
+
+
+def contact_request(t: Translator) -> ReplyKeyboardMarkup:
+    return ReplyKeyboardMarkup([[KeyboardButton(t("📞 Share my phone number"),
+                                                request_contact=True)]],
+                               resize_keyboard=True)
+
+
+def contact_options(t: Translator, anonymous_allowed: bool) -> InlineKeyboardMarkup:
+    rows = [[_button(t("Skip"), SKIP + "contact")]]
+    if anonymous_allowed:
+        rows.append([_button(t("🕶 Report anonymously"), ANONYMOUS)])
+    rows.append([_back(t, "contact")])
+    return InlineKeyboardMarkup(rows)
+
+
+def summary(t: Translator, *, with_media: bool) -> InlineKeyboardMarkup:
+    edits = [_button(t("✏️ Description"), EDIT + "description")]
+    if with_media:
+        edits.append(_button(t("✏️ Photos"), EDIT + "media"))
+    return InlineKeyboardMarkup([
+        [_button(t("✅ Submit"), SUBMIT)],
+        edits,
+        [_button(t("✏️ Place"), EDIT + "place"), _button(t("✏️ Contact"), EDIT + "contact")],
+        [_back(t, "summary"), _button(t("✖️ Cancel"), CANCEL)],
+    ])
+
+
+def duplicate(t: Translator, ticket_id: int, number: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([
+        [_button(t("➕ Add me to No. {number}", number=number), JOIN + str(ticket_id))],
+        [_button(t("Submit as a new report"), NEW_ANYWAY)],
+        [_back(t, "duplicate")],
+    ])
+
+
+def unfinished(t: Translator) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([
+        [_button(t("▶️ Continue my report"), RESUME)],
+        [_button(t("🔄 Start over"), RESTART), _button(t("✖️ Discard it"), CANCEL)],
+    ])
