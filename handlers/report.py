@@ -483,7 +483,8 @@ async def _ask(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, report
         text = t("<b>Photos or videos</b> (optional): send up to {max}; an album counts as "
                  "one answer. Or press Skip.", max=config.limits.max_photos)
         if count:
-            text += "\n" + t("You have added {count}. New ones replace them.", count=count)
+            text += "\n" + t("You have added {count} photo(s) or video(s) so far; sending new ones "
+                             "replaces them.", count=count)
         reply.say(lead(text), kb.media(t, count))
     elif step is Step.PLACE:
         text = t("<b>Where is it?</b>\nShare the location with the button below, choose the "

@@ -62,8 +62,8 @@ def back_only(t: Translator, step: str) -> InlineKeyboardMarkup:
 
 def media(t: Translator, count: int) -> InlineKeyboardMarkup:
     if count:
-        first = [_button(t("Continue with these"), SKIP + "media"),
-                 _button(t("Remove them"), NO_MEDIA)]
+        first = [_button(t("Keep these photos"), SKIP + "media"),
+                 _button(t("Remove the photos"), NO_MEDIA)]
     else:
         first = [_button(t("Skip"), SKIP + "media")]
     return InlineKeyboardMarkup([first, [_back(t, "media")]])

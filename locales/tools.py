@@ -16,8 +16,9 @@ LOCALES = Path(__file__).resolve().parent
 DOMAIN = "gridgate"
 LANGUAGES = {"zh_Hans": "zh_Hans_CN", "zh_Hant": "zh_Hant_TW", "en": "en"}
 SOURCES = ("bot", "handlers", "scheduler")
-# t("…") translates at once, N_("…") marks for later, t.plural("…", "…", n) has plural forms.
-KEYWORDS = {"t": None, "N_": None, "plural": (1, 2)}
+# t("…") translates into the person's language and tg("…") into a group's, N_("…") marks for
+# later, t.plural("…", "…", n) has plural forms.
+KEYWORDS = {"t": None, "tg": None, "N_": None, "plural": (1, 2)}
 
 
 def template_path() -> Path:
