@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select
 
+from bot.apispec import html_visible_text
 from handlers import report
 from storage.models import Draft, OutboxMessage, Ticket, TicketAttachment, TicketReporter
 from storage.uow import UnitOfWork
@@ -271,10 +272,7 @@ async def test_emergency_words_and_categories_show_110_119_120(rbot: BotEnv, db)
     # An emergency category warns as soon as it is chosen, and only once.
     await bot.send(bot.updates.command(OTHER, "/report"))
     await press(bot, OTHER, "rp:cat:safety_hazard")
-    assert bot.texts(OTHER.id)[-2] == t("🚨 If anyone is in danger, call now:\n"
-                                        "110 — police\n119 — fire\n120 — ambulance\n\n"
-                                        "Your report will be marked urgent, but it does not "
-                                        "replace an emergency call.")
+    assert bot.texts(OTHER.id)[-2] == html_visible_text(guidance)
     await bot.send(bot.updates.private_text(OTHER, "小区门口的燃气管道有异味"))
     assert "110" not in bot.last_text(OTHER.id)
     assert "rp:skip:media" in _data(bot.fake.last("sendMessage"))
@@ -395,7 +393,8 @@ async def test_anonymous_only_where_the_category_allows_it(rbot: BotEnv, db) -> 
     await to_place(bot, ZH, category="safety_hazard")
     await bot.send(bot.updates.location(ZH, *INSIDE))
     await press(bot, ZH, "rp:anon")
-    assert "anonymous" in bot.last_text(ZH.id)
+    assert t("Contact: anonymous (the workers see neither your name nor your number)") in (
+        bot.last_text(ZH.id))
     await press(bot, ZH, "rp:submit")
     [ticket] = await tickets_of(db, ZH)
     assert ticket.anonymous and ticket.reporter_name is None and ticket.reporter_phone is None
