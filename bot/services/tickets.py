@@ -224,6 +224,16 @@ async def resolve(uow: UnitOfWork, clock: Clock, ticket_id: int, worker_id: int,
                               kind="resolved", note=note)
 
 
+def resolve_refusal(ticket: Ticket, worker_id: int) -> Refusal | None:
+    """Why ``worker_id`` may not resolve the ticket now, or None if they may: lets a handler
+    refuse at once instead of first asking for a resolution note (``resolve`` checks again)."""
+    if ticket.status not in ("claimed", "in_progress"):
+        return Refusal.WRONG_STATE
+    if ticket.holder_id != worker_id:
+        return Refusal.NOT_HOLDER
+    return None
+
+
 async def move(uow: UnitOfWork, clock: Clock, config: Config, ticket_id: int, *,
                to_node_id: int | None, actor_id: int | None, role: str, reason: str,
                kind: str) -> tuple[Ticket, OrgNode, OrgNode]:

@@ -9,6 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Draft
 
+# Drafts of questions a worker answers in a group (a resolution note, a transfer reason):
+# they must never capture the same person's private conversation.
+GROUP_FLOWS = ("resolve", "transfer")
+
 
 class DraftRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -19,7 +23,9 @@ class DraftRepository:
                                                         Draft.flow == flow))
 
     async def any_of(self, user_id: int) -> Draft | None:
-        stmt = select(Draft).where(Draft.user_id == user_id).order_by(Draft.updated_at.desc())
+        """The person's newest private conversation (group questions are not one)."""
+        stmt = select(Draft).where(Draft.user_id == user_id, Draft.flow.not_in(GROUP_FLOWS))
+        stmt = stmt.order_by(Draft.updated_at.desc())
         return await self._s.scalar(stmt.limit(1))
 
     async def start(self, user_id: int, flow: str, step: str, data: dict,

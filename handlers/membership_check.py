@@ -1,0 +1,80 @@
+"""Is this person a member of this group? Asked of Telegram (getChatMember) and remembered for
+`telegram.membership_cache_ttl`, so a busy group does not cost one API call per button press.
+
+The cache lives in the Application's bot_data: it is per process and starts empty after a
+restart, which only means Telegram is asked again.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from datetime import datetime
+
+from telegram import ChatMember
+from telegram.error import TelegramError
+from telegram.ext import CallbackContext
+
+from bot.runtime import runtime
+
+log = logging.getLogger(__name__)
+
+_BOT_DATA_KEY = "membership_cache"
+_MEMBER_STATUSES = {ChatMember.OWNER, ChatMember.ADMINISTRATOR, ChatMember.MEMBER}
+# Past this many entries, expired ones are swept out on the next write.
+_SWEEP_ABOVE = 5000
+
+
+class Membership(enum.Enum):
+    MEMBER = "member"
+    NOT_MEMBER = "not_member"
+    UNKNOWN = "unknown"  # Telegram could not be asked; treated as "not allowed, try again"
+
+
+class MembershipCache:
+    def __init__(self) -> None:
+        self._entries: dict[tuple[int, int], tuple[bool, datetime]] = {}
+
+    def get(self, chat_id: int, user_id: int, now: datetime) -> bool | None:
+        entry = self._entries.get((chat_id, user_id))
+        if entry is None or now >= entry[1]:
+            return None
+        return entry[0]
+
+    def put(self, chat_id: int, user_id: int, is_member: bool, until: datetime,
+            now: datetime) -> None:
+        if len(self._entries) > _SWEEP_ABOVE:
+            self._entries = {k: v for k, v in self._entries.items() if now < v[1]}
+        self._entries[(chat_id, user_id)] = (is_member, until)
+
+    def forget(self, chat_id: int, user_id: int) -> None:
+        self._entries.pop((chat_id, user_id), None)
+
+
+def cache_of(context: CallbackContext) -> MembershipCache:
+    return context.bot_data.setdefault(_BOT_DATA_KEY, MembershipCache())
+
+
+def is_member_status(member: ChatMember) -> bool:
+    if member.status in _MEMBER_STATUSES:
+        return True
+    # A restricted user may still be in the group (is_member) or may have left it.
+    return member.status == ChatMember.RESTRICTED and bool(getattr(member, "is_member", False))
+
+
+async def membership(context: CallbackContext, chat_id: int, user_id: int) -> Membership:
+    rt = runtime(context)
+    cache = cache_of(context)
+    now = rt.clock.now()
+    known = cache.get(chat_id, user_id, now)
+    if known is not None:
+        return Membership.MEMBER if known else Membership.NOT_MEMBER
+    try:
+        member = await context.bot.get_chat_member(chat_id, user_id)
+    except TelegramError:
+        # Not cached: the next press asks again.
+        log.warning("could not check membership in chat %s", chat_id, exc_info=True)
+        return Membership.UNKNOWN
+    allowed = is_member_status(member)
+    cache.put(chat_id, user_id, allowed, now + rt.config.telegram.membership_cache_ttl, now)
+    return Membership.MEMBER if allowed else Membership.NOT_MEMBER
