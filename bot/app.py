@@ -21,7 +21,17 @@ from telegram.request import BaseRequest
 from bot.delivery import OutboxSender
 from bot.processor import ChatOrderedUpdateProcessor
 from bot.runtime import Runtime
-from handlers import binding, fallback, keyboards, membership, report, start, tickets_group
+from handlers import (
+    binding,
+    fallback,
+    keyboards,
+    membership,
+    my_tickets,
+    relay,
+    report,
+    start,
+    tickets_group,
+)
 from handlers.commands import publish_command_menus
 from handlers.errors import on_error
 from handlers.notify import rerouted_card_poster
@@ -80,6 +90,8 @@ def register_handlers(app: Application) -> None:
                                          pattern=f"^({keyboards.BIND_MOVE_PREFIX}\\d+|"
                                                  f"{keyboards.BIND_KEEP})$"))
     tickets_group.register(app)
+    relay.register(app)
+    my_tickets.register(app)
     app.add_handler(CallbackQueryHandler(fallback.unknown_callback))
 
     app.add_handler(ChatMemberHandler(membership.my_chat_member,

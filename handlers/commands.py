@@ -15,6 +15,7 @@ from bot.i18n import N_, Catalogs, Translator
 PRIVATE_COMMANDS = (
     ("start", N_("Main menu")),
     ("report", N_("Report a problem")),
+    ("mytickets", N_("My tickets")),
     ("cancel", N_("Cancel what you are doing")),
     ("help", N_("What this bot does and how to use it")),
     ("language", N_("Change the language")),

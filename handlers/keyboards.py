@@ -7,6 +7,8 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, Translator
 from handlers.report_keyboards import NEW as REPORT_NEW
 
+MY_TICKETS = "my:list"  # handled by handlers.my_tickets
+
 MENU_HELP = "menu:help"
 MENU_LANGUAGE = "menu:lang"
 LANGUAGE_PREFIX = "lang:"
@@ -18,6 +20,7 @@ def main_menu(t: Translator) -> InlineKeyboardMarkup:
     # Only flows that exist get an entry; new flows add their buttons here.
     return InlineKeyboardMarkup([
         [InlineKeyboardButton(t("📝 Report a problem"), callback_data=REPORT_NEW)],
+        [InlineKeyboardButton(t("📋 My tickets"), callback_data=MY_TICKETS)],
         [InlineKeyboardButton(t("🌐 Language"), callback_data=MENU_LANGUAGE),
          InlineKeyboardButton(t("❓ Help"), callback_data=MENU_HELP)],
     ])

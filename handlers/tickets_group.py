@@ -519,8 +519,8 @@ async def move_ticket(context: ContextTypes.DEFAULT_TYPE, uow: UnitOfWork, updat
         await notifier.post_card(ticket, note=_arrived_note(
             rt.translator(group.language), kind, name=name, reason=reason,
             place=place_html(source_path, group.language)))
-    await tell_residents(notifier, ticket, lambda rt_t: _resident_note(
-        rt_t, kind, place=place_html(target_path, rt_t.language), reason=reason))
+    await tell_residents(notifier, ticket, lambda t: _resident_note(
+        t, kind, place=place_html(target_path, t.language), reason=reason))
     await uow.commit()
     log.info("ticket %s %s from node %s to node %s", ticket.id, kind, source.id, target.id)
     if answer is not None:
@@ -648,9 +648,9 @@ async def _resolve_with(context: ContextTypes.DEFAULT_TYPE, uow: UnitOfWork, upd
     await notifier.refresh_card(ticket)
     role = role_label(await group_node(uow, message.chat_id))
     name = ticket.holder_name or worker_name(update)
-    await tell_residents(notifier, ticket, lambda rt_t: rt_t(
+    await tell_residents(notifier, ticket, lambda t: t(
         "{role} {name} has resolved your request.\nResolution: {note}",
-        role=html.escape(role(rt_t)), name=html.escape(name), note=html.escape(note)))
+        role=html.escape(role(t)), name=html.escape(name), note=html.escape(note)))
     await uow.commit()
     await say(context, message.chat_id, t("✅ No. {number} is resolved. The resident has been "
                                           "told.", number=ticket.number),

@@ -1,0 +1,472 @@
+"""My tickets: a resident's tickets (as reporter or co-reporter), page by page; one ticket with
+its history in plain words; "Add information" and "Withdraw", each a one-step draft.
+
+Callback data: my:list (from the main menu: a new message), my:page:<n> (edits in place),
+my:t:<id>, my:add:<id>, my:wd:<id>, my:cancel.
+
+The drafts ("addinfo", "withdraw") take the next private message. Their handler runs in its
+own handler group (DRAFT_GROUP), before the relay of replies and before group 0: it takes a
+message only when the person's newest draft is one of these two, and then stops the update
+(ApplicationHandlerStop); otherwise it returns and the other flows (the report flow's "report"
+draft, the relay, the fallbacks) see the message as if this handler did not exist.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import math
+import re
+from datetime import timedelta
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest
+from telegram.ext import (
+    Application,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.i18n import N_, Translator
+from bot.runtime import Runtime, runtime
+from bot.services import relay, tickets
+from bot.services.relay import Verdict
+from bot.services.tickets import TicketRefused
+from handlers import relay as relay_handlers
+from handlers.cards import STATUS_LABELS, category_name, local_time, trimmed
+from handlers.common import place_html, translator_for
+from handlers.notify import Notifier
+from storage.models import OPEN_STATUSES, Draft, Ticket, TicketEvent
+from storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+MENU_MY_TICKETS = "my:list"
+PREFIX = "my:"
+PAGE_SIZE = 5
+ADD_INFO = "addinfo"
+WITHDRAW = "withdraw"
+MY_FLOWS = (ADD_INFO, WITHDRAW)
+# A draft of ours is forgotten when the person has made a new report since (they moved on to
+# another flow) or after a day (abandoned).
+DRAFT_TTL = timedelta(hours=24)
+DRAFT_GROUP = -20
+
+DESCRIPTION_LIMIT = 500
+EVENT_TEXT_LIMIT = 300
+DETAIL_LIMIT = 3900  # of 4096: what the markup and the note about cut history may need
+
+_PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
+_DATA = re.compile(r"my:(?:(list|cancel)|(page|t|add|wd):(\d{1,12}))")
+
+_FILE_LABELS = {
+    "photo": N_("[photo]"),
+    "video": N_("[video]"),
+    "document": N_("[document]"),
+    "voice": N_("[voice message]"),
+    "video_note": N_("[video message]"),
+}
+
+
+def register(app: Application) -> None:
+    """Group 0 handlers first (before the fallbacks), then the drafts' own group."""
+    app.add_handler(CommandHandler("mytickets", mytickets_command, filters=_PRIVATE))
+    app.add_handler(CallbackQueryHandler(my_callback, pattern=f"^{PREFIX}"))
+    app.add_handler(MessageHandler(_PRIVATE, relay_handlers.stop_on_error(draft_message)),
+                    group=DRAFT_GROUP)
+
+
+# -- list and detail ------------------------------------------------------------------------------
+
+async def mytickets_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt = runtime(context)
+    async with rt.uow() as uow:
+        t = await translator_for(rt, uow, update)
+        text, markup = await _list_view(rt, uow, t, update.effective_user.id, 0)
+        await uow.commit()  # remember the person, and that this update was handled
+    await update.effective_message.reply_html(text, reply_markup=markup)
+
+
+async def my_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    rt = runtime(context)
+    user_id = update.effective_user.id
+    match = _DATA.fullmatch(query.data or "")
+    async with rt.uow() as uow:
+        t = await translator_for(rt, uow, update)
+        # A person's tickets are shown to them alone: never in a group, whatever the data.
+        chat = update.effective_chat
+        if match is None or chat is None or chat.type != "private":
+            await query.answer(t("This button is no longer valid."), show_alert=True)
+            return
+        word, action, raw = match.groups()
+        if word == "list":
+            text, markup = await _list_view(rt, uow, t, user_id, 0)
+            await query.answer()
+            await update.effective_chat.send_message(text, parse_mode="HTML",
+                                                     reply_markup=markup)
+            return
+        if word == "cancel":
+            await _cancel_button(rt, uow, t, query, user_id)
+            return
+        number = int(raw)
+        if action == "page":
+            view = await _list_view(rt, uow, t, user_id, number)
+            if view is None:
+                await query.answer(t("This button is no longer valid."), show_alert=True)
+                return
+            await query.answer()
+            await _show(query, *view)
+            return
+        target = await relay.for_resident(uow, ticket_id=number, user_id=user_id)
+        if target.verdict is Verdict.IGNORE:  # someone else's, or no ticket at all
+            await query.answer(t("This button is no longer valid."), show_alert=True)
+            return
+        ticket = target.ticket
+        if action == "t":
+            text, markup = await _detail_view(rt, uow, t, ticket, user_id)
+            await query.answer()
+            await _show(query, text, markup)
+        elif action == "add":
+            await _start_draft(rt, uow, t, query, ticket, ADD_INFO)
+        else:
+            await _start_draft(rt, uow, t, query, ticket, WITHDRAW)
+
+
+async def _show(query, text: str, markup: InlineKeyboardMarkup | None) -> None:
+    """Edit the message in place; a message too old to edit gets a new one instead."""
+    try:
+        await query.edit_message_text(text, parse_mode="HTML", reply_markup=markup)
+    except BadRequest as exc:
+        if "not modified" in exc.message:
+            return
+        await query.message.chat.send_message(text, parse_mode="HTML", reply_markup=markup)
+
+
+async def _list_view(rt: Runtime, uow: UnitOfWork, t: Translator, user_id: int,
+                     page: int) -> tuple[str, InlineKeyboardMarkup | None] | None:
+    """Page `page` (from 0) of the person's tickets, newest first; None for a page that
+    cannot exist (the number of tickets only grows, so such data was forged)."""
+    total = await uow.tickets.count_of_resident(user_id)
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    if not 0 <= page < pages:
+        return None
+    if total == 0:
+        return t("You have no tickets yet. To report an issue, open the main menu with "
+                 "/start."), None
+    lines = [t("<b>My tickets</b> · page {page} of {pages}", page=page + 1, pages=pages)]
+    buttons = []
+    for ticket in await uow.tickets.of_resident(user_id, offset=page * PAGE_SIZE,
+                                                limit=PAGE_SIZE):
+        number = t("No. {number}", number=ticket.number)
+        status = t(STATUS_LABELS[ticket.status])
+        category = category_name(rt.config, ticket.category, t.language)
+        created = local_time(rt.config, ticket.created_at)
+        lines.append(f"\n<b>{number}</b> · {html.escape(category)}\n{status} · {created}")
+        buttons.append([InlineKeyboardButton(f"{number} · {status}",
+                                             callback_data=f"{PREFIX}t:{ticket.id}")])
+    nav = []
+    if page > 0:
+        nav.append(InlineKeyboardButton(t("‹ Newer"), callback_data=f"{PREFIX}page:{page - 1}"))
+    if page < pages - 1:
+        nav.append(InlineKeyboardButton(t("Older ›"), callback_data=f"{PREFIX}page:{page + 1}"))
+    if nav:
+        buttons.append(nav)
+    return "\n".join(lines), InlineKeyboardMarkup(buttons)
+
+
+async def _detail_view(rt: Runtime, uow: UnitOfWork, t: Translator, ticket: Ticket,
+                       user_id: int) -> tuple[str, InlineKeyboardMarkup]:
+    number = t("No. {number}", number=ticket.number)
+    category = html.escape(category_name(rt.config, ticket.category, t.language))
+    head = [f"<b>{number}</b> · {category}",
+            t("Status: {status}", status=t(STATUS_LABELS[ticket.status]))]
+    node = await uow.nodes.get(ticket.grid_id or ticket.node_id)
+    if node is not None:
+        head.append(f"📍 {place_html(await uow.nodes.path(node), t.language)}")
+    if ticket.address:
+        head.append(f"🏠 {html.escape(ticket.address)}")
+    if ticket.description:
+        head.append(f"📝 {html.escape(trimmed(ticket.description, DESCRIPTION_LIMIT))}")
+    history = await _history(rt, uow, t, ticket, user_id)
+    text = _fitted(t, "\n".join(head), history)
+
+    actions = []
+    if relay.may_add(ticket):
+        actions.append(InlineKeyboardButton(t("➕ Add information"),
+                                            callback_data=f"{PREFIX}add:{ticket.id}"))
+    if relay.may_withdraw(ticket, user_id):
+        actions.append(InlineKeyboardButton(t("✖️ Withdraw"),
+                                            callback_data=f"{PREFIX}wd:{ticket.id}"))
+    rows = [actions] if actions else []
+    rows.append([InlineKeyboardButton(t("‹ Back to the list"), callback_data=f"{PREFIX}page:0")])
+    return text, InlineKeyboardMarkup(rows)
+
+
+def _fitted(t: Translator, head: str, history: list[str]) -> str:
+    """The head and as much of the history as fits, dropping the oldest entries first."""
+    title = t("<b>History</b>")
+    kept = list(history)
+    while True:
+        lines = [head, "", title]
+        if len(kept) < len(history):
+            lines.append(t("… earlier entries are not shown."))
+        text = "\n".join(lines + kept)
+        if relay.utf16_len(text) <= DETAIL_LIMIT or not kept:
+            return text
+        kept.pop(0)
+
+
+async def _history(rt: Runtime, uow: UnitOfWork, t: Translator, ticket: Ticket,
+                   viewer_id: int) -> list[str]:
+    lines = []
+    for event in await uow.tickets.events(ticket.id):
+        sentence = await _sentence(uow, t, event, viewer_id)
+        if sentence is not None:
+            lines.append(f"<i>{local_time(rt.config, event.at)}</i> · {sentence}")
+    return lines
+
+
+async def _sentence(uow: UnitOfWork, t: Translator, event: TicketEvent,
+                    viewer_id: int) -> str | None:
+    """One event in plain words. Workers appear by what they did, never by name or account."""
+    data = event.data or {}
+    kind = event.kind
+
+    def text(key: str) -> str:
+        value = relay.clean_text(str(data.get(key) or ""))
+        return html.escape(trimmed(value, EVENT_TEXT_LIMIT))
+
+    async def place(key: str) -> str:
+        node = await uow.nodes.by_code(data[key]) if data.get(key) else None
+        return html.escape(node.display_name(t.language)) if node else "—"
+
+    if kind == "created":
+        return t("Reported.")
+    if kind == "co_reporter":
+        if event.actor_id == viewer_id:
+            return t("You joined this report.")
+        return t("Another resident joined this report.")
+    if kind == "claimed":
+        return t("Claimed by a worker.")
+    if kind == "released":
+        return t("The worker handed it back; it waits for another worker.")
+    if kind == "started":
+        return t("Work started.")
+    if kind in ("transfer", "transferred", "escalate", "escalated"):
+        to = await place("to_node")
+        reason = text("reason")
+        if kind.startswith("transfer"):
+            if reason:
+                return t("Transferred to {place}. Reason: {reason}", place=to, reason=reason)
+            return t("Transferred to {place}.", place=to)
+        if reason:
+            return t("Escalated to {place}. Reason: {reason}", place=to, reason=reason)
+        return t("Escalated to {place}.", place=to)
+    if kind == "rerouted" and data.get("to_node"):
+        return t("Passed on to {place}.", place=await place("to_node"))
+    if kind == "resolved":
+        return t("Resolved: {note}", note=text("note"))
+    if kind == "reopened":
+        return t("Reopened.")
+    if kind == "closed":
+        return t("Closed.")
+    if kind == "withdrawn":
+        return t("Withdrawn. Reason: {reason}", reason=text("reason"))
+    if kind in (relay.RESIDENT_MESSAGE, relay.WORKER_MESSAGE):
+        label = _FILE_LABELS.get(data.get("file") or "")
+        message = " ".join(part for part in (t(label) if label else "", text("text")) if part)
+        message = message or t("[media]")
+        if kind == relay.WORKER_MESSAGE:
+            return t("Worker: {message}", message=message)
+        if event.actor_id == viewer_id:
+            return t("You: {message}", message=message)
+        return t("Another resident: {message}", message=message)
+    return None  # internal events (reminders, reroutes without a place) stay internal
+
+
+# -- the two drafts -------------------------------------------------------------------------------
+
+def _prompt(t: Translator, flow: str, ticket: Ticket) -> str:
+    if flow == ADD_INFO:
+        return t("Send what you want to add to No. {number}: a text, a photo, a video, a "
+                 "document or a voice message. Send /cancel to stop.", number=ticket.number)
+    return t("Why do you want to withdraw No. {number}? Please write the reason in a few "
+             "words ({min} to {max} characters). Send /cancel to keep the ticket open.",
+             number=ticket.number, min=relay.REASON_MIN_CHARS, max=relay.REASON_MAX_CHARS)
+
+
+def _cancel_keyboard(t: Translator) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton(t("Cancel"),
+                                                       callback_data=f"{PREFIX}cancel")]])
+
+
+async def _start_draft(rt: Runtime, uow: UnitOfWork, t: Translator, query, ticket: Ticket,
+                       flow: str) -> None:
+    user_id = query.from_user.id
+    if flow == WITHDRAW and ticket.reporter_id != user_id:
+        await query.answer(t("This button is no longer valid."), show_alert=True)
+        return
+    if ticket.status not in OPEN_STATUSES:
+        await query.answer(t("No. {number} is no longer open ({status}).", number=ticket.number,
+                             status=t(STATUS_LABELS[ticket.status])), show_alert=True)
+        return
+    # One of our drafts at a time: the newer intention replaces the older one.
+    for other in MY_FLOWS:
+        if other != flow:
+            await uow.drafts.discard(user_id, other)
+    data = {"ticket_id": ticket.id, "newest": await _newest_ticket_id(uow, user_id)}
+    await uow.drafts.start(user_id, flow, "wait", data, rt.clock.now())
+    await uow.commit()
+    await query.answer()
+    await query.message.chat.send_message(_prompt(t, flow, ticket), parse_mode="HTML",
+                                          reply_markup=_cancel_keyboard(t))
+
+
+async def _cancel_button(rt: Runtime, uow: UnitOfWork, t: Translator, query,
+                         user_id: int) -> None:
+    draft = await _our_draft(rt, uow, user_id)
+    if draft is None:
+        await query.answer(t("This button is no longer valid."), show_alert=True)
+        return
+    text = await _cancel(uow, t, draft)
+    await uow.commit()
+    await query.answer()
+    await _show(query, text, None)
+
+
+async def _cancel(uow: UnitOfWork, t: Translator, draft: Draft) -> str:
+    await uow.drafts.discard(draft.user_id, draft.flow)
+    if draft.flow == WITHDRAW:
+        ticket = await uow.tickets.get(int(draft.data.get("ticket_id") or 0))
+        if ticket is not None:
+            return t("Cancelled. No. {number} stays as it is.", number=ticket.number)
+    return t("Cancelled. Nothing was added.")
+
+
+async def _our_draft(rt: Runtime, uow: UnitOfWork, user_id: int) -> Draft | None:
+    """The person's newest draft if it is one of ours and still current."""
+    draft = await uow.drafts.any_of(user_id)
+    if draft is None or draft.flow not in MY_FLOWS:
+        return None
+    if draft.updated_at < rt.clock.now() - DRAFT_TTL:
+        return None
+    if await _newest_ticket_id(uow, user_id) != draft.data.get("newest"):
+        return None  # a report was made since: the person moved on to another flow
+    return draft
+
+
+async def _newest_ticket_id(uow: UnitOfWork, user_id: int) -> int:
+    newest = await uow.tickets.of_resident(user_id, offset=0, limit=1)
+    return newest[0].id if newest else 0
+
+
+def _command(message: Message) -> str | None:
+    """The command a message starts with ("cancel" for "/cancel@bot"), else None."""
+    entities = message.entities or ()
+    if not (message.text and entities and entities[0].type == "bot_command"
+            and entities[0].offset == 0):
+        return None
+    return message.text[1:entities[0].length].split("@", 1)[0].lower()
+
+
+async def draft_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.effective_message
+    user = update.effective_user
+    if user is None:
+        return
+    rt = runtime(context)
+    command = _command(message)
+    async with rt.uow() as uow:
+        draft = await _our_draft(rt, uow, user.id)
+        if draft is None or command not in (None, "cancel"):
+            # Not ours; and other commands (/start, /help …) keep their meaning, the draft
+            # still waits for its answer afterwards.
+            return
+        t = await translator_for(rt, uow, update)
+        markup = None
+        if command == "cancel":
+            text = await _cancel(uow, t, draft)
+        elif draft.flow == ADD_INFO:
+            text, markup = await _add_info(rt, uow, t, draft, message)
+        else:
+            text, markup = await _withdraw(rt, uow, t, draft, message)
+        await uow.commit()
+    await message.reply_html(text, reply_markup=markup)
+    raise ApplicationHandlerStop
+
+
+async def _add_info(rt: Runtime, uow: UnitOfWork, t: Translator, draft: Draft,
+                    message: Message) -> tuple[str, InlineKeyboardMarkup | None]:
+    user = message.from_user
+    target = await relay.for_resident(uow, ticket_id=int(draft.data.get("ticket_id") or 0),
+                                      user_id=user.id)
+    if target.verdict is Verdict.IGNORE:
+        await uow.drafts.discard(user.id, ADD_INFO)
+        return t("This ticket is no longer available."), None
+    outcome = await relay_handlers.take_from_resident(rt, uow, target, user, message)
+    ticket = target.ticket
+    if outcome is relay_handlers.Outcome.SENT:
+        await uow.drafts.discard(user.id, ADD_INFO)
+        return t("Added to No. {number} and sent to the staff handling it.",
+                 number=ticket.number), None
+    text = relay_handlers.outcome_text(t, rt, ticket, outcome)
+    if outcome is relay_handlers.Outcome.CLOSED:
+        await uow.drafts.discard(user.id, ADD_INFO)
+        return text, None
+    # Wrong kind of message or too large: say why, and ask again.
+    return text + "\n\n" + _prompt(t, ADD_INFO, ticket), _cancel_keyboard(t)
+
+
+async def _withdraw(rt: Runtime, uow: UnitOfWork, t: Translator, draft: Draft,
+                    message: Message) -> tuple[str, InlineKeyboardMarkup | None]:
+    user = message.from_user
+    ticket_id = int(draft.data.get("ticket_id") or 0)
+    reason = relay.clean_text(message.text or "")
+    if not relay.reason_ok(reason):
+        ticket = await uow.tickets.get(ticket_id)
+        if ticket is None:
+            await uow.drafts.discard(user.id, WITHDRAW)
+            return t("This ticket is no longer available."), None
+        return (t("Please write the reason as text, {min} to {max} characters.",
+                  min=relay.REASON_MIN_CHARS, max=relay.REASON_MAX_CHARS)
+                + "\n\n" + _prompt(t, WITHDRAW, ticket), _cancel_keyboard(t))
+    await uow.drafts.discard(user.id, WITHDRAW)
+    try:
+        ticket = await tickets.withdraw(uow, rt.clock, ticket_id, user.id, reason)
+    except TicketRefused as refused:
+        if refused.ticket is None:
+            return t("This ticket is no longer available."), None
+        return t("No. {number} can no longer be withdrawn: it is {status}.",
+                 number=refused.ticket.number,
+                 status=t(STATUS_LABELS[refused.ticket.status])), None
+    await _tell_about_withdrawal(rt, uow, ticket, reason)
+    log.info("ticket %s withdrawn by its reporter", ticket.id)
+    return t("No. {number} is withdrawn. Thank you for letting us know.",
+             number=ticket.number), None
+
+
+async def _tell_about_withdrawal(rt: Runtime, uow: UnitOfWork, ticket: Ticket,
+                                 reason: str) -> None:
+    """The card shows it, the group is told why, and co-reporters learn it is over."""
+    notifier = Notifier(rt, uow)
+    await notifier.refresh_card(ticket)
+    if ticket.group_chat_id is not None:
+        group = await uow.groups.get(ticket.group_chat_id)
+        gt = rt.translator(group.language if group else rt.config.default_language)
+        await notifier.to_group(ticket, gt(
+            "<b>No. {number}</b> was withdrawn by the resident. Reason: {reason}",
+            number=ticket.number, reason=html.escape(reason)))
+    for user_id in await uow.tickets.residents(ticket):
+        if user_id == ticket.reporter_id:
+            continue  # answered inline
+        ct = rt.translator(await notifier.resident_language(user_id))
+        text = ct("<b>No. {number}</b> was withdrawn by the resident who reported it; it is "
+                  "closed now.", number=ticket.number)
+        uow.outbox.add(chat_id=user_id, method="sendMessage",
+                       params={"chat_id": user_id, "text": text, "parse_mode": "HTML"},
+                       now=rt.clock.now(), ticket_id=ticket.id, purpose="relay")
