@@ -9,6 +9,7 @@ from datetime import datetime
 
 from bot.config import Config
 from bot.i18n import N_, Translator
+from bot.services.relay import Role, role_of
 from bot.services.tickets import mask_phone
 from storage.models import OrgNode, Ticket, TicketAttachment
 
@@ -39,6 +40,24 @@ _ACTIONS_BY_STATUS = {
     "claimed": (("start", "resolve"), ("release", "transfer"), ("escalate", "details")),
     "in_progress": (("resolve", "transfer"), ("escalate", "details")),
 }
+
+
+_ROLE_LABELS = {
+    Role.GRID: N_("Grid worker"),
+    Role.COMMUNITY: N_("Community centre"),
+    Role.STREET: N_("Street centre"),
+    Role.DISTRICT: N_("District centre"),
+    Role.STAFF: N_("Staff"),
+}
+
+
+def role_name(t: Translator, node: OrgNode | None) -> str:
+    """How residents see whoever acts from a group: "Grid worker", "Street centre", … or the
+    desk's own name (plain text; escape it for HTML)."""
+    role = role_of(node)
+    if role is Role.DESK:
+        return node.display_name(t.language)
+    return t(_ROLE_LABELS[role])
 
 
 def category_name(config: Config, code: str, language: str) -> str:

@@ -4,8 +4,9 @@ caller's transaction (DESIGN §2): cards in groups, notices to residents."""
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 
-from bot.i18n import resolve_language
+from bot.i18n import Translator, resolve_language
 from bot.runtime import Runtime
 from bot.services import routing
 from handlers.cards import card_keyboard, card_text, category_name
@@ -120,13 +121,20 @@ class Notifier:
         return resolve_language(user.language, user.telegram_language_code, default)
 
     async def tell_residents(self, ticket: Ticket, msgid: str, **values: str) -> None:
-        """Tell the reporter and co-reporters, each in their own language. `values` are
-        escaped here; the message names the ticket so replies to it can be relayed."""
+        """Tell the reporter and co-reporters, each in their own language; `values` are
+        escaped here."""
+        await self.tell_residents_with(ticket, lambda t: t(
+            msgid, **{k: html.escape(v) for k, v in values.items()}))
+
+    async def tell_residents_with(self, ticket: Ticket,
+                                  render: Callable[[Translator], str]) -> None:
+        """Like tell_residents, for messages whose values depend on the reader's language too
+        (a role, a place): `render(t)` returns the body as escaped HTML. The message names the
+        ticket, so a reply to it can be relayed."""
         for user_id in await self.uow.tickets.residents(ticket):
             t = self.rt.translator(await self.resident_language(user_id))
             number = t("No. {number}", number=ticket.number)
-            body = t(msgid, **{k: html.escape(v) for k, v in values.items()})
-            text = f"<b>{number}</b>\n{body}"
+            text = f"<b>{number}</b>\n{render(t)}"
             self._enqueue(user_id, "sendMessage", {"text": text, "parse_mode": "HTML"},
                           ticket, "relay")
 

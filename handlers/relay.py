@@ -23,11 +23,11 @@ from telegram import Message, Update
 from telegram import User as TelegramUser
 from telegram.ext import Application, ApplicationHandlerStop, ContextTypes, MessageHandler, filters
 
-from bot.i18n import N_, Translator
+from bot.i18n import Translator
 from bot.runtime import Runtime, runtime
 from bot.services import relay
-from bot.services.relay import CAPTION_LIMIT, TEXT, TEXT_LIMIT, Content, Role, Verdict
-from handlers.cards import STATUS_LABELS
+from bot.services.relay import CAPTION_LIMIT, TEXT, TEXT_LIMIT, Content, Verdict
+from handlers.cards import STATUS_LABELS, role_name
 from handlers.common import translator_for
 from handlers.notify import Notifier
 from storage.models import OrgNode, Ticket
@@ -46,13 +46,6 @@ GROUP_MESSAGES = (filters.ChatType.GROUPS & _NEW_MESSAGES & ~filters.COMMAND
                   & ~filters.StatusUpdate.ALL & ~filters.IS_AUTOMATIC_FORWARD)
 PRIVATE_REPLIES = filters.ChatType.PRIVATE & _NEW_MESSAGES & filters.REPLY & ~filters.COMMAND
 
-_ROLE_LABELS = {
-    Role.GRID: N_("Grid worker"),
-    Role.COMMUNITY: N_("Community centre"),
-    Role.STREET: N_("Street centre"),
-    Role.DISTRICT: N_("District centre"),
-    Role.STAFF: N_("Staff"),
-}
 # Checked in this order: an animation also carries a "document", a photo a list of sizes.
 _MEDIA_KINDS = ("photo", "animation", "video", "document", "audio", "voice", "video_note",
                 "sticker")
@@ -160,11 +153,7 @@ async def _to_residents(rt: Runtime, uow: UnitOfWork, ticket: Ticket, chat_id: i
 
 def worker_header(t: Translator, ticket: Ticket, node: OrgNode | None, name: str) -> str:
     """"No. X · Grid worker Wang:" — the role from the group's place, the Telegram name."""
-    role = relay.role_of(node)
-    if role is Role.DESK:
-        label = html.escape(node.display_name(t.language))
-    else:
-        label = t(_ROLE_LABELS[role])
+    label = html.escape(role_name(t, node))
     if not name:
         return t("<b>No. {number}</b> · {role}:", number=ticket.number, role=label)
     return t("<b>No. {number}</b> · {role} {name}:", number=ticket.number, role=label,

@@ -37,13 +37,12 @@ from telegram.ext import (
 from telegram.helpers import mention_html
 
 from bot.apispec import utf16_len
-from bot.config import tier_of
-from bot.i18n import N_, Translator
+from bot.i18n import Translator
 from bot.runtime import Runtime, runtime
 from bot.services import routing, tickets
 from bot.services.grids import path_label
 from bot.services.tickets import Refusal, TicketRefused
-from handlers.cards import ACTION_PREFIX, STATUS_LABELS, local_time, trimmed
+from handlers.cards import ACTION_PREFIX, STATUS_LABELS, local_time, role_name, trimmed
 from handlers.common import is_group, place_html, translator_for
 from handlers.membership_check import Membership, membership
 from handlers.notify import Notifier
@@ -69,14 +68,6 @@ NOTE_MIN_CHARS, NOTE_MAX_CHARS = 2, 1000
 _DATA = re.compile(r"tk:([a-z]+):(\d{1,18})(?::(\d{1,18}))?(?::(\d{1,4}))?", re.ASCII)
 _ARITY = {**dict.fromkeys(CARD_ACTIONS, (1,)), PICK_OPEN: (2, 3), PICK_CHOOSE: (2,),
           PICK_CANCEL: (1,)}
-
-_ROLE_BY_TIER = {
-    "grid": N_("Grid worker"),
-    "community": N_("Community centre"),
-    "street": N_("Street centre"),
-    "district": N_("District centre"),
-}
-
 
 @dataclass(frozen=True)
 class ButtonData:
@@ -109,29 +100,12 @@ def worker_name(update: Update) -> str:
 def role_label(node: OrgNode | None) -> Callable[[Translator], str]:
     """The role of the group that acts: "grid worker", "community centre", … or the desk's name,
     in whichever language the reader needs."""
-    if node is not None and node.level == "desk":
-        return lambda t: node.display_name(t.language)
-    msgid = _ROLE_BY_TIER.get(tier_of(node.level) if node else "grid", _ROLE_BY_TIER["grid"])
-    return lambda t: t(msgid)
+    return lambda t: role_name(t, node)
 
 
 async def group_node(uow: UnitOfWork, chat_id: int) -> OrgNode | None:
     group = await uow.groups.get(chat_id)
     return await uow.nodes.get(group.node_id) if group and group.node_id else None
-
-
-async def tell_residents(notifier: Notifier, ticket: Ticket,
-                         render: Callable[[Translator], str]) -> None:
-    """Notifier.tell_residents for messages whose values depend on the reader's language too
-    (a role, a place): `render(t)` returns the body as escaped HTML. Same message shape."""
-    uow, rt = notifier.uow, notifier.rt
-    for user_id in await uow.tickets.residents(ticket):
-        t = rt.translator(await notifier.resident_language(user_id))
-        number = t("No. {number}", number=ticket.number)
-        text = f"<b>{number}</b>\n{render(t)}"
-        uow.outbox.add(chat_id=user_id, method="sendMessage",
-                       params={"chat_id": user_id, "text": text, "parse_mode": "HTML"},
-                       now=rt.clock.now(), ticket_id=ticket.id, purpose="relay")
 
 
 # -- saying things in the group --------------------------------------------------------------
@@ -272,7 +246,7 @@ async def _claim(p: Press) -> None:
     notifier = Notifier(p.rt, p.uow)
     await notifier.refresh_card(ticket)
     role = role_label(await group_node(p.uow, p.chat_id))
-    await tell_residents(notifier, ticket, lambda t: t(
+    await notifier.tell_residents_with(ticket, lambda t: t(
         "{role} {name} has taken on your request.", role=html.escape(role(t)),
         name=html.escape(name)))
     await p.uow.commit()
@@ -301,7 +275,7 @@ async def _start(p: Press) -> None:
     await notifier.refresh_card(ticket)
     role = role_label(await group_node(p.uow, p.chat_id))
     name = ticket.holder_name or worker_name(p.update)
-    await tell_residents(notifier, ticket, lambda t: t(
+    await notifier.tell_residents_with(ticket, lambda t: t(
         "{role} {name} has started work on your request.", role=html.escape(role(t)),
         name=html.escape(name)))
     await p.uow.commit()
@@ -519,7 +493,7 @@ async def move_ticket(context: ContextTypes.DEFAULT_TYPE, uow: UnitOfWork, updat
         await notifier.post_card(ticket, note=_arrived_note(
             rt.translator(group.language), kind, name=name, reason=reason,
             place=place_html(source_path, group.language)))
-    await tell_residents(notifier, ticket, lambda t: _resident_note(
+    await notifier.tell_residents_with(ticket, lambda t: _resident_note(
         t, kind, place=place_html(target_path, t.language), reason=reason))
     await uow.commit()
     log.info("ticket %s %s from node %s to node %s", ticket.id, kind, source.id, target.id)
@@ -648,7 +622,7 @@ async def _resolve_with(context: ContextTypes.DEFAULT_TYPE, uow: UnitOfWork, upd
     await notifier.refresh_card(ticket)
     role = role_label(await group_node(uow, message.chat_id))
     name = ticket.holder_name or worker_name(update)
-    await tell_residents(notifier, ticket, lambda t: t(
+    await notifier.tell_residents_with(ticket, lambda t: t(
         "{role} {name} has resolved your request.\nResolution: {note}",
         role=html.escape(role(t)), name=html.escape(name), note=html.escape(note)))
     await uow.commit()
