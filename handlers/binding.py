@@ -14,7 +14,7 @@ from bot.runtime import runtime
 from bot.services import binding
 from bot.services.binding import Outcome
 from handlers import keyboards
-from handlers.common import group_info, is_group, place_html, translator_for
+from handlers.common import group_info, is_group, language_of, place_html
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +30,16 @@ async def bind_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 async def bind_in_group(update: Update, context: ContextTypes.DEFAULT_TYPE, code: str) -> None:
     rt = runtime(context)
     message = update.effective_message
+    t = await language_of(rt, update)
+    if not rt.is_admin(update.effective_user.id):
+        await message.reply_html(t("Only a Gridgate administrator can bind a group."))
+        return
+    if not code:
+        await message.reply_html(t(
+            "Send <code>/bind CODE</code> with the code of the grid, centre or desk this "
+            "group serves. The codes are listed by <code>gridgate grids list</code>."))
+        return
     async with rt.uow() as uow:
-        t = await translator_for(rt, uow, update)
-        if not rt.is_admin(update.effective_user.id):
-            await message.reply_html(t("Only a Gridgate administrator can bind a group."))
-            return
-        if not code:
-            await message.reply_html(t(
-                "Send <code>/bind CODE</code> with the code of the grid, centre or desk this "
-                "group serves. The codes are listed by <code>gridgate grids list</code>."))
-            return
         result = await binding.bind(
             uow, rt.clock, is_admin=True, group=group_info(update.effective_chat),
             user_id=update.effective_user.id, code=code, confirmed=False,
@@ -50,20 +50,20 @@ async def bind_in_group(update: Update, context: ContextTypes.DEFAULT_TYPE, code
 async def bind_move_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = runtime(context)
     query = update.callback_query
+    t = await language_of(rt, update)
+    if not is_group(update) or not rt.is_admin(update.effective_user.id):
+        await query.answer(t("Only a Gridgate administrator can bind a group."),
+                           show_alert=True)
+        return
+    if query.data == keyboards.BIND_KEEP:
+        await query.answer()
+        await query.edit_message_text(t("Nothing was changed."))
+        return
+    raw = query.data.removeprefix(keyboards.BIND_MOVE_PREFIX)
+    if not raw.isdigit():
+        await query.answer(t("This button is no longer valid."), show_alert=True)
+        return
     async with rt.uow() as uow:
-        t = await translator_for(rt, uow, update)
-        if not is_group(update) or not rt.is_admin(update.effective_user.id):
-            await query.answer(t("Only a Gridgate administrator can bind a group."),
-                               show_alert=True)
-            return
-        if query.data == keyboards.BIND_KEEP:
-            await query.answer()
-            await query.edit_message_text(t("Nothing was changed."))
-            return
-        raw = query.data.removeprefix(keyboards.BIND_MOVE_PREFIX)
-        if not raw.isdigit():
-            await query.answer(t("This button is no longer valid."), show_alert=True)
-            return
         result = await binding.bind(
             uow, rt.clock, is_admin=True, group=group_info(update.effective_chat),
             user_id=update.effective_user.id, node_id=int(raw), confirmed=True,
@@ -74,12 +74,12 @@ async def bind_move_callback(update: Update, context: ContextTypes.DEFAULT_TYPE)
 
 async def unbind_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = runtime(context)
+    t = await language_of(rt, update)
+    if not is_group(update):
+        await update.effective_message.reply_html(
+            t("Send /unbind in the group you want to unbind."))
+        return
     async with rt.uow() as uow:
-        t = await translator_for(rt, uow, update)
-        if not is_group(update):
-            await update.effective_message.reply_html(
-                t("Send /unbind in the group you want to unbind."))
-            return
         result = await binding.unbind(uow, rt.clock, is_admin=rt.is_admin(
             update.effective_user.id), chat_id=update.effective_chat.id)
     if result.outcome is Outcome.NOT_ADMIN:
@@ -145,12 +145,12 @@ async def _bind_link_in_private(update: Update, context: ContextTypes.DEFAULT_TY
                                 code: str) -> None:
     """In private, an administrator gets a link that adds the bot to a group and binds it."""
     rt = runtime(context)
+    t = await language_of(rt, update)
+    if not rt.is_admin(update.effective_user.id):
+        await update.effective_message.reply_html(
+            t("Only a Gridgate administrator can bind a group."))
+        return
     async with rt.uow() as uow:
-        t = await translator_for(rt, uow, update)
-        if not rt.is_admin(update.effective_user.id):
-            await update.effective_message.reply_html(
-                t("Only a Gridgate administrator can bind a group."))
-            return
         node = await uow.nodes.by_code(code) if code else None
         path = await uow.nodes.path(node) if node else []
     if node is None:

@@ -30,6 +30,13 @@ async def translator_for(rt: Runtime, uow: UnitOfWork, update: Update) -> Transl
         default=rt.config.default_language))
 
 
+async def language_of(rt: Runtime, update: Update) -> Translator:
+    """The translator for this update, from a unit of work of its own that is closed again
+    before the handler talks to Telegram (on SQLite an open one blocks every other writer)."""
+    async with rt.uow() as uow:
+        return await translator_for(rt, uow, update)
+
+
 def group_info(chat: Chat) -> GroupInfo:
     return GroupInfo(chat_id=chat.id, title=chat.title or "", chat_type=chat.type,
                      is_forum=bool(chat.is_forum))

@@ -9,15 +9,14 @@ from telegram.ext import ContextTypes
 
 from bot.runtime import runtime
 from handlers import keyboards
-from handlers.common import translator_for
+from handlers.common import language_of
 
 log = logging.getLogger(__name__)
 
 
 async def unknown_private_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = runtime(context)
-    async with rt.uow() as uow:
-        t = await translator_for(rt, uow, update)
+    t = await language_of(rt, update)
     await update.effective_message.reply_html(
         t("I did not understand that. Please choose from the menu below."),
         reply_markup=keyboards.main_menu(t))
@@ -25,8 +24,7 @@ async def unknown_private_message(update: Update, context: ContextTypes.DEFAULT_
 
 async def edited_private_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = runtime(context)
-    async with rt.uow() as uow:
-        t = await translator_for(rt, uow, update)
+    t = await language_of(rt, update)
     await update.effective_message.reply_html(
         t("I noticed you edited a message. Edits are not picked up; please send the "
           "correction as a new message."))
@@ -35,6 +33,5 @@ async def edited_private_message(update: Update, context: ContextTypes.DEFAULT_T
 async def unknown_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Old keyboards, buttons from a removed feature, or forged callback data."""
     rt = runtime(context)
-    async with rt.uow() as uow:
-        t = await translator_for(rt, uow, update)
+    t = await language_of(rt, update)
     await update.callback_query.answer(t("This button is no longer valid."), show_alert=True)

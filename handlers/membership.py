@@ -63,7 +63,8 @@ async def migrated(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         old_id, new_id = message.migrate_from_chat_id, message.chat.id
     async with rt.uow() as uow:
         row = await groups.migrated(uow, rt.clock, old_chat_id=old_id, new_chat_id=new_id,
-                                    title=message.chat.title or "")
+                                    title=message.chat.title or "",
+                                    post_card=rerouted_card_poster(rt))
         await uow.commit()
     if row is not None:
         log.info("group %s migrated to %s", old_id, new_id)

@@ -63,6 +63,9 @@ def is_member_status(member: ChatMember) -> bool:
 
 
 async def membership(context: CallbackContext, chat_id: int, user_id: int) -> Membership:
+    """Whether the person is in the group. It may ask Telegram (getChatMember), so call it
+    before opening a unit of work, never inside one: on SQLite an open transaction holds the
+    write lock, and every other chat and the outbox would wait for Telegram's answer too."""
     rt = runtime(context)
     cache = cache_of(context)
     now = rt.clock.now()

@@ -4,11 +4,20 @@ its history in plain words; "Add information" and "Withdraw", each a one-step dr
 Callback data: my:list (from the main menu: a new message), my:page:<n> (edits in place),
 my:t:<id>, my:add:<id>, my:wd:<id>, my:cancel.
 
-The drafts ("addinfo", "withdraw") take the next private message. Their handler runs in its
-own handler group (DRAFT_GROUP), before the relay of replies and before group 0: it takes a
-message only when the person's newest draft is one of these two, and then stops the update
-(ApplicationHandlerStop); otherwise it returns and the other flows (the report flow's "report"
-draft, the relay, the fallbacks) see the message as if this handler did not exist.
+The drafts ("addinfo", "withdraw") take the next private message. A person has one private
+conversation at a time (storage.repositories.drafts): starting one of these discards an
+unfinished report, and starting a report discards them. Their handler runs in its own handler
+group (DRAFT_GROUP), before the relay of replies and before group 0: it takes a message only
+when the person's conversation is one of these two, and then stops the update
+(ApplicationHandlerStop); otherwise it returns and the other flows (the report flow, the relay,
+the fallbacks) see the message as if this handler did not exist.
+
+A co-reporter (someone who joined another resident's report) sees what the ticket is and how
+it went — category, place, status and its changes — but not the description, the address or
+anyone else's messages: those are the reporter's.
+
+Every handler reads and writes in its unit of work, closes it, and only then talks to
+Telegram.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ import html
 import logging
 import math
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
@@ -33,7 +43,7 @@ from telegram.ext import (
 
 from bot.i18n import N_, Translator
 from bot.runtime import Runtime, runtime
-from bot.services import relay, tickets
+from bot.services import relay, reporting, tickets
 from bot.services.relay import Verdict
 from bot.services.tickets import TicketRefused
 from handlers import relay as relay_handlers
@@ -51,8 +61,7 @@ PAGE_SIZE = 5
 ADD_INFO = "addinfo"
 WITHDRAW = "withdraw"
 MY_FLOWS = (ADD_INFO, WITHDRAW)
-# A draft of ours is forgotten when the person has made a new report since (they moved on to
-# another flow) or after a day (abandoned).
+# A draft of ours is forgotten after a day (abandoned).
 DRAFT_TTL = timedelta(hours=24)
 DRAFT_GROUP = -20
 
@@ -91,50 +100,59 @@ async def mytickets_command(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     await update.effective_message.reply_html(text, reply_markup=markup)
 
 
+@dataclass
+class _Answer:
+    """What to tell Telegram about a pressed button, once the unit of work is closed."""
+
+    alert: str | None = None                                 # a pop-up instead of a change
+    show: tuple[str, InlineKeyboardMarkup | None] | None = None  # edits the pressed message
+    send: tuple[str, InlineKeyboardMarkup | None] | None = None  # a new message
+
+    async def deliver(self, update: Update) -> None:
+        query = update.callback_query
+        await query.answer(self.alert, show_alert=self.alert is not None)
+        if self.show is not None:
+            await _show(query, *self.show)
+        if self.send is not None:
+            await update.effective_chat.send_message(self.send[0], parse_mode="HTML",
+                                                     reply_markup=self.send[1])
+
+
 async def my_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    query = update.callback_query
     rt = runtime(context)
-    user_id = update.effective_user.id
-    match = _DATA.fullmatch(query.data or "")
     async with rt.uow() as uow:
         t = await translator_for(rt, uow, update)
-        # A person's tickets are shown to them alone: never in a group, whatever the data.
-        chat = update.effective_chat
-        if match is None or chat is None or chat.type != "private":
-            await query.answer(t("This button is no longer valid."), show_alert=True)
-            return
-        word, action, raw = match.groups()
-        if word == "list":
-            text, markup = await _list_view(rt, uow, t, user_id, 0)
-            await query.answer()
-            await update.effective_chat.send_message(text, parse_mode="HTML",
-                                                     reply_markup=markup)
-            return
-        if word == "cancel":
-            await _cancel_button(rt, uow, t, query, user_id)
-            return
-        number = int(raw)
-        if action == "page":
-            view = await _list_view(rt, uow, t, user_id, number)
-            if view is None:
-                await query.answer(t("This button is no longer valid."), show_alert=True)
-                return
-            await query.answer()
-            await _show(query, *view)
-            return
-        target = await relay.for_resident(uow, ticket_id=number, user_id=user_id)
-        if target.verdict is Verdict.IGNORE:  # someone else's, or no ticket at all
-            await query.answer(t("This button is no longer valid."), show_alert=True)
-            return
-        ticket = target.ticket
-        if action == "t":
-            text, markup = await _detail_view(rt, uow, t, ticket, user_id)
-            await query.answer()
-            await _show(query, text, markup)
-        elif action == "add":
-            await _start_draft(rt, uow, t, query, ticket, ADD_INFO)
-        else:
-            await _start_draft(rt, uow, t, query, ticket, WITHDRAW)
+        answer = await _on_button(rt, uow, t, update)
+    await answer.deliver(update)
+
+
+async def _on_button(rt: Runtime, uow: UnitOfWork, t: Translator, update: Update) -> _Answer:
+    """Read, and for the drafts write and commit; nothing here talks to Telegram."""
+    query = update.callback_query
+    user_id = update.effective_user.id
+    match = _DATA.fullmatch(query.data or "")
+    invalid = _Answer(alert=t("This button is no longer valid."))
+    # A person's tickets are shown to them alone: never in a group, whatever the data.
+    chat = update.effective_chat
+    if match is None or chat is None or chat.type != "private":
+        return invalid
+    word, action, raw = match.groups()
+    if word == "list":
+        return _Answer(send=await _list_view(rt, uow, t, user_id, 0))
+    if word == "cancel":
+        return await _cancel_button(rt, uow, t, user_id)
+    number = int(raw)
+    if action == "page":
+        view = await _list_view(rt, uow, t, user_id, number)
+        return invalid if view is None else _Answer(show=view)
+    target = await relay.for_resident(uow, ticket_id=number, user_id=user_id)
+    if target.verdict is Verdict.IGNORE:  # someone else's, or no ticket at all
+        return invalid
+    ticket = target.ticket
+    if action == "t":
+        return _Answer(show=await _detail_view(rt, uow, t, ticket, user_id))
+    return await _start_draft(rt, uow, t, user_id, ticket, ADD_INFO if action == "add"
+                              else WITHDRAW)
 
 
 async def _show(query, text: str, markup: InlineKeyboardMarkup | None) -> None:
@@ -188,10 +206,15 @@ async def _detail_view(rt: Runtime, uow: UnitOfWork, t: Translator, ticket: Tick
     node = await uow.nodes.get(ticket.grid_id or ticket.node_id)
     if node is not None:
         head.append(f"📍 {place_html(await uow.nodes.path(node), t.language)}")
-    if ticket.address:
-        head.append(f"🏠 {html.escape(ticket.address)}")
-    if ticket.description:
-        head.append(f"📝 {html.escape(trimmed(ticket.description, DESCRIPTION_LIMIT))}")
+    # The address and the description are the reporter's words, not a co-reporter's.
+    if ticket.reporter_id == user_id:
+        if ticket.address:
+            head.append(f"🏠 {html.escape(ticket.address)}")
+        if ticket.description:
+            head.append(f"📝 {html.escape(trimmed(ticket.description, DESCRIPTION_LIMIT))}")
+    else:
+        head.append(t("You joined this report; what the resident who made it wrote stays "
+                      "with them and the staff."))
     history = await _history(rt, uow, t, ticket, user_id)
     text = _fitted(t, "\n".join(head), history)
 
@@ -224,16 +247,19 @@ def _fitted(t: Translator, head: str, history: list[str]) -> str:
 async def _history(rt: Runtime, uow: UnitOfWork, t: Translator, ticket: Ticket,
                    viewer_id: int) -> list[str]:
     lines = []
+    reporter = ticket.reporter_id == viewer_id
     for event in await uow.tickets.events(ticket.id):
-        sentence = await _sentence(uow, t, event, viewer_id)
+        sentence = await _sentence(uow, t, event, viewer_id, reporter=reporter)
         if sentence is not None:
             lines.append(f"<i>{local_time(rt.config, event.at)}</i> · {sentence}")
     return lines
 
 
-async def _sentence(uow: UnitOfWork, t: Translator, event: TicketEvent,
-                    viewer_id: int) -> str | None:
-    """One event in plain words. Workers appear by what they did, never by name or account."""
+async def _sentence(uow: UnitOfWork, t: Translator, event: TicketEvent, viewer_id: int, *,
+                    reporter: bool) -> str | None:
+    """One event in plain words. Workers appear by what they did, never by name or account.
+    Each resident sees their own messages only; the workers' messages are the reporter's
+    conversation, and a co-reporter (`reporter` False) sees the status changes alone."""
     data = event.data or {}
     kind = event.kind
 
@@ -250,7 +276,7 @@ async def _sentence(uow: UnitOfWork, t: Translator, event: TicketEvent,
     if kind == "co_reporter":
         if event.actor_id == viewer_id:
             return t("You joined this report.")
-        return t("Another resident joined this report.")
+        return t("Another resident joined this report.") if reporter else None
     if kind == "claimed":
         return t("Claimed by a worker.")
     if kind == "released":
@@ -276,16 +302,19 @@ async def _sentence(uow: UnitOfWork, t: Translator, event: TicketEvent,
     if kind == "closed":
         return t("Closed.")
     if kind == "withdrawn":
+        if not reporter:
+            return t("Withdrawn by the resident who reported it.")
         return t("Withdrawn. Reason: {reason}", reason=text("reason"))
     if kind in (relay.RESIDENT_MESSAGE, relay.WORKER_MESSAGE):
+        mine = kind == relay.RESIDENT_MESSAGE and event.actor_id == viewer_id
+        if not mine and not (reporter and kind == relay.WORKER_MESSAGE):
+            return None
         label = _FILE_LABELS.get(data.get("file") or "")
         message = " ".join(part for part in (t(label) if label else "", text("text")) if part)
         message = message or t("[media]")
-        if kind == relay.WORKER_MESSAGE:
-            return t("Worker: {message}", message=message)
-        if event.actor_id == viewer_id:
+        if mine:
             return t("You: {message}", message=message)
-        return t("Another resident: {message}", message=message)
+        return t("Worker: {message}", message=message)
     return None  # internal events (reminders, reroutes without a place) stay internal
 
 
@@ -305,41 +334,34 @@ def _cancel_keyboard(t: Translator) -> InlineKeyboardMarkup:
                                                        callback_data=f"{PREFIX}cancel")]])
 
 
-async def _start_draft(rt: Runtime, uow: UnitOfWork, t: Translator, query, ticket: Ticket,
-                       flow: str) -> None:
-    user_id = query.from_user.id
+async def _start_draft(rt: Runtime, uow: UnitOfWork, t: Translator, user_id: int,
+                       ticket: Ticket, flow: str) -> _Answer:
     if flow == WITHDRAW and ticket.reporter_id != user_id:
-        await query.answer(t("This button is no longer valid."), show_alert=True)
-        return
+        return _Answer(alert=t("This button is no longer valid."))
     if ticket.status not in OPEN_STATUSES:
-        await query.answer(t("No. {number} is no longer open ({status}).", number=ticket.number,
-                             status=t(STATUS_LABELS[ticket.status])), show_alert=True)
-        return
-    # One of our drafts at a time: the newer intention replaces the older one.
-    for other in MY_FLOWS:
-        if other != flow:
-            await uow.drafts.discard(user_id, other)
-    data = {"ticket_id": ticket.id, "newest": await _newest_ticket_id(uow, user_id)}
-    await uow.drafts.start(user_id, flow, "wait", data, rt.clock.now())
+        return _Answer(alert=t("No. {number} is no longer open ({status}).",
+                               number=ticket.number, status=t(STATUS_LABELS[ticket.status])))
+    # The person's one conversation from now on: whatever they were doing before is dropped.
+    dropped = await uow.drafts.discard_other_private(user_id, flow)
+    await uow.drafts.start(user_id, flow, "wait", {"ticket_id": ticket.id}, rt.clock.now())
     await uow.commit()
-    await query.answer()
-    await query.message.chat.send_message(_prompt(t, flow, ticket), parse_mode="HTML",
-                                          reply_markup=_cancel_keyboard(t))
+    text = _prompt(t, flow, ticket)
+    if reporting.FLOW in dropped:
+        text = t("Your unfinished report was discarded.") + "\n\n" + text
+    return _Answer(send=(text, _cancel_keyboard(t)))
 
 
-async def _cancel_button(rt: Runtime, uow: UnitOfWork, t: Translator, query,
-                         user_id: int) -> None:
+async def _cancel_button(rt: Runtime, uow: UnitOfWork, t: Translator, user_id: int) -> _Answer:
     draft = await _our_draft(rt, uow, user_id)
     if draft is None:
-        await query.answer(t("This button is no longer valid."), show_alert=True)
-        return
+        return _Answer(alert=t("This button is no longer valid."))
     text = await _cancel(uow, t, draft)
     await uow.commit()
-    await query.answer()
-    await _show(query, text, None)
+    return _Answer(show=(text, None))
 
 
 async def _cancel(uow: UnitOfWork, t: Translator, draft: Draft) -> str:
+    """Cancelling ends this draft only (another flow's draft is not ours to touch)."""
     await uow.drafts.discard(draft.user_id, draft.flow)
     if draft.flow == WITHDRAW:
         ticket = await uow.tickets.get(int(draft.data.get("ticket_id") or 0))
@@ -349,20 +371,13 @@ async def _cancel(uow: UnitOfWork, t: Translator, draft: Draft) -> str:
 
 
 async def _our_draft(rt: Runtime, uow: UnitOfWork, user_id: int) -> Draft | None:
-    """The person's newest draft if it is one of ours and still current."""
+    """The person's conversation if it is one of ours and still current."""
     draft = await uow.drafts.any_of(user_id)
     if draft is None or draft.flow not in MY_FLOWS:
         return None
     if draft.updated_at < rt.clock.now() - DRAFT_TTL:
         return None
-    if await _newest_ticket_id(uow, user_id) != draft.data.get("newest"):
-        return None  # a report was made since: the person moved on to another flow
     return draft
-
-
-async def _newest_ticket_id(uow: UnitOfWork, user_id: int) -> int:
-    newest = await uow.tickets.of_resident(user_id, offset=0, limit=1)
-    return newest[0].id if newest else 0
 
 
 def _command(message: Message) -> str | None:
@@ -414,6 +429,10 @@ async def _add_info(rt: Runtime, uow: UnitOfWork, t: Translator, draft: Draft,
         await uow.drafts.discard(user.id, ADD_INFO)
         return t("Added to No. {number} and sent to the staff handling it.",
                  number=ticket.number), None
+    if outcome is relay_handlers.Outcome.SAVED:
+        await uow.drafts.discard(user.id, ADD_INFO)
+        return t("Added to No. {number}. No staff group has taken the ticket yet; they will "
+                 "see it when it reaches one.", number=ticket.number), None
     text = relay_handlers.outcome_text(t, rt, ticket, outcome)
     if outcome is relay_handlers.Outcome.CLOSED:
         await uow.drafts.discard(user.id, ADD_INFO)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from bot.i18n import Translator, resolve_language
 from bot.runtime import Runtime
 from bot.services import routing
+from bot.services.groups import MIGRATED, PostCard
 from handlers.cards import card_keyboard, card_text, category_name
 from storage.models import GroupChat, Ticket
 from storage.uow import UnitOfWork
@@ -42,13 +43,22 @@ class Notifier:
 
     async def post_card(self, ticket: Ticket, *, note: str | None = None) -> GroupChat | None:
         """Send the ticket to the group of its node (or the nearest one above), with its
-        photos and its place. Returns the group, or None when no group exists at all."""
+        photos and its place. Returns the group, or None when no group exists at all.
+
+        A ticket that was shown in a group before leaves it: what is still waiting to go
+        there about its old card (the card, its topic, edits, photos) fails as stale, and
+        what is waiting to be said about the ticket there (the conversation) is queued again
+        behind the new card, in the new group (or fails with the ticket left without one)."""
+        old_chat = ticket.group_chat_id
+        conversation = (await self.uow.outbox.leave_chat(ticket.id, old_chat)
+                        if old_chat is not None else [])
         node = await self.uow.nodes.get(ticket.node_id)
         _, group = await routing.handling_group(self.uow, node)
         ticket.card_message_id = None
         ticket.topic_id = None
         if group is None:
             ticket.group_chat_id = None
+            self.uow.outbox.follow(conversation, None, self.rt.clock.now())
             return None
         ticket.group_chat_id = group.chat_id
         thread: dict = {}
@@ -68,17 +78,18 @@ class Notifier:
         if len(album) > 1:
             self._enqueue(group.chat_id, "sendMediaGroup", {
                 "media": [{"type": a.kind, "media": a.file_id} for a in album[:10]], **reply},
-                ticket, "relay")
+                ticket, "card_media")
         for attachment in attachments:
             if len(album) > 1 and attachment.kind in _ALBUM_KINDS:
                 continue
             method, field = _SINGLE_METHODS[attachment.kind]
             self._enqueue(group.chat_id, method, {field: attachment.file_id, **reply}, ticket,
-                          "relay")
+                          "card_media")
         if ticket.latitude is not None and ticket.longitude is not None:
             self._enqueue(group.chat_id, "sendLocation", {
                 "latitude": ticket.latitude, "longitude": ticket.longitude, **reply},
-                ticket, "relay")
+                ticket, "card_media")
+        self.uow.outbox.follow(conversation, group.chat_id, self.rt.clock.now())
         return group
 
     async def refresh_card(self, ticket: Ticket) -> None:
@@ -139,13 +150,18 @@ class Notifier:
                           ticket, "relay")
 
 
-def rerouted_card_poster(rt: Runtime):
-    """What the outbox sender calls when a group is gone: the ticket's card in the group that
-    now handles it, with a note in that group's language."""
+def rerouted_card_poster(rt: Runtime) -> PostCard:
+    """The ``post_card`` of the outbox sender and of the membership handlers: a ticket's card
+    in the group that now handles it, with a note in that group's language saying why it is
+    there — its old group is gone for the bot (``REROUTED``), or became a supergroup where
+    the old card is of no use (``MIGRATED``)."""
 
-    async def post(uow: UnitOfWork, ticket: Ticket, group: GroupChat, _note: str) -> None:
+    async def post(uow: UnitOfWork, ticket: Ticket, group: GroupChat, why: str) -> None:
         t = rt.translator(group.language)
-        await Notifier(rt, uow).post_card(ticket, note=t(
-            "Moved here: the bot can no longer post in the group that handled it."))
+        if why == MIGRATED:
+            note = t("This group became a supergroup, so the card is posted here again.")
+        else:
+            note = t("Moved here: the bot can no longer post in the group that handled it.")
+        await Notifier(rt, uow).post_card(ticket, note=note)
 
     return post

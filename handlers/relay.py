@@ -1,11 +1,15 @@
 """Relay both ways (DESIGN §4): a worker's reply to a ticket message in the group (or anything
-said in the ticket's forum topic) reaches the residents; a resident's reply, in private, to a
-message about their ticket reaches the group, as a reply to the card.
+said in the ticket's forum topic) reaches the resident who reported it; a resident's reply, in
+private, to a message about their ticket reaches the group, as a reply to the card.
 
-Residents see the worker's role and display name, never the account: texts are re-sent and
-files are copied (copyMessage shows no origin), never forwarded. Workers see the resident's
-name, or "anonymous" when the resident chose so. Groups stay quiet: a relayed message gets no
-confirmation there; only a message that could not be passed on gets a short reply.
+The conversation is the reporter's: co-reporters (who joined the report later) get the status
+notices, not the workers' messages — except a worker's reply to a co-reporter's own message,
+which goes back to that co-reporter alone. Residents see the worker's role and display name,
+never the account: texts are re-sent and files are copied (copyMessage shows no origin), never
+forwarded. Workers see the reporter's name, or "anonymous" when the reporter chose so, and a
+co-reporter only as "co-reporter" (whether they wanted to stay anonymous is not known). Groups
+stay quiet: a relayed message gets no confirmation there; only a message that could not be
+passed on gets a short reply.
 
 Both handlers run in their own handler group (HANDLER_GROUP) before the ordinary handlers:
 a message that is not about a ticket is left alone for them, a relayed one stops there.
@@ -127,10 +131,11 @@ async def from_group(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
             note = t("This kind of message cannot be passed on to the resident. Send text, a "
                      "photo, a video, a document or a voice message.")
         else:
-            await _to_residents(rt, uow, ticket, chat_id, message, worker, content)
+            await _to_resident(rt, uow, ticket, target.resident_id, chat_id, message, worker,
+                               content)
             await relay.record(uow, rt.clock, ticket, actor_id=worker.id, role="worker",
                                content=content)
-            log.info("relayed message %s of group %s to the residents of ticket %s",
+            log.info("relayed message %s of group %s to a resident of ticket %s",
                      message.message_id, chat_id, ticket.id)
         await uow.commit()
     if note is not None:
@@ -138,17 +143,15 @@ async def from_group(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     raise ApplicationHandlerStop
 
 
-async def _to_residents(rt: Runtime, uow: UnitOfWork, ticket: Ticket, chat_id: int,
-                        message: Message, worker: TelegramUser, content: Content) -> None:
-    notifier = Notifier(rt, uow)
+async def _to_resident(rt: Runtime, uow: UnitOfWork, ticket: Ticket, user_id: int,
+                       chat_id: int, message: Message, worker: TelegramUser,
+                       content: Content) -> None:
     group = await uow.groups.get(chat_id)
     node = await uow.nodes.get(group.node_id) if group and group.node_id else None
-    name = relay.clean_name(worker.full_name)
-    for user_id in await uow.tickets.residents(ticket):
-        t = rt.translator(await notifier.resident_language(user_id))
-        header = worker_header(t, ticket, node, name)
-        enqueue_relay(rt, uow, ticket, chat_id=user_id, header=header, content=content,
-                      source_chat=chat_id, source_message=message.message_id)
+    t = rt.translator(await Notifier(rt, uow).resident_language(user_id))
+    header = worker_header(t, ticket, node, relay.clean_name(worker.full_name))
+    enqueue_relay(rt, uow, ticket, chat_id=user_id, header=header, content=content,
+                  source_chat=chat_id, source_message=message.message_id)
 
 
 def worker_header(t: Translator, ticket: Ticket, node: OrgNode | None, name: str) -> str:
@@ -162,16 +165,17 @@ def worker_header(t: Translator, ticket: Ticket, node: OrgNode | None, name: str
 
 def enqueue_relay(rt: Runtime, uow: UnitOfWork, ticket: Ticket, *, chat_id: int, header: str,
                   content: Content, source_chat: int, source_message: int,
-                  where: dict | None = None) -> None:
+                  where: dict | None = None, purpose: str = "relay") -> None:
     """Outbox rows that show `content` in `chat_id` under `header` (HTML): text is re-sent,
     a file is copied with the header as its caption, or after the header when it can have no
-    caption. `where` places the rows (topic, reply to the card) in a group."""
+    caption. `where` places the rows (topic, reply to the card) in a group; `purpose` is how
+    the sent messages are remembered (a reply to them is about this ticket)."""
     where = where or {}
 
     def add(method: str, params: dict) -> None:
         uow.outbox.add(chat_id=chat_id, method=method,
                        params={"chat_id": chat_id, **params, **where}, now=rt.clock.now(),
-                       ticket_id=ticket.id, purpose="relay")
+                       ticket_id=ticket.id, purpose=purpose)
 
     # The header is counted with its markup: a little short of the limit, never over it.
     header_cost = relay.utf16_len(header) + 1
@@ -196,6 +200,7 @@ def _joined(header: str, body: str) -> str:
 
 class Outcome(enum.Enum):
     SENT = "sent"
+    SAVED = "saved"  # kept with the ticket: no group has it yet
     CLOSED = "closed"
     UNSUPPORTED = "unsupported"
     TOO_LARGE = "too_large"
@@ -229,31 +234,34 @@ async def take_from_resident(rt: Runtime, uow: UnitOfWork, target: relay.Target,
     if relay.too_large(content, rt.config.limits.max_file_bytes):
         return Outcome.TOO_LARGE
     ticket = target.ticket
-    if ticket.group_chat_id is not None:
-        group = await uow.groups.get(ticket.group_chat_id)
-        t = rt.translator(group.language if group else rt.config.default_language)
-        header = resident_header(t, ticket, user)
-        if content.kind == TEXT:
-            body = relay.fit(relay.clean_text(content.text),
-                             TEXT_LIMIT - relay.utf16_len(header) - 1)
-            await Notifier(rt, uow).to_group(ticket, _joined(header, body))
-        else:
-            enqueue_relay(rt, uow, ticket, chat_id=ticket.group_chat_id, header=header,
-                          content=content, source_chat=message.chat_id,
-                          source_message=message.message_id, where=_TO_CARD)
     await relay.record(uow, rt.clock, ticket, actor_id=user.id, role="resident",
                        content=content)
+    if ticket.group_chat_id is None:
+        # No group anywhere up the tree: the log (and the attachments) keep it, and the
+        # workers see it there once the ticket reaches a group.
+        log.info("kept a resident's message with ticket %s, which has no group", ticket.id)
+        return Outcome.SAVED
+    group = await uow.groups.get(ticket.group_chat_id)
+    t = rt.translator(group.language if group else rt.config.default_language)
+    co_reporter = user.id != ticket.reporter_id
+    enqueue_relay(rt, uow, ticket, chat_id=ticket.group_chat_id,
+                  header=resident_header(t, ticket, user), content=content,
+                  source_chat=message.chat_id, source_message=message.message_id,
+                  where=_TO_CARD,
+                  purpose=relay.co_reporter_purpose(user.id) if co_reporter else "relay")
     log.info("relayed a resident's message to the group of ticket %s", ticket.id)
     return Outcome.SENT
 
 
 def resident_header(t: Translator, ticket: Ticket, user: TelegramUser) -> str:
-    """"No. X · resident Zhang:" — or "anonymous resident" when the reporter chose so, for
-    everyone on that ticket: their name never reaches the group."""
+    """"No. X · resident Zhang:" for the reporter — "anonymous resident" when they chose so —
+    and "co-reporter" for anyone who joined the report: whether a co-reporter wanted to stay
+    anonymous is not known, so their name never reaches the group."""
+    if user.id != ticket.reporter_id:
+        return t("<b>No. {number}</b> · co-reporter:", number=ticket.number)
     if ticket.anonymous:
         return t("<b>No. {number}</b> · anonymous resident:", number=ticket.number)
-    name = ticket.reporter_name if user.id == ticket.reporter_id else None
-    name = relay.clean_name(name or user.full_name) or t("Resident")
+    name = relay.clean_name(ticket.reporter_name or user.full_name) or t("Resident")
     return t("<b>No. {number}</b> · resident {name}:", number=ticket.number,
              name=html.escape(name))
 
@@ -261,6 +269,9 @@ def resident_header(t: Translator, ticket: Ticket, user: TelegramUser) -> str:
 def outcome_text(t: Translator, rt: Runtime, ticket: Ticket, outcome: Outcome) -> str:
     if outcome is Outcome.SENT:
         return t("Sent to the staff handling No. {number}.", number=ticket.number)
+    if outcome is Outcome.SAVED:
+        return t("Saved with No. {number}. No staff group has taken the ticket yet; they "
+                 "will see your message when it reaches one.", number=ticket.number)
     if outcome is Outcome.CLOSED:
         return t("No. {number} is no longer open ({status}), so your message was not passed "
                  "on. If the problem is still there, please make a new report from the menu.",

@@ -5,8 +5,10 @@ Every update follows the same pattern: load the draft, apply the answer, save th
 replies, commit, and only then send them, so whatever the bot acknowledged is in the database.
 
 These handlers live in a handler group of their own that runs before the default group (see
-`register`): they take a private message only while the person's newest draft is a report, and
-otherwise let it through untouched to the other handlers and the fallbacks.
+`register`): they take a private message only while the person's conversation is a report (a
+person has one private draft at a time: starting a report drops an "Add information" or a
+withdrawal, and those drop an unfinished report), and otherwise let it through untouched to
+the other handlers and the fallbacks.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from bot.runtime import Runtime, runtime
 from bot.services import reporting
 from bot.services.reporting import Answer, Outcome, Problem, Report, Step, Submitted
 from handlers import report_keyboards as kb
-from handlers.cards import category_name, trimmed
+from handlers.cards import STATUS_LABELS, category_name
 from handlers.common import place_html, translator_for
 from handlers.notify import Notifier
 from storage.models import Draft, OrgNode
@@ -119,17 +121,19 @@ class Reply:
 # -- entry points ------------------------------------------------------------------------------
 
 
-async def offer_unfinished_draft(update: Update, context: ContextTypes.DEFAULT_TYPE,
-                                 uow: UnitOfWork, t: Translator) -> bool:
-    """For /start: when the person has an unfinished report, offer to continue it or start
-    over and return True; otherwise send nothing and return False."""
-    loaded = await reporting.load(uow, update.effective_user.id)
-    if loaded is None:
-        return False
+async def unfinished_report(uow: UnitOfWork, user_id: int) -> Report | None:
+    """For /start, inside its unit of work: the person's unfinished report, if any."""
+    loaded = await reporting.load(uow, user_id)
+    return loaded[1] if loaded is not None else None
+
+
+async def offer_unfinished(update: Update, context: ContextTypes.DEFAULT_TYPE, t: Translator,
+                           report: Report) -> None:
+    """For /start, after its unit of work is closed: offer to continue the unfinished report
+    (from `unfinished_report`) or to start over."""
     await update.effective_chat.send_message(
-        _unfinished_text(runtime(context), t, loaded[1]), parse_mode="HTML",
+        _unfinished_text(runtime(context), t, report), parse_mode="HTML",
         reply_markup=kb.unfinished(t))
-    return True
 
 
 @_flow
@@ -202,8 +206,15 @@ async def report_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
             await uow.commit()
         else:
             loaded = await reporting.load(uow, update.effective_user.id)
-            if loaded is not None and await _on_button(reply, rt, uow, t, update, *loaded,
-                                                       action=action, arg=arg):
+            if loaded is None and query.data in (kb.RESUME, kb.RESTART):
+                # The report was discarded meanwhile (another flow was started, or it was
+                # cancelled or sent): the person still means to report, so a new one begins
+                # and, being their only conversation now, takes their next answers.
+                reply.say(t("That unfinished report is no longer kept. Please start again."))
+                await _new_report(reply, rt, uow, t, update.effective_user.id)
+                await uow.commit()
+            elif loaded is not None and await _on_button(reply, rt, uow, t, update, *loaded,
+                                                         action=action, arg=arg):
                 await uow.commit()
             else:
                 # Forged data, or a button of a finished, cancelled or moved-on draft.
@@ -246,6 +257,8 @@ async def _on_button(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, 
         reply.say(t("Your report was cancelled; nothing was sent."), ReplyKeyboardRemove())
         return True
     if action == "resume" and not arg:
+        # Continuing makes the report the person's conversation again, and the only one.
+        await reporting.resume(uow, rt.clock, row, report)
         await _ask(reply, rt, uow, t, report)
         return True
     if action == "restart" and not arg:
@@ -515,14 +528,17 @@ async def _ask(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, report
 
 async def _ask_duplicate(reply: Reply, uow: UnitOfWork, t: Translator, rt: Runtime,
                          report: Report, lead: Callable[[str], str]) -> None:
+    # Someone else's report: only what identifies it as the same problem, never its
+    # description, address or the people on it (it may even be anonymous).
     ticket = await uow.tickets.get(report.duplicate_of)
-    lines = [t("An open report of the same kind was made less than {radius} m away: "
-               "<b>No. {number}</b>.", radius=rt.config.limits.duplicate_radius_m,
-               number=ticket.number)]
-    if ticket.description:
-        lines.append("<i>" + html.escape(trimmed(ticket.description, 300)) + "</i>")
-    lines.append(t("Add yourself to it (you will get the same updates), or submit yours as a "
-                   "new report?"))
+    nearby = reporting.nearby_summary(report, ticket)
+    lines = [t("An open report of the same kind was made about {distance} m away: "
+               "<b>No. {number}</b> · {category} · {status}.", distance=nearby.distance_m,
+               number=ticket.number,
+               category=html.escape(category_name(rt.config, ticket.category, t.language)),
+               status=t(STATUS_LABELS[ticket.status])),
+             t("Add yourself to it (you will get the same updates), or submit yours as a "
+               "new report?")]
     reply.say(lead("\n".join(lines)), kb.duplicate(t, ticket.id, ticket.number))
 
 

@@ -15,7 +15,7 @@ from bot.services.groups import set_group_language
 from handlers import keyboards, report
 from handlers.binding import bind_in_group
 from handlers.commands import publish_chat_menu
-from handlers.common import group_info, is_group, place_html, translator_for
+from handlers.common import group_info, is_group, language_of, place_html, translator_for
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +44,11 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = runtime(context)
     async with rt.uow() as uow:
         t = await translator_for(rt, uow, update)
+        unfinished = await report.unfinished_report(uow, update.effective_user.id)
         await uow.commit()  # remember the person, and that this update was handled
-        if await report.offer_unfinished_draft(update, context, uow, t):
-            return
+    if unfinished is not None:
+        await report.offer_unfinished(update, context, t, unfinished)
+        return
     await update.effective_message.reply_html(_welcome(t), reply_markup=keyboards.main_menu(t))
 
 
@@ -55,8 +57,7 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         await group_help(update, context)
         return
     rt = runtime(context)
-    async with rt.uow() as uow:
-        t = await translator_for(rt, uow, update)
+    t = await language_of(rt, update)
     await update.effective_message.reply_html(_private_help(t),
                                               reply_markup=keyboards.main_menu(t))
 
@@ -86,8 +87,7 @@ async def group_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 
 async def language_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = runtime(context)
-    async with rt.uow() as uow:
-        t = await translator_for(rt, uow, update)
+    t = await language_of(rt, update)
     if is_group(update) and not rt.is_admin(update.effective_user.id):
         await update.effective_message.reply_html(
             t("Only a Gridgate administrator can change the language of a group."))
@@ -99,8 +99,7 @@ async def language_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 async def menu_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     rt = runtime(context)
-    async with rt.uow() as uow:
-        t = await translator_for(rt, uow, update)
+    t = await language_of(rt, update)
     await query.answer()
     # Sent to the chat rather than as a reply: the menu message may be too old to reply to.
     chat = update.effective_chat
@@ -118,16 +117,16 @@ async def language_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     language = query.data.removeprefix(keyboards.LANGUAGE_PREFIX)
     user = update.effective_user
     group = is_group(update)
+    t = await language_of(rt, update)
+    if language not in LANGUAGES:
+        await query.answer(t("This button is no longer valid."), show_alert=True)
+        return
+    if group and not rt.is_admin(user.id):
+        await query.answer(
+            t("Only a Gridgate administrator can change the language of a group."),
+            show_alert=True)
+        return
     async with rt.uow() as uow:
-        t = await translator_for(rt, uow, update)
-        if language not in LANGUAGES:
-            await query.answer(t("This button is no longer valid."), show_alert=True)
-            return
-        if group and not rt.is_admin(user.id):
-            await query.answer(
-                t("Only a Gridgate administrator can change the language of a group."),
-                show_alert=True)
-            return
         if group:
             await set_group_language(uow, rt.clock, group_info(update.effective_chat), language,
                                      rt.config.default_language)

@@ -3,9 +3,13 @@ start, resolve with a note, transfer through the org tree with a reason, escalat
 
 Every press is checked before anything changes: the button must be well formed, its ticket
 must be handled in this very group, and the person must be a member of the group (asked of
-Telegram, cached for a few minutes). Notes and reasons are asked with a ForceReply prompt in
-the group; the worker's reply is matched to their draft row, so a restart between the press and
-the reply loses nothing, and someone else's reply to the prompt is not taken.
+Telegram, cached for a few minutes, before any transaction begins). A ticket someone holds is
+started, resolved, released, transferred and escalated by its holder only. Notes and reasons
+are asked with a ForceReply prompt in the group; the worker's reply is matched to their draft
+row, so a restart between the press and the reply loses nothing, and someone else's reply to
+the prompt is not taken.
+
+Telegram is never called while a unit of work is open (see "saying things in the group").
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import html
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from telegram import (
     ForceReply,
@@ -41,12 +45,13 @@ from bot.i18n import Translator
 from bot.runtime import Runtime, runtime
 from bot.services import routing, tickets
 from bot.services.grids import path_label
+from bot.services.relay import clean_name
 from bot.services.tickets import Refusal, TicketRefused
 from handlers.cards import ACTION_PREFIX, STATUS_LABELS, local_time, role_name, trimmed
 from handlers.common import is_group, place_html, translator_for
 from handlers.membership_check import Membership, membership
 from handlers.notify import Notifier
-from storage.models import OPEN_STATUSES, Draft, GroupChat, OrgNode, Ticket, TicketEvent
+from storage.models import OPEN_STATUSES, GroupChat, OrgNode, Ticket, TicketEvent
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -59,10 +64,14 @@ HISTORY_TEXT_LIMIT = 200  # characters of a relayed message shown in Details
 
 CARD_ACTIONS = ("claim", "start", "resolve", "release", "transfer", "escalate", "details")
 PICK_OPEN, PICK_CHOOSE, PICK_CANCEL = "tt", "tc", "tx"  # the transfer picker's buttons
+PICKER_ACTIONS = (PICK_OPEN, PICK_CHOOSE, PICK_CANCEL)
+# Sending a ticket elsewhere: while someone holds it, only they may (tickets.move_refusal).
+MOVE_ACTIONS = ("transfer", "escalate", *PICKER_ACTIONS)
 PICKER_PAGE = 20  # places per page: Telegram keyboards stay small and readable
 
 # ForceReply prompts, as remembered in ticket_message.purpose, and their draft flows.
 PROMPT_FLOWS = {"resolve_prompt": "resolve", "transfer_prompt": "transfer"}
+PROMPT_STEPS = {"resolve": "note", "transfer": "reason"}
 NOTE_MIN_CHARS, NOTE_MAX_CHARS = 2, 1000
 
 _DATA = re.compile(r"tk:([a-z]+):(\d{1,18})(?::(\d{1,18}))?(?::(\d{1,4}))?", re.ASCII)
@@ -94,7 +103,9 @@ def parse_button(data: str | None) -> ButtonData | None:
 # -- who the worker is, as residents and other groups see them -------------------------------
 
 def worker_name(update: Update) -> str:
-    return update.effective_user.full_name[:128]
+    """The worker's name for cards, notices and mentions: one line, without the control and
+    bidi characters a name could use to garble or disguise the text around it."""
+    return clean_name(update.effective_user.full_name)[:128] or "?"
 
 
 def role_label(node: OrgNode | None) -> Callable[[Translator], str]:
@@ -109,6 +120,14 @@ async def group_node(uow: UnitOfWork, chat_id: int) -> OrgNode | None:
 
 
 # -- saying things in the group --------------------------------------------------------------
+#
+# Nothing here talks to Telegram while a unit of work is open: on SQLite every transaction
+# holds the database's single write lock from its first statement, so waiting for Telegram
+# inside one would stall every other chat and the outbox. Handlers read and write in the
+# unit of work, commit (or let it close), and only then answer, send or edit.
+
+Step = Callable[[], Awaitable[object]]
+
 
 def thread_of(message: Message | None, topic_id: int | None) -> int | None:
     """The forum topic to answer in: the ticket's own, else the one the press came from."""
@@ -162,11 +181,75 @@ def refusal_text(t: Translator, exc: TicketRefused, user_id: int) -> str:
     return state_text(t, ticket)
 
 
+# -- asking the worker for a note or a reason --------------------------------------------------
+
+@dataclass(frozen=True)
+class Prompt:
+    """A ForceReply question for the worker who pressed, and the draft that takes the answer."""
+
+    purpose: str           # a key of PROMPT_FLOWS
+    ticket_id: int
+    data: dict             # the draft's data, but for the prompt's message id
+    question: str          # HTML
+    placeholder: str
+    reply_to: int | None
+    thread: int | None
+
+
+async def ask(context: ContextTypes.DEFAULT_TYPE, update: Update, prompt: Prompt) -> None:
+    """Send the prompt, then in one transaction start the worker's draft (with the prompt's
+    message id) and remember the prompt as the ticket's. It is the update's first commit, so
+    the update_id is recorded with them (storage.uow): callers commit nothing before.
+
+    Why the send comes first: the prompt's id is known only once it is sent, and Telegram is
+    never waited for inside a transaction. A crash after the send and before the commit leaves
+    nothing recorded, not even the update_id, so Telegram delivers the update again and the
+    worker gets a second prompt, which works; the first is an orphan whose replies nobody takes
+    as the answer (in a forum topic the relay may pass them on as an ordinary message). Once
+    the commit is done, a redelivered update is dropped by the update processor before any
+    handler runs: no second prompt. The other order (commit the draft and the update_id, send,
+    then remember the prompt) would lose the only prompt for good on a crash in between: the
+    update is not delivered again and no reply to the unknown prompt is ever taken."""
+    rt = runtime(context)
+    user = update.effective_user
+    # With selective=True Telegram opens the reply field only for the people mentioned.
+    text = mention_html(user.id, worker_name(update)) + "\n" + prompt.question
+    sent = await say(context, update.effective_chat.id, text, reply_to=prompt.reply_to,
+                     thread=prompt.thread,
+                     markup=ForceReply(selective=True,
+                                       input_field_placeholder=prompt.placeholder[:64]))
+    flow = PROMPT_FLOWS[prompt.purpose]
+    async with rt.uow() as uow:
+        await uow.drafts.start(user.id, flow, step=PROMPT_STEPS[flow],
+                               data={**prompt.data, "prompt_id": sent.message_id},
+                               now=rt.clock.now())
+        await uow.tickets.remember_message(sent.chat_id, sent.message_id, prompt.ticket_id,
+                                           prompt.purpose)
+        await uow.commit()
+
+
+def resolve_question(t: Translator, ticket: Ticket) -> tuple[str, str]:
+    """The question for a resolution note, and the reply field's placeholder."""
+    return (t("Reply to this message with the resolution note for No. {number}.",
+              number=ticket.number), t("Resolution note"))
+
+
+def transfer_question(t: Translator, ticket: Ticket, place: str) -> tuple[str, str]:
+    """The question for a transfer's reason (`place` is HTML), and the placeholder. The reason
+    reaches the residents word for word: the worker is told so before writing it."""
+    question = t("Reply to this message with the reason for transferring No. {number} to "
+                 "{place}.", number=ticket.number, place=place)
+    return (question + "\n" + t("The resident will see this reason as you write it."),
+            t("Reason for the transfer"))
+
+
 # -- button presses --------------------------------------------------------------------------
 
 @dataclass
 class Press:
-    """A checked press: well-formed data, the ticket of this group, a member of this group."""
+    """A checked press: well-formed data, the ticket of this group, a member of this group.
+    Actions work in the unit of work and queue what Telegram is to be told in `after`, which
+    runs once the transaction is over."""
 
     update: Update
     context: ContextTypes.DEFAULT_TYPE
@@ -175,6 +258,8 @@ class Press:
     t: Translator
     data: ButtonData
     ticket: Ticket
+    thread: int | None  # as the press found the ticket: a move takes it out of its topic
+    after: list[Step] = field(default_factory=list)
 
     @property
     def query(self):
@@ -188,52 +273,99 @@ class Press:
     def user_id(self) -> int:
         return self.update.effective_user.id
 
-    @property
-    def thread(self) -> int | None:
-        return thread_of(self.query.message, self.ticket.topic_id)
+    def answer(self, text: str | None = None, *, alert: bool = False) -> None:
+        query = self.query
+        if text is None:
+            self.after.append(lambda: query.answer())
+        elif alert:
+            self.after.append(lambda: query.answer(short(text), show_alert=True))
+        else:
+            self.after.append(lambda: query.answer(short(text)))
 
-    async def alert(self, text: str) -> None:
-        await self.query.answer(short(text), show_alert=True)
+    def alert(self, text: str) -> None:
+        self.answer(text, alert=True)
 
-    async def refused(self, exc: TicketRefused) -> None:
+    def refused(self, exc: TicketRefused) -> None:
         text = refusal_text(self.t, exc, self.user_id)
         # Pressing Claim on one's own ticket again is harmless: a toast, not an alert.
         mine = exc.refusal is Refusal.TAKEN and exc.ticket.holder_id == self.user_id
-        await self.query.answer(short(text), show_alert=not mine)
+        self.answer(text, alert=not mine)
+
+    def say(self, text: str, markup=None) -> None:
+        """A message in the group, replying to the message pressed (in the ticket's topic)."""
+        context, chat_id, reply_to = self.context, self.chat_id, self.query.message.message_id
+        thread = self.thread
+        self.after.append(lambda: say(context, chat_id, text, reply_to=reply_to, thread=thread,
+                                      markup=markup))
+
+    def edit(self, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+        """Edit the message pressed (a picker)."""
+        query = self.query
+        self.after.append(lambda: edit_picker(query, text, markup))
+
+    def ask(self, purpose: str, data: dict, question: str, placeholder: str) -> None:
+        prompt = Prompt(purpose, self.ticket.id, data, question, placeholder,
+                        reply_to=self.query.message.message_id, thread=self.thread)
+        context, update = self.context, self.update
+        self.after.append(lambda: ask(context, update, prompt))
 
 
 async def card_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = runtime(context)
     query = update.callback_query
     data = parse_button(query.data)
+    if not (is_group(update) and query.message is not None):
+        data = None
+    # Asked before the unit of work opens: never wait for Telegram holding the write lock.
+    member = (await membership(context, update.effective_chat.id, update.effective_user.id)
+              if data is not None else None)
+    after: list[Step] = []
     async with rt.uow() as uow:
         t = await translator_for(rt, uow, update)
-        ticket = None
-        if data is not None and is_group(update) and query.message is not None:
-            ticket = await uow.tickets.get(data.ticket_id)
-        if ticket is None:
-            await query.answer(t("This button is no longer valid."), show_alert=True)
-            return
-        chat_id = update.effective_chat.id
-        if ticket.group_chat_id != chat_id:
-            await query.answer(short(t("No. {number} is handled in another group now.",
-                                       number=ticket.number)), show_alert=True)
-            return
-        member = await membership(context, chat_id, update.effective_user.id)
-        if member is Membership.UNKNOWN:
-            await query.answer(t("I could not check that you are a member of this group. "
-                                 "Please try again in a moment."), show_alert=True)
-            return
-        if member is Membership.NOT_MEMBER:
-            await query.answer(t("Only members of this group can act on its tickets."),
-                               show_alert=True)
-            return
-        if data.action != "details" and ticket.status not in OPEN_STATUSES:
-            await query.answer(short(state_text(t, ticket) + " " + t(
-                "Only Details is available now.")), show_alert=True)
-            return
-        press = Press(update, context, rt, uow, t, data, ticket)
-        await _ACTIONS[data.action](press)
+        ticket = await uow.tickets.get(data.ticket_id) if data is not None else None
+        refusal = await _press_refusal(uow, update, t, data, ticket, member)
+        if refusal is not None:
+            after.append(lambda: query.answer(short(refusal), show_alert=True))
+        else:
+            press = Press(update, context, rt, uow, t, data, ticket,
+                          thread_of(query.message, ticket.topic_id), after)
+            if data.action in MOVE_ACTIONS and (
+                    moving := tickets.move_refusal(ticket, press.user_id)) is not None:
+                press.refused(TicketRefused(moving, ticket))
+            else:
+                await _ACTIONS[data.action](press)
+    for step in after:
+        await step()
+
+
+async def _press_refusal(uow: UnitOfWork, update: Update, t: Translator,
+                         data: ButtonData | None, ticket: Ticket | None,
+                         member: Membership | None) -> str | None:
+    """Why the press is refused outright (plain text), or None."""
+    if ticket is None:
+        return t("This button is no longer valid.")
+    if ticket.group_chat_id != update.effective_chat.id:
+        return t("No. {number} is handled in another group now.", number=ticket.number)
+    if member is Membership.UNKNOWN:
+        return t("I could not check that you are a member of this group. Please try again "
+                 "in a moment.")
+    if member is not Membership.MEMBER:
+        return t("Only members of this group can act on its tickets.")
+    if data.action in PICKER_ACTIONS and not await _is_picker(uow, ticket,
+                                                              update.callback_query.message):
+        return t("This button is no longer valid.")
+    if data.action != "details" and ticket.status not in OPEN_STATUSES:
+        return state_text(t, ticket) + " " + t("Only Details is available now.")
+    return None
+
+
+async def _is_picker(uow: UnitOfWork, ticket: Ticket, message: Message) -> bool:
+    """Picker buttons edit the message they are pressed on. Pickers are sent as answers and
+    never remembered, so a forged picker button on the card, or on any message the bot keeps
+    for a ticket (cards, relayed messages, prompts), must not rewrite it."""
+    if message.message_id == ticket.card_message_id:
+        return False
+    return await uow.tickets.message(message.chat.id, message.message_id) is None
 
 
 async def _claim(p: Press) -> None:
@@ -241,7 +373,7 @@ async def _claim(p: Press) -> None:
     try:
         ticket = await tickets.claim(p.uow, p.rt.clock, p.ticket.id, p.user_id, name)
     except TicketRefused as exc:
-        await p.refused(exc)
+        p.refused(exc)
         return
     notifier = Notifier(p.rt, p.uow)
     await notifier.refresh_card(ticket)
@@ -250,26 +382,26 @@ async def _claim(p: Press) -> None:
         "{role} {name} has taken on your request.", role=html.escape(role(t)),
         name=html.escape(name)))
     await p.uow.commit()
-    await p.query.answer(short(p.t("You have claimed No. {number}.", number=ticket.number)))
+    p.answer(p.t("You have claimed No. {number}.", number=ticket.number))
 
 
 async def _release(p: Press) -> None:
     try:
         ticket = await tickets.release(p.uow, p.rt.clock, p.ticket.id, p.user_id)
     except TicketRefused as exc:
-        await p.refused(exc)
+        p.refused(exc)
         return
     await Notifier(p.rt, p.uow).refresh_card(ticket)
     await p.uow.commit()
-    await p.query.answer(short(p.t("You have released No. {number}; it waits to be claimed "
-                                   "again.", number=ticket.number)))
+    p.answer(p.t("You have released No. {number}; it waits to be claimed again.",
+                 number=ticket.number))
 
 
 async def _start(p: Press) -> None:
     try:
         ticket = await tickets.start(p.uow, p.rt.clock, p.ticket.id, p.user_id)
     except TicketRefused as exc:
-        await p.refused(exc)
+        p.refused(exc)
         return
     notifier = Notifier(p.rt, p.uow)
     await notifier.refresh_card(ticket)
@@ -279,54 +411,35 @@ async def _start(p: Press) -> None:
         "{role} {name} has started work on your request.", role=html.escape(role(t)),
         name=html.escape(name)))
     await p.uow.commit()
-    await p.query.answer(short(p.t("Work on No. {number} has started.",
-                                   number=ticket.number)))
+    p.answer(p.t("Work on No. {number} has started.", number=ticket.number))
 
 
 async def _resolve(p: Press) -> None:
     refusal = tickets.resolve_refusal(p.ticket, p.user_id)
     if refusal is not None:
-        await p.refused(TicketRefused(refusal, p.ticket))
+        p.refused(TicketRefused(refusal, p.ticket))
         return
-    draft = await p.uow.drafts.start(p.user_id, "resolve", step="note", data={
-        "ticket_id": p.ticket.id, "chat_id": p.chat_id, "prompt_id": None}, now=p.rt.clock.now())
-    await p.uow.commit()
-    await p.query.answer()
-    question = p.t("Reply to this message with the resolution note for No. {number}.",
-                   number=p.ticket.number)
-    await ask(p.context, p.uow, p.update, p.ticket, draft, "resolve_prompt", question,
-              reply_to=p.query.message.message_id, thread=p.thread,
-              placeholder=p.t("Resolution note"))
-
-
-async def ask(context: ContextTypes.DEFAULT_TYPE, uow: UnitOfWork, update: Update,
-              ticket: Ticket, draft: Draft, purpose: str, question: str, *, reply_to: int | None,
-              thread: int | None, placeholder: str) -> None:
-    """Send a ForceReply prompt to the worker and remember it (a second, small transaction
-    after the one that saved the draft: the prompt's message id is known only once sent)."""
-    rt = runtime(context)
-    user = update.effective_user
-    # With selective=True Telegram opens the reply field only for the people mentioned.
-    text = mention_html(user.id, worker_name(update)) + "\n" + question
-    prompt = await say(context, update.effective_chat.id, text, reply_to=reply_to,
-                       thread=thread, markup=ForceReply(selective=True,
-                                                        input_field_placeholder=placeholder[:64]))
-    await uow.tickets.remember_message(prompt.chat_id, prompt.message_id, ticket.id, purpose)
-    uow.drafts.save(draft, step=draft.step, data={**draft.data, "prompt_id": prompt.message_id},
-                    now=rt.clock.now())
-    await uow.commit()
+    # Nothing is written now: the draft is saved with the prompt, once it is sent (see ask).
+    p.answer()
+    question, placeholder = resolve_question(p.t, p.ticket)
+    p.ask("resolve_prompt", {"ticket_id": p.ticket.id, "chat_id": p.chat_id}, question,
+          placeholder)
 
 
 async def _escalate(p: Press) -> None:
-    await move_ticket(p.context, p.uow, p.update, p.t, p.ticket, to_node_id=None, reason="",
-                      kind="escalated", reply_to=p.query.message.message_id,
-                      answer=p.query.answer)
+    outcome = await move_ticket(p.rt, p.uow, p.update, p.t, p.ticket, to_node_id=None,
+                                reason="", kind="escalated")
+    if not outcome.moved:
+        p.alert(outcome.text)
+        return
+    p.answer(outcome.text)
+    p.say(outcome.note)
 
 
 async def _details(p: Press) -> None:
     text = await history_text(p.uow, p.rt, p.t, p.ticket)
-    await p.query.answer()
-    await say(p.context, p.chat_id, text, reply_to=p.query.message.message_id, thread=p.thread)
+    p.answer()
+    p.say(text)
 
 
 # -- transfer: picking a place in the org tree -----------------------------------------------
@@ -334,12 +447,11 @@ async def _details(p: Press) -> None:
 async def _transfer(p: Press) -> None:
     root = await p.uow.nodes.root()
     if root is None:
-        await p.alert(p.t("This button is no longer valid."))
+        p.alert(p.t("This button is no longer valid."))
         return
     text, markup = await picker(p.uow, p.t, p.ticket, root, 0)
-    await p.query.answer()
-    await say(p.context, p.chat_id, text, reply_to=p.query.message.message_id, thread=p.thread,
-              markup=markup)
+    p.answer()
+    p.say(text, markup=markup)
 
 
 async def picker(uow: UnitOfWork, t: Translator, ticket: Ticket, node: OrgNode,
@@ -378,10 +490,10 @@ async def picker(uow: UnitOfWork, t: Translator, ticket: Ticket, node: OrgNode,
     return text, InlineKeyboardMarkup(rows)
 
 
-async def edit_picker(p: Press, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+async def edit_picker(query, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
     """Edit the picker message; a double press showing the same view again is no error."""
     try:
-        await p.query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=markup)
+        await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=markup)
     except BadRequest as exc:
         if "not modified" not in exc.message.lower():
             raise
@@ -390,46 +502,40 @@ async def edit_picker(p: Press, text: str, markup: InlineKeyboardMarkup | None =
 async def _pick_open(p: Press) -> None:
     node = await p.uow.nodes.get(p.data.node_id)
     if node is None:
-        await p.alert(p.t("This button is no longer valid."))
+        p.alert(p.t("This button is no longer valid."))
         return
     text, markup = await picker(p.uow, p.t, p.ticket, node, p.data.page)
-    await p.query.answer()
-    await edit_picker(p, text, markup)
+    p.answer()
+    p.edit(text, markup)
 
 
 async def _pick_choose(p: Press) -> None:
     node = await p.uow.nodes.get(p.data.node_id)
     if node is None:
-        await p.alert(p.t("This button is no longer valid."))
+        p.alert(p.t("This button is no longer valid."))
         return
     if node.id == p.ticket.node_id:
-        await p.refused(TicketRefused(Refusal.SAME_NODE, p.ticket))
+        p.refused(TicketRefused(Refusal.SAME_NODE, p.ticket))
         return
     path = await p.uow.nodes.path(node)
     _, group = await routing.handling_group(p.uow, node)
     if group is None:
-        await p.alert(p.t("No group serves {place} yet; choose another place.",
-                          place=path_label(path, p.t.language)))
+        p.alert(p.t("No group serves {place} yet; choose another place.",
+                    place=path_label(path, p.t.language)))
         return
-    draft = await p.uow.drafts.start(p.user_id, "transfer", step="reason", data={
-        "ticket_id": p.ticket.id, "chat_id": p.chat_id, "node_id": node.id, "prompt_id": None},
-        now=p.rt.clock.now())
-    await p.uow.commit()
     place = place_html(path, p.t.language)
-    await p.query.answer()
-    await edit_picker(p, p.t("↪️ No. {number} will go to <b>{place}</b> once the reason is "
-                             "given.", number=p.ticket.number, place=place))
-    question = p.t("Reply to this message with the reason for transferring No. {number} to "
-                   "{place}.", number=p.ticket.number, place=place)
-    await ask(p.context, p.uow, p.update, p.ticket, draft, "transfer_prompt", question,
-              reply_to=p.query.message.message_id, thread=p.thread,
-              placeholder=p.t("Reason for the transfer"))
+    p.answer()
+    p.edit(p.t("↪️ No. {number} will go to <b>{place}</b> once the reason is given.",
+               number=p.ticket.number, place=place))
+    # Nothing is written now: the draft is saved with the prompt, once it is sent (see ask).
+    question, placeholder = transfer_question(p.t, p.ticket, place)
+    p.ask("transfer_prompt", {"ticket_id": p.ticket.id, "chat_id": p.chat_id,
+                              "node_id": node.id}, question, placeholder)
 
 
 async def _pick_cancel(p: Press) -> None:
-    await p.query.answer()
-    await edit_picker(p, html.escape(p.t("Transfer of No. {number} cancelled.",
-                                         number=p.ticket.number)))
+    p.answer()
+    p.edit(html.escape(p.t("Transfer of No. {number} cancelled.", number=p.ticket.number)))
 
 
 _ACTIONS = {
@@ -441,27 +547,29 @@ _ACTIONS = {
 
 # -- moving a ticket to another place (transfer and escalation) ------------------------------
 
-async def move_ticket(context: ContextTypes.DEFAULT_TYPE, uow: UnitOfWork, update: Update,
-                      t: Translator, ticket: Ticket, *, to_node_id: int | None, reason: str,
-                      kind: str, reply_to: int | None,
-                      answer: Callable[..., Awaitable] | None = None) -> bool:
-    """Move the ticket, retire its card here and post a new one in the group that serves its
-    new place (or refresh the card when that is this same group), tell the residents, commit,
-    and say so here. `answer` is the callback's answer when a button was pressed. Returns
-    False, having changed nothing and said why, when the ticket cannot move."""
-    rt = runtime(context)
+@dataclass(frozen=True)
+class MoveOutcome:
+    """What to say once the transaction is over. Nothing moved: `text` is why (plain text).
+    Moved: `text` is the short confirmation for a button, `note` (HTML) tells the group who
+    sent the ticket where."""
+
+    moved: bool
+    text: str
+    note: str = ""
+
+
+async def move_ticket(rt: Runtime, uow: UnitOfWork, update: Update, t: Translator,
+                      ticket: Ticket, *, to_node_id: int | None, reason: str,
+                      kind: str) -> MoveOutcome:
+    """Move the ticket, retire its card here (and close its forum topic) and post a new one in
+    the group that serves its new place (or refresh the card when that is this same group),
+    tell the residents, and commit. A refusal changes and commits nothing. Telegram is told
+    nothing here: the caller does that once the unit of work is closed."""
     name = worker_name(update)
     user_id = update.effective_user.id
-    # Captured before the move: post_card points the ticket at its new group and card.
-    old_chat, old_card = ticket.group_chat_id, ticket.card_message_id
-    thread = thread_of(update.effective_message, ticket.topic_id)
-
-    async def refuse(text: str) -> bool:
-        if answer is not None:
-            await answer(short(text), show_alert=True)
-        else:
-            await say(context, old_chat, html.escape(text), reply_to=reply_to, thread=thread)
-        return False
+    refusal = tickets.move_refusal(ticket, user_id)
+    if refusal is not None:
+        return MoveOutcome(False, refusal_text(t, TicketRefused(refusal, ticket), user_id))
 
     # Where it would go and who would get it, before anything changes.
     group: GroupChat | None = None
@@ -473,14 +581,18 @@ async def move_ticket(context: ContextTypes.DEFAULT_TYPE, uow: UnitOfWork, updat
     if target is not None:
         _, group = await routing.handling_group(uow, target)
         if group is None:
-            return await refuse(t("No group serves {place} yet; choose another place.",
-                                  place=path_label(await uow.nodes.path(target), t.language)))
+            return MoveOutcome(False, t(
+                "No group serves {place} yet; choose another place.",
+                place=path_label(await uow.nodes.path(target), t.language)))
     try:
         ticket, source, target = await tickets.move(
             uow, rt.clock, rt.config, ticket.id, to_node_id=to_node_id, actor_id=user_id,
             role="worker", reason=reason, kind=kind)
     except TicketRefused as exc:
-        return await refuse(refusal_text(t, exc, user_id))
+        return MoveOutcome(False, refusal_text(t, exc, user_id))
+    # As the locked row has them; post_card points the ticket at its new group, card, topic.
+    old_chat, old_card, old_topic = (ticket.group_chat_id, ticket.card_message_id,
+                                     ticket.topic_id)
     target_path = await uow.nodes.path(target)
     source_path = await uow.nodes.path(source)
     notifier = Notifier(rt, uow)
@@ -490,6 +602,12 @@ async def move_ticket(context: ContextTypes.DEFAULT_TYPE, uow: UnitOfWork, updat
         await notifier.refresh_card(ticket)
     else:
         await notifier.retire_card(ticket, chat_id=old_chat, message_id=old_card, note=here)
+        if old_topic is not None:
+            # The ticket's topic stays behind in this forum: closed, so nobody goes on
+            # writing into it for a resident and a group that no longer read it.
+            uow.outbox.add(chat_id=old_chat, method="closeForumTopic",
+                           params={"chat_id": old_chat, "message_thread_id": old_topic},
+                           now=rt.clock.now())
         await notifier.post_card(ticket, note=_arrived_note(
             rt.translator(group.language), kind, name=name, reason=reason,
             place=place_html(source_path, group.language)))
@@ -497,11 +615,8 @@ async def move_ticket(context: ContextTypes.DEFAULT_TYPE, uow: UnitOfWork, updat
         t, kind, place=place_html(target_path, t.language), reason=reason))
     await uow.commit()
     log.info("ticket %s %s from node %s to node %s", ticket.id, kind, source.id, target.id)
-    if answer is not None:
-        await answer(short(t("No. {number} has gone to {place}.", number=ticket.number,
-                             place=path_label(target_path, t.language))))
-    await say(context, old_chat, here, reply_to=reply_to, thread=thread)
-    return True
+    return MoveOutcome(True, t("No. {number} has gone to {place}.", number=ticket.number,
+                               place=path_label(target_path, t.language)), here)
 
 
 def _moved_note(t: Translator, kind: str, *, name: str, place: str, reason: str,
@@ -529,6 +644,16 @@ def _resident_note(t: Translator, kind: str, *, place: str, reason: str) -> str:
 
 # -- replies to our prompts ------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Answered:
+    """What a reply to a prompt comes to, said once the transaction is over: a message in
+    the group (HTML), or the question again."""
+
+    thread: int | None
+    reply: str | None = None
+    again: Prompt | None = None
+
+
 async def prompt_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A reply in a group: if it answers one of our prompts, take it (and stop there);
     otherwise leave it to the relay and the handlers of group 0."""
@@ -544,91 +669,91 @@ async def prompt_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         if known is None or known.purpose not in PROMPT_FLOWS:
             return
         t = await translator_for(rt, uow, update)
-        flow = PROMPT_FLOWS[known.purpose]
-        draft = await uow.drafts.get(user.id, flow)
-        ticket = await uow.tickets.get(known.ticket_id)
-        thread = thread_of(message, ticket.topic_id if ticket else None)
-        if (draft is None or ticket is None or draft.data.get("ticket_id") != ticket.id
-                or draft.data.get("chat_id") != chat_id):
-            await say(context, chat_id, t(
-                "Only the worker who pressed the button can answer this question, and only "
-                "its latest version. Press the button on the card again if needed."),
-                reply_to=message.message_id, thread=thread)
-            raise ApplicationHandlerStop
-        if ticket.group_chat_id != chat_id:
-            await uow.drafts.discard(user.id, flow)
-            await uow.commit()
-            await say(context, chat_id, html.escape(t(
-                "No. {number} is handled in another group now.", number=ticket.number)),
-                reply_to=message.message_id, thread=thread)
-            raise ApplicationHandlerStop
-        text = (message.text or "").strip()
-        if text.split("@", 1)[0].split(" ", 1)[0] == "/cancel":
-            await uow.drafts.discard(user.id, flow)
-            await uow.commit()
-            await say(context, chat_id, html.escape(t(
-                "Cancelled. No. {number} stays as it is.", number=ticket.number)),
-                reply_to=message.message_id, thread=thread)
-            raise ApplicationHandlerStop
-        if not NOTE_MIN_CHARS <= len(text) <= NOTE_MAX_CHARS:
-            await _ask_again(context, uow, update, t, ticket, draft, known.purpose, thread)
-            raise ApplicationHandlerStop
-        if flow == "resolve":
-            await _resolve_with(context, uow, update, t, ticket, text, thread)
-        else:
-            await uow.drafts.discard(user.id, flow)
-            moved = await move_ticket(context, uow, update, t, ticket,
-                                      to_node_id=draft.data["node_id"], reason=text,
-                                      kind="transferred", reply_to=message.message_id)
-            if not moved:
-                await uow.commit()  # nothing moved; the question is closed all the same
+        answered = await _take_answer(rt, uow, update, t, known.ticket_id, known.purpose)
+    if answered.reply is not None:
+        await say(context, chat_id, answered.reply, reply_to=message.message_id,
+                  thread=answered.thread)
+    if answered.again is not None:
+        await ask(context, update, answered.again)
     raise ApplicationHandlerStop
 
 
-async def _ask_again(context: ContextTypes.DEFAULT_TYPE, uow: UnitOfWork, update: Update,
-                     t: Translator, ticket: Ticket, draft: Draft, purpose: str,
-                     thread: int | None) -> None:
+async def _take_answer(rt: Runtime, uow: UnitOfWork, update: Update, t: Translator,
+                       ticket_id: int, purpose: str) -> Answered:
+    message = update.effective_message
+    user_id = update.effective_user.id
+    chat_id = update.effective_chat.id
+    flow = PROMPT_FLOWS[purpose]
+    draft = await uow.drafts.get(user_id, flow)
+    ticket = await uow.tickets.get(ticket_id)
+    thread = thread_of(message, ticket.topic_id if ticket else None)
+    if (draft is None or ticket is None or draft.data.get("ticket_id") != ticket.id
+            or draft.data.get("chat_id") != chat_id):
+        return Answered(thread, t(
+            "Only the worker who pressed the button can answer this question, and only "
+            "its latest version. Press the button on the card again if needed."))
+    if ticket.group_chat_id != chat_id:
+        await uow.drafts.discard(user_id, flow)
+        await uow.commit()
+        return Answered(thread, html.escape(t(
+            "No. {number} is handled in another group now.", number=ticket.number)))
+    text = (message.text or "").strip()
+    if text.split("@", 1)[0].split(" ", 1)[0] == "/cancel":
+        await uow.drafts.discard(user_id, flow)
+        await uow.commit()
+        return Answered(thread, html.escape(t(
+            "Cancelled. No. {number} stays as it is.", number=ticket.number)))
+    if not NOTE_MIN_CHARS <= len(text) <= NOTE_MAX_CHARS:
+        # Nothing is written now: the draft is renewed with the new prompt (see ask).
+        return Answered(thread, again=await _question_again(
+            uow, t, ticket, purpose, dict(draft.data), reply_to=message.message_id,
+            thread=thread))
+    if flow == "resolve":
+        return Answered(thread, await _resolve_with(rt, uow, update, t, ticket, text))
+    await uow.drafts.discard(user_id, flow)
+    outcome = await move_ticket(rt, uow, update, t, ticket, to_node_id=draft.data["node_id"],
+                                reason=text, kind="transferred")
+    if not outcome.moved:
+        await uow.commit()  # nothing moved; the question is closed all the same
+        return Answered(thread, html.escape(outcome.text))
+    return Answered(thread, outcome.note)
+
+
+async def _question_again(uow: UnitOfWork, t: Translator, ticket: Ticket, purpose: str,
+                          data: dict, *, reply_to: int, thread: int | None) -> Prompt:
     problem = t("Please reply with a text of {min} to {max} characters.", min=NOTE_MIN_CHARS,
                 max=NOTE_MAX_CHARS)
     if purpose == "resolve_prompt":
-        question = t("Reply to this message with the resolution note for No. {number}.",
-                     number=ticket.number)
-        placeholder = t("Resolution note")
+        question, placeholder = resolve_question(t, ticket)
     else:
-        node = await uow.nodes.get(draft.data.get("node_id") or ticket.node_id)
+        node = await uow.nodes.get(data.get("node_id") or ticket.node_id)
         path = await uow.nodes.path(node) if node else []
-        question = t("Reply to this message with the reason for transferring No. {number} to "
-                     "{place}.", number=ticket.number, place=place_html(path, t.language))
-        placeholder = t("Reason for the transfer")
-    await ask(context, uow, update, ticket, draft, purpose, problem + "\n" + question,
-              reply_to=update.effective_message.message_id, thread=thread,
-              placeholder=placeholder)
+        question, placeholder = transfer_question(t, ticket, place_html(path, t.language))
+    data.pop("prompt_id", None)
+    return Prompt(purpose, ticket.id, data, problem + "\n" + question, placeholder,
+                  reply_to=reply_to, thread=thread)
 
 
-async def _resolve_with(context: ContextTypes.DEFAULT_TYPE, uow: UnitOfWork, update: Update,
-                        t: Translator, ticket: Ticket, note: str, thread: int | None) -> None:
-    rt = runtime(context)
+async def _resolve_with(rt: Runtime, uow: UnitOfWork, update: Update, t: Translator,
+                        ticket: Ticket, note: str) -> str:
+    """Resolve with the note and commit; what to say in the group (HTML)."""
     user = update.effective_user
-    message = update.effective_message
+    chat_id = update.effective_chat.id
     await uow.drafts.discard(user.id, "resolve")
     try:
         ticket = await tickets.resolve(uow, rt.clock, ticket.id, user.id, note)
     except TicketRefused as exc:
         await uow.commit()  # the draft is done with either way
-        await say(context, message.chat_id, html.escape(refusal_text(t, exc, user.id)),
-                  reply_to=message.message_id, thread=thread)
-        return
+        return html.escape(refusal_text(t, exc, user.id))
     notifier = Notifier(rt, uow)
     await notifier.refresh_card(ticket)
-    role = role_label(await group_node(uow, message.chat_id))
+    role = role_label(await group_node(uow, chat_id))
     name = ticket.holder_name or worker_name(update)
     await notifier.tell_residents_with(ticket, lambda t: t(
         "{role} {name} has resolved your request.\nResolution: {note}",
         role=html.escape(role(t)), name=html.escape(name), note=html.escape(note)))
     await uow.commit()
-    await say(context, message.chat_id, t("✅ No. {number} is resolved. The resident has been "
-                                          "told.", number=ticket.number),
-              reply_to=message.message_id, thread=thread)
+    return t("✅ No. {number} is resolved. The resident has been told.", number=ticket.number)
 
 
 # -- the history, in plain words -------------------------------------------------------------

@@ -86,3 +86,4 @@ async def bot(db: Database, catalogs):
     await stop_bot(env)
     env.fake.assert_no_violations()
     assert env.errors == [], f"handlers raised: {env.errors!r}"
+    assert env.lock_violations == [], env.lock_violations

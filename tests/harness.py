@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ from bot.i18n import Catalogs
 from bot.runtime import Runtime
 from bot.startup import prepare
 from storage.db import Database
+from storage.uow import UnitOfWork
 from tests.telegram_fake import TOKEN, FakeTelegram, UpdateFactory, User
 
 ADMIN = User(900_001, "Admin <b>&amp;</b>", username="district_admin", language_code="zh-hans")
@@ -52,6 +54,7 @@ class BotEnv:
     updates: UpdateFactory
     runtime: Runtime
     errors: list[BaseException] = field(default_factory=list)
+    lock_violations: list[str] = field(default_factory=list)
     monotonic: FakeMonotonic = field(default_factory=lambda: FakeMonotonic())
 
     @property
@@ -94,8 +97,48 @@ async def start_bot(db: Database, catalogs: Catalogs, *, config: Config | None =
         env.errors.append(context.error)
 
     app.add_error_handler(record)
+    _forbid_telegram_calls_inside_a_unit_of_work(env)
     await app.initialize()
     return env
+
+
+# How many units of work the current task has open (tracked for tests only, see below).
+_open_units: ContextVar[int] = ContextVar("open_units", default=0)
+
+
+def _track_open_units() -> None:
+    if getattr(UnitOfWork, "_tracked_for_tests", False):
+        return
+    enter, leave = UnitOfWork.__aenter__, UnitOfWork.__aexit__
+
+    async def tracked_enter(self):
+        self._open_token = _open_units.set(_open_units.get() + 1)
+        return await enter(self)
+
+    async def tracked_exit(self, *exc):
+        try:
+            return await leave(self, *exc)
+        finally:
+            _open_units.reset(self._open_token)
+
+    UnitOfWork.__aenter__, UnitOfWork.__aexit__ = tracked_enter, tracked_exit
+    UnitOfWork._tracked_for_tests = True
+
+
+def _forbid_telegram_calls_inside_a_unit_of_work(env: BotEnv) -> None:
+    """A handler must not wait for Telegram while its unit of work is open: on SQLite every
+    transaction holds the single write lock from its start, so that wait would stall every
+    other chat and the outbox. Each Bot API call checks the calling task has none open."""
+    _track_open_units()
+    server = env.fake.server
+    original = server.call
+
+    async def call(method, params, uploads):
+        if _open_units.get():
+            env.lock_violations.append(f"{method} inside an open unit of work")
+        return await original(method, params, uploads)
+
+    server.call = call
 
 
 async def stop_bot(env: BotEnv) -> None:

@@ -20,6 +20,7 @@ from bot.clock import FakeClock
 from bot.config import Config
 from bot.delivery import OutboxSender, reroute_from_group
 from bot.services import tickets
+from bot.services.groups import migrated as group_migrated
 from bot.startup import prepare
 from storage.db import Database
 from storage.models import (
@@ -112,15 +113,30 @@ class Env:
             await uow.commit()
         self.fake.add_chat(chat_id, chat_type, title=f"group {code}", is_forum=is_forum)
 
-    async def new_ticket(self, grid: str = GRID) -> int:
+    async def new_ticket(self, grid: str = GRID, *, group: int | None = None) -> int:
+        """A ticket; with ``group``, shown there (as the notifier does when it queues the
+        card: only a card for the ticket's own group becomes its card)."""
         async with UnitOfWork(self.db) as uow:
             node = await uow.nodes.by_code(grid)
             report = tickets.NewReport(category=self.config.category("sanitation"),
                                        description="楼道里的垃圾三天没人清理", reporter_id=RESIDENT,
                                        language="zh_Hans", grid_id=node.id)
             ticket = await tickets.create(uow, self.clock, self.config, report)
+            ticket.group_chat_id = group
             await uow.commit()
             return ticket.id
+
+    async def update_ticket(self, ticket_id: int, **values: Any) -> None:
+        async with UnitOfWork(self.db) as uow:
+            ticket = await uow.tickets.get(ticket_id)
+            for key, value in values.items():
+                setattr(ticket, key, value)
+            await uow.commit()
+
+    async def rows(self, **where: Any) -> list[OutboxMessage]:
+        async with self.db.sessions() as session:
+            stmt = select(OutboxMessage).filter_by(**where).order_by(OutboxMessage.id)
+            return list((await session.scalars(stmt)).all())
 
 
 @pytest.fixture
@@ -150,7 +166,7 @@ def _calls(fake: FakeTelegram, method: str, chat_id: int) -> list[Any]:
 
 async def test_rows_go_out_in_order_and_what_they_sent_is_recorded(env: Env) -> None:
     await env.bind(GRID_GROUP, GRID, is_forum=True)
-    ticket_id = await env.new_ticket()
+    ticket_id = await env.new_ticket(group=GRID_GROUP)
     t = {"ticket_id": ticket_id}
     ids = [
         await env.enqueue(GRID_GROUP, "createForumTopic", name="1123-0001 环境卫生",
@@ -213,7 +229,7 @@ async def test_rows_go_out_in_order_and_what_they_sent_is_recorded(env: Env) -> 
 
 async def test_topic_is_dropped_without_one_and_rows_without_ticket_just_go(env: Env) -> None:
     await env.bind(GRID_GROUP, GRID)
-    ticket_id = await env.new_ticket()
+    ticket_id = await env.new_ticket(group=GRID_GROUP)
     await env.enqueue(GRID_GROUP, text="card", purpose="card", ticket_id=ticket_id)
     await env.enqueue(GRID_GROUP, text="note", message_thread_id="$topic",
                       ticket_id=ticket_id)
@@ -251,7 +267,7 @@ async def test_a_card_elsewhere_is_waited_for_and_given_up_when_it_failed(env: E
         assert row.not_before == env.clock.now() + timedelta(seconds=2)
 
     env.fake.fail("sendMessage", chat_id=GRID_GROUP, error_code=400,
-                  description="Bad Request: chat not found")  # the first card fails for good
+                  description="Bad Request: message is too long")  # the first card fails
     for _ in range(3):
         env.later(2)
         await sender.drain()
@@ -263,6 +279,106 @@ async def test_a_card_elsewhere_is_waited_for_and_given_up_when_it_failed(env: E
     assert (await env.row(copies[1])).status == "sent"
     failed = await env.row(copies[0])
     assert (failed.status, failed.last_error) == ("failed", "the ticket's card is not in that chat")
+
+
+async def test_a_reply_to_a_missing_card_goes_without_it_but_an_edit_of_it_fails(
+        env: Env) -> None:
+    await env.bind(GRID_GROUP, GRID)
+    ticket_id = await env.new_ticket(group=GRID_GROUP)  # its card failed: none, none coming
+    t = {"ticket_id": ticket_id}
+    note = await env.enqueue(GRID_GROUP, text="note", message_thread_id="$topic",
+                             reply_parameters={"message_id": "$card",
+                                               "allow_sending_without_reply": True},
+                             purpose="relay", **t)
+    photo = await env.enqueue(GRID_GROUP, "sendPhoto", photo="photo-a",
+                              reply_parameters={"message_id": "$card"}, purpose="card_media",
+                              **t)
+    edit = await env.enqueue(GRID_GROUP, "editMessageText", message_id="$card", text="x",
+                             purpose="card_edit", **t)
+    copy = await env.enqueue(RESIDENT, "copyMessage", from_chat_id=GRID_GROUP,
+                             message_id="$card", **t)
+    await env.sender().drain()
+    assert _calls(env.fake, "sendMessage", GRID_GROUP)[0].params == {
+        "chat_id": GRID_GROUP, "text": "note"}
+    assert env.fake.calls_to("sendPhoto")[0].params == {"chat_id": GRID_GROUP,
+                                                         "photo": "photo-a"}
+    assert [(await env.row(i)).status for i in (note, photo)] == ["sent", "sent"]
+    for row_id in (edit, copy):
+        row = await env.row(row_id)
+        assert (row.status, row.last_error) == ("failed", "the ticket's card is not in that chat")
+    assert env.fake.calls_to("editMessageText") == env.fake.calls_to("copyMessage") == []
+
+
+BUTTONS = {"inline_keyboard": [[{"text": "✋", "callback_data": "tk:claim:1"}]]}
+
+
+async def test_a_late_card_or_topic_for_a_group_the_ticket_left_changes_nothing(
+        env: Env) -> None:
+    await env.bind(GRID_GROUP, GRID, is_forum=True)
+    await env.bind(DISTRICT_GROUP, DISTRICT)
+    ticket_id = await env.new_ticket(group=DISTRICT_GROUP)  # it went on to the district
+    t = {"ticket_id": ticket_id}
+    await env.enqueue(GRID_GROUP, "createForumTopic", name="1123-0001", purpose="topic", **t)
+    await env.enqueue(GRID_GROUP, text="late card", reply_markup=BUTTONS, purpose="card", **t)
+    await env.sender().drain()
+
+    ticket = await env.ticket(ticket_id)
+    assert (ticket.group_chat_id, ticket.card_message_id, ticket.topic_id) == (
+        DISTRICT_GROUP, None, None)
+    late = _calls(env.fake, "sendMessage", GRID_GROUP)[0].result["message_id"]
+    topic = env.fake.calls_to("createForumTopic")[0].result["message_thread_id"]
+    # The late card keeps its text and loses its buttons; the topic is closed.
+    [strip] = env.fake.calls_to("editMessageReplyMarkup")
+    assert strip.params == {"chat_id": GRID_GROUP, "message_id": late,
+                            "reply_markup": {"inline_keyboard": []}}
+    shown = env.fake.server.messages[(GRID_GROUP, late)]
+    assert shown["text"] == "late card" and not any(
+        shown.get("reply_markup", {}).get("inline_keyboard", []))
+    [close] = env.fake.calls_to("closeForumTopic")
+    assert close.params == {"chat_id": GRID_GROUP, "message_thread_id": topic}
+    async with env.db.sessions() as session:  # a reply to it is answered "moved on"
+        link = await session.get(TicketMessage, (GRID_GROUP, late))
+    assert (link.ticket_id, link.purpose) == (ticket_id, "card")
+
+    # A second card for the group the ticket is in does not replace the first one either.
+    await env.enqueue(DISTRICT_GROUP, text="card", reply_markup=BUTTONS, purpose="card", **t)
+    await env.enqueue(DISTRICT_GROUP, text="card again", reply_markup=BUTTONS, purpose="card",
+                      **t)
+    await env.sender().drain()
+    first, second = (c.result["message_id"]
+                     for c in _calls(env.fake, "sendMessage", DISTRICT_GROUP))
+    assert (await env.ticket(ticket_id)).card_message_id == first
+    assert env.fake.calls_to("editMessageReplyMarkup")[-1].params["message_id"] == second
+
+
+async def test_a_card_under_way_when_its_ticket_moved_is_recorded_but_not_adopted(
+        env: Env) -> None:
+    await env.bind(GRID_GROUP, GRID)
+    await env.bind(DISTRICT_GROUP, DISTRICT)
+    ticket_id = await env.new_ticket(group=GRID_GROUP)
+    card = await env.enqueue(GRID_GROUP, text="card", reply_markup=BUTTONS, purpose="card",
+                             ticket_id=ticket_id)
+    server = env.fake.server
+    original = server.call
+
+    async def call(method, params, uploads):
+        if method == "sendMessage" and params.get("chat_id") == GRID_GROUP:
+            server.call = original
+            # Meanwhile a worker escalates the ticket (as Notifier.post_card does).
+            async with UnitOfWork(env.db) as uow:
+                ticket = await uow.tickets.get(ticket_id)
+                await uow.outbox.leave_chat(ticket_id, GRID_GROUP)
+                ticket.group_chat_id = DISTRICT_GROUP
+                await uow.commit()
+        return await original(method, params, uploads)
+
+    server.call = call
+    await env.sender().drain()
+    row = await env.row(card)
+    assert (row.status, row.last_error) == ("sent", None)  # it went out after all
+    ticket = await env.ticket(ticket_id)
+    assert (ticket.group_chat_id, ticket.card_message_id) == (DISTRICT_GROUP, None)
+    assert env.fake.calls_to("editMessageReplyMarkup")[0].params["chat_id"] == GRID_GROUP
 
 
 # -- faults ------------------------------------------------------------------------------------
@@ -368,7 +484,8 @@ async def test_a_group_the_bot_left_is_inactive_and_its_tickets_go_up(env: Env) 
     await env.bind(GRID_GROUP, GRID)
     await env.bind(DISTRICT_GROUP, DISTRICT)
     sender = env.sender()
-    open_id, done_id = await env.new_ticket(), await env.new_ticket()
+    open_id = await env.new_ticket(group=GRID_GROUP)
+    done_id = await env.new_ticket(group=GRID_GROUP)
     for ticket_id in (open_id, done_id):
         await env.enqueue(GRID_GROUP, text=f"card {ticket_id}", purpose="card",
                           ticket_id=ticket_id)
@@ -378,9 +495,15 @@ async def test_a_group_the_bot_left_is_inactive_and_its_tickets_go_up(env: Env) 
         await uow.commit()
 
     env.fake.remove_bot_from(GRID_GROUP)
+    # A resident's follow-up (the very row that meets the Forbidden), a card edit, and a
+    # message about no ticket.
+    said = await env.enqueue(GRID_GROUP, text="住户补充：还有异味", ticket_id=open_id,
+                             purpose="relay", message_thread_id="$topic",
+                             reply_parameters={"message_id": "$card",
+                                               "allow_sending_without_reply": True})
     edit = await env.enqueue(GRID_GROUP, "editMessageText", message_id="$card", text="claimed",
                              ticket_id=open_id, purpose="card_edit")
-    later = await env.enqueue(GRID_GROUP, text="more", ticket_id=open_id)
+    other = await env.enqueue(GRID_GROUP, text="digest")
     env.later(1)
     await sender.drain()
 
@@ -389,19 +512,73 @@ async def test_a_group_the_bot_left_is_inactive_and_its_tickets_go_up(env: Env) 
         events = (await session.scalars(select(TicketEvent).where(
             TicketEvent.ticket_id == open_id, TicketEvent.kind == "rerouted"))).all()
     assert not group.active and group.node_id is not None  # still bound on paper
-    for row_id in (edit, later):
-        row = await env.row(row_id)
-        assert row.status == "failed"
-        assert row.last_error.startswith("Forbidden:")
+    assert (await env.row(other)).last_error.startswith("Forbidden:")
+    assert (await env.row(edit)).status == "failed"  # the old card's edit is stale
+    assert (await env.row(said)).status == "failed"  # ... and went again, to the district
     assert [(e.actor_role, e.data) for e in events] == [
         ("system", {"from_group": GRID_GROUP, "to_node": DISTRICT})]
     ticket = await env.ticket(open_id)
-    note = env.fake.calls_to("sendMessage")[-1]
-    assert note.params["chat_id"] == DISTRICT_GROUP and note.params["parse_mode"] == "HTML"
+    note, follow_up = _calls(env.fake, "sendMessage", DISTRICT_GROUP)
+    assert note.params["parse_mode"] == "HTML"
     assert f"<b>{ticket.number}</b>" in note.params["text"]
     assert (ticket.group_chat_id, ticket.card_message_id, ticket.topic_id) == (
         DISTRICT_GROUP, note.result["message_id"], None)
+    assert follow_up.params == {"chat_id": DISTRICT_GROUP, "text": "住户补充：还有异味",
+                                "reply_parameters": {"message_id": ticket.card_message_id,
+                                                     "allow_sending_without_reply": True}}
+    [moved] = await env.rows(chat_id=DISTRICT_GROUP, purpose="relay")
+    assert (moved.status, moved.ticket_id) == ("sent", open_id)
     assert (await env.ticket(done_id)).group_chat_id == GRID_GROUP  # history stays
+
+
+@pytest.mark.parametrize("description", [
+    "Bad Request: chat not found",
+    "Bad Request: not enough rights to send text messages to the chat",
+    "Bad Request: CHAT_WRITE_FORBIDDEN",
+])
+async def test_a_group_the_bot_cannot_post_in_is_gone_like_after_a_forbidden(
+        env: Env, description: str) -> None:
+    await env.bind(GRID_GROUP, GRID)
+    await env.bind(DISTRICT_GROUP, DISTRICT)
+    ticket_id = await env.new_ticket(group=GRID_GROUP)
+    await env.update_ticket(ticket_id, card_message_id=7)
+    # PTB capitalises the description of a BadRequest ("Chat not found").
+    env.fake.fail(None, chat_id=GRID_GROUP, times=None, error_code=400,
+                  description=description)
+    said = await env.enqueue(GRID_GROUP, text="住户补充", ticket_id=ticket_id, purpose="relay",
+                             reply_parameters={"message_id": "$card",
+                                               "allow_sending_without_reply": True})
+    later = await env.enqueue(GRID_GROUP, text="digest")
+    await env.sender().drain()
+    async with env.db.sessions() as session:
+        assert not (await session.get(GroupChat, GRID_GROUP)).active
+    assert (await env.ticket(ticket_id)).group_chat_id == DISTRICT_GROUP
+    assert (await env.row(said)).status == "failed"
+    assert (await env.row(later)).status == "failed"
+    assert len(_calls(env.fake, "sendMessage", GRID_GROUP)) == 1
+    assert _texts(env.fake, DISTRICT_GROUP)[1:] == ["住户补充"]
+
+
+async def test_a_restriction_of_one_kind_of_message_fails_only_that_row(env: Env) -> None:
+    await env.bind(GRID_GROUP, GRID)
+    env.fake.fail("sendPhoto", chat_id=GRID_GROUP, error_code=400,
+                  description="Bad Request: not enough rights to send photos to the chat")
+    env.fake.fail("sendMessage", chat_id=RESIDENT, error_code=400,
+                  description="Bad Request: chat not found")  # a person, not a group
+    env.fake.fail("copyMessage", chat_id=GRID_GROUP, error_code=400,
+                  description="Bad Request: chat not found")  # the chat copied from, maybe
+    photo = await env.enqueue(GRID_GROUP, "sendPhoto", photo="photo-a")
+    copy = await env.enqueue(GRID_GROUP, "copyMessage", from_chat_id=OTHER_RESIDENT,
+                             message_id=5)
+    text = await env.enqueue(GRID_GROUP, text="still here")
+    private = await env.enqueue(RESIDENT, text="hello")
+    await env.sender().drain()
+    assert [(await env.row(i)).status for i in (photo, copy)] == ["failed", "failed"]
+    assert [(await env.row(i)).status for i in (text, private)] == ["sent", "failed"]
+    async with env.db.sessions() as session:
+        assert (await session.get(GroupChat, GRID_GROUP)).active
+        user = await session.get(User, RESIDENT)
+    assert user is None or not user.unreachable
 
 
 async def test_reroute_goes_to_the_nearest_active_ancestor_through_post_card(env: Env) -> None:
@@ -411,8 +588,8 @@ async def test_reroute_goes_to_the_nearest_active_ancestor_through_post_card(env
     ticket_id = await env.new_ticket()
     posted: list[tuple[int, int, str]] = []
 
-    async def post_card(uow: UnitOfWork, ticket: Ticket, group: GroupChat, note: str) -> None:
-        posted.append((ticket.id, group.chat_id, note))
+    async def post_card(uow: UnitOfWork, ticket: Ticket, group: GroupChat, why: str) -> None:
+        posted.append((ticket.id, group.chat_id, why))
 
     async with UnitOfWork(env.db) as uow:
         ticket = await uow.tickets.get(ticket_id)
@@ -422,7 +599,7 @@ async def test_reroute_goes_to_the_nearest_active_ancestor_through_post_card(env
                                          post_card=post_card)
         await uow.commit()
     assert [t.id for t in moved] == [ticket_id]
-    assert [(t, g) for t, g, _ in posted] == [(ticket_id, -1001000000102)]
+    assert posted == [(ticket_id, -1001000000102, "rerouted")]
     ticket = await env.ticket(ticket_id)
     assert (ticket.group_chat_id, ticket.card_message_id, ticket.topic_id) == (None, None, None)
     async with UnitOfWork(env.db) as uow:
@@ -433,17 +610,19 @@ async def test_reroute_goes_to_the_nearest_active_ancestor_through_post_card(env
 async def test_a_migrated_group_is_rebound_and_rows_follow_it(env: Env) -> None:
     old, new = -4_001, -1_001_000_004_001
     await env.bind(old, GRID, chat_type="group")
-    ticket_id = await env.new_ticket()
-    async with UnitOfWork(env.db) as uow:
-        (await uow.tickets.get(ticket_id)).group_chat_id = old
-        await uow.commit()
+    ticket_id = await env.new_ticket(group=old)  # shown there, though its card never went out
     env.fake.migrate_chat(old, new)
     first = await env.enqueue(old, text="first", ticket_id=ticket_id)
     second = await env.enqueue(old, text="second")
     await env.sender().drain()
 
-    assert _texts(env.fake, new) == ["first", "second"]
-    assert [c.params["chat_id"] for c in env.fake.calls_to("sendMessage")] == [old, new, new]
+    # A ticket with no card anywhere gets one (the stand-in note by default), behind what
+    # was waiting.
+    ticket = await env.ticket(ticket_id)
+    assert _texts(env.fake, new)[:2] == ["first", "second"]
+    assert [c.params["chat_id"] for c in env.fake.calls_to("sendMessage")] == [old, new, new,
+                                                                                 new]
+    assert ticket.number in _texts(env.fake, new)[2]
     for row_id in (first, second):
         row = await env.row(row_id)
         assert (row.status, row.chat_id, row.params["chat_id"]) == ("sent", new, new)
@@ -451,13 +630,74 @@ async def test_a_migrated_group_is_rebound_and_rows_follow_it(env: Env) -> None:
         old_row, new_row = await session.get(GroupChat, old), await session.get(GroupChat, new)
     assert not old_row.active and old_row.node_id is None
     assert new_row.active and new_row.node_id is not None and new_row.chat_type == "supergroup"
-    assert (await env.ticket(ticket_id)).group_chat_id == new
+    assert ticket.group_chat_id == new
+    assert ticket.card_message_id == _calls(env.fake, "sendMessage", new)[2].result[
+        "message_id"]
+
+
+async def test_after_a_migration_cards_are_posted_afresh_in_the_supergroup(env: Env) -> None:
+    old, new = -4_002, -1_001_000_004_002
+    await env.bind(old, GRID, chat_type="group")
+    shown, waiting, closed = [await env.new_ticket(group=old) for _ in range(3)]
+    buttons = {"inline_keyboard": [[{"text": "✋", "callback_data": "tk:claim:1"}]]}
+    for ticket_id in (shown, closed):
+        await env.enqueue(old, text=f"card {ticket_id}", purpose="card", ticket_id=ticket_id,
+                          reply_markup=buttons)
+    sender = env.sender()
+    await sender.drain()
+    old_cards = {t: (await env.ticket(t)).card_message_id for t in (shown, closed)}
+    await env.update_ticket(closed, status="closed")
+
+    env.fake.migrate_chat(old, new)
+    edit = await env.enqueue(old, "editMessageText", message_id="$card", text="claimed",
+                             ticket_id=shown, purpose="card_edit")
+    said = await env.enqueue(old, text="住户补充", ticket_id=shown, purpose="relay",
+                             reply_parameters={"message_id": "$card",
+                                               "allow_sending_without_reply": True})
+    card = await env.enqueue(old, text=f"card {waiting}", purpose="card", ticket_id=waiting,
+                             reply_markup=buttons)
+    retire = await env.enqueue(old, "editMessageText", message_id=old_cards[closed],
+                               text="moved on")  # an old message, by its id
+    env.later(1)
+    await sender.drain()
+
+    # The ticket whose card was shown: a fresh card (the stand-in note by default) in the
+    # supergroup, its stale edit dropped, the resident's words behind the card, replying.
+    ticket = await env.ticket(shown)
+    in_new = _calls(env.fake, "sendMessage", new)
+    waiting_card, fresh, follow_up = in_new
+    assert waiting_card.params["text"] == f"card {waiting}"
+    assert ticket.number in fresh.params["text"]
+    assert (ticket.group_chat_id, ticket.card_message_id, ticket.topic_id) == (
+        new, fresh.result["message_id"], None)
+    assert follow_up.params["text"] == "住户补充"
+    assert follow_up.params["reply_parameters"]["message_id"] == ticket.card_message_id
+    for row_id in (edit, said, retire):
+        assert (await env.row(row_id)).status == "failed"
+    assert (await env.row(card)).status == "sent"
+    # The ticket whose card was on its way: that card, to the new id, is its card.
+    waiting_ticket = await env.ticket(waiting)
+    assert (waiting_ticket.group_chat_id, waiting_ticket.card_message_id) == (
+        new, waiting_card.result["message_id"])
+    # The closed ticket stays with the old group, where its ids mean something.
+    closed_ticket = await env.ticket(closed)
+    assert (closed_ticket.group_chat_id, closed_ticket.card_message_id) == (
+        old, old_cards[closed])
+    assert [c.params["chat_id"] for c in env.fake.calls_to("editMessageText")] == [old]
+
+    # Hearing the news again (the handlers get it twice) changes nothing.
+    before = len(await env.rows())
+    async with UnitOfWork(env.db) as uow:
+        await group_migrated(uow, env.clock, old_chat_id=old, new_chat_id=new)
+        await uow.commit()
+    assert len(await env.rows()) == before
+    assert (await env.ticket(shown)).card_message_id == ticket.card_message_id
 
 
 async def test_bad_requests_not_modified_is_sent_missing_message_fails_quietly(
         env: Env) -> None:
     await env.bind(GRID_GROUP, GRID)
-    ticket_id = await env.new_ticket()
+    ticket_id = await env.new_ticket(group=GRID_GROUP)
     await env.enqueue(GRID_GROUP, text="same", purpose="card", ticket_id=ticket_id)
     same = await env.enqueue(GRID_GROUP, "editMessageText", message_id="$card", text="same",
                              ticket_id=ticket_id, purpose="card_edit")

@@ -7,9 +7,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from bot.services import tickets
+from bot.services.tickets import NewReport
 from handlers.cards import STATUS_LABELS
+from handlers.notify import Notifier
+from storage.models import Draft
 from tests.harness import BotEnv
 from tests.telegram_fake import Chat
 from tests.test_relay import (
@@ -173,39 +177,165 @@ async def test_adding_information_reaches_the_group(bot: BotEnv) -> None:
     assert len(await events(bot, ticket_id, "resident_message")) == 1
 
 
-async def test_other_flows_keep_their_messages(bot: BotEnv) -> None:
-    """Other commands keep their meaning while a draft waits, and a newer draft of another
-    flow (a report started after pressing "Add information") takes the messages."""
+def _button_message(bot: BotEnv, user, data: str):
+    """The newest message to `user` carrying a button with exactly `data`."""
+    for call in reversed(bot.fake.calls):
+        if call.params.get("chat_id") == user.id and data in _buttons(call):
+            return call.result
+    raise AssertionError(f"no message to {user.id} has a {data!r} button")
+
+
+async def _draft_flows(bot: BotEnv, user) -> list[str]:
+    async with bot.runtime.db.sessions() as session:
+        return sorted((await session.scalars(select(Draft.flow).where(
+            Draft.user_id == user.id))).all())
+
+
+async def test_other_commands_keep_their_meaning_while_a_draft_waits(bot: BotEnv) -> None:
     await bind(bot, GROUP)
     ticket_id = await open_ticket(bot)
     ticket = await ticket_of(bot, ticket_id)
     await bot.send(bot.updates.command(RESIDENT, "/mytickets"))
     await _press(bot, RESIDENT, f"my:add:{ticket_id}")
-
     await bot.send(bot.updates.command(RESIDENT, "/help"))
     assert "/start" in bot.last_text(RESIDENT.id)
+    await bot.send(bot.updates.private_text(RESIDENT, "三楼也有"))
+    assert bot.last_text(RESIDENT.id) == _t(bot)(
+        "Added to No. {number} and sent to the staff handling it.", number=ticket.number)
 
+
+async def test_a_report_answer_never_goes_to_another_ticket(bot: BotEnv) -> None:
+    """One private conversation at a time. The reviewer's sequence: a report is begun, then
+    "Add information" on No. X (which drops the report), then /start, then the old
+    "Continue": the report begins anew, and what is typed next is the report's."""
+    await bind(bot, GROUP)
+    ticket_id = await open_ticket(bot)
+    ticket = await ticket_of(bot, ticket_id)
+    t = _t(bot)
     rt = bot.runtime
-    rt.clock.advance(timedelta(minutes=1))
+    async with rt.uow() as uow:  # the same person answers a question in a group, too
+        await uow.drafts.start(RESIDENT.id, "resolve", "note", {"ticket_id": ticket_id},
+                               rt.clock.now())
+        await uow.commit()
+
     await bot.send(bot.updates.command(RESIDENT, "/report"))
+    await bot.send(bot.updates.callback(RESIDENT, "rp:cat:sanitation",
+                                        _button_message(bot, RESIDENT, "rp:cat:sanitation")))
+    await bot.send(bot.updates.command(RESIDENT, "/report"))  # "Continue or start over?"
+    offer = _button_message(bot, RESIDENT, "rp:resume")
+
+    await bot.send(bot.updates.command(RESIDENT, "/mytickets"))
+    await _press(bot, RESIDENT, f"my:t:{ticket_id}")
+    await _press(bot, RESIDENT, f"my:add:{ticket_id}", _button_message(
+        bot, RESIDENT, f"my:add:{ticket_id}"))
+    assert bot.last_text(RESIDENT.id).startswith(t("Your unfinished report was discarded."))
+    assert await _draft_flows(bot, RESIDENT) == ["addinfo", "resolve"]
+
+    await bot.send(bot.updates.command(RESIDENT, "/start"))
+    assert "rp:resume" not in _buttons(bot.fake.last("sendMessage"))
+    await bot.send(bot.updates.callback(RESIDENT, "rp:resume", offer))
+    assert await _draft_flows(bot, RESIDENT) == ["report", "resolve"]
+    description = "这是新的报事描述，不是补充信息"
+    await bot.send(bot.updates.private_text(RESIDENT, description))
+    await bot.send(bot.updates.callback(RESIDENT, "rp:cat:sanitation",
+                                        _button_message(bot, RESIDENT, "rp:cat:sanitation")))
+    await bot.send(bot.updates.private_text(RESIDENT, description))
     async with rt.uow() as uow:
-        assert (await uow.drafts.any_of(RESIDENT.id)).flow == "report"
-    await bot.send(bot.updates.private_text(RESIDENT, "这是新的报事描述，不是补充信息"))
-    added = _t(bot)("Added to No. {number} and sent to the staff handling it.",
-                    number=ticket.number)
+        assert (await uow.drafts.get(RESIDENT.id, "report")).data["description"] == description
+    added = t("Added to No. {number} and sent to the staff handling it.", number=ticket.number)
     assert added not in bot.texts(RESIDENT.id)
     assert await events(bot, ticket_id, "resident_message") == []
-    async with rt.uow() as uow:
-        assert await uow.drafts.get(RESIDENT.id, "addinfo") is not None  # still waiting
+    await deliver(bot)
+    assert not any(description in text for text in bot.texts(GROUP.id))
 
-    # Pressing "Add information" again makes it the newest: the unfinished report waits.
-    rt.clock.advance(timedelta(minutes=1))
+
+async def test_a_cancelled_report_leaves_no_add_information_behind(bot: BotEnv) -> None:
+    """Add information, then /report, then /cancel: nothing typed later reaches No. X."""
+    await bind(bot, GROUP)
+    ticket_id = await open_ticket(bot)
+    t = _t(bot)
     await bot.send(bot.updates.command(RESIDENT, "/mytickets"))
     await _press(bot, RESIDENT, f"my:add:{ticket_id}")
-    await bot.send(bot.updates.private_text(RESIDENT, "三楼也有"))
-    assert bot.last_text(RESIDENT.id) == added
+    await bot.send(bot.updates.command(RESIDENT, "/report"))
+    assert await _draft_flows(bot, RESIDENT) == ["report"]
+    await bot.send(bot.updates.command(RESIDENT, "/cancel"))
+    assert bot.last_text(RESIDENT.id) == t("Your report was cancelled; nothing was sent.")
+    assert await _draft_flows(bot, RESIDENT) == []
+    bot.clock.advance(timedelta(hours=1))
+    await bot.send(bot.updates.private_text(RESIDENT, "楼下的灯也坏了"))
+    assert bot.last_text(RESIDENT.id) == t(
+        "I did not understand that. Please choose from the menu below.")
+    assert await events(bot, ticket_id, "resident_message") == []
+
+    # Withdraw replaces Add information, and cancelling ends only its own draft.
+    await _press(bot, RESIDENT, f"my:add:{ticket_id}")
+    await _press(bot, RESIDENT, f"my:wd:{ticket_id}")
+    assert await _draft_flows(bot, RESIDENT) == ["withdraw"]
+    await bot.send(bot.updates.command(RESIDENT, "/cancel"))
+    assert await _draft_flows(bot, RESIDENT) == []
+    assert (await ticket_of(bot, ticket_id)).status == "open"
+
+
+async def test_a_co_reporter_sees_how_it_goes_not_what_others_wrote(bot: BotEnv) -> None:
+    await bind(bot, GROUP)
+    await bot.send(bot.updates.command(NEIGHBOUR, "/start"))
+    rt = bot.runtime
     async with rt.uow() as uow:
-        assert (await uow.drafts.any_of(RESIDENT.id)).flow == "report"
+        grid = await uow.nodes.by_code("SFQ-DH-01-G1")
+        ticket = await tickets.create(uow, rt.clock, rt.config, NewReport(
+            category=rt.config.category("sanitation"), description="我家门口 <私事>",
+            reporter_id=RESIDENT.id, language="zh_Hans", grid_id=grid.id,
+            address="幸福路 8 号 302 室", reporter_name="张三", reporter_phone="13812345678"))
+        await tickets.add_co_reporter(uow, rt.clock, ticket, NEIGHBOUR.id)
+        await Notifier(rt, uow).post_card(ticket)
+        await uow.commit()
+        ticket_id = ticket.id
+    await deliver(bot)
+    card = await card_of(bot, ticket_id)
+    async with rt.uow() as uow:
+        await tickets.claim(uow, rt.clock, ticket_id, WORKER.id, "小王")
+        await uow.commit()
+    await bot.send(bot.updates.group_text(GROUP, WORKER, "请问302室几点在家", reply_to=card))
+    await deliver(bot)
+    relayed = to_chat(bot, "sendMessage", RESIDENT.id)[-1].result
+    await bot.send(bot.updates.private_text(RESIDENT, "晚上七点以后", reply_to=relayed))
+    async with rt.uow() as uow:
+        await tickets.withdraw(uow, rt.clock, ticket_id, RESIDENT.id, "邻居帮忙弄好了")
+        await uow.commit()
+
+    en = _t(bot, "en")
+    await bot.send(bot.updates.command(NEIGHBOUR, "/mytickets"))
+    detail = await _press(bot, NEIGHBOUR, f"my:t:{ticket_id}")
+    text = detail.params["text"]
+    for piece in ("Sanitation", grid.display_name("en"), en("Status: {status}",
+                  status=en(STATUS_LABELS["withdrawn"])), en("Reported."),
+                  en("You joined this report."), en("Claimed by a worker."),
+                  en("Withdrawn by the resident who reported it.")):
+        assert piece in text, piece
+    for secret in ("私事", "幸福路", "302", "七点", "邻居帮忙", "张三", "138", "小王"):
+        assert secret not in text, secret
+
+    # The reporter sees all of it.
+    await bot.send(bot.updates.command(RESIDENT, "/mytickets"))
+    text = (await _press(bot, RESIDENT, f"my:t:{ticket_id}")).params["text"]
+    for piece in ("&lt;私事&gt;", "幸福路", "302室几点", "晚上七点", "邻居帮忙"):
+        assert piece in text, piece
+
+
+async def test_information_for_a_ticket_without_a_group_is_kept(bot: BotEnv) -> None:
+    ticket_id = await open_ticket(bot)  # no group bound anywhere up the tree
+    ticket = await ticket_of(bot, ticket_id)
+    assert ticket.group_chat_id is None
+    await bot.send(bot.updates.command(RESIDENT, "/mytickets"))
+    await _press(bot, RESIDENT, f"my:add:{ticket_id}")
+    await bot.send(bot.updates.private_text(RESIDENT, "三楼也堆满了"))
+    t = _t(bot)
+    assert bot.last_text(RESIDENT.id) == t(
+        "Added to No. {number}. No staff group has taken the ticket yet; they will see it "
+        "when it reaches one.", number=ticket.number)
+    [logged] = await events(bot, ticket_id, "resident_message")
+    assert logged.data["text"] == "三楼也堆满了"
+    assert await pending_rows(bot) == 0
 
 
 async def test_withdrawing_with_a_reason(bot: BotEnv) -> None:

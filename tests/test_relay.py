@@ -160,7 +160,8 @@ def _wired(bot: BotEnv) -> None:
 
 # -- group → residents -------------------------------------------------------------------------
 
-async def test_a_worker_reply_to_the_card_reaches_every_resident(bot: BotEnv) -> None:
+async def test_a_worker_reply_to_the_card_reaches_the_reporter_only(bot: BotEnv) -> None:
+    """The conversation is the reporter's: co-reporters get status notices, not this."""
     await bind(bot, GROUP)
     await bot.send(bot.updates.command(NEIGHBOUR, "/start"))  # known to speak English
     ticket_id = await open_ticket(bot, co_reporters=(NEIGHBOUR,))
@@ -174,12 +175,12 @@ async def test_a_worker_reply_to_the_card_reaches_every_resident(bot: BotEnv) ->
     await deliver(bot)
 
     name = "小<b>王</b> &"  # control characters dropped, markup escaped
-    for user, language in ((RESIDENT, "zh_Hans"), (NEIGHBOUR, "en")):
-        [call] = to_chat(bot, "sendMessage", user.id)
-        text = call.params["text"]
-        assert text == (header(bot, language, ticket.number, name)
-                        + "\n明天上午 &lt;b&gt;9点&lt;/b&gt; &amp; 上门处理")
-        assert "wang_account" not in text and str(WORKER.id) not in text
+    [call] = to_chat(bot, "sendMessage", RESIDENT.id)
+    text = call.params["text"]
+    assert text == (header(bot, "zh_Hans", ticket.number, name)
+                    + "\n明天上午 &lt;b&gt;9点&lt;/b&gt; &amp; 上门处理")
+    assert "wang_account" not in text and str(WORKER.id) not in text
+    assert to_chat(bot, "sendMessage", NEIGHBOUR.id) == []
     assert to_chat(bot, "sendMessage", GROUP.id) == []
     [logged] = await events(bot, ticket_id, "worker_message")
     assert logged.actor_id == WORKER.id and logged.data["text"].startswith("明天上午")
@@ -217,7 +218,7 @@ async def test_worker_photos_and_documents_are_copied_with_the_header(bot: BotEn
     assert copies[0].params["parse_mode"] == "HTML"
     long_caption = bot.fake.sent_texts(RESIDENT.id)[-1]
     assert len(long_caption) <= 1024 and long_caption.endswith("…")
-    assert len(to_chat(bot, "copyMessage", NEIGHBOUR.id)) == 2
+    assert to_chat(bot, "copyMessage", NEIGHBOUR.id) == []
     kinds = [a.kind for a in await attachments(bot, ticket_id) if a.added_by_role == "worker"]
     assert kinds == ["photo", "document"]
 
@@ -375,20 +376,62 @@ async def test_an_anonymous_residents_name_never_reaches_the_group(bot: BotEnv) 
     assert "张" not in group_side and "zhang" not in group_side
 
 
-async def test_a_co_reporter_can_answer_too(bot: BotEnv) -> None:
+async def test_a_co_reporter_can_answer_too_without_a_name(bot: BotEnv) -> None:
+    """A co-reporter replies to a status notice: the group sees "co-reporter", never their
+    name (they may have wanted anonymity), and a worker's reply to it goes back to that
+    co-reporter alone."""
     await bind(bot, GROUP)
     ticket_id = await open_ticket(bot, co_reporters=(NEIGHBOUR,))
     ticket = await ticket_of(bot, ticket_id)
-    card = await card_of(bot, ticket_id)
-    await bot.send(bot.updates.group_text(GROUP, WORKER, "需要照片", reply_to=card))
+    rt = bot.runtime
+    async with rt.uow() as uow:
+        await Notifier(rt, uow).tell_residents(ticket, "The workers need a photo.")
+        await uow.commit()
     await deliver(bot)
-    relayed = to_chat(bot, "sendMessage", NEIGHBOUR.id)[-1].result
-    await bot.send(bot.updates.private_text(NEIGHBOUR, "I will send one", reply_to=relayed))
+    notice = to_chat(bot, "sendMessage", NEIGHBOUR.id)[-1].result
+    await bot.send(bot.updates.private_text(NEIGHBOUR, "I will send one", reply_to=notice))
+    await bot.send(media(bot, private(bot, NEIGHBOUR), NEIGHBOUR, "photo", reply_to=notice,
+                         caption="here"))
     await deliver(bot)
-    t = bot.runtime.translator("zh_Hans")
-    assert to_chat(bot, "sendMessage", GROUP.id)[-1].params["text"] == t(
-        "<b>No. {number}</b> · resident {name}:", number=ticket.number,
-        name="Ann &amp; &lt;Bob&gt;") + "\nI will send one"
+    t = rt.translator("zh_Hans")
+    co_reporter = t("<b>No. {number}</b> · co-reporter:", number=ticket.number)
+    said = to_chat(bot, "sendMessage", GROUP.id)[-1]
+    assert said.params["text"] == co_reporter + "\nI will send one"
+    [copy] = to_chat(bot, "copyMessage", GROUP.id)
+    assert copy.params["caption"] == co_reporter + "\nhere"
+    group_side = " ".join(raw_texts(bot, GROUP.id))
+    assert "Ann" not in group_side and "Bob" not in group_side
+
+    bot.fake.clear()
+    for message in (said.result, bot.fake.server.messages[(GROUP.id,
+                                                           copy.result["message_id"])]):
+        await bot.send(bot.updates.group_text(GROUP, WORKER, "收到，谢谢", reply_to=message))
+    await deliver(bot)
+    assert [c.params["text"].endswith("收到，谢谢")
+            for c in to_chat(bot, "sendMessage", NEIGHBOUR.id)] == [True, True]
+    assert to_chat(bot, "sendMessage", RESIDENT.id) == []
+
+
+async def test_a_message_for_a_ticket_without_a_group_is_kept(bot: BotEnv) -> None:
+    ticket_id = await open_ticket(bot)  # no group bound anywhere up the tree
+    ticket = await ticket_of(bot, ticket_id)
+    assert ticket.group_chat_id is None
+    rt = bot.runtime
+    async with rt.uow() as uow:
+        await Notifier(rt, uow).tell_residents(ticket, "The workers need a photo.")
+        await uow.commit()
+    await deliver(bot)
+    notice = to_chat(bot, "sendMessage", RESIDENT.id)[-1].result
+    await bot.send(bot.updates.private_text(RESIDENT, "在3号楼门口", reply_to=notice))
+    t = rt.translator("zh_Hans")
+    assert bot.last_text(RESIDENT.id) == t(
+        "Saved with No. {number}. No staff group has taken the ticket yet; they will see "
+        "your message when it reaches one.", number=ticket.number)
+    assert t("Sent to the staff handling No. {number}.", number=ticket.number) not in (
+        bot.texts(RESIDENT.id))
+    [logged] = await events(bot, ticket_id, "resident_message")
+    assert logged.data["text"] == "在3号楼门口"
+    assert await pending_rows(bot) == 0
 
 
 async def test_residents_replies_that_cannot_go_are_explained(bot: BotEnv) -> None:

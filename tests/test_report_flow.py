@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from bot.apispec import html_visible_text
 from handlers import report
+from handlers.cards import STATUS_LABELS, category_name
 from storage.models import Draft, OutboxMessage, Ticket, TicketAttachment, TicketReporter
 from storage.uow import UnitOfWork
 from tests.harness import ADMIN, BotEnv, make_config, start_bot, stop_bot
@@ -435,7 +436,14 @@ async def test_a_nearby_open_ticket_is_offered_and_joined(rbot: BotEnv, db) -> N
     await press(bot, OTHER, "rp:submit")
     offer = bot.fake.last("sendMessage")
     assert _data(offer)[:2] == [f"rp:join:{first.id}", "rp:new_anyway"]
-    assert first.number in offer.params["text"]
+    # Someone else's report: its number, kind, distance and status — nothing they wrote.
+    sanitation = category_name(bot.runtime.config, "sanitation", "zh_Hans")
+    assert t("An open report of the same kind was made about {distance} m away: "
+             "<b>No. {number}</b> · {category} · {status}.", distance=150,
+             number=first.number, category=sanitation, status=t(STATUS_LABELS["open"])
+             ).replace("<b>", "").replace("</b>", "") in bot.last_text(OTHER.id)
+    for private in (TEXT, "张", "李", "138", first.reporter_phone):
+        assert private not in offer.params["text"], private
     assert (await draft(db, OTHER)).step == "duplicate"
     await bot.send(bot.updates.callback(OTHER, "rp:join:999999", offer.result))
     assert alert(bot) == t("This button is no longer valid.")
@@ -550,12 +558,56 @@ async def test_unfinished_drafts_are_offered_again(rbot: BotEnv, db) -> None:
     await press(bot, EN, "rp:restart")
     row = await draft(db, EN)
     assert (row.step, row.data.get("category")) == ("category", None)
-    # What /start calls to offer the unfinished draft.
+    # What /start calls: the question inside its unit of work, the offer after it.
     async with UnitOfWork(db) as uow:
-        context = SimpleNamespace(bot_data=bot.app.bot_data)
-        offered = await report.offer_unfinished_draft(bot.updates.command(EN, "/start"),
-                                                      context, uow, t)
-    assert offered and "unfinished report" in bot.last_text(EN.id)
+        unfinished = await report.unfinished_report(uow, EN.id)
+    assert unfinished is not None and unfinished.step == "category"
+    context = SimpleNamespace(bot_data=bot.app.bot_data)
+    await report.offer_unfinished(bot.updates.command(EN, "/start"), context, t, unfinished)
+    assert "unfinished report" in bot.last_text(EN.id)
+    assert _data(bot.fake.last("sendMessage")) == ["rp:resume", "rp:restart", "rp:cancel"]
+    async with UnitOfWork(db) as uow:
+        assert await report.unfinished_report(uow, OTHER.id) is None
+
+
+async def test_continue_makes_the_report_the_only_conversation(rbot: BotEnv, db) -> None:
+    """"Continue" saves the draft (it is the person's conversation again); a stale
+    "Continue" of a report that was discarded meanwhile starts a new one."""
+    bot = rbot
+    t = bot.runtime.translator("en")
+    await bot.send(bot.updates.command(EN, "/report"))
+    await press(bot, EN, "rp:cat:sanitation")
+    await bot.send(bot.updates.command(EN, "/report"))  # the offer: continue or start over
+    bot.clock.advance(timedelta(minutes=5))
+    # A draft of another private flow left over from before the one-conversation rule, and
+    # a question the same person answers as a worker in a group.
+    async with UnitOfWork(db) as uow:
+        uow.session.add(Draft(user_id=EN.id, flow="addinfo", step="wait",
+                              data={"ticket_id": 1}, created_at=bot.clock.now(),
+                              updated_at=bot.clock.now()))
+        uow.session.add(Draft(user_id=EN.id, flow="resolve", step="note",
+                              data={"ticket_id": 1}, created_at=bot.clock.now(),
+                              updated_at=bot.clock.now()))
+        await uow.commit()
+    bot.clock.advance(timedelta(minutes=5))
+    await press(bot, EN, "rp:resume")
+    row = await draft(db, EN)
+    assert row.updated_at == bot.clock.now()
+    async with UnitOfWork(db) as uow:
+        assert (await uow.drafts.any_of(EN.id)).flow == "report"
+        assert await uow.drafts.get(EN.id, "addinfo") is None
+        assert await uow.drafts.get(EN.id, "resolve") is not None  # not a private one
+    await bot.send(bot.updates.private_text(EN, TEXT))
+    assert (await draft(db, EN)).data["description"] == TEXT
+
+    # Cancelled meanwhile: the old "Continue" begins a new report.
+    await bot.send(bot.updates.command(EN, "/cancel"))
+    assert await draft(db, EN) is None
+    await press(bot, EN, "rp:resume")
+    assert bot.texts(EN.id)[-2] == t("That unfinished report is no longer kept. Please start "
+                                     "again.")
+    assert "rp:cat:sanitation" in _data(bot.fake.last("sendMessage"))
+    assert (await draft(db, EN)).step == "category"
 
 
 async def test_html_and_control_characters_are_escaped(rbot: BotEnv, db) -> None:

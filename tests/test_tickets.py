@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.clock import FakeClock
 from bot.services import routing, tickets
@@ -191,6 +192,93 @@ async def test_release_withdraw_transfer_and_escalate(world) -> None:
             await tickets.move(uow, clock, config, root, to_node_id=None, actor_id=None,
                                role="system", reason="", kind="escalated")
         assert refused.value.refusal is Refusal.TOP_REACHED
+
+
+async def test_only_the_holder_moves_a_held_ticket_but_the_system_may(world) -> None:
+    db, config, clock = world
+    ticket_id = await _report(db, config, clock)
+    async with UnitOfWork(db) as uow:
+        other = await uow.nodes.by_code("SFQ-NY-01-G2")
+        await tickets.claim(uow, clock, ticket_id, 1, "甲")
+        for kind, to in (("escalated", None), ("transferred", other.id)):
+            with pytest.raises(TicketRefused) as refused:
+                await tickets.move(uow, clock, config, ticket_id, to_node_id=to, actor_id=2,
+                                   role="worker", reason="不归我们管", kind=kind)
+            assert refused.value.refusal is Refusal.NOT_HOLDER
+        ticket = await uow.tickets.get(ticket_id)
+        assert tickets.move_refusal(ticket, 2) is Refusal.NOT_HOLDER
+        assert tickets.move_refusal(ticket, 1) is None
+        assert tickets.move_refusal(ticket, None, system=True) is None
+        await tickets.start(uow, clock, ticket_id, 1)
+        with pytest.raises(TicketRefused) as refused:
+            await tickets.move(uow, clock, config, ticket_id, to_node_id=None, actor_id=2,
+                               role="worker", reason="", kind="escalated")
+        assert refused.value.refusal is Refusal.NOT_HOLDER
+        assert (ticket.status, ticket.holder_id) == ("in_progress", 1)
+        with pytest.raises(ValueError):
+            await tickets.move(uow, clock, config, ticket_id, to_node_id=None, actor_id=2,
+                               role="worker", reason="", kind="escalated", system=True)
+        # A system move (an SLA escalation) takes it from its holder.
+        ticket, _, target = await tickets.move(
+            uow, clock, config, ticket_id, to_node_id=None, actor_id=None, role="system",
+            reason="", kind="escalated", system=True)
+        assert (target.code, ticket.status, ticket.holder_id) == ("SFQ-DH-01", "open", None)
+        # Open again: anyone in the group may send it on.
+        ticket, _, target = await tickets.move(
+            uow, clock, config, ticket_id, to_node_id=other.id, actor_id=2, role="worker",
+            reason="地址属于南苑", kind="transferred")
+        assert target.code == "SFQ-NY-01-G2"
+        await uow.commit()
+        assert [e.kind for e in await uow.tickets.events(ticket_id)][-2:] == [
+            "escalated", "transferred"]
+
+
+async def test_a_change_of_holder_the_mover_has_not_seen_cannot_slip_through(world) -> None:
+    """The mover checks the holder on the row as it is when written, not on its own copy."""
+    db, config, clock = world
+    ticket_id = await _report(db, config, clock)
+    async with UnitOfWork(db) as uow:
+        await tickets.claim(uow, clock, ticket_id, 1, "甲")
+        await uow.commit()
+
+    async with UnitOfWork(db) as first:
+        seen = await first.tickets.get(ticket_id)  # held by 1, as far as `first` knows
+        assert seen.holder_id == 1
+        if db.is_sqlite:
+            # One writer at a time: nobody else can change the row while `first` is open, so
+            # the change happens in `first` and its copy is made stale by hand.
+            await _hand_over(first, clock, ticket_id)
+            set_committed_value(seen, "holder_id", 1)
+            set_committed_value(seen, "holder_name", "甲")
+        else:
+            async with UnitOfWork(db) as second:
+                await _hand_over(second, clock, ticket_id)  # holds the row, not committed
+                moving = asyncio.create_task(tickets.move(
+                    first, clock, config, ticket_id, to_node_id=None, actor_id=1,
+                    role="worker", reason="", kind="escalated"))
+                await asyncio.sleep(0.3)
+                assert not moving.done()  # waits for the row
+                await second.commit()
+            with pytest.raises(TicketRefused) as refused:
+                await moving
+            assert refused.value.refusal is Refusal.NOT_HOLDER
+            set_committed_value(seen, "holder_id", 1)
+        with pytest.raises(TicketRefused) as refused:
+            await tickets.move(first, clock, config, ticket_id, to_node_id=None, actor_id=1,
+                               role="worker", reason="", kind="escalated")
+        assert refused.value.refusal is Refusal.NOT_HOLDER
+        assert refused.value.ticket.holder_id == 2
+        await first.commit()
+    async with UnitOfWork(db) as uow:
+        ticket = await uow.tickets.get(ticket_id)
+        assert (ticket.status, ticket.holder_id) == ("claimed", 2)
+        kinds = [e.kind for e in await uow.tickets.events(ticket_id)]
+    assert kinds == ["created", "claimed", "released", "claimed"]
+
+
+async def _hand_over(uow: UnitOfWork, clock, ticket_id: int) -> None:
+    await tickets.release(uow, clock, ticket_id, 1)
+    await tickets.claim(uow, clock, ticket_id, 2, "乙")
 
 
 async def test_nearby_duplicates_and_the_hourly_limit(world) -> None:

@@ -15,7 +15,8 @@ from bot.services.grids import path_label
 from handlers import fallback, tickets_group
 from handlers.notify import Notifier
 from storage.db import Database
-from storage.models import Draft, Ticket, TicketEvent, TicketMessage
+from storage.models import Draft, ProcessedUpdate, Ticket, TicketEvent, TicketMessage
+from storage.repositories.tickets import TicketRepository
 from tests.harness import ADMIN, BotEnv, start_bot, stop_bot
 from tests.telegram_fake import Chat, User
 
@@ -462,6 +463,8 @@ async def test_transfer_through_the_tree_with_a_reason(env: BotEnv, db: Database
     number = (await ticket_row(db, ticket_id)).number
     assert t("Reply to this message with the reason for transferring No. {number} to {place}.",
              number=number, place=await place(bot, "legal")) in prompt.result["text"]
+    # The reason reaches the resident word for word: the worker is told before writing it.
+    assert t("The resident will see this reason as you write it.") in prompt.result["text"]
     async with db.sessions() as session:
         remembered = await session.get(TicketMessage, (GROUP.id, prompt.result["message_id"]))
         assert remembered.purpose == "transfer_prompt"
@@ -606,3 +609,175 @@ async def test_a_transfer_from_a_forum_topic_asks_there(env: BotEnv, db: Databas
     assert last_sent(bot, FORUM.id).params["message_thread_id"] == topic
     await bot.deliver()
     assert "社区统一处理" in card(bot, ticket_id, COMMUNITY_GROUP.id)["text"]
+    # The topic left behind is closed: nobody goes on writing into it unheard.
+    assert [(c.params["chat_id"], c.params["message_thread_id"])
+            for c in bot.fake.calls_to("closeForumTopic")] == [(FORUM.id, topic)]
+    retired = next(c for c in bot.fake.calls_to("editMessageText")
+                   if c.params["message_id"] == message["message_id"])
+    assert retired.params["reply_markup"] == {"inline_keyboard": []}
+
+
+# -- review fixes: holders, forged pickers, names, prompts that survive a crash ----------------
+
+async def test_only_the_holder_sends_a_claimed_ticket_elsewhere(env: BotEnv,
+                                                                db: Database) -> None:
+    bot, t = env, t_(env)
+    await bind(bot, GROUP, GRID)
+    await bind(bot, COMMUNITY_GROUP, COMMUNITY)
+    ticket_id = await new_ticket(bot)
+    message = card(bot, ticket_id, GROUP.id)
+    community = await node_id(bot, COMMUNITY)
+    # B starts a transfer while the ticket is open…
+    await press(bot, WORKER_B, f"tk:transfer:{ticket_id}", message)
+    picker = last_sent(bot, GROUP.id)
+    await press(bot, WORKER_B, f"tk:tc:{ticket_id}:{community}", picker.result)
+    prompt = last_sent(bot, GROUP.id)
+    # … and A claims it before B has given the reason.
+    await press(bot, WORKER_A, f"tk:claim:{ticket_id}", message)
+    number = (await ticket_row(db, ticket_id)).number
+    only_a = t("Only {name}, who holds No. {number}, can do that.", name=full_name(WORKER_A),
+               number=number)
+    sent, edited = (len(bot.fake.calls_to("sendMessage")),
+                    len(bot.fake.calls_to("editMessageText")))
+    for data, on in ((f"tk:escalate:{ticket_id}", message),
+                     (f"tk:transfer:{ticket_id}", message),
+                     (f"tk:tt:{ticket_id}:{community}", picker.result),
+                     (f"tk:tc:{ticket_id}:{community}", picker.result),
+                     (f"tk:tx:{ticket_id}", picker.result)):
+        answer = await press(bot, WORKER_B, data, on)
+        assert (answer["text"], answer["show_alert"]) == (only_a, True), data
+    assert len(bot.fake.calls_to("sendMessage")) == sent
+    assert len(bot.fake.calls_to("editMessageText")) == edited
+    await bot.send(bot.updates.group_text(GROUP, WORKER_B, "应由社区处理", reply_to=prompt.result))
+    assert bot.last_text(GROUP.id) == only_a
+    row = await ticket_row(db, ticket_id)
+    assert (row.status, row.holder_id, row.group_chat_id) == ("claimed", WORKER_A.id, GROUP.id)
+    async with db.sessions() as session:
+        assert (await session.scalars(select(Draft))).all() == []  # B's question is closed
+
+    # The holder may.
+    answer = await press(bot, WORKER_A, f"tk:escalate:{ticket_id}", message)
+    assert answer["text"] == t("No. {number} has gone to {place}.", number=number,
+                               place=await place(bot, COMMUNITY))
+    row = await ticket_row(db, ticket_id)
+    assert (row.status, row.holder_id, row.group_chat_id) == ("open", None, COMMUNITY_GROUP.id)
+    assert [e.kind for e in await events(db, ticket_id)] == ["created", "claimed", "escalated"]
+
+
+async def test_picker_buttons_on_a_card_or_a_prompt_change_nothing(env: BotEnv,
+                                                                   db: Database) -> None:
+    """Picker buttons edit the message they are on: forged onto a card (this ticket's or
+    another's) or a prompt, they would overwrite it."""
+    bot, t = env, t_(env)
+    await bind(bot, GROUP, GRID)
+    await bind(bot, COMMUNITY_GROUP, COMMUNITY)
+    first, second = await new_ticket(bot), await new_ticket(bot)
+    first_card, second_card = card(bot, first, GROUP.id), card(bot, second, GROUP.id)
+    await press(bot, WORKER_A, f"tk:claim:{first}", first_card)
+    await press(bot, WORKER_A, f"tk:resolve:{first}", first_card)
+    prompt = last_sent(bot, GROUP.id).result
+    await bot.deliver()
+    grid, community = await node_id(bot, GRID), await node_id(bot, COMMUNITY)
+    shown = bot.fake.messages_in(GROUP.id)
+    edited = len(bot.fake.calls_to("editMessageText"))
+    invalid = t("This button is no longer valid.")
+    for on in (first_card, second_card, prompt):
+        for data in (f"tk:tx:{first}", f"tk:tt:{first}:{grid}", f"tk:tc:{first}:{community}"):
+            answer = await press(bot, WORKER_A, data, on)
+            assert (answer["text"], answer["show_alert"]) == (invalid, True), (
+                data, on["message_id"])
+    assert len(bot.fake.calls_to("editMessageText")) == edited
+    assert bot.fake.messages_in(GROUP.id) == shown
+    row = await ticket_row(db, first)
+    assert (row.node_id, row.group_chat_id) == (grid, GROUP.id)
+    async with db.sessions() as session:
+        assert [d.flow for d in (await session.scalars(select(Draft))).all()] == ["resolve"]
+
+    # A real picker still works.
+    await press(bot, WORKER_A, f"tk:transfer:{first}", first_card)
+    picker = last_sent(bot, GROUP.id).result
+    await press(bot, WORKER_A, f"tk:tx:{first}", picker)
+    cancelled = bot.fake.last("editMessageText")
+    assert cancelled.params["message_id"] == picker["message_id"]
+    assert cancelled.result["text"] == t("Transfer of No. {number} cancelled.",
+                                         number=row.number)
+
+
+async def test_worker_names_are_shown_without_control_or_bidi_characters(
+        env: BotEnv, db: Database) -> None:
+    bot, t = env, t_(env)
+    sly = User(200_103, "老\u202e赵", last_name="\n\u2066甲\u0007", language_code="zh-hans")
+    await bind(bot, GROUP, GRID)
+    ticket_id = await new_ticket(bot)
+    message = card(bot, ticket_id, GROUP.id)
+    await press(bot, sly, f"tk:claim:{ticket_id}", message)
+    assert (await ticket_row(db, ticket_id)).holder_name == "老赵 甲"
+    await press(bot, sly, f"tk:resolve:{ticket_id}", message)
+    await bot.deliver()
+    told = bot.last_text(RESIDENT.id)
+    assert t("{role} {name} has taken on your request.", role=t("Grid worker"),
+             name="老赵 甲") in told
+    edited = next(m for m in bot.fake.messages_in(GROUP.id)
+                  if m["message_id"] == message["message_id"])
+    prompt = last_sent(bot, GROUP.id)
+    for text in (told, edited["text"], prompt.params["text"]):
+        assert "老赵 甲" in text
+        assert not set(text) & set("\u202e\u2066\u0007"), text
+
+
+class Crash(BaseException):
+    """The process dies here: nothing after it runs, not even the update processor's own
+    bookkeeping (an Exception would be caught and the update marked as handled)."""
+
+
+async def test_a_prompt_is_recorded_with_its_update_or_asked_again(
+        env: BotEnv, db: Database, monkeypatch) -> None:
+    bot = env
+    await bind(bot, GROUP, GRID)
+    ticket_id = await new_ticket(bot)
+    message = card(bot, ticket_id, GROUP.id)
+    await press(bot, WORKER_A, f"tk:claim:{ticket_id}", message)
+    remember = TicketRepository.remember_message
+    crashes = [Crash()]
+
+    async def crashing(self, chat_id, message_id, ticket_id, purpose="relay"):
+        if purpose == "resolve_prompt" and crashes:
+            raise crashes.pop()
+        return await remember(self, chat_id, message_id, ticket_id, purpose)
+
+    monkeypatch.setattr(TicketRepository, "remember_message", crashing)
+
+    def prompts() -> list:
+        return [c for c in bot.fake.calls_to("sendMessage") if c.params["chat_id"] == GROUP.id
+                and (c.params.get("reply_markup") or {}).get("force_reply")]
+
+    async def recorded() -> tuple[list[Draft], TicketMessage | None, ProcessedUpdate | None]:
+        async with db.sessions() as session:
+            return ((await session.scalars(select(Draft))).all(),
+                    await session.get(TicketMessage, (GROUP.id, prompts()[-1].result[
+                        "message_id"])),
+                    await session.get(ProcessedUpdate, pressed.update_id))
+
+    # The prompt went out, then the process died before its transaction committed.
+    pressed = bot.updates.callback(WORKER_A, f"tk:resolve:{ticket_id}", message)
+    with pytest.raises(Crash):
+        await bot.send(pressed)
+    assert len(prompts()) == 1
+    assert await recorded() == ([], None, None)
+
+    # Nothing was recorded, not even the update: Telegram delivers it again and the prompt
+    # is asked again, this time with its draft and the update's id in one transaction.
+    await bot.send(pressed)
+    assert len(prompts()) == 2
+    drafts, remembered, processed = await recorded()
+    prompt = prompts()[-1].result
+    assert [d.data["prompt_id"] for d in drafts] == [prompt["message_id"]]
+    assert (remembered.purpose, processed is not None) == ("resolve_prompt", True)
+
+    # Delivered once more after that commit: dropped before any handler, no third prompt.
+    await bot.send(pressed)
+    assert len(prompts()) == 2
+
+    await bot.send(bot.updates.group_text(GROUP, WORKER_A, "已处理完毕", reply_to=prompt))
+    assert (await ticket_row(db, ticket_id)).status == "resolved"
+

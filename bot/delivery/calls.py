@@ -18,22 +18,34 @@ TOPIC = "$topic"
 
 
 class CardNotThere(Exception):
-    """The row refers to the ticket's card in ``chat_id``, and it is not there (yet)."""
+    """The row refers to the ticket's card in ``chat_id``, and it is not there (yet).
+    ``reply_only``: the card is only what the message replies to, so it can go without."""
 
-    def __init__(self, chat_id: int) -> None:
+    def __init__(self, chat_id: int, *, reply_only: bool = False) -> None:
         super().__init__(chat_id)
         self.chat_id = chat_id
+        self.reply_only = reply_only
 
 
-def resolve(params: dict[str, Any], ticket: Ticket | None, chat_id: int) -> dict[str, Any]:
+def resolve(params: dict[str, Any], ticket: Ticket | None, chat_id: int, *,
+            without_card: bool = False) -> dict[str, Any]:
     """A copy of ``params`` with "$card" and "$topic" replaced from the ticket.
 
     "$card" stands for the card's message id wherever a message id goes (``message_id``,
     ``reply_parameters.message_id``); the message it names lives in ``from_chat_id``
     (copy/forward) or the object's own ``chat_id``, else the row's chat, and must be the
-    ticket's card *there*, or CardNotThere is raised. "$topic" becomes the ticket's forum
-    topic; without one the key is dropped (the message goes to the group's general chat).
+    ticket's card *there*, or CardNotThere is raised — unless the card is only replied to
+    and ``without_card`` is set: then the message goes without its ``reply_parameters``
+    (which is what ``allow_sending_without_reply`` asks for when the card was deleted, too).
+    "$topic" becomes the ticket's forum topic; without one the key is dropped (the message
+    goes to the group's general chat).
     """
+
+    def card_in(source: int) -> int | None:
+        if (ticket is None or ticket.card_message_id is None
+                or ticket.group_chat_id != source):
+            return None
+        return ticket.card_message_id
 
     def walk(value: Any, here: int) -> Any:
         if isinstance(value, dict):
@@ -48,11 +60,19 @@ def resolve(params: dict[str, Any], ticket: Ticket | None, chat_id: int) -> dict
                         out[key] = ticket.topic_id
                     continue
                 if item == CARD:
-                    if (ticket is None or ticket.card_message_id is None
-                            or ticket.group_chat_id != source):
+                    card = card_in(source)
+                    if card is None:
                         raise CardNotThere(source)
-                    out[key] = ticket.card_message_id
+                    out[key] = card
                     continue
+                if (key == "reply_parameters" and isinstance(item, dict)
+                        and item.get("message_id") == CARD):
+                    replied = item.get("chat_id", own)
+                    replied = replied if isinstance(replied, int) else own
+                    if card_in(replied) is None:
+                        if not without_card:
+                            raise CardNotThere(replied, reply_only=True)
+                        continue
                 out[key] = walk(item, own)
             return out
         if isinstance(value, list):

@@ -9,32 +9,32 @@ fact, the failed outbox rows and everything that follows in one transaction.
 from __future__ import annotations
 
 import html
-import inspect
 import logging
-from collections.abc import Awaitable, Callable
 
 from bot.clock import Clock
 from bot.config import Config
+from bot.services.groups import MIGRATED, REROUTED, PostCard, repost
 from storage.models import GroupChat, OrgNode, Ticket, TicketEvent, User
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-# post_card(uow, ticket, group, note): put a rerouted ticket in front of its new group, in the
-# caller's transaction. `note` is HTML (already escaped) saying why the ticket arrived there.
-PostCard = Callable[[UnitOfWork, Ticket, GroupChat, str], Awaitable[None] | None]
-
-# Plain text, not translated yet: the real card renderer passed as post_card should show its
-# own translated note instead (see OutboxSender).
-REROUTE_NOTE = ("↪️ Ticket <b>{number}</b> was moved here: the bot can no longer post in the "
-                "group that handled it.")
+# Plain text, not translated: the real card renderer passed as post_card (handlers.notify)
+# shows a translated note of its own instead.
+NOTES = {
+    REROUTED: "↪️ Ticket <b>{number}</b> was moved here: the bot can no longer post in the "
+              "group that handled it.",
+    MIGRATED: "↪️ Ticket <b>{number}</b>: this group became a supergroup, so its card is "
+              "posted here again.",
+}
 
 
 def note_only_card(clock: Clock) -> PostCard:
-    """The default post_card: the note alone, as the ticket's stand-in card, so nothing is lost
+    """The default post_card: a note alone, as the ticket's stand-in card, so nothing is lost
     (replies to it are relayed, and later card edits turn it into the real card)."""
 
-    async def post(uow: UnitOfWork, ticket: Ticket, group: GroupChat, note: str) -> None:
+    async def post(uow: UnitOfWork, ticket: Ticket, group: GroupChat, why: str) -> None:
+        note = NOTES.get(why, NOTES[REROUTED]).format(number=html.escape(ticket.number))
         ticket.group_chat_id = group.chat_id
         uow.outbox.add(chat_id=group.chat_id, method="sendMessage",
                        params={"chat_id": group.chat_id, "text": note, "parse_mode": "HTML"},
@@ -56,8 +56,8 @@ async def user_unreachable(uow: UnitOfWork, clock: Clock, user_id: int) -> None:
 
 async def group_gone(uow: UnitOfWork, clock: Clock, config: Config, chat_id: int,
                      post_card: PostCard | None = None) -> list[Ticket]:
-    """The bot was removed from a group (or may no longer post there): like
-    the group turns inactive, then its open tickets move on."""
+    """The bot was removed from a group (or may no longer post there): the group turns
+    inactive, then its open tickets move on."""
     group = await uow.groups.get(chat_id)
     if group is not None and group.active:
         group.active = False
@@ -83,18 +83,17 @@ async def reroute_from_group(uow: UnitOfWork, clock: Clock, config: Config, chat
     The ticket keeps its node (who is responsible does not change, only which group handles
     it: DESIGN §5 step 3); it forgets the dead group's card and topic, logs a ``rerouted``
     event, and ``post_card`` shows it in the group found — the node's own new group if it has
-    one, else the nearest ancestor's. With no group left anywhere, the ticket waits without
-    one (the district centre's group is required by configuration, so that means it is the
-    dead one). ``config`` is for the card renderer's sake; nothing here depends on it yet.
+    one, else the nearest ancestor's. What was still waiting to be said in the dead group
+    about the ticket (its conversation) follows it there, behind the new card; its card rows
+    fail. With no group left anywhere, the ticket waits without one (the district centre's
+    group is required by configuration, so that means it is the dead one). ``config`` is for
+    the card renderer's sake; nothing here depends on it yet.
     """
-    post = post_card or note_only_card(clock)
     now = clock.now()
     moved = list(await uow.tickets.open_in_group(chat_id))
     for ticket in moved:
         node, group = await _nearest_active_group(uow, await uow.nodes.get(ticket.node_id),
                                                   chat_id)
-        ticket.group_chat_id = ticket.card_message_id = ticket.topic_id = None
-        ticket.updated_at = now
         uow.tickets.log(TicketEvent(ticket_id=ticket.id, at=now, kind="rerouted",
                                     actor_id=None, actor_role="system",
                                     data={"from_group": chat_id,
@@ -102,9 +101,6 @@ async def reroute_from_group(uow: UnitOfWork, clock: Clock, config: Config, chat
         if group is None:
             log.warning("ticket %s lost group %s and no active group is above it",
                         ticket.id, chat_id)
-            continue
-        note = REROUTE_NOTE.format(number=html.escape(ticket.number))
-        result = post(uow, ticket, group, note)
-        if inspect.isawaitable(result):
-            await result
+        await repost(uow, clock, ticket, from_chat=chat_id, group=group, why=REROUTED,
+                     post_card=post_card or note_only_card(clock))
     return moved

@@ -32,6 +32,7 @@ from bot.delivery.facts import PostCard, group_gone, user_unreachable
 from bot.delivery.limits import RateLimiter
 from bot.services.groups import migrated as group_migrated
 from storage.db import Database
+from storage.models import OutboxMessage
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -84,11 +85,20 @@ class Rows:
                     row.not_before = now + CARD_WAIT
                     await uow.commit()
                     return HOLD
-                row.status, row.last_error = "failed", "the ticket's card is not in that chat"
-                await uow.commit()
-                log.info("outbox %s: %s to %s dropped: no card of ticket %s in chat %s",
-                         row.id, row.method, row.chat_id, row.ticket_id, exc.chat_id)
-                return DONE
+                params = None
+                if exc.reply_only:  # the message only replies to the card: it goes without
+                    try:
+                        params = resolve(row.params, ticket, row.chat_id, without_card=True)
+                    except CardNotThere:
+                        params = None
+                if params is None:
+                    row.status, row.last_error = "failed", "the ticket's card is not in that chat"
+                    await uow.commit()
+                    log.info("outbox %s: %s to %s dropped: no card of ticket %s in chat %s",
+                             row.id, row.method, row.chat_id, row.ticket_id, exc.chat_id)
+                    return DONE
+                log.debug("outbox %s: no card of ticket %s in chat %s to reply to; sent "
+                          "without", row.id, row.ticket_id, exc.chat_id)
             await uow.commit()
             return Call(row.id, row.chat_id, row.method, params, renewed)
 
@@ -99,24 +109,61 @@ class Rows:
             await uow.commit()
 
     async def sent(self, call: Call, result: Any) -> None:
-        """Mark the row sent, with what it produced for its ticket, in one transaction."""
+        """Mark the row sent, with what it produced for its ticket, in one transaction.
+
+        A row may have failed meanwhile (its ticket moved on while the call was under way) or
+        been sent by another sender that took it over: what the call produced is recorded all
+        the same, for it is in the chat now. A card becomes the ticket's card only in the
+        ticket's group and only if the ticket has none yet (likewise a forum topic); any
+        other card (late, for a group the ticket has left, or a second one) loses its
+        buttons, and any other topic is closed, through the outbox."""
         async with UnitOfWork(self._db) as uow:
             row = await uow.outbox.locked(call.id)
-            if row is None or row.status != "pending":
-                return  # another sender took over after our lease ran out, and recorded it
-            row.status, row.sent_at, row.last_error = "sent", self._clock.now(), None
+            if row is None:
+                return
+            now = self._clock.now()
+            if row.status != "sent":
+                if row.status == "failed":
+                    log.info("outbox %s: %s to %s went out after all (%s)", row.id, row.method,
+                             row.chat_id, row.last_error)
+                row.status, row.sent_at, row.last_error = "sent", now, None
             if row.ticket_id is not None and result is not None:
-                ticket = await uow.tickets.get(row.ticket_id, for_update=True)
-                ids = message_ids(result)
-                for message_id in ids:
-                    await uow.tickets.remember_message(row.chat_id, message_id, ticket.id,
-                                                       row.purpose or "relay")
-                if row.purpose == "card" and sends_messages(row.method) and ids:
-                    ticket.card_message_id, ticket.group_chat_id = ids[0], row.chat_id
-                if row.method == "createForumTopic" and isinstance(result, dict):
-                    ticket.topic_id = result.get("message_thread_id", ticket.topic_id)
+                await self._record_for_ticket(uow, row, call, result)
             await uow.commit()
         log.debug("outbox %s: %s to %s sent", call.id, call.method, call.chat_id)
+
+    async def _record_for_ticket(self, uow: UnitOfWork, row: OutboxMessage, call: Call,
+                                 result: Any) -> None:
+        ticket = await uow.tickets.get(row.ticket_id, for_update=True)
+        if ticket is None:
+            return
+        now = self._clock.now()
+        ids = message_ids(result)
+        for message_id in ids:
+            await uow.tickets.remember_message(row.chat_id, message_id, ticket.id,
+                                               row.purpose or "relay")
+        here = ticket.group_chat_id == row.chat_id
+        if row.purpose == "card" and sends_messages(row.method) and ids:
+            if here and ticket.card_message_id is None:
+                ticket.card_message_id = ids[0]
+            elif _has_buttons(call.params):
+                log.info("outbox %s: card of ticket %s in chat %s is not its card; its "
+                         "buttons go", row.id, ticket.id, row.chat_id)
+                uow.outbox.add(chat_id=row.chat_id, method="editMessageReplyMarkup",
+                               params={"chat_id": row.chat_id, "message_id": ids[0],
+                                       "reply_markup": {"inline_keyboard": []}}, now=now)
+        if row.method == "createForumTopic" and isinstance(result, dict):
+            topic = result.get("message_thread_id")
+            if not isinstance(topic, int):
+                return
+            if here and ticket.topic_id is None:
+                ticket.topic_id = topic
+            else:
+                log.info("outbox %s: topic of ticket %s in chat %s is not its topic; closed",
+                         row.id, ticket.id, row.chat_id)
+                uow.outbox.add(chat_id=row.chat_id, method="closeForumTopic",
+                               params={"chat_id": row.chat_id, "message_thread_id": topic},
+                               now=now)
 
     async def fail(self, call: Call, error: str, *, quietly: bool = False) -> None:
         async with UnitOfWork(self._db) as uow:
@@ -137,7 +184,7 @@ class Rows:
             log.warning("outbox %s: flood control, %s waits %.0fs", call.id,
                         "everything" if everything else f"chat {call.chat_id}", seconds)
             return HOLD
-        if isinstance(exc, Forbidden):
+        if isinstance(exc, Forbidden) or _group_lost(call, exc):
             await self._unreachable(call, error)
             return GONE
         if isinstance(exc, BadRequest):
@@ -185,20 +232,57 @@ class Rows:
 
     async def _unreachable(self, call: Call, error: str) -> None:
         async with UnitOfWork(self._db) as uow:
-            failed = await uow.outbox.fail_pending_for_chat(call.chat_id, error)
             if call.chat_id > 0:
                 await user_unreachable(uow, self._clock, call.chat_id)
                 moved = []
             else:
+                # First, so that the conversation of its tickets follows them to their new
+                # groups; what is left for the group fails below.
                 moved = await group_gone(uow, self._clock, self._config, call.chat_id,
                                          self._post_card)
+            failed = await uow.outbox.fail_pending_for_chat(call.chat_id, error)
             await uow.commit()
         log.warning("outbox %s: chat %s is unreachable (%s): %d rows failed, %d tickets "
                     "re-routed", call.id, call.chat_id, error, failed, len(moved))
 
-    async def migrated(self, call: Call, new_chat_id: int) -> None:
-        async with UnitOfWork(self._db) as uow:
-            await group_migrated(uow, self._clock, old_chat_id=call.chat_id,
-                                 new_chat_id=new_chat_id)
-            await uow.commit()
-        log.info("outbox %s: group %s migrated to %s", call.id, call.chat_id, new_chat_id)
+    async def migrated(self, call: Call, new_chat_id: int, source: int | None = None) -> bool:
+        """Telegram said a group became a supergroup. Usually the row's own chat: the group
+        moves to the new id and True says the row can go there at once. When the row was for
+        a private chat the group must be the chat it copies from (``source``): the group is
+        moved all the same, but the message to copy is not in the new one, so the row fails
+        and False is returned."""
+        old_chat_id = call.chat_id if call.chat_id < 0 else source
+        if old_chat_id is not None and old_chat_id < 0:
+            async with UnitOfWork(self._db) as uow:
+                await group_migrated(uow, self._clock, old_chat_id=old_chat_id,
+                                     new_chat_id=new_chat_id, post_card=self._post_card)
+                await uow.commit()
+            log.info("outbox %s: group %s migrated to %s", call.id, old_chat_id, new_chat_id)
+        if old_chat_id == call.chat_id:
+            return True
+        await self.fail(call, "ChatMigrated: the message to copy is in a group that became a "
+                              "supergroup")
+        return False
+
+
+# Telegram's descriptions (PTB capitalises the first letter of a BadRequest's) that mean the
+# bot cannot post in a group at all: it is gone for us, as after a Forbidden. A restriction
+# of one kind of message ("not enough rights to send photos") leaves the group usable, and
+# only that row fails.
+_LOST_GROUP = ("chat not found", "not enough rights to send text messages",
+               "not enough rights to post", "have no rights to send a message",
+               "chat_write_forbidden", "need administrator rights in the channel chat")
+
+
+def _group_lost(call: Call, exc: TelegramError) -> bool:
+    if call.chat_id >= 0 or not isinstance(exc, BadRequest):
+        return False
+    if call.params.get("from_chat_id", call.chat_id) != call.chat_id:
+        return False  # "chat not found" may be about the chat a copy comes from
+    text = exc.message.lower()
+    return any(phrase in text for phrase in _LOST_GROUP)
+
+
+def _has_buttons(params: dict[str, Any]) -> bool:
+    markup = params.get("reply_markup")
+    return isinstance(markup, dict) and any(markup.get("inline_keyboard") or ())

@@ -79,8 +79,9 @@ class OutboxSender:
                  post_card: PostCard | None = None,
                  sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
                  lease: timedelta = timedelta(minutes=1), concurrency: int = 8) -> None:
-        """``post_card(uow, ticket, group, note)`` shows a ticket re-routed from a dead group
-        in its new group (see ``bot.delivery.facts``); the default sends ``note`` alone.
+        """``post_card(uow, ticket, group, why)`` shows a ticket in a group after its old
+        card became useless: its group is gone (re-routed) or became a supergroup (see
+        ``bot.services.groups``); the default sends a note alone.
         ``monotonic`` and ``sleep`` drive the rate limits (tests pass fakes); ``clock`` is the
         database time of ``not_before``. ``lease`` must outlast one Bot API call."""
         self._db = db
@@ -254,8 +255,11 @@ class OutboxSender:
                     result = await self._bot.do_api_request(call.method,
                                                             api_kwargs=api_kwargs(call.params))
                 except ChatMigrated as exc:
-                    await self._rows.migrated(call, exc.new_chat_id)
-                    continue  # at once, to the new id
+                    source = call.params.get("from_chat_id")
+                    if await self._rows.migrated(call, exc.new_chat_id,
+                                                 source if isinstance(source, int) else None):
+                        continue  # at once, to the new id
+                    return DONE, calls
                 except TelegramError as exc:
                     return await self._rows.refused(call, exc), calls
                 except Exception as exc:

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+
 from bot.clock import Clock
 from bot.services.binding import GroupInfo
-from storage.models import GroupChat
+from storage.models import GroupChat, Ticket
 from storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+# post_card(uow, ticket, group, why): show a ticket in a group, in the caller's transaction,
+# as its new card (and set ticket.group_chat_id to wherever it showed it). ``why`` says what
+# happened, for the note on the card: one of the reasons below.
+PostCard = Callable[[UnitOfWork, Ticket, GroupChat, str], Awaitable[None] | None]
+REROUTED = "rerouted"  # the bot can no longer post in the group that had the ticket
+MIGRATED = "migrated"  # the group became a supergroup, where the old card is not valid
 
 
 async def bot_joined(uow: UnitOfWork, clock: Clock, group: GroupInfo,
@@ -18,9 +31,18 @@ async def bot_joined(uow: UnitOfWork, clock: Clock, group: GroupInfo,
 
 
 async def migrated(uow: UnitOfWork, clock: Clock, *, old_chat_id: int, new_chat_id: int,
-                   title: str = "", is_forum: bool = False) -> GroupChat | None:
+                   title: str = "", is_forum: bool = False,
+                   post_card: PostCard | None = None) -> GroupChat | None:
     """A group became a supergroup with a new id: the new id takes over the binding, the
-    language, the tickets shown there and whatever waits in the outbox. Not committed here.
+    language, the open tickets shown there and whatever waits in the outbox. Not committed
+    here.
+
+    A supergroup numbers its messages afresh, so the cards shown in the old group are no use
+    in the new one: each open ticket gets a fresh card there through ``post_card`` (the
+    default, from ``bot.delivery.facts``, is a stand-in note), its pending card edits fail as
+    stale, and its pending conversation follows behind the fresh card. A ticket whose card
+    had not gone out yet just has it sent to the new id. Tickets that are over stay with the
+    old group, where their ids are valid.
 
     Telegram sends the news twice (in the old group and in the new one), and the outbox sender
     may learn it from a ChatMigrated error first; every repetition is a no-op.
@@ -43,8 +65,43 @@ async def migrated(uow: UnitOfWork, clock: Clock, *, old_chat_id: int, new_chat_
         old.active = False
         old.updated_at = new.updated_at = now
     await uow.outbox.retarget(old_chat_id, new_chat_id)
-    await uow.tickets.move_group(old_chat_id, new_chat_id, now)
+    moved = await uow.tickets.move_group(old_chat_id, new_chat_id, now)
+    group = new or await uow.groups.get(new_chat_id)
+    for ticket in moved:
+        had_card = ticket.card_message_id is not None or ticket.topic_id is not None
+        if not had_card and await uow.outbox.pending_card(ticket.id, new_chat_id) is not None:
+            continue  # its first card is still on its way, now to the new id
+        if group is None:
+            # Not a group we know: nothing to show the card in (and nothing to bind).
+            ticket.card_message_id = ticket.topic_id = None
+            continue
+        await repost(uow, clock, ticket, from_chat=new_chat_id, group=group, why=MIGRATED,
+                     post_card=post_card)
     return new
+
+
+async def repost(uow: UnitOfWork, clock: Clock, ticket: Ticket, *, from_chat: int,
+                 group: GroupChat | None, why: str, post_card: PostCard | None) -> None:
+    """The ticket's card in ``from_chat`` is no longer its card: the ticket forgets it, its
+    pending card rows there fail as stale, ``post_card`` shows it in ``group`` (None: no
+    group is left to show it in), and its pending conversation there follows it to the group
+    it ends up in."""
+    if post_card is None:
+        # Imported here: bot.delivery imports this module (for migrations).
+        from bot.delivery.facts import note_only_card
+
+        post_card = note_only_card(clock)
+    conversation = await uow.outbox.leave_chat(ticket.id, from_chat)
+    ticket.group_chat_id = ticket.card_message_id = ticket.topic_id = None
+    ticket.updated_at = clock.now()
+    if group is not None:
+        result = post_card(uow, ticket, group, why)
+        if inspect.isawaitable(result):
+            await result
+    uow.outbox.follow(conversation, ticket.group_chat_id, clock.now())
+    if group is not None and ticket.group_chat_id is None:
+        log.warning("ticket %s: no card was posted after it left group %s", ticket.id,
+                    from_chat)
 
 
 async def set_group_language(uow: UnitOfWork, clock: Clock, group: GroupInfo, language: str,

@@ -63,6 +63,25 @@ class Verdict(enum.Enum):
 class Target:
     verdict: Verdict
     ticket: Ticket | None = None
+    # For a worker's message: the one resident it goes to. The conversation is the
+    # reporter's; a reply to a co-reporter's message goes back to that co-reporter alone.
+    resident_id: int | None = None
+
+
+# How a co-reporter's message in a group is remembered (ticket_message.purpose, 24 chars at
+# most), so that a worker's reply to it reaches that co-reporter and nobody else.
+_CO_REPORTER = "co:"
+
+
+def co_reporter_purpose(user_id: int) -> str:
+    return f"{_CO_REPORTER}{user_id}"
+
+
+def co_reporter_of(purpose: str | None) -> int | None:
+    if not purpose or not purpose.startswith(_CO_REPORTER):
+        return None
+    value = purpose.removeprefix(_CO_REPORTER)
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 def is_prompt(purpose: str | None) -> bool:
@@ -85,17 +104,24 @@ async def from_group(uow: UnitOfWork, *, chat_id: int, reply_to_id: int | None,
     topic. The explicit reply wins; the topic is the fallback (in a forum every message of a
     topic replies to the topic's first message, which is not a ticket message)."""
     ticket = None
+    addressee = None
     if reply_to_id is not None:
         link = await uow.tickets.message(chat_id, reply_to_id)
         if link is not None:
             if is_prompt(link.purpose):
                 return Target(Verdict.IGNORE)
             ticket = await uow.tickets.get(link.ticket_id)
+            addressee = co_reporter_of(link.purpose)
     if ticket is None and topic_id is not None:
         ticket = await uow.tickets.by_topic(chat_id, topic_id)
     if ticket is None:
         return Target(Verdict.IGNORE)
-    return _verdict(ticket, chat_id)
+    resident_id = ticket.reporter_id
+    if (addressee is not None and addressee != ticket.reporter_id
+            and await uow.tickets.is_reporter(ticket, addressee)):
+        resident_id = addressee
+    target = _verdict(ticket, chat_id)
+    return Target(target.verdict, ticket, resident_id)
 
 
 async def from_resident(uow: UnitOfWork, *, user_id: int, reply_to_id: int) -> Target:

@@ -419,6 +419,13 @@ def save(uow: UnitOfWork, clock: Clock, row: Draft, report: Report) -> None:
     uow.drafts.save(row, step=report.step.value, data=report.data, now=clock.now())
 
 
+async def resume(uow: UnitOfWork, clock: Clock, row: Draft, report: Report) -> None:
+    """"Continue my report": the report is the person's conversation again, and their only
+    one (a draft left over from before that rule is dropped)."""
+    await uow.drafts.discard_other_private(row.user_id, FLOW)
+    save(uow, clock, row, report)
+
+
 async def discard(uow: UnitOfWork, user_id: int) -> None:
     await uow.drafts.discard(user_id, FLOW)
 
@@ -504,6 +511,22 @@ async def submit(uow: UnitOfWork, clock: Clock, config: Config, report: Report, 
         config, reporter_id=user_id, name=name, language=language))
     await discard(uow, user_id)
     return Submission(Submitted.CREATED, ticket)
+
+
+@dataclass(frozen=True)
+class Nearby:
+    """What a resident may learn about someone else's open report near theirs."""
+
+    distance_m: int
+
+
+def nearby_summary(report: Report, ticket: Ticket) -> Nearby:
+    location = report.location
+    if location is None or ticket.latitude is None or ticket.longitude is None:
+        return Nearby(0)
+    meters = tickets.distance_m(*location, ticket.latitude, ticket.longitude)
+    # Rounded to 10 m: near enough to judge, not a way to pinpoint someone's door.
+    return Nearby(max(10, round(meters / 10) * 10))
 
 
 async def join(uow: UnitOfWork, clock: Clock, report: Report, *, user_id: int,

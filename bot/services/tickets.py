@@ -172,6 +172,21 @@ async def _load(uow: UnitOfWork, ticket_id: int) -> Ticket:
     return ticket
 
 
+async def _load_locked(uow: UnitOfWork, ticket_id: int) -> Ticket:
+    """The ticket as it is now, its row locked until the transaction ends: what is checked
+    about it (above all who holds it) stays true until the change is written, so checking and
+    writing together act as one compare-and-set on status and holder. PostgreSQL locks the
+    row (SELECT … FOR UPDATE waits for a concurrent change and then sees it); SQLite has one
+    writer at a time, and every gridgate transaction takes that lock when it begins."""
+    ticket = await uow.tickets.get(ticket_id, for_update=True)
+    if ticket is None:
+        raise TicketRefused(Refusal.NOT_FOUND)
+    # The caller may have loaded the ticket earlier in this transaction: the session then
+    # hands back that object as it was, so read the locked row again.
+    await uow.tickets.refresh(ticket)
+    return ticket
+
+
 async def claim(uow: UnitOfWork, clock: Clock, ticket_id: int, worker_id: int,
                 worker_name: str) -> Ticket:
     now = clock.now()
@@ -189,7 +204,7 @@ async def claim(uow: UnitOfWork, clock: Clock, ticket_id: int, worker_id: int,
 
 async def _holder_step(uow: UnitOfWork, clock: Clock, ticket_id: int, worker_id: int, *,
                        allowed: tuple[str, ...], values: dict, kind: str, **data) -> Ticket:
-    ticket = await _load(uow, ticket_id)
+    ticket = await _load_locked(uow, ticket_id)
     if ticket.status not in allowed:
         raise TicketRefused(Refusal.WRONG_STATE, ticket)
     if ticket.holder_id != worker_id:
@@ -234,14 +249,36 @@ def resolve_refusal(ticket: Ticket, worker_id: int) -> Refusal | None:
     return None
 
 
+# Statuses in which someone holds the ticket: only they may send it elsewhere.
+HELD_STATUSES = ("claimed", "in_progress")
+
+
+def move_refusal(ticket: Ticket, actor_id: int | None, *, system: bool = False) -> Refusal | None:
+    """Why ``actor_id`` may not transfer or escalate the ticket now, or None if they may: an
+    open ticket may be moved by any member of its group, a held one only by its holder (a
+    system move, such as an SLA escalation, by nobody's leave). ``move`` checks again."""
+    if ticket.status not in OPEN_STATUSES:
+        return Refusal.WRONG_STATE
+    if not system and ticket.status in HELD_STATUSES and ticket.holder_id != actor_id:
+        return Refusal.NOT_HOLDER
+    return None
+
+
 async def move(uow: UnitOfWork, clock: Clock, config: Config, ticket_id: int, *,
                to_node_id: int | None, actor_id: int | None, role: str, reason: str,
-               kind: str) -> tuple[Ticket, OrgNode, OrgNode]:
+               kind: str, system: bool = False) -> tuple[Ticket, OrgNode, OrgNode]:
     """Transfer (to a chosen node) or escalate (to_node_id None: the parent). The ticket opens
-    afresh at its new node; the old group's card stops offering actions."""
-    ticket = await _load(uow, ticket_id)
-    if ticket.status not in OPEN_STATUSES:
-        raise TicketRefused(Refusal.WRONG_STATE, ticket)
+    afresh at its new node; the old group's card stops offering actions.
+
+    A claimed or in-progress ticket is moved only by its holder (Refusal.NOT_HOLDER), unless
+    ``system`` is set: moves the system makes on its own (``role="system"``, e.g. an SLA
+    escalation) take the ticket from whoever holds it."""
+    if system and role != "system":
+        raise ValueError("only the system moves a ticket without its holder's leave")
+    ticket = await _load_locked(uow, ticket_id)
+    refusal = move_refusal(ticket, actor_id, system=system)
+    if refusal is not None:
+        raise TicketRefused(refusal, ticket)
     source = await uow.nodes.get(ticket.node_id)
     if to_node_id is None:
         if source.parent_id is None:
@@ -254,7 +291,8 @@ async def move(uow: UnitOfWork, clock: Clock, config: Config, ticket_id: int, *,
         if target.id == source.id:
             raise TicketRefused(Refusal.SAME_NODE, ticket)
     now = clock.now()
-    won = await uow.tickets.transition(ticket.id, allowed=OPEN_STATUSES, values={
+    # The row is locked since _load_locked: status and holder are still what was checked.
+    won = await uow.tickets.transition(ticket.id, allowed=(ticket.status,), values={
         "status": "open", "node_id": target.id, "holder_id": None, "holder_name": None,
         "updated_at": now, "deadline_at": _deadline(config, ticket, target, now)})
     await uow.tickets.refresh(ticket)

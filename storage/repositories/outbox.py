@@ -11,6 +11,12 @@ from sqlalchemy.orm import aliased
 
 from storage.models import OutboxMessage
 
+# What a ticket's row is to its group (OutboxMessage.purpose). The card and what hangs on it
+# (its forum topic, its edits, the report's photos and place under it) belong to one chat and
+# are stale once the ticket has a card elsewhere; the conversation ("relay": messages between
+# residents and workers, notices about the ticket) follows the ticket wherever it goes.
+CARD_PARTS = ("card", "topic", "card_edit", "card_media")
+CONVERSATION = "relay"
 
 class OutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -39,14 +45,66 @@ class OutboxRepository:
                                            OutboxMessage.status == "pending")
         return (await self._s.scalars(stmt.order_by(OutboxMessage.id))).all()
 
-    async def retarget(self, old_chat_id: int, new_chat_id: int) -> None:
-        """A group migrated: what was waiting for the old id goes to the new one."""
-        rows = await self.pending_for_chat(old_chat_id)
-        for row in rows:
+    async def retarget(self, old_chat_id: int, new_chat_id: int) -> int:
+        """A group migrated: what was waiting for the old id goes to the new one, in the same
+        order. A supergroup numbers its messages afresh, so a row that acts on a message of
+        the old chat by its id (an edit, a deletion) fails, and a reply to one loses its
+        reply. Returns how many rows failed."""
+        failed = 0
+        for row in await self.pending_for_chat(old_chat_id):
             params = dict(row.params)
             if params.get("chat_id") == old_chat_id:
                 params["chat_id"] = new_chat_id
-            row.chat_id, row.params = new_chat_id, params
+            row.chat_id = new_chat_id
+            if _names_message_in(params, old_chat_id):
+                row.status = "failed"
+                row.last_error = "the message is in the group from before it became a supergroup"
+                failed += 1
+            reply = params.get("reply_parameters")
+            if (isinstance(reply, dict) and isinstance(reply.get("message_id"), int)
+                    and reply.get("chat_id", old_chat_id) == old_chat_id):
+                del params["reply_parameters"]
+            row.params = params
+        return failed
+
+    async def pending_for_ticket(self, ticket_id: int, chat_id: int) -> Sequence[OutboxMessage]:
+        stmt = select(OutboxMessage).where(OutboxMessage.ticket_id == ticket_id,
+                                           OutboxMessage.chat_id == chat_id,
+                                           OutboxMessage.status == "pending")
+        return (await self._s.scalars(stmt.order_by(OutboxMessage.id))).all()
+
+    async def leave_chat(self, ticket_id: int, chat_id: int) -> list[OutboxMessage]:
+        """The ticket's card in ``chat_id`` stops being its card (the ticket moved on, or a
+        fresh card replaces it). Its pending card rows there fail as stale; its pending
+        conversation rows there are returned, still pending, for ``follow`` to queue again
+        behind the new card once that is queued."""
+        conversation = []
+        for row in await self.pending_for_ticket(ticket_id, chat_id):
+            if row.purpose in CARD_PARTS:
+                row.status, row.last_error = "failed", "stale: the ticket's card is elsewhere now"
+            elif row.purpose == CONVERSATION:
+                conversation.append(row)
+        return conversation
+
+    def follow(self, rows: Sequence[OutboxMessage], chat_id: int | None,
+               now: datetime) -> list[OutboxMessage]:
+        """Queue conversation rows (from ``leave_chat``) again for the ticket's new group,
+        behind everything queued so far, so they come after its new card and can reply to
+        it; the originals fail with a note saying so. With no group (``chat_id`` None) they
+        just fail. Rows no longer pending are left alone."""
+        copies = []
+        for row in rows:
+            if row.status != "pending":
+                continue
+            row.status = "failed"
+            if chat_id is None:
+                row.last_error = "the ticket has no group any more"
+                continue
+            row.last_error = "moved: queued again for the ticket's new group"
+            copies.append(self.add(chat_id=chat_id, method=row.method,
+                                   params=_readdressed(row.params, row.chat_id, chat_id),
+                                   now=now, ticket_id=row.ticket_id, purpose=row.purpose))
+        return copies
 
     async def backlog(self) -> int:
         stmt = select(func.count()).select_from(OutboxMessage).where(
@@ -135,3 +193,28 @@ class OutboxRepository:
             OutboxMessage.ticket_id == ticket_id, OutboxMessage.chat_id == chat_id,
             OutboxMessage.purpose == "card", OutboxMessage.status == "pending")
         return await self._s.scalar(stmt)
+
+
+def _names_message_in(params: dict, chat_id: int) -> bool:
+    """Whether the call acts on a message of ``chat_id`` given by its id (the "$card"
+    placeholder is not an id: it is filled in from the ticket at send time)."""
+    source = params.get("from_chat_id", chat_id)
+    if source != chat_id:
+        return False
+    return (isinstance(params.get("message_id"), int)
+            or isinstance(params.get("message_ids"), list))
+
+
+def _readdressed(params: dict, old_chat_id: int, new_chat_id: int) -> dict:
+    """A conversation row's params for the ticket's new group: its topic and its card there
+    instead of any message or topic of the old chat."""
+    out = dict(params)
+    if out.get("chat_id") == old_chat_id:
+        out["chat_id"] = new_chat_id
+    if isinstance(out.get("message_thread_id"), int):
+        out["message_thread_id"] = "$topic"
+    reply = out.get("reply_parameters")
+    if (isinstance(reply, dict) and isinstance(reply.get("message_id"), int)
+            and reply.get("chat_id", old_chat_id) == old_chat_id):
+        out["reply_parameters"] = {"message_id": "$card", "allow_sending_without_reply": True}
+    return out

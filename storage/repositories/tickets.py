@@ -134,11 +134,20 @@ class TicketRepository:
     async def message(self, chat_id: int, message_id: int) -> TicketMessage | None:
         return await self._s.get(TicketMessage, (chat_id, message_id))
 
-    async def move_group(self, old_chat_id: int, new_chat_id: int, now: datetime) -> None:
-        await self._s.execute(
-            update(Ticket).where(Ticket.group_chat_id == old_chat_id)
-            .values(group_chat_id=new_chat_id, updated_at=now)
-            .execution_options(synchronize_session=False))
+    async def move_group(self, old_chat_id: int, new_chat_id: int,
+                         now: datetime) -> list[Ticket]:
+        """A group migrated: its open tickets are handled under the new id from now on.
+        Returns them, locked (so of two transactions learning the news at once only the first
+        finds them), with the card and topic ids of the old chat still set: the caller decides
+        what becomes of those. Tickets that are over stay with the old chat, where the ids
+        they keep are valid."""
+        stmt = (select(Ticket).where(Ticket.group_chat_id == old_chat_id,
+                                     Ticket.status.in_(OPEN_STATUSES))
+                .order_by(Ticket.id).with_for_update())
+        moved = list((await self._s.scalars(stmt)).all())
+        for ticket in moved:
+            ticket.group_chat_id, ticket.updated_at = new_chat_id, now
+        return moved
 
     async def by_topic(self, chat_id: int, topic_id: int) -> Ticket | None:
         return await self._s.scalar(select(Ticket).where(Ticket.group_chat_id == chat_id,
