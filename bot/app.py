@@ -36,6 +36,8 @@ from handlers.commands import publish_command_menus
 from handlers.errors import on_error
 from handlers.notify import rerouted_card_poster
 from scheduler import maintenance
+from scheduler.claims import claim_handlers
+from scheduler.ticker import Ticker
 
 # Commands count only in new messages: an edited "/start" must not run /start again, and
 # channel posts are not conversations.
@@ -65,7 +67,14 @@ def build_application(rt: Runtime, *, request: BaseRequest | None = None,
     app.bot_data["runtime"] = rt
     app.bot_data["sender_factory"] = partial(OutboxSender, rt.db, rt.clock, rt.config, app.bot,
                                              post_card=rerouted_card_poster(rt))
+    app.bot_data["ticker"] = Ticker(rt.db, rt.clock, claim_handlers(rt),
+                                    batch_size=rt.config.scheduler.batch_size,
+                                    backoffs=rt.config.scheduler.retry_backoffs)
     register_handlers(app)
+    # Durable timers live in the database; this tick only asks it what is due (DESIGN §6).
+    app.job_queue.run_repeating(_tick, interval=rt.config.scheduler.tick_interval, first=1,
+                                name="scheduled tasks",
+                                job_kwargs={"max_instances": 1, "coalesce": True})
     app.job_queue.run_repeating(_purge_processed_updates, interval=timedelta(hours=1),
                                 first=timedelta(minutes=1), name="purge processed updates")
     return app
@@ -120,6 +129,11 @@ async def _post_stop(app: Application) -> None:
     sender: OutboxSender | None = app.bot_data.pop("sender", None)
     if sender is not None:
         await sender.stop()
+
+
+async def _tick(context: ContextTypes.DEFAULT_TYPE) -> None:
+    ticker: Ticker = context.bot_data["ticker"]
+    await ticker.tick()
 
 
 async def _purge_processed_updates(context: ContextTypes.DEFAULT_TYPE) -> None:

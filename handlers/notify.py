@@ -114,6 +114,10 @@ class Notifier:
         card["reply_markup"] = {"inline_keyboard": []}
         self._enqueue(chat_id, "editMessageText", {"message_id": message_id, **card})
 
+    def say(self, chat_id: int, text: str) -> None:
+        """A plain HTML message to a chat, about no particular ticket message."""
+        self._enqueue(chat_id, "sendMessage", {"text": text, "parse_mode": "HTML"})
+
     async def to_group(self, ticket: Ticket, text: str) -> None:
         """A message about the ticket in its group, as a reply to the card (in its topic)."""
         if ticket.group_chat_id is None:

@@ -387,7 +387,8 @@ async def _claim(p: Press) -> None:
 
 async def _release(p: Press) -> None:
     try:
-        ticket = await tickets.release(p.uow, p.rt.clock, p.ticket.id, p.user_id)
+        ticket = await tickets.release(p.uow, p.rt.clock, p.ticket.id, p.user_id,
+                                        config=p.rt.config)
     except TicketRefused as exc:
         p.refused(exc)
         return

@@ -269,3 +269,28 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ScheduledTask(Base):
+    """A future action (DESIGN §6): written with the event that needs it, cancelled when it no
+    longer applies, claimed by the ticker when due and marked done in the same transaction as
+    its effects, so it runs once even with several processes or after a crash."""
+
+    __tablename__ = "scheduled_task"
+    __table_args__ = (Index("ix_scheduled_task_status_due", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(12), default="pending")  # pending/done/…
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(TelegramId)
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    # One live task per key (e.g. a digest per group and day); re-scheduling moves it.
+    key: Mapped[str | None] = mapped_column(String(160), unique=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease: Mapped[str | None] = mapped_column(String(32))
+    leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

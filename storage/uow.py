@@ -20,6 +20,7 @@ from storage.repositories.drafts import DraftRepository
 from storage.repositories.groups import GroupRepository
 from storage.repositories.nodes import NodeRepository
 from storage.repositories.outbox import OutboxRepository
+from storage.repositories.tasks import TaskRepository
 from storage.repositories.tickets import TicketRepository
 from storage.repositories.updates import UpdateRepository
 from storage.repositories.users import UserRepository
@@ -50,6 +51,7 @@ class UnitOfWork:
     tickets: TicketRepository
     drafts: DraftRepository
     outbox: OutboxRepository
+    tasks: TaskRepository
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -63,6 +65,7 @@ class UnitOfWork:
         self.tickets = TicketRepository(self.session)
         self.drafts = DraftRepository(self.session)
         self.outbox = OutboxRepository(self.session)
+        self.tasks = TaskRepository(self.session)
         return self
 
     async def __aexit__(self, exc_type, exc, tb) -> None:

@@ -67,6 +67,10 @@ class BotEnv:
         await self.app.bot_data["sender_factory"](
             monotonic=self.monotonic, sleep=self.monotonic.sleep).drain()
 
+    async def tick(self) -> int:
+        """Run the scheduled tasks that are due at the fake clock's time, as the tick would."""
+        return await self.app.bot_data["ticker"].tick()
+
     async def send(self, update: Update) -> None:
         """Deliver an update the way the polling loop does, and wait until it is handled."""
         await self.app.update_processor.process_update(update, self.app.process_update(update))

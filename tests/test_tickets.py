@@ -312,3 +312,14 @@ def test_phones_are_masked() -> None:
 def test_distance() -> None:
     # 0.0015° of latitude is 166.8 m, 0.0005° of longitude at 31°N is 47.6 m.
     assert 172 < tickets.distance_m(31.23, 121.42, 31.2315, 121.4205) < 175
+
+
+async def test_resolution_deadlines_follow_the_holiday_calendar(world) -> None:
+    db, config, clock = world
+    # 2025-09-30 10:00 in Shanghai; 10-01..08 are the National Day holiday and Saturday 10-11
+    # is a make-up working day, so three working days end on 10-11 at 10:00.
+    clock.set(datetime(2025, 9, 30, 2, 0, tzinfo=UTC))
+    ticket_id = await _report(db, config, clock)
+    async with UnitOfWork(db) as uow:
+        ticket = await uow.tickets.get(ticket_id)
+    assert ticket.deadline_at == datetime(2025, 10, 11, 2, 0, tzinfo=UTC)

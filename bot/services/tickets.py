@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from bot.clock import Clock
 from bot.config import Category, Config, tier_of
 from bot.services import routing
+from bot.services.calendar import WorkCalendar
 from storage.models import (
     OPEN_STATUSES,
     OrgNode,
@@ -75,24 +76,31 @@ def mask_phone(phone: str | None) -> str | None:
     return f"{digits[-11:-8] if len(digits) >= 11 else digits[:3]}****{digits[-4:]}"
 
 
-def add_working_days(start: datetime, days: int, tz) -> datetime:
-    """Deadline after `days` working days, skipping weekends in local time. (The holiday
-    calendar with its make-up working days comes with the scheduling work.)"""
-    local = start.astimezone(tz)
-    remaining = days
-    while remaining > 0:
-        local += timedelta(days=1)
-        if local.weekday() < 5:
-            remaining -= 1
-    return local
+CLAIM_TIMERS = ("claim_remind", "claim_escalate")
+
+
+def _sla_level(node: OrgNode) -> str:
+    return "desk" if node.level == "desk" else tier_of(node.level)
 
 
 def _deadline(config: Config, ticket: Ticket, node: OrgNode, now: datetime) -> datetime:
-    level = "desk" if node.level == "desk" else tier_of(node.level)
-    sla = config.sla(ticket.category, level=level)
+    sla = config.sla(ticket.category, level=_sla_level(node))
     if ticket.urgent:
         return now + sla.resolution_urgent_within
-    return add_working_days(now, sla.resolution_working_days, config.timezone)
+    return WorkCalendar.from_config(config).add_working_days(now, sla.resolution_working_days)
+
+
+async def _arm_claim_timers(uow: UnitOfWork, config: Config, ticket: Ticket, node: OrgNode,
+                            now: datetime) -> None:
+    """An open ticket is reminded in its group, then escalated, unless someone claims it first
+    (DESIGN §6); the figures are the category's at the node's level."""
+    sla = config.sla(ticket.category, level=_sla_level(node))
+    await uow.tasks.cancel(CLAIM_TIMERS, ticket_id=ticket.id)
+    payload = {"node_id": node.id}
+    await uow.tasks.schedule("claim_remind", now + sla.claim_remind_after, now,
+                             ticket_id=ticket.id, payload=payload)
+    await uow.tasks.schedule("claim_escalate", now + sla.claim_escalate_after, now,
+                             ticket_id=ticket.id, payload=payload)
 
 
 def _event(ticket: Ticket, kind: str, now: datetime, actor_id: int | None, role: str,
@@ -125,6 +133,7 @@ async def create(uow: UnitOfWork, clock: Clock, config: Config, report: NewRepor
                                             added_by_role="resident", added_at=now))
     uow.tickets.log(_event(ticket, "created", now, report.reporter_id, "resident",
                            node=node.code, urgent=ticket.urgent))
+    await _arm_claim_timers(uow, config, ticket, node, now)
     return ticket
 
 
@@ -199,6 +208,7 @@ async def claim(uow: UnitOfWork, clock: Clock, ticket_id: int, worker_id: int,
         refusal = Refusal.TAKEN if ticket.status in OPEN_STATUSES else Refusal.WRONG_STATE
         raise TicketRefused(refusal, ticket)
     uow.tickets.log(_event(ticket, "claimed", now, worker_id, "worker", name=worker_name))
+    await uow.tasks.cancel(CLAIM_TIMERS, ticket_id=ticket.id)
     return ticket
 
 
@@ -219,10 +229,16 @@ async def _holder_step(uow: UnitOfWork, clock: Clock, ticket_id: int, worker_id:
     return ticket
 
 
-async def release(uow: UnitOfWork, clock: Clock, ticket_id: int, worker_id: int) -> Ticket:
-    return await _holder_step(uow, clock, ticket_id, worker_id, allowed=("claimed",),
-                              values={"status": "open", "holder_id": None,
-                                      "holder_name": None}, kind="released")
+async def release(uow: UnitOfWork, clock: Clock, ticket_id: int, worker_id: int, *,
+                  config: Config | None = None) -> Ticket:
+    """Back to open; with the config, the claim timers start again from now."""
+    ticket = await _holder_step(uow, clock, ticket_id, worker_id, allowed=("claimed",),
+                                values={"status": "open", "holder_id": None,
+                                        "holder_name": None}, kind="released")
+    if config is not None:
+        await _arm_claim_timers(uow, config, ticket, await uow.nodes.get(ticket.node_id),
+                                clock.now())
+    return ticket
 
 
 async def start(uow: UnitOfWork, clock: Clock, ticket_id: int, worker_id: int) -> Ticket:
@@ -300,6 +316,7 @@ async def move(uow: UnitOfWork, clock: Clock, config: Config, ticket_id: int, *,
         raise TicketRefused(Refusal.WRONG_STATE, ticket)
     uow.tickets.log(_event(ticket, kind, now, actor_id, role, from_node=source.code,
                            to_node=target.code, reason=reason))
+    await _arm_claim_timers(uow, config, ticket, target, now)
     return ticket, source, target
 
 
@@ -315,6 +332,7 @@ async def withdraw(uow: UnitOfWork, clock: Clock, ticket_id: int, resident_id: i
     if not won:
         raise TicketRefused(Refusal.WRONG_STATE, ticket)
     uow.tickets.log(_event(ticket, "withdrawn", now, resident_id, "resident", reason=reason))
+    await uow.tasks.cancel(CLAIM_TIMERS, ticket_id=ticket.id)
     return ticket
 
 

@@ -1,0 +1,75 @@
+"""Unclaimed tickets: a reminder in their group, then an escalation up the tree (issue 4)."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.config import format_duration
+from bot.runtime import Runtime
+from bot.services import routing, tickets
+from bot.services.tickets import TicketRefused
+from handlers.common import place_html
+from handlers.notify import Notifier
+from scheduler.ticker import TaskHandler
+from storage.models import ScheduledTask, Ticket
+from storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+async def _still_waiting(uow: UnitOfWork, task: ScheduledTask) -> Ticket | None:
+    """The ticket, if it is still open and unclaimed at the node the timer was set for."""
+    ticket = await uow.tickets.get(task.ticket_id) if task.ticket_id else None
+    if ticket is None or ticket.status != "open":
+        return None
+    if ticket.node_id != task.payload.get("node_id"):
+        return None
+    return ticket
+
+
+def claim_handlers(rt: Runtime) -> dict[str, TaskHandler]:
+    async def remind(uow: UnitOfWork, task: ScheduledTask) -> None:
+        ticket = await _still_waiting(uow, task)
+        if ticket is None or ticket.group_chat_id is None:
+            return
+        group = await uow.groups.get(ticket.group_chat_id)
+        t = rt.translator(group.language if group else rt.config.default_language)
+        waited = format_duration(rt.clock.now() - ticket.updated_at)
+        await Notifier(rt, uow).to_group(ticket, t(
+            "⏰ <b>No. {number}</b> has waited {waited} and nobody has claimed it yet. Please "
+            "claim it, or transfer it if it is not yours.", number=ticket.number,
+            waited=waited))
+
+    async def escalate(uow: UnitOfWork, task: ScheduledTask) -> None:
+        ticket = await _still_waiting(uow, task)
+        if ticket is None:
+            return
+        old_chat, old_card = ticket.group_chat_id, ticket.card_message_id
+        waited = format_duration(rt.clock.now() - ticket.updated_at)
+        try:
+            ticket, _, target = await tickets.move(
+                uow, rt.clock, rt.config, ticket.id, to_node_id=None, actor_id=None,
+                role="system", reason="", kind="escalated", system=True)
+        except TicketRefused:  # the district itself: nobody above to pass it to
+            log.info("ticket %s unclaimed at the top of the tree", task.ticket_id)
+            return
+        notifier = Notifier(rt, uow)
+        path = await uow.nodes.path(target)
+        _, new_group = await routing.handling_group(uow, target)
+        if old_chat is not None:
+            old_group = await uow.groups.get(old_chat)
+            t = rt.translator(old_group.language if old_group else rt.config.default_language)
+            note = t("Passed up to {place}: nobody claimed it within {waited}.",
+                     place=place_html(path, t.language), waited=waited)
+            await notifier.retire_card(ticket, chat_id=old_chat, message_id=old_card,
+                                       note=note)
+            notifier.say(old_chat, t("⬆️ <b>No. {number}</b>: {note}", number=ticket.number,
+                                     note=note))
+        t = rt.translator(new_group.language if new_group else rt.config.default_language)
+        await notifier.post_card(ticket, note=t(
+            "Passed up to this group: nobody claimed it within {waited}.", waited=waited))
+        await notifier.tell_residents_with(ticket, lambda t: t(
+            "Your report has been passed up to {place} so that it is taken on sooner.",
+            place=place_html(path, t.language)))
+
+    return {"claim_remind": remind, "claim_escalate": escalate}

@@ -1,0 +1,81 @@
+"""The tick that runs due scheduled tasks (DESIGN §6).
+
+A short periodic tick leases due rows in batches, then runs each task in a transaction of its
+own that also marks it done: a task's effects (a notification in the outbox, an escalation)
+and its "done" land together or not at all. A crash mid-task leaves the lease to expire and
+the task runs again later; a task that fell due while the bot was down runs once when it is
+back. A failing task backs off and is retried, then given up on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import timedelta
+
+from bot.clock import Clock
+from storage.db import Database
+from storage.models import ScheduledTask
+from storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+TaskHandler = Callable[[UnitOfWork, ScheduledTask], Awaitable[None]]
+
+
+class Ticker:
+    def __init__(self, db: Database, clock: Clock, handlers: Mapping[str, TaskHandler], *,
+                 batch_size: int = 50, backoffs: Sequence[timedelta] = (),
+                 lease: timedelta = timedelta(minutes=2)) -> None:
+        self._db = db
+        self._clock = clock
+        self._handlers = handlers
+        self._batch = batch_size
+        self._backoffs = tuple(backoffs)
+        self._lease = lease
+
+    async def tick(self) -> int:
+        """Run what is due now, batch after batch; returns how many tasks ran."""
+        ran = 0
+        while True:
+            async with UnitOfWork(self._db) as uow:
+                claimed = await uow.tasks.claim_due(self._clock.now(), self._batch, self._lease)
+                await uow.session.commit()
+            for task_id, token in claimed:
+                ran += await self._run(task_id, token)
+            if len(claimed) < self._batch:
+                return ran
+
+    async def _run(self, task_id: int, token: str) -> int:
+        try:
+            async with UnitOfWork(self._db) as uow:
+                task = await uow.tasks.take(task_id, token)
+                if task is None:  # done or cancelled meanwhile, or leased again elsewhere
+                    return 0
+                handler = self._handlers.get(task.kind)
+                if handler is None:
+                    raise LookupError(f"no handler for task kind {task.kind!r}")
+                await handler(uow, task)
+                task.status, task.done_at, task.lease = "done", self._clock.now(), None
+                await uow.session.commit()
+                return 1
+        except Exception as exc:  # one task's failure must not stop the others
+            log.warning("task %s failed: %s", task_id, type(exc).__name__, exc_info=True)
+            await self._back_off(task_id, token, exc)
+            return 0
+
+    async def _back_off(self, task_id: int, token: str, exc: Exception) -> None:
+        async with UnitOfWork(self._db) as uow:
+            task = await uow.tasks.take(task_id, token)
+            if task is None:
+                return
+            task.attempts += 1
+            task.lease, task.leased_until = None, None
+            task.last_error = type(exc).__name__[:256]
+            if task.attempts > len(self._backoffs):
+                task.status = "failed"
+                log.error("task %s (%s) given up after %d attempts", task.id, task.kind,
+                          task.attempts)
+            else:
+                task.due_at = self._clock.now() + self._backoffs[task.attempts - 1]
+            await uow.session.commit()

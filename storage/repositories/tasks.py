@@ -1,0 +1,89 @@
+"""Scheduled tasks: durable timers (DESIGN §6)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import ScheduledTask
+
+
+class TaskRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def schedule(self, kind: str, due_at: datetime, now: datetime, *,
+                       ticket_id: int | None = None, user_id: int | None = None,
+                       payload: dict | None = None, key: str | None = None) -> None:
+        """Add a task; with a key, (re)arm the one task of that key instead of adding."""
+        values = {"kind": kind, "due_at": due_at, "status": "pending", "ticket_id": ticket_id,
+                  "user_id": user_id, "payload": payload or {}, "key": key, "attempts": 0,
+                  "lease": None, "leased_until": None, "last_error": None, "created_at": now,
+                  "done_at": None}
+        if key is None:
+            self._s.add(ScheduledTask(**values))
+            return
+        dialect = self._s.get_bind().dialect.name
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        stmt = insert(ScheduledTask).values(**values)
+        rearm = {k: v for k, v in values.items() if k not in ("key", "created_at")}
+        await self._s.execute(stmt.on_conflict_do_update(index_elements=[ScheduledTask.key],
+                                                         set_=rearm))
+
+    async def cancel(self, kinds: Iterable[str], *, ticket_id: int | None = None,
+                     key: str | None = None) -> int:
+        stmt = update(ScheduledTask).where(ScheduledTask.status == "pending",
+                                           ScheduledTask.kind.in_(list(kinds)))
+        if ticket_id is not None:
+            stmt = stmt.where(ScheduledTask.ticket_id == ticket_id)
+        if key is not None:
+            stmt = stmt.where(ScheduledTask.key == key)
+        result = await self._s.execute(stmt.values(status="cancelled"))
+        return result.rowcount or 0
+
+    async def claim_due(self, now: datetime, limit: int, lease_for: timedelta) -> list[
+            tuple[int, str]]:
+        """Lease up to `limit` due tasks: (id, lease token). On PostgreSQL, rows another
+        process is claiming at this moment are skipped, not waited for."""
+        stmt = (select(ScheduledTask.id).where(
+            ScheduledTask.status == "pending", ScheduledTask.due_at <= now,
+            (ScheduledTask.leased_until.is_(None)) | (ScheduledTask.leased_until < now))
+            .order_by(ScheduledTask.due_at, ScheduledTask.id).limit(limit))
+        if self._s.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        ids = list((await self._s.scalars(stmt)).all())
+        claimed = []
+        for task_id in ids:
+            token = secrets.token_hex(8)
+            await self._s.execute(update(ScheduledTask).where(ScheduledTask.id == task_id)
+                                  .values(lease=token, leased_until=now + lease_for))
+            claimed.append((task_id, token))
+        return claimed
+
+    async def take(self, task_id: int, token: str) -> ScheduledTask | None:
+        """The task if it is still pending under our lease (locked on PostgreSQL until the
+        transaction that runs it commits)."""
+        stmt = select(ScheduledTask).where(ScheduledTask.id == task_id,
+                                           ScheduledTask.status == "pending",
+                                           ScheduledTask.lease == token)
+        if self._s.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        return await self._s.scalar(stmt)
+
+    async def get(self, task_id: int) -> ScheduledTask | None:
+        return await self._s.get(ScheduledTask, task_id)
+
+    async def pending(self, *, ticket_id: int | None = None,
+                      kind: str | None = None) -> Sequence[ScheduledTask]:
+        stmt = select(ScheduledTask).where(ScheduledTask.status == "pending")
+        if ticket_id is not None:
+            stmt = stmt.where(ScheduledTask.ticket_id == ticket_id)
+        if kind is not None:
+            stmt = stmt.where(ScheduledTask.kind == kind)
+        return (await self._s.scalars(stmt.order_by(ScheduledTask.due_at))).all()
