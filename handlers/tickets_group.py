@@ -41,7 +41,7 @@ from telegram.ext import (
 from telegram.helpers import mention_html
 
 from bot.apispec import utf16_len
-from bot.i18n import Translator
+from bot.i18n import N_, Translator
 from bot.runtime import Runtime, runtime
 from bot.services import routing, tickets
 from bot.services.grids import path_label
@@ -375,14 +375,19 @@ async def _claim(p: Press) -> None:
     except TicketRefused as exc:
         p.refused(exc)
         return
+    await _refresh_and_tell(p, ticket, name, N_("{role} {name} has taken on your request."))
+    await p.uow.commit()
+    p.answer(p.t("You have claimed No. {number}.", number=ticket.number))
+
+
+async def _refresh_and_tell(p: Press, ticket: Ticket, name: str, msgid: str) -> None:
+    """The card shows the new state; residents hear it from "<role> <name>" in their
+    language. `msgid` takes {role} and {name}."""
     notifier = Notifier(p.rt, p.uow)
     await notifier.refresh_card(ticket)
     role = role_label(await group_node(p.uow, p.chat_id))
     await notifier.tell_residents_with(ticket, lambda t: t(
-        "{role} {name} has taken on your request.", role=html.escape(role(t)),
-        name=html.escape(name)))
-    await p.uow.commit()
-    p.answer(p.t("You have claimed No. {number}.", number=ticket.number))
+        msgid, role=html.escape(role(t)), name=html.escape(name)))
 
 
 async def _release(p: Press) -> None:
@@ -404,13 +409,8 @@ async def _start(p: Press) -> None:
     except TicketRefused as exc:
         p.refused(exc)
         return
-    notifier = Notifier(p.rt, p.uow)
-    await notifier.refresh_card(ticket)
-    role = role_label(await group_node(p.uow, p.chat_id))
-    name = ticket.holder_name or worker_name(p.update)
-    await notifier.tell_residents_with(ticket, lambda t: t(
-        "{role} {name} has started work on your request.", role=html.escape(role(t)),
-        name=html.escape(name)))
+    await _refresh_and_tell(p, ticket, ticket.holder_name or worker_name(p.update),
+                            N_("{role} {name} has started work on your request."))
     await p.uow.commit()
     p.answer(p.t("Work on No. {number} has started.", number=ticket.number))
 
