@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Annotated, Any, Literal
 from urllib.parse import SplitResult, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -399,6 +399,17 @@ class QuietHours(Section):
         if self.start < self.end:
             return self.start <= moment < self.end
         return moment >= self.start or moment < self.end
+
+    def next_allowed(self, moment: datetime, tz: tzinfo) -> datetime:
+        """``moment`` if it is outside the quiet hours, else when they end (in ``tz``): the
+        earliest a non-urgent message to a resident may go out."""
+        local = moment.astimezone(tz)
+        if not self.contains(local.time()):
+            return moment
+        end = datetime.combine(local.date(), self.end, tzinfo=tz)
+        if end <= local:  # quiet since the evening: it ends tomorrow morning
+            end = datetime.combine(local.date() + timedelta(days=1), self.end, tzinfo=tz)
+        return end.astimezone(moment.tzinfo)
 
 
 class ClaimTimings(Section):

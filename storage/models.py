@@ -150,6 +150,8 @@ class Draft(Base):
     data: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # When the idle resident was reminded (once per idle spell; a new answer clears it).
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class TicketSequence(Base):
@@ -167,6 +169,9 @@ class Ticket(Base):
         CheckConstraint(f"status IN ({_in(TICKET_STATUSES)})", name="status"),
         Index("ix_ticket_category_status", "category", "status"),
         Index("ix_ticket_reporter_created", "reporter_id", "created_at"),
+        # Digests and /stats count tickets opened and resolved in a period.
+        Index("ix_ticket_created_at", "created_at"),
+        Index("ix_ticket_resolved_at", "resolved_at"),
     )
 
     id: Mapped[int] = mapped_column(AutoId, primary_key=True)
@@ -200,6 +205,41 @@ class Ticket(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # For the programme's rates (issue 4): when it was first claimed, whether the last
+    # resolution met its deadline, how often residents sent it back, and why it closed.
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    on_time: Mapped[bool | None] = mapped_column(Boolean)
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    close_reason: Mapped[str | None] = mapped_column(String(16))  # CLOSE_REASONS
+
+
+CLOSE_REASONS = ("rated", "unanswered", "withdrawn")
+SURVEY_STATUSES = ("waiting", "asked", "answered", "unanswered", "cancelled")
+
+
+class TicketSurvey(Base):
+    """One resident's follow-up (回访) on one resolution of a ticket: the reporter and each
+    co-reporter are asked, and a reopened ticket is asked again in a new round."""
+
+    __tablename__ = "ticket_survey"
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "user_id", "round"),
+        CheckConstraint(f"status IN ({_in(SURVEY_STATUSES)})", name="status"),
+        CheckConstraint("score IS NULL OR score BETWEEN 1 AND 5", name="score"),
+        Index("ix_ticket_survey_answered_at", "answered_at"),
+    )
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), index=True)
+    user_id: Mapped[int] = mapped_column(TelegramId)
+    round: Mapped[int] = mapped_column(Integer)  # the ticket's reopen_count when asked
+    status: Mapped[str] = mapped_column(String(12))
+    solved: Mapped[bool | None] = mapped_column(Boolean)
+    score: Mapped[int | None] = mapped_column(Integer)  # 1 非常不满意 … 5 非常满意
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class TicketEvent(Base):

@@ -4,11 +4,12 @@ overrides, years the holiday package does not know, and local days in the config
 from __future__ import annotations
 
 import logging
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.config_types import QuietHours
 from bot.services.calendar import WorkCalendar
 from tests.harness import make_config
 
@@ -197,3 +198,28 @@ def test_from_config():
     assert not cal.is_working_day(d("2040-01-09"))
     assert cal.is_working_day(d("2040-01-07"))
     assert not cal.is_working_day(d("2025-10-01"))
+
+
+@pytest.mark.parametrize(("local", "expected"), [
+    ("2026-11-20 14:00", "2026-11-20 14:00"),  # daytime: at once
+    ("2026-11-20 21:00", "2026-11-21 08:00"),  # quiet from 21:00 …
+    ("2026-11-20 23:59", "2026-11-21 08:00"),
+    ("2026-11-21 03:00", "2026-11-21 08:00"),  # … until 08:00 the same morning
+    ("2026-11-21 08:00", "2026-11-21 08:00"),
+])
+def test_quiet_hours_hold_until_morning(local: str, expected: str) -> None:
+    tz = ZoneInfo("Asia/Shanghai")
+    quiet = QuietHours()
+    moment = datetime.strptime(local, "%Y-%m-%d %H:%M").replace(tzinfo=tz).astimezone(UTC)
+    allowed = quiet.next_allowed(moment, tz)
+    assert allowed.astimezone(tz).strftime("%Y-%m-%d %H:%M") == expected
+    assert allowed.tzinfo is UTC
+
+
+def test_quiet_hours_within_a_day_and_disabled() -> None:
+    tz = ZoneInfo("Asia/Shanghai")
+    lunch = QuietHours(start=time(12, 0), end=time(14, 0))
+    moment = datetime(2026, 11, 20, 12, 30, tzinfo=tz)
+    assert lunch.next_allowed(moment, tz) == datetime(2026, 11, 20, 14, 0, tzinfo=tz)
+    off = QuietHours(enabled=False)
+    assert off.next_allowed(moment, tz) == moment

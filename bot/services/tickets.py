@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy import case, func
+
 from bot.clock import Clock
 from bot.config import Category, Config, tier_of
 from bot.services import routing
@@ -201,7 +203,7 @@ async def claim(uow: UnitOfWork, clock: Clock, ticket_id: int, worker_id: int,
     now = clock.now()
     won = await uow.tickets.transition(ticket_id, allowed=("open",), values={
         "status": "claimed", "holder_id": worker_id, "holder_name": worker_name,
-        "updated_at": now})
+        "updated_at": now, "claimed_at": func.coalesce(Ticket.claimed_at, now)})
     ticket = await _load(uow, ticket_id)
     await uow.tickets.refresh(ticket)
     if not won:
@@ -248,10 +250,12 @@ async def start(uow: UnitOfWork, clock: Clock, ticket_id: int, worker_id: int) -
 
 async def resolve(uow: UnitOfWork, clock: Clock, ticket_id: int, worker_id: int,
                   note: str) -> Ticket:
+    now = clock.now()
+    on_time = case((Ticket.deadline_at.is_(None), None), else_=Ticket.deadline_at >= now)
     return await _holder_step(uow, clock, ticket_id, worker_id,
                               allowed=("claimed", "in_progress"),
                               values={"status": "resolved", "resolution": note,
-                                      "resolved_at": clock.now()},
+                                      "resolved_at": now, "on_time": on_time},
                               kind="resolved", note=note)
 
 
