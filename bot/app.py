@@ -36,7 +36,7 @@ from handlers.commands import publish_command_menus
 from handlers.errors import on_error
 from handlers.notify import rerouted_card_poster
 from scheduler import maintenance
-from scheduler.claims import claim_handlers
+from scheduler.handlers import task_handlers
 from scheduler.ticker import Ticker
 
 # Commands count only in new messages: an edited "/start" must not run /start again, and
@@ -67,7 +67,7 @@ def build_application(rt: Runtime, *, request: BaseRequest | None = None,
     app.bot_data["runtime"] = rt
     app.bot_data["sender_factory"] = partial(OutboxSender, rt.db, rt.clock, rt.config, app.bot,
                                              post_card=rerouted_card_poster(rt))
-    app.bot_data["ticker"] = Ticker(rt.db, rt.clock, claim_handlers(rt),
+    app.bot_data["ticker"] = Ticker(rt.db, rt.clock, task_handlers(rt),
                                     batch_size=rt.config.scheduler.batch_size,
                                     backoffs=rt.config.scheduler.retry_backoffs)
     register_handlers(app)

@@ -1,0 +1,13 @@
+"""Every kind of scheduled task and the function that does it (DESIGN §6)."""
+
+from __future__ import annotations
+
+from bot.runtime import Runtime
+from scheduler.claims import claim_handlers
+from scheduler.ticker import TaskHandler
+
+
+def task_handlers(rt: Runtime) -> dict[str, TaskHandler]:
+    return {
+        **claim_handlers(rt),
+    }
