@@ -114,6 +114,28 @@ class Notifier:
         card["reply_markup"] = {"inline_keyboard": []}
         self._enqueue(chat_id, "editMessageText", {"message_id": message_id, **card})
 
+    async def moved(self, ticket: Ticket, *, old_chat: int | None, old_card: int | None,
+                    left: Callable[[Translator], str], arrived: Callable[[Translator], str],
+                    residents: Callable[[Translator], str]) -> None:
+        """The system moved the ticket (an escalation, a reopening): the group it left sees
+        its card retired and a line saying why (``left``), the group that now has it gets
+        the card with the reason (``arrived``), and the residents are told (``residents``).
+        Each renders escaped HTML in its reader's language."""
+        if old_chat is not None:
+            old_group = await self.uow.groups.get(old_chat)
+            t = self.rt.translator(old_group.language if old_group
+                                   else self.rt.config.default_language)
+            note = left(t)
+            await self.retire_card(ticket, chat_id=old_chat, message_id=old_card, note=note)
+            self.say(old_chat, t("⬆️ <b>No. {number}</b>: {note}", number=ticket.number,
+                                 note=note))
+        node = await self.uow.nodes.get(ticket.node_id)
+        _, new_group = await routing.handling_group(self.uow, node)
+        t = self.rt.translator(new_group.language if new_group
+                               else self.rt.config.default_language)
+        await self.post_card(ticket, note=arrived(t))
+        await self.tell_residents_with(ticket, residents)
+
     def say(self, chat_id: int, text: str) -> None:
         """A plain HTML message to a chat, about no particular ticket message."""
         self._enqueue(chat_id, "sendMessage", {"text": text, "parse_mode": "HTML"})

@@ -6,7 +6,7 @@ import logging
 
 from bot.config import format_duration
 from bot.runtime import Runtime
-from bot.services import routing, tickets
+from bot.services import tickets
 from bot.services.tickets import TicketRefused
 from handlers.common import place_html
 from handlers.notify import Notifier
@@ -53,23 +53,15 @@ def claim_handlers(rt: Runtime) -> dict[str, TaskHandler]:
         except TicketRefused:  # the district itself: nobody above to pass it to
             log.info("ticket %s unclaimed at the top of the tree", task.ticket_id)
             return
-        notifier = Notifier(rt, uow)
         path = await uow.nodes.path(target)
-        _, new_group = await routing.handling_group(uow, target)
-        if old_chat is not None:
-            old_group = await uow.groups.get(old_chat)
-            t = rt.translator(old_group.language if old_group else rt.config.default_language)
-            note = t("Passed up to {place}: nobody claimed it within {waited}.",
-                     place=place_html(path, t.language), waited=waited)
-            await notifier.retire_card(ticket, chat_id=old_chat, message_id=old_card,
-                                       note=note)
-            notifier.say(old_chat, t("⬆️ <b>No. {number}</b>: {note}", number=ticket.number,
-                                     note=note))
-        t = rt.translator(new_group.language if new_group else rt.config.default_language)
-        await notifier.post_card(ticket, note=t(
-            "Passed up to this group: nobody claimed it within {waited}.", waited=waited))
-        await notifier.tell_residents_with(ticket, lambda t: t(
-            "Your report has been passed up to {place} so that it is taken on sooner.",
-            place=place_html(path, t.language)))
+        await Notifier(rt, uow).moved(
+            ticket, old_chat=old_chat, old_card=old_card,
+            left=lambda t: t("Passed up to {place}: nobody claimed it within {waited}.",
+                             place=place_html(path, t.language), waited=waited),
+            arrived=lambda t: t("Passed up to this group: nobody claimed it within {waited}.",
+                                waited=waited),
+            residents=lambda t: t(
+                "Your report has been passed up to {place} so that it is taken on sooner.",
+                place=place_html(path, t.language)))
 
     return {"claim_remind": remind, "claim_escalate": escalate}

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from bot.runtime import Runtime
 from scheduler.claims import claim_handlers
+from scheduler.deadlines import deadline_handlers
 from scheduler.ticker import TaskHandler
 
 
 def task_handlers(rt: Runtime) -> dict[str, TaskHandler]:
     return {
         **claim_handlers(rt),
+        **deadline_handlers(rt),
     }

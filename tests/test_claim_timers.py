@@ -62,7 +62,7 @@ async def test_reminded_after_30_minutes_then_escalated_after_2_hours(bot: BotEn
         assert (node.code, ticket.group_chat_id) == ("SFQ-DH-01", COMMUNITY_GROUP.id)
         # The new level has timers of its own.
         assert {task.kind for task in await uow.tasks.pending(ticket_id=ticket_id)} == {
-            "claim_remind", "claim_escalate"}
+            "claim_remind", "claim_escalate", *tickets.DEADLINE_TIMERS}
     assert any("SFQ" not in text and "东湖第一社区" in text
                for text in bot.fake.sent_texts(RESIDENT.id))
 

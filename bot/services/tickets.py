@@ -79,14 +79,15 @@ def mask_phone(phone: str | None) -> str | None:
 
 
 CLAIM_TIMERS = ("claim_remind", "claim_escalate")
+DEADLINE_TIMERS = ("deadline_remind", "deadline_overdue", "deadline_escalate")
 
 
-def _sla_level(node: OrgNode) -> str:
+def sla_level(node: OrgNode) -> str:
     return "desk" if node.level == "desk" else tier_of(node.level)
 
 
 def _deadline(config: Config, ticket: Ticket, node: OrgNode, now: datetime) -> datetime:
-    sla = config.sla(ticket.category, level=_sla_level(node))
+    sla = config.sla(ticket.category, level=sla_level(node))
     if ticket.urgent:
         return now + sla.resolution_urgent_within
     return WorkCalendar.from_config(config).add_working_days(now, sla.resolution_working_days)
@@ -96,13 +97,40 @@ async def _arm_claim_timers(uow: UnitOfWork, config: Config, ticket: Ticket, nod
                             now: datetime) -> None:
     """An open ticket is reminded in its group, then escalated, unless someone claims it first
     (DESIGN §6); the figures are the category's at the node's level."""
-    sla = config.sla(ticket.category, level=_sla_level(node))
+    sla = config.sla(ticket.category, level=sla_level(node))
     await uow.tasks.cancel(CLAIM_TIMERS, ticket_id=ticket.id)
     payload = {"node_id": node.id}
     await uow.tasks.schedule("claim_remind", now + sla.claim_remind_after, now,
                              ticket_id=ticket.id, payload=payload)
     await uow.tasks.schedule("claim_escalate", now + sla.claim_escalate_after, now,
                              ticket_id=ticket.id, payload=payload)
+
+
+async def _arm_deadline_timers(uow: UnitOfWork, config: Config, ticket: Ticket, node: OrgNode,
+                               now: datetime) -> None:
+    """Before the deadline the holder (or the group) is reminded, at it the group is told the
+    ticket is overdue, and after the grace period it goes up one level (DESIGN §6). The timers
+    carry the deadline they were set for: a moved or reopened ticket has a new one."""
+    await uow.tasks.cancel(DEADLINE_TIMERS, ticket_id=ticket.id)
+    if ticket.deadline_at is None:
+        return
+    sla = config.sla(ticket.category, level=sla_level(node))
+    payload = {"node_id": node.id, "deadline": ticket.deadline_at.isoformat()}
+    remind_at = ticket.deadline_at - sla.resolution_remind_before
+    if remind_at > now:
+        await uow.tasks.schedule("deadline_remind", remind_at, now, ticket_id=ticket.id,
+                                 payload=payload)
+    await uow.tasks.schedule("deadline_overdue", ticket.deadline_at, now, ticket_id=ticket.id,
+                             payload=payload)
+    await uow.tasks.schedule("deadline_escalate",
+                             ticket.deadline_at + sla.resolution_escalate_after_overdue, now,
+                             ticket_id=ticket.id, payload=payload)
+
+
+async def _arm_timers(uow: UnitOfWork, config: Config, ticket: Ticket, node: OrgNode,
+                      now: datetime) -> None:
+    await _arm_claim_timers(uow, config, ticket, node, now)
+    await _arm_deadline_timers(uow, config, ticket, node, now)
 
 
 def _event(ticket: Ticket, kind: str, now: datetime, actor_id: int | None, role: str,
@@ -135,7 +163,7 @@ async def create(uow: UnitOfWork, clock: Clock, config: Config, report: NewRepor
                                             added_by_role="resident", added_at=now))
     uow.tickets.log(_event(ticket, "created", now, report.reporter_id, "resident",
                            node=node.code, urgent=ticket.urgent))
-    await _arm_claim_timers(uow, config, ticket, node, now)
+    await _arm_timers(uow, config, ticket, node, now)
     return ticket
 
 
@@ -250,13 +278,54 @@ async def start(uow: UnitOfWork, clock: Clock, ticket_id: int, worker_id: int) -
 
 async def resolve(uow: UnitOfWork, clock: Clock, ticket_id: int, worker_id: int,
                   note: str) -> Ticket:
+    """Resolved by its holder; the resident is asked to confirm later (bot.services.surveys)."""
     now = clock.now()
     on_time = case((Ticket.deadline_at.is_(None), None), else_=Ticket.deadline_at >= now)
-    return await _holder_step(uow, clock, ticket_id, worker_id,
-                              allowed=("claimed", "in_progress"),
-                              values={"status": "resolved", "resolution": note,
-                                      "resolved_at": now, "on_time": on_time},
-                              kind="resolved", note=note)
+    ticket = await _holder_step(uow, clock, ticket_id, worker_id,
+                                allowed=("claimed", "in_progress"),
+                                values={"status": "resolved", "resolution": note,
+                                        "resolved_at": now, "on_time": on_time},
+                                kind="resolved", note=note)
+    await uow.tasks.cancel(DEADLINE_TIMERS, ticket_id=ticket.id)
+    return ticket
+
+
+async def close(uow: UnitOfWork, clock: Clock, ticket_id: int, reason: str) -> Ticket | None:
+    """A resolved ticket closes once its residents are content ("rated") or did not answer in
+    time ("unanswered"). None if it is no longer resolved (reopened, closed meanwhile)."""
+    now = clock.now()
+    won = await uow.tickets.transition(ticket_id, allowed=("resolved",), values={
+        "status": "closed", "closed_at": now, "close_reason": reason, "updated_at": now})
+    if not won:
+        return None
+    ticket = await _load(uow, ticket_id)
+    await uow.tickets.refresh(ticket)
+    uow.tickets.log(_event(ticket, "closed", now, None, "system", reason=reason))
+    return ticket
+
+
+async def reopen(uow: UnitOfWork, clock: Clock, config: Config, ticket_id: int, *,
+                 actor_id: int, reason: str) -> tuple[Ticket, OrgNode, OrgNode] | None:
+    """A resident says a resolved ticket is not solved: it opens again one level higher (at
+    the top it stays where it is), with a fresh deadline and its timers. None if it is no
+    longer resolved."""
+    ticket = await _load_locked(uow, ticket_id)
+    if ticket.status != "resolved":
+        return None
+    source = await uow.nodes.get(ticket.node_id)
+    target = (await uow.nodes.get(source.parent_id)) if source.parent_id else source
+    now = clock.now()
+    won = await uow.tickets.transition(ticket.id, allowed=("resolved",), values={
+        "status": "open", "node_id": target.id, "holder_id": None, "holder_name": None,
+        "resolved_at": None, "on_time": None, "reopen_count": Ticket.reopen_count + 1,
+        "updated_at": now, "deadline_at": _deadline(config, ticket, target, now)})
+    await uow.tickets.refresh(ticket)
+    if not won:
+        return None
+    uow.tickets.log(_event(ticket, "reopened", now, actor_id, "resident",
+                           from_node=source.code, to_node=target.code, reason=reason))
+    await _arm_timers(uow, config, ticket, target, now)
+    return ticket, source, target
 
 
 def resolve_refusal(ticket: Ticket, worker_id: int) -> Refusal | None:
@@ -320,7 +389,7 @@ async def move(uow: UnitOfWork, clock: Clock, config: Config, ticket_id: int, *,
         raise TicketRefused(Refusal.WRONG_STATE, ticket)
     uow.tickets.log(_event(ticket, kind, now, actor_id, role, from_node=source.code,
                            to_node=target.code, reason=reason))
-    await _arm_claim_timers(uow, config, ticket, target, now)
+    await _arm_timers(uow, config, ticket, target, now)
     return ticket, source, target
 
 
@@ -331,12 +400,13 @@ async def withdraw(uow: UnitOfWork, clock: Clock, ticket_id: int, resident_id: i
         raise TicketRefused(Refusal.NOT_HOLDER, ticket)
     now = clock.now()
     won = await uow.tickets.transition(ticket.id, allowed=OPEN_STATUSES, values={
-        "status": "withdrawn", "closed_at": now, "updated_at": now})
+        "status": "withdrawn", "closed_at": now, "close_reason": "withdrawn",
+        "updated_at": now})
     await uow.tickets.refresh(ticket)
     if not won:
         raise TicketRefused(Refusal.WRONG_STATE, ticket)
     uow.tickets.log(_event(ticket, "withdrawn", now, resident_id, "resident", reason=reason))
-    await uow.tasks.cancel(CLAIM_TIMERS, ticket_id=ticket.id)
+    await uow.tasks.cancel(CLAIM_TIMERS + DEADLINE_TIMERS, ticket_id=ticket.id)
     return ticket
 
 

@@ -1,0 +1,110 @@
+"""Resolution deadlines: a reminder to the holder before the deadline, an overdue notice at
+it, and after the grace period the ticket goes up one level (issue 4, item 3).
+
+The deadline itself is counted when the ticket opens at a node (working days on the Chinese
+calendar, or wall-clock hours for urgent tickets; see bot.services.tickets); these timers only
+act on it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from telegram.helpers import mention_html
+
+from bot.config import format_duration
+from bot.i18n import Translator
+from bot.runtime import Runtime
+from bot.services import tickets
+from bot.services.tickets import TicketRefused
+from handlers.cards import local_time
+from handlers.common import place_html
+from handlers.notify import Notifier
+from scheduler.ticker import TaskHandler
+from storage.models import OPEN_STATUSES, GroupChat, ScheduledTask, Ticket
+from storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+async def _still_due(uow: UnitOfWork, task: ScheduledTask) -> Ticket | None:
+    """The ticket, if it is still being handled at the node and against the deadline the
+    timer was set for (a move or a reopening sets new timers)."""
+    ticket = await uow.tickets.get(task.ticket_id) if task.ticket_id else None
+    if ticket is None or ticket.status not in OPEN_STATUSES or ticket.deadline_at is None:
+        return None
+    if ticket.node_id != task.payload.get("node_id"):
+        return None
+    if ticket.deadline_at != datetime.fromisoformat(task.payload.get("deadline", "")):
+        return None
+    return ticket
+
+
+def _holder(ticket: Ticket) -> str:
+    """A mention of the holder, so that Telegram notifies them in the group."""
+    if ticket.holder_id is None:
+        return ""
+    return mention_html(ticket.holder_id, ticket.holder_name or str(ticket.holder_id)) + " "
+
+
+def deadline_handlers(rt: Runtime) -> dict[str, TaskHandler]:
+    def translator_of(group: GroupChat | None) -> Translator:
+        return rt.translator(group.language if group else rt.config.default_language)
+
+    async def remind(uow: UnitOfWork, task: ScheduledTask) -> None:
+        ticket = await _still_due(uow, task)
+        if ticket is None or ticket.group_chat_id is None:
+            return
+        t = translator_of(await uow.groups.get(ticket.group_chat_id))
+        when = local_time(rt.config, ticket.deadline_at)
+        if ticket.holder_id is None:
+            text = t("⏳ <b>No. {number}</b> is due by {time} and nobody holds it yet.",
+                     number=ticket.number, time=when)
+        else:
+            text = _holder(ticket) + t(
+                "⏳ <b>No. {number}</b> is due by {time}. Please resolve it in time, or "
+                "escalate it if it needs help from above.", number=ticket.number, time=when)
+        await Notifier(rt, uow).to_group(ticket, text)
+
+    async def overdue(uow: UnitOfWork, task: ScheduledTask) -> None:
+        ticket = await _still_due(uow, task)
+        if ticket is None or ticket.group_chat_id is None:
+            return
+        t = translator_of(await uow.groups.get(ticket.group_chat_id))
+        node = await uow.nodes.get(ticket.node_id)
+        grace = rt.config.sla(ticket.category, level=tickets.sla_level(node)
+                              ).resolution_escalate_after_overdue
+        text = _holder(ticket) + t(
+            "⚠️ <b>No. {number}</b> is overdue: it was due by {time}. Unless it is resolved "
+            "within {grace}, it will be passed up one level.", number=ticket.number,
+            time=local_time(rt.config, ticket.deadline_at), grace=format_duration(grace))
+        await Notifier(rt, uow).to_group(ticket, text)
+
+    async def escalate(uow: UnitOfWork, task: ScheduledTask) -> None:
+        ticket = await _still_due(uow, task)
+        if ticket is None:
+            return
+        old_chat, old_card = ticket.group_chat_id, ticket.card_message_id
+        due = local_time(rt.config, ticket.deadline_at)
+        try:
+            ticket, _, target = await tickets.move(
+                uow, rt.clock, rt.config, ticket.id, to_node_id=None, actor_id=None,
+                role="system", reason="overdue", kind="escalated", system=True)
+        except TicketRefused:  # the district itself: nobody above to pass it to
+            log.info("ticket %s overdue at the top of the tree", task.ticket_id)
+            return
+        path = await uow.nodes.path(target)
+        await Notifier(rt, uow).moved(
+            ticket, old_chat=old_chat, old_card=old_card,
+            left=lambda t: t("Passed up to {place}: it was not resolved by {time}.",
+                             place=place_html(path, t.language), time=due),
+            arrived=lambda t: t("Passed up to this group: it was not resolved by {time}.",
+                                time=due),
+            residents=lambda t: t(
+                "Your report was not resolved in time, so it has been passed up to {place}.",
+                place=place_html(path, t.language)))
+
+    return {"deadline_remind": remind, "deadline_overdue": overdue,
+            "deadline_escalate": escalate}
+
