@@ -30,6 +30,7 @@ from handlers import (
     relay,
     report,
     start,
+    survey,
     tickets_group,
 )
 from handlers.commands import publish_command_menus
@@ -101,6 +102,7 @@ def register_handlers(app: Application) -> None:
     tickets_group.register(app)
     relay.register(app)
     my_tickets.register(app)
+    survey.register(app)
     app.add_handler(CallbackQueryHandler(fallback.unknown_callback))
 
     app.add_handler(ChatMemberHandler(membership.my_chat_member,

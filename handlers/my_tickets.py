@@ -50,6 +50,7 @@ from handlers import relay as relay_handlers
 from handlers.cards import STATUS_LABELS, category_name, local_time, trimmed
 from handlers.common import place_html, translator_for
 from handlers.notify import Notifier
+from handlers.survey import rating_words
 from storage.models import OPEN_STATUSES, Draft, Ticket, TicketEvent
 from storage.uow import UnitOfWork
 
@@ -298,7 +299,12 @@ async def _sentence(uow: UnitOfWork, t: Translator, event: TicketEvent, viewer_i
     if kind == "resolved":
         return t("Resolved: {note}", note=text("note"))
     if kind == "reopened":
-        return t("Reopened.")
+        return t("Reopened and passed to {place}.", place=await place("to_node"))
+    if kind == "rated":
+        if event.actor_id != viewer_id:
+            return None
+        return t("You rated it: {answer}",
+                 answer=rating_words(t, bool(data.get("solved")), int(data.get("score") or 0)))
     if kind == "closed":
         return t("Closed.")
     if kind == "withdrawn":

@@ -136,9 +136,14 @@ class Notifier:
         await self.post_card(ticket, note=arrived(t))
         await self.tell_residents_with(ticket, residents)
 
-    def say(self, chat_id: int, text: str) -> None:
-        """A plain HTML message to a chat, about no particular ticket message."""
-        self._enqueue(chat_id, "sendMessage", {"text": text, "parse_mode": "HTML"})
+    def say(self, chat_id: int, text: str, *, reply_markup: dict | None = None,
+            ticket: Ticket | None = None, purpose: str | None = None) -> None:
+        """An HTML message to a chat, not a reply to any message (the ticket, if given, is
+        what it is about, for the outbox's bookkeeping)."""
+        params: dict = {"text": text, "parse_mode": "HTML"}
+        if reply_markup is not None:
+            params["reply_markup"] = reply_markup
+        self._enqueue(chat_id, "sendMessage", params, ticket, purpose)
 
     async def to_group(self, ticket: Ticket, text: str) -> None:
         """A message about the ticket in its group, as a reply to the card (in its topic)."""

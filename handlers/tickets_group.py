@@ -43,7 +43,7 @@ from telegram.helpers import mention_html
 from bot.apispec import utf16_len
 from bot.i18n import N_, Translator
 from bot.runtime import Runtime, runtime
-from bot.services import routing, tickets
+from bot.services import routing, surveys, tickets
 from bot.services.grids import path_label
 from bot.services.relay import clean_name
 from bot.services.tickets import Refusal, TicketRefused
@@ -51,6 +51,7 @@ from handlers.cards import ACTION_PREFIX, STATUS_LABELS, local_time, role_name, 
 from handlers.common import is_group, place_html, translator_for
 from handlers.membership_check import Membership, membership
 from handlers.notify import Notifier
+from handlers.survey import rating_words
 from storage.models import OPEN_STATUSES, GroupChat, OrgNode, Ticket, TicketEvent
 from storage.uow import UnitOfWork
 
@@ -746,6 +747,7 @@ async def _resolve_with(rt: Runtime, uow: UnitOfWork, update: Update, t: Transla
     except TicketRefused as exc:
         await uow.commit()  # the draft is done with either way
         return html.escape(refusal_text(t, exc, user.id))
+    await surveys.plan(uow, rt.clock, rt.config, ticket)
     notifier = Notifier(rt, uow)
     await notifier.refresh_card(ticket)
     role = role_label(await group_node(uow, chat_id))
@@ -819,8 +821,15 @@ async def _event_words(t: Translator, event: TicketEvent, names: dict,
         return t("Passed on to {target}: the group that had it can no longer be reached",
                  target=await place(data.get("to_node")))
     if kind == "reopened":
-        return t("Reopened")
+        return t("Reopened by the resident and passed from {source} to {target}",
+                 source=await place(data.get("from_node")),
+                 target=await place(data.get("to_node")))
+    if kind == "rated":
+        return t("Rated by a resident: {answer}", answer=rating_words(
+            t, bool(data.get("solved")), int(data.get("score") or 0)))
     if kind == "closed":
+        if data.get("reason") == "unanswered":
+            return t("Closed: the resident did not answer the follow-up")
         return t("Closed")
     # Relayed messages and added information (their kinds belong to the relay).
     message = html.escape(trimmed(str(data.get("text") or ""), HISTORY_TEXT_LIMIT))

@@ -20,6 +20,7 @@ from storage.repositories.drafts import DraftRepository
 from storage.repositories.groups import GroupRepository
 from storage.repositories.nodes import NodeRepository
 from storage.repositories.outbox import OutboxRepository
+from storage.repositories.surveys import SurveyRepository
 from storage.repositories.tasks import TaskRepository
 from storage.repositories.tickets import TicketRepository
 from storage.repositories.updates import UpdateRepository
@@ -52,6 +53,7 @@ class UnitOfWork:
     drafts: DraftRepository
     outbox: OutboxRepository
     tasks: TaskRepository
+    surveys: SurveyRepository
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -66,6 +68,7 @@ class UnitOfWork:
         self.drafts = DraftRepository(self.session)
         self.outbox = OutboxRepository(self.session)
         self.tasks = TaskRepository(self.session)
+        self.surveys = SurveyRepository(self.session)
         return self
 
     async def __aexit__(self, exc_type, exc, tb) -> None:

@@ -1,0 +1,213 @@
+"""Satisfaction follow-up (回访) after a ticket is resolved (issue 4, item 4; DESIGN §4, §6).
+
+A resolution is followed, after the survey delay and outside quiet hours, by one question to
+each resident of the ticket (the reporter and every co-reporter): is it solved, and how
+satisfied are you (5 非常满意 … 1 非常不满意), with an optional comment. One reminder goes
+out after a day; after the give-up time the ticket closes as unanswered.
+
+"Not solved", or a score at or below ``survey.reopen_max_score``, reopens the ticket one level
+higher at once: the other residents' questions of that round are withdrawn, and the next
+resolution asks everyone again (a new round). When every resident of the round has answered
+content, the ticket closes as rated.
+
+Consultations and check-ups (issue 5) use the same follow-up: it knows tickets, not kinds.
+Functions here change rows and schedule tasks; the caller tells people and commits.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.clock import Clock
+from bot.config import Config
+from bot.services import tickets
+from storage.models import OrgNode, Ticket, TicketEvent, TicketSurvey
+from storage.uow import UnitOfWork
+
+ASK, REMIND, GIVE_UP = "survey_ask", "survey_remind", "survey_give_up"
+SURVEY_TASKS = (ASK, REMIND, GIVE_UP)
+COMMENT_LIMIT = 1000
+SCORES = (5, 4, 3, 2, 1)
+
+
+def _key(kind: str, ticket: Ticket, round_: int) -> str:
+    return f"{kind}:{ticket.id}:{round_}"
+
+
+def not_quiet(config: Config, moment: datetime) -> datetime:
+    """The first moment at or after ``moment`` when a resident may be messaged."""
+    return config.quiet_hours.next_allowed(moment, config.timezone)
+
+
+async def plan(uow: UnitOfWork, clock: Clock, config: Config, ticket: Ticket) -> None:
+    """After a resolution: a question for each resident, asked after the delay."""
+    now = clock.now()
+    round_ = ticket.reopen_count
+    for user_id in await uow.tickets.residents(ticket):
+        uow.surveys.add(TicketSurvey(ticket_id=ticket.id, user_id=user_id, round=round_,
+                                     status="waiting", created_at=now))
+    await uow.tasks.schedule(ASK, not_quiet(config, now + config.timings.survey.delay), now,
+                             ticket_id=ticket.id, payload={"round": round_},
+                             key=_key(ASK, ticket, round_))
+
+
+async def current(uow: UnitOfWork, ticket_id: int | None,
+                  round_: int) -> Ticket | None:
+    """The ticket, if its follow-up round ``round_`` is still running."""
+    ticket = await uow.tickets.get(ticket_id) if ticket_id else None
+    if ticket is None or ticket.status != "resolved" or ticket.reopen_count != round_:
+        return None
+    return ticket
+
+
+async def start_asking(uow: UnitOfWork, clock: Clock, config: Config,
+                       ticket: Ticket) -> Sequence[TicketSurvey]:
+    """The round's questions go out now: returns the surveys to send, marked asked, and
+    schedules the reminder and the give-up. Residents who blocked the bot are skipped (they
+    count as not answering)."""
+    now = clock.now()
+    round_ = ticket.reopen_count
+    asked = []
+    for survey in await uow.surveys.of_round(ticket.id, round_, ("waiting",)):
+        user = await uow.users.get(survey.user_id)
+        if user is not None and user.unreachable:
+            continue
+        survey.status, survey.asked_at = "asked", now
+        asked.append(survey)
+    timings = config.timings.survey
+    payload = {"round": round_}
+    await uow.tasks.schedule(REMIND, not_quiet(config, now + timings.remind_after), now,
+                             ticket_id=ticket.id, payload=payload,
+                             key=_key(REMIND, ticket, round_))
+    await uow.tasks.schedule(GIVE_UP, now + timings.give_up_after, now, ticket_id=ticket.id,
+                             payload=payload, key=_key(GIVE_UP, ticket, round_))
+    return asked
+
+
+async def unanswered(uow: UnitOfWork, ticket: Ticket) -> Sequence[TicketSurvey]:
+    """The round's questions still open: those to remind."""
+    return await uow.surveys.of_round(ticket.id, ticket.reopen_count, ("asked",))
+
+
+async def give_up(uow: UnitOfWork, clock: Clock, ticket: Ticket) -> Ticket | None:
+    """Time is up: who did not answer never will; the ticket closes, as rated if someone of
+    the round answered content, else as unanswered."""
+    round_ = ticket.reopen_count
+    answered = False
+    for survey in await uow.surveys.of_round(ticket.id, round_, ("waiting", "asked",
+                                                                 "answered")):
+        if survey.status == "answered":
+            answered = True
+        else:
+            survey.status = "unanswered"
+    return await tickets.close(uow, clock, ticket.id, "rated" if answered else "unanswered")
+
+
+class Problem(enum.Enum):
+    NOT_FOUND = "not_found"   # no such survey, or not this person's
+    OVER = "over"             # answered already, or withdrawn by a reopening, or timed out
+
+
+class Outcome(enum.Enum):
+    RECORDED = "recorded"     # waiting for other residents of the round
+    CLOSED = "closed"         # every resident is content: the ticket is closed
+    REOPENED = "reopened"     # not solved or not satisfied: open again one level up
+
+
+@dataclass
+class Answer:
+    survey: TicketSurvey
+    ticket: Ticket
+    outcome: Outcome | None = None
+    moved_from: OrgNode | None = None
+    moved_to: OrgNode | None = None
+    old_chat: int | None = None
+    old_card: int | None = None
+
+
+class SurveyProblem(Exception):
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.value)
+        self.problem = problem
+
+
+async def _open_survey(uow: UnitOfWork, survey_id: int, user_id: int, *,
+                       statuses: tuple[str, ...] = ("asked",)) -> tuple[TicketSurvey, Ticket]:
+    survey = await uow.surveys.get(survey_id)
+    if survey is None or survey.user_id != user_id:
+        raise SurveyProblem(Problem.NOT_FOUND)
+    ticket = await uow.tickets.get(survey.ticket_id)
+    if ticket is None:
+        raise SurveyProblem(Problem.NOT_FOUND)
+    if survey.status not in statuses:
+        raise SurveyProblem(Problem.OVER)
+    return survey, ticket
+
+
+async def set_solved(uow: UnitOfWork, survey_id: int, user_id: int,
+                     solved: bool | None) -> TicketSurvey:
+    """The first half of the answer; it may be changed (or, with None, taken back) until the
+    score is given."""
+    survey, _ = await _open_survey(uow, survey_id, user_id)
+    survey.solved = solved
+    return survey
+
+
+def reopens(config: Config, solved: bool, score: int) -> bool:
+    return not solved or score <= config.survey.reopen_max_score
+
+
+async def set_score(uow: UnitOfWork, clock: Clock, config: Config, survey_id: int,
+                    user_id: int, score: int) -> Answer:
+    """The answer is complete: record it and act on it (close, reopen, or wait for the
+    other residents of the round)."""
+    if score not in SCORES:
+        raise SurveyProblem(Problem.NOT_FOUND)
+    survey, ticket = await _open_survey(uow, survey_id, user_id)
+    if survey.solved is None:  # a forged or stale button: the first question comes first
+        raise SurveyProblem(Problem.NOT_FOUND)
+    now = clock.now()
+    survey.score, survey.status, survey.answered_at = score, "answered", now
+    uow.tickets.log(TicketEvent(ticket_id=ticket.id, at=now, kind="rated", actor_id=user_id,
+                                actor_role="resident",
+                                data={"score": score, "solved": survey.solved}))
+    answer = Answer(survey, ticket)
+    if ticket.status != "resolved" or ticket.reopen_count != survey.round:
+        answer.outcome = Outcome.RECORDED
+        return answer
+    if reopens(config, bool(survey.solved), score):
+        answer.old_chat, answer.old_card = ticket.group_chat_id, ticket.card_message_id
+        moved = await tickets.reopen(uow, clock, config, ticket.id, actor_id=user_id,
+                                     reason="not_solved" if not survey.solved else "score")
+        if moved is None:
+            answer.outcome = Outcome.RECORDED
+            return answer
+        answer.ticket, answer.moved_from, answer.moved_to = moved
+        for other in await uow.surveys.of_round(ticket.id, survey.round,
+                                                ("waiting", "asked")):
+            other.status = "cancelled"
+        await uow.tasks.cancel(SURVEY_TASKS, ticket_id=ticket.id)
+        answer.outcome = Outcome.REOPENED
+        return answer
+    if await uow.surveys.of_round(ticket.id, survey.round, ("waiting", "asked")):
+        answer.outcome = Outcome.RECORDED
+        return answer
+    closed = await tickets.close(uow, clock, ticket.id, "rated")
+    await uow.tasks.cancel(SURVEY_TASKS, ticket_id=ticket.id)
+    answer.ticket = closed or ticket
+    answer.outcome = Outcome.CLOSED if closed else Outcome.RECORDED
+    return answer
+
+
+async def set_comment(uow: UnitOfWork, clock: Clock, survey_id: int, user_id: int,
+                      text: str) -> Answer:
+    """A comment on an answered survey (once; a second replaces the first)."""
+    survey, ticket = await _open_survey(uow, survey_id, user_id, statuses=("answered",))
+    survey.comment = text[:COMMENT_LIMIT]
+    uow.tickets.log(TicketEvent(ticket_id=ticket.id, at=clock.now(), kind="survey_comment",
+                                actor_id=user_id, actor_role="resident",
+                                data={"text": survey.comment}))
+    return Answer(survey, ticket)

@@ -1,0 +1,274 @@
+"""The follow-up survey in a resident's private chat (rules: bot.services.surveys).
+
+The question arrives as one message whose buttons change in place: "Is it solved?" (yes / no),
+then "How satisfied are you?" (5 非常满意 … 1 非常不满意, with Back), then thanks and an
+"Add a comment" button. Pressing that starts the one-step "survey_comment" draft: the next
+private message is the comment. Like every private flow it is the person's one conversation
+(storage.repositories.drafts), so it is only started when the person asks for it.
+
+Callback data: sv:<survey id>:y|n (solved), sv:<id>:s<1-5> (score), sv:<id>:b (back),
+sv:<id>:c (comment). Each press is checked against the survey's owner and state, so forged,
+foreign or stale buttons get a short answer and change nothing.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest
+from telegram.ext import (
+    Application,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.i18n import N_, Translator
+from bot.runtime import Runtime, runtime
+from bot.services import relay, reporting, surveys
+from bot.services.surveys import Answer, Outcome, SurveyProblem
+from handlers import relay as relay_handlers
+from handlers.cards import category_name, trimmed
+from handlers.common import place_html, translator_for
+from handlers.notify import Notifier
+from storage.models import OrgNode, Ticket, TicketSurvey
+from storage.uow import UnitOfWork
+
+PREFIX = "sv:"
+COMMENT_FLOW = "survey_comment"
+DRAFT_GROUP = -22
+_DATA = re.compile(r"sv:(\d{1,12}):(y|n|b|c|s[1-5])")
+_PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
+
+SCORE_LABELS = {
+    5: N_("😊 Very satisfied"),
+    4: N_("🙂 Satisfied"),
+    3: N_("😐 Fairly satisfied"),
+    2: N_("🙁 Dissatisfied"),
+    1: N_("😞 Very dissatisfied"),
+}
+
+
+def register(app: Application) -> None:
+    app.add_handler(CallbackQueryHandler(survey_callback, pattern=f"^{PREFIX}"))
+    app.add_handler(MessageHandler(_PRIVATE, relay_handlers.stop_on_error(comment_message)),
+                    group=DRAFT_GROUP)
+
+
+# -- what the resident sees ------------------------------------------------------------------
+
+def _heading(t: Translator, rt: Runtime, ticket: Ticket) -> str:
+    number = t("No. {number}", number=ticket.number)
+    category = html.escape(category_name(rt.config, ticket.category, t.language))
+    return f"<b>{number}</b> · {category}"
+
+
+def question(t: Translator, rt: Runtime, ticket: Ticket, survey: TicketSurvey, *,
+             reminder: bool = False) -> tuple[str, dict]:
+    """The survey message at the step the resident has reached: text and keyboard (as Bot
+    API JSON, for the outbox)."""
+    lines = [_heading(t, rt, ticket)]
+    if reminder:
+        lines.append(t("A reminder: we would still like to hear from you."))
+    lines.append(t("Your report was resolved: {note}",
+                   note=html.escape(trimmed(ticket.resolution or "", 600))))
+    if survey.solved is None:
+        lines += ["", t("Is the problem solved?")]
+        rows = [[_button(t("✅ Yes, solved"), survey, "y"),
+                 _button(t("❌ Not solved"), survey, "n")]]
+    else:
+        solved = t("Solved") if survey.solved else t("Not solved")
+        lines += ["", t("You said: {answer}.", answer=solved),
+                  t("How satisfied are you with how it was handled?")]
+        rows = [[_button(t(SCORE_LABELS[score]), survey, f"s{score}")]
+                for score in surveys.SCORES]
+        rows.append([_button(t("◀️ Back"), survey, "b")])
+    return "\n".join(lines), {"inline_keyboard": rows}
+
+
+def _button(text: str, survey: TicketSurvey, action: str) -> dict:
+    return {"text": text, "callback_data": f"{PREFIX}{survey.id}:{action}"}
+
+
+def answer_words(t: Translator, survey: TicketSurvey) -> str:
+    return rating_words(t, bool(survey.solved), survey.score)
+
+
+def rating_words(t: Translator, solved: bool, score: int) -> str:
+    """"Solved · 🙂 Satisfied (4/5)": an answer as the resident and the workers read it."""
+    label = t(SCORE_LABELS[score]) if score in SCORE_LABELS else "?"
+    solved_words = t("Solved") if solved else t("Not solved")
+    return f"{solved_words} · {label} ({score}/5)"
+
+
+def _thanks(t: Translator, rt: Runtime, answer: Answer,
+            path: Sequence[OrgNode]) -> tuple[str, InlineKeyboardMarkup]:
+    lines = [_heading(t, rt, answer.ticket),
+             t("Thank you. Your answer: {answer}.", answer=answer_words(t, answer.survey))]
+    if answer.outcome is Outcome.CLOSED:
+        lines.append(t("Your report is now closed."))
+    elif answer.outcome is Outcome.REOPENED:
+        lines.append(t("We are sorry it is not settled yet: your report has been reopened "
+                       "and passed to {place}.", place=place_html(path, t.language)))
+    markup = InlineKeyboardMarkup([[InlineKeyboardButton(
+        t("✍️ Add a comment"), callback_data=f"{PREFIX}{answer.survey.id}:c")]])
+    return "\n".join(lines), markup
+
+
+# -- buttons ---------------------------------------------------------------------------------
+
+async def survey_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt = runtime(context)
+    query = update.callback_query
+    async with rt.uow() as uow:
+        t = await translator_for(rt, uow, update)
+        alert, show, send = await _on_button(rt, uow, t, update)
+    await query.answer(alert, show_alert=alert is not None)
+    if show is not None:
+        try:
+            await query.edit_message_text(show[0], parse_mode="HTML", reply_markup=show[1])
+        except BadRequest as exc:  # too old to edit, or pressed twice
+            if "not modified" not in exc.message:
+                await update.effective_chat.send_message(show[0], parse_mode="HTML",
+                                                         reply_markup=show[1])
+    if send is not None:
+        await update.effective_chat.send_message(send, parse_mode="HTML")
+
+
+async def _on_button(rt: Runtime, uow: UnitOfWork, t: Translator, update: Update):
+    """(alert, (text, markup) to show in the pressed message, text to send); reads and
+    writes in the unit of work and commits, nothing here talks to Telegram."""
+    query = update.callback_query
+    match = _DATA.fullmatch(query.data or "")
+    chat = update.effective_chat
+    if match is None or chat is None or chat.type != "private":
+        return t("This button is no longer valid."), None, None
+    survey_id, action = int(match[1]), match[2]
+    user_id = update.effective_user.id
+    try:
+        if action in ("y", "n", "b"):
+            survey = await surveys.set_solved(
+                uow, survey_id, user_id, None if action == "b" else action == "y")
+            ticket = await uow.tickets.get(survey.ticket_id)
+            await uow.commit()
+            text, markup = question(t, rt, ticket, survey)
+            return None, (text, InlineKeyboardMarkup.de_json(markup, None)), None
+        if action == "c":
+            return await _start_comment(rt, uow, t, survey_id, user_id)
+        answer = await surveys.set_score(uow, rt.clock, rt.config, survey_id, user_id,
+                                         int(action[1]))
+        path = await uow.nodes.path(answer.moved_to) if answer.moved_to else []
+        await _tell_workers(rt, uow, answer, path)
+        await uow.commit()
+        return None, _thanks(t, rt, answer, path), None
+    except SurveyProblem as exc:
+        if exc.problem is surveys.Problem.OVER:
+            return t("This survey is closed. Thank you."), None, None
+        return t("This button is no longer valid."), None, None
+
+
+async def _tell_workers(rt: Runtime, uow: UnitOfWork, answer: Answer,
+                        path: Sequence[OrgNode]) -> None:
+    """The group that handled the ticket hears every answer; a reopening moves the card."""
+    notifier = Notifier(rt, uow)
+    ticket, survey = answer.ticket, answer.survey
+    if answer.outcome is Outcome.REOPENED:
+        await notifier.moved(
+            ticket, old_chat=answer.old_chat, old_card=answer.old_card,
+            left=lambda t: t("Reopened by a resident ({answer}) and passed to {place}.",
+                             answer=answer_words(t, survey),
+                             place=place_html(path, t.language)),
+            arrived=lambda t: t("Reopened by a resident ({answer}): please take it on "
+                                "again.", answer=answer_words(t, survey)),
+            residents=lambda t: t("Your report has been reopened and passed to {place}.",
+                                  place=place_html(path, t.language)))
+        return
+    if ticket.group_chat_id is None:
+        return
+    group = await uow.groups.get(ticket.group_chat_id)
+    t = rt.translator(group.language if group else rt.config.default_language)
+    text = t("⭐ A resident rated <b>No. {number}</b>: {answer}.", number=ticket.number,
+             answer=answer_words(t, survey))
+    if answer.outcome is Outcome.CLOSED:
+        text += "\n" + t("The ticket is closed.")
+        await notifier.refresh_card(ticket)
+    await notifier.to_group(ticket, text)
+
+
+# -- the comment -----------------------------------------------------------------------------
+
+async def _start_comment(rt: Runtime, uow: UnitOfWork, t: Translator, survey_id: int,
+                         user_id: int):
+    survey = await uow.surveys.get(survey_id)
+    if survey is None or survey.user_id != user_id or survey.status != "answered":
+        return t("This button is no longer valid."), None, None
+    dropped = await uow.drafts.discard_other_private(user_id, COMMENT_FLOW)
+    await uow.drafts.start(user_id, COMMENT_FLOW, "wait", {"survey_id": survey.id},
+                           rt.clock.now())
+    await uow.commit()
+    text = t("Please write your comment in one message (up to {limit} characters), or send "
+             "/cancel.", limit=surveys.COMMENT_LIMIT)
+    if reporting.FLOW in dropped:
+        text = t("Your unfinished report was discarded.") + "\n\n" + text
+    return None, None, text
+
+
+async def comment_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.effective_message
+    user = update.effective_user
+    if user is None:
+        return
+    rt = runtime(context)
+    async with rt.uow() as uow:
+        draft = await uow.drafts.any_of(user.id)
+        if draft is None or draft.flow != COMMENT_FLOW:
+            return
+        t = await translator_for(rt, uow, update)
+        text = await _take_comment(rt, uow, t, int(draft.data.get("survey_id") or 0), message)
+        await uow.commit()
+    await message.reply_html(text)
+    raise ApplicationHandlerStop
+
+
+async def _take_comment(rt: Runtime, uow: UnitOfWork, t: Translator, survey_id: int,
+                        message: Message) -> str:
+    user_id = message.from_user.id
+    if _is_command(message, "cancel"):
+        await uow.drafts.discard(user_id, COMMENT_FLOW)
+        return t("No comment then. Thank you for your answer.")
+    if _is_command(message):
+        return t("Please write your comment, or send /cancel.")
+    comment = relay.clean_text(message.text or "")
+    if not comment:
+        return t("Please write your comment as text, or send /cancel.")
+    if len(comment) > surveys.COMMENT_LIMIT:
+        return t("That is {length} characters; please keep it under {limit}.",
+                 length=len(comment), limit=surveys.COMMENT_LIMIT)
+    await uow.drafts.discard(user_id, COMMENT_FLOW)
+    try:
+        answer = await surveys.set_comment(uow, rt.clock, survey_id, user_id, comment)
+    except SurveyProblem:
+        return t("This survey is closed. Thank you.")
+    ticket = answer.ticket
+    if ticket.group_chat_id is not None:
+        group = await uow.groups.get(ticket.group_chat_id)
+        gt = rt.translator(group.language if group else rt.config.default_language)
+        await Notifier(rt, uow).to_group(ticket, gt(
+            "💬 A resident's comment on <b>No. {number}</b>: {comment}", number=ticket.number,
+            comment=html.escape(comment)))
+    return t("Thank you, your comment has been recorded.")
+
+
+def _is_command(message: Message, name: str | None = None) -> bool:
+    entities = message.entities or ()
+    if not (message.text and entities and entities[0].type == "bot_command"
+            and entities[0].offset == 0):
+        return False
+    if name is None:
+        return True
+    return message.text[1:entities[0].length].split("@", 1)[0].lower() == name
