@@ -239,3 +239,20 @@ async def test_forged_and_foreign_survey_buttons_change_nothing(bot: BotEnv) -> 
     [survey] = await _surveys(bot, ticket_id)
     assert (survey.status, survey.solved, survey.score) == ("asked", None, None)
     assert (await _ticket(bot, ticket_id)).status == "resolved"
+
+
+async def test_two_content_answers_at_once_close_the_ticket(bot: BotEnv) -> None:
+    import asyncio
+
+    ticket_id = await _resolved(bot, co_reporter=True)
+    await _at(bot, local("2026-11-23 11:00"))
+    mine, theirs = _survey_message(bot, RESIDENT), _survey_message(bot, NEIGHBOUR)
+    by_user = {s.user_id: s.id for s in await _surveys(bot, ticket_id)}
+    await _press(bot, RESIDENT, mine, f"sv:{by_user[RESIDENT.id]}:y")
+    await _press(bot, NEIGHBOUR, theirs, f"sv:{by_user[NEIGHBOUR.id]}:y")
+    await asyncio.gather(
+        bot.send(bot.updates.callback(RESIDENT, f"sv:{by_user[RESIDENT.id]}:s5", mine.result)),
+        bot.send(bot.updates.callback(NEIGHBOUR, f"sv:{by_user[NEIGHBOUR.id]}:s4",
+                                      theirs.result)))
+    ticket = await _ticket(bot, ticket_id)
+    assert (ticket.status, ticket.close_reason) == ("closed", "rated")

@@ -139,9 +139,13 @@ async def _open_survey(uow: UnitOfWork, survey_id: int, user_id: int, *,
     survey = await uow.surveys.get(survey_id)
     if survey is None or survey.user_id != user_id:
         raise SurveyProblem(Problem.NOT_FOUND)
-    ticket = await uow.tickets.get(survey.ticket_id)
+    # The ticket's row lock makes the answers of one round take turns (PostgreSQL; SQLite has
+    # one writer anyway): two residents answering content at once must not each see the other
+    # still asked, and leave the ticket open until the give-up.
+    ticket = await uow.tickets.get(survey.ticket_id, for_update=True)
     if ticket is None:
         raise SurveyProblem(Problem.NOT_FOUND)
+    await uow.surveys.refresh(survey)
     if survey.status not in statuses:
         raise SurveyProblem(Problem.OVER)
     return survey, ticket

@@ -20,6 +20,9 @@ class SurveyRepository:
     async def get(self, survey_id: int) -> TicketSurvey | None:
         return await self._s.get(TicketSurvey, survey_id)
 
+    async def refresh(self, survey: TicketSurvey) -> None:
+        await self._s.refresh(survey)
+
     async def of_round(self, ticket_id: int, round_: int,
                        statuses: Iterable[str]) -> Sequence[TicketSurvey]:
         stmt = select(TicketSurvey).where(TicketSurvey.ticket_id == ticket_id,
