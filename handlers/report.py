@@ -132,7 +132,7 @@ async def offer_unfinished(update: Update, context: ContextTypes.DEFAULT_TYPE, t
     """For /start, after its unit of work is closed: offer to continue the unfinished report
     (from `unfinished_report`) or to start over."""
     await update.effective_chat.send_message(
-        _unfinished_text(runtime(context), t, report), parse_mode="HTML",
+        unfinished_text(runtime(context), t, report), parse_mode="HTML",
         reply_markup=kb.unfinished(t))
 
 
@@ -213,6 +213,9 @@ async def report_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
                 reply.say(t("That unfinished report is no longer kept. Please start again."))
                 await _new_report(reply, rt, uow, t, update.effective_user.id)
                 await uow.commit()
+            elif loaded is None and query.data == kb.CANCEL:
+                # "Discard it" (under a reminder, say) pressed after the draft has gone.
+                reply.alert = t("There is nothing to cancel.")
             elif loaded is not None and await _on_button(reply, rt, uow, t, update, *loaded,
                                                          action=action, arg=arg):
                 await uow.commit()
@@ -227,13 +230,15 @@ async def _new_report(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator,
                       user_id: int) -> None:
     loaded = await reporting.load(uow, user_id)
     if loaded is not None:
-        reply.say(_unfinished_text(rt, t, loaded[1]), kb.unfinished(t))
+        reply.say(unfinished_text(rt, t, loaded[1]), kb.unfinished(t))
         return
     _, report = await reporting.begin(uow, rt.clock, user_id)
     await _ask(reply, rt, uow, t, report)
 
 
-def _unfinished_text(rt: Runtime, t: Translator, report: Report) -> str:
+def unfinished_text(rt: Runtime, t: Translator, report: Report) -> str:
+    """The offer to continue an unfinished report (HTML), for /start, /report and the idle
+    reminder (scheduler.drafts), all under the buttons of `kb.unfinished`."""
     category = report.category(rt.config)
     if category is None:
         return t("You have an unfinished report. Continue where you left off, or start over?")

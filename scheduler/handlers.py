@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.runtime import Runtime
 from scheduler.claims import claim_handlers
 from scheduler.deadlines import deadline_handlers
+from scheduler.drafts import draft_handlers
 from scheduler.surveys import survey_handlers
 from scheduler.ticker import TaskHandler
 
@@ -14,4 +15,5 @@ def task_handlers(rt: Runtime) -> dict[str, TaskHandler]:
         **claim_handlers(rt),
         **deadline_handlers(rt),
         **survey_handlers(rt),
+        **draft_handlers(rt),
     }

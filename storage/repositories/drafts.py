@@ -5,6 +5,19 @@ A person talks to the bot in one private conversation at a time: starting a priv
 report, adding information, a withdrawal) discards that person's other private drafts, so an
 answer can never be taken by a flow the person has moved away from. Group questions (a
 resolution note, a transfer reason) are not private conversations and are never touched.
+
+Every draft has one durable idle check (a scheduled task, DESIGN §6; scheduler.drafts decides
+what it does: remind the resident once, then expire the draft). The repository arms it when the
+draft starts and cancels it when the draft is discarded; answers do not touch it, so no task is
+written per step: the check reads `updated_at` when it runs and sets itself again for the moment
+that matters. The repository does not know the timings (they are configuration), so the first
+check runs at the next tick. A task cannot re-arm itself (the ticker marks it done once its
+handler returns), so a draft's check lives under two keys in turn: each run arms the other.
+
+Locks, on PostgreSQL: a running check holds its task row, then the draft row, then the other
+key's row. A person's update never waits for a task row: discarding deletes the draft first and
+cancels its checks without waiting for one that is running (that one finds the draft gone), and
+a new draft's check has keys of its own (they name the draft's id).
 """
 
 from __future__ import annotations
@@ -14,24 +27,43 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Draft
+from storage.models import Draft, ScheduledTask
+from storage.repositories.tasks import TaskRepository
 
 # Drafts of questions a worker answers in a group (a resolution note, a transfer reason):
 # they must never capture the same person's private conversation.
 GROUP_FLOWS = ("resolve", "transfer")
 
 
+# The scheduled task that looks at an idle draft (handled in scheduler.drafts).
+CHECK_KIND = "draft_check"
+
+
 def is_private(flow: str) -> bool:
     return flow not in GROUP_FLOWS
+
+
+def check_keys(draft_id: int) -> tuple[str, str]:
+    """The two keys a draft's idle check alternates between."""
+    return f"draft:{draft_id}:a", f"draft:{draft_id}:b"
 
 
 class DraftRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
+        self._tasks = TaskRepository(session)
 
     async def get(self, user_id: int, flow: str) -> Draft | None:
         return await self._s.scalar(select(Draft).where(Draft.user_id == user_id,
                                                         Draft.flow == flow))
+
+    async def by_id(self, draft_id: int, *, lock: bool = False) -> Draft | None:
+        """With `lock`, the row is held until the transaction ends (on PostgreSQL), so two
+        checks of one draft never both act on it."""
+        stmt = select(Draft).where(Draft.id == draft_id)
+        if lock and self._s.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        return await self._s.scalar(stmt)
 
     async def any_of(self, user_id: int) -> Draft | None:
         """The person's private conversation (group questions are not one). Rows written
@@ -50,21 +82,38 @@ class DraftRepository:
                       updated_at=now)
         self._s.add(draft)
         await self._s.flush()
+        await self._tasks.schedule(CHECK_KIND, now, now, user_id=user_id,
+                                   payload={"draft_id": draft.id},
+                                   key=check_keys(draft.id)[0])
         return draft
 
     def save(self, draft: Draft, *, step: str, data: dict, now: datetime) -> None:
-        # A new dict each time: the JSON column is not mutation-tracked.
+        # A new dict each time: the JSON column is not mutation-tracked. An answer starts a
+        # new idle spell, which is reminded again.
         draft.step, draft.data, draft.updated_at = step, dict(data), now
+        draft.reminded_at = None
+
+    async def check_again(self, running: ScheduledTask, due_at: datetime,
+                          now: datetime) -> None:
+        """From inside a draft's check: look again at `due_at`, under the other key."""
+        first, second = check_keys(running.payload["draft_id"])
+        await self._tasks.schedule(CHECK_KIND, due_at, now, user_id=running.user_id,
+                                   payload=dict(running.payload),
+                                   key=second if running.key == first else first)
 
     async def discard(self, user_id: int, flow: str) -> None:
-        await self._s.execute(delete(Draft).where(Draft.user_id == user_id, Draft.flow == flow))
+        await self._delete(Draft.user_id == user_id, Draft.flow == flow)
+
+    async def _delete(self, *where) -> list[str]:
+        """Delete drafts, then cancel their checks; returns the flows deleted."""
+        deleted = (await self._s.execute(delete(Draft).where(*where)
+                                         .returning(Draft.id, Draft.flow))).all()
+        keys = [key for draft_id, _ in deleted for key in check_keys(draft_id)]
+        if keys:
+            await self._tasks.cancel_unless_running(CHECK_KIND, keys)
+        return [flow for _, flow in deleted]
 
     async def discard_other_private(self, user_id: int, keep: str) -> list[str]:
         """Remove the person's private drafts other than `keep`; returns their flows."""
-        stmt = select(Draft.flow).where(Draft.user_id == user_id, Draft.flow != keep,
-                                        Draft.flow.not_in(GROUP_FLOWS))
-        flows = list((await self._s.scalars(stmt)).all())
-        if flows:
-            await self._s.execute(delete(Draft).where(Draft.user_id == user_id,
-                                                      Draft.flow.in_(flows)))
-        return flows
+        return await self._delete(Draft.user_id == user_id, Draft.flow != keep,
+                                  Draft.flow.not_in(GROUP_FLOWS))

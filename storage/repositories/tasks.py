@@ -47,6 +47,23 @@ class TaskRepository:
         result = await self._s.execute(stmt.values(status="cancelled"))
         return result.rowcount or 0
 
+    async def cancel_unless_running(self, kind: str, keys: Iterable[str]) -> int:
+        """Cancel the pending tasks of these keys without waiting for one a ticker is running
+        right now (on PostgreSQL its row is locked): that one is left to its handler, which
+        must find out for itself that it no longer applies. For callers that must never wait
+        on a task, such as a person's update."""
+        stmt = select(ScheduledTask.id).where(ScheduledTask.status == "pending",
+                                              ScheduledTask.kind == kind,
+                                              ScheduledTask.key.in_(list(keys)))
+        if self._s.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        ids = list((await self._s.scalars(stmt)).all())
+        if not ids:
+            return 0
+        await self._s.execute(update(ScheduledTask).where(ScheduledTask.id.in_(ids))
+                              .values(status="cancelled"))
+        return len(ids)
+
     async def claim_due(self, now: datetime, limit: int, lease_for: timedelta) -> list[
             tuple[int, str]]:
         """Lease up to `limit` due tasks: (id, lease token). On PostgreSQL, rows another
