@@ -30,13 +30,14 @@ from handlers import (
     relay,
     report,
     start,
+    stats,
     survey,
     tickets_group,
 )
 from handlers.commands import publish_command_menus
 from handlers.errors import on_error
 from handlers.notify import rerouted_card_poster
-from scheduler import maintenance
+from scheduler import digests, maintenance
 from scheduler.handlers import task_handlers
 from scheduler.ticker import Ticker
 
@@ -90,6 +91,7 @@ def register_handlers(app: Application) -> None:
     app.add_handler(CommandHandler("language", start.language_command, filters=NEW_MESSAGES))
     app.add_handler(CommandHandler("bind", binding.bind_command, filters=NEW_MESSAGES))
     app.add_handler(CommandHandler("unbind", binding.unbind_command, filters=NEW_MESSAGES))
+    app.add_handler(CommandHandler("stats", stats.stats_command, filters=NEW_MESSAGES))
 
     app.add_handler(CallbackQueryHandler(start.menu_callback,
                                          pattern=f"^({keyboards.MENU_HELP}|"
@@ -121,6 +123,7 @@ def register_handlers(app: Application) -> None:
 async def _post_init(app: Application) -> None:
     rt: Runtime = app.bot_data["runtime"]
     await publish_command_menus(app.bot, rt.catalogs, rt.config.default_language)
+    await digests.schedule_upcoming(rt)  # idempotent: each digest is scheduled once
     # The outbox sender runs beside the update processing for the life of the process.
     sender: OutboxSender = app.bot_data["sender_factory"]()
     app.bot_data["sender"] = sender

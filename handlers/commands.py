@@ -24,6 +24,7 @@ GROUP_COMMANDS = (
     ("help", N_("What this group receives and the group commands")),
     ("bind", N_("Bind this group to a grid, centre or desk (admins)")),
     ("unbind", N_("Unbind this group (admins)")),
+    ("stats", N_("Numbers of this group's area: /stats today, week or month")),
     ("language", N_("Change the group's language (admins)")),
 )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.runtime import Runtime
 from scheduler.claims import claim_handlers
 from scheduler.deadlines import deadline_handlers
+from scheduler.digests import digest_handlers
 from scheduler.drafts import draft_handlers
 from scheduler.surveys import survey_handlers
 from scheduler.ticker import TaskHandler
@@ -13,6 +14,7 @@ from scheduler.ticker import TaskHandler
 def task_handlers(rt: Runtime) -> dict[str, TaskHandler]:
     return {
         **claim_handlers(rt),
+        **digest_handlers(rt),
         **deadline_handlers(rt),
         **survey_handlers(rt),
         **draft_handlers(rt),

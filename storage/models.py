@@ -169,9 +169,12 @@ class Ticket(Base):
         CheckConstraint(f"status IN ({_in(TICKET_STATUSES)})", name="status"),
         Index("ix_ticket_category_status", "category", "status"),
         Index("ix_ticket_reporter_created", "reporter_id", "created_at"),
-        # Digests and /stats count tickets opened and resolved in a period.
+        # Digests and /stats count tickets opened, first claimed and resolved in a period,
+        # and the open (and overdue) ones now.
         Index("ix_ticket_created_at", "created_at"),
+        Index("ix_ticket_claimed_at", "claimed_at"),
         Index("ix_ticket_resolved_at", "resolved_at"),
+        Index("ix_ticket_status_deadline", "status", "deadline_at"),
     )
 
     id: Mapped[int] = mapped_column(AutoId, primary_key=True)

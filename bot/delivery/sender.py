@@ -11,7 +11,8 @@ How a row travels:
 2. *Prepare* (short transaction): the lease is renewed by compare-and-set (if another sender
    took the row over after the lease ran out, this one lets go) and "$card"/"$topic" are
    filled in from the ticket.
-3. *Call* Telegram, outside any transaction. Chats are served concurrently, each chat's rows
+3. *Call* Telegram, outside any transaction; a chart the row describes ("$chart") is drawn
+   just before (``bot.delivery.uploads``). Chats are served concurrently, each chat's rows
    one after the other.
 4. *Record* (one transaction): sent and its consequences, or the failure and its facts.
 
@@ -54,6 +55,7 @@ from telegram.warnings import PTBUserWarning
 
 from bot.clock import Clock
 from bot.config import Config
+from bot.delivery import uploads
 from bot.delivery.calls import api_kwargs, describe
 from bot.delivery.facts import PostCard, note_only_card
 from bot.delivery.limits import RateLimiter
@@ -252,8 +254,9 @@ class OutboxSender:
                 reserved = False
                 calls += 1
                 try:
+                    params = await uploads.materialize(call.params)  # draws charts
                     result = await self._bot.do_api_request(call.method,
-                                                            api_kwargs=api_kwargs(call.params))
+                                                            api_kwargs=api_kwargs(params))
                 except ChatMigrated as exc:
                     source = call.params.get("from_chat_id")
                     if await self._rows.migrated(call, exc.new_chat_id,
@@ -263,8 +266,8 @@ class OutboxSender:
                 except TelegramError as exc:
                     return await self._rows.refused(call, exc), calls
                 except Exception as exc:
-                    # Raised before anything went out (e.g. a value JSON cannot hold):
-                    # retrying cannot help.
+                    # Raised before anything went out (e.g. a value JSON cannot hold, a chart
+                    # that cannot be drawn): retrying cannot help.
                     await self._rows.fail(call, describe(exc))
                     return DONE, calls
                 await self._rows.sent(call, result)

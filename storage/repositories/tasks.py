@@ -20,8 +20,11 @@ class TaskRepository:
 
     async def schedule(self, kind: str, due_at: datetime, now: datetime, *,
                        ticket_id: int | None = None, user_id: int | None = None,
-                       payload: dict | None = None, key: str | None = None) -> None:
-        """Add a task; with a key, (re)arm the one task of that key instead of adding."""
+                       payload: dict | None = None, key: str | None = None,
+                       once: bool = False) -> None:
+        """Add a task; with a key, (re)arm the one task of that key instead of adding. With
+        ``once``, a key that exists (pending, or already run) is left alone: such a task, a
+        digest say, happens once ever, however many processes ask and however often."""
         values = {"kind": kind, "due_at": due_at, "status": "pending", "ticket_id": ticket_id,
                   "user_id": user_id, "payload": payload or {}, "key": key, "attempts": 0,
                   "lease": None, "leased_until": None, "last_error": None, "created_at": now,
@@ -32,6 +35,10 @@ class TaskRepository:
         dialect = self._s.get_bind().dialect.name
         insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
         stmt = insert(ScheduledTask).values(**values)
+        if once:
+            await self._s.execute(stmt.on_conflict_do_nothing(
+                index_elements=[ScheduledTask.key]))
+            return
         rearm = {k: v for k, v in values.items() if k not in ("key", "created_at")}
         await self._s.execute(stmt.on_conflict_do_update(index_elements=[ScheduledTask.key],
                                                          set_=rearm))

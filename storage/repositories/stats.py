@@ -1,0 +1,131 @@
+"""Counts behind digests and /stats, aggregated in SQL per node (issue 4, item 6).
+
+Every query groups by the node that handles the ticket now (``ticket.node_id``) and returns one
+row per node at most, so the cost does not grow with the number of tickets handed back: a
+district's hundreds of thousands of tickets stay in the database. The service folds the
+per-node rows into subtrees (``bot.services.stats``).
+
+Durations are summed in SQL too. Date arithmetic is the one thing that differs between the
+backends: PostgreSQL subtracts timestamps and extracts the epoch; SQLite stores UTC text that
+``julianday`` reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from storage.models import OPEN_STATUSES, OrgNode, Ticket, TicketSurvey
+
+# Tickets that ended because the resident took them back are no work done or left undone.
+_WITHDRAWN = "withdrawn"
+# A resolved ticket, or one closed after its resolution (rated, or the survey went unanswered).
+_CONCLUDED = ("resolved", "closed")
+# 满意: 基本满意 (3), 满意 (4) and 非常满意 (5) on the 1–5 scale of the follow-up.
+SATISFIED_MIN_SCORE = 3
+
+
+@dataclass(frozen=True)
+class TreeNode:
+    """A node of the org tree without its boundary (which digests never need)."""
+
+    id: int
+    parent_id: int | None
+    code: str
+    level: str
+    name: str
+    name_zh_hant: str | None
+    name_en: str | None
+
+    def display_name(self, language: str) -> str:
+        if language == "zh_Hant" and self.name_zh_hant:
+            return self.name_zh_hant
+        if language == "en" and self.name_en:
+            return self.name_en
+        return self.name
+
+
+# Per node: field name -> value. Field names are those of bot.services.stats.Tally.
+NodeSums = dict[int, dict[str, float]]
+
+
+class StatsRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def tree(self) -> list[TreeNode]:
+        stmt = select(OrgNode.id, OrgNode.parent_id, OrgNode.code, OrgNode.level, OrgNode.name,
+                      OrgNode.name_zh_hant, OrgNode.name_en).order_by(OrgNode.code)
+        return [TreeNode(*row) for row in (await self._s.execute(stmt)).all()]
+
+    def _seconds(self, later, earlier) -> ColumnElement:
+        if self._s.get_bind().dialect.name == "postgresql":
+            return func.extract("epoch", later - earlier)
+        # julianday is a float of days: rounded to the millisecond, whole seconds stay whole.
+        return func.round((func.julianday(later) - func.julianday(earlier)) * 86400.0, 3)
+
+    async def sums(self, start: datetime, end: datetime, now: datetime,
+                   node_ids: Collection[int] | None = None) -> NodeSums:
+        """Everything a report counts, per node, for the period [start, end) and, for what is
+        open, at ``now``. ``node_ids`` limits the nodes (None: all of them)."""
+        out: NodeSums = {}
+        for part in (self._created(start, end), self._resolved(start, end),
+                     self._claimed(start, end), self._open(now), self._surveys(start, end)):
+            stmt, names = part
+            if node_ids is not None:
+                stmt = stmt.where(Ticket.node_id.in_(list(node_ids)))
+            for node_id, *values in (await self._s.execute(stmt)).all():
+                row = out.setdefault(node_id, {})
+                for name, value in zip(names, values, strict=True):
+                    row[name] = float(value or 0)
+        return out
+
+    @staticmethod
+    def _created(start: datetime, end: datetime):
+        not_withdrawn = and_(Ticket.status != _WITHDRAWN,
+                             or_(Ticket.close_reason.is_(None), Ticket.close_reason != _WITHDRAWN))
+        concluded = and_(not_withdrawn, Ticket.status.in_(_CONCLUDED),
+                         Ticket.resolved_at.is_not(None), Ticket.resolved_at < end)
+        stmt = (select(Ticket.node_id, func.count(),
+                       func.sum(case((not_withdrawn, 1), else_=0)),
+                       func.sum(case((concluded, 1), else_=0)))
+                .where(Ticket.created_at >= start, Ticket.created_at < end)
+                .group_by(Ticket.node_id))
+        return stmt, ("new", "cohort", "concluded")
+
+    def _resolved(self, start: datetime, end: datetime):
+        stmt = (select(Ticket.node_id, func.count(), func.count(Ticket.on_time),
+                       func.sum(case((Ticket.on_time.is_(True), 1), else_=0)),
+                       func.sum(self._seconds(Ticket.resolved_at, Ticket.created_at)))
+                .where(Ticket.resolved_at >= start, Ticket.resolved_at < end)
+                .group_by(Ticket.node_id))
+        return stmt, ("resolved", "timed", "on_time", "resolve_seconds")
+
+    def _claimed(self, start: datetime, end: datetime):
+        stmt = (select(Ticket.node_id, func.count(),
+                       func.sum(self._seconds(Ticket.claimed_at, Ticket.created_at)))
+                .where(Ticket.claimed_at >= start, Ticket.claimed_at < end)
+                .group_by(Ticket.node_id))
+        return stmt, ("claimed", "claim_seconds")
+
+    @staticmethod
+    def _open(now: datetime):
+        overdue = and_(Ticket.deadline_at.is_not(None), Ticket.deadline_at < now)
+        stmt = (select(Ticket.node_id, func.count(), func.sum(case((overdue, 1), else_=0)))
+                .where(Ticket.status.in_(OPEN_STATUSES)).group_by(Ticket.node_id))
+        return stmt, ("open", "overdue")
+
+    @staticmethod
+    def _surveys(start: datetime, end: datetime):
+        satisfied = TicketSurvey.score >= SATISFIED_MIN_SCORE
+        stmt = (select(Ticket.node_id, func.count(), func.sum(case((satisfied, 1), else_=0)))
+                .join(Ticket, Ticket.id == TicketSurvey.ticket_id)
+                .where(TicketSurvey.status == "answered", TicketSurvey.score.is_not(None),
+                       TicketSurvey.answered_at >= start, TicketSurvey.answered_at < end)
+                .group_by(Ticket.node_id))
+        return stmt, ("answered", "satisfied")
