@@ -82,6 +82,7 @@ async def group_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
             "/bind CODE — bind this group to a grid, centre or desk (Gridgate administrators)\n"
             "/unbind — unbind this group (Gridgate administrators)\n"
             "/language — the group's language (Gridgate administrators)\n"
+            "/stats [today|week|month] — the numbers of this group's area\n"
             "/help — this help"))
 
 
