@@ -214,6 +214,10 @@ class Ticket(Base):
     on_time: Mapped[bool | None] = mapped_column(Boolean)
     reopen_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     close_reason: Mapped[str | None] = mapped_column(String(16))  # CLOSE_REASONS
+    # Issue 5: what a consultation or check-up asked for (how to answer, which day, consent
+    # to a call-back, topics), and the enterprise a request is made for.
+    details: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
+    enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprise.id"), index=True)
 
 
 CLOSE_REASONS = ("rated", "unanswered", "withdrawn")
@@ -337,3 +341,90 @@ class ScheduledTask(Base):
     last_error: Mapped[str | None] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+ENTERPRISE_ROLES = ("owner", "contact")
+
+
+class Enterprise(Base):
+    """A registered enterprise (企业): identified by its unified social credit code
+    (统一社会信用代码, GB 32100-2015), with one or more contacts."""
+
+    __tablename__ = "enterprise"
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    credit_code: Mapped[str] = mapped_column(String(18), unique=True)
+    industry: Mapped[str] = mapped_column(String(32))
+    # The park or street it belongs to (a node of the org tree).
+    node_id: Mapped[int | None] = mapped_column(ForeignKey("org_node.id"))
+    # Given by a contact to a colleague who joins as another contact.
+    invite_code: Mapped[str] = mapped_column(String(16), unique=True)
+    created_by: Mapped[int] = mapped_column(TelegramId)
+    consent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EnterpriseContact(Base):
+    """A person who may act for an enterprise; one person may manage several."""
+
+    __tablename__ = "enterprise_contact"
+    __table_args__ = (
+        CheckConstraint(f"role IN ({_in(ENTERPRISE_ROLES)})", name="role"),
+    )
+
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(TelegramId, primary_key=True, index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    phone: Mapped[str] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(12))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+SLOT_STATUSES = ("open", "closed")
+BOOKING_STATUSES = ("booked", "confirmed", "cancelled", "done", "no_show")
+
+
+class CheckupSlot(Base):
+    """A time the lawyer desk offers for check-ups, with a number of places. ``booked`` never
+    exceeds ``capacity`` (a constraint; bookings take a place with a conditional update)."""
+
+    __tablename__ = "checkup_slot"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_in(SLOT_STATUSES)})", name="status"),
+        CheckConstraint("booked >= 0 AND booked <= capacity", name="places"),
+        Index("ix_checkup_slot_status_starts", "status", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True)
+    desk_id: Mapped[int] = mapped_column(ForeignKey("org_node.id"))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    capacity: Mapped[int] = mapped_column(Integer)
+    booked: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(12), default="open")
+    created_by: Mapped[int] = mapped_column(TelegramId)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Booking(Base):
+    """An enterprise's place in a check-up slot; its ticket carries the card and the relay."""
+
+    __tablename__ = "booking"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_in(BOOKING_STATUSES)})", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True)
+    slot_id: Mapped[int] = mapped_column(ForeignKey("checkup_slot.id"), index=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id"), index=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), unique=True)
+    topics: Mapped[list] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(12), default="booked")
+    lawyer_id: Mapped[int | None] = mapped_column(TelegramId)
+    lawyer_name: Mapped[str | None] = mapped_column(String(128))
+    report: Mapped[str | None] = mapped_column(Text)
+    booked_by: Mapped[int] = mapped_column(TelegramId)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

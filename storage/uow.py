@@ -16,7 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
 from storage.models import ProcessedUpdate
+from storage.repositories.bookings import BookingRepository
 from storage.repositories.drafts import DraftRepository
+from storage.repositories.enterprises import EnterpriseRepository
 from storage.repositories.groups import GroupRepository
 from storage.repositories.nodes import NodeRepository
 from storage.repositories.outbox import OutboxRepository
@@ -54,6 +56,8 @@ class UnitOfWork:
     outbox: OutboxRepository
     tasks: TaskRepository
     surveys: SurveyRepository
+    enterprises: EnterpriseRepository
+    bookings: BookingRepository
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -69,6 +73,8 @@ class UnitOfWork:
         self.outbox = OutboxRepository(self.session)
         self.tasks = TaskRepository(self.session)
         self.surveys = SurveyRepository(self.session)
+        self.enterprises = EnterpriseRepository(self.session)
+        self.bookings = BookingRepository(self.session)
         return self
 
     async def __aexit__(self, exc_type, exc, tb) -> None:
