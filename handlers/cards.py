@@ -79,8 +79,36 @@ def reporter_line(t: Translator, ticket: Ticket) -> str:
     if ticket.anonymous:
         return t("Anonymous report")
     name = html.escape(ticket.reporter_name or t("Resident"))
-    phone = mask_phone(ticket.reporter_phone)
+    # The whole number only when the resident asked to be called back (a consultation).
+    phone = (html.escape(ticket.reporter_phone or "") if wants_call_back(ticket)
+             else mask_phone(ticket.reporter_phone))
     return f"{name} · {phone}" if phone else name
+
+
+# How a consultation is to be answered (ticket.details["way"]).
+WAY_CHAT, WAY_CALL, WAY_VISIT = "chat", "call", "visit"
+WAY_LABELS = {
+    WAY_CHAT: N_("💬 Answer in this chat"),
+    WAY_CALL: N_("📞 Call me back"),
+    WAY_VISIT: N_("🏢 In person at the service point"),
+}
+
+
+def wants_call_back(ticket: Ticket) -> bool:
+    details = ticket.details or {}
+    return details.get("way") == WAY_CALL and bool(details.get("call_consent"))
+
+
+def details_lines(t: Translator, ticket: Ticket) -> list[str]:
+    """What a consultation asked for: how to answer, and the day of a visit."""
+    details = ticket.details or {}
+    way = details.get("way")
+    if way not in WAY_LABELS:
+        return []
+    line = t("Answer: {way}", way=t(WAY_LABELS[way]))
+    if way == WAY_VISIT and details.get("visit_day"):
+        line += " · " + html.escape(str(details["visit_day"]))
+    return [line]
 
 
 def card_text(t: Translator, config: Config, ticket: Ticket, path: Sequence[OrgNode],
@@ -105,6 +133,7 @@ def card_text(t: Translator, config: Config, ticket: Ticket, path: Sequence[OrgN
         lines.append(f"📝 {html.escape(trimmed(ticket.description, CARD_DESCRIPTION_LIMIT))}")
     if attachments:
         lines.append(t("📎 {count} attachment(s)", count=len(attachments)))
+    lines.extend(details_lines(t, ticket))
     lines.append(f"👤 {reporter_line(t, ticket)}")
     lines.append(t("⏰ Due by {time}", time=local_time(config, ticket.deadline_at)))
     if ticket.resolution and ticket.status in ("resolved", "closed"):

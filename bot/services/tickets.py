@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import case, func
 
@@ -59,6 +60,8 @@ class NewReport:
     reporter_name: str | None = None
     reporter_phone: str | None = None
     attachments: Sequence[tuple[str, str]] = field(default_factory=tuple)  # (kind, file_id)
+    details: Mapping[str, Any] = field(default_factory=dict)  # consultations, check-ups
+    enterprise_id: int | None = None  # the enterprise it is made for
 
 
 def is_emergency(config: Config, category: Category, text: str) -> bool:
@@ -154,7 +157,8 @@ async def create(uow: UnitOfWork, clock: Clock, config: Config, report: NewRepor
         reporter_id=report.reporter_id, anonymous=report.anonymous,
         reporter_name=None if report.anonymous else report.reporter_name,
         reporter_phone=None if report.anonymous else report.reporter_phone,
-        language=report.language, created_at=now, updated_at=now)
+        language=report.language, details=dict(report.details),
+        enterprise_id=report.enterprise_id, created_at=now, updated_at=now)
     ticket.deadline_at = _deadline(config, ticket, node, now)
     uow.tickets.add(ticket)
     await uow.tickets.flush()
