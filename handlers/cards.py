@@ -100,15 +100,19 @@ def wants_call_back(ticket: Ticket) -> bool:
 
 
 def details_lines(t: Translator, ticket: Ticket) -> list[str]:
-    """What a consultation asked for: how to answer, and the day of a visit."""
+    """The enterprise a request is made for; what a consultation asked for (how to answer,
+    the day of a visit)."""
     details = ticket.details or {}
+    lines = []
+    if details.get("enterprise"):
+        lines.append(f"🏭 {html.escape(str(details['enterprise']))}")
     way = details.get("way")
-    if way not in WAY_LABELS:
-        return []
-    line = t("Answer: {way}", way=t(WAY_LABELS[way]))
-    if way == WAY_VISIT and details.get("visit_day"):
-        line += " · " + html.escape(str(details["visit_day"]))
-    return [line]
+    if way in WAY_LABELS:
+        line = t("Answer: {way}", way=t(WAY_LABELS[way]))
+        if way == WAY_VISIT and details.get("visit_day"):
+            line += " · " + html.escape(str(details["visit_day"]))
+        lines.append(line)
+    return lines
 
 
 def card_text(t: Translator, config: Config, ticket: Ticket, path: Sequence[OrgNode],

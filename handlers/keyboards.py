@@ -6,6 +6,8 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, Translator
 from handlers.report_keyboards import NEW as REPORT_NEW
+from handlers.report_keyboards import NEW_CONSULTATION as CONSULTATION_NEW
+from handlers.report_keyboards import NEW_ENTERPRISE_MATTER as ENTERPRISE_MATTER_NEW
 
 MY_TICKETS = "my:list"  # handled by handlers.my_tickets
 
@@ -20,6 +22,8 @@ def main_menu(t: Translator) -> InlineKeyboardMarkup:
     # Only flows that exist get an entry; new flows add their buttons here.
     return InlineKeyboardMarkup([
         [InlineKeyboardButton(t("📝 Report a problem"), callback_data=REPORT_NEW)],
+        [InlineKeyboardButton(t("⚖️ Legal consultation"), callback_data=CONSULTATION_NEW)],
+        [InlineKeyboardButton(t("🏭 Enterprise matter"), callback_data=ENTERPRISE_MATTER_NEW)],
         [InlineKeyboardButton(t("📋 My tickets"), callback_data=MY_TICKETS)],
         [InlineKeyboardButton(t("🌐 Language"), callback_data=MENU_LANGUAGE),
          InlineKeyboardButton(t("❓ Help"), callback_data=MENU_HELP)],

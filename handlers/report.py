@@ -18,6 +18,7 @@ import html
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from telegram import Message, ReplyKeyboardRemove, Update
@@ -33,12 +34,12 @@ from telegram.ext import (
 )
 
 from bot.config import tier_of
-from bot.i18n import Translator
+from bot.i18n import N_, Translator
 from bot.runtime import Runtime, runtime
 from bot.services import reporting
 from bot.services.reporting import Answer, Outcome, Problem, Report, Step, Submitted
 from handlers import report_keyboards as kb
-from handlers.cards import STATUS_LABELS, category_name
+from handlers.cards import STATUS_LABELS, WAY_LABELS, category_name
 from handlers.common import place_html, translator_for
 from handlers.notify import Notifier
 from storage.models import Draft, OrgNode
@@ -60,6 +61,10 @@ REPLY_KEYBOARD_STEPS = (Step.PLACE, Step.CONTACT)
 
 def register(app: Application) -> None:
     app.add_handler(CommandHandler("report", report_command, filters=PRIVATE_MESSAGES),
+                    group=HANDLER_GROUP)
+    app.add_handler(CommandHandler("consult", consult_command, filters=PRIVATE_MESSAGES),
+                    group=HANDLER_GROUP)
+    app.add_handler(CommandHandler("matter", matter_command, filters=PRIVATE_MESSAGES),
                     group=HANDLER_GROUP)
     app.add_handler(CommandHandler("cancel", cancel_command, filters=PRIVATE_MESSAGES),
                     group=HANDLER_GROUP)
@@ -136,16 +141,30 @@ async def offer_unfinished(update: Update, context: ContextTypes.DEFAULT_TYPE, t
         reply_markup=kb.unfinished(t))
 
 
-@_flow
-async def report_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+async def _start(update: Update, context: ContextTypes.DEFAULT_TYPE, kind: str) -> bool:
     rt = runtime(context)
     reply = Reply()
     async with rt.uow() as uow:
         t = await translator_for(rt, uow, update)
-        await _new_report(reply, rt, uow, t, update.effective_user.id)
+        await _new_report(reply, rt, uow, t, update.effective_user.id, kind)
         await uow.commit()
     await reply.send(update)
     return True
+
+
+@_flow
+async def report_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    return await _start(update, context, reporting.REPORT)
+
+
+@_flow
+async def consult_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    return await _start(update, context, reporting.CONSULTATION)
+
+
+@_flow
+async def matter_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    return await _start(update, context, reporting.ENTERPRISE_DISPUTE)
 
 
 @_flow
@@ -158,8 +177,9 @@ async def cancel_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             return False  # another flow is in progress: its own /cancel handles it
         t = await translator_for(rt, uow, update)
         if newest is not None:
+            loaded = await reporting.load(uow, user_id)
             await reporting.discard(uow, user_id)
-            text = t("Your report was cancelled; nothing was sent.")
+            text = _cancelled(t, loaded[1] if loaded else None)
         else:
             text = t("There is nothing to cancel.")
         await uow.commit()
@@ -201,8 +221,9 @@ async def report_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         chat = update.effective_chat
         if chat is None or chat.type != chat.PRIVATE:
             reply.alert = t("This button is no longer valid.")
-        elif query.data == kb.NEW:
-            await _new_report(reply, rt, uow, t, update.effective_user.id)
+        elif action == "new" and (arg or reporting.REPORT) in reporting.KINDS:
+            await _new_report(reply, rt, uow, t, update.effective_user.id,
+                              arg or reporting.REPORT)
             await uow.commit()
         else:
             loaded = await reporting.load(uow, update.effective_user.id)
@@ -211,7 +232,8 @@ async def report_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
                 # cancelled or sent): the person still means to report, so a new one begins
                 # and, being their only conversation now, takes their next answers.
                 reply.say(t("That unfinished report is no longer kept. Please start again."))
-                await _new_report(reply, rt, uow, t, update.effective_user.id)
+                await _new_report(reply, rt, uow, t, update.effective_user.id,
+                                  reporting.REPORT)
                 await uow.commit()
             elif loaded is None and query.data == kb.CANCEL:
                 # "Discard it" (under a reminder, say) pressed after the draft has gone.
@@ -227,23 +249,40 @@ async def report_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 
 async def _new_report(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator,
-                      user_id: int) -> None:
+                      user_id: int, kind: str) -> None:
     loaded = await reporting.load(uow, user_id)
     if loaded is not None:
         reply.say(unfinished_text(rt, t, loaded[1]), kb.unfinished(t))
         return
-    _, report = await reporting.begin(uow, rt.clock, user_id)
-    await _ask(reply, rt, uow, t, report)
+    begun = await reporting.begin(uow, rt.clock, user_id, config=rt.config, kind=kind)
+    if begun is None:  # an enterprise matter from someone who acts for no enterprise
+        reply.say(t("Enterprise matters are reported by the contacts of a registered "
+                    "enterprise. Register your enterprise with /enterprise, or ask a colleague "
+                    "who registered it for the invitation code."))
+        return
+    await _ask(reply, rt, uow, t, begun[1])
 
 
 def unfinished_text(rt: Runtime, t: Translator, report: Report) -> str:
     """The offer to continue an unfinished report (HTML), for /start, /report and the idle
     reminder (scheduler.drafts), all under the buttons of `kb.unfinished`."""
     category = report.category(rt.config)
+    if report.kind == reporting.CONSULTATION:
+        return t("You have an unfinished legal consultation. Continue where you left off, or "
+                 "start over?")
+    if report.kind == reporting.ENTERPRISE_DISPUTE:
+        return t("You have an unfinished enterprise matter. Continue where you left off, or "
+                 "start over?")
     if category is None:
         return t("You have an unfinished report. Continue where you left off, or start over?")
     return t("You have an unfinished report (<b>{category}</b>). Continue where you left off, "
              "or start over?", category=html.escape(category.names.get(t.language)))
+
+
+def _cancelled(t: Translator, report: Report | None) -> str:
+    if report is not None and report.kind != reporting.REPORT:
+        return t("Your request was cancelled; nothing was sent.")
+    return t("Your report was cancelled; nothing was sent.")
 
 
 # -- buttons -----------------------------------------------------------------------------------
@@ -259,7 +298,7 @@ async def _on_button(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, 
     outcome: Outcome | None = None
     if action == "cancel" and not arg:
         await reporting.discard(uow, user.id)
-        reply.say(t("Your report was cancelled; nothing was sent."), ReplyKeyboardRemove())
+        reply.say(_cancelled(t, report), ReplyKeyboardRemove())
         return True
     if action == "resume" and not arg:
         # Continuing makes the report the person's conversation again, and the only one.
@@ -267,11 +306,15 @@ async def _on_button(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, 
         await _ask(reply, rt, uow, t, report)
         return True
     if action == "restart" and not arg:
-        _, report = await reporting.begin(uow, rt.clock, user.id)
-        await _ask(reply, rt, uow, t, report, came_from=before)
+        begun = await reporting.begin(uow, rt.clock, user.id, config=config, kind=report.kind)
+        if begun is None:
+            await reporting.discard(uow, user.id)
+            reply.say(_cancelled(t, report))
+            return True
+        await _ask(reply, rt, uow, t, begun[1], came_from=before)
         return True
     if action == "back":
-        if arg != step or step is Step.CATEGORY:
+        if arg != step or step is report.order(config)[0]:
             return False
         report.back(config)
         reporting.save(uow, rt.clock, row, report)
@@ -285,6 +328,12 @@ async def _on_button(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, 
         outcome = report.drop_media(config)
     elif action == "anon" and not arg and step is Step.CONTACT:
         outcome = report.go_anonymous(config)
+    elif action == "way" and step is Step.WAY:
+        outcome = report.choose_way(config, arg)
+    elif action == "day" and step is Step.DAY:
+        outcome = report.choose_day(config, arg, reporting.visit_days(config, rt.clock.now()))
+    elif action == "ent" and step is Step.ENTERPRISE and arg.isascii() and arg.isdigit():
+        outcome = report.choose_enterprise(config, int(arg[:18]))
     elif action in ("place", "list", "node", "last") and step is Step.PLACE:
         outcome = await _place_button(reply, uow, t, report, config, action, arg)
     elif action == "edit" and step is Step.SUMMARY:
@@ -358,10 +407,10 @@ async def _submit(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, upd
                   note: str | None = None) -> bool:
     config = rt.config
     user = update.effective_user
-    if not report.complete(config):
+    missing = report.missing(config)
+    if missing is not None:
         # Only a draft from an older release could get here; ask what is missing.
-        report.step = (Step.CATEGORY if report.category(config) is None else
-                       Step.PLACE if report.grid_id is None else Step.DESCRIPTION)
+        report.step = missing
         reporting.save(uow, rt.clock, row, report)
         await _ask(reply, rt, uow, t, report)
         return True
@@ -374,6 +423,11 @@ async def _submit(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, upd
                     "accept. Your report is kept: press Submit again later.",
                     limit=config.limits.tickets_per_hour))
         return True
+    if result.result is Submitted.NOT_CONTACT:
+        reply.say(t("You no longer act for that enterprise, so the matter cannot be sent for "
+                    "it. Start again with /matter."))
+        await reporting.discard(uow, user.id)
+        return True
     if result.result is Submitted.DUPLICATE:
         reporting.save(uow, rt.clock, row, report)
         await _ask(reply, rt, uow, t, report)
@@ -382,7 +436,15 @@ async def _submit(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, upd
     group = await Notifier(rt, uow).post_card(ticket)
     log.info("ticket %s created from a report draft", ticket.id)
     lines = [note] if note else []
-    lines.append(t("✅ <b>Your report is registered as No. {number}.</b>", number=ticket.number))
+    if report.kind == reporting.CONSULTATION:
+        lines.append(t("✅ <b>Your consultation is registered as No. {number}.</b>",
+                       number=ticket.number))
+    elif report.kind == reporting.ENTERPRISE_DISPUTE:
+        lines.append(t("✅ <b>The enterprise matter is registered as No. {number}.</b>",
+                       number=ticket.number))
+    else:
+        lines.append(t("✅ <b>Your report is registered as No. {number}.</b>",
+                       number=ticket.number))
     if ticket.urgent:
         lines.append(t("🚨 It is marked urgent."))
     handler = await uow.nodes.get(group.node_id) if group and group.node_id else None
@@ -463,6 +525,12 @@ async def _ack(uow: UnitOfWork, t: Translator, rt: Runtime, report: Report,
     if answered is Step.CATEGORY:
         return t("Category: <b>{name}</b>",
                  name=html.escape(category_name(rt.config, report.category_code, t.language)))
+    if answered is Step.WAY and report.way in WAY_LABELS:
+        return t("Answer: {way}", way=t(WAY_LABELS[report.way]))
+    if answered is Step.DAY and report.visit_day:
+        return t("Day: {day}", day=_day_label(t, report.visit_day))
+    if answered is Step.ENTERPRISE:
+        return t("Enterprise: <b>{name}</b>", name=await _enterprise_name(uow, report))
     if answered is Step.PLACE:
         return "📍 " + await _place_text(uow, t, report)
     if answered is Step.MEDIA:
@@ -486,9 +554,48 @@ async def _ask(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, report
     def lead(text: str) -> str:
         return f"{prefix}\n\n{text}" if prefix else text
 
-    if step is Step.CATEGORY:
+    kind = report.kind
+    if step is Step.ENTERPRISE:
+        found = [await uow.enterprises.get(enterprise_id)
+                 for enterprise_id in report.data.get("enterprise_choices", [])]
+        choices = [(e.id, e.name) for e in found if e is not None]
+        reply.say(lead(t("<b>Report an enterprise matter</b>\nFor which enterprise?")),
+                  kb.enterprises(t, choices))
+    elif step is Step.CATEGORY and kind == reporting.CONSULTATION:
+        reply.say(lead(t("<b>Legal consultation</b>\nA lawyer of the public legal service "
+                         "will answer. What is your question about?")),
+                  kb.categories(t, config.categories_of(kind)))
+    elif step is Step.CATEGORY and kind == reporting.ENTERPRISE_DISPUTE:
+        reply.say(lead(t("<b>Report an enterprise matter</b>\nWhat is it about?")),
+                  kb.categories(t, config.categories_of(kind)))
+    elif step is Step.CATEGORY:
         reply.say(lead(t("<b>Report a problem</b>\nWhat is it about? Choose a category.")),
                   kb.categories(t, config.categories_of("report")))
+    elif step is Step.DESCRIPTION and kind == reporting.CONSULTATION:
+        reply.say(lead(t("<b>Your question</b> in {min} to {max} characters: what happened, "
+                         "what you want to know. Do not include other people's ID numbers. "
+                         "You may also send a voice message.",
+                         min=config.limits.description_min_chars,
+                         max=config.limits.description_max_chars)),
+                  kb.back_only(t, step))
+    elif step is Step.WAY:
+        reply.say(lead(t("<b>How would you like the answer?</b>\nIn this chat; by a call from "
+                         "the lawyer (they will then see your phone number); or in person at "
+                         "the public legal service point on a day you choose.")),
+                  kb.ways(t, WAY_LABELS))
+    elif step is Step.DAY:
+        days = reporting.visit_days(config, rt.clock.now())
+        reply.say(lead(t("<b>Which day would you like to come?</b> The service point is open "
+                         "on working days; the lawyer will confirm the time.")),
+                  kb.days(t, [(day, _day_label(t, day)) for day in days]))
+    elif step is Step.MEDIA and kind == reporting.CONSULTATION:
+        count = len(report.media)
+        text = t("<b>Documents</b> (optional): photos of papers or PDF files, up to {max}. Or "
+                 "press Skip.", max=config.limits.max_photos)
+        if count:
+            text += "\n" + t("You have added {count} file(s) so far; sending new ones replaces "
+                             "them.", count=count)
+        reply.say(lead(text), kb.media(t, count))
     elif step is Step.DESCRIPTION:
         reply.say(lead(t("<b>Describe the problem</b> in {min} to {max} characters: what is "
                          "wrong, since when, who is affected. You may also send a voice "
@@ -513,6 +620,11 @@ async def _ask(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, report
         reply.say(lead(text), kb.location_request(t))
         reply.say(t("Or choose here:"),
                   kb.place_options(t, await reporting.last_grid(uow, report)))
+    elif step is Step.CONTACT and report.way == "call":
+        reply.say(lead(t("<b>Your phone number</b>, so that the lawyer can call you back: "
+                         "share it with the button below. Only the staff handling your "
+                         "consultation see it.")), kb.contact_request(t))
+        reply.say(t("Or:"), kb.contact_options(t, False, skip_allowed=False))
     elif step is Step.CONTACT:
         category = report.category(config)
         allowed = category is not None and category.anonymous_allowed
@@ -526,7 +638,7 @@ async def _ask(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, report
         reply.say(t("Or:"), kb.contact_options(t, allowed))
     elif step is Step.SUMMARY:
         reply.say(lead(await _summary(uow, t, rt, report)),
-                  kb.summary(t, with_media=config.limits.max_photos > 0))
+                  kb.summary(t, with_media=config.limits.max_photos > 0, kind=kind))
     elif step is Step.DUPLICATE:
         await _ask_duplicate(reply, uow, t, rt, report, lead)
 
@@ -556,9 +668,13 @@ async def _place_text(uow: UnitOfWork, t: Translator, report: Report) -> str:
 
 
 async def _summary(uow: UnitOfWork, t: Translator, rt: Runtime, report: Report) -> str:
-    lines = [t("<b>Please check your report</b>"), "",
-             t("Category: <b>{name}</b>", name=html.escape(
-                 category_name(rt.config, report.category_code or "", t.language)))]
+    if report.kind == reporting.CONSULTATION:
+        return _consultation_summary(t, rt, report)
+    lines = [t("<b>Please check your report</b>"), ""]
+    if report.kind == reporting.ENTERPRISE_DISPUTE:
+        lines.append(t("Enterprise: <b>{name}</b>", name=await _enterprise_name(uow, report)))
+    lines.append(t("Category: <b>{name}</b>", name=html.escape(
+        category_name(rt.config, report.category_code or "", t.language))))
     if report.urgent:
         lines.append(t("🚨 Urgent"))
     if report.description:
@@ -568,7 +684,8 @@ async def _summary(uow: UnitOfWork, t: Translator, rt: Runtime, report: Report) 
                      else t("Description: a video note"))
     if report.media:
         lines.append(t("Photos and videos: {count}", count=len(report.media)))
-    lines.append(t("Place: {place}", place=await _place_text(uow, t, report)))
+    if report.kind == reporting.REPORT:
+        lines.append(t("Place: {place}", place=await _place_text(uow, t, report)))
     if report.location is not None:
         lines.append(t("Location: shared"))
     if report.anonymous:
@@ -580,6 +697,44 @@ async def _summary(uow: UnitOfWork, t: Translator, rt: Runtime, report: Report) 
         lines.append(t("Contact: not shared"))
     lines += ["", t("Press Submit to send it, or change any part first.")]
     return "\n".join(lines)
+
+
+def _consultation_summary(t: Translator, rt: Runtime, report: Report) -> str:
+    lines = [t("<b>Please check your consultation</b>"), "",
+             t("Topic: <b>{name}</b>", name=html.escape(
+                 category_name(rt.config, report.category_code or "", t.language)))]
+    if report.description:
+        lines.append(t("Question: {text}", text=html.escape(report.description)))
+    if report.spoken is not None:
+        lines.append(t("Question: a voice message"))
+    if report.way in WAY_LABELS:
+        way = t(WAY_LABELS[report.way])
+        if report.way == "visit" and report.visit_day:
+            way += " · " + _day_label(t, report.visit_day)
+        lines.append(t("Answer: {way}", way=way))
+    if report.media:
+        lines.append(t("Documents: {count}", count=len(report.media)))
+    if report.phone:
+        lines.append(t("Contact: {phone}", phone=html.escape(report.phone)))
+    else:
+        lines.append(t("Contact: not shared"))
+    lines += ["", t("Press Submit to send it, or change any part first.")]
+    return "\n".join(lines)
+
+
+def _day_label(t: Translator, day: str) -> str:
+    """"12-01 (Tue)": short, and the weekday helps people choose."""
+    value = date.fromisoformat(day)
+    weekday = t(WEEKDAYS[value.weekday()])
+    return f"{value:%m-%d} ({weekday})"
+
+
+WEEKDAYS = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))
+
+
+async def _enterprise_name(uow: UnitOfWork, report: Report) -> str:
+    enterprise = await uow.enterprises.get(report.enterprise_id or 0)
+    return html.escape(enterprise.name) if enterprise else "—"
 
 
 def _emergency(t: Translator) -> str:
@@ -615,6 +770,12 @@ def _explain(t: Translator, problem: Problem, values: dict[str, Any]) -> str:
                  "the list.")
     if problem is Problem.NOT_CONTACT:
         return t("Please share your phone number with the button below, or choose Skip.")
+    if problem is Problem.PHONE_NEEDED:
+        return t("A call-back needs your phone number: share it with the button below, or go "
+                 "back and choose another way to be answered.")
+    if problem is Problem.NOT_DOCUMENT:
+        return t("Please send photos or PDF files (up to {max}), or press Skip.",
+                 max=values.get("max", ""))
     if problem is Problem.NOT_OWN_CONTACT:
         return t("That is someone else's contact. Please share your own number with the "
                  "button below, or choose Skip.")
@@ -640,4 +801,8 @@ def _answer(message: Message) -> Answer:
         media = getattr(message, kind)
         if media is not None:
             return Answer(kind, file_id=media.file_id, file_size=media.file_size, album=album)
+    if message.document is not None:
+        document = message.document
+        return Answer("document", file_id=document.file_id, file_size=document.file_size,
+                      album=album, mime=document.mime_type)
     return Answer("other", album=album)

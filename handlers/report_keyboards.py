@@ -21,6 +21,8 @@ from storage.models import OrgNode
 
 PREFIX = "rp:"
 NEW = "rp:new"            # the main menu's "Report a problem"
+NEW_CONSULTATION = "rp:new:consultation"        # "Legal consultation"
+NEW_ENTERPRISE_MATTER = "rp:new:enterprise_dispute"  # "Enterprise matter"
 RESUME = "rp:resume"
 RESTART = "rp:restart"
 CANCEL = "rp:cancel"
@@ -37,6 +39,9 @@ EDIT = "rp:edit:"         # + description | media | place | contact
 SUBMIT = "rp:submit"
 JOIN = "rp:join:"         # + ticket id
 NEW_ANYWAY = "rp:new_anyway"
+WAY = "rp:way:"           # + chat | call | visit
+DAY = "rp:day:"           # + ISO date
+ENTERPRISE = "rp:ent:"    # + enterprise id
 
 # Telegram shows at most 100 buttons in one inline keyboard.
 MAX_PLACE_BUTTONS = 98
@@ -99,22 +104,53 @@ def contact_request(t: Translator) -> ReplyKeyboardMarkup:
                                resize_keyboard=True)
 
 
-def contact_options(t: Translator, anonymous_allowed: bool) -> InlineKeyboardMarkup:
-    rows = [[_button(t("Skip"), SKIP + "contact")]]
+def ways(t: Translator, labels: dict[str, str]) -> InlineKeyboardMarkup:
+    rows = [[_button(t(label), WAY + way)] for way, label in labels.items()]
+    rows.append([_back(t, "way")])
+    return InlineKeyboardMarkup(rows)
+
+
+def days(t: Translator, options: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup:
+    """(ISO date, label) pairs, two per row."""
+    buttons = [_button(label, DAY + day) for day, label in options]
+    rows = [buttons[i:i + 2] for i in range(0, len(buttons), 2)]
+    rows.append([_back(t, "day")])
+    return InlineKeyboardMarkup(rows)
+
+
+def enterprises(t: Translator, options: Sequence[tuple[int, str]]) -> InlineKeyboardMarkup:
+    rows = [[_button(name, ENTERPRISE + str(enterprise_id))]
+            for enterprise_id, name in options[:MAX_PLACE_BUTTONS]]
+    rows.append([_button(t("✖️ Cancel"), CANCEL)])
+    return InlineKeyboardMarkup(rows)
+
+
+def contact_options(t: Translator, anonymous_allowed: bool, *,
+                    skip_allowed: bool = True) -> InlineKeyboardMarkup:
+    rows = [[_button(t("Skip"), SKIP + "contact")]] if skip_allowed else []
     if anonymous_allowed:
         rows.append([_button(t("🕶 Report anonymously"), ANONYMOUS)])
     rows.append([_back(t, "contact")])
     return InlineKeyboardMarkup(rows)
 
 
-def summary(t: Translator, *, with_media: bool) -> InlineKeyboardMarkup:
-    edits = [_button(t("✏️ Description"), EDIT + "description")]
-    if with_media:
-        edits.append(_button(t("✏️ Photos"), EDIT + "media"))
+def summary(t: Translator, *, with_media: bool, kind: str = "report") -> InlineKeyboardMarkup:
+    if kind == "consultation":
+        edits = [_button(t("✏️ Question"), EDIT + "description"),
+                 _button(t("✏️ Answer by"), EDIT + "way")]
+        more = [_button(t("✏️ Documents"), EDIT + "media")] if with_media else []
+        more.append(_button(t("✏️ Contact"), EDIT + "contact"))
+    else:
+        edits = [_button(t("✏️ Description"), EDIT + "description")]
+        if with_media:
+            edits.append(_button(t("✏️ Photos"), EDIT + "media"))
+        more = [_button(t("✏️ Contact"), EDIT + "contact")]
+        if kind == "report":
+            more.insert(0, _button(t("✏️ Place"), EDIT + "place"))
     return InlineKeyboardMarkup([
         [_button(t("✅ Submit"), SUBMIT)],
         edits,
-        [_button(t("✏️ Place"), EDIT + "place"), _button(t("✏️ Contact"), EDIT + "contact")],
+        more,
         [_back(t, "summary"), _button(t("✖️ Cancel"), CANCEL)],
     ])
 

@@ -32,7 +32,8 @@ async def test_start_answers_in_the_language_telegram_reports(bot: BotEnv) -> No
         assert call.params["chat_id"] == user.id
         assert call.params["text"] == welcome(bot.runtime.translator(language))
         # Only flows that exist are offered.
-        assert _buttons(call) == ["rp:new", "my:list", "menu:lang", "menu:help"]
+        assert _buttons(call) == ["rp:new", "rp:new:consultation", "rp:new:enterprise_dispute",
+                                  "my:list", "menu:lang", "menu:help"]
     assert "网格通" in bot.last_text(ZH.id)
     assert "網格通" in bot.last_text(HK.id)
     assert "Gridgate" in bot.last_text(EN.id)

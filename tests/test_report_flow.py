@@ -529,11 +529,12 @@ async def test_forged_callback_data_changes_nothing(rbot: BotEnv, db) -> None:
     message = bot.fake.last("sendMessage").result
     for data in ("rp:cat:legal_family", "rp:cat:nope", "rp:node:1", "rp:node:abc",
                  "rp:join:1", "rp:edit:category", "rp:submit", "rp:skip:place",
-                 "rp:back:category", "rp:zzz", "rp:cancel:x", "rp:" + "x" * 61):
+                 "rp:back:category", "rp:zzz", "rp:cancel:x", "rp:" + "x" * 61,
+                 "rp:way:chat", "rp:day:2026-11-24", "rp:ent:1", "rp:new:bogus"):
         await bot.send(bot.updates.callback(EN, data, message))
         assert alert(bot) == t("This button is no longer valid."), data
     row = await draft(db, EN)
-    assert (row.step, row.data) == ("category", {})
+    assert (row.step, row.data) == ("category", {"kind": "report"})
 
     await press(bot, EN, "rp:cat:sanitation")
     await bot.send(bot.updates.private_text(EN, TEXT))

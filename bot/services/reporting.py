@@ -16,11 +16,13 @@ import enum
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.clock import Clock
 from bot.config import Category, Config
 from bot.services import tickets
+from bot.services.calendar import WorkCalendar
 from bot.services.grids import GridDirectory
 from bot.services.tickets import NewReport
 from storage.models import OPEN_STATUSES, Draft, OrgNode, Ticket
@@ -36,8 +38,11 @@ SPOKEN_KINDS = ("voice", "video_note")
 
 
 class Step(enum.StrEnum):
+    ENTERPRISE = "enterprise"   # enterprise matters: which of the person's enterprises
     CATEGORY = "category"
     DESCRIPTION = "description"
+    WAY = "way"                 # consultations: how the answer should come
+    DAY = "day"                 # consultations in person: which day
     MEDIA = "media"
     PLACE = "place"
     CONTACT = "contact"
@@ -45,7 +50,18 @@ class Step(enum.StrEnum):
     DUPLICATE = "duplicate"
 
 
-EDITABLE = (Step.DESCRIPTION, Step.MEDIA, Step.PLACE, Step.CONTACT)
+EDITABLE = (Step.DESCRIPTION, Step.WAY, Step.MEDIA, Step.PLACE, Step.CONTACT)
+
+# One flow serves three kinds of request (the category kinds of the config): a resident's
+# report of a problem at a place, a legal consultation (to the legal-service desk, no place,
+# answered in chat, by a call-back or in person), and an enterprise contact's report of an
+# enterprise matter (to the enterprise desk, with the enterprise attached).
+REPORT, CONSULTATION, ENTERPRISE_DISPUTE = "report", "consultation", "enterprise_dispute"
+KINDS = (REPORT, CONSULTATION, ENTERPRISE_DISPUTE)
+WAYS = ("chat", "call", "visit")
+VISIT_DAYS_OFFERED = 10  # working days, from tomorrow
+# Consultations take documents: photos of papers, and PDF files.
+DOCUMENT_MIMES = ("application/pdf",)
 
 
 class Problem(enum.StrEnum):
@@ -63,6 +79,8 @@ class Problem(enum.StrEnum):
     OUTSIDE_GRIDS = "outside_grids"
     NOT_CONTACT = "not_contact"
     NOT_OWN_CONTACT = "not_own_contact"
+    PHONE_NEEDED = "phone_needed"          # a call-back without a number
+    NOT_DOCUMENT = "not_document"          # a consultation's files: photos or PDF only
 
 
 @dataclass(frozen=True)
@@ -78,6 +96,7 @@ class Answer:
     longitude: float | None = None
     contact_user_id: int | None = None
     phone: str | None = None
+    mime: str | None = None  # documents
 
 
 @dataclass
@@ -112,13 +131,33 @@ class Report:
 
     # -- what has been collected -----------------------------------------------------------
     @property
+    def kind(self) -> str:
+        kind = self.data.get("kind")
+        return kind if kind in KINDS else REPORT
+
+    @property
     def category_code(self) -> str | None:
         return self.data.get("category")
 
     def category(self, config: Config) -> Category | None:
         code = self.category_code
         category = config.category(code) if code else None
-        return category if category is not None and category.kind == "report" else None
+        return category if category is not None and category.kind == self.kind else None
+
+    @property
+    def way(self) -> str | None:
+        return self.data.get("way")
+
+    @property
+    def visit_day(self) -> str | None:
+        return self.data.get("visit_day")
+
+    @property
+    def enterprise_id(self) -> int | None:
+        return self.data.get("enterprise_id")
+
+    def media_kinds(self) -> tuple[str, ...]:
+        return ("photo", "document") if self.kind == CONSULTATION else MEDIA_KINDS
 
     @property
     def description(self) -> str:
@@ -172,17 +211,31 @@ class Report:
         return self.data.get("duplicate_of")
 
     # -- moving between steps --------------------------------------------------------------
-    @staticmethod
-    def order(config: Config) -> list[Step]:
-        steps = [Step.CATEGORY, Step.DESCRIPTION, Step.MEDIA, Step.PLACE, Step.CONTACT,
-                 Step.SUMMARY]
+    def order(self, config: Config) -> list[Step]:
+        """The steps of this kind of request. A choice with one option is not asked (the
+        only enterprise, the only category of a kind): `begin` takes it."""
+        if self.kind == CONSULTATION:
+            steps = [Step.CATEGORY, Step.DESCRIPTION, Step.WAY]
+            if self.way == "visit":
+                steps.append(Step.DAY)
+            steps += [Step.MEDIA, Step.CONTACT, Step.SUMMARY]
+        elif self.kind == ENTERPRISE_DISPUTE:
+            steps = [Step.ENTERPRISE, Step.CATEGORY, Step.DESCRIPTION, Step.MEDIA,
+                     Step.CONTACT, Step.SUMMARY]
+            if len(self.data.get("enterprise_choices", [])) <= 1:
+                steps.remove(Step.ENTERPRISE)
+        else:
+            steps = [Step.CATEGORY, Step.DESCRIPTION, Step.MEDIA, Step.PLACE, Step.CONTACT,
+                     Step.SUMMARY]
+        if self.kind != REPORT and len(config.categories_of(self.kind)) == 1:
+            steps.remove(Step.CATEGORY)
         if config.limits.max_photos == 0:
             steps.remove(Step.MEDIA)
         return steps
 
     def _advance(self, config: Config) -> None:
         """On to the next step; an edit started from the summary returns there."""
-        if self.editing:
+        if self.editing or self.data.pop("then_summary", False):
             self.data.pop("editing", None)
             self.step = Step.SUMMARY
             return
@@ -223,7 +276,7 @@ class Report:
     # -- answers by button -----------------------------------------------------------------
     def choose_category(self, config: Config, code: str) -> Outcome | None:
         category = config.category(code)
-        if category is None or category.kind != "report":
+        if category is None or category.kind != self.kind:
             return None
         self.data["category"] = category.code
         if not category.anonymous_allowed:
@@ -232,9 +285,50 @@ class Report:
         self._advance(config)
         return Outcome(moved=True, newly_urgent=urgent_now)
 
+    def choose_way(self, config: Config, way: str) -> Outcome | None:
+        """How a consultation is answered. Choosing a call-back is the resident's consent to
+        let the lawyer see the whole number (the button says so)."""
+        if way not in WAYS:
+            return None
+        self.data["way"] = way
+        if way != "visit":
+            self.data.pop("visit_day", None)
+        if way == "call":
+            self.data["call_consent"] = True
+        else:
+            self.data.pop("call_consent", None)
+        if way == "visit" and self.editing:
+            self.data.pop("editing", None)  # the day comes next, then the summary
+            self.data["then_summary"] = True
+            self.step = Step.DAY
+            return Outcome(moved=True)
+        if way == "call" and not self.phone and self.editing:
+            self.data.pop("editing", None)  # a call-back needs the number
+            self.data["then_summary"] = True
+            self.step = Step.CONTACT
+            return Outcome(moved=True)
+        self._advance(config)
+        return Outcome(moved=True)
+
+    def choose_day(self, config: Config, day: str, offered: Sequence[str]) -> Outcome | None:
+        if day not in offered:
+            return None
+        self.data["visit_day"] = day
+        self._advance(config)
+        return Outcome(moved=True)
+
+    def choose_enterprise(self, config: Config, enterprise_id: int) -> Outcome | None:
+        if enterprise_id not in self.data.get("enterprise_choices", []):
+            return None
+        self.data["enterprise_id"] = enterprise_id
+        self._advance(config)
+        return Outcome(moved=True)
+
     def skip(self, config: Config) -> Outcome:
         """Media: go on with what was sent (nothing, or the photos already added).
-        Contact: no phone number, not anonymous."""
+        Contact: no phone number, not anonymous (a call-back needs the number)."""
+        if self.step is Step.CONTACT and self.way == "call":
+            return Outcome(problem=Problem.PHONE_NEEDED)
         if self.step is Step.CONTACT:
             self.data.pop("phone", None)
             self.data.pop("anonymous", None)
@@ -270,8 +364,10 @@ class Report:
         if answer.album == self.data.get("ignored_album"):
             # The first item of this album was explained already; one explanation is enough.
             return Outcome(silent=True)
-        if answer.album != self.data.get("album") or answer.kind not in MEDIA_KINDS:
+        if answer.album != self.data.get("album") or answer.kind not in self.media_kinds():
             return None
+        if not self._document_ok(answer):
+            return Outcome(problem=Problem.NOT_DOCUMENT, reask=False)
         if _too_large(config, answer):
             return Outcome(problem=Problem.TOO_LARGE, reask=False,
                            values=_size_values(config, answer))
@@ -310,10 +406,14 @@ class Report:
         self._advance(config)
         return Outcome(moved=True, newly_urgent=urgent_now)
 
+    def _document_ok(self, answer: Answer) -> bool:
+        return answer.kind != "document" or answer.mime in DOCUMENT_MIMES
+
     def answer_media(self, config: Config, answer: Answer) -> Outcome:
-        if answer.kind not in MEDIA_KINDS:
+        if answer.kind not in self.media_kinds() or not self._document_ok(answer):
             self._ignore_album(answer)
-            return Outcome(problem=Problem.NOT_MEDIA, values={"max": config.limits.max_photos})
+            problem = Problem.NOT_DOCUMENT if self.kind == CONSULTATION else Problem.NOT_MEDIA
+            return Outcome(problem=problem, values={"max": config.limits.max_photos})
         if _too_large(config, answer):
             return Outcome(problem=Problem.TOO_LARGE, values=_size_values(config, answer))
         # A new answer replaces what an earlier visit to this step collected.
@@ -359,25 +459,54 @@ class Report:
             self.data["ignored_album"] = answer.album
 
     # -- the ticket ------------------------------------------------------------------------
+    def missing(self, config: Config) -> Step | None:
+        """The first step still to be answered before submitting, if any."""
+        if self.category(config) is None:
+            return Step.CATEGORY
+        if self.kind == ENTERPRISE_DISPUTE and self.enterprise_id is None:
+            return Step.ENTERPRISE
+        if not self.description and self.spoken is None:
+            return Step.DESCRIPTION
+        if self.kind == REPORT and self.grid_id is None:
+            return Step.PLACE
+        if self.kind == CONSULTATION:
+            if self.way not in WAYS:
+                return Step.WAY
+            if self.way == "visit" and not self.visit_day:
+                return Step.DAY
+            if self.way == "call" and not self.phone:
+                return Step.CONTACT
+        return None
+
     def complete(self, config: Config) -> bool:
-        return (self.category(config) is not None
-                and (bool(self.description) or self.spoken is not None)
-                and self.grid_id is not None)
+        return self.missing(config) is None
 
     def new_report(self, config: Config, *, reporter_id: int, name: str,
-                   language: str) -> NewReport:
+                   language: str, enterprise_name: str | None = None) -> NewReport:
         category = self.category(config)
         location = self.location
         files: list[tuple[str, str]] = self.media
         if self.spoken is not None:
             files.append(self.spoken)
+        details: dict[str, Any] = {}
+        if self.kind == CONSULTATION:
+            details["way"] = self.way
+            if self.way == "visit":
+                details["visit_day"] = self.visit_day
+            if self.way == "call":
+                details["call_consent"] = bool(self.data.get("call_consent"))
+        if enterprise_name:
+            details["enterprise"] = enterprise_name
         return NewReport(
             category=category, description=self.description, reporter_id=reporter_id,
-            language=language, grid_id=self.grid_id, address=self.address,
+            language=language, grid_id=self.grid_id if self.kind == REPORT else None,
+            address=self.address if self.kind == REPORT else None,
             latitude=location[0] if location else None,
             longitude=location[1] if location else None,
             anonymous=self.anonymous and category.anonymous_allowed,
-            reporter_name=name or None, reporter_phone=self.phone, attachments=tuple(files))
+            reporter_name=name or None, reporter_phone=self.phone, attachments=tuple(files),
+            details=details,
+            enterprise_id=self.enterprise_id if self.kind == ENTERPRISE_DISPUTE else None)
 
 
 def _too_large(config: Config, answer: Answer) -> bool:
@@ -404,15 +533,45 @@ async def load(uow: UnitOfWork, user_id: int) -> tuple[Draft, Report] | None:
         return row, Report(Step.CATEGORY, row.data or {})
 
 
-async def begin(uow: UnitOfWork, clock: Clock, user_id: int) -> tuple[Draft, Report]:
-    """A fresh draft (replacing any unfinished one), remembering the resident's last grid."""
-    data: dict[str, Any] = {}
-    for ticket in await uow.tickets.of_resident(user_id, offset=0, limit=5):
-        if ticket.grid_id is not None:
-            data["last_grid_id"] = ticket.grid_id
-            break
-    row = await uow.drafts.start(user_id, FLOW, Step.CATEGORY.value, data, clock.now())
+async def begin(uow: UnitOfWork, clock: Clock, user_id: int, *, config: Config,
+                kind: str = REPORT) -> tuple[Draft, Report] | None:
+    """A fresh draft (replacing any unfinished one) of a request of this kind, remembering
+    the resident's last grid. None for an enterprise matter from someone who acts for no
+    enterprise (they register first)."""
+    data: dict[str, Any] = {"kind": kind}
+    if kind == REPORT:
+        for ticket in await uow.tickets.of_resident(user_id, offset=0, limit=5):
+            if ticket.grid_id is not None:
+                data["last_grid_id"] = ticket.grid_id
+                break
+    if kind == ENTERPRISE_DISPUTE:
+        choices = [e.id for e in await uow.enterprises.of_user(user_id)]
+        if not choices:
+            return None
+        data["enterprise_choices"] = choices
+        if len(choices) == 1:
+            data["enterprise_id"] = choices[0]
+    if kind != REPORT:
+        only = config.categories_of(kind)
+        if len(only) == 1:
+            data["category"] = only[0].code
+    report = Report(Step.CATEGORY, data)
+    report.step = report.order(config)[0]
+    row = await uow.drafts.start(user_id, FLOW, report.step.value, data, clock.now())
     return row, Report(row.step, row.data)
+
+
+def visit_days(config: Config, now: datetime) -> list[str]:
+    """The days a consultation may be held at the service point: the next working days,
+    from tomorrow (ISO dates, local time)."""
+    calendar = WorkCalendar.from_config(config)
+    day = now.astimezone(config.timezone).date()
+    days: list[str] = []
+    while len(days) < VISIT_DAYS_OFFERED:
+        day += timedelta(days=1)
+        if calendar.is_working_day(day):
+            days.append(day.isoformat())
+    return days
 
 
 def save(uow: UnitOfWork, clock: Clock, row: Draft, report: Report) -> None:
@@ -483,6 +642,7 @@ async def last_grid(uow: UnitOfWork, report: Report) -> OrgNode | None:
 
 class Submitted(enum.Enum):
     OVER_LIMIT = "over_limit"   # the draft is kept
+    NOT_CONTACT = "not_contact"  # no longer acts for the enterprise; the draft is kept
     DUPLICATE = "duplicate"     # an open ticket nearby is offered; the draft waits
     CREATED = "created"
     JOINED = "joined"
@@ -500,15 +660,22 @@ async def submit(uow: UnitOfWork, clock: Clock, config: Config, report: Report, 
                  offer_duplicates: bool = True) -> Submission:
     if await tickets.over_hourly_limit(uow, clock, config, user_id):
         return Submission(Submitted.OVER_LIMIT)
+    enterprise_name = None
+    if report.kind == ENTERPRISE_DISPUTE:
+        # Still a contact of it? (They may have left it since the draft began.)
+        if await uow.enterprises.contact(report.enterprise_id or 0, user_id) is None:
+            return Submission(Submitted.NOT_CONTACT)
+        enterprise_name = (await uow.enterprises.get(report.enterprise_id)).name
     location = report.location
-    if offer_duplicates and location is not None:
+    if offer_duplicates and location is not None and report.kind == REPORT:
         nearby = await tickets.nearby_open(uow, config, report.category_code, *location)
         if nearby is not None:
             report.step = Step.DUPLICATE
             report.data["duplicate_of"] = nearby.id
             return Submission(Submitted.DUPLICATE, nearby)
     ticket = await tickets.create(uow, clock, config, report.new_report(
-        config, reporter_id=user_id, name=name, language=language))
+        config, reporter_id=user_id, name=name, language=language,
+        enterprise_name=enterprise_name))
     await discard(uow, user_id)
     return Submission(Submitted.CREATED, ticket)
 
