@@ -18,8 +18,9 @@ log = logging.getLogger(__name__)
 
 
 async def _still_waiting(uow: UnitOfWork, task: ScheduledTask) -> Ticket | None:
-    """The ticket, if it is still open and unclaimed at the node the timer was set for."""
-    ticket = await uow.tickets.get(task.ticket_id) if task.ticket_id else None
+    """The ticket, if it is still open and unclaimed at the node the timer was set for
+    (read under its lock: see TaskRepository.cancel)."""
+    ticket = await uow.tickets.get_locked(task.ticket_id)
     if ticket is None or ticket.status != "open":
         return None
     if ticket.node_id != task.payload.get("node_id"):

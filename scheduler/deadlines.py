@@ -30,8 +30,9 @@ log = logging.getLogger(__name__)
 
 async def _still_due(uow: UnitOfWork, task: ScheduledTask) -> Ticket | None:
     """The ticket, if it is still being handled at the node and against the deadline the
-    timer was set for (a move or a reopening sets new timers)."""
-    ticket = await uow.tickets.get(task.ticket_id) if task.ticket_id else None
+    timer was set for (a move or a reopening sets new timers). Read under the ticket's lock:
+    see TaskRepository.cancel."""
+    ticket = await uow.tickets.get_locked(task.ticket_id)
     if ticket is None or ticket.status not in OPEN_STATUSES or ticket.deadline_at is None:
         return None
     if ticket.node_id != task.payload.get("node_id"):

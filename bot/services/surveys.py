@@ -56,8 +56,10 @@ async def plan(uow: UnitOfWork, clock: Clock, config: Config, ticket: Ticket) ->
 
 async def current(uow: UnitOfWork, ticket_id: int | None,
                   round_: int) -> Ticket | None:
-    """The ticket, if its follow-up round ``round_`` is still running."""
-    ticket = await uow.tickets.get(ticket_id) if ticket_id else None
+    """The ticket, if its follow-up round ``round_`` is still running; read under the
+    ticket's lock, so the round's answers committed meanwhile are seen (and none comes in
+    while the timer acts)."""
+    ticket = await uow.tickets.get_locked(ticket_id)
     if ticket is None or ticket.status != "resolved" or ticket.reopen_count != round_:
         return None
     return ticket

@@ -45,14 +45,29 @@ class TaskRepository:
 
     async def cancel(self, kinds: Iterable[str], *, ticket_id: int | None = None,
                      key: str | None = None) -> int:
-        stmt = update(ScheduledTask).where(ScheduledTask.status == "pending",
-                                           ScheduledTask.kind.in_(list(kinds)))
+        """Cancel pending tasks, without waiting for one a ticker is running right now.
+
+        A person's update locks the ticket, then cancels its timers; a running timer holds
+        its task row, then locks the ticket. Waiting here would close that circle into a
+        deadlock on PostgreSQL, so a task being run is skipped (SKIP LOCKED): its handler
+        locks the ticket and looks again at what it finds, once the update has committed.
+        Every ticket timer must therefore check, under the ticket's lock, that it still
+        applies."""
+        stmt = select(ScheduledTask.id).where(ScheduledTask.status == "pending",
+                                              ScheduledTask.kind.in_(list(kinds)))
         if ticket_id is not None:
             stmt = stmt.where(ScheduledTask.ticket_id == ticket_id)
         if key is not None:
             stmt = stmt.where(ScheduledTask.key == key)
-        result = await self._s.execute(stmt.values(status="cancelled"))
-        return result.rowcount or 0
+        if self._s.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        ids = list((await self._s.scalars(stmt)).all())
+        if not ids:
+            return 0
+        await self._s.execute(update(ScheduledTask).where(ScheduledTask.id.in_(ids))
+                              .values(status="cancelled")
+                              .execution_options(synchronize_session=False))
+        return len(ids)
 
     async def cancel_unless_running(self, kind: str, keys: Iterable[str]) -> int:
         """Cancel the pending tasks of these keys without waiting for one a ticker is running

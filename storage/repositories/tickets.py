@@ -31,6 +31,16 @@ class TicketRepository:
             stmt = stmt.with_for_update()
         return await self._s.scalar(stmt)
 
+    async def get_locked(self, ticket_id: int | None) -> Ticket | None:
+        """The ticket as committed now, its row locked until the transaction ends (PostgreSQL;
+        SQLite has one writer at a time): for timers, which must decide on what is true
+        after any update that held the ticket has committed."""
+        if ticket_id is None:
+            return None
+        stmt = (select(Ticket).where(Ticket.id == ticket_id).with_for_update()
+                .execution_options(populate_existing=True))
+        return await self._s.scalar(stmt)
+
     async def by_number(self, number: str) -> Ticket | None:
         return await self._s.scalar(select(Ticket).where(Ticket.number == number))
 
