@@ -116,7 +116,8 @@ class Notifier:
 
     async def moved(self, ticket: Ticket, *, old_chat: int | None, old_card: int | None,
                     left: Callable[[Translator], str], arrived: Callable[[Translator], str],
-                    residents: Callable[[Translator], str]) -> None:
+                    residents: Callable[[Translator], str],
+                    except_resident: int | None = None) -> None:
         """The system moved the ticket (an escalation, a reopening): the group it left sees
         its card retired and a line saying why (``left``), the group that now has it gets
         the card with the reason (``arrived``), and the residents are told (``residents``).
@@ -134,7 +135,7 @@ class Notifier:
         t = self.rt.translator(new_group.language if new_group
                                else self.rt.config.default_language)
         await self.post_card(ticket, note=arrived(t))
-        await self.tell_residents_with(ticket, residents)
+        await self.tell_residents_with(ticket, residents, except_resident=except_resident)
 
     def say(self, chat_id: int, text: str, *, reply_markup: dict | None = None,
             ticket: Ticket | None = None, purpose: str | None = None) -> None:
@@ -168,12 +169,14 @@ class Notifier:
         await self.tell_residents_with(ticket, lambda t: t(
             msgid, **{k: html.escape(v) for k, v in values.items()}))
 
-    async def tell_residents_with(self, ticket: Ticket,
-                                  render: Callable[[Translator], str]) -> None:
+    async def tell_residents_with(self, ticket: Ticket, render: Callable[[Translator], str],
+                                  *, except_resident: int | None = None) -> None:
         """Like tell_residents, for messages whose values depend on the reader's language too
         (a role, a place): `render(t)` returns the body as escaped HTML. The message names the
         ticket, so a reply to it can be relayed."""
         for user_id in await self.uow.tickets.residents(ticket):
+            if user_id == except_resident:
+                continue
             t = self.rt.translator(await self.resident_language(user_id))
             number = t("No. {number}", number=ticket.number)
             text = f"<b>{number}</b>\n{render(t)}"

@@ -186,7 +186,8 @@ async def _tell_workers(rt: Runtime, uow: UnitOfWork, answer: Answer,
             arrived=lambda t: t("Reopened by a resident ({answer}): please take it on "
                                 "again.", answer=answer_words(t, survey)),
             residents=lambda t: t("Your report has been reopened and passed to {place}.",
-                                  place=place_html(path, t.language)))
+                                  place=place_html(path, t.language)),
+            except_resident=survey.user_id)  # who answered reads it in the survey message
         return
     if ticket.group_chat_id is None:
         return
@@ -228,6 +229,10 @@ async def comment_message(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         draft = await uow.drafts.any_of(user.id)
         if draft is None or draft.flow != COMMENT_FLOW:
             return
+        if _is_command(message) and not _is_command(message, "cancel"):
+            # Other commands keep their meaning (/start, /report …): the comment waits, or
+            # goes when a new conversation begins.
+            return
         t = await translator_for(rt, uow, update)
         text = await _take_comment(rt, uow, t, int(draft.data.get("survey_id") or 0), message)
         await uow.commit()
@@ -241,8 +246,6 @@ async def _take_comment(rt: Runtime, uow: UnitOfWork, t: Translator, survey_id: 
     if _is_command(message, "cancel"):
         await uow.drafts.discard(user_id, COMMENT_FLOW)
         return t("No comment then. Thank you for your answer.")
-    if _is_command(message):
-        return t("Please write your comment, or send /cancel.")
     comment = relay.clean_text(message.text or "")
     if not comment:
         return t("Please write your comment as text, or send /cancel.")

@@ -57,11 +57,18 @@ def deadline_handlers(rt: Runtime) -> dict[str, TaskHandler]:
         ticket = await _still_due(uow, task)
         if ticket is None or ticket.group_chat_id is None:
             return
+        if rt.clock.now() >= ticket.deadline_at:  # ran late (the bot was down): too late
+            return
         t = translator_of(await uow.groups.get(ticket.group_chat_id))
         when = local_time(rt.config, ticket.deadline_at)
+        top = (await uow.nodes.get(ticket.node_id)).parent_id is None
         if ticket.holder_id is None:
             text = t("⏳ <b>No. {number}</b> is due by {time} and nobody holds it yet.",
                      number=ticket.number, time=when)
+        elif top:  # nobody above to ask for help
+            text = _holder(ticket) + t(
+                "⏳ <b>No. {number}</b> is due by {time}. Please resolve it in time.",
+                number=ticket.number, time=when)
         else:
             text = _holder(ticket) + t(
                 "⏳ <b>No. {number}</b> is due by {time}. Please resolve it in time, or "
@@ -76,10 +83,18 @@ def deadline_handlers(rt: Runtime) -> dict[str, TaskHandler]:
         node = await uow.nodes.get(ticket.node_id)
         grace = rt.config.sla(ticket.category, level=tickets.sla_level(node)
                               ).resolution_escalate_after_overdue
-        text = _holder(ticket) + t(
-            "⚠️ <b>No. {number}</b> is overdue: it was due by {time}. Unless it is resolved "
-            "within {grace}, it will be passed up one level.", number=ticket.number,
-            time=local_time(rt.config, ticket.deadline_at), grace=format_duration(grace))
+        when = local_time(rt.config, ticket.deadline_at)
+        if node.parent_id is None:
+            text = _holder(ticket) + t(
+                "⚠️ <b>No. {number}</b> is overdue: it was due by {time}. Please resolve it "
+                "as soon as possible.", number=ticket.number, time=when)
+        elif rt.clock.now() >= ticket.deadline_at + grace:
+            return  # ran late: the escalation, due as well, says it all
+        else:
+            text = _holder(ticket) + t(
+                "⚠️ <b>No. {number}</b> is overdue: it was due by {time}. Unless it is "
+                "resolved within {grace}, it will be passed up one level.",
+                number=ticket.number, time=when, grace=format_duration(grace))
         await Notifier(rt, uow).to_group(ticket, text)
 
     async def escalate(uow: UnitOfWork, task: ScheduledTask) -> None:
@@ -92,9 +107,11 @@ def deadline_handlers(rt: Runtime) -> dict[str, TaskHandler]:
             ticket, _, target = await tickets.move(
                 uow, rt.clock, rt.config, ticket.id, to_node_id=None, actor_id=None,
                 role="system", reason="overdue", kind="escalated", system=True)
-        except TicketRefused:  # the district itself: nobody above to pass it to
-            log.info("ticket %s overdue at the top of the tree", task.ticket_id)
+        except TicketRefused as refused:  # e.g. the district itself: nobody above
+            log.info("overdue ticket %s not escalated: %s", task.ticket_id,
+                     refused.refusal.value)
             return
+        ticket.missed_deadline = True  # resolved later at the new level, it was still late
         path = await uow.nodes.path(target)
         await Notifier(rt, uow).moved(
             ticket, old_chat=old_chat, old_card=old_card,

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -212,6 +213,9 @@ class Ticket(Base):
     # resolution met its deadline, how often residents sent it back, and why it closed.
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     on_time: Mapped[bool | None] = mapped_column(Boolean)
+    # Passed up for being overdue: late, even if resolved in time at the next level.
+    missed_deadline: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                  server_default=false())
     reopen_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     close_reason: Mapped[str | None] = mapped_column(String(16))  # CLOSE_REASONS
     # Issue 5: what a consultation or check-up asked for (how to answer, which day, consent
@@ -220,7 +224,7 @@ class Ticket(Base):
     enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprise.id"), index=True)
 
 
-CLOSE_REASONS = ("rated", "unanswered", "withdrawn")
+CLOSE_REASONS = ("rated", "unanswered", "withdrawn", "no_show")
 SURVEY_STATUSES = ("waiting", "asked", "answered", "unanswered", "cancelled")
 
 

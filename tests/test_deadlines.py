@@ -172,3 +172,31 @@ async def test_a_transfer_sets_a_new_deadline_and_the_old_timers_do_nothing(
     deadline_tasks = [task for task in pending if task.kind in tickets.DEADLINE_TIMERS]
     assert len(deadline_tasks) == 3
     assert all(task.payload["node_id"] == community.id for task in deadline_tasks)
+
+
+async def test_a_ticket_passed_up_for_being_late_stays_late(bot: BotEnv) -> None:
+    ticket_id = await _open(bot)
+    await _claim(bot, ticket_id)
+    await _run_until(bot, local("2026-11-27 09:00"))  # remind, overdue, passed up
+    rt = bot.runtime
+    async with rt.uow() as uow:
+        await tickets.claim(uow, rt.clock, ticket_id, WORKER.id, "社区干部")
+        await tickets.resolve(uow, rt.clock, ticket_id, WORKER.id, "已协调解决")
+        await uow.commit()
+    ticket = await _ticket(bot, ticket_id)
+    # Well within the community's own deadline, but the grid's was missed.
+    assert ticket.deadline_at > rt.clock.now()
+    assert (ticket.status, ticket.missed_deadline, ticket.on_time) == ("resolved", True, False)
+
+
+async def test_at_the_top_an_overdue_ticket_is_not_promised_an_escalation(bot: BotEnv) -> None:
+    ticket_id = await _open(bot)
+    rt = bot.runtime
+    async with rt.uow() as uow:
+        district = await uow.nodes.root()
+        await tickets.move(uow, rt.clock, rt.config, ticket_id, to_node_id=district.id,
+                           actor_id=WORKER.id, role="worker", reason="区级协调",
+                           kind="transferred")
+        await uow.commit()
+        kinds = {task.kind for task in await uow.tasks.pending(ticket_id=ticket_id)}
+    assert "deadline_overdue" in kinds and "deadline_escalate" not in kinds

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func
+from sqlalchemy import and_, case, func
 
 from bot.clock import Clock
 from bot.config import Category, Config, tier_of
@@ -125,9 +125,10 @@ async def _arm_deadline_timers(uow: UnitOfWork, config: Config, ticket: Ticket, 
                                  payload=payload)
     await uow.tasks.schedule("deadline_overdue", ticket.deadline_at, now, ticket_id=ticket.id,
                              payload=payload)
-    await uow.tasks.schedule("deadline_escalate",
-                             ticket.deadline_at + sla.resolution_escalate_after_overdue, now,
-                             ticket_id=ticket.id, payload=payload)
+    if node.parent_id is not None:  # at the top there is nobody to pass it to
+        await uow.tasks.schedule("deadline_escalate",
+                                 ticket.deadline_at + sla.resolution_escalate_after_overdue,
+                                 now, ticket_id=ticket.id, payload=payload)
 
 
 async def _arm_timers(uow: UnitOfWork, config: Config, ticket: Ticket, node: OrgNode,
@@ -284,7 +285,9 @@ async def resolve(uow: UnitOfWork, clock: Clock, ticket_id: int, worker_id: int,
                   note: str) -> Ticket:
     """Resolved by its holder; the resident is asked to confirm later (bot.services.surveys)."""
     now = clock.now()
-    on_time = case((Ticket.deadline_at.is_(None), None), else_=Ticket.deadline_at >= now)
+    # A ticket passed up for being overdue stays late, whatever its new level's deadline.
+    on_time = case((Ticket.deadline_at.is_(None), None),
+                   else_=and_(Ticket.deadline_at >= now, Ticket.missed_deadline.is_(False)))
     ticket = await _holder_step(uow, clock, ticket_id, worker_id,
                                 allowed=("claimed", "in_progress"),
                                 values={"status": "resolved", "resolution": note,

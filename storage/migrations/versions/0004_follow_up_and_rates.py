@@ -65,6 +65,9 @@ def upgrade() -> None:
         )
         batch_op.add_column(sa.Column("on_time", sa.Boolean(), nullable=True))
         batch_op.add_column(
+            sa.Column("missed_deadline", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
+        batch_op.add_column(
             sa.Column("reopen_count", sa.Integer(), server_default="0", nullable=False)
         )
         batch_op.add_column(sa.Column("close_reason", sa.String(length=16), nullable=True))
@@ -95,6 +98,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_ticket_created_at")
         batch_op.drop_column("close_reason")
         batch_op.drop_column("reopen_count")
+        batch_op.drop_column("missed_deadline")
         batch_op.drop_column("on_time")
         batch_op.drop_column("claimed_at")
 
