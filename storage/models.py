@@ -244,6 +244,9 @@ class TicketSurvey(Base):
     ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), index=True)
     user_id: Mapped[int] = mapped_column(TelegramId)
     round: Mapped[int] = mapped_column(Integer)  # the ticket's reopen_count when asked
+    # The node that resolved the ticket in this round: the answer rates its work, wherever
+    # the ticket goes afterwards (a poor answer moves it up).
+    node_id: Mapped[int | None] = mapped_column(ForeignKey("org_node.id"))
     status: Mapped[str] = mapped_column(String(12))
     solved: Mapped[bool | None] = mapped_column(Boolean)
     score: Mapped[int | None] = mapped_column(Integer)  # 1 非常不满意 … 5 非常满意

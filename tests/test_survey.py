@@ -4,7 +4,7 @@ one reminder, closed when unanswered, reopened one level up when not solved."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.clock import FakeClock
@@ -256,3 +256,28 @@ async def test_two_content_answers_at_once_close_the_ticket(bot: BotEnv) -> None
                                       theirs.result)))
     ticket = await _ticket(bot, ticket_id)
     assert (ticket.status, ticket.close_reason) == ("closed", "rated")
+
+
+async def test_answers_count_at_the_grid_that_resolved_and_not_solved_is_not_satisfied(
+        bot: BotEnv) -> None:
+    from bot.services import stats
+
+    # A very dissatisfied answer moves the ticket up to the community, but it rates the
+    # grid's work; a second ticket's "not solved · fairly satisfied" is no satisfied answer.
+    first = await _resolved(bot)
+    second = await _resolved(bot)
+    await _at(bot, local("2026-11-23 11:00"))
+    for ticket_id, solved, score in ((first, "y", 1), (second, "n", 3)):
+        survey_id = (await _surveys(bot, ticket_id))[0].id
+        message = next(c for c in reversed(bot.fake.calls_to("sendMessage"))
+                       if c.params["chat_id"] == RESIDENT.id
+                       and f"sv:{survey_id}:" in str(c.params.get("reply_markup")))
+        await _press(bot, RESIDENT, message, f"sv:{survey_id}:{solved}")
+        await _press(bot, RESIDENT, message, f"sv:{survey_id}:s{score}")
+    rt = bot.runtime
+    now = rt.clock.advance(timedelta(minutes=1))
+    period = stats.current_period(stats.Span.WEEK, now, rt.config)
+    async with rt.uow() as uow:
+        grid = await uow.nodes.by_code(GRID)
+        report = await stats.subtree_report(uow, grid.id, period, now)
+    assert (report.total.answered, report.total.satisfied) == (2, 0)

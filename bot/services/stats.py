@@ -9,12 +9,14 @@ What is counted, for the period [start, end):
 * **resolved** — tickets whose (last) resolution falls in the period;
 * **resolution rate (办结率)** — of the tickets created in the period and not withdrawn by the
   resident, the share resolved or closed after resolution, with that resolution before the
-  end of the period (a ticket reopened since counts as not concluded). The same period always
-  gives the same rate, and a daily figure is the share handled the same day;
+  end of the period (a ticket reopened since counts as not concluded, so a period's figure
+  can still fall later); a daily figure is the share handled the same day, so it reads low
+  beside a deadline of several days;
 * **on-time rate** — of the tickets resolved in the period that had a deadline, the share
   resolved by it;
 * **satisfaction rate (满意率)** — of the follow-up answers given in the period, the share
-  scoring 3 (基本满意) or better on the 1–5 scale;
+  saying the problem is solved and scoring 3 (基本满意) or better on the 1–5 scale, counted at
+  the node that resolved the ticket;
 * **average time to claim** — creation to first claim, over the tickets first claimed in the
   period; **average time to resolve** — creation to resolution, over the tickets resolved in
   the period.
@@ -194,7 +196,7 @@ class Tally:
     timed: int = 0        # resolved in the period, with a deadline
     on_time: int = 0      # of those, resolved by the deadline
     answered: int = 0     # follow-up answers with a score, given in the period
-    satisfied: int = 0    # of those, score 3 or better
+    satisfied: int = 0    # of those, solved and score 3 or better
     claimed: int = 0      # first claimed in the period
     claim_seconds: float = 0.0
     resolve_seconds: float = 0.0

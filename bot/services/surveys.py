@@ -48,7 +48,8 @@ async def plan(uow: UnitOfWork, clock: Clock, config: Config, ticket: Ticket) ->
     round_ = ticket.reopen_count
     for user_id in await uow.tickets.residents(ticket):
         uow.surveys.add(TicketSurvey(ticket_id=ticket.id, user_id=user_id, round=round_,
-                                     status="waiting", created_at=now))
+                                     node_id=ticket.node_id, status="waiting",
+                                     created_at=now))
     await uow.tasks.schedule(ASK, not_quiet(config, now + config.timings.survey.delay), now,
                              ticket_id=ticket.id, payload={"round": round_},
                              key=_key(ASK, ticket, round_))

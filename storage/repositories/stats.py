@@ -76,9 +76,10 @@ class StatsRepository:
         out: NodeSums = {}
         for part in (self._created(start, end), self._resolved(start, end),
                      self._claimed(start, end), self._open(now), self._surveys(start, end)):
-            stmt, names = part
+            stmt, names, *where = part
+            node = where[0] if where else Ticket.node_id  # the column that places a row
             if node_ids is not None:
-                stmt = stmt.where(Ticket.node_id.in_(list(node_ids)))
+                stmt = stmt.where(node.in_(list(node_ids)))
             for node_id, *values in (await self._s.execute(stmt)).all():
                 row = out.setdefault(node_id, {})
                 for name, value in zip(names, values, strict=True):
@@ -122,10 +123,15 @@ class StatsRepository:
 
     @staticmethod
     def _surveys(start: datetime, end: datetime):
-        satisfied = TicketSurvey.score >= SATISFIED_MIN_SCORE
-        stmt = (select(Ticket.node_id, func.count(), func.sum(case((satisfied, 1), else_=0)))
+        # Solved and at least 基本满意: "not solved" is never a satisfied answer. Counted at
+        # the node that resolved the ticket (a poor answer moves the ticket up, and must not
+        # leave with it).
+        satisfied = and_(TicketSurvey.solved.is_(True),
+                         TicketSurvey.score >= SATISFIED_MIN_SCORE)
+        node = func.coalesce(TicketSurvey.node_id, Ticket.node_id)
+        stmt = (select(node, func.count(), func.sum(case((satisfied, 1), else_=0)))
                 .join(Ticket, Ticket.id == TicketSurvey.ticket_id)
                 .where(TicketSurvey.status == "answered", TicketSurvey.score.is_not(None),
                        TicketSurvey.answered_at >= start, TicketSurvey.answered_at < end)
-                .group_by(Ticket.node_id))
-        return stmt, ("answered", "satisfied")
+                .group_by(node))
+        return stmt, ("answered", "satisfied"), node

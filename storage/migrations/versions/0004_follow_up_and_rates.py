@@ -28,6 +28,7 @@ def upgrade() -> None:
         ),
         sa.Column("user_id", sa.BigInteger(), nullable=False),
         sa.Column("round", sa.Integer(), nullable=False),
+        sa.Column("node_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("status", sa.String(length=12), nullable=False),
         sa.Column("solved", sa.Boolean(), nullable=True),
         sa.Column("score", sa.Integer(), nullable=True),
@@ -41,6 +42,9 @@ def upgrade() -> None:
         ),
         sa.CheckConstraint(
             "score IS NULL OR score BETWEEN 1 AND 5", name=op.f("ck_ticket_survey_score")
+        ),
+        sa.ForeignKeyConstraint(
+            ["node_id"], ["org_node.id"], name=op.f("fk_ticket_survey_node_id_org_node")
         ),
         sa.ForeignKeyConstraint(
             ["ticket_id"], ["ticket.id"], name=op.f("fk_ticket_survey_ticket_id_ticket")
