@@ -79,6 +79,8 @@ def build_application(rt: Runtime, *, request: BaseRequest | None = None,
                                 job_kwargs={"max_instances": 1, "coalesce": True})
     app.job_queue.run_repeating(_purge_processed_updates, interval=timedelta(hours=1),
                                 first=timedelta(minutes=1), name="purge processed updates")
+    app.job_queue.run_repeating(_ensure_digests, interval=timedelta(hours=1),
+                                first=timedelta(hours=1), name="ensure digests")
     return app
 
 
@@ -145,6 +147,12 @@ async def _purge_processed_updates(context: ContextTypes.DEFAULT_TYPE) -> None:
     rt: Runtime = context.bot_data["runtime"]
     await maintenance.purge_processed_updates(rt.db, rt.clock,
                                               rt.config.runtime.processed_update_retention)
+
+
+async def _ensure_digests(context: ContextTypes.DEFAULT_TYPE) -> None:
+    # Each digest schedules the next; should one fail for good (its retries spent), this
+    # makes sure the cadence goes on all the same (idempotent: each is scheduled once).
+    await digests.schedule_upcoming(context.bot_data["runtime"])
 
 
 async def _post_shutdown(app: Application) -> None:

@@ -69,8 +69,9 @@ async def test_holder_reminded_then_overdue_then_passed_up(bot: BotEnv) -> None:
     t = bot.runtime.translator("zh_Hans")
 
     # Claim timers are gone; the deadline's own run.
-    assert await _run_until(bot, local("2026-11-26 04:59")) == 0
-    assert await _run_until(bot, local("2026-11-26 05:00")) == 1
+    # Four hours before would be 05:00, inside quiet hours: the reminder waits for 08:00.
+    assert await _run_until(bot, local("2026-11-26 07:59")) == 0
+    assert await _run_until(bot, local("2026-11-26 08:00")) == 1
     reminder = bot.fake.calls_to("sendMessage")[-1].params
     assert reminder["chat_id"] == GRID_GROUP.id
     assert f'<a href="tg://user?id={WORKER.id}">网格员乙</a>' in reminder["text"]
@@ -132,7 +133,7 @@ async def test_deadline_across_national_day_counts_the_make_up_saturday(db, cata
         assert ticket.deadline_at == local("2026-10-10 10:00")
         await _claim(bot, ticket_id)
         assert await _run_until(bot, local("2026-10-09 23:59")) == 0
-        assert await _run_until(bot, local("2026-10-10 06:00")) == 1  # 4 hours before
+        assert await _run_until(bot, local("2026-10-10 08:00")) == 1  # reminder, after quiet
         assert await _run_until(bot, local("2026-10-10 10:00")) == 1  # overdue
         assert await _run_until(bot, local("2026-10-11 10:00")) == 1  # passed up
         bot.fake.assert_no_violations()
@@ -200,3 +201,21 @@ async def test_at_the_top_an_overdue_ticket_is_not_promised_an_escalation(bot: B
         await uow.commit()
         kinds = {task.kind for task in await uow.tasks.pending(ticket_id=ticket_id)}
     assert "deadline_overdue" in kinds and "deadline_escalate" not in kinds
+
+
+async def test_no_pings_at_night_for_ordinary_tickets_but_urgent_ones_go_on(db, catalogs) -> None:
+    # Reported at 22:00: an ordinary ticket counts as waiting from 08:00 (reminded at 08:30,
+    # passed up at 10:00); a safety hazard (urgent) is reminded after its 10 minutes.
+    bot = await start_bot(db, catalogs, clock=FakeClock(local("2026-11-23 22:00")))
+    try:
+        ordinary = await _open(bot)
+        urgent = await _open(bot, "safety_hazard", "楼道里有很浓的燃气味")
+        async with bot.runtime.uow() as uow:
+            due = {(task.ticket_id, task.kind): task.due_at
+                   for task in await uow.tasks.pending()}
+        assert due[(ordinary, "claim_remind")] == local("2026-11-24 08:30")
+        assert due[(ordinary, "claim_escalate")] == local("2026-11-24 10:00")
+        assert due[(urgent, "claim_remind")] == local("2026-11-23 22:10")
+        bot.fake.assert_no_violations()
+    finally:
+        await stop_bot(bot)

@@ -96,6 +96,14 @@ def _deadline(config: Config, ticket: Ticket, node: OrgNode, now: datetime) -> d
     return WorkCalendar.from_config(config).add_working_days(now, sla.resolution_working_days)
 
 
+def _when(config: Config, ticket: Ticket, moment: datetime) -> datetime:
+    """When a timer of this ticket acts: on time for an urgent ticket; otherwise never in
+    quiet hours (no reminders and escalations at midnight: nobody is on duty to act on
+    them, and an escalation tells the residents too). They run when quiet hours end."""
+    return moment if ticket.urgent else config.quiet_hours.next_allowed(moment,
+                                                                        config.timezone)
+
+
 async def _arm_claim_timers(uow: UnitOfWork, config: Config, ticket: Ticket, node: OrgNode,
                             now: datetime) -> None:
     """An open ticket is reminded in its group, then escalated, unless someone claims it first
@@ -103,9 +111,13 @@ async def _arm_claim_timers(uow: UnitOfWork, config: Config, ticket: Ticket, nod
     sla = config.sla(ticket.category, level=sla_level(node))
     await uow.tasks.cancel(CLAIM_TIMERS, ticket_id=ticket.id)
     payload = {"node_id": node.id}
-    await uow.tasks.schedule("claim_remind", now + sla.claim_remind_after, now,
+    # A ticket that arrives in quiet hours waits for the morning before it counts as waiting.
+    start = _when(config, ticket, now)
+    await uow.tasks.schedule("claim_remind",
+                             _when(config, ticket, start + sla.claim_remind_after), now,
                              ticket_id=ticket.id, payload=payload)
-    await uow.tasks.schedule("claim_escalate", now + sla.claim_escalate_after, now,
+    await uow.tasks.schedule("claim_escalate",
+                             _when(config, ticket, start + sla.claim_escalate_after), now,
                              ticket_id=ticket.id, payload=payload)
 
 
@@ -119,15 +131,15 @@ async def _arm_deadline_timers(uow: UnitOfWork, config: Config, ticket: Ticket, 
         return
     sla = config.sla(ticket.category, level=sla_level(node))
     payload = {"node_id": node.id, "deadline": ticket.deadline_at.isoformat()}
-    remind_at = ticket.deadline_at - sla.resolution_remind_before
-    if remind_at > now:
+    remind_at = _when(config, ticket, ticket.deadline_at - sla.resolution_remind_before)
+    if remind_at < ticket.deadline_at and remind_at > now:
         await uow.tasks.schedule("deadline_remind", remind_at, now, ticket_id=ticket.id,
                                  payload=payload)
-    await uow.tasks.schedule("deadline_overdue", ticket.deadline_at, now, ticket_id=ticket.id,
-                             payload=payload)
+    await uow.tasks.schedule("deadline_overdue", _when(config, ticket, ticket.deadline_at), now,
+                             ticket_id=ticket.id, payload=payload)
     if node.parent_id is not None:  # at the top there is nobody to pass it to
-        await uow.tasks.schedule("deadline_escalate",
-                                 ticket.deadline_at + sla.resolution_escalate_after_overdue,
+        escalate_at = ticket.deadline_at + sla.resolution_escalate_after_overdue
+        await uow.tasks.schedule("deadline_escalate", _when(config, ticket, escalate_at),
                                  now, ticket_id=ticket.id, payload=payload)
 
 
