@@ -37,7 +37,7 @@ from handlers import (
 from handlers.commands import publish_command_menus
 from handlers.errors import on_error
 from handlers.notify import rerouted_card_poster
-from scheduler import digests, maintenance
+from scheduler import backfill, digests, maintenance
 from scheduler.handlers import task_handlers
 from scheduler.ticker import Ticker
 
@@ -126,6 +126,7 @@ async def _post_init(app: Application) -> None:
     rt: Runtime = app.bot_data["runtime"]
     await publish_command_menus(app.bot, rt.catalogs, rt.config.default_language)
     await digests.schedule_upcoming(rt)  # idempotent: each digest is scheduled once
+    await backfill.arm_missing(rt)  # idempotent: only tickets without timers
     # The outbox sender runs beside the update processing for the life of the process.
     sender: OutboxSender = app.bot_data["sender_factory"]()
     app.bot_data["sender"] = sender

@@ -149,6 +149,16 @@ async def _arm_timers(uow: UnitOfWork, config: Config, ticket: Ticket, node: Org
     await _arm_deadline_timers(uow, config, ticket, node, now)
 
 
+async def arm_timers(uow: UnitOfWork, clock: Clock, config: Config, ticket: Ticket) -> None:
+    """The timers of the ticket's current state, from now (scheduler.backfill): deadline
+    timers for an open ticket, and claim timers while nobody holds it."""
+    node = await uow.nodes.get(ticket.node_id)
+    now = clock.now()
+    if ticket.status == "open":
+        await _arm_claim_timers(uow, config, ticket, node, now)
+    await _arm_deadline_timers(uow, config, ticket, node, now)
+
+
 def _event(ticket: Ticket, kind: str, now: datetime, actor_id: int | None, role: str,
            **data) -> TicketEvent:
     return TicketEvent(ticket_id=ticket.id, at=now, kind=kind, actor_id=actor_id,
