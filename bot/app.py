@@ -23,12 +23,16 @@ from bot.processor import ChatOrderedUpdateProcessor
 from bot.runtime import Runtime
 from handlers import (
     binding,
+    booking,
+    booking_desk,
+    enterprise,
     fallback,
     keyboards,
     membership,
     my_tickets,
     relay,
     report,
+    slots,
     start,
     stats,
     survey,
@@ -88,12 +92,14 @@ def register_handlers(app: Application) -> None:
     # Flows with drafts run in handler groups of their own before group 0; each takes only
     # the updates of people who have its draft and lets everything else through.
     report.register(app)
+    enterprise.register(app)
     app.add_handler(CommandHandler("start", start.start, filters=NEW_MESSAGES))
     app.add_handler(CommandHandler("help", start.help_command, filters=NEW_MESSAGES))
     app.add_handler(CommandHandler("language", start.language_command, filters=NEW_MESSAGES))
     app.add_handler(CommandHandler("bind", binding.bind_command, filters=NEW_MESSAGES))
     app.add_handler(CommandHandler("unbind", binding.unbind_command, filters=NEW_MESSAGES))
     app.add_handler(CommandHandler("stats", stats.stats_command, filters=NEW_MESSAGES))
+    app.add_handler(CommandHandler("slots", slots.slots_command, filters=NEW_MESSAGES))
 
     app.add_handler(CallbackQueryHandler(start.menu_callback,
                                          pattern=f"^({keyboards.MENU_HELP}|"
@@ -107,6 +113,8 @@ def register_handlers(app: Application) -> None:
     relay.register(app)
     my_tickets.register(app)
     survey.register(app)
+    booking.register(app)
+    booking_desk.register(app)
     app.add_handler(CallbackQueryHandler(fallback.unknown_callback))
 
     app.add_handler(ChatMemberHandler(membership.my_chat_member,

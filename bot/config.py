@@ -36,6 +36,7 @@ from bot.config_types import (
     Digests,
     EmergencySettings,
     GeneralSettings,
+    Industry,
     Kind,
     Language,
     Limits,
@@ -66,6 +67,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "Desk",
+    "Industry",
     "Kind",
     "Language",
     "Names",
@@ -123,6 +125,7 @@ class Config(Section):
     desks: tuple[Desk, ...] = ()
     categories: tuple[Category, ...] = ()
     checkup_topics: tuple[Topic, ...] = ()
+    industries: tuple[Industry, ...] = ()
     _source: str = PrivateAttr(default="<config>")
 
     @property
@@ -151,6 +154,9 @@ class Config(Section):
 
     def category(self, code: str) -> Category | None:
         return next((c for c in self.categories if c.code == code), None)
+
+    def industry(self, code: str) -> Industry | None:
+        return next((i for i in self.industries if i.code == code), None)
 
     def categories_of(self, kind: Kind) -> tuple[Category, ...]:
         return tuple(c for c in self.categories if c.kind == kind)
@@ -400,7 +406,7 @@ def _kind_of(value: Any) -> str:
 
 
 def _consistency_problems(config: Config) -> Iterator[tuple[str, str]]:
-    for section in ("desks", "categories", "checkup_topics"):
+    for section in ("desks", "categories", "checkup_topics", "industries"):
         seen: dict[str, int] = {}
         for index, item in enumerate(getattr(config, section)):
             if item.code in seen:

@@ -226,6 +226,13 @@ class Topic(Section):
     names: Names
 
 
+class Industry(Section):
+    """An industry an enterprise picks when it registers (国民经济行业, simplified)."""
+
+    code: Code
+    names: Names
+
+
 class SlaOverrides(Section):
     """Deadlines that replace the [timings] defaults for one category or one tier."""
 

@@ -138,15 +138,116 @@ def card_text(t: Translator, config: Config, ticket: Ticket, path: Sequence[OrgN
     if attachments:
         lines.append(t("📎 {count} attachment(s)", count=len(attachments)))
     lines.extend(details_lines(t, ticket))
+    lines.extend(checkup_lines(t, config, ticket))
     lines.append(f"👤 {reporter_line(t, ticket)}")
-    lines.append(t("⏰ Due by {time}", time=local_time(config, ticket.deadline_at)))
+    if ticket.kind != "checkup":
+        lines.append(t("⏰ Due by {time}", time=local_time(config, ticket.deadline_at)))
     if ticket.resolution and ticket.status in ("resolved", "closed"):
         lines.append(t("Resolution: {note}", note=html.escape(trimmed(ticket.resolution, 600))))
     return "\n".join(lines)
 
 
 def card_keyboard(t: Translator, ticket: Ticket) -> dict:
+    if ticket.kind == "checkup" and booking_status(ticket) is not None:
+        return checkup_keyboard(t, ticket)
     rows = _ACTIONS_BY_STATUS.get(ticket.status, (("details",),))
     return {"inline_keyboard": [
         [{"text": t(_BUTTONS[action]), "callback_data": f"{ACTION_PREFIX}{action}:{ticket.id}"}
          for action in row] for row in rows]}
+
+
+# -- check-ups (issue 5): the booking's card lines and buttons ------------------------------------
+# A check-up's ticket carries its booking in ``details`` (bot.services.bookings keeps them in
+# step): topics, the slot, the booking's status, a time proposed to the enterprise, and whether
+# the slot is over. Its buttons are handled by handlers.booking_desk ("bk:" callbacks); once
+# the booking is over (done, no-show, cancelled) a reopened ticket gets the ordinary buttons.
+
+BOOKING_PREFIX = "bk:"
+BOOKING_LABELS = {
+    "booked": N_("Waiting for the desk to confirm"),
+    "confirmed": N_("Confirmed"),
+    "cancelled": N_("Cancelled by the enterprise"),
+    "done": N_("Done"),
+    "no_show": N_("No-show"),
+}
+_BOOKING_BUTTONS = {
+    "cf": N_("✅ Confirm"),
+    "as": N_("🧑‍⚖️ Assign lawyer (me)"),
+    "pp": N_("🕘 Propose another time"),
+    "dn": N_("📄 Done"),
+    "ns": N_("🚫 No-show"),
+}
+
+
+def booking_status(ticket: Ticket) -> str | None:
+    """The booking's status while it is active (booked or confirmed), else None."""
+    status = (ticket.details or {}).get("booking")
+    return status if status in ("booked", "confirmed") else None
+
+
+def _moment(value: object) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def slot_label(config: Config, starts_at: datetime | None, ends_at: datetime | None) -> str:
+    """2026-12-01 09:00–10:00, in local time."""
+    if starts_at is None:
+        return "—"
+    start = starts_at.astimezone(config.timezone)
+    text = start.strftime("%Y-%m-%d %H:%M")
+    if ends_at is not None:
+        text += "–" + ends_at.astimezone(config.timezone).strftime("%H:%M")
+    return text
+
+
+def topic_names(config: Config, codes: Sequence[str], language: str) -> str:
+    names = {topic.code: topic.names.get(language) for topic in config.checkup_topics}
+    return "、".join(html.escape(names.get(code) or code) for code in codes)
+
+
+def checkup_lines(t: Translator, config: Config, ticket: Ticket) -> list[str]:
+    """The booking on a check-up's card: enterprise, topics, time, status, lawyer, proposal."""
+    details = ticket.details or {}
+    if ticket.kind != "checkup" or "booking" not in details:
+        return []
+    lines = []
+    if details.get("enterprise"):
+        lines.append(f"🏢 {html.escape(str(details['enterprise']))}")
+    if details.get("topics"):
+        lines.append(t("Topics: {topics}", topics=topic_names(config, details["topics"],
+                                                               t.language)))
+    when = slot_label(config, _moment(details.get("starts_at")), _moment(details.get("ends_at")))
+    lines.append(t("🗓 Check-up: {time}", time=when))
+    status = BOOKING_LABELS.get(details["booking"])
+    if status:
+        lines.append(t("Booking: {status}", status=t(status)))
+    if ticket.holder_name and ticket.status in ("claimed", "in_progress"):
+        lines.append(t("Lawyer: {name}", name=html.escape(ticket.holder_name)))
+    proposal = details.get("proposal")
+    if proposal:
+        lines.append(t("Proposed to the enterprise: {time}", time=slot_label(
+            config, _moment(proposal.get("starts_at")), _moment(proposal.get("ends_at")))))
+    return lines
+
+
+def checkup_keyboard(t: Translator, ticket: Ticket) -> dict:
+    status = booking_status(ticket)
+    if (ticket.details or {}).get("ended"):
+        rows = [("dn", "ns"), ("as", "details")]
+    elif status == "booked":
+        rows = [("cf", "as"), ("pp", "details")]
+    else:
+        rows = [("as", "pp"), ("details",)]
+
+    def button(action: str) -> dict:
+        if action == "details":  # the history, as on every card (handlers.tickets_group)
+            label = _BUTTONS[action]
+            return {"text": t(label),
+                    "callback_data": f"{ACTION_PREFIX}details:{ticket.id}"}
+        return {"text": t(_BOOKING_BUTTONS[action]),
+                "callback_data": f"{BOOKING_PREFIX}{action}:{ticket.id}"}
+
+    return {"inline_keyboard": [[button(action) for action in row] for row in rows]}

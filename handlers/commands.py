@@ -16,6 +16,8 @@ PRIVATE_COMMANDS = (
     ("start", N_("Main menu")),
     ("report", N_("Report a problem")),
     ("mytickets", N_("My tickets")),
+    ("enterprise", N_("Register or manage your enterprise")),
+    ("checkup", N_("Book a legal check-up for your enterprise")),
     ("cancel", N_("Cancel what you are doing")),
     ("help", N_("What this bot does and how to use it")),
     ("language", N_("Change the language")),
@@ -25,6 +27,7 @@ GROUP_COMMANDS = (
     ("bind", N_("Bind this group to a grid, centre or desk (admins)")),
     ("unbind", N_("Unbind this group (admins)")),
     ("stats", N_("Numbers of this group's area: /stats today, week or month")),
+    ("slots", N_("Legal check-up slots: list, add, close (legal desk)")),
     ("language", N_("Change the group's language (admins)")),
 )
 

@@ -10,6 +10,8 @@ from handlers.report_keyboards import NEW_CONSULTATION as CONSULTATION_NEW
 from handlers.report_keyboards import NEW_ENTERPRISE_MATTER as ENTERPRISE_MATTER_NEW
 
 MY_TICKETS = "my:list"  # handled by handlers.my_tickets
+CHECKUP_NEW = "ck:new"  # handled by handlers.booking
+ENTERPRISE = "en:menu"  # handled by handlers.enterprise
 
 MENU_HELP = "menu:help"
 MENU_LANGUAGE = "menu:lang"
@@ -25,6 +27,9 @@ def main_menu(t: Translator) -> InlineKeyboardMarkup:
         [InlineKeyboardButton(t("⚖️ Legal consultation"), callback_data=CONSULTATION_NEW)],
         [InlineKeyboardButton(t("🏭 Enterprise matter"), callback_data=ENTERPRISE_MATTER_NEW)],
         [InlineKeyboardButton(t("📋 My tickets"), callback_data=MY_TICKETS)],
+        [InlineKeyboardButton(t("🏢 My enterprise"), callback_data=ENTERPRISE)],
+        [InlineKeyboardButton(t("📅 Legal check-up for enterprises"),
+                              callback_data=CHECKUP_NEW)],
         [InlineKeyboardButton(t("🌐 Language"), callback_data=MENU_LANGUAGE),
          InlineKeyboardButton(t("❓ Help"), callback_data=MENU_HELP)],
     ])

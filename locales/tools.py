@@ -18,7 +18,7 @@ LANGUAGES = {"zh_Hans": "zh_Hans_CN", "zh_Hant": "zh_Hant_TW", "en": "en"}
 SOURCES = ("bot", "handlers", "scheduler")
 # t("…") translates into the person's language and tg("…") into a group's, N_("…") marks for
 # later, t.plural("…", "…", n) has plural forms.
-KEYWORDS = {"t": None, "tg": None, "N_": None, "plural": (1, 2)}
+KEYWORDS = {"t": None, "tg": None, "gt": None, "ct": None, "N_": None, "plural": (1, 2)}
 
 
 def template_path() -> Path:

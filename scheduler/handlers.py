@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.runtime import Runtime
+from scheduler.bookings import booking_handlers
 from scheduler.claims import claim_handlers
 from scheduler.deadlines import deadline_handlers
 from scheduler.digests import digest_handlers
@@ -18,4 +19,5 @@ def task_handlers(rt: Runtime) -> dict[str, TaskHandler]:
         **deadline_handlers(rt),
         **survey_handlers(rt),
         **draft_handlers(rt),
+        **booking_handlers(rt),
     }

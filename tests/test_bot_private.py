@@ -33,7 +33,8 @@ async def test_start_answers_in_the_language_telegram_reports(bot: BotEnv) -> No
         assert call.params["text"] == welcome(bot.runtime.translator(language))
         # Only flows that exist are offered.
         assert _buttons(call) == ["rp:new", "rp:new:consultation", "rp:new:enterprise_dispute",
-                                  "my:list", "menu:lang", "menu:help"]
+                                  "my:list", "en:menu", "ck:new", "menu:lang",
+                                  "menu:help"]
     assert "网格通" in bot.last_text(ZH.id)
     assert "網格通" in bot.last_text(HK.id)
     assert "Gridgate" in bot.last_text(EN.id)
@@ -147,7 +148,8 @@ async def test_command_menus_are_published_per_language(bot: BotEnv) -> None:
     english = next(c for c in calls if c.params["scope"]["type"] == "all_private_chats"
                    and c.params.get("language_code") == "en")
     assert [c["command"] for c in english.params["commands"]] == [
-        "start", "report", "mytickets", "cancel", "help", "language"]
+        "start", "report", "mytickets", "enterprise", "checkup", "cancel", "help",
+        "language"]
     chinese = next(c for c in calls if c.params["scope"]["type"] == "all_private_chats"
                    and c.params.get("language_code") == "zh")
     assert chinese.params["commands"][0]["description"] != "Main menu"
