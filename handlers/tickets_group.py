@@ -19,6 +19,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from telegram import (
     ForceReply,
@@ -41,6 +42,7 @@ from telegram.ext import (
 from telegram.helpers import mention_html
 
 from bot.apispec import utf16_len
+from bot.config import Config
 from bot.i18n import N_, Translator
 from bot.runtime import Runtime, runtime
 from bot.services import routing, surveys, tickets
@@ -761,6 +763,15 @@ async def _resolve_with(rt: Runtime, uow: UnitOfWork, update: Update, t: Transla
 
 # -- the history, in plain words -------------------------------------------------------------
 
+# Check-up bookings (bot.services.bookings) log these; {time} is the slot concerned.
+_BOOKING_WORDS = {
+    "booking_confirmed": N_("Check-up confirmed by {name}"),
+    "booking_proposed": N_("{name} proposed another time: {time}"),
+    "booking_moved": N_("The enterprise moved the check-up to {time}"),
+    "proposal_accepted": N_("The enterprise accepted the new time: {time}"),
+    "proposal_declined": N_("The enterprise kept its time"),
+}
+
 async def history_text(uow: UnitOfWork, rt: Runtime, t: Translator, ticket: Ticket) -> str:
     events = await uow.tickets.events(ticket.id)
     names = {e.actor_id: e.data.get("name") for e in events
@@ -777,7 +788,7 @@ async def history_text(uow: UnitOfWork, rt: Runtime, t: Translator, ticket: Tick
 
     lines = []
     for event in events:
-        words = await _event_words(t, event, names, place)
+        words = await _event_words(t, event, names, place, rt.config)
         lines.append(f"{local_time(rt.config, event.at)} · {words}")
     head = [t("<b>No. {number}</b> · history", number=ticket.number),
             t("Status: {status}", status=t(STATUS_LABELS[ticket.status]))]
@@ -785,7 +796,7 @@ async def history_text(uow: UnitOfWork, rt: Runtime, t: Translator, ticket: Tick
 
 
 async def _event_words(t: Translator, event: TicketEvent, names: dict,
-                       place: Callable) -> str:
+                       place: Callable, rt_config: Config) -> str:
     data = event.data or {}
     name = html.escape(names.get(event.actor_id) or data.get("name") or t("a worker"))
     if event.actor_role == "system":
@@ -824,6 +835,10 @@ async def _event_words(t: Translator, event: TicketEvent, names: dict,
         return t("Reopened by the resident and passed from {source} to {target}",
                  source=await place(data.get("from_node")),
                  target=await place(data.get("to_node")))
+    if kind in _BOOKING_WORDS:
+        when = data.get("starts_at")
+        moment = local_time(rt_config, datetime.fromisoformat(when)) if when else "—"
+        return t(_BOOKING_WORDS[kind], name=name, time=moment)
     if kind == "rated":
         return t("Rated by a resident: {answer}", answer=rating_words(
             t, bool(data.get("solved")), int(data.get("score") or 0)))

@@ -620,14 +620,19 @@ async def _stop_timers(uow: UnitOfWork, ticket: Ticket) -> None:
 
 async def current(uow: UnitOfWork, payload: dict) -> tuple[Booking, Ticket,
                                                             CheckupSlot] | None:
-    """For a timer: the booking, if it is still active in the slot the timer was set for."""
+    """For a timer: the booking, if it is still active in the slot the timer was set for.
+    Read under its ticket's lock, after any change a person was making has committed (see
+    TaskRepository.cancel)."""
     booking = await uow.bookings.get(int(payload.get("booking_id") or 0))
-    if booking is None or booking.status not in ACTIVE_BOOKING:
+    if booking is None:
+        return None
+    ticket = await uow.tickets.get_locked(booking.ticket_id)
+    await uow.session.refresh(booking)
+    if ticket is None or booking.status not in ACTIVE_BOOKING:
         return None
     if booking.slot_id != payload.get("slot_id"):
         return None
     slot = await uow.bookings.slot(booking.slot_id)
     if slot is None or slot.starts_at.isoformat() != payload.get("starts_at"):
         return None
-    ticket = await uow.tickets.get(booking.ticket_id)
     return booking, ticket, slot
