@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from telegram import Chat, Update
+from telegram import Chat, Message, Update
 
 from bot.i18n import Translator
 from bot.runtime import Runtime
@@ -40,6 +40,16 @@ async def language_of(rt: Runtime, update: Update) -> Translator:
 def group_info(chat: Chat) -> GroupInfo:
     return GroupInfo(chat_id=chat.id, title=chat.title or "", chat_type=chat.type,
                      is_forum=bool(chat.is_forum))
+
+
+def command_of(message: Message) -> str | None:
+    """The command a message starts with ("cancel" for "/cancel@bot"), else None: for
+    conversations that take the next message, but let other commands keep their meaning."""
+    entities = message.entities or ()
+    if not (message.text and entities and entities[0].type == "bot_command"
+            and entities[0].offset == 0):
+        return None
+    return message.text[1:entities[0].length].split("@", 1)[0].lower()
 
 
 def is_group(update: Update) -> bool:

@@ -60,7 +60,7 @@ from bot.services.enterprises import (
     Step,
 )
 from handlers.cards import local_time, trimmed
-from handlers.common import place_html, translator_for
+from handlers.common import command_of, place_html, translator_for
 from handlers.relay import stop_on_error
 from storage.models import Draft, Enterprise
 from storage.uow import UnitOfWork
@@ -151,7 +151,7 @@ async def form_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     user = update.effective_user
     if user is None:
         return
-    command = _command(message)
+    command = command_of(message)
     if command not in (None, "cancel"):
         return  # other commands keep their meaning; the form waits for its answer
     rt = runtime(context)
@@ -653,10 +653,3 @@ def _answer(message: Message) -> Answer:
     return Answer("other")
 
 
-def _command(message: Message) -> str | None:
-    """The command a message starts with ("cancel" for "/cancel@bot"), else None."""
-    entities = message.entities or ()
-    if not (message.text and entities and entities[0].type == "bot_command"
-            and entities[0].offset == 0):
-        return None
-    return message.text[1:entities[0].length].split("@", 1)[0].lower()

@@ -48,7 +48,7 @@ from bot.services.relay import Verdict
 from bot.services.tickets import TicketRefused
 from handlers import relay as relay_handlers
 from handlers.cards import STATUS_LABELS, category_name, local_time, trimmed
-from handlers.common import place_html, translator_for
+from handlers.common import command_of, place_html, translator_for
 from handlers.notify import Notifier
 from handlers.survey import rating_words
 from storage.models import OPEN_STATUSES, Draft, Ticket, TicketEvent
@@ -386,22 +386,13 @@ async def _our_draft(rt: Runtime, uow: UnitOfWork, user_id: int) -> Draft | None
     return draft
 
 
-def _command(message: Message) -> str | None:
-    """The command a message starts with ("cancel" for "/cancel@bot"), else None."""
-    entities = message.entities or ()
-    if not (message.text and entities and entities[0].type == "bot_command"
-            and entities[0].offset == 0):
-        return None
-    return message.text[1:entities[0].length].split("@", 1)[0].lower()
-
-
 async def draft_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message = update.effective_message
     user = update.effective_user
     if user is None:
         return
     rt = runtime(context)
-    command = _command(message)
+    command = command_of(message)
     async with rt.uow() as uow:
         draft = await _our_draft(rt, uow, user.id)
         if draft is None or command not in (None, "cancel"):

@@ -34,7 +34,7 @@ from bot.services import relay, reporting, surveys
 from bot.services.surveys import Answer, Outcome, SurveyProblem
 from handlers import relay as relay_handlers
 from handlers.cards import category_name, trimmed
-from handlers.common import place_html, translator_for
+from handlers.common import command_of, place_html, translator_for
 from handlers.notify import Notifier
 from storage.models import OrgNode, Ticket, TicketSurvey
 from storage.uow import UnitOfWork
@@ -229,7 +229,7 @@ async def comment_message(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         draft = await uow.drafts.any_of(user.id)
         if draft is None or draft.flow != COMMENT_FLOW:
             return
-        if _is_command(message) and not _is_command(message, "cancel"):
+        if command_of(message) not in (None, "cancel"):
             # Other commands keep their meaning (/start, /report …): the comment waits, or
             # goes when a new conversation begins.
             return
@@ -243,7 +243,7 @@ async def comment_message(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 async def _take_comment(rt: Runtime, uow: UnitOfWork, t: Translator, survey_id: int,
                         message: Message) -> str:
     user_id = message.from_user.id
-    if _is_command(message, "cancel"):
+    if command_of(message) == "cancel":
         await uow.drafts.discard(user_id, COMMENT_FLOW)
         return t("No comment then. Thank you for your answer.")
     comment = relay.clean_text(message.text or "")
@@ -265,13 +265,3 @@ async def _take_comment(rt: Runtime, uow: UnitOfWork, t: Translator, survey_id: 
             "💬 A resident's comment on <b>No. {number}</b>: {comment}", number=ticket.number,
             comment=html.escape(comment)))
     return t("Thank you, your comment has been recorded.")
-
-
-def _is_command(message: Message, name: str | None = None) -> bool:
-    entities = message.entities or ()
-    if not (message.text and entities and entities[0].type == "bot_command"
-            and entities[0].offset == 0):
-        return False
-    if name is None:
-        return True
-    return message.text[1:entities[0].length].split("@", 1)[0].lower() == name
