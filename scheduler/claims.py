@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-
 from bot.config import format_duration
 from bot.runtime import Runtime
-from bot.services import tickets
-from bot.services.tickets import TicketRefused
-from handlers.common import place_html
 from handlers.notify import Notifier
+from scheduler.passing_up import pass_up
 from scheduler.ticker import TaskHandler
 from storage.models import ScheduledTask, Ticket
 from storage.uow import UnitOfWork
-
-log = logging.getLogger(__name__)
 
 
 async def _still_waiting(uow: UnitOfWork, task: ScheduledTask) -> Ticket | None:
@@ -45,24 +39,15 @@ def claim_handlers(rt: Runtime) -> dict[str, TaskHandler]:
         ticket = await _still_waiting(uow, task)
         if ticket is None:
             return
-        old_chat, old_card = ticket.group_chat_id, ticket.card_message_id
         waited = format_duration(rt.clock.now() - ticket.updated_at)
-        try:
-            ticket, _, target = await tickets.move(
-                uow, rt.clock, rt.config, ticket.id, to_node_id=None, actor_id=None,
-                role="system", reason="", kind="escalated", system=True)
-        except TicketRefused:  # the district itself: nobody above to pass it to
-            log.info("ticket %s unclaimed at the top of the tree", task.ticket_id)
-            return
-        path = await uow.nodes.path(target)
-        await Notifier(rt, uow).moved(
-            ticket, old_chat=old_chat, old_card=old_card,
-            left=lambda t: t("Passed up to {place}: nobody claimed it within {waited}.",
-                             place=place_html(path, t.language), waited=waited),
+        await pass_up(
+            rt, uow, ticket, reason="",
+            left=lambda t, place: t("Passed up to {place}: nobody claimed it within {waited}.",
+                                    place=place, waited=waited),
             arrived=lambda t: t("Passed up to this group: nobody claimed it within {waited}.",
                                 waited=waited),
-            residents=lambda t: t(
+            residents=lambda t, place: t(
                 "Your report has been passed up to {place} so that it is taken on sooner.",
-                place=place_html(path, t.language)))
+                place=place))
 
     return {"claim_remind": remind, "claim_escalate": escalate}

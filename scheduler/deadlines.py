@@ -8,7 +8,6 @@ act on it.
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 
 from telegram.helpers import mention_html
@@ -17,15 +16,12 @@ from bot.config import format_duration
 from bot.i18n import Translator
 from bot.runtime import Runtime
 from bot.services import tickets
-from bot.services.tickets import TicketRefused
 from handlers.cards import local_time
-from handlers.common import place_html
 from handlers.notify import Notifier
+from scheduler.passing_up import pass_up
 from scheduler.ticker import TaskHandler
 from storage.models import OPEN_STATUSES, GroupChat, ScheduledTask, Ticket
 from storage.uow import UnitOfWork
-
-log = logging.getLogger(__name__)
 
 
 async def _still_due(uow: UnitOfWork, task: ScheduledTask) -> Ticket | None:
@@ -101,27 +97,18 @@ def deadline_handlers(rt: Runtime) -> dict[str, TaskHandler]:
         ticket = await _still_due(uow, task)
         if ticket is None:
             return
-        old_chat, old_card = ticket.group_chat_id, ticket.card_message_id
         due = local_time(rt.config, ticket.deadline_at)
-        try:
-            ticket, _, target = await tickets.move(
-                uow, rt.clock, rt.config, ticket.id, to_node_id=None, actor_id=None,
-                role="system", reason="overdue", kind="escalated", system=True)
-        except TicketRefused as refused:  # e.g. the district itself: nobody above
-            log.info("overdue ticket %s not escalated: %s", task.ticket_id,
-                     refused.refusal.value)
-            return
-        ticket.missed_deadline = True  # resolved later at the new level, it was still late
-        path = await uow.nodes.path(target)
-        await Notifier(rt, uow).moved(
-            ticket, old_chat=old_chat, old_card=old_card,
-            left=lambda t: t("Passed up to {place}: it was not resolved by {time}.",
-                             place=place_html(path, t.language), time=due),
+        moved = await pass_up(
+            rt, uow, ticket, reason="overdue",
+            left=lambda t, place: t("Passed up to {place}: it was not resolved by {time}.",
+                                    place=place, time=due),
             arrived=lambda t: t("Passed up to this group: it was not resolved by {time}.",
                                 time=due),
-            residents=lambda t: t(
+            residents=lambda t, place: t(
                 "Your report was not resolved in time, so it has been passed up to {place}.",
-                place=place_html(path, t.language)))
+                place=place))
+        if moved is not None:
+            moved.missed_deadline = True  # resolved later at the new level, it is still late
 
     return {"deadline_remind": remind, "deadline_overdue": overdue,
             "deadline_escalate": escalate}
