@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -25,8 +26,11 @@ To run against Telegram: talk to @BotFather in Telegram, send /newbot, and put t
 you in the environment (TELEGRAM_BOT_TOKEN=123456:ABC... gridgate run) or in gridgate.toml
 under [telegram] token = "...".
 
-To try the bot locally without Telegram, run a local Bot API server and point
-TELEGRAM_API_BASE_URL at it (see README.md, "Running against a local Bot API server")."""
+To try the bot without Telegram, run `gridgate demo`: it starts a local Bot API sandbox with a
+page in the browser and the bot against it."""
+DEMO_INSTEAD = """\
+gridgate: no Telegram bot token is set, so this starts the demo: the bot against a local Bot API
+sandbox (see `gridgate demo --help`). Set TELEGRAM_BOT_TOKEN to run against Telegram."""
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -42,8 +46,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", type=Path, default=argparse.SUPPRESS, metavar="PATH",
-                        help="configuration file (default: ./gridgate.toml, else the example)")
+    common.add_argument("--config", type=Path, action="append", default=argparse.SUPPRESS,
+                        metavar="PATH",
+                        help="configuration file (default: ./gridgate.toml, else the example); "
+                             "repeat it to lay files over each other")
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                         help="log more")
     parser = argparse.ArgumentParser(prog="gridgate", parents=[common],
@@ -51,8 +57,20 @@ def _parser() -> argparse.ArgumentParser:
     parser.set_defaults(config=None, verbose=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", parents=[common], help="run the bot (long polling)")
+    run = sub.add_parser("run", parents=[common], help="run the bot (long polling); without a "
+                         "token and a deployment's settings, the demo")
     run.set_defaults(handler=_run)
+
+    demo = sub.add_parser(
+        "demo", parents=[common],
+        help="try gridgate without Telegram: a local Bot API sandbox and its page, with the "
+             "bot running against it",
+        description="Starts a local Bot API server with a web page of chats (a resident, an "
+                    "enterprise contact, a grid workers' group, the legal desk, the district "
+                    "centre) and runs the bot against it on its own SQLite database, with the "
+                    "demo district and short timers. Open the printed address in a browser.")
+    _demo_arguments(demo)
+    demo.set_defaults(handler=_demo)
 
     db = sub.add_parser("db", parents=[common], help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -168,10 +186,47 @@ async def _grids_locate(config: Config, args: argparse.Namespace) -> int:
     return await _with_database(config, body)
 
 
+def _demo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to serve the sandbox on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080,
+                        help="port to serve the sandbox on (default: 8080; 0: any free port)")
+    parser.add_argument("--data", type=Path, metavar="DIR",
+                        help="keep the database, the bot's log and the chats in DIR across "
+                             "runs (default: a temporary folder, removed at the end)")
+    parser.add_argument("--spec", type=Path, metavar="FILE",
+                        default=os.environ.get("GRIDGATE_BOT_API_SPEC") or None,
+                        help="a Bot API specification (bot-api-10.0.json) to check every call "
+                             "against (default: $GRIDGATE_BOT_API_SPEC)")
+
+
+def _demo(config: Config, args: argparse.Namespace) -> int:
+    from bot.sandbox.demo import DemoOptions, run_demo
+
+    if args.spec is not None and not args.spec.is_file():
+        print(f"gridgate: {args.spec}: no such file (--spec wants bot-api-10.0.json)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    return run_demo(DemoOptions(host=args.host, port=args.port, data=args.data,
+                                spec=args.spec, configs=args.config or (),
+                                verbose=args.verbose))
+
+
+def _is_deployment(args: argparse.Namespace) -> bool:
+    """Settings of a real installation: then a missing token is a mistake, not a wish to try."""
+    return bool(args.config) or Path("gridgate.toml").is_file() or bool(
+        os.environ.get("DATABASE_URL", "").strip())
+
+
 def _run(config: Config, args: argparse.Namespace) -> int:
     if not config.telegram.token:
-        print(NO_TOKEN_HELP, file=sys.stderr)
-        return EXIT_USAGE
+        if _is_deployment(args):
+            print(NO_TOKEN_HELP, file=sys.stderr)
+            return EXIT_USAGE
+        print(DEMO_INSTEAD, file=sys.stderr)
+        demo_args = _parser().parse_args(["demo"])
+        demo_args.verbose = args.verbose
+        return _demo(config, demo_args)
     from bot.app import ALLOWED_UPDATES, build_application
     from bot.i18n import Catalogs
     from bot.runtime import Runtime

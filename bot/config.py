@@ -13,7 +13,7 @@ import difflib
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -194,13 +194,29 @@ def example_config_path() -> Traversable:
     return files("bot") / "data" / "gridgate.example.toml"
 
 
-def load_config(path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> Config:
+def load_config(
+    path: Path | str | Sequence[Path | str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
     """Read, override from the environment, and check the configuration.
 
-    ``path`` None means ``./gridgate.toml`` when it exists, else the packaged example;
-    ``environ`` None means ``os.environ``.
+    ``path`` None means ``./gridgate.toml`` when it exists, else the packaged example. Several
+    paths are laid over each other in order: a later file's tables add to or change an
+    earlier file's keys, and its other values (lists included) replace them. ``environ``
+    None means ``os.environ``.
     """
     environ = os.environ if environ is None else environ
+    paths = [path] if path is None or isinstance(path, str | Path) else list(path)
+    data: dict[str, Any] = {}
+    sources = []
+    for each in paths or [None]:
+        source, layer = _read_toml(each)
+        data = _laid_over(data, layer)
+        sources.append(source)
+    return parse_config(data, source=" + ".join(sources), environ=environ)
+
+
+def _read_toml(path: Path | str | None) -> tuple[str, dict[str, Any]]:
     file: Path | Traversable
     if path is None:
         local = Path("gridgate.toml")
@@ -220,10 +236,20 @@ def load_config(path: Path | str | None = None, environ: Mapping[str, str] | Non
     except OSError as error:
         raise ConfigError(f"{source}: cannot be read ({error.strerror})") from None
     try:
-        data = tomllib.loads(text)
+        return source, tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{source}: {_toml_problem(str(error), text)}") from None
-    return parse_config(data, source=source, environ=environ)
+
+
+def _laid_over(base: Mapping[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in layer.items():
+        below = merged.get(key)
+        if isinstance(value, dict) and isinstance(below, dict):
+            merged[key] = _laid_over(below, value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def parse_config(
