@@ -1,0 +1,282 @@
+"""`gridgate demo`: the sandbox with the demo district's people, and the bot running against it.
+
+The cast: a resident, an enterprise contact, two grid workers in the group of grid
+SFQ-DH-01-G1, a lawyer at the legal desk, and a member of staff of the district centre who is
+an administrator and binds the three groups the first time, as a real administrator would
+(the bot is added to each group, then ``/bind CODE``). The bot is exactly `gridgate run`, in a
+child process, on its own SQLite database, with the demo's short timers laid over the usual
+configuration (bot/data/gridgate.demo.toml); a bot that stops unexpectedly is started again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from bot.apispec import BotApiSpec
+from bot.config import example_config_path
+from bot.i18n import N_, Catalogs
+from bot.sandbox.people import People, Person
+from bot.sandbox.server import Pane, Sandbox
+from bot.sandbox.world import JSON, TelegramServer
+
+log = logging.getLogger(__name__)
+
+BOT_ID = 7_100_000_001
+BOT_USER: JSON = {
+    "id": BOT_ID, "is_bot": True, "first_name": "网格通", "username": "gridgate_demo_bot",
+    "can_join_groups": True, "can_read_all_group_messages": False,
+    "supports_inline_queries": False, "can_connect_to_business": False,
+    "has_main_web_app": False,
+}
+RESIDENT, ENTERPRISE_CONTACT = 1001, 1002
+WORKER_A, WORKER_B, LAWYER, CENTRE_STAFF = 1101, 1102, 1201, 1301
+GRID_GROUP, DESK_GROUP, CENTRE_GROUP = -1_001_000_000_001, -1_001_000_000_002, -1_001_000_000_003
+GRID_CODE, DESK_CODE, CENTRE_CODE = "SFQ-DH-01-G1", "legal", "SFQ"
+# Inside the grid that has a group: where a resident "is" when the page asks nothing else.
+GRID_POINT = (31.228, 121.42)
+
+CAST = (
+    Person(RESIDENT, "王小明", phone="+8613800138000", role=N_("Resident")),
+    Person(ENTERPRISE_CONTACT, "陈静", phone="+8613912345678", role=N_("Enterprise contact")),
+    Person(WORKER_A, "李建国", phone="+8613700001101", role=N_("Grid worker")),
+    Person(WORKER_B, "张秀英", phone="+8613700001102", role=N_("Grid worker")),
+    Person(LAWYER, "赵明", phone="+8613700001201", role=N_("Lawyer")),
+    Person(CENTRE_STAFF, "周伟", phone="+8613700001301",
+           role=N_("District centre staff, administrator")),
+)
+GROUPS = (
+    # chat id, title, members, the node it serves
+    (GRID_GROUP, "东湖一社区第1网格 网格员群",
+     {WORKER_A: "administrator", WORKER_B: "member", CENTRE_STAFF: "administrator"}, GRID_CODE),
+    (DESK_GROUP, "公共法律服务 律师群", {LAWYER: "member", CENTRE_STAFF: "administrator"},
+     DESK_CODE),
+    (CENTRE_GROUP, "示范区综治中心", {CENTRE_STAFF: "creator"}, CENTRE_CODE),
+)
+PANES = (
+    Pane(RESIDENT, N_("Resident"), (RESIDENT,)),
+    Pane(ENTERPRISE_CONTACT, N_("Enterprise contact"), (ENTERPRISE_CONTACT,)),
+    Pane(GRID_GROUP, N_("Grid workers' group"), (WORKER_A, WORKER_B, CENTRE_STAFF),
+         place=GRID_CODE),
+    Pane(DESK_GROUP, N_("Legal service desk"), (LAWYER, CENTRE_STAFF), place=DESK_CODE),
+    Pane(CENTRE_GROUP, N_("District centre"), (CENTRE_STAFF,), place=CENTRE_CODE),
+)
+
+
+def new_token() -> str:
+    return f"{BOT_ID}:{secrets.token_urlsafe(27)}"
+
+
+def demo_sandbox(token: str, *, spec: BotApiSpec | None, catalogs: Catalogs) -> Sandbox:
+    """The demo's sandbox, its people in place, the groups not yet bound (see ``bind_groups``)."""
+    world = TelegramServer(spec, strict=False, bot_user=BOT_USER, closed=True,
+                           long_poll_cap=None)
+    people = People(world)
+    for person in CAST:
+        people.add(Person(**vars(person)))  # a copy: language changes stay in this sandbox
+    for chat_id, title, members, _ in GROUPS:
+        people.add_group(chat_id, title, members)
+    return Sandbox(world=world, people=people, token=token, panes=list(PANES),
+                   catalogs=catalogs, map=demo_map())
+
+
+def bind_groups(sandbox: Sandbox) -> None:
+    """The administrator adds the bot to each group and binds it (the updates wait for the bot)."""
+    for chat_id, _, _, code in GROUPS:
+        sandbox.people.add_bot(chat_id, CENTRE_STAFF)
+        sandbox.people.say(chat_id, CENTRE_STAFF, f"/bind {code}")
+
+
+def demo_map() -> JSON:
+    text = (resources.files("bot") / "data" / "demo_district.geojson").read_text("utf-8")
+    return json.loads(text)
+
+
+def overlay_path() -> Path:
+    return Path(str(resources.files("bot") / "data" / "gridgate.demo.toml"))
+
+
+# -- running it ---------------------------------------------------------------------------------
+
+@dataclass
+class DemoOptions:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data: Path | None = None  # None: a temporary folder, removed at the end
+    spec: Path | None = None
+    configs: Sequence[Path] = ()  # laid under the demo's overlay; none: the usual file
+    verbose: bool = False
+
+
+class DemoRunner:
+    """The sandbox in this process, the bot in a child process, until stopped."""
+
+    MAX_QUICK_CRASHES = 5  # within QUICK seconds of each other: give up instead of looping
+    QUICK = 60.0
+
+    def __init__(self, options: DemoOptions) -> None:
+        self.options = options
+        self.stopping = asyncio.Event()
+        self.process: asyncio.subprocess.Process | None = None
+        self.restart_requested = False
+        self.exit_status = 0
+
+    async def run(self) -> int:
+        opts = self.options
+        keep = opts.data is not None
+        folder = opts.data or Path(tempfile.mkdtemp(prefix="gridgate-demo-"))
+        folder.mkdir(parents=True, exist_ok=True)
+        spec = BotApiSpec.load(opts.spec) if opts.spec else None
+        token_file = folder / "token"
+        token = token_file.read_text().strip() if keep and token_file.is_file() else new_token()
+        sandbox = demo_sandbox(token, spec=spec, catalogs=Catalogs.load())
+        world_file = folder / "sandbox.json"
+        if not (keep and sandbox.load(world_file)):
+            bind_groups(sandbox)
+        if keep:
+            token_file.write_text(token)
+        sandbox.restart_bot = self.restart
+        try:
+            address = await sandbox.start(opts.host, opts.port)
+        except OSError as exc:
+            print(f"gridgate: cannot listen on {opts.host}:{opts.port} ({exc.strerror}); "
+                  "choose another port with --port", file=sys.stderr)
+            return 2
+        self._announce(address, folder, keep, spec)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self.stopping.set)
+        saver = asyncio.create_task(self._keep_saving(sandbox, world_file)) if keep else None
+        try:
+            await self._supervise(sandbox, address, folder)
+        finally:
+            if saver is not None:
+                saver.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await saver
+                sandbox.save(world_file)
+            await sandbox.stop()
+            if not keep:
+                shutil.rmtree(folder, ignore_errors=True)
+        return self.exit_status
+
+    def _announce(self, address: str, folder: Path, keep: bool, spec: BotApiSpec | None) -> None:
+        lines = [
+            f"gridgate demo: open {address}/ in a browser.",
+            f"  The bot runs against the local Bot API at {address} (no Telegram needed).",
+            f"  Database and bot log: {folder}"
+            + ("" if keep else " (removed when the demo stops; keep them with --data DIR)"),
+            "  Bot API calls are checked against " + (
+                spec.version if spec else "nothing (give the specification with --spec FILE)"),
+            "  Stop with Ctrl+C.",
+        ]
+        print("\n".join(lines), flush=True)
+
+    async def _supervise(self, sandbox: Sandbox, address: str, folder: Path) -> None:
+        crashes: list[float] = []
+        log_path = folder / "bot.log"
+        while not self.stopping.is_set():
+            sandbox.set_bot_status("starting")
+            with log_path.open("ab") as log_file:
+                self.process = await asyncio.create_subprocess_exec(
+                    *self._bot_command(), env=self._bot_env(sandbox.token, address, folder),
+                    cwd=folder, stdin=asyncio.subprocess.DEVNULL, stdout=log_file,
+                    stderr=log_file if not self.options.verbose else None)
+            waiter = asyncio.create_task(self.process.wait())
+            stop = asyncio.create_task(self.stopping.wait())
+            await asyncio.wait({waiter, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not waiter.done():
+                await self._terminate()
+            stop.cancel()
+            status = self.process.returncode
+            if self.stopping.is_set():
+                sandbox.set_bot_status("stopped")
+                break
+            if self.restart_requested:
+                self.restart_requested = False
+                continue
+            if status == 2:  # the bot refused its configuration: starting again will not help
+                sandbox.set_bot_status("stopped")
+                self._tell_failure(log_path, status)
+                self.exit_status = 2
+                break
+            now = time.monotonic()
+            crashes = [t for t in crashes if now - t < self.QUICK] + [now]
+            self._tell_failure(log_path, status)
+            if len(crashes) >= self.MAX_QUICK_CRASHES:
+                sandbox.set_bot_status("stopped")
+                print("gridgate demo: the bot keeps stopping; giving up", file=sys.stderr)
+                self.exit_status = 1
+                break
+            sandbox.set_bot_status("crashed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), timeout=min(2 ** len(crashes), 30))
+
+    def _bot_command(self) -> list[str]:
+        # The bot runs in the data folder: every configuration path must be absolute.
+        local = Path("gridgate.toml")
+        bases = list(self.options.configs) or [
+            local if local.is_file() else Path(str(example_config_path()))]
+        files = [str(path.resolve()) for path in [*bases, overlay_path()]]
+        command = [sys.executable, "-m", "bot", "run",
+                   *(arg for path in files for arg in ("--config", path))]
+        return command + (["-v"] if self.options.verbose else [])
+
+    def _bot_env(self, token: str, address: str, folder: Path) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(TELEGRAM_BOT_TOKEN=token, TELEGRAM_API_BASE_URL=address,
+                   DATABASE_URL=f"sqlite+aiosqlite:///{folder / 'gridgate.db'}",
+                   PYTHONUNBUFFERED="1")
+        return env
+
+    async def restart(self) -> None:
+        """Stop the bot (as an operator's SIGTERM would) and start it again."""
+        if self.process is None or self.process.returncode is not None:
+            return
+        self.restart_requested = True
+        await self._terminate()
+
+    async def _terminate(self) -> None:
+        process = self.process
+        if process is None or process.returncode is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), timeout=30)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+    def _tell_failure(self, log_path: Path, status: int | None) -> None:
+        tail = log_path.read_text("utf-8", errors="replace").splitlines()[-15:]
+        print(f"gridgate demo: the bot exited with status {status}; the end of {log_path}:",
+              file=sys.stderr)
+        for line in tail:
+            print(f"  {line}", file=sys.stderr)
+
+    async def _keep_saving(self, sandbox: Sandbox, path: Path) -> None:
+        changed = asyncio.Event()
+        sandbox.world.listeners.append(
+            lambda event: event["event"] != "call" and changed.set())
+        while True:
+            await changed.wait()
+            changed.clear()
+            await asyncio.sleep(2)  # one write for a burst of changes
+            sandbox.save(path)
+
+
+def run_demo(options: DemoOptions) -> int:
+    return asyncio.run(DemoRunner(options).run())
