@@ -4,7 +4,6 @@ Bot API server at TELEGRAM_API_BASE_URL, stopped by SIGTERM."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import sys
@@ -12,17 +11,17 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bot.sandbox.api import add_bot_api
 from handlers.start import _welcome as welcome
-from tests.telegram_fake import SPEC_PATH, TOKEN, FakeTelegram, UpdateFactory, User
-from tests.telegram_fake.http import make_app, spec_fields
+from tests.telegram_fake import TOKEN, FakeTelegram, UpdateFactory, User
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 async def test_gridgate_run_polls_answers_and_stops_cleanly(tmp_path: Path, catalogs) -> None:
     fake = FakeTelegram()
-    spec = await asyncio.to_thread(lambda: json.loads(Path(SPEC_PATH).read_text("utf-8")))
-    app = make_app(fake.server, spec_fields(spec))
+    app = web.Application()
+    add_bot_api(app, fake.server, TOKEN)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
