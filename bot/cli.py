@@ -98,6 +98,8 @@ def _configure_logging(verbose: bool) -> None:
     # httpx logs every request URL at INFO, and a Bot API URL contains the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # APScheduler logs every run of every job at INFO: the scheduler's tick, every few seconds.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def _async(command: Callable[[Config, argparse.Namespace], Awaitable[int]]):
@@ -189,8 +191,9 @@ async def _grids_locate(config: Config, args: argparse.Namespace) -> int:
 def _demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to serve the sandbox on (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8080,
-                        help="port to serve the sandbox on (default: 8080; 0: any free port)")
+    parser.add_argument("--port", type=int,
+                        help="port to serve the sandbox on (default: 8080, or any free port "
+                             "when 8080 is taken; 0: any free port)")
     parser.add_argument("--data", type=Path, metavar="DIR",
                         help="keep the database, the bot's log and the chats in DIR across "
                              "runs (default: a temporary folder, removed at the end)")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -35,6 +36,7 @@ from bot.sandbox.world import JSON, TelegramServer
 
 log = logging.getLogger(__name__)
 
+DEFAULT_PORT = 8080
 BOT_ID = 7_100_000_001
 BOT_USER: JSON = {
     "id": BOT_ID, "is_bot": True, "first_name": "网格通", "username": "gridgate_demo_bot",
@@ -114,7 +116,7 @@ def overlay_path() -> Path:
 @dataclass
 class DemoOptions:
     host: str = "127.0.0.1"
-    port: int = 8080
+    port: int | None = None  # None: 8080, or any free port when 8080 is taken
     data: Path | None = None  # None: a temporary folder, removed at the end
     spec: Path | None = None
     configs: Sequence[Path] = ()  # laid under the demo's overlay; none: the usual file
@@ -132,6 +134,7 @@ class DemoRunner:
         self.stopping = asyncio.Event()
         self.process: asyncio.subprocess.Process | None = None
         self.restart_requested = False
+        self._restarting: asyncio.Task[None] | None = None
         self.exit_status = 0
 
     async def run(self) -> int:
@@ -149,8 +152,9 @@ class DemoRunner:
         if keep:
             token_file.write_text(token)
         sandbox.restart_bot = self.restart
+        self.sandbox = sandbox
         try:
-            address = await sandbox.start(opts.host, opts.port)
+            address = await self._listen(sandbox)
         except OSError as exc:
             print(f"gridgate: cannot listen on {opts.host}:{opts.port} ({exc.strerror}); "
                   "choose another port with --port", file=sys.stderr)
@@ -172,6 +176,18 @@ class DemoRunner:
             if not keep:
                 shutil.rmtree(folder, ignore_errors=True)
         return self.exit_status
+
+    async def _listen(self, sandbox: Sandbox) -> str:
+        opts = self.options
+        if opts.port is not None:
+            return await sandbox.start(opts.host, opts.port)
+        try:
+            return await sandbox.start(opts.host, DEFAULT_PORT)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            # Nobody asked for this port: any free one will do, the address is printed.
+            return await sandbox.start(opts.host, 0)
 
     def _announce(self, address: str, folder: Path, keep: bool, spec: BotApiSpec | None) -> None:
         lines = [
@@ -243,11 +259,12 @@ class DemoRunner:
         return env
 
     async def restart(self) -> None:
-        """Stop the bot (as an operator's SIGTERM would) and start it again."""
+        """Stop the bot (as an operator's SIGTERM would) and start it again; returns at once."""
         if self.process is None or self.process.returncode is not None:
             return
         self.restart_requested = True
-        await self._terminate()
+        self.sandbox.set_bot_status("stopping")
+        self._restarting = asyncio.create_task(self._terminate())
 
     async def _terminate(self) -> None:
         process = self.process

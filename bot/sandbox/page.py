@@ -108,6 +108,8 @@ class _Page:
             "commands": sb.command_menus(),
             "map": sb.map,
             "violations": world.violations,
+            # What the calls are checked against (None: nothing, so no violation can show).
+            "spec": world.spec.version if world.spec is not None else None,
         })
 
     async def events(self, request: web.Request) -> web.WebSocketResponse:
@@ -236,7 +238,7 @@ class _Page:
     async def restart_bot(self, request: web.Request) -> web.Response:
         if self.sandbox.restart_bot is None:
             return self._refused(PeopleError(PAGE_TEXTS["no_restart"]))
-        asyncio.get_running_loop().create_task(self.sandbox.restart_bot())
+        await self.sandbox.restart_bot()
         return _json({"restarting": True})
 
     def _refused(self, error: PeopleError) -> web.Response:

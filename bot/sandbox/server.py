@@ -49,7 +49,7 @@ class Sandbox:
     catalogs: Catalogs
     map: JSON = field(default_factory=lambda: {"type": "FeatureCollection", "features": []})
     language: str = "zh_Hans"
-    bot_status: str = "starting"  # starting, running, stopped, crashed
+    bot_status: str = "starting"  # starting, running, stopping, stopped, crashed
     # What "restart the bot" on the page does (the demo restarts its bot process).
     restart_bot: Callable[[], Awaitable[None]] | None = None
     _listeners: list[Callable[[JSON], None]] = field(default_factory=list)
@@ -104,7 +104,9 @@ class Sandbox:
         kind = event["event"]
         if kind == "call":
             # The bot is up once it asks for updates: everything before that is start-up.
-            if event["method"] in ("getUpdates", "setWebhook") and self.bot_status != "running":
+            # (Only a bot that is starting: a stopping one still polls until it is gone.)
+            if event["method"] in ("getUpdates", "setWebhook") and \
+                    self.bot_status == "starting":
                 self.set_bot_status("running")
             return
         if kind == "violation":

@@ -1,0 +1,136 @@
+"""`gridgate demo` and the quick start's `gridgate run` without a token, as people run them:
+real processes, the printed address, the page, Ctrl+C (SIGTERM) ends both processes cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiohttp
+
+from bot.sandbox import demo
+from tests.sandbox_client import People, last_id, text_of
+from tests.telegram_fake import spec_path
+
+ROOT = Path(__file__).resolve().parent.parent
+ADDRESS = re.compile(r"open (http://\S+?)/? in a browser")
+
+
+@asynccontextmanager
+async def gridgate(cwd: Path, *args: str) -> AsyncIterator[tuple[asyncio.subprocess.Process,
+                                                                  str, list[str]]]:
+    env = {k: v for k, v in os.environ.items() if k not in (
+        "TELEGRAM_BOT_TOKEN", "DATABASE_URL", "TELEGRAM_API_BASE_URL", "GRIDGATE_BOT_API_SPEC")}
+    env["PYTHONPATH"] = str(ROOT)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", *args, cwd=cwd, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    lines: list[str] = []
+    try:
+        while True:
+            line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
+            assert line, "gridgate stopped before printing an address: " + (
+                await process.stderr.read()).decode()
+            lines.append(line)
+            if "Ctrl+C" in line:  # the end of what the demo prints as it starts
+                break
+        found = ADDRESS.search("".join(lines))
+        assert found, lines
+        yield process, found[1], lines
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def stop(process: asyncio.subprocess.Process) -> str:
+    process.send_signal(signal.SIGTERM)
+    out, err = await asyncio.wait_for(process.communicate(), 45)
+    assert process.returncode == 0, err.decode()
+    assert "Traceback" not in err.decode() + out.decode()
+    return err.decode()
+
+
+async def running(people: People, within: float = 60) -> dict:
+    for _ in range(int(within * 10)):
+        state = await people.state()
+        if state["bot_status"] == "running":
+            return state
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the bot is not running after {within} s: {state['bot_status']}")
+
+
+def children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+async def test_demo_serves_the_page_and_keeps_its_world_with_data(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    args = ("demo", "--port", "0", "--spec", str(spec_path()), "--data", str(data))
+    async with gridgate(tmp_path, *args) as (process, address, lines), \
+            aiohttp.ClientSession() as session:
+        assert "Bot API 10.0" in "".join(lines)
+        people = People(session, address)
+        await running(people)
+        async with session.get(f"{address}/") as page:
+            assert page.status == 200 and page.content_type == "text/html"
+            assert "app.js" in await page.text()
+        await people.say(demo.RESIDENT, demo.RESIDENT, "/start")
+        await people.wait_for(demo.RESIDENT, lambda m: m["from"]["is_bot"], "welcome")
+        await people.wait_for(demo.GRID_GROUP, lambda m: m["from"]["is_bot"] and bool(
+            m.get("reply_to_message")), "answer to /bind")
+
+        # The page's restart button: the bot stops as for an operator, and comes back.
+        await people.post("/sandbox/bot/restart")
+        await asyncio.sleep(0.5)
+        await running(people)
+        # A bot that dies is started again.
+        bot_pid = children(process.pid)[0]
+        os.kill(bot_pid, signal.SIGKILL)
+        for _ in range(100):
+            if (await people.state())["bot_status"] == "crashed":
+                break
+            await asyncio.sleep(0.05)
+        await running(people)
+        assert children(process.pid) != [bot_pid]
+        mark = last_id(await people.messages(demo.RESIDENT))
+        await people.say(demo.RESIDENT, demo.RESIDENT, "/help")
+        await people.wait_for(demo.RESIDENT, lambda m: m["from"]["is_bot"], "help", after=mark)
+        err = await stop(process)
+    assert "exited with status -9" in err, err
+    assert {"gridgate.db", "bot.log", "sandbox.json", "token"} <= {p.name for p in
+                                                                   data.iterdir()}
+
+    # Started again on the same data: the chats are there, the groups are not bound twice.
+    async with gridgate(tmp_path, *args) as (process, address, _), \
+            aiohttp.ClientSession() as session:
+        people = People(session, address)
+        await running(people)
+        grid = await people.messages(demo.GRID_GROUP)
+        assert sum(text_of(m).startswith("/bind") for m in grid) == 1
+        resident = await people.messages(demo.RESIDENT)
+        assert [text_of(m) for m in resident if not m["from"]["is_bot"]] == ["/start", "/help"]
+        await people.say(demo.RESIDENT, demo.RESIDENT, "/start")
+        await people.wait_for(demo.RESIDENT, lambda m: m["from"]["is_bot"], "welcome",
+                              after=last_id(resident) + 1)
+        await stop(process)
+
+
+async def test_run_without_a_token_starts_the_demo(tmp_path: Path) -> None:
+    async with gridgate(tmp_path, "run") as (process, address, lines), \
+            aiohttp.ClientSession() as session:
+        people = People(session, address)
+        state = await running(people)
+        assert [p["chat_id"] for p in state["panes"]] == [p.chat_id for p in demo.PANES]
+        folder = Path(re.search(r"Database and bot log: (\S+)", "".join(lines))[1])
+        assert (folder / "gridgate.db").is_file()
+        err = await stop(process)
+    assert "no Telegram bot token is set" in err
+    # A demo without --data leaves nothing behind.
+    assert not await asyncio.to_thread(folder.exists)

@@ -1,0 +1,286 @@
+"""The local Bot API sandbox answers as Telegram does, over real HTTP: python-telegram-bot's own
+HTTP client against it, the page's API as the page uses it, webhooks pushed to a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+import pytest
+from aiohttp import web
+from telegram import Bot, ForceReply, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken
+
+from bot.sandbox import demo
+from bot.sandbox.server import Sandbox
+from bot.sandbox.webhook import SECRET_HEADER
+from tests.sandbox_client import People, png
+from tests.telegram_fake import load_spec
+
+RESIDENT, GRID, WORKER = demo.RESIDENT, demo.GRID_GROUP, demo.WORKER_A
+
+
+@dataclass
+class Served:
+    sandbox: Sandbox
+    address: str
+    bot: Bot
+    people: People
+    session: aiohttp.ClientSession
+
+
+@pytest.fixture
+async def served(catalogs) -> AsyncIterator[Served]:
+    sandbox = demo.demo_sandbox(demo.new_token(), spec=load_spec(), catalogs=catalogs)
+    address = await sandbox.start()
+    bot = Bot(sandbox.token, base_url=f"{address}/bot", base_file_url=f"{address}/file/bot")
+    async with bot, aiohttp.ClientSession() as session:
+        yield Served(sandbox, address, bot, People(session, address), session)
+    await sandbox.stop()
+
+
+def updates(sandbox: Sandbox, kind: str | None = None) -> list[dict]:
+    return [u for u in sandbox.world.pending_updates if kind is None or kind in u]
+
+
+async def test_ptb_talks_to_the_sandbox_as_to_telegram(served: Served) -> None:
+    me = await served.bot.get_me()
+    assert me.username == demo.BOT_USER["username"]
+    # Form fields are decoded by their declared type: a text of digits stays text.
+    sent = await served.bot.send_message(RESIDENT, "123")
+    assert served.sandbox.world.messages[(RESIDENT, sent.message_id)]["text"] == "123"
+    # HTML becomes what the person sees plus entities, as Telegram returns them.
+    formatted = await served.bot.send_message(RESIDENT, "<b>No. 1</b> 你好", parse_mode="HTML")
+    assert formatted.text == "No. 1 你好"
+    assert [(e.type, e.offset, e.length) for e in formatted.entities] == [("bold", 0, 5)]
+    # An upload can be fetched back with getFile, byte for byte.
+    picture = png()
+    photo = await served.bot.send_photo(RESIDENT, picture)
+    file = await served.bot.get_file(photo.photo[-1].file_id)
+    assert bytes(await file.download_as_bytearray()) == picture
+    # Telegram's errors come back as PTB's exceptions.
+    with pytest.raises(BadRequest, match=r"(?i)message to edit not found"):
+        await served.bot.edit_message_text("x", RESIDENT, 999)
+    stranger = Bot("123:wrong-token", base_url=f"{served.address}/bot")
+    with pytest.raises(InvalidToken):
+        await stranger.initialize()  # getMe: a 401 for any token but the bot's
+    await stranger.shutdown()
+    assert served.sandbox.world.violations == []
+
+
+async def test_raw_http_forms_methods_and_errors(served: Served) -> None:
+    base = f"{served.address}/bot{served.sandbox.token}"
+    session = served.session
+    async with session.get(f"{base}/getme") as response:  # method names ignore case
+        assert response.status == 200 and (await response.json())["result"]["is_bot"]
+    async with session.post(f"{base}/sendMessage", json={"chat_id": RESIDENT,
+                                                         "text": "via JSON"}) as response:
+        assert (await response.json())["result"]["text"] == "via JSON"
+    async with session.post(f"{base}/noSuchMethod") as response:
+        assert response.status == 404
+        assert await response.json() == {"ok": False, "error_code": 404,
+                                         "description": "Not Found"}
+    async with session.post(f"{base}/sendMessage", data=b"{",
+                            headers={"Content-Type": "application/json"}) as response:
+        assert response.status == 400
+    async with session.get(f"{served.address}/file/bot{served.sandbox.token}/nowhere") as r:
+        assert r.status == 404
+
+
+async def test_each_violation_is_refused_kept_and_logged(served: Served, caplog) -> None:
+    caplog.set_level(logging.WARNING, logger="bot.sandbox.server")
+    with pytest.raises(BadRequest):
+        await served.bot.send_message(RESIDENT, "x" * 5000)
+    with pytest.raises(BadRequest):
+        await served.bot.send_message(RESIDENT, "<b>unclosed", parse_mode="HTML")
+    violations = served.sandbox.world.violations
+    assert len(violations) == 2 and all(v.startswith("sendMessage: ") for v in violations)
+    assert sum("Bot API violation: sendMessage" in r.message for r in caplog.records) == 2
+    assert (await served.people.state())["violations"] == violations
+    async with served.session.get(f"{served.address}/sandbox/violations") as response:
+        assert (await response.json())["violations"] == violations
+
+
+async def test_a_bot_in_privacy_mode_sees_commands_and_replies_in_groups(served: Served) -> None:
+    people = served.sandbox.people
+    people.say(GRID, WORKER, "/help")  # the bot is not in the group yet
+    assert updates(served.sandbox, "message") == []
+    people.add_bot(GRID, demo.CENTRE_STAFF)
+    assert updates(served.sandbox, "my_chat_member")
+    people.say(GRID, WORKER, "大家好")  # plain chatter: the bot does not see it
+    people.say(GRID, WORKER, "/stats@gridgate_demo_bot week")
+    card = await served.bot.send_message(GRID, "card")
+    people.say(GRID, WORKER, "a reply to the bot", reply_to=card.message_id)
+    seen = [u["message"]["text"] for u in updates(served.sandbox, "message")]
+    assert seen == ["/stats@gridgate_demo_bot week", "a reply to the bot"]
+    command = updates(served.sandbox, "message")[0]["message"]
+    assert command["entities"] == [{"type": "bot_command", "offset": 0, "length": 24}]
+    # Everyone appears as Telegram shows them, with their app's language.
+    assert command["from"]["language_code"] == "zh-hans"
+
+
+async def test_only_buttons_that_exist_can_be_pressed_and_answered_once(served: Served) -> None:
+    markup = InlineKeyboardMarkup([[InlineKeyboardButton("认领", callback_data="tk:claim:1")]])
+    message = await served.bot.send_message(RESIDENT, "card", reply_markup=markup)
+    forged = await served.people.post(f"/sandbox/chats/{RESIDENT}/press", 400, **{
+        "from": RESIDENT, "message_id": message.message_id, "data": "tk:claim:2"})
+    assert forged["error"]  # in the page's language
+    stranger = await served.people.post(f"/sandbox/chats/{RESIDENT}/press", 400, **{
+        "from": WORKER, "message_id": message.message_id, "data": "tk:claim:1"})
+    assert stranger["error"] != forged["error"]
+    pressed = await served.people.post(f"/sandbox/chats/{RESIDENT}/press", **{
+        "from": RESIDENT, "message_id": message.message_id, "data": "tk:claim:1"})
+    query = updates(served.sandbox, "callback_query")[-1]["callback_query"]
+    assert query["id"] == pressed["query_id"] and query["message"]["text"] == "card"
+    await served.bot.answer_callback_query(query["id"], "已认领", show_alert=True)
+    assert served.sandbox.world.callback_queries[query["id"]]["answer"] == {
+        "text": "已认领", "show_alert": True}
+    with pytest.raises(BadRequest, match=r"(?i)query is too old"):
+        await served.bot.answer_callback_query(query["id"], "again")
+    with pytest.raises(BadRequest, match=r"(?i)query is too old"):
+        await served.bot.answer_callback_query("12345")
+
+
+async def test_a_person_who_blocks_the_bot_cannot_be_written_to(served: Served) -> None:
+    await served.people.post(f"/sandbox/people/{RESIDENT}/blocked", blocked=True)
+    change = updates(served.sandbox, "my_chat_member")[-1]["my_chat_member"]
+    assert change["new_chat_member"]["status"] == "kicked"
+    with pytest.raises(Forbidden, match=r"(?i)blocked"):
+        await served.bot.send_message(RESIDENT, "hello?")
+    # Writing to the bot again unblocks it, as Telegram's "Restart bot" does.
+    await served.people.say(RESIDENT, RESIDENT, "/start")
+    assert updates(served.sandbox, "my_chat_member")[-1]["my_chat_member"][
+        "new_chat_member"]["status"] == "member"
+    assert (await served.bot.send_message(RESIDENT, "welcome back")).text == "welcome back"
+
+
+async def test_people_can_only_do_what_a_telegram_app_lets_them(served: Served) -> None:
+    people = served.people
+    chat = f"/sandbox/chats/{RESIDENT}/messages"
+    assert (await people.post(chat, 400, **{"from": RESIDENT, "text": "   "}))["error"]
+    assert (await people.post(chat, 400, **{"from": RESIDENT, "text": "长" * 4097}))["error"]
+    assert (await people.post(chat, 400, **{"from": WORKER, "text": "not my chat"}))["error"]
+    far = {"from": RESIDENT, "location": {"latitude": 91, "longitude": 0}}
+    assert (await people.post(chat, 400, **far))["error"]
+    # Someone else's message cannot be edited; one's own can, and the bot hears of it.
+    bots = await served.bot.send_message(RESIDENT, "bot's words")
+    await people.post(f"/sandbox/chats/{RESIDENT}/edit", 400, **{
+        "from": RESIDENT, "message_id": bots.message_id, "text": "mine now"})
+    mine = await people.say(RESIDENT, RESIDENT, "第一稿")
+    await people.post(f"/sandbox/chats/{RESIDENT}/edit", **{
+        "from": RESIDENT, "message_id": mine["message_id"], "text": "第二稿 /help"})
+    edited = updates(served.sandbox, "edited_message")[-1]["edited_message"]
+    assert edited["text"] == "第二稿 /help" and edited["edit_date"]
+    assert edited["entities"] == [{"type": "bot_command", "offset": 4, "length": 5}]
+    # An album: one message and one update per photo, one media_group_id.
+    album = await people.photos(RESIDENT, RESIDENT, png(), png(colour=(200, 0, 0)),
+                                caption="两张照片")
+    assert len({m["media_group_id"] for m in album}) == 1 and album[0]["caption"] == "两张照片"
+    for message in album:
+        async with served.session.get(
+                f"{served.address}/sandbox/files/{message['photo'][-1]['file_id']}") as r:
+            assert r.status == 200 and r.content_type == "image/png"
+    # The phone button shares one's own number, as a contact with one's user id.
+    contact = (await people.post(chat, **{"from": RESIDENT, "contact": True}))["messages"][0]
+    assert contact["contact"] == {"phone_number": "+8613800138000", "first_name": "王小明",
+                                  "user_id": RESIDENT}
+
+
+async def test_the_page_language_is_every_persons_app_language(served: Served) -> None:
+    chinese = await served.people.state()
+    await served.people.post("/sandbox/language", language="en")
+    english = await served.people.state()
+    assert english["language"] == "en" and english["texts"]["send"] == "Send"
+    assert english["texts"]["send"] != chinese["texts"]["send"]
+    await served.people.say(RESIDENT, RESIDENT, "/start")
+    assert updates(served.sandbox, "message")[-1]["message"]["from"]["language_code"] == "en"
+    refused = await served.people.post("/sandbox/language", 400, language="fr")
+    assert refused["error"] == english["texts"]["unknown_language"]
+
+
+async def test_the_page_hears_every_change_live(served: Served) -> None:
+    async with served.session.ws_connect(f"{served.address}/sandbox/events") as socket:
+        await served.people.say(RESIDENT, RESIDENT, "hello")
+        markup = InlineKeyboardMarkup([[InlineKeyboardButton("ok", callback_data="x")]])
+        sent = await served.bot.send_message(RESIDENT, "<i>hi</i>", parse_mode="HTML",
+                                             reply_markup=markup)
+        await served.bot.edit_message_text("<i>edited</i>", RESIDENT, sent.message_id,
+                                           parse_mode="HTML")
+        await served.bot.send_message(GRID, "answer me", reply_markup=ForceReply())
+        await served.bot.delete_message(RESIDENT, sent.message_id)
+        events = []
+        while len(events) < 5:
+            event = json.loads((await asyncio.wait_for(socket.receive(), 5)).data)
+            if event["type"] in ("message", "deleted"):
+                events.append(event)
+    assert [(e["type"], e.get("edited")) for e in events] == [
+        ("message", False), ("message", False), ("message", True), ("message", False),
+        ("deleted", None)]
+    assert events[2]["message"]["entities"] == [{"type": "italic", "offset": 0, "length": 6}]
+    assert "reply_markup" not in events[2]["message"]  # an edit without markup drops it
+
+
+async def test_webhooks_are_pushed_with_the_secret_and_retried(served: Served) -> None:
+    received: list[tuple[str | None, dict]] = []
+    fail_first = [True]
+
+    async def hook(request: web.Request) -> web.Response:
+        if fail_first.pop() if fail_first else False:
+            return web.Response(status=500)
+        received.append((request.headers.get(SECRET_HEADER), await request.json()))
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        await served.bot.set_webhook(f"http://127.0.0.1:{port}/hook", secret_token="s3cret")
+        with pytest.raises(Conflict):
+            await served.bot.get_updates()
+        await served.people.say(RESIDENT, RESIDENT, "/start")
+        await served.people.say(RESIDENT, RESIDENT, "second")
+        for _ in range(100):
+            if len(received) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert [(secret, u["message"]["text"]) for secret, u in received] == [
+            ("s3cret", "/start"), ("s3cret", "second")]
+        info = await served.bot.get_webhook_info()
+        assert info.pending_update_count == 0
+        assert info.last_error_message == "Wrong response from the webhook: 500 Internal " \
+                                          "Server Error"
+        await served.bot.delete_webhook()
+        await served.people.say(RESIDENT, RESIDENT, "polled again")
+        assert [u.message.text for u in await served.bot.get_updates()] == ["polled again"]
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_saved_world_comes_back_whole(served: Served, tmp_path, catalogs) -> None:
+    people = served.sandbox.people
+    people.add_bot(GRID, demo.CENTRE_STAFF)
+    card = await served.bot.send_message(GRID, "<b>card</b>", parse_mode="HTML")
+    photo = await served.bot.send_photo(RESIDENT, png())
+    people.say(RESIDENT, RESIDENT, "waiting update")
+    await served.bot.set_my_commands([("start", "开始")])
+    path = tmp_path / "sandbox.json"
+    served.sandbox.save(path)
+
+    again = demo.demo_sandbox(served.sandbox.token, spec=None, catalogs=catalogs)
+    assert again.load(path)
+    world = again.world
+    assert world.messages[(GRID, card.message_id)]["entities"][0]["type"] == "bold"
+    assert world.file_at(world.files[photo.photo[-1].file_id][0]) == png()
+    assert [u.get("message", {}).get("text") for u in world.pending_updates][-1] == \
+        "waiting update"
+    assert world.command_menu(RESIDENT, RESIDENT, "zh")[0]["command"] == "start"
+    # New messages continue the numbering: nothing is overwritten.
+    assert world.next_message_id(GRID) == card.message_id + 1
