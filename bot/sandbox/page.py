@@ -151,6 +151,7 @@ class _Page:
     async def send(self, request: web.Request) -> web.Response:
         chat_id = _int(request.match_info["chat_id"])
         people = self.sandbox.people
+        was_blocked = people.has_blocked(chat_id)  # writing to the bot again unblocks it
         try:
             if request.content_type.startswith("multipart/"):
                 form = await request.post()
@@ -182,6 +183,8 @@ class _Page:
                     self._after_keyboard_press(chat_id, body)
         except PeopleError as exc:
             return self._refused(exc)
+        if was_blocked and not people.has_blocked(chat_id):
+            self.sandbox.publish({"type": "blocked", "user_id": chat_id, "blocked": False})
         return _json({"messages": sent})
 
     def _after_keyboard_press(self, chat_id: int, body: JSON) -> None:
