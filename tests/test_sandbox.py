@@ -36,6 +36,7 @@ class Served:
 @pytest.fixture
 async def served(catalogs) -> AsyncIterator[Served]:
     sandbox = demo.demo_sandbox(demo.new_token(), spec=load_spec(), catalogs=catalogs)
+    sandbox.world.started.add(RESIDENT)  # the resident wrote to the bot once
     address = await sandbox.start()
     bot = Bot(sandbox.token, base_url=f"{address}/bot", base_file_url=f"{address}/file/bot")
     async with bot, aiohttp.ClientSession() as session:
@@ -145,6 +146,22 @@ async def test_only_buttons_that_exist_can_be_pressed_and_answered_once(served: 
         await served.bot.answer_callback_query("12345")
 
 
+async def test_telegram_refuses_chats_the_bot_cannot_post_in(served: Served) -> None:
+    with pytest.raises(BadRequest, match=r"(?i)chat not found"):
+        await served.bot.send_message(424242, "nobody")
+    with pytest.raises(Forbidden, match=r"(?i)can't initiate conversation"):
+        await served.bot.send_message(demo.ENTERPRISE_CONTACT, "never wrote to the bot")
+    with pytest.raises(Forbidden, match=r"(?i)not a member of the supergroup"):
+        await served.bot.send_message(GRID, "not in the group yet")
+    served.sandbox.people.add_bot(GRID, demo.CENTRE_STAFF)
+    assert (await served.bot.send_message(GRID, "now in")).text == "now in"
+    served.sandbox.people.remove_bot(GRID, demo.CENTRE_STAFF)
+    with pytest.raises(Forbidden, match=r"(?i)not a member"):
+        await served.bot.send_message(GRID, "gone")
+    removed = updates(served.sandbox, "my_chat_member")[-1]["my_chat_member"]
+    assert removed["new_chat_member"]["status"] == "left"
+
+
 async def test_a_person_who_blocks_the_bot_cannot_be_written_to(served: Served) -> None:
     await served.people.post(f"/sandbox/people/{RESIDENT}/blocked", blocked=True)
     change = updates(served.sandbox, "my_chat_member")[-1]["my_chat_member"]
@@ -203,6 +220,7 @@ async def test_the_page_language_is_every_persons_app_language(served: Served) -
 
 
 async def test_the_page_hears_every_change_live(served: Served) -> None:
+    served.sandbox.people.add_bot(GRID, demo.CENTRE_STAFF)
     async with served.session.ws_connect(f"{served.address}/sandbox/events") as socket:
         await served.people.say(RESIDENT, RESIDENT, "hello")
         markup = InlineKeyboardMarkup([[InlineKeyboardButton("ok", callback_data="x")]])

@@ -261,6 +261,8 @@ class People:
             message["reply_to_message"] = {k: v for k, v in replied.items()
                                            if k != "reply_to_message"}
         world.store(message, incoming=True)
+        if chat["type"] == "private":
+            world.started.add(user_id)
         if self._bot_sees(chat, message):
             world.push_update({"message": message})
         return message

@@ -168,6 +168,7 @@ class TelegramServer:
         self.members: dict[tuple[int, int], tuple[str, dict[str, Any]]] = {}
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}
         self.incoming: set[tuple[int, int]] = set()  # messages people sent
+        self.started: set[int] = set()  # people who wrote to the bot (it may write to them)
         # What Telegram compares besides the text in "message is not modified": the entities.
         self.formats: dict[tuple[int, int], Any] = {}
         self.sent: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (message, params)
@@ -410,7 +411,25 @@ class TelegramServer:
                     return chat
             raise ApiError(400, "Bad Request: chat not found")
         chat_id = int(chat_id)
-        return self.chats.get(chat_id) or self.infer_chat(chat_id)
+        found = self.chats.get(chat_id)
+        if found is None and self.closed:
+            raise ApiError(400, "Bad Request: chat not found")
+        return found or self.infer_chat(chat_id)
+
+    def may_post(self, chat: JSON) -> None:
+        """Telegram's refusals to post in a chat, in a closed world: a person who never wrote
+        to the bot, a group the bot is not (or no longer) in."""
+        if not self.closed:
+            return
+        if chat["type"] == "private":
+            if chat["id"] not in self.started:
+                raise ApiError(403, "Forbidden: bot can't initiate conversation with a user")
+            return
+        status = self.members.get((chat["id"], self.bot_id), ("left", {}))[0]
+        if status == "kicked":
+            raise ApiError(403, f"Forbidden: bot was kicked from the {chat['type']} chat")
+        if status == "left":
+            raise ApiError(403, f"Forbidden: bot is not a member of the {chat['type']} chat")
 
     def store(self, message: dict[str, Any], *, incoming: bool = False, fmt: Any = None) -> None:
         key = chat_id, message_id = message["chat"]["id"], message["message_id"]
@@ -443,6 +462,7 @@ class TelegramServer:
 
     def new_message(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self.chat(params["chat_id"])
+        self.may_post(chat)
         message: dict[str, Any] = {
             "message_id": self.next_message_id(chat["id"]),
             "date": self.now(),
@@ -563,6 +583,7 @@ class TelegramServer:
             "commands": [[scope, lang, cmds] for (scope, lang), cmds in self.commands.items()],
             "pending_updates": self.pending_updates,
             "reply_keyboards": [[c, k] for c, k in self.reply_keyboards.items()],
+            "started": sorted(self.started),
             "webhook": self.webhook,
             "allowed_updates": self.allowed_updates,
             "message_ids": [[c, n] for c, n in self._message_ids.items()],
@@ -589,6 +610,7 @@ class TelegramServer:
         self.commands = {(scope, lang): cmds for scope, lang, cmds in data["commands"]}
         self.pending_updates = list(data["pending_updates"])
         self.reply_keyboards = {c: k for c, k in data["reply_keyboards"]}
+        self.started = set(data["started"])
         self.webhook = data["webhook"]
         self.allowed_updates = data["allowed_updates"]
         self._message_ids = {c: n for c, n in data["message_ids"]}
