@@ -10,6 +10,7 @@
   const SVG_NS = "http://www.w3.org/2000/svg";
   const LANG_TAGS = { zh_Hans: "zh-Hans", zh_Hant: "zh-Hant", en: "en" };
   const MAP_NAME = { zh_Hans: "name", zh_Hant: "name_zh_hant", en: "name_en" };
+  const BLOCKS = new Set(["pre", "blockquote", "expandable_blockquote"]);
   const TYPING_MS = 5000; // Telegram shows a chat action for about five seconds
   const PRESS_MS = 4000; // how long a pressed inline button waits for the bot's answer
   const SAFE_PROTOCOLS = new Set(["http:", "https:", "tg:"]);
@@ -189,6 +190,9 @@
       fill(target, text, entity.offset, entity.end, inner, pane);
       parent.append(el);
       position = entity.end;
+      // A line break right after a block (pre, blockquote) is the block's own end: as in
+      // Telegram's apps, it does not add an empty line.
+      if (BLOCKS.has(entity.type) && text[position] === "\n" && position < end) position += 1;
     }
     if (position < end) parent.append(text.slice(position, end));
   }
@@ -340,13 +344,26 @@
     return new Set((S.panes || []).map((p) => p.place).filter(Boolean));
   }
 
-  function wrapLabel(text, max) {
-    if (text.length <= max) return [text];
-    if (!/\s/.test(text)) return [text.slice(0, Math.ceil(text.length / 2)), text.slice(Math.ceil(text.length / 2))];
+  // A grid's name on two or three short lines, so it fits its grid even on a phone: a Chinese
+  // name splits in the middle (东湖一社区 / 第1网格), an English one between words.
+  function wrapLabel(text) {
+    if (!/\s/.test(text)) {
+      if (text.length <= 6) return [text];
+      const half = Math.ceil(text.length / 2);
+      return [text.slice(0, half), text.slice(half)];
+    }
+    const words = [];
+    for (const word of text.split(/\s+/)) {
+      const last = words[words.length - 1];
+      // "No. 1", "Grid 1": an abbreviation or a number stays with its neighbour.
+      if (last && (/^\w{1,3}\.$/.test(last) || /^\d+$/.test(word))) {
+        words[words.length - 1] = last + " " + word;
+      } else words.push(word);
+    }
     const lines = [];
     let line = "";
-    for (const word of text.split(/\s+/)) {
-      if (line && (line + " " + word).length > max) { lines.push(line); line = word; }
+    for (const word of words) {
+      if (line && (line + " " + word).length > 14) { lines.push(line); line = word; }
       else line = line ? line + " " + word : word;
     }
     if (line) lines.push(line);
@@ -383,13 +400,14 @@
       areas.append(path);
       if (!options.small && level === "grid") {
         const [x, y] = centroid(f.geometry, proj);
-        const lines = wrapLabel(mapName(f), S.language === "en" ? 16 : 9);
+        const lines = wrapLabel(mapName(f));
         const label = h("svg:text", {
-          x: x.toFixed(1), y: (y - (lines.length - 1) * 8).toFixed(1),
-          class: "label" + (grouped ? " has-group" : ""),
+          x: x.toFixed(1), y: y.toFixed(1), class: "label" + (grouped ? " has-group" : ""),
         });
-        lines.forEach((line, i) => label.append(
-          h("svg:tspan", { x: x.toFixed(1), dy: i ? "16" : "0", text: line })));
+        lines.forEach((line, i) => label.append(h("svg:tspan", {
+          x: x.toFixed(1), dy: i ? "1.15em" : (-(lines.length - 1) * 0.575).toFixed(3) + "em",
+          text: line,
+        })));
         labels.append(label);
       }
     }
@@ -711,9 +729,8 @@
         h("div", { class: "titles" },
           h("div", { class: "pane-role", text: info.role }),
           h("div", { class: "pane-title", text: info.title, title: info.title }),
-          info.place ? h("div", {
-            class: "pane-place", text: placeFeature ? mapName(placeFeature) : info.place,
-            title: info.place,
+          placeFeature ? h("div", {
+            class: "pane-place", text: mapName(placeFeature), title: info.place,
           }) : null,
           this.typingEl));
       if (!this.isGroup) {
