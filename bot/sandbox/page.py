@@ -180,7 +180,8 @@ class _Page:
                 else:
                     sent = [people.say(chat_id, user_id, str(body.get("text") or ""),
                                        reply_to=reply_to)]
-                    self._after_keyboard_press(chat_id, body)
+                # A contact or location button hides a one-time keyboard as a text one does.
+                self._after_keyboard_press(chat_id, body)
         except PeopleError as exc:
             return self._refused(exc)
         if was_blocked and not people.has_blocked(chat_id):
