@@ -788,10 +788,11 @@
       this.textarea.value = text;
       this.photoInput = h("input", {
         type: "file", name: "photo", accept: "image/*", multiple: true, class: "file-input",
+        "aria-label": t("photo"),
         onchange: (event) => this.stage("photo", event.target),
       });
       this.documentInput = h("input", {
-        type: "file", name: "document", class: "file-input",
+        type: "file", name: "document", class: "file-input", "aria-label": t("file"),
         onchange: (event) => this.stage("document", event.target),
       });
       const row = h("div", { class: "compose-row" },
