@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,55 @@ give_up_after = "2m"
 [scheduler]
 tick_interval = "1s"
 """
+
+
+ADDRESS = re.compile(r"open (http://\S+?)/? in a browser")
+
+
+@asynccontextmanager
+async def gridgate(cwd: Path, *args: str) -> AsyncIterator[tuple[asyncio.subprocess.Process,
+                                                                  str, list[str]]]:
+    """`gridgate ARGS` (demo, or run without a token) until it has printed where to go:
+    the process, the sandbox's address and what it printed."""
+    env = {k: v for k, v in os.environ.items() if k not in (
+        "TELEGRAM_BOT_TOKEN", "DATABASE_URL", "TELEGRAM_API_BASE_URL", "GRIDGATE_BOT_API_SPEC")}
+    env["PYTHONPATH"] = str(ROOT)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", *args, cwd=cwd, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    lines: list[str] = []
+    try:
+        while True:
+            line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
+            assert line, "gridgate stopped before printing an address: " + (
+                await process.stderr.read()).decode()
+            lines.append(line)
+            if "Ctrl+C" in line:  # the end of what the demo prints as it starts
+                break
+        found = ADDRESS.search("".join(lines))
+        assert found, lines
+        yield process, found[1], lines
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def stop(process: asyncio.subprocess.Process) -> str:
+    process.send_signal(signal.SIGTERM)
+    out, err = await asyncio.wait_for(process.communicate(), 45)
+    assert process.returncode == 0, err.decode()
+    assert "Traceback" not in err.decode() + out.decode()
+    return err.decode()
+
+
+async def running(people: People, within: float = 60) -> dict:
+    for _ in range(int(within * 10)):
+        state = await people.state()
+        if state["bot_status"] == "running":
+            return state
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the bot is not running after {within} s: {state['bot_status']}")
 
 
 class BotProcess:

@@ -7,63 +7,13 @@ import asyncio
 import os
 import re
 import signal
-import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
 
 from bot.sandbox import demo
-from tests.sandbox_client import People, last_id, text_of
+from tests.sandbox_client import People, gridgate, last_id, running, stop, text_of
 from tests.telegram_fake import spec_path
-
-ROOT = Path(__file__).resolve().parent.parent
-ADDRESS = re.compile(r"open (http://\S+?)/? in a browser")
-
-
-@asynccontextmanager
-async def gridgate(cwd: Path, *args: str) -> AsyncIterator[tuple[asyncio.subprocess.Process,
-                                                                  str, list[str]]]:
-    env = {k: v for k, v in os.environ.items() if k not in (
-        "TELEGRAM_BOT_TOKEN", "DATABASE_URL", "TELEGRAM_API_BASE_URL", "GRIDGATE_BOT_API_SPEC")}
-    env["PYTHONPATH"] = str(ROOT)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args, cwd=cwd, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    lines: list[str] = []
-    try:
-        while True:
-            line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
-            assert line, "gridgate stopped before printing an address: " + (
-                await process.stderr.read()).decode()
-            lines.append(line)
-            if "Ctrl+C" in line:  # the end of what the demo prints as it starts
-                break
-        found = ADDRESS.search("".join(lines))
-        assert found, lines
-        yield process, found[1], lines
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-
-
-async def stop(process: asyncio.subprocess.Process) -> str:
-    process.send_signal(signal.SIGTERM)
-    out, err = await asyncio.wait_for(process.communicate(), 45)
-    assert process.returncode == 0, err.decode()
-    assert "Traceback" not in err.decode() + out.decode()
-    return err.decode()
-
-
-async def running(people: People, within: float = 60) -> dict:
-    for _ in range(int(within * 10)):
-        state = await people.state()
-        if state["bot_status"] == "running":
-            return state
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"the bot is not running after {within} s: {state['bot_status']}")
 
 
 def children(pid: int) -> list[int]:

@@ -119,7 +119,8 @@ class DemoOptions:
     port: int | None = None  # None: 8080, or any free port when 8080 is taken
     data: Path | None = None  # None: a temporary folder, removed at the end
     spec: Path | None = None
-    configs: Sequence[Path] = ()  # laid under the demo's overlay; none: the usual file
+    # The base configuration (none: the usual file), then files laid over the demo's timers.
+    configs: Sequence[Path] = ()
     verbose: bool = False
 
 
@@ -242,11 +243,12 @@ class DemoRunner:
                 await asyncio.wait_for(self.stopping.wait(), timeout=min(2 ** len(crashes), 30))
 
     def _bot_command(self) -> list[str]:
-        # The bot runs in the data folder: every configuration path must be absolute.
+        # The first file (or the usual one) is the base, the demo's timers go over it, and any
+        # further files over those. The bot runs in the data folder: paths must be absolute.
         local = Path("gridgate.toml")
-        bases = list(self.options.configs) or [
+        base, *more = list(self.options.configs) or [
             local if local.is_file() else Path(str(example_config_path()))]
-        files = [str(path.resolve()) for path in [*bases, overlay_path()]]
+        files = [str(path.resolve()) for path in [base, overlay_path(), *more]]
         command = [sys.executable, "-m", "bot", "run",
                    *(arg for path in files for arg in ("--config", path))]
         return command + (["-v"] if self.options.verbose else [])
