@@ -1,0 +1,223 @@
+"""Issue 6's browser test: people use the page of `gridgate demo` in headless Chromium (Debian's
+chromium, driven by Playwright) — a resident's report with a photo and a place clicked on the
+map, a worker's claim, reply and resolution, the resident's rating — in three languages.
+
+Screenshots of each step are kept in test-artifacts/browser/ (CI keeps that folder). The page
+must raise no script error, and the bot no Bot API violation.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from bot.apispec import html_visible_text
+from bot.config import example_config_path
+from bot.i18n import Translator
+from bot.sandbox import demo
+from handlers.start import _private_help as private_help
+from tests.sandbox_client import FAST_SURVEY, People, gridgate, png, running, stop
+from tests.telegram_fake import spec_path
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTEFACTS = ROOT / "test-artifacts" / "browser"
+# Debian's chromium: /usr/bin/chromium is a wrapper script around the real binary.
+CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium") if
+                 Path(p).is_file()), None)
+# Chromium on a machine with no network (and as root in CI): nothing that phones home.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--disable-dev-shm-usage"]
+STEP = 20_000  # ms: how long one step may take in the page
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    # Never skip: .ci/run installs chromium, and a missing browser must fail the run.
+    assert CHROMIUM, "Debian's chromium is not installed (apt-get install chromium; .ci/run does)"
+    shutil.rmtree(ARTEFACTS, ignore_errors=True)
+    ARTEFACTS.mkdir(parents=True)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        await browser.close()
+
+
+class Screens:
+    def __init__(self, page: Page) -> None:
+        self.page, self.count = page, 0
+
+    async def shot(self, name: str) -> None:
+        self.count += 1
+        await self.page.screenshot(path=ARTEFACTS / f"{self.count:02d}-{name}.png", full_page=True)
+
+
+def help_heading(t: Translator) -> str:
+    return html_visible_text(private_help(t)).splitlines()[0]
+
+
+def pane(page: Page, chat_id: int):
+    return page.locator(f'section.pane[data-chat-id="{chat_id}"]')
+
+
+def bot_messages(page: Page, chat_id: int):
+    return pane(page, chat_id).locator('.message[data-from-bot="true"]')
+
+
+async def write(page: Page, chat_id: int, text: str) -> None:
+    box = pane(page, chat_id).locator("textarea[name=text]")
+    await box.fill(text)
+    await pane(page, chat_id).locator("button[name=send]").click()
+    await expect(box).to_have_value("")
+
+
+async def press(page: Page, chat_id: int, label: str) -> None:
+    """Press the button with this label on the bot's newest message, once it has one (older
+    messages keep their buttons, as in Telegram, and pressing those is another test's job)."""
+    button = bot_messages(page, chat_id).last.locator("button.inline-button", has_text=label)
+    await expect(button).to_be_enabled(timeout=STEP)
+    await button.click()
+
+
+async def test_a_report_from_the_resident_to_the_rating_in_the_browser(
+        browser: Browser, tmp_path: Path, catalogs) -> None:
+    fast = tmp_path / "fast.toml"
+    fast.write_text(FAST_SURVEY, "utf-8")
+    t: Translator = catalogs["zh_Hans"]
+    args = ("demo", "--port", "0", "--spec", str(spec_path()), "--data", str(tmp_path / "data"),
+            "--config", str(example_config_path()), "--config", str(fast))
+    async with gridgate(tmp_path, *args) as (process, address, _), \
+            aiohttp.ClientSession() as session:
+        await running(People(session, address))
+        context = await browser.new_context(viewport={"width": 1800, "height": 1000},
+                                            locale="zh-CN")
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        screens = Screens(page)
+        await page.goto(f"{address}/")
+        await expect(page.locator('.bot-status[data-status="running"]')).to_be_visible()
+        await expect(bot_messages(page, demo.GRID_GROUP).last).to_be_visible(timeout=STEP)
+        await screens.shot("start")
+
+        # The resident reports: category, description, a photo, a place on the map, no contact.
+        me = demo.RESIDENT
+        await write(page, me, "/report")
+        await press(page, me, "环境卫生")  # category names come from the configuration
+        await expect(bot_messages(page, me).last).to_contain_text("10", timeout=STEP)
+        await write(page, me, "小区东门垃圾桶满了三天没人清运，气味很大")
+        await expect(bot_messages(page, me).last.locator("button.inline-button",
+                                                         has_text=t("Skip"))).to_be_visible(
+            timeout=STEP)
+        picture = tmp_path / "rubbish.png"
+        picture.write_bytes(png(64, 48, (90, 140, 60)))
+        # Like Telegram's attach dialog: the photo waits above the box (for a caption) until
+        # the person sends it.
+        await pane(page, me).locator("input[type=file][name=photo]").set_input_files(picture)
+        await pane(page, me).locator("button[name=send]").click()
+        await expect(pane(page, me).locator(".message .album img, .message img").first
+                     ).to_be_visible(timeout=STEP)
+        await screens.shot("resident-photo")
+        await pane(page, me).locator("button[name=location]").click()
+        dialog = page.locator(".location-dialog")
+        await expect(dialog.locator("svg.map")).to_be_visible()
+        await screens.shot("location-map")
+        await dialog.locator(f'path[data-code="{demo.GRID_CODE}"]').click()
+        await expect(pane(page, me).locator(".message .location, .message [class*=location]")
+                     .first).to_be_visible(timeout=STEP)
+        await press(page, me, t("Skip"))
+        await press(page, me, t("✅ Submit"))
+        await expect(bot_messages(page, me).last).to_contain_text("-", timeout=STEP)
+        await screens.shot("resident-submitted")
+
+        # The card reaches the grid workers' group; 李建国 claims it and answers on it.
+        group = demo.GRID_GROUP
+        new_card = bot_messages(page, group).filter(
+            has=page.locator("button.inline-button", has_text=t("✋ Claim"))).last
+        await expect(new_card).to_contain_text("小区东门垃圾桶", timeout=STEP)
+        # The card is edited in place from now on: follow it by its message id.
+        card_id = await new_card.get_attribute("data-message-id")
+        card = pane(page, group).locator(f'.message[data-message-id="{card_id}"]')
+        await pane(page, group).locator("select[name=speaker]").select_option(
+            str(demo.WORKER_A))
+        await card.locator("button.inline-button", has_text=t("✋ Claim")).click()
+        await expect(card.locator("button.inline-button", has_text=t("✅ Resolve"))
+                     ).to_be_visible(timeout=STEP)
+        await expect(card).to_contain_text("李建国")
+        await screens.shot("worker-claimed")
+        await card.locator("button[name=reply]").click()
+        await write(page, group, "您好，今天下午安排清运")
+        await expect(bot_messages(page, me).last).to_contain_text("今天下午安排清运",
+                                                                  timeout=STEP)
+        await screens.shot("resident-reads-the-reply")
+
+        # Resolve: the bot asks for a note; the worker answers that question.
+        await card.locator("button.inline-button", has_text=t("✅ Resolve")).click()
+        question = bot_messages(page, group).last
+        await expect(question).to_contain_text("李建国", timeout=STEP)
+        await question.locator("button[name=reply]").click()
+        await write(page, group, "垃圾已清运，桶已消毒")
+        await expect(bot_messages(page, me).filter(has_text="垃圾已清运").last
+                     ).to_be_visible(timeout=STEP)
+        await screens.shot("resolved")
+
+        # The survey arrives seconds later: solved, very satisfied.
+        await press(page, me, t("✅ Yes, solved"))
+        await press(page, me, t("😊 Very satisfied"))
+        await expect(bot_messages(page, me).filter(
+            has_text=t("Your report is now closed.")).last).to_be_visible(timeout=STEP)
+        await screens.shot("rated-and-closed")
+
+        # The same page in the other two languages: its own words and the bot's.
+        for language, code in (("en", "en"), ("zh_Hant", "zh_Hant")):
+            await page.locator("select[name=language]").select_option(code)
+            await expect(page.locator("html")).to_have_attribute(
+                "lang", {"en": "en", "zh_Hant": "zh-Hant"}[language], timeout=STEP)
+            await write(page, me, "/help")
+            await expect(bot_messages(page, me).last).to_contain_text(
+                help_heading(catalogs[language]), timeout=STEP)
+            await screens.shot(f"language-{language}")
+
+        await context.close()
+        violations = await People(session, address).state()
+        assert violations["violations"] == []
+        await stop(process)
+    assert errors == []
+
+
+async def test_the_page_fits_a_phone_and_refuses_nonsense_politely(
+        browser: Browser, tmp_path: Path) -> None:
+    args = ("demo", "--port", "0", "--spec", str(spec_path()))
+    async with gridgate(tmp_path, *args) as (process, address, _), \
+            aiohttp.ClientSession() as session:
+        await running(People(session, address))
+        context = await browser.new_context(viewport={"width": 375, "height": 740},
+                                            locale="zh-CN")
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        await page.goto(f"{address}/")
+        resident = pane(page, demo.RESIDENT)
+        await expect(resident.locator("textarea[name=text]")).to_be_visible(timeout=STEP)
+        # A text too long for Telegram is refused with a message, and nothing is sent.
+        await resident.locator("textarea[name=text]").fill("长" * 4200)
+        await resident.locator("button[name=send]").click()
+        await expect(page.locator(".toast").last).to_be_visible(timeout=STEP)
+        # HTML a person types arrives as text, never as markup in the page.
+        await write(page, demo.RESIDENT, "<img src=x onerror=alert(1)> <b>bold?</b>")
+        mine = resident.locator('.message[data-from-bot="false"]').last
+        await expect(mine).to_contain_text("<b>bold?</b>", timeout=STEP)
+        assert await mine.locator("img, b").count() == 0
+        # The panes scroll sideways inside the page; the page itself fits the screen.
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        await page.screenshot(path=ARTEFACTS / "phone.png")
+        await context.close()
+        await stop(process)
+    assert errors == []
+    assert width <= 375
