@@ -161,7 +161,10 @@ async def test_a_report_from_the_resident_to_the_rating_in_the_browser(
         await card.locator("button.inline-button", has_text=t("✅ Resolve")).click()
         question = bot_messages(page, group).last
         await expect(question).to_contain_text("李建国", timeout=STEP)
-        await question.locator("button[name=reply]").click()
+        # As in a Telegram app, the bot's ForceReply opens the reply box on its question.
+        # (Without it the note would be plain chatter, which a bot in privacy mode never sees.)
+        await expect(pane(page, group).locator(".context-bar")).to_contain_text(
+            demo.BOT_USER["first_name"], timeout=STEP)
         await write(page, group, "垃圾已清运，桶已消毒")
         await expect(bot_messages(page, me).filter(has_text="垃圾已清运").last
                      ).to_be_visible(timeout=STEP)

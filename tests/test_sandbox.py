@@ -302,3 +302,18 @@ async def test_a_saved_world_comes_back_whole(served: Served, tmp_path, catalogs
     assert world.command_menu(RESIDENT, RESIDENT, "zh")[0]["command"] == "start"
     # New messages continue the numbering: nothing is overwritten.
     assert world.next_message_id(GRID) == card.message_id + 1
+
+
+async def test_a_force_reply_opens_the_reply_box_of_the_person_it_names(served: Served) -> None:
+    served.sandbox.people.add_bot(GRID, demo.CENTRE_STAFF)
+    events: list[dict] = []
+    served.sandbox.subscribe(events.append)
+    question = await served.bot.send_message(
+        GRID, f'<a href="tg://user?id={WORKER}">李建国</a> 请回复本消息', parse_mode="HTML",
+        reply_markup=ForceReply(selective=True, input_field_placeholder="办理结果"))
+    # Telegram turns a link to a user into a mention of that user.
+    mention = question.entities[0]
+    assert (mention.type, mention.user.id) == ("text_mention", WORKER)
+    assert [e for e in events if e["type"] == "force_reply"] == [{
+        "type": "force_reply", "chat_id": GRID, "message_id": question.message_id,
+        "only_for": [WORKER], "placeholder": "办理结果"}]

@@ -12,6 +12,7 @@ import base64
 import copy
 import inspect
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -439,7 +440,8 @@ class TelegramServer:
             message.pop("entities", None)
             message.pop("caption_entities", None)
             if fmt:
-                message["entities" if "text" in message else "caption_entities"] = fmt
+                message["entities" if "text" in message else "caption_entities"] = [
+                    self._mention(entity) for entity in fmt]
         self.messages[key] = copy.deepcopy(message)
         self.formats[key] = fmt
         if incoming:
@@ -447,6 +449,16 @@ class TelegramServer:
         self._message_ids[chat_id] = max(self._message_ids.get(chat_id, 0), message_id)
         self.emit({"event": "message", "chat_id": chat_id, "message_id": message_id,
                    "edited": edited})
+
+    def _mention(self, entity: JSON) -> JSON:
+        """Telegram turns a link to tg://user?id=N into a text_mention of that user."""
+        found = _USER_LINK.fullmatch(str(entity.get("url", ""))) \
+            if entity.get("type") == "text_link" else None
+        user = self.users.get(int(found[1])) if found else None
+        if user is None:
+            return entity
+        return {"type": "text_mention", "offset": entity["offset"], "length": entity["length"],
+                "user": copy.deepcopy(user)}
 
     def forget(self, chat_id: int, message_id: int) -> bool:
         if self.messages.pop((chat_id, message_id), None) is None:
@@ -493,6 +505,16 @@ class TelegramServer:
         self.sent.append((copy.deepcopy(message), params))
         markup = params.get("reply_markup") or {}
         chat_id = message["chat"]["id"]
+        if "force_reply" in markup:
+            # A Telegram app opens its reply box on this message; with "selective", only for
+            # the people it mentions and the author of the message it answers.
+            targets = [e["user"]["id"] for e in message.get("entities", [])
+                       if e.get("type") == "text_mention" and "user" in e]
+            targets += [message.get("reply_to_message", {}).get("from", {}).get("id")]
+            self.emit({"event": "force_reply", "chat_id": chat_id,
+                       "message_id": message["message_id"],
+                       "only_for": [t for t in targets if t] if markup.get("selective") else None,
+                       "placeholder": markup.get("input_field_placeholder")})
         if "keyboard" in markup:
             self.reply_keyboards[chat_id] = markup
             self.emit({"event": "keyboard", "chat_id": chat_id})
@@ -840,6 +862,7 @@ _MEDIA: dict[str, dict[str, Any]] = {
 }
 
 
+_USER_LINK = re.compile(r"tg://user\?id=(\d+)")
 # Update types a bot only gets when it lists them in allowed_updates.
 _OPT_IN = {"chat_member", "message_reaction", "message_reaction_count"}
 

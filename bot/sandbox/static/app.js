@@ -1070,6 +1070,21 @@
       }
     }
 
+    // The bot asked with ForceReply: like a Telegram app, open the reply box on its question,
+    // as the person it asks when it names one (selective).
+    forceReply(event) {
+      const question = this.messages.get(event.message_id);
+      if (!question || this.editing) return;
+      const asked = (event.only_for || []).find((id) => this.info.speakers.includes(id));
+      if (event.only_for && event.only_for.length && asked === undefined) return;
+      if (asked !== undefined && this.isGroup && asked !== this.speaker) {
+        this.speakerSelect.value = String(asked);
+        this.setSpeaker(asked);
+      }
+      this.setContext("reply", question);
+      if (event.placeholder) this.textarea.placeholder = event.placeholder;
+    }
+
     answered(event) {
       const node = this.list.querySelector(`.message[data-message-id="${event.message_id}"]`);
       if (node) node.querySelectorAll(".inline-button.pending").forEach((b) => b.classList.remove("pending"));
@@ -1417,6 +1432,9 @@
         break;
       case "keyboard":
         if (pane) pane.setKeyboard(event.keyboard || null);
+        break;
+      case "force_reply":
+        if (pane) pane.forceReply(event);
         break;
       case "action":
         if (pane) pane.showTyping();
