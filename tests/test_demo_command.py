@@ -78,6 +78,11 @@ async def test_run_without_a_token_starts_the_demo(tmp_path: Path) -> None:
         people = People(session, address)
         state = await running(people)
         assert [p["chat_id"] for p in state["panes"]] == [p.chat_id for p in demo.PANES]
+        assert state["spec"] is None  # no specification: parameters typed as PTB types them
+        await people.wait_for(demo.GRID_GROUP, lambda m: m["from"]["is_bot"] and bool(
+            m.get("reply_to_message")), "answer to /bind")
+        await people.say(demo.RESIDENT, demo.RESIDENT, "/report")
+        await people.wait_for_button(demo.RESIDENT, "rp:cat:", "categories")
         folder = Path(re.search(r"Database and bot log: (\S+)", "".join(lines))[1])
         assert (folder / "gridgate.db").is_file()
         err = await stop(process)

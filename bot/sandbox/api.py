@@ -22,6 +22,7 @@ from aiohttp import web
 from telegram import Bot
 from telegram.error import TimedOut
 
+from bot.apispec import BotApiSpec
 from bot.sandbox.world import ApiError, TelegramServer, Upload
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class _BotApi:
         spec = self.world.spec
         if spec is None:
             return _ptb_text_fields().get(method, frozenset())
-        return _spec_text_fields(id(spec), spec).get(method, frozenset())
+        return _spec_text_fields(spec).get(method, frozenset())
 
 
 async def _read_params(request: web.Request,
@@ -116,7 +117,7 @@ def _dumps(value: Any) -> str:
 
 
 @cache
-def _spec_text_fields(_key: int, spec: Any) -> dict[str, frozenset[str]]:
+def _spec_text_fields(spec: BotApiSpec) -> dict[str, frozenset[str]]:
     return {name: frozenset(f.name for f in method.fields.values() if f.types == ("String",))
             for name, method in spec.methods.items()}
 

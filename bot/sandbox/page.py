@@ -19,15 +19,17 @@ import asyncio
 import contextlib
 import json
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES
 from bot.sandbox.people import PeopleError
-from bot.sandbox.server import Sandbox
 from bot.sandbox.texts import PAGE_TEXTS
 from bot.sandbox.world import JSON, Upload
+
+if TYPE_CHECKING:  # server.py builds the page: importing it here would be a cycle
+    from bot.sandbox.server import Sandbox
 
 # A Telegram app's language_code for each of gridgate's languages.
 APP_LANGUAGE = {"zh_Hans": "zh-hans", "zh_Hant": "zh-hant", "en": "en"}

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from bot.i18n import Catalogs
 from bot.sandbox.api import add_bot_api
+from bot.sandbox.page import add_page
 from bot.sandbox.people import People
 from bot.sandbox.webhook import WebhookPusher
 from bot.sandbox.world import JSON, TelegramServer
@@ -52,17 +53,15 @@ class Sandbox:
     bot_status: str = "starting"  # starting, running, stopping, stopped, crashed
     # What "restart the bot" on the page does (the demo restarts its bot process).
     restart_bot: Callable[[], Awaitable[None]] | None = None
-    _listeners: list[Callable[[JSON], None]] = field(default_factory=list)
-    _runner: web.AppRunner | None = None
-    _pusher: asyncio.Task[None] | None = None
+    _listeners: list[Callable[[JSON], None]] = field(default_factory=list, init=False)
+    _runner: web.AppRunner | None = field(default=None, init=False)
+    _pusher: asyncio.Task[None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.world.listeners.append(self._on_world_event)
 
     # -- serving --------------------------------------------------------------------------------
     def web_app(self) -> web.Application:
-        from bot.sandbox.page import add_page
-
         app = web.Application(client_max_size=MAX_REQUEST_BYTES)
         add_bot_api(app, self.world, self.token)
         add_page(app, self)
