@@ -15,7 +15,7 @@ from aiohttp import web
 from telegram import Bot, ForceReply, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken
 
-from bot.sandbox import demo
+from bot.sandbox import api, demo
 from bot.sandbox.server import Sandbox
 from bot.sandbox.webhook import SECRET_HEADER
 from tests.sandbox_client import People, png
@@ -317,3 +317,40 @@ async def test_a_force_reply_opens_the_reply_box_of_the_person_it_names(served: 
     assert [e for e in events if e["type"] == "force_reply"] == [{
         "type": "force_reply", "chat_id": GRID, "message_id": question.message_id,
         "only_for": [WORKER], "placeholder": "办理结果"}]
+
+
+def test_without_the_spec_parameters_are_typed_as_ptb_types_them() -> None:
+    """The demo runs without the specification (the project does not ship it): form fields are
+    then decoded by python-telegram-bot's signatures, which must agree with the spec on which
+    parameters are plain text (PTB also JSON-encodes provider_data objects itself)."""
+    spec = load_spec()
+    from_ptb, from_spec = api._ptb_text_fields(), api._spec_text_fields(spec)
+    disagree = {method: (sorted(from_ptb[method] - text), sorted(text - from_ptb[method]))
+                for method, text in from_spec.items() if method in from_ptb
+                and (text - from_ptb[method] or (from_ptb[method] - text) & set(
+                    spec.methods[method].fields))}
+    assert disagree == {"sendInvoice": ([], ["provider_data"]),
+                        "createInvoiceLink": ([], ["provider_data"])}
+    assert from_ptb["getUpdates"] == frozenset()  # allowed_updates is a list, not text
+
+
+async def test_a_sandbox_without_the_spec_still_answers_ptb(catalogs) -> None:
+    sandbox = demo.demo_sandbox(demo.new_token(), spec=None, catalogs=catalogs)
+    address = await sandbox.start()
+    try:
+        async with Bot(sandbox.token, base_url=f"{address}/bot",
+                       base_file_url=f"{address}/file/bot") as bot:
+            sandbox.people.say(RESIDENT, RESIDENT, "/start")
+            first = await bot.get_updates(timeout=1, allowed_updates=["message"])
+            markup = InlineKeyboardMarkup([[InlineKeyboardButton("1", callback_data="1")]])
+            sent = await bot.send_message(RESIDENT, "123", reply_markup=markup)
+            assert sent.text == "123" and sent.reply_markup == markup
+            sandbox.people.press(RESIDENT, sent.message_id, RESIDENT, "1")  # not allowed: dropped
+            sandbox.people.say(RESIDENT, RESIDENT, "again")
+            later = await bot.get_updates(offset=first[-1].update_id + 1, timeout=1)
+            assert [u.message.text for u in later] == ["again"]
+            photo = await bot.send_photo(RESIDENT, png())
+            file = await bot.get_file(photo.photo[-1].file_id)
+            assert bytes(await file.download_as_bytearray()) == png()
+    finally:
+        await sandbox.stop()

@@ -13,13 +13,16 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import types
 import typing
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
+import telegram
 from aiohttp import web
 from telegram import Bot
+from telegram._utils.defaultvalue import DefaultValue
 from telegram.error import TimedOut
 
 from bot.apispec import BotApiSpec
@@ -136,15 +139,29 @@ def _ptb_text_fields() -> dict[str, frozenset[str]]:
 
 
 def _is_text(annotation: Any) -> bool:
-    leaves: list[Any] = []
+    """Sent as plain text: str, optionally with None, PTB's DefaultValue[str], or Telegram
+    objects PTB reduces to a string id (``file_id: str | Document``) — not a list of strings,
+    and not a markup object PTB sends as JSON."""
+    if isinstance(annotation, str):  # a forward reference such as 'str | ChatInviteLink'
+        members = [part.strip() for part in annotation.split("|")]
+        return "str" in members and all(
+            part in ("str", "None") or _reduced_to_text(getattr(telegram, part, None))
+            for part in members)
+    if annotation is str:
+        return True
+    if typing.get_origin(annotation) not in (typing.Union, types.UnionType, DefaultValue):
+        return False
+    members = [arg for arg in typing.get_args(annotation)
+               if arg is not type(None) and typing.get_args(arg) != (type(None),)]
+    return any(_is_text(arg) for arg in members) and all(
+        _is_text(arg) or _reduced_to_text(arg) for arg in members)
 
-    def walk(kind: Any) -> None:
-        args = typing.get_args(kind)
-        if args:
-            for arg in args:
-                walk(arg)
-        elif kind is not type(None):
-            leaves.append(kind)
 
-    walk(annotation)
-    return bool(leaves) and all(leaf is str for leaf in leaves)
+def _reduced_to_text(kind: Any) -> bool:
+    # Markups and input media go as JSON; a file, link, gift or sticker object goes as its id.
+    return isinstance(kind, type) and issubclass(kind, telegram.TelegramObject) and not \
+        issubclass(kind, _SENT_AS_JSON)
+
+
+_SENT_AS_JSON = (telegram.InlineKeyboardMarkup, telegram.ReplyKeyboardMarkup,
+                 telegram.ReplyKeyboardRemove, telegram.ForceReply, telegram.InputMedia)
