@@ -48,6 +48,20 @@ async def browser() -> AsyncIterator[Browser]:
         await browser.close()
 
 
+async def open_page(browser: Browser, width: int, height: int) -> tuple[Page, list[str]]:
+    """A fresh browser window of this size, and the script errors it will show."""
+    context = await browser.new_context(viewport={"width": width, "height": height},
+                                        locale="zh-CN")
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # Script errors, and errors the page logs; a refused request (a 400 the page shows as a
+    # message) is the browser's own network log, not the page's.
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and not
+            m.text.startswith("Failed to load resource") else None)
+    return page, errors
+
+
 class Screens:
     def __init__(self, page: Page) -> None:
         self.page, self.count = page, 0
@@ -94,12 +108,7 @@ async def test_a_report_from_the_resident_to_the_rating_in_the_browser(
     async with gridgate(tmp_path, *args) as (process, address, _), \
             aiohttp.ClientSession() as session:
         await running(People(session, address))
-        context = await browser.new_context(viewport={"width": 1800, "height": 1000},
-                                            locale="zh-CN")
-        page = await context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page, errors = await open_page(browser, 1800, 1000)
         screens = Screens(page)
         await page.goto(f"{address}/")
         await expect(page.locator('.bot-status[data-status="running"]')).to_be_visible()
@@ -187,7 +196,7 @@ async def test_a_report_from_the_resident_to_the_rating_in_the_browser(
                 help_heading(catalogs[language]), timeout=STEP)
             await screens.shot(f"language-{language}")
 
-        await context.close()
+        await page.context.close()
         violations = await People(session, address).state()
         assert violations["violations"] == []
         await stop(process)
@@ -200,11 +209,7 @@ async def test_the_page_fits_a_phone_and_refuses_nonsense_politely(
     async with gridgate(tmp_path, *args) as (process, address, _), \
             aiohttp.ClientSession() as session:
         await running(People(session, address))
-        context = await browser.new_context(viewport={"width": 375, "height": 740},
-                                            locale="zh-CN")
-        page = await context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page, errors = await open_page(browser, 375, 740)
         await page.goto(f"{address}/")
         resident = pane(page, demo.RESIDENT)
         await expect(resident.locator("textarea[name=text]")).to_be_visible(timeout=STEP)
@@ -220,7 +225,7 @@ async def test_the_page_fits_a_phone_and_refuses_nonsense_politely(
         # The panes scroll sideways inside the page; the page itself fits the screen.
         width = await page.evaluate("document.documentElement.scrollWidth")
         await page.screenshot(path=ARTEFACTS / "phone.png")
-        await context.close()
+        await page.context.close()
         await stop(process)
     assert errors == []
     assert width <= 375

@@ -140,16 +140,27 @@ class DemoRunner:
 
     async def run(self) -> int:
         opts = self.options
+        try:
+            spec = BotApiSpec.load(opts.spec) if opts.spec else None
+        except (OSError, ValueError, KeyError) as exc:
+            print(f"gridgate: {opts.spec}: not a Bot API specification ({exc})", file=sys.stderr)
+            return 2
         keep = opts.data is not None
         folder = opts.data or Path(tempfile.mkdtemp(prefix="gridgate-demo-"))
-        folder.mkdir(parents=True, exist_ok=True)
-        spec = BotApiSpec.load(opts.spec) if opts.spec else None
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            return await self._run_in(folder, keep, spec)
+        finally:
+            if not keep:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    async def _run_in(self, folder: Path, keep: bool, spec: BotApiSpec | None) -> int:
         token_file = folder / "token"
         token = token_file.read_text().strip() if keep and token_file.is_file() else new_token()
         sandbox = demo_sandbox(token, spec=spec, catalogs=Catalogs.load())
         world_file = folder / "sandbox.json"
         if not (keep and sandbox.load(world_file)):
-            bind_groups(sandbox)
+            bind_groups(sandbox)  # a new world: the administrator binds the groups
         if keep:
             token_file.write_text(token)
         sandbox.restart_bot = self.restart
@@ -157,8 +168,9 @@ class DemoRunner:
         try:
             address = await self._listen(sandbox)
         except OSError as exc:
-            print(f"gridgate: cannot listen on {opts.host}:{opts.port} ({exc.strerror}); "
-                  "choose another port with --port", file=sys.stderr)
+            port = DEFAULT_PORT if self.options.port is None else self.options.port
+            print(f"gridgate: cannot listen on {self.options.host}:{port} ({exc.strerror}); "
+                  "choose another address or port with --host or --port", file=sys.stderr)
             return 2
         self._announce(address, folder, keep, spec)
         loop = asyncio.get_running_loop()
@@ -174,8 +186,6 @@ class DemoRunner:
                     await saver
                 sandbox.save(world_file)
             await sandbox.stop()
-            if not keep:
-                shutil.rmtree(folder, ignore_errors=True)
         return self.exit_status
 
     async def _listen(self, sandbox: Sandbox) -> str:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # server.py builds the page: importing it here would be a cyc
 
 # A Telegram app's language_code for each of gridgate's languages.
 APP_LANGUAGE = {"zh_Hans": "zh-hans", "zh_Hant": "zh-hant", "en": "en"}
+_MAX_BACKLOG = 5000  # events waiting for one page
 _STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css",
                  ".svg": "image/svg+xml", ".png": "image/png"}
 _MAGIC = ((b"\x89PNG", "image/png"), (b"\xff\xd8", "image/jpeg"), (b"GIF8", "image/gif"),
@@ -117,12 +118,24 @@ class _Page:
     async def events(self, request: web.Request) -> web.WebSocketResponse:
         socket = web.WebSocketResponse(heartbeat=30)
         await socket.prepare(request)
-        queue: asyncio.Queue[JSON] = asyncio.Queue()
-        unsubscribe = self.sandbox.subscribe(queue.put_nowait)
+        # A page that cannot keep up is dropped rather than queued for without end; it
+        # reconnects and reads the whole state again.
+        queue: asyncio.Queue[JSON | None] = asyncio.Queue(maxsize=_MAX_BACKLOG)
+
+        def deliver(event: JSON) -> None:
+            try:
+                queue.put_nowait(event)
+            except asyncio.QueueFull:
+                while not queue.empty():
+                    queue.get_nowait()
+                queue.put_nowait(None)
+
+        unsubscribe = self.sandbox.subscribe(deliver)
 
         async def forward() -> None:
-            while True:
-                await socket.send_str(json.dumps(await queue.get(), ensure_ascii=False))
+            while (event := await queue.get()) is not None:
+                await socket.send_str(json.dumps(event, ensure_ascii=False))
+            await socket.close(message=b"too far behind; read the state again")
 
         sender = asyncio.create_task(forward())
         try:

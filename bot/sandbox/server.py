@@ -69,10 +69,15 @@ class Sandbox:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on host:port (0: any free port); returns the address, e.g. http://127.0.0.1:8081."""
-        self._runner = web.AppRunner(self.web_app(), access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
+        runner = web.AppRunner(self.web_app(), access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except OSError:
+            await runner.cleanup()
+            raise
+        self._runner = runner
         self._pusher = asyncio.create_task(WebhookPusher(self.world).run(),
                                            name="sandbox webhook pusher")
         bound = site._server.sockets[0].getsockname()  # type: ignore[union-attr]
