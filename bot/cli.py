@@ -35,6 +35,10 @@ sandbox (see `gridgate demo --help`). Set TELEGRAM_BOT_TOKEN to run against Tele
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    # Given before or after the command (`gridgate --config A run` or `gridgate run --config
+    # A`); defaults set on the shared options would let the command's copy erase the other.
+    args.config = getattr(args, "config", None)
+    args.verbose = getattr(args, "verbose", False)
     _configure_logging(args.verbose)
     try:
         config = load_config(args.config)
@@ -54,7 +58,6 @@ def _parser() -> argparse.ArgumentParser:
                         help="log more")
     parser = argparse.ArgumentParser(prog="gridgate", parents=[common],
                                      description="网格通 — grid-based community governance bot")
-    parser.set_defaults(config=None, verbose=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", parents=[common], help="run the bot (long polling); without a "
@@ -216,9 +219,10 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
 
 
 def _is_deployment(args: argparse.Namespace) -> bool:
-    """Settings of a real installation: then a missing token is a mistake, not a wish to try."""
-    return bool(args.config) or Path("gridgate.toml").is_file() or bool(
-        os.environ.get("DATABASE_URL", "").strip())
+    """Settings or data of a real installation: then a missing token is a mistake (a lost
+    environment variable, say), not a wish to try the demo."""
+    return bool(args.config) or Path("gridgate.toml").is_file() or Path(
+        "gridgate.db").is_file() or bool(os.environ.get("DATABASE_URL", "").strip())
 
 
 def _run(config: Config, args: argparse.Namespace) -> int:
@@ -228,7 +232,7 @@ def _run(config: Config, args: argparse.Namespace) -> int:
             return EXIT_USAGE
         print(DEMO_INSTEAD, file=sys.stderr)
         demo_args = _parser().parse_args(["demo"])
-        demo_args.verbose = args.verbose
+        demo_args.config, demo_args.verbose = None, args.verbose
         return _demo(config, demo_args)
     from bot.app import ALLOWED_UPDATES, build_application
     from bot.i18n import Catalogs

@@ -42,6 +42,21 @@ def test_run_without_a_token_says_how_to_get_one(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_a_lost_token_on_a_machine_with_data_is_an_error_not_a_demo(tmp_path: Path) -> None:
+    (tmp_path / "gridgate.db").write_bytes(b"")  # the quick start's database is here
+    result = gridgate(tmp_path, "run", env={"DATABASE_URL": ""})
+    assert result.returncode == 2 and "@BotFather" in result.stderr
+
+
+def test_options_count_before_the_command_too(tmp_path: Path) -> None:
+    (tmp_path / "empty.toml").write_text("[general]\ndemo_district_when_empty = false\n")
+    for args in (("--config", "empty.toml", "grids", "list"),
+                 ("grids", "list", "--config", "empty.toml")):
+        result = gridgate(tmp_path, *args)
+        assert result.returncode == 0, result.stderr
+        assert "the org tree is empty" in result.stdout, args
+
+
 @pytest.mark.parametrize(("config", "env", "expected"), [
     ("[timings.claim]\nremind_after = \"30x\"\n", {}, 'timings.claim.remind_after: "30x"'),
     ("[general\n", {}, "line 1"),
