@@ -65,9 +65,13 @@ async def gridgate(cwd: Path, *args: str) -> AsyncIterator[tuple[asyncio.subproc
         assert found, lines
         yield process, found[1], lines
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        if process.returncode is None:  # a failed test: stop it as Ctrl+C would, then for good
+            process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), 30)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
 
 
 async def stop(process: asyncio.subprocess.Process) -> str:

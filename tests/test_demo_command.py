@@ -22,7 +22,8 @@ def children(pid: int) -> list[int]:
 
 async def test_demo_serves_the_page_and_keeps_its_world_with_data(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    args = ("demo", "--port", "0", "--spec", str(spec_path()), "--data", str(data))
+    # A folder relative to where the demo is started, as people type it.
+    args = ("demo", "--port", "0", "--spec", str(spec_path()), "--data", "data")
     async with gridgate(tmp_path, *args) as (process, address, lines), \
             aiohttp.ClientSession() as session:
         assert "Bot API 10.0" in "".join(lines)
@@ -56,6 +57,7 @@ async def test_demo_serves_the_page_and_keeps_its_world_with_data(tmp_path: Path
     assert "exited with status -9" in err, err
     assert {"gridgate.db", "bot.log", "sandbox.json", "token"} <= {p.name for p in
                                                                    data.iterdir()}
+    assert "Traceback" not in (data / "bot.log").read_text("utf-8")
 
     # Started again on the same data: the chats are there, the groups are not bound twice.
     async with gridgate(tmp_path, *args) as (process, address, _), \
@@ -89,3 +91,26 @@ async def test_run_without_a_token_starts_the_demo(tmp_path: Path) -> None:
     assert "no Telegram bot token is set" in err
     # A demo without --data leaves nothing behind.
     assert not await asyncio.to_thread(folder.exists)
+
+
+async def test_a_bot_does_not_outlive_its_demo(tmp_path: Path) -> None:
+    async with gridgate(tmp_path, "demo", "--port", "0") as (process, address, _), \
+            aiohttp.ClientSession() as session:
+        await running(People(session, address))
+        bot_pid = children(process.pid)[0]
+        process.kill()  # the demo dies without a chance to stop its bot
+        await process.wait()
+    for _ in range(150):
+        if not alive(bot_pid):
+            return
+        await asyncio.sleep(0.1)
+    os.kill(bot_pid, signal.SIGKILL)
+    raise AssertionError("the bot kept running after its demo died")
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie has ended; only its exit status waits to be read

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import errno
 import json
 import logging
@@ -136,6 +137,7 @@ class DemoRunner:
         self.process: asyncio.subprocess.Process | None = None
         self.restart_requested = False
         self._restarting: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
         self.exit_status = 0
 
     async def run(self) -> int:
@@ -146,7 +148,8 @@ class DemoRunner:
             print(f"gridgate: {opts.spec}: not a Bot API specification ({exc})", file=sys.stderr)
             return 2
         keep = opts.data is not None
-        folder = opts.data or Path(tempfile.mkdtemp(prefix="gridgate-demo-"))
+        # Absolute: the bot runs in this folder and finds its database by this path.
+        folder = (opts.data or Path(tempfile.mkdtemp(prefix="gridgate-demo-"))).resolve()
         try:
             folder.mkdir(parents=True, exist_ok=True)
             return await self._run_in(folder, keep, spec)
@@ -184,7 +187,7 @@ class DemoRunner:
                 saver.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await saver
-                sandbox.save(world_file)
+                await sandbox.save(world_file)
             await sandbox.stop()
         return self.exit_status
 
@@ -221,7 +224,8 @@ class DemoRunner:
                 self.process = await asyncio.create_subprocess_exec(
                     *self._bot_command(), env=self._bot_env(sandbox.token, address, folder),
                     cwd=folder, stdin=asyncio.subprocess.DEVNULL, stdout=log_file,
-                    stderr=log_file if not self.options.verbose else None)
+                    stderr=log_file if not self.options.verbose else None,
+                    preexec_fn=_ends_with(os.getpid()))
             waiter = asyncio.create_task(self.process.wait())
             stop = asyncio.create_task(self.stopping.wait())
             await asyncio.wait({waiter, stop}, return_when=asyncio.FIRST_COMPLETED)
@@ -249,8 +253,14 @@ class DemoRunner:
                 self.exit_status = 1
                 break
             sandbox.set_bot_status("crashed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), timeout=min(2 ** len(crashes), 30))
+            # A pause before the next try; the page's restart button cuts it short.
+            self._wake.clear()
+            waits = {asyncio.ensure_future(self.stopping.wait()),
+                     asyncio.ensure_future(self._wake.wait())}
+            await asyncio.wait(waits, timeout=min(2 ** len(crashes), 30),
+                               return_when=asyncio.FIRST_COMPLETED)
+            for wait in waits:
+                wait.cancel()
 
     def _bot_command(self) -> list[str]:
         # The first file (or the usual one) is the base, the demo's timers go over it, and any
@@ -273,6 +283,7 @@ class DemoRunner:
     async def restart(self) -> None:
         """Stop the bot (as an operator's SIGTERM would) and start it again; returns at once."""
         if self.process is None or self.process.returncode is not None:
+            self._wake.set()  # waiting after a crash: try again now
             return
         self.restart_requested = True
         self.sandbox.set_bot_status("stopping")
@@ -304,7 +315,24 @@ class DemoRunner:
             await changed.wait()
             changed.clear()
             await asyncio.sleep(2)  # one write for a burst of changes
-            sandbox.save(path)
+            await sandbox.save(path)
+
+
+def _ends_with(parent: int):
+    """In the bot's process before it starts (Linux): end it when the demo ends, even by
+    SIGKILL, so no bot is left polling a sandbox that is gone."""
+    if not sys.platform.startswith("linux"):
+        return None
+
+    def tie() -> None:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the demo died before the tie was made
+            os._exit(1)
+
+    return tie
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def run_demo(options: DemoOptions) -> int:
