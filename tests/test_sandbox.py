@@ -285,23 +285,31 @@ async def test_webhooks_are_pushed_with_the_secret_and_retried(served: Served) -
 async def test_a_saved_world_comes_back_whole(served: Served, tmp_path, catalogs) -> None:
     people = served.sandbox.people
     people.add_bot(GRID, demo.CENTRE_STAFF)
-    card = await served.bot.send_message(GRID, "<b>card</b>", parse_mode="HTML")
+    card = await served.bot.send_message(GRID, "<b>card</b>", parse_mode="HTML",
+                                         reply_markup=InlineKeyboardMarkup([[
+                                             InlineKeyboardButton("认领", callback_data="c")]]))
     photo = await served.bot.send_photo(RESIDENT, png())
+    pressed = people.press(GRID, card.message_id, WORKER, "c")  # waits, unanswered
     people.say(RESIDENT, RESIDENT, "waiting update")
+    people.block(demo.ENTERPRISE_CONTACT)
     await served.bot.set_my_commands([("start", "开始")])
     path = tmp_path / "sandbox.json"
-    served.sandbox.save(path)
+    await served.sandbox.save(path)
+    assert len(list((tmp_path / "files").iterdir())) >= 1  # files beside, not in the JSON
 
     again = demo.demo_sandbox(served.sandbox.token, spec=None, catalogs=catalogs)
     assert again.load(path)
     world = again.world
     assert world.messages[(GRID, card.message_id)]["entities"][0]["type"] == "bold"
     assert world.file_at(world.files[photo.photo[-1].file_id][0]) == png()
-    assert [u.get("message", {}).get("text") for u in world.pending_updates][-1] == \
-        "waiting update"
+    assert "waiting update" in [u.get("message", {}).get("text") for u in world.pending_updates]
     assert world.command_menu(RESIDENT, RESIDENT, "zh")[0]["command"] == "start"
-    # New messages continue the numbering: nothing is overwritten.
+    # New messages continue the numbering, new presses get new ids: nothing is overwritten.
     assert world.next_message_id(GRID) == card.message_id + 1
+    assert again.people.press(GRID, card.message_id, WORKER, "c") != pressed
+    # The press that waited can still be answered; the block still holds.
+    assert world.api_answerCallbackQuery({"callback_query_id": pressed}) is True
+    assert again.people.has_blocked(demo.ENTERPRISE_CONTACT)
 
 
 async def test_a_force_reply_opens_the_reply_box_of_the_person_it_names(served: Served) -> None:
@@ -354,3 +362,110 @@ async def test_a_sandbox_without_the_spec_still_answers_ptb(catalogs) -> None:
             assert bytes(await file.download_as_bytearray()) == png()
     finally:
         await sandbox.stop()
+
+
+
+async def test_polls_end_as_on_telegram(served: Served) -> None:
+    base = f"{served.address}/bot{served.sandbox.token}"
+
+    async def poll(**params) -> dict:
+        async with served.session.post(f"{base}/getUpdates", json=params) as response:
+            return await response.json()
+
+    # A second poller ends the first one's wait with a conflict; so does a webhook.
+    first = asyncio.create_task(poll(timeout=5))
+    await asyncio.sleep(0.2)
+    second = asyncio.create_task(poll(timeout=1))
+    assert (await first)["description"].startswith("Conflict: terminated by other getUpdates")
+    await second
+    waiting = asyncio.create_task(poll(timeout=5))
+    await asyncio.sleep(0.2)
+    await served.bot.set_webhook("http://127.0.0.1:9/hook")
+    assert (await waiting)["description"] == "Conflict: terminated by setWebhook request"
+    await served.bot.delete_webhook()
+    # A negative offset keeps only that many of the newest updates, and forgets the rest.
+    for text in ("one", "two", "three"):
+        served.sandbox.people.say(RESIDENT, RESIDENT, text)
+    newest = (await poll(offset=-1))["result"]
+    assert [u["message"]["text"] for u in newest] == ["three"]
+    assert [u["message"]["text"] for u in (await poll())["result"]] == ["three"]
+
+
+async def test_telegram_refuses_in_its_own_words_with_or_without_the_spec(
+        served: Served, catalogs) -> None:
+    bare = demo.demo_sandbox(demo.new_token(), spec=None, catalogs=catalogs)
+    bare.world.started.add(RESIDENT)
+    address = await bare.start()
+    try:
+        for sandbox, at in ((served.sandbox, served.address), (bare, address)):
+            base = f"{at}/bot{sandbox.token}"
+
+            async def call(method: str, base: str = base, **params) -> tuple[int, str]:
+                async with served.session.post(f"{base}/{method}", json=params) as response:
+                    body = await response.json()
+                    return response.status, body.get("description", "")
+
+            too_long = "x" * 5000
+            assert await call("sendMessage", chat_id=RESIDENT, text=" ") == (
+                400, "Bad Request: message text is empty")
+            assert await call("sendMessage", chat_id=RESIDENT, text=too_long) == (
+                400, "Bad Request: message is too long")
+            status, text = await call("sendMessage", chat_id=RESIDENT, text="<b>open",
+                                      parse_mode="HTML")
+            assert (status, text.startswith("Bad Request: can't parse entities")) == (400, True)
+            button = {"inline_keyboard": [[{"text": "x", "callback_data": "d" * 65}]]}
+            assert await call("sendMessage", chat_id=RESIDENT, text="x", reply_markup=button
+                              ) == (400, "Bad Request: BUTTON_DATA_INVALID")
+            assert await call("noSuchMethod") == (404, "Not Found")
+            assert await call("getFile", file_id="made-up") == (
+                400, "Bad Request: invalid file_id")
+            assert await call("sendMessage", chat_id=RESIDENT, text="x",
+                              reply_parameters={"message_id": 999}) == (
+                400, "Bad Request: message to be replied not found")
+            assert (await call("sendMessage", chat_id=RESIDENT, text="x", reply_parameters={
+                "message_id": 999, "allow_sending_without_reply": True}))[0] == 200
+            assert await call("setWebhook", url="https://example.org/hook",
+                              secret_token="bad token\r\n") == (
+                400, "Bad Request: secret token contains unallowed characters")
+            # A markup sent as JSON text inside a JSON body counts as the markup.
+            markup = json.dumps({"inline_keyboard": [[{"text": "ok", "callback_data": "ok"}]]})
+            assert (await call("sendMessage", chat_id=RESIDENT, text="x", reply_markup=markup)
+                    )[0] == 200
+            sent = sandbox.world.messages[(RESIDENT, max(
+                m for c, m in sandbox.world.messages if c == RESIDENT))]
+            assert sent["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "ok"
+        # Nonsense in a parameter is a 400 in JSON, not a crash of the server.
+        async with served.session.post(f"{address}/bot{bare.token}/deleteMessages",
+                                       json={"chat_id": RESIDENT, "message_ids": 5}) as r:
+            assert r.status == 400 and (await r.json())["ok"] is False
+    finally:
+        await bare.stop()
+
+
+async def test_privacy_mode_lets_through_only_commands_for_this_bot(served: Served) -> None:
+    people = served.sandbox.people
+    people.add_bot(GRID, demo.CENTRE_STAFF)
+    for text in ("/help@some_other_bot", "hello there /help", "/help", "/HELP@GRIDGATE_DEMO_BOT"):
+        people.say(GRID, WORKER, text)
+    assert [u["message"]["text"] for u in updates(served.sandbox, "message")] == [
+        "/help", "/HELP@GRIDGATE_DEMO_BOT"]
+
+
+async def test_only_the_page_itself_may_use_the_page_api(served: Served) -> None:
+    target = f"{served.address}/sandbox/chats/{RESIDENT}/messages"
+    body = {"from": RESIDENT, "text": "sent from another site"}
+    async with served.session.post(target, json=body,
+                                   headers={"Origin": "http://evil.example"}) as response:
+        assert response.status == 403
+    async with served.session.post(target, data=json.dumps(body),
+                                   headers={"Content-Type": "text/plain"}) as response:
+        assert response.status == 415
+    with pytest.raises(aiohttp.WSServerHandshakeError):
+        await served.session.ws_connect(f"{served.address}/sandbox/events",
+                                        headers={"Origin": "http://evil.example"})
+    # The page itself (same origin) is served as before.
+    async with served.session.post(target, json=body,
+                                   headers={"Origin": served.address}) as response:
+        assert response.status == 200
+    assert [m.get("text") for m in served.sandbox.world.messages.values()] == [
+        "sent from another site"]

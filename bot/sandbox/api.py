@@ -56,6 +56,8 @@ class _BotApi:
             params, uploads = await _read_params(request, self._text_fields(method))
         except ValueError as exc:
             return _error(ApiError(400, f"Bad Request: {exc}"))
+        except web.HTTPRequestEntityTooLarge:
+            return _error(ApiError(413, "Request Entity Too Large"))
         try:
             status, body = await self.world.call(method, params, uploads)
         except TimedOut:  # a failure a test injected: the answer never comes back
@@ -89,8 +91,9 @@ async def _read_params(request: web.Request,
             raise ValueError("the request body is not valid JSON") from None
         if not isinstance(body, dict):
             raise ValueError("the request body must be a JSON object")
-        return {**{k: _decode(k in text_fields, v) for k, v in request.query.items()},
-                **body}, uploads
+        # A JSON body may still carry a markup or a list as JSON text, as a form does.
+        return {k: _decode(k in text_fields, v) for k, v in {**request.query, **body}.items()
+                }, uploads
     if request.method == "POST" and request.can_read_body:
         form = await request.post()
         fields = {**request.query, **form}

@@ -20,6 +20,7 @@ import contextlib
 import json
 from importlib import resources
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
@@ -42,6 +43,7 @@ _MAGIC = ((b"\x89PNG", "image/png"), (b"\xff\xd8", "image/jpeg"), (b"GIF8", "ima
 
 def add_page(app: web.Application, sandbox: Sandbox) -> None:
     page = _Page(sandbox)
+    app.middlewares.append(_same_origin)
     app.router.add_get("/", page.index)
     app.router.add_get("/static/{name}", page.static)
     app.router.add_get("/sandbox/state", page.state)
@@ -264,7 +266,23 @@ class _Page:
         return _json({"error": self.t(error.msgid, **error.values)}, status=400)
 
 
+@web.middleware
+async def _same_origin(request: web.Request, handler: Any) -> web.StreamResponse:
+    """The page's API acts for people and shows their chats: only the page itself may use it.
+    A browser names the page a request comes from (Origin) on every POST and WebSocket; another
+    site's name is refused, so no web page elsewhere can write or read here. (Requests without
+    an Origin come from programs, not from other sites in a browser.)"""
+    origin = request.headers.get("Origin")
+    if request.path.startswith("/sandbox/") and origin is not None and \
+            urlsplit(origin).netloc != request.host:
+        raise web.HTTPForbidden(text="the sandbox's API serves only its own page")
+    return await handler(request)
+
+
 async def _body(request: web.Request) -> JSON:
+    if request.content_type != "application/json":
+        # No form or text/plain: those are what another site's page could send unasked.
+        raise web.HTTPUnsupportedMediaType(text="send JSON (Content-Type: application/json)")
     try:
         body = await request.json()
     except ValueError:

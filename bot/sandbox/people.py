@@ -19,9 +19,7 @@ from bot.sandbox.world import (
     JSON,
     TelegramServer,
     Upload,
-    _Failure,
     chat_member,
-    error_body,
 )
 
 MAX_TEXT = 4096  # a client splits longer texts; the sandbox's page refuses them instead
@@ -120,15 +118,15 @@ class People:
 
     def block(self, user_id: int) -> JSON | None:
         """The person blocks the bot: every later message to them is refused with a 403."""
-        self.world.failures.append(_blocked(user_id))
+        self.world.blocked_by.add(user_id)
         return self._bot_membership(user_id, user_id, "kicked")
 
     def unblock(self, user_id: int) -> JSON | None:
-        self.world.failures = [f for f in self.world.failures if not _is_block(f, user_id)]
+        self.world.blocked_by.discard(user_id)
         return self._bot_membership(user_id, user_id, "member")
 
     def has_blocked(self, user_id: int) -> bool:
-        return any(_is_block(f, user_id) for f in self.world.failures)
+        return user_id in self.world.blocked_by
 
     def _bot_membership(self, chat_id: int, by_user: int, status: str) -> JSON | None:
         world = self.world
@@ -220,7 +218,7 @@ class People:
                    .get("inline_keyboard", []) for button in row]
         if not any(button.get("callback_data") == data for button in buttons):
             raise PeopleError(N_("That message has no such button (any more)."))
-        query_id = str(world.bot_id * 1000 + len(world.callback_queries) + 1)
+        query_id = world.unique(str(world.bot_id))  # unique across restarts of a saved world
         user = self.person(user_id).user()
         world.callback_queries[query_id] = {"from": user, "answer": None, "chat_id": chat_id,
                                             "message_id": message_id}
@@ -277,9 +275,14 @@ class People:
         if status in ("administrator", "creator") or world.bot_user.get(
                 "can_read_all_group_messages"):
             return True
-        # Privacy mode: commands, replies to the bot's own messages, nothing else.
-        if any(e["type"] == "bot_command" for e in message.get("entities", [])):
-            return True
+        # Privacy mode: a message that starts with a command (for this bot, or for no bot in
+        # particular), a reply to the bot's own message, nothing else.
+        first = next(iter(message.get("entities", [])), {})
+        if first.get("type") == "bot_command" and first.get("offset") == 0:
+            command = message["text"][:first["length"]]
+            addressee = command.partition("@")[2].lower()
+            if addressee in ("", str(world.bot_user.get("username", "")).lower()):
+                return True
         replied = message.get("reply_to_message") or {}
         return replied.get("from", {}).get("id") == world.bot_id
 
@@ -297,12 +300,3 @@ def _text_content(text: str) -> JSON:
     if commands:
         content["entities"] = commands
     return content
-
-
-def _blocked(user_id: int) -> _Failure:
-    return _Failure(None, user_id, None, error_body(403), False, False)
-
-
-def _is_block(failure: _Failure, user_id: int) -> bool:
-    return failure.chat_id == user_id and failure.body is not None and \
-        failure.body.get("error_code") == 403 and failure.method is None

@@ -10,7 +10,7 @@ is logged, kept and shown on the page.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -28,7 +28,7 @@ from bot.sandbox.world import JSON, TelegramServer
 
 log = logging.getLogger(__name__)
 
-MAX_REQUEST_BYTES = 60 * 1024 * 1024  # bots upload up to 50 MB; people's photos are smaller
+MAX_REQUEST_BYTES = 51 * 1024 * 1024  # bots upload files of up to 50 MB, people less
 
 
 @dataclass(frozen=True)
@@ -86,8 +86,12 @@ class Sandbox:
     async def stop(self) -> None:
         if self._pusher is not None:
             self._pusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await self._pusher
+            except asyncio.CancelledError:
+                pass
+            except Exception:  # it died earlier; stopping must still close the server
+                log.exception("the webhook pusher had stopped")
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -140,19 +144,40 @@ class Sandbox:
             for user_id in pane.speakers} for pane in self.panes}
 
     # -- keeping the world ----------------------------------------------------------------------
-    def save(self, path: Path) -> None:
-        """Write the world to ``path`` (atomically: a crash leaves the previous file)."""
-        data = {"world": self.world.snapshot(), "language": self.language}
-        partial = path.with_suffix(path.suffix + ".partial")
-        partial.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-        partial.replace(path)
+    async def save(self, path: Path) -> None:
+        """Write the world to ``path``, and each file once into ``files/`` beside it; a crash
+        while writing leaves the previous world file. The writing happens off the event loop."""
+        folder = path.parent / "files"
+        new_files: dict[Path, bytes] = {}
+
+        def keep_file(file_id: str, content: bytes) -> str:
+            name = hashlib.sha256(file_id.encode()).hexdigest()
+            if not (folder / name).is_file():
+                new_files[folder / name] = content
+            return name
+
+        text = json.dumps({"world": self.world.snapshot(keep_file), "language": self.language},
+                          ensure_ascii=False)
+
+        def write() -> None:
+            folder.mkdir(parents=True, exist_ok=True)
+            for file, content in new_files.items():
+                partial = file.with_suffix(".partial")
+                partial.write_bytes(content)
+                partial.replace(file)
+            partial = path.with_suffix(path.suffix + ".partial")
+            partial.write_text(text, encoding="utf-8")
+            partial.replace(path)
+
+        await asyncio.to_thread(write)
 
     def load(self, path: Path) -> bool:
         """The world as ``save`` left it; False when there is no saved world."""
         if not path.is_file():
             return False
         data = json.loads(path.read_text(encoding="utf-8"))
-        self.world.restore(data["world"])
+        folder = path.parent / "files"
+        self.world.restore(data["world"], lambda name: (folder / name).read_bytes())
         self.language = data.get("language", self.language)
         for person in self.people.persons.values():
             person.language_code = self.world.users.get(person.id, {}).get(

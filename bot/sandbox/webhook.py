@@ -57,3 +57,5 @@ class WebhookPusher:
             return "Connection timed out"
         except aiohttp.ClientError as exc:
             return f"Connection failed: {type(exc).__name__}"
+        except (ValueError, TypeError) as exc:  # a URL aiohttp cannot even try
+            return f"Invalid webhook URL ({type(exc).__name__})"

@@ -30,7 +30,7 @@ from telegram import (
 )
 from telegram.error import TelegramError, TimedOut
 
-from bot.apispec import BotApiSpec, parse_html
+from bot.apispec import BotApiSpec, parse_html, utf16_len
 
 JSON = dict[str, Any]
 
@@ -62,6 +62,59 @@ _DEFAULT_ERRORS = {
     "instance is running",
     502: "Bad Gateway",
 }
+
+
+def _base64(file_id: str, content: bytes) -> str:
+    return base64.b64encode(content).decode()
+
+
+# Telegram's own limits, with its own words: checked with or without the specification.
+_TEXT_LIMIT, _CAPTION_LIMIT = 4096, 1024
+# What the spec checker is stricter about than Telegram, which takes these as they are.
+_TELEGRAM_TAKES = ('stray "&"', 'stray ">"', "mis-nested tags", "can't nest", "can't be nested")
+
+
+def telegram_refusal(method: str, params: dict[str, Any]) -> ApiError | None:
+    """Telegram's 400 for a text or caption it will not take, a button's data, a webhook's
+    secret token."""
+    secret = params.get("secret_token")
+    if method == "setWebhook" and secret is not None and not (
+            isinstance(secret, str) and _SECRET.fullmatch(secret)):
+        return ApiError(400, "Bad Request: secret token contains unallowed characters")
+    if method in ("sendMessage", "editMessageText"):
+        found = _text_refusal(params, "text", _TEXT_LIMIT, "message is too long")
+        if found is not None:
+            return found
+    elif method.startswith(("send", "copy", "editMessageCaption")) and "caption" in params:
+        found = _text_refusal(params, "caption", _CAPTION_LIMIT, "message caption is too long")
+        if found is not None:
+            return found
+    markup = params.get("reply_markup")
+    rows = markup.get("inline_keyboard") if isinstance(markup, dict) else None
+    for row in rows if isinstance(rows, list) else ():
+        for button in row if isinstance(row, list) else ():
+            data = button.get("callback_data") if isinstance(button, dict) else None
+            if data is not None and not 1 <= len(str(data).encode()) <= 64:
+                return ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
+    return None
+
+
+def _text_refusal(params: dict[str, Any], key: str, most: int, too_long: str) -> ApiError | None:
+    raw = params.get(key)
+    if not isinstance(raw, str):
+        return None
+    visible = raw
+    if str(params.get("parse_mode") or "").lower() == "html":
+        parsed = parse_html(raw)
+        broken = [v for v in parsed.violations if not any(t in v for t in _TELEGRAM_TAKES)]
+        if broken:
+            return ApiError(400, f"Bad Request: can't parse entities: {broken[0]}")
+        visible = parsed.text
+    if key == "text" and not visible.strip():
+        return ApiError(400, "Bad Request: message text is empty")
+    if utf16_len(visible) > most:
+        return ApiError(400, f"Bad Request: {too_long}")
+    return None
 
 
 class ApiSpecViolation(TelegramError, AssertionError):
@@ -170,6 +223,9 @@ class TelegramServer:
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}
         self.incoming: set[tuple[int, int]] = set()  # messages people sent
         self.started: set[int] = set()  # people who wrote to the bot (it may write to them)
+        self.blocked_by: set[int] = set()  # people who blocked the bot
+        # A long-running sandbox keeps only the newest calls; the tests' fake keeps them all.
+        self.keep_calls: int | None = 1000 if closed else None
         # What Telegram compares besides the text in "message is not modified": the entities.
         self.formats: dict[tuple[int, int], Any] = {}
         self.sent: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (message, params)
@@ -203,6 +259,8 @@ class TelegramServer:
     ) -> tuple[int, dict[str, Any]]:
         record = Call(method, params, uploads)
         self.calls.append(record)
+        if self.keep_calls is not None and len(self.calls) > self.keep_calls:
+            del self.calls[: len(self.calls) - self.keep_calls]
         self.emit({"event": "call", "method": method})
         if self.spec is not None:
             record.violations = self.spec.validate_call(
@@ -213,10 +271,14 @@ class TelegramServer:
             self.emit({"event": "violation", "method": method, "violations": record.violations})
             if self.strict:
                 raise ApiSpecViolation(method, record.violations)
-            code = 404 if self.spec is not None and method not in self.spec.methods else 400
-            text = "Not Found" if code == 404 else f"Bad Request: {record.violations[0]}"
-            record.error = ApiError(code, text).body
-            return code, record.error
+            # Telegram's own words where it has them, else what the specification says.
+            refusal = telegram_refusal(method, params)
+            if refusal is None:
+                unknown = self.spec is not None and method not in self.spec.methods
+                refusal = ApiError(404, "Not Found") if unknown else ApiError(
+                    400, f"Bad Request: {record.violations[0]}")
+            record.error = refusal.body
+            return refusal.body["error_code"], record.error
         failure = self._take_failure(method, params)
         if failure is not None and (failure.timeout and not failure.delivered):
             record.error = {"ok": False, "description": "timed out"}
@@ -225,10 +287,18 @@ class TelegramServer:
             record.error = failure.body
             return failure.body["error_code"], failure.body
         try:
+            refusal = telegram_refusal(method, params)
+            if refusal is not None:
+                raise refusal
             record.result = await self.answer(method, params, uploads)
         except ApiError as exc:
             record.error = exc.body
             return exc.body["error_code"], exc.body
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
+            # A parameter of the wrong shape: Telegram's 400, never a crash of the server.
+            error = ApiError(400, f"Bad Request: wrong parameters ({type(exc).__name__})")
+            record.error = error.body
+            return 400, error.body
         if failure is not None:  # timed out after Telegram had done the work
             record.error = {"ok": False, "description": "timed out after delivery"}
             raise TimedOut()
@@ -258,8 +328,7 @@ class TelegramServer:
             )
         returns = self.spec.returns.get(method) if self.spec is not None else _RETURNS.get(method)
         if returns is None:
-            # Not a 404: PTB reads 404 as an invalid token.
-            raise ApiError(400, f"Bad Request: method {method} is not supported here")
+            raise ApiError(404, "Not Found")
         if returns == ["Boolean"]:
             return True
         edits_message = (
@@ -272,7 +341,7 @@ class TelegramServer:
         if returns == ["Message"] and ("chat_id" in params or method.startswith("send")):
             return self.send(method, params)
         if self.spec is None:
-            raise ApiError(400, f"Bad Request: method {method} is not supported here")
+            raise ApiError(404, "Not Found")
         return self.spec.sample(returns[0])
 
     # -- updates --------------------------------------------------------------------------------
@@ -309,8 +378,13 @@ class TelegramServer:
         self._polls += 1
         mine = self._polls
         self._updates_arrived.set()  # an older getUpdates still waiting ends with a conflict
-        # Updates stay queued until a later offset confirms them, as on Telegram.
-        self.confirm(params.get("offset", 0))
+        # Updates stay queued until a later offset confirms them, as on Telegram; a negative
+        # offset keeps only that many of the newest.
+        offset = int(params.get("offset") or 0)
+        if offset < 0:
+            self.pending_updates = self.pending_updates[offset:]
+        else:
+            self.confirm(offset)
         wait = float(params.get("timeout", 0))
         if self.long_poll_cap is not None:
             wait = min(wait, self.long_poll_cap)
@@ -324,6 +398,8 @@ class TelegramServer:
                 await asyncio.wait_for(self._updates_arrived.wait(), left)
             except TimeoutError:
                 break
+            if self.webhook is not None:
+                raise ApiError(409, "Conflict: terminated by setWebhook request")
             if self._polls != mine:
                 raise ApiError(409, _DEFAULT_ERRORS[409])
         return self.pending_updates[: params.get("limit", 100)]
@@ -423,6 +499,8 @@ class TelegramServer:
         if not self.closed:
             return
         if chat["type"] == "private":
+            if chat["id"] in self.blocked_by:
+                raise ApiError(403, "Forbidden: bot was blocked by the user")
             if chat["id"] not in self.started:
                 raise ApiError(403, "Forbidden: bot can't initiate conversation with a user")
             return
@@ -487,7 +565,13 @@ class TelegramServer:
         if "message_thread_id" in params and chat.get("is_forum"):
             message.update(message_thread_id=params["message_thread_id"], is_topic_message=True)
         reply = params.get("reply_parameters") or {}
+        if "reply_to_message_id" in params:
+            reply = {"message_id": params["reply_to_message_id"]}
         replied = self.messages.get((chat["id"], reply.get("message_id", 0)))
+        if reply.get("message_id") and replied is None and self.closed and not (
+                reply.get("allow_sending_without_reply")
+                or params.get("allow_sending_without_reply")):
+            raise ApiError(400, "Bad Request: message to be replied not found")
         if replied is not None:
             message["reply_to_message"] = {
                 k: v for k, v in replied.items() if k != "reply_to_message"
@@ -503,6 +587,8 @@ class TelegramServer:
         key = "text" if "text" in message else "caption"
         self.store(message, fmt=fmt if fmt is not None else _format(params, key))
         self.sent.append((copy.deepcopy(message), params))
+        if self.keep_calls is not None and len(self.sent) > self.keep_calls:
+            del self.sent[: len(self.sent) - self.keep_calls]
         markup = params.get("reply_markup") or {}
         chat_id = message["chat"]["id"]
         if "force_reply" in markup:
@@ -588,8 +674,9 @@ class TelegramServer:
         return found
 
     # -- keeping the world across restarts ---------------------------------------------------
-    def snapshot(self) -> JSON:
-        """Everything people can see or the bot can refer to, as JSON (files in base64)."""
+    def snapshot(self, keep_file: Callable[[str, bytes], str] = _base64) -> JSON:
+        """Everything people can see or the bot can refer to, as JSON. ``keep_file`` turns a
+        file's content into the text kept for it (by default the content in base64)."""
         return {
             "version": 1,
             "chats": list(self.chats.values()),
@@ -600,12 +687,14 @@ class TelegramServer:
                 {"message": m, "incoming": key in self.incoming, "format": self.formats.get(key)}
                 for key, m in sorted(self.messages.items())
             ],
-            "files": {fid: [path, base64.b64encode(data).decode()]
+            "files": {fid: [path, keep_file(fid, data)]
                       for fid, (path, data) in self.files.items()},
             "commands": [[scope, lang, cmds] for (scope, lang), cmds in self.commands.items()],
             "pending_updates": self.pending_updates,
             "reply_keyboards": [[c, k] for c, k in self.reply_keyboards.items()],
             "started": sorted(self.started),
+            "blocked_by": sorted(self.blocked_by),
+            "callback_queries": self.callback_queries,
             "webhook": self.webhook,
             "allowed_updates": self.allowed_updates,
             "message_ids": [[c, n] for c, n in self._message_ids.items()],
@@ -613,8 +702,10 @@ class TelegramServer:
             "update_id": self._update_id,
         }
 
-    def restore(self, data: JSON) -> None:
-        """The world as ``snapshot()`` left it (its calls and violations start afresh)."""
+    def restore(self, data: JSON,
+                load_file: Callable[[str], bytes] = base64.b64decode) -> None:
+        """The world as ``snapshot()`` left it (its calls and violations start afresh);
+        ``load_file`` reads back what ``keep_file`` kept."""
         if data.get("version") != 1:
             raise ValueError("not a sandbox snapshot of version 1")
         self.chats = {c["id"]: c for c in data["chats"]}
@@ -627,12 +718,13 @@ class TelegramServer:
             self.formats[key] = entry["format"]
             if entry["incoming"]:
                 self.incoming.add(key)
-        self.files = {fid: (path, base64.b64decode(b64))
-                      for fid, (path, b64) in data["files"].items()}
+        self.files = {fid: (path, load_file(kept)) for fid, (path, kept) in data["files"].items()}
         self.commands = {(scope, lang): cmds for scope, lang, cmds in data["commands"]}
         self.pending_updates = list(data["pending_updates"])
         self.reply_keyboards = {c: k for c, k in data["reply_keyboards"]}
         self.started = set(data["started"])
+        self.blocked_by = set(data["blocked_by"])
+        self.callback_queries = data["callback_queries"]
         self.webhook = data["webhook"]
         self.allowed_updates = data["allowed_updates"]
         self._message_ids = {c: n for c, n in data["message_ids"]}
@@ -795,6 +887,10 @@ class TelegramServer:
 
     def api_getFile(self, params: dict[str, Any]) -> dict[str, Any]:
         file_id = params["file_id"]
+        if self.closed and file_id not in self.files:
+            raise ApiError(400, "Bad Request: invalid file_id")
+        if self.closed and len(self.files[file_id][1]) > MAX_DOWNLOAD_BYTES:
+            raise ApiError(400, "Bad Request: file is too big")
         path, content = self.files.setdefault(file_id, (f"documents/{file_id}", b""))
         return {
             "file_id": file_id,
@@ -862,6 +958,8 @@ _MEDIA: dict[str, dict[str, Any]] = {
 }
 
 
+MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # what getFile serves on the public Bot API
+_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _USER_LINK = re.compile(r"tg://user\?id=(\d+)")
 # Update types a bot only gets when it lists them in allowed_updates.
 _OPT_IN = {"chat_member", "message_reaction", "message_reaction_count"}
