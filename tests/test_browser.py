@@ -8,6 +8,7 @@ must raise no script error, and the bot no Bot API violation.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -34,6 +35,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--disable-dev-shm-usage"]
 STEP = 20_000  # ms: how long one step may take in the page
+NUMBER = re.compile(r"\d{4}-\d{4}")  # a ticket number, e.g. 1206-0001
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +121,10 @@ async def test_a_report_from_the_resident_to_the_rating_in_the_browser(
         me = demo.RESIDENT
         await write(page, me, "/report")
         await press(page, me, "环境卫生")  # category names come from the configuration
-        await expect(bot_messages(page, me).last).to_contain_text("10", timeout=STEP)
+        # The description question, with its Back button.
+        await expect(bot_messages(page, me).last.locator("button.inline-button",
+                                                         has_text=t("⬅️ Back"))
+                     ).to_be_visible(timeout=STEP)
         await write(page, me, "小区东门垃圾桶满了三天没人清运，气味很大")
         await expect(bot_messages(page, me).last.locator("button.inline-button",
                                                          has_text=t("Skip"))).to_be_visible(
@@ -142,7 +147,8 @@ async def test_a_report_from_the_resident_to_the_rating_in_the_browser(
                      .first).to_be_visible(timeout=STEP)
         await press(page, me, t("Skip"))
         await press(page, me, t("✅ Submit"))
-        await expect(bot_messages(page, me).last).to_contain_text("-", timeout=STEP)
+        await expect(bot_messages(page, me).last).to_contain_text(NUMBER, timeout=STEP)
+        number = NUMBER.search(await bot_messages(page, me).last.inner_text())[0]
         await screens.shot("resident-submitted")
 
         # The card reaches the grid workers' group; 李建国 claims it and answers on it.
@@ -150,6 +156,7 @@ async def test_a_report_from_the_resident_to_the_rating_in_the_browser(
         new_card = bot_messages(page, group).filter(
             has=page.locator("button.inline-button", has_text=t("✋ Claim"))).last
         await expect(new_card).to_contain_text("小区东门垃圾桶", timeout=STEP)
+        await expect(new_card).to_contain_text(number)
         # The card is edited in place from now on: follow it by its message id.
         card_id = await new_card.get_attribute("data-message-id")
         card = pane(page, group).locator(f'.message[data-message-id="{card_id}"]')
@@ -204,7 +211,7 @@ async def test_a_report_from_the_resident_to_the_rating_in_the_browser(
 
 
 async def test_the_page_fits_a_phone_and_refuses_nonsense_politely(
-        browser: Browser, tmp_path: Path) -> None:
+        browser: Browser, tmp_path: Path, catalogs) -> None:
     args = ("demo", "--port", "0", "--spec", str(spec_path()))
     async with gridgate(tmp_path, *args) as (process, address, _), \
             aiohttp.ClientSession() as session:
@@ -216,7 +223,9 @@ async def test_the_page_fits_a_phone_and_refuses_nonsense_politely(
         # A text too long for Telegram is refused with a message, and nothing is sent.
         await resident.locator("textarea[name=text]").fill("长" * 4200)
         await resident.locator("button[name=send]").click()
-        await expect(page.locator(".toast").last).to_be_visible(timeout=STEP)
+        refusal = catalogs["zh_Hans"]("A message has at most {most} characters.", most=4096)
+        await expect(page.locator(".toast").last).to_have_text(refusal, timeout=STEP)
+        await expect(resident.locator('.message[data-from-bot="false"]')).to_have_count(0)
         # HTML a person types arrives as text, never as markup in the page.
         await write(page, demo.RESIDENT, "<img src=x onerror=alert(1)> <b>bold?</b>")
         mine = resident.locator('.message[data-from-bot="false"]').last
