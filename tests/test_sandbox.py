@@ -469,3 +469,14 @@ async def test_only_the_page_itself_may_use_the_page_api(served: Served) -> None
         assert response.status == 200
     assert [m.get("text") for m in served.sandbox.world.messages.values()] == [
         "sent from another site"]
+
+
+async def test_an_upload_beyond_telegrams_limit_is_a_413_in_json(served: Served) -> None:
+    form = aiohttp.FormData()
+    form.add_field("chat_id", str(RESIDENT))
+    form.add_field("document", b"\0" * (52 * 1024 * 1024), filename="huge.bin")
+    async with served.session.post(
+            f"{served.address}/bot{served.sandbox.token}/sendDocument", data=form) as response:
+        assert response.status == 413
+        assert await response.json() == {"ok": False, "error_code": 413,
+                                         "description": "Request Entity Too Large"}
