@@ -80,8 +80,8 @@ class Sandbox:
         self._runner = runner
         self._pusher = asyncio.create_task(WebhookPusher(self.world).run(),
                                            name="sandbox webhook pusher")
-        bound = site._server.sockets[0].getsockname()  # type: ignore[union-attr]
-        return f"http://{bound[0]}:{bound[1]}"
+        host, port = runner.addresses[0][:2]
+        return f"http://{host}:{port}"
 
     async def stop(self) -> None:
         if self._pusher is not None:
