@@ -120,8 +120,9 @@ async def test_a_report_travels_from_resident_to_rating_over_http(stage: Stage) 
     # The card in the grid workers' group, with the photo and the location above it.
     card = await people.wait_for_button(GRID, "tk:claim:", f"card of {number}")
     assert number in text_of(card) and "楼道里堆满了垃圾<b>" in text_of(card)
-    group = await people.messages(GRID)
-    assert any("photo" in m for m in group) and any("location" in m for m in group)
+    # The photo and the location follow the card as messages of their own.
+    await people.wait_for(GRID, lambda m: "photo" in m, "the report's photo")
+    await people.wait_for(GRID, lambda m: "location" in m, "the report's location")
 
     # Both workers press Claim at once: one holds it, the other is told who does.
     claim = button_data(card, "tk:claim:")
