@@ -133,6 +133,30 @@ class ProcessedUpdate(Base):
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
+class InboundUpdate(Base):
+    """An update received by the webhook and not yet handled (the inbox).
+
+    The webhook answers Telegram only once the update is stored here, so an acknowledged
+    update survives any crash. Every instance takes work from this table: only the oldest row
+    of each chat (``chat_key``) may be leased, so one chat's updates are handled one at a time,
+    in update_id order, whichever process handles them; a lease that runs out (a killed
+    process) lets another instance take the row over. The row is deleted once handled.
+    """
+
+    __tablename__ = "inbound_update"
+    __table_args__ = (Index("ix_inbound_update_chat_key_update_id", "chat_key", "update_id"),)
+
+    update_id: Mapped[int] = mapped_column(TelegramId, primary_key=True, autoincrement=False)
+    # "chat:<id>", "user:<id>" or "update:<id>" (no chat: ordered with nothing else).
+    chat_key: Mapped[str] = mapped_column(String(48))
+    payload: Mapped[dict] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lease: Mapped[str | None] = mapped_column(String(32))
+    leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Leases taken: an update that keeps killing its process is set aside after a few.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
 TICKET_STATUSES = ("open", "claimed", "in_progress", "resolved", "closed", "withdrawn")
 OPEN_STATUSES = ("open", "claimed", "in_progress")
 
