@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field, PrivateAttr, ValidationError
 from bot.config_types import (
     KINDS_NEEDING_DESK,
     LANGUAGES,
+    TELEGRAM_API_ROOT,
     TIERS,
     CalendarOverrides,
     Category,
@@ -46,6 +47,7 @@ from bot.config_types import (
     RuntimeSettings,
     SchedulerSettings,
     Section,
+    ServerSettings,
     Sla,
     SlaOverrides,
     SurveySettings,
@@ -88,6 +90,8 @@ ENV_OVERRIDES = {
     "TELEGRAM_API_BASE_URL": ("telegram", "api_base_url"),
     "DATABASE_URL": ("database", "url"),
     "GRIDGATE_TIMEZONE": ("general", "timezone"),
+    "GRIDGATE_WEBHOOK_URL": ("webhook", "url"),
+    "GRIDGATE_WEBHOOK_SECRET": ("webhook", "secret_token"),
 }
 _SECRET_KEYS = ("token", "secret_token")
 _TIER_OF_LEVEL = {"village": "community", "town": "street", "park": "street"}
@@ -121,6 +125,7 @@ class Config(Section):
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     desks: tuple[Desk, ...] = ()
     categories: tuple[Category, ...] = ()
@@ -431,6 +436,20 @@ def _kind_of(value: Any) -> str:
 # -- checks across fields ------------------------------------------------------------------------
 
 
+def _webhook_problems(config: Config) -> Iterator[tuple[str, str]]:
+    hook = config.webhook
+    if hook.enabled and not hook.url:
+        yield "webhook.url", "is needed in webhook mode: the public https address Telegram calls"
+    # Telegram itself only calls https; a local Bot API server (telegram-bot-api --local, or
+    # gridgate's sandbox) may call plain http on the machine's own network.
+    if (hook.url and hook.url.lower().startswith("http:")
+            and config.telegram.api_base_url == TELEGRAM_API_ROOT):
+        yield "webhook.url", ("is not an https address (Telegram only calls https URLs; plain "
+                              "http is for a local Bot API server)")
+    if hook.enabled and not config.server.enabled:
+        yield "server.enabled", "must be true in webhook mode: the server takes the updates"
+
+
 def _consistency_problems(config: Config) -> Iterator[tuple[str, str]]:
     for section in ("desks", "categories", "checkup_topics", "industries"):
         seen: dict[str, int] = {}
@@ -457,6 +476,7 @@ def _consistency_problems(config: Config) -> Iterator[tuple[str, str]]:
         yield "checkup_topics", f"is empty, but {checkup_at} offers check-ups; list their topics"
 
     yield from _sla_problems(config)
+    yield from _webhook_problems(config)
 
     limits, timings = config.limits, config.timings
     if limits.description_min_chars > limits.description_max_chars:

@@ -503,15 +503,22 @@ class RuntimeSettings(Section):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     readyz_max_outbox_backlog: PositiveInt = 1000
     readyz_max_scheduler_lag: PositiveDuration = timedelta(minutes=1)
+    # How long an instance may hold an update from the inbox before another may take it over
+    # (renewed while the update is being handled, so only a dead instance lets it run out).
+    inbox_lease: PositiveDuration = timedelta(seconds=30)
 
 
 class WebhookSettings(Section):
+    """Webhook mode: Telegram POSTs updates to ``url``; the bot's HTTP server ([server]) answers
+    them at that URL's path, behind a reverse proxy that ends TLS."""
+
     enabled: Flag = False
     # Kept out of repr: PTB's examples put the bot token in the webhook path.
     url: str | None = Field(default=None, repr=False)
-    listen: NonEmptyText = "127.0.0.1"
-    port: Annotated[Int, Field(ge=1, le=65535)] = 8080
+    # Checked on every call from Telegram; when left out, one is derived from the bot token,
+    # so every instance of a deployment agrees on it without another secret to share.
     secret_token: str | None = Field(default=None, repr=False)
+    max_connections: Annotated[Int, Field(ge=1, le=100)] = 40
 
     @field_validator("secret_token")
     @classmethod
@@ -520,29 +527,33 @@ class WebhookSettings(Section):
             raise ValueError("may only hold 1–256 letters, digits, _ and - (Telegram's rule)")
         return value
 
-    @field_validator("enabled")
-    @classmethod
-    def _not_yet(cls, value: bool) -> bool:
-        # Nothing serves webhooks yet (a later issue adds it). Refuse rather than quietly run
-        # long polling while the admin believes Telegram is calling the URL. When webhooks
-        # land, also require url when enabled (a check across fields, in bot.config).
-        if value:
-            raise ValueError(
-                "webhook mode is not available yet; run with long polling (enabled = false)"
-            )
-        return value
-
     @field_validator("url")
     @classmethod
-    def _https_url(cls, value: str | None) -> str | None:
-        # Telegram only calls https addresses. Never quote the value (it may hold the token).
+    def _web_url(cls, value: str | None) -> str | None:
+        # Never quote the value (it may hold the token). Whether plain http is allowed depends
+        # on the Bot API server (only a local one calls it): checked across sections in
+        # bot.config.
         if value is not None:
             parts = _split_url(value.strip(), "webhook")
-            if parts.scheme != "https":
+            if parts.scheme not in ("https", "http"):
                 raise ValueError("is not an https address (Telegram only calls https URLs)")
             if not parts.hostname:
                 raise ValueError("is not a valid webhook address (it has no host name)")
+            value = value.strip()
         return value
+
+    @property
+    def path(self) -> str:
+        """Where the bot's HTTP server takes the updates: the URL's path."""
+        return _split_url(self.url or "", "webhook").path or "/"
+
+
+class ServerSettings(Section):
+    """The bot's own HTTP server: the webhook (in webhook mode), /healthz, /readyz, /metrics."""
+
+    enabled: Flag = True
+    listen: NonEmptyText = "127.0.0.1"
+    port: Annotated[Int, Field(ge=0, le=65535)] = 8081  # 0: any free port (logged)
 
 
 class PrivacySettings(Section):

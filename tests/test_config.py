@@ -88,6 +88,7 @@ def test_the_example_states_the_defaults():
         "scheduler",
         "runtime",
         "webhook",
+        "server",
         "privacy",
     ):
         assert getattr(example, section) == getattr(defaults, section), section
@@ -281,7 +282,7 @@ def category(index: int, body: str = "") -> str:
         ),
         (
             "[webhook]\nenabled = true",
-            "webhook.enabled: webhook mode is not available yet; run with long polling",
+            "webhook.url: is needed in webhook mode: the public https address Telegram calls",
         ),
         (
             DESK + category(0, 'kind = "checkup"\ntarget = "desk:legal"'),
@@ -571,6 +572,7 @@ def test_the_bot_api_error_names_only_scheme_and_host():
     ("url", "expected"),
     [
         (f"http://gridgate.example.gov.cn/{TOKEN}", "webhook.url: is not an https address"),
+        (f"ftp://gridgate.example.gov.cn/{TOKEN}", "webhook.url: is not an https address"),
         (f"https:///{TOKEN}", "webhook.url: is not a valid webhook address (it has no host"),
         (f"https://[::1/{TOKEN}", "webhook.url: is not a valid webhook address"),
     ],
@@ -588,19 +590,32 @@ def test_the_webhook_url_stays_out_of_repr():
     assert TOKEN not in repr(config) and TOKEN not in repr(config.webhook)
 
 
-def test_webhook_mode_is_refused_until_it_exists(tmp_path, monkeypatch):
-    message = error_of(
-        tmp_path,
-        monkeypatch,
-        '[webhook]\nenabled = true\nurl = "https://gridgate.example.gov.cn/hook"\nport = 8443',
-    )
-    assert message == (
-        "gridgate.toml: webhook.enabled: webhook mode is not available yet; run with long"
-        " polling (enabled = false)"
-    )
-    # The rest of the section is still accepted.
-    config = parse_config({"webhook": {"enabled": False, "port": 8443, "listen": "0.0.0.0"}})
-    assert (config.webhook.enabled, config.webhook.port) == (False, 8443)
+def test_webhook_mode_takes_its_settings_and_the_environment(tmp_path, monkeypatch):
+    config = parse_config(
+        {"webhook": {"enabled": True, "max_connections": 10},
+         "server": {"listen": "0.0.0.0", "port": 8443}},
+        environ={"GRIDGATE_WEBHOOK_URL": "https://gridgate.example.gov.cn/telegram/hook",
+                 "GRIDGATE_WEBHOOK_SECRET": "s3cret_-"})
+    assert config.webhook.enabled and config.webhook.path == "/telegram/hook"
+    assert config.webhook.secret_token == "s3cret_-" and config.webhook.max_connections == 10
+    assert (config.server.listen, config.server.port) == ("0.0.0.0", 8443)
+    assert "s3cret" not in repr(config)
+
+
+def test_plain_http_webhooks_are_only_for_a_local_bot_api_server(tmp_path, monkeypatch):
+    message = error_of(tmp_path, monkeypatch,
+                       '[webhook]\nurl = "http://10.0.0.5:8081/hook"')
+    assert message.startswith("gridgate.toml: webhook.url: is not an https address")
+    config = parse_config({"telegram": {"api_base_url": "http://127.0.0.1:8081"},
+                           "webhook": {"enabled": True, "url": "http://127.0.0.1:9000/hook"}})
+    assert config.webhook.path == "/hook"
+
+
+def test_webhook_mode_needs_the_server(tmp_path, monkeypatch):
+    message = error_of(tmp_path, monkeypatch, '[webhook]\nenabled = true\n'
+                       'url = "https://gridgate.example.gov.cn/hook"\n[server]\nenabled = false')
+    assert message == ("gridgate.toml: server.enabled: must be true in webhook mode: the server "
+                       "takes the updates")
 
 
 @pytest.mark.parametrize(
