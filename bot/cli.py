@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bot.clock import SystemClock
 from bot.config import Config, ConfigError, load_config
+from bot.logs import configure_logging
 from bot.services import grids
 from bot.services.orgtree import ImportFileError
 from bot.startup import StartupError, open_database, prepare
@@ -39,12 +40,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     # A`); defaults set on the shared options would let the command's copy erase the other.
     args.config = getattr(args, "config", None)
     args.verbose = getattr(args, "verbose", False)
-    _configure_logging(args.verbose)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
+        # Plainly, whatever log format the (broken) file asks for: this is for a person.
         print(f"gridgate: {exc}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
+    _configure_logging(config, args.verbose)
     sys.exit(args.handler(config, args) or 0)
 
 
@@ -95,14 +97,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # httpx logs every request URL at INFO, and a Bot API URL contains the bot token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
-    # APScheduler logs every run of every job at INFO: the scheduler's tick, every few seconds.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+def _configure_logging(config: Config, verbose: bool) -> None:
+    # [runtime] log_format and log_level; -v means DEBUG. bot.logs keeps httpx and httpcore
+    # (URLs with the token), python-telegram-bot's debug output (whole updates) and
+    # APScheduler's every tick out, whatever the level.
+    configure_logging(config.runtime.log_format, config.runtime.log_level, verbose)
 
 
 def _async(command: Callable[[Config, argparse.Namespace], Awaitable[int]]):

@@ -41,6 +41,7 @@ from telegram.ext import (
 
 from bot.config import format_duration
 from bot.i18n import N_, Translator
+from bot.logs import bind_log_context
 from bot.runtime import Runtime, runtime
 from bot.services import bookings
 from bot.services.bookings import BookingRefused, Problem
@@ -313,8 +314,9 @@ async def _book(rt: Runtime, uow: UnitOfWork, t: Translator, draft: Draft) -> Re
             "new time.", number=ticket.number, new=when,
             old=slot_label(rt.config, change.old_slot.starts_at, change.old_slot.ends_at)))
     await uow.commit()
-    log.info("check-up booking %s %s", change.booking.id,
-             "moved" if change.old_slot else "made")
+    bind_log_context(ticket=ticket.number)
+    log.info("check-up booking %s %s (ticket %s)", change.booking.id,
+             "moved" if change.old_slot else "made", ticket.number)
     number = t("No. {number}", number=ticket.number)
     if change.old_slot is not None:
         text = t("Your check-up is moved to {time}. The desk will confirm the new time.",
@@ -441,7 +443,8 @@ async def _booking_button(rt: Runtime, uow: UnitOfWork, t: Translator, user_id: 
             "✖️ The enterprise cancelled the check-up of No. {number} on {time}; the place "
             "is free again.", number=change.ticket.number, time=when))
         await uow.commit()
-        log.info("check-up booking %s cancelled", booking.id)
+        bind_log_context(ticket=change.ticket.number)
+        log.info("check-up booking %s cancelled (ticket %s)", booking.id, change.ticket.number)
         return Reply(edit=(t("Your check-up on {time} is cancelled.", time=when), None))
     except BookingRefused as refused:
         ticket = await uow.tickets.get(refused.booking.ticket_id) if refused.booking else None

@@ -33,6 +33,7 @@ from telegram.ext import (
 from telegram.helpers import mention_html
 
 from bot.i18n import Translator
+from bot.logs import bind_log_context
 from bot.runtime import Runtime, runtime
 from bot.services import bookings
 from bot.services.bookings import BookingRefused, Change, Problem
@@ -186,7 +187,8 @@ async def _card_action(rt: Runtime, uow: UnitOfWork, t: Translator, update: Upda
         return alert(refusal_text(t, rt, refused))
     await Notifier(rt, uow).refresh_card(change.ticket)
     await uow.commit()
-    log.info("check-up ticket %s: %s", ticket.id, action)
+    bind_log_context(ticket=ticket.number)
+    log.info("check-up ticket %s: %s", ticket.number, action)
     return [lambda: query.answer(),
             lambda: say(context, chat_id, note, reply_to=reply_to, thread=thread)]
 
@@ -335,7 +337,8 @@ async def _take_report(rt: Runtime, uow: UnitOfWork, t: Translator, update: Upda
     await _deliver_report(rt, uow, change, text, document)
     await Notifier(rt, uow).refresh_card(change.ticket)
     await uow.commit()
-    log.info("check-up ticket %s done", ticket.id)
+    bind_log_context(ticket=ticket.number)
+    log.info("check-up ticket %s done", ticket.number)
     return t("📄 The check-up of No. {number} is done; the enterprise has the report and "
              "will be asked for its opinion.", number=ticket.number), None
 

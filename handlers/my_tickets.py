@@ -42,6 +42,7 @@ from telegram.ext import (
 )
 
 from bot.i18n import N_, Translator
+from bot.logs import bind_log_context
 from bot.runtime import Runtime, runtime
 from bot.services import relay, reporting, tickets
 from bot.services.relay import Verdict
@@ -461,7 +462,8 @@ async def _withdraw(rt: Runtime, uow: UnitOfWork, t: Translator, draft: Draft,
                  number=refused.ticket.number,
                  status=t(STATUS_LABELS[refused.ticket.status])), None
     await _tell_about_withdrawal(rt, uow, ticket, reason)
-    log.info("ticket %s withdrawn by its reporter", ticket.id)
+    bind_log_context(ticket=ticket.number)
+    log.info("ticket %s withdrawn by its reporter", ticket.number)
     return t("No. {number} is withdrawn. Thank you for letting us know.",
              number=ticket.number), None
 

@@ -28,6 +28,7 @@ from telegram import User as TelegramUser
 from telegram.ext import Application, ApplicationHandlerStop, ContextTypes, MessageHandler, filters
 
 from bot.i18n import Translator
+from bot.logs import bind_log_context
 from bot.runtime import Runtime, runtime
 from bot.services import relay
 from bot.services.relay import CAPTION_LIMIT, TEXT, TEXT_LIMIT, Content, Verdict
@@ -135,8 +136,9 @@ async def from_group(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
                                content)
             await relay.record(uow, rt.clock, ticket, actor_id=worker.id, role="worker",
                                content=content)
+            bind_log_context(ticket=ticket.number)
             log.info("relayed message %s of group %s to a resident of ticket %s",
-                     message.message_id, chat_id, ticket.id)
+                     message.message_id, chat_id, ticket.number)
         await uow.commit()
     if note is not None:
         await message.reply_html(note)
@@ -234,12 +236,14 @@ async def take_from_resident(rt: Runtime, uow: UnitOfWork, target: relay.Target,
     if relay.too_large(content, rt.config.limits.max_file_bytes):
         return Outcome.TOO_LARGE
     ticket = target.ticket
+    bind_log_context(ticket=ticket.number)
     await relay.record(uow, rt.clock, ticket, actor_id=user.id, role="resident",
                        content=content)
     if ticket.group_chat_id is None:
         # No group anywhere up the tree: the log (and the attachments) keep it, and the
         # workers see it there once the ticket reaches a group.
-        log.info("kept a resident's message with ticket %s, which has no group", ticket.id)
+        log.info("kept a resident's message with ticket %s, which has no group",
+                 ticket.number)
         return Outcome.SAVED
     group = await uow.groups.get(ticket.group_chat_id)
     t = rt.translator(group.language if group else rt.config.default_language)
@@ -249,7 +253,7 @@ async def take_from_resident(rt: Runtime, uow: UnitOfWork, target: relay.Target,
                   source_chat=message.chat_id, source_message=message.message_id,
                   where=_TO_CARD,
                   purpose=relay.co_reporter_purpose(user.id) if co_reporter else "relay")
-    log.info("relayed a resident's message to the group of ticket %s", ticket.id)
+    log.info("relayed a resident's message to the group of ticket %s", ticket.number)
     return Outcome.SENT
 
 

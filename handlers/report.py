@@ -35,6 +35,7 @@ from telegram.ext import (
 
 from bot.config import tier_of
 from bot.i18n import N_, Translator
+from bot.logs import bind_log_context
 from bot.runtime import Runtime, runtime
 from bot.services import reporting
 from bot.services.reporting import Answer, Outcome, Problem, Report, Step, Submitted
@@ -433,8 +434,9 @@ async def _submit(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, upd
         await _ask(reply, rt, uow, t, report)
         return True
     ticket = result.ticket
+    bind_log_context(ticket=ticket.number)
     group = await Notifier(rt, uow).post_card(ticket)
-    log.info("ticket %s created from a report draft", ticket.id)
+    log.info("ticket %s created from a report draft", ticket.number)
     lines = [note] if note else []
     if report.kind == reporting.CONSULTATION:
         lines.append(t("✅ <b>Your consultation is registered as No. {number}.</b>",

@@ -44,6 +44,7 @@ from telegram.helpers import mention_html
 from bot.apispec import utf16_len
 from bot.config import Config
 from bot.i18n import N_, Translator
+from bot.logs import bind_log_context
 from bot.runtime import Runtime, runtime
 from bot.services import routing, surveys, tickets
 from bot.services.grids import path_label
@@ -618,7 +619,9 @@ async def move_ticket(rt: Runtime, uow: UnitOfWork, update: Update, t: Translato
     await notifier.tell_residents_with(ticket, lambda t: _resident_note(
         t, kind, place=place_html(target_path, t.language), reason=reason))
     await uow.commit()
-    log.info("ticket %s %s from node %s to node %s", ticket.id, kind, source.id, target.id)
+    bind_log_context(ticket=ticket.number)
+    log.info("ticket %s %s from node %s to node %s", ticket.number, kind, source.code,
+             target.code)
     return MoveOutcome(True, t("No. {number} has gone to {place}.", number=ticket.number,
                                place=path_label(target_path, t.language)), here)
 

@@ -32,7 +32,7 @@ async def pass_up(rt: Runtime, uow: UnitOfWork, ticket: Ticket, *, reason: str, 
             uow, rt.clock, rt.config, ticket.id, to_node_id=None, actor_id=None,
             role="system", reason=reason, kind="escalated", system=True)
     except TicketRefused as refused:
-        log.info("ticket %s not passed up (%s): %s", ticket.id, reason or "unclaimed",
+        log.info("ticket %s not passed up (%s): %s", ticket.number, reason or "unclaimed",
                  refused.refusal.value)
         return None
     path = await uow.nodes.path(target)

@@ -13,9 +13,12 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 
+from sqlalchemy import select
+
 from bot.clock import Clock
+from bot.logs import bind_log_context, log_context
 from storage.db import Database
-from storage.models import ScheduledTask
+from storage.models import ScheduledTask, Ticket
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -47,22 +50,29 @@ class Ticker:
                 return ran
 
     async def _run(self, task_id: int, token: str) -> int:
-        try:
-            async with UnitOfWork(self._db) as uow:
-                task = await uow.tasks.take(task_id, token)
-                if task is None:  # done or cancelled meanwhile, or leased again elsewhere
-                    return 0
-                handler = self._handlers.get(task.kind)
-                if handler is None:
-                    raise LookupError(f"no handler for task kind {task.kind!r}")
-                await handler(uow, task)
-                task.status, task.done_at, task.lease = "done", self._clock.now(), None
-                await uow.session.commit()
-                return 1
-        except Exception as exc:  # one task's failure must not stop the others
-            log.warning("task %s failed: %s", task_id, type(exc).__name__, exc_info=True)
-            await self._back_off(task_id, token, exc)
-            return 0
+        # Whatever the task logs (and its failure below) names the task and its ticket.
+        with log_context(task=task_id):
+            try:
+                async with UnitOfWork(self._db) as uow:
+                    task = await uow.tasks.take(task_id, token)
+                    if task is None:  # done or cancelled meanwhile, or leased again elsewhere
+                        return 0
+                    if task.ticket_id is not None:
+                        # The number alone: a loaded Ticket would sit in the session unlocked,
+                        # under the handler's own locked read of it.
+                        bind_log_context(ticket=await uow.session.scalar(
+                            select(Ticket.number).where(Ticket.id == task.ticket_id)))
+                    handler = self._handlers.get(task.kind)
+                    if handler is None:
+                        raise LookupError(f"no handler for task kind {task.kind!r}")
+                    await handler(uow, task)
+                    task.status, task.done_at, task.lease = "done", self._clock.now(), None
+                    await uow.session.commit()
+                    return 1
+            except Exception as exc:  # one task's failure must not stop the others
+                log.warning("task %s failed: %s", task_id, type(exc).__name__, exc_info=True)
+                await self._back_off(task_id, token, exc)
+                return 0
 
     async def _back_off(self, task_id: int, token: str, exc: Exception) -> None:
         async with UnitOfWork(self._db) as uow:

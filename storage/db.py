@@ -35,7 +35,9 @@ def create_database(
     url: str, *, echo: bool = False, busy_timeout_ms: int = 5000, connect_args: dict | None = None
 ) -> Database:
     parsed = make_url(url)
-    kwargs: dict = {"echo": echo}
+    # A database error's text quotes its statement's values (names, phones, message texts) and
+    # ends up in logged tracebacks; only echo, a debugging aid, shows them.
+    kwargs: dict = {"echo": echo, "hide_parameters": not echo}
     if parsed.get_backend_name() == "sqlite":
         # One file, many short transactions: WAL lets readers run beside the writer, and the busy
         # timeout makes a second writer wait instead of failing with "database is locked".

@@ -100,7 +100,7 @@ async def reroute_from_group(uow: UnitOfWork, clock: Clock, config: Config, chat
                                           "to_node": node.code if node else None}))
         if group is None:
             log.warning("ticket %s lost group %s and no active group is above it",
-                        ticket.id, chat_id)
+                        ticket.number, chat_id)
         await repost(uow, clock, ticket, from_chat=chat_id, group=group, why=REROUTED,
                      post_card=post_card or note_only_card(clock))
     return moved

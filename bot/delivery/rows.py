@@ -30,6 +30,7 @@ from bot.delivery.calls import (
 )
 from bot.delivery.facts import PostCard, group_gone, user_unreachable
 from bot.delivery.limits import RateLimiter
+from bot.logs import bind_log_context
 from bot.services.groups import migrated as group_migrated
 from storage.db import Database
 from storage.models import OutboxMessage
@@ -75,6 +76,8 @@ class Rows:
                 return HOLD  # sent, failed or taken over meanwhile
             row = await uow.outbox.get(row_id)
             ticket = await uow.tickets.get(row.ticket_id) if row.ticket_id else None
+            if ticket is not None:
+                bind_log_context(ticket=ticket.number)
             try:
                 params = resolve(row.params, ticket, row.chat_id)
             except CardNotThere as exc:
@@ -95,10 +98,11 @@ class Rows:
                     row.status, row.last_error = "failed", "the ticket's card is not in that chat"
                     await uow.commit()
                     log.info("outbox %s: %s to %s dropped: no card of ticket %s in chat %s",
-                             row.id, row.method, row.chat_id, row.ticket_id, exc.chat_id)
+                             row.id, row.method, row.chat_id, ticket and ticket.number,
+                             exc.chat_id)
                     return DONE
                 log.debug("outbox %s: no card of ticket %s in chat %s to reply to; sent "
-                          "without", row.id, row.ticket_id, exc.chat_id)
+                          "without", row.id, ticket and ticket.number, exc.chat_id)
             await uow.commit()
             return Call(row.id, row.chat_id, row.method, params, renewed)
 
@@ -148,7 +152,7 @@ class Rows:
                 ticket.card_message_id = ids[0]
             elif _has_buttons(call.params):
                 log.info("outbox %s: card of ticket %s in chat %s is not its card; its "
-                         "buttons go", row.id, ticket.id, row.chat_id)
+                         "buttons go", row.id, ticket.number, row.chat_id)
                 uow.outbox.add(chat_id=row.chat_id, method="editMessageReplyMarkup",
                                params={"chat_id": row.chat_id, "message_id": ids[0],
                                        "reply_markup": {"inline_keyboard": []}}, now=now)
@@ -160,7 +164,7 @@ class Rows:
                 ticket.topic_id = topic
             else:
                 log.info("outbox %s: topic of ticket %s in chat %s is not its topic; closed",
-                         row.id, ticket.id, row.chat_id)
+                         row.id, ticket.number, row.chat_id)
                 uow.outbox.add(chat_id=row.chat_id, method="closeForumTopic",
                                params={"chat_id": row.chat_id, "message_thread_id": topic},
                                now=now)

@@ -60,6 +60,7 @@ from bot.delivery.calls import api_kwargs, describe
 from bot.delivery.facts import PostCard, note_only_card
 from bot.delivery.limits import RateLimiter
 from bot.delivery.rows import DONE, HOLD, Call, Rows
+from bot.logs import log_context
 from storage.db import Database
 from storage.uow import UnitOfWork, current_update
 
@@ -221,13 +222,15 @@ class OutboxSender:
         made = 0
         async with gate:
             for index, row_id in enumerate(ids):
-                try:
-                    outcome, calls = await self._deliver(row_id, chat_id, lease)
-                except Exception as exc:
-                    # Most likely the database; the row keeps its lease and comes back later.
-                    log.error("outbox %s: %s", row_id, describe(exc))
-                    log.debug("outbox %s failure", row_id, exc_info=True)
-                    outcome, calls = HOLD, 0
+                # Its lines name the row, and its ticket once known (see Rows.prepare).
+                with log_context(outbox=row_id):
+                    try:
+                        outcome, calls = await self._deliver(row_id, chat_id, lease)
+                    except Exception as exc:
+                        # Most likely the database; the row keeps its lease and comes back.
+                        log.error("outbox %s: %s", row_id, describe(exc))
+                        log.debug("outbox %s failure", row_id, exc_info=True)
+                        outcome, calls = HOLD, 0
                 made += calls
                 if outcome != DONE:
                     rest = ids[index + 1:]

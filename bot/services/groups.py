@@ -100,7 +100,7 @@ async def repost(uow: UnitOfWork, clock: Clock, ticket: Ticket, *, from_chat: in
             await result
     uow.outbox.follow(conversation, ticket.group_chat_id, clock.now())
     if group is not None and ticket.group_chat_id is None:
-        log.warning("ticket %s: no card was posted after it left group %s", ticket.id,
+        log.warning("ticket %s: no card was posted after it left group %s", ticket.number,
                     from_chat)
 
 
