@@ -19,6 +19,7 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from bot.delivery import OutboxSender
+from bot.health import Health
 from bot.processor import ChatOrderedUpdateProcessor
 from bot.runtime import Runtime
 from handlers import (
@@ -62,7 +63,8 @@ def build_application(rt: Runtime, *, request: BaseRequest | None = None,
         .base_url(rt.config.telegram.base_url)
         .base_file_url(rt.config.telegram.base_file_url)
         .concurrent_updates(ChatOrderedUpdateProcessor(
-            rt.db, rt.clock, workers=rt.config.runtime.max_concurrent_updates))
+            rt.db, rt.clock, workers=rt.config.runtime.max_concurrent_updates,
+            metrics=rt.metrics))
         .post_init(_post_init)
         .post_stop(_post_stop)
         .post_shutdown(_post_shutdown)
@@ -72,7 +74,9 @@ def build_application(rt: Runtime, *, request: BaseRequest | None = None,
     app = builder.build()
     app.bot_data["runtime"] = rt
     app.bot_data["sender_factory"] = partial(OutboxSender, rt.db, rt.clock, rt.config, app.bot,
-                                             post_card=rerouted_card_poster(rt))
+                                             post_card=rerouted_card_poster(rt),
+                                             metrics=rt.metrics)
+    app.bot_data["health"] = Health(rt.db, rt.clock, rt.config, ask_bot_api=app.bot.get_me)
     app.bot_data["ticker"] = Ticker(rt.db, rt.clock, task_handlers(rt),
                                     batch_size=rt.config.scheduler.batch_size,
                                     backoffs=rt.config.scheduler.retry_backoffs)
@@ -149,7 +153,12 @@ async def _post_stop(app: Application) -> None:
 
 async def _tick(context: ContextTypes.DEFAULT_TYPE) -> None:
     ticker: Ticker = context.bot_data["ticker"]
-    await ticker.tick()
+    rt: Runtime = context.bot_data["runtime"]
+    ran = await ticker.tick()
+    # Marked after a whole tick: /readyz fails when ticks stop coming (or hang).
+    context.bot_data["health"].ticked()
+    rt.metrics.last_tick.set_to_current_time()
+    rt.metrics.scheduler_tasks.inc(ran)
 
 
 async def _purge_processed_updates(context: ContextTypes.DEFAULT_TYPE) -> None:

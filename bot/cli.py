@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -62,8 +61,16 @@ def _parser() -> argparse.ArgumentParser:
                                      description="网格通 — grid-based community governance bot")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", parents=[common], help="run the bot (long polling); without a "
-                         "token and a deployment's settings, the demo")
+    run = sub.add_parser("run", parents=[common], help="run the bot (long polling, or webhook "
+                         "mode); without a token and a deployment's settings, the demo")
+    run.add_argument("--webhook", action="store_true",
+                     help="take updates by webhook at [webhook] url (as [webhook] enabled = "
+                          "true does)")
+    run.add_argument("--listen", metavar="ADDRESS",
+                     help="address of the bot's HTTP server (default: [server] listen)")
+    run.add_argument("--port", type=int, metavar="N",
+                     help="port of the bot's HTTP server (default: [server] port; 0: any free "
+                          "port)")
     run.set_defaults(handler=_run)
 
     demo = sub.add_parser(
@@ -233,30 +240,19 @@ def _run(config: Config, args: argparse.Namespace) -> int:
         demo_args = _parser().parse_args(["demo"])
         demo_args.config, demo_args.verbose = None, args.verbose
         return _demo(config, demo_args)
-    from bot.app import ALLOWED_UPDATES, build_application
-    from bot.i18n import Catalogs
-    from bot.runtime import Runtime
+    from bot.serve import ServeOptions, serve
 
-    clock = SystemClock()
-
-    async def _prepare() -> int:
-        db = open_database(config)
-        try:
-            await prepare(db, config, clock)
-        except StartupError as exc:
-            print(f"gridgate: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        finally:
-            await db.dispose()
-        return 0
-
-    if status := asyncio.run(_prepare()):
-        return status
-    # A fresh engine: connections belong to the event loop that run_polling creates.
-    db = open_database(config)
-    app = build_application(Runtime(config=config, db=db, clock=clock,
-                                    catalogs=Catalogs.load()))
-    logging.getLogger(__name__).info("gridgate starts (long polling, %s)",
-                                     config.telegram.api_base_url)
-    app.run_polling(allowed_updates=ALLOWED_UPDATES)
-    return 0
+    webhook = args.webhook or config.webhook.enabled
+    if webhook and not config.webhook.url:
+        print("gridgate: webhook mode needs [webhook] url (or GRIDGATE_WEBHOOK_URL): the public "
+              "https address Telegram calls", file=sys.stderr)
+        return EXIT_USAGE
+    if webhook and not config.server.enabled:
+        print("gridgate: webhook mode needs the HTTP server; set [server] enabled = true",
+              file=sys.stderr)
+        return EXIT_USAGE
+    if args.port is not None and not 0 <= args.port <= 65535:
+        print("gridgate: --port must be between 0 and 65535", file=sys.stderr)
+        return EXIT_USAGE
+    return asyncio.run(serve(config, ServeOptions(webhook=webhook, listen=args.listen,
+                                                  port=args.port)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable
 from typing import Any
 
@@ -17,6 +18,7 @@ from telegram import Update
 from telegram.ext import BaseUpdateProcessor
 
 from bot.clock import Clock
+from bot.metrics import Metrics, update_type
 from storage.db import Database
 from storage.uow import UnitOfWork, UpdateScope, current_update
 
@@ -43,10 +45,11 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
     """
 
     def __init__(self, db: Database, clock: Clock, *, workers: int = 32,
-                 max_in_flight: int = 4096) -> None:
+                 max_in_flight: int = 4096, metrics: Metrics | None = None) -> None:
         super().__init__(max_concurrent_updates=max_in_flight)
         self._db = db
         self._clock = clock
+        self._metrics = metrics
         self._workers = asyncio.Semaphore(workers)
         self._locks: dict[object, asyncio.Lock] = {}
         self._waiting: dict[object, int] = {}
@@ -88,14 +91,21 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
                 raise
             if seen:
                 log.info("update %s delivered again; dropped", update_id)
+                if self._metrics is not None:
+                    self._metrics.duplicates.inc()
                 coroutine.close()  # type: ignore[attr-defined]
                 return
             scope = UpdateScope(update_id=update_id, received_at=self._clock.now())
             token = current_update.set(scope)
+            started = time.perf_counter()
             try:
                 await coroutine
             finally:
                 current_update.reset(token)
+                if self._metrics is not None:
+                    kind = update_type(update)
+                    self._metrics.updates.labels(kind).inc()
+                    self._metrics.handling.labels(kind).observe(time.perf_counter() - started)
             if not scope.recorded:
                 # The handlers wrote nothing (a /help, an ignored update): record the id alone.
                 async with UnitOfWork(self._db) as uow:

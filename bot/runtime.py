@@ -9,6 +9,7 @@ from telegram.ext import CallbackContext
 from bot.clock import Clock
 from bot.config import Config
 from bot.i18n import Catalogs, Translator
+from bot.metrics import Metrics
 from bot.services.grids import GridDirectory
 from storage.db import Database
 from storage.uow import UnitOfWork
@@ -21,6 +22,7 @@ class Runtime:
     clock: Clock
     catalogs: Catalogs
     grids: GridDirectory = field(default_factory=GridDirectory)
+    metrics: Metrics = field(default_factory=Metrics)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.db)

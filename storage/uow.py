@@ -20,6 +20,7 @@ from storage.repositories.bookings import BookingRepository
 from storage.repositories.drafts import DraftRepository
 from storage.repositories.enterprises import EnterpriseRepository
 from storage.repositories.groups import GroupRepository
+from storage.repositories.inbox import InboxRepository
 from storage.repositories.nodes import NodeRepository
 from storage.repositories.outbox import OutboxRepository
 from storage.repositories.surveys import SurveyRepository
@@ -58,6 +59,7 @@ class UnitOfWork:
     surveys: SurveyRepository
     enterprises: EnterpriseRepository
     bookings: BookingRepository
+    inbox: InboxRepository
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -75,6 +77,7 @@ class UnitOfWork:
         self.surveys = SurveyRepository(self.session)
         self.enterprises = EnterpriseRepository(self.session)
         self.bookings = BookingRepository(self.session)
+        self.inbox = InboxRepository(self.session)
         return self
 
     async def __aexit__(self, exc_type, exc, tb) -> None:

@@ -35,7 +35,7 @@ async def test_gridgate_run_polls_answers_and_stops_cleanly(tmp_path: Path, cata
                TELEGRAM_API_BASE_URL=f"http://127.0.0.1:{port}",
                DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'gridgate.db'}")
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", cwd=tmp_path, env=env,
+        sys.executable, "-m", "bot", "run", "--port", "0", cwd=tmp_path, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         for _ in range(300):

@@ -61,6 +61,7 @@ from bot.delivery.facts import PostCard, note_only_card
 from bot.delivery.limits import RateLimiter
 from bot.delivery.rows import DONE, HOLD, Call, Rows
 from bot.logs import log_context
+from bot.metrics import Metrics
 from storage.db import Database
 from storage.uow import UnitOfWork, current_update
 
@@ -81,7 +82,8 @@ class OutboxSender:
                  monotonic: Callable[[], float] = time.monotonic,
                  post_card: PostCard | None = None,
                  sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-                 lease: timedelta = timedelta(minutes=1), concurrency: int = 8) -> None:
+                 lease: timedelta = timedelta(minutes=1), concurrency: int = 8,
+                 metrics: Metrics | None = None) -> None:
         """``post_card(uow, ticket, group, why)`` shows a ticket in a group after its old
         card became useless: its group is gone (re-routed) or became a supergroup (see
         ``bot.services.groups``); the default sends a note alone.
@@ -93,6 +95,7 @@ class OutboxSender:
         self._sleep = sleep
         self._lease = lease
         self._concurrency = concurrency
+        self._metrics = metrics
         self._limits = RateLimiter(config.delivery, monotonic)
         self._rows = Rows(db, clock, config, self._limits, post_card or note_only_card(clock),
                           lease)
@@ -178,6 +181,10 @@ class OutboxSender:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    def _count_failure(self, exc: Exception) -> None:
+        if self._metrics is not None:
+            self._metrics.outbox_failed(type(exc).__name__)
 
     # -- claiming -------------------------------------------------------------------------------
 
@@ -267,12 +274,16 @@ class OutboxSender:
                         continue  # at once, to the new id
                     return DONE, calls
                 except TelegramError as exc:
+                    self._count_failure(exc)
                     return await self._rows.refused(call, exc), calls
                 except Exception as exc:
                     # Raised before anything went out (e.g. a value JSON cannot hold, a chart
                     # that cannot be drawn): retrying cannot help.
+                    self._count_failure(exc)
                     await self._rows.fail(call, describe(exc))
                     return DONE, calls
+                if self._metrics is not None:
+                    self._metrics.outbox_sent.inc()
                 await self._rows.sent(call, result)
                 return DONE, calls
             await self._rows.fail(call, "ChatMigrated: migrated again")

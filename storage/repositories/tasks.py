@@ -6,7 +6,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -104,6 +104,12 @@ class TaskRepository:
                                   .values(lease=token, leased_until=now + lease_for))
             claimed.append((task_id, token))
         return claimed
+
+    async def oldest_due(self, now: datetime) -> datetime | None:
+        """When the most overdue pending task fell due (None when nothing is due): how far
+        the scheduler is behind. Uses the (status, due_at) index."""
+        return await self._s.scalar(select(func.min(ScheduledTask.due_at)).where(
+            ScheduledTask.status == "pending", ScheduledTask.due_at <= now))
 
     async def take(self, task_id: int, token: str) -> ScheduledTask | None:
         """The task if it is still pending under our lease (locked on PostgreSQL until the

@@ -72,6 +72,11 @@ class TicketRepository:
     async def refresh(self, ticket: Ticket) -> None:
         await self._s.refresh(ticket)
 
+    async def count_by_status(self) -> dict[str, int]:
+        """How many tickets are in each state (for /metrics)."""
+        rows = await self._s.execute(select(Ticket.status, func.count()).group_by(Ticket.status))
+        return {status: count for status, count in rows.all()}
+
     async def count_by_reporter_since(self, user_id: int, since: datetime) -> int:
         stmt = select(func.count()).select_from(Ticket).where(
             Ticket.reporter_id == user_id, Ticket.created_at >= since)

@@ -1,0 +1,118 @@
+"""Is this instance alive, and ready for work? (/healthz and /readyz)
+
+Alive means the process answers. Ready means it can do its job: the database answers, the Bot
+API answers, its scheduler ticks and is not falling behind, the outbox is not piling up, and it
+is not shutting down. A load balancer sends updates only to ready instances; an orchestrator
+restarts one that stops being alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import text
+
+from bot.clock import Clock
+from bot.config import Config
+from storage.db import Database
+from storage.uow import UnitOfWork
+
+CHECK_TIMEOUT = 3.0
+# getMe is cheap, but probes come every few seconds from every balancer: ask Telegram at most
+# this often (a failure is asked again sooner).
+BOT_API_OK_FOR = 30.0
+BOT_API_FAILED_FOR = 5.0
+
+
+@dataclass
+class Health:
+    db: Database
+    clock: Clock
+    config: Config
+    # The Bot API probe (getMe); None skips the check (tests of the other checks).
+    ask_bot_api: Callable[[], Awaitable[object]] | None = None
+    monotonic: Callable[[], float] = time.monotonic
+    started_at: float = field(default_factory=time.monotonic)
+    last_tick: float | None = None
+    stopping: bool = False
+    _bot_api: tuple[float, bool, str] | None = None
+
+    def ticked(self) -> None:
+        self.last_tick = self.monotonic()
+
+    async def readiness(self) -> tuple[bool, dict[str, dict]]:
+        """(ready, what each check found)."""
+        checks: dict[str, dict] = {}
+        if self.stopping:
+            checks["shutdown"] = {"ok": False, "detail": "shutting down"}
+        checks["database"] = await self._database()
+        checks["bot_api"] = await self._bot_api_check()
+        checks["scheduler"] = await self._scheduler()
+        checks["outbox"] = await self._outbox()
+        return all(check["ok"] for check in checks.values()), checks
+
+    async def _database(self) -> dict:
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT):
+                async with self.db.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+        except Exception as exc:  # any failure means "not ready"
+            return {"ok": False, "detail": _why(exc)}
+        return {"ok": True}
+
+    async def _bot_api_check(self) -> dict:
+        if self.ask_bot_api is None:
+            return {"ok": True, "detail": "not checked"}
+        now = self.monotonic()
+        if self._bot_api is not None:
+            at, ok, detail = self._bot_api
+            if now - at < (BOT_API_OK_FOR if ok else BOT_API_FAILED_FOR):
+                return {"ok": ok, **({"detail": detail} if detail else {})}
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT):
+                await self.ask_bot_api()
+            result = (now, True, "")
+        except Exception as exc:
+            result = (now, False, _why(exc))
+        self._bot_api = result
+        return {"ok": result[1], **({"detail": result[2]} if result[2] else {})}
+
+    async def _scheduler(self) -> dict:
+        interval = self.config.scheduler.tick_interval.total_seconds()
+        # A tick may be skipped while the previous one still runs; three missed in a row (and
+        # never less than half a minute) is a scheduler that stopped.
+        allowed = max(3 * interval, 30.0)
+        since = self.monotonic() - (self.last_tick if self.last_tick is not None
+                                    else self.started_at)
+        if since > allowed:
+            return {"ok": False, "detail": f"no tick for {since:.0f} s"}
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT):
+                now = self.clock.now()
+                async with UnitOfWork(self.db) as uow:
+                    oldest = await uow.tasks.oldest_due(now)
+        except Exception as exc:
+            return {"ok": False, "detail": _why(exc)}
+        lag = (now - oldest) if oldest else timedelta(0)
+        limit = self.config.runtime.readyz_max_scheduler_lag
+        detail = {"lag_seconds": round(lag.total_seconds(), 1)}
+        return {"ok": lag <= limit, **detail}
+
+    async def _outbox(self) -> dict:
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT):
+                async with UnitOfWork(self.db) as uow:
+                    backlog = await uow.outbox.backlog()
+        except Exception as exc:
+            return {"ok": False, "detail": _why(exc)}
+        return {"ok": backlog <= self.config.runtime.readyz_max_outbox_backlog,
+                "backlog": backlog}
+
+
+def _why(exc: BaseException) -> str:
+    # The class only: a driver's message may quote a URL with a password, or the bot token.
+    return "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__

@@ -1,0 +1,220 @@
+"""Webhook mode's updates, from the database inbox to the handlers, on any instance.
+
+The webhook stores each update (``Inbox.receive``) and answers Telegram; every instance's
+``InboxDispatcher`` then takes work from the shared table:
+
+* **Per-chat order.** Only a chat's oldest stored update may be leased, and the next one only
+  after it is handled and removed. So a chat's updates are handled one at a time, in update_id
+  order (Telegram numbers updates in the order they happen), whichever instance stored them and
+  whichever handles them. Different chats run in parallel, on all instances.
+* **Once.** A lease is taken by compare-and-set, so two instances never hold the same update;
+  the handler's effects and the update_id are committed together (bot.processor), so an update
+  that is taken over after a crash, or sent again by Telegram, is dropped if it was handled.
+* **Nothing lost.** A lease is renewed while its instance lives; an instance that dies leaves
+  its leases to run out (``[runtime] inbox_lease``), and another instance takes the updates over.
+  An update that keeps failing (it killed its instance, say) is set aside after a few leases
+  instead of blocking its chat for ever.
+* **Fast.** The instance that stored an update is nudged and usually handles it at once; the
+  others look at the table every ``poll`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from datetime import timedelta
+
+from telegram import Update
+from telegram.ext import Application
+
+from bot.clock import Clock
+from bot.processor import chat_key
+from storage.db import Database
+from storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+
+
+def inbox_key(update: Update | None, update_id: int) -> str:
+    key = chat_key(update) if update is not None else None
+    if key is None:
+        return f"update:{update_id}"  # nothing to keep it in order with
+    kind, ident = key  # type: ignore[misc]
+    return f"{kind}:{ident}"
+
+
+class Inbox:
+    """The webhook's side: store an update, wake the local dispatcher."""
+
+    def __init__(self, db: Database, clock: Clock, app: Application,
+                 dispatcher: InboxDispatcher | None = None) -> None:
+        self._db = db
+        self._clock = clock
+        self._app = app
+        self.dispatcher = dispatcher
+
+    async def receive(self, payload: dict) -> bool:
+        update_id = payload["update_id"]
+        try:
+            update = Update.de_json(payload, self._app.bot)
+        except Exception:  # stored all the same; the handlers will see it
+            update = None
+        async with UnitOfWork(self._db) as uow:
+            new = await uow.inbox.add(update_id=update_id, chat_key=inbox_key(update, update_id),
+                                      payload=payload, now=self._clock.now())
+            await uow.session.commit()
+        if not new:
+            log.info("update %s received again while waiting; kept once", update_id)
+        if self.dispatcher is not None:
+            self.dispatcher.nudge()
+        return new
+
+
+class InboxDispatcher:
+    def __init__(self, app: Application, db: Database, clock: Clock, *, lease: timedelta,
+                 slots: int = 64, poll: float = 0.5) -> None:
+        self._app = app
+        self._db = db
+        self._clock = clock
+        self._lease = lease
+        self._slots = slots
+        self._poll = poll
+        self.token = secrets.token_hex(16)  # this instance's leases
+        self._wake = asyncio.Event()
+        self._chats: dict[str, asyncio.Task[None]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    def nudge(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._loop(), name="gridgate inbox"),
+                       asyncio.create_task(self._heartbeat(), name="gridgate inbox leases")]
+
+    async def stop(self, timeout: float) -> bool:  # noqa: ASYNC109 - a drain deadline
+        """Take nothing new, let the updates in hand finish (up to ``timeout`` seconds), then
+        give back whatever is still held. True when everything in hand finished."""
+        self._stopping = True
+        self._wake.set()
+        in_hand = list(self._chats.values())
+        finished = True
+        if in_hand:
+            _, pending = await asyncio.wait(in_hand, timeout=timeout)
+            finished = not pending
+            for task in pending:
+                task.cancel()
+            for task in pending:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        try:
+            async with UnitOfWork(self._db) as uow:
+                released = await uow.inbox.release_all(self.token)
+                await uow.session.commit()
+            if released:
+                log.info("inbox: %d update(s) handed back for another instance", released)
+        except Exception as exc:  # the leases run out by themselves then
+            log.warning("inbox: leases could not be handed back (%s)", type(exc).__name__)
+        return finished
+
+    async def run_once(self) -> int:
+        """Start serving chats whose oldest update is free; returns how many were started."""
+        free = self._slots - len(self._chats)
+        if free <= 0 or self._stopping:
+            return 0
+        async with UnitOfWork(self._db) as uow:
+            heads = await uow.inbox.free_heads(self._clock.now(), limit=free,
+                                               skip_chats=sorted(self._chats))
+        started = 0
+        for update_id, key in heads:
+            if key in self._chats:
+                continue
+            task = asyncio.create_task(self._serve_chat(key, update_id),
+                                       name=f"gridgate inbox {key}")
+            self._chats[key] = task
+            task.add_done_callback(lambda _t, key=key: self._finished(key))
+            started += 1
+        return started
+
+    def _finished(self, key: str) -> None:
+        self._chats.pop(key, None)
+        self._wake.set()  # the chat may have more, and a slot is free
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            try:
+                await self.run_once()
+            except Exception as exc:  # the database may come back
+                log.error("inbox: looking for work failed (%s)", type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll)
+            self._wake.clear()
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self._lease.total_seconds() / 3)
+            try:
+                async with UnitOfWork(self._db) as uow:
+                    await uow.inbox.renew(self.token, self._clock.now() + self._lease)
+                    await uow.session.commit()
+            except Exception as exc:
+                log.warning("inbox: leases could not be renewed (%s)", type(exc).__name__)
+
+    async def _serve_chat(self, key: str, update_id: int | None) -> None:
+        """Handle the chat's updates one after the other while it has any."""
+        while update_id is not None and not self._stopping:
+            now = self._clock.now()
+            async with UnitOfWork(self._db) as uow:
+                taken = await uow.inbox.lease(update_id, self.token, now=now,
+                                              until=now + self._lease)
+                await uow.session.commit()
+            if taken is None:
+                return  # another instance was quicker
+            try:
+                await self._handle(update_id, taken["payload"], taken["attempts"])
+            except Exception as exc:
+                # Most likely the database (handlers' own errors go to the error handler):
+                # give the update back, to be tried again after a pause.
+                pause = min(2 ** taken["attempts"], 60)
+                log.error("inbox: update %s failed (%s); tried again in %d s", update_id,
+                          type(exc).__name__, pause)
+                await self._give_back(update_id, timedelta(seconds=pause))
+                return
+            async with UnitOfWork(self._db) as uow:
+                await uow.inbox.remove(update_id, self.token)
+                await uow.session.commit()
+                update_id = await uow.inbox.head_of(key)
+
+    async def _handle(self, update_id: int, payload: dict, attempts: int) -> None:
+        if attempts > MAX_ATTEMPTS:
+            log.error("inbox: update %s set aside after %d attempts to handle it", update_id,
+                      attempts - 1)
+            return
+        if attempts > 1:
+            log.warning("inbox: update %s taken over (attempt %d)", update_id, attempts)
+        try:
+            update = Update.de_json(payload, self._app.bot)
+        except Exception as exc:  # it will never read better
+            log.error("inbox: update %s cannot be read (%s); set aside", update_id,
+                      type(exc).__name__)
+            return
+        app = self._app
+        await app.update_processor.process_update(update, app.process_update(update))
+
+    async def _give_back(self, update_id: int, pause: timedelta) -> None:
+        try:
+            async with UnitOfWork(self._db) as uow:
+                await uow.inbox.release(update_id, self.token,
+                                        not_before=self._clock.now() + pause)
+                await uow.session.commit()
+        except Exception as exc:  # then its lease runs out by itself
+            log.warning("inbox: update %s could not be given back (%s)", update_id,
+                        type(exc).__name__)

@@ -1,0 +1,192 @@
+"""`gridgate run`: one instance of the bot as a service, from start to a clean stop.
+
+Start: prepare the database, reach the Bot API (retrying, with a plain message, while it cannot
+be reached), start the HTTP server (health, metrics, and in webhook mode the webhook), the
+scheduler and the outbox sender, then take updates by long polling or by webhook.
+
+Stop (SIGTERM or SIGINT): stop accepting updates (the webhook answers 503 and /readyz fails, so
+Telegram and the balancer go elsewhere), finish the updates in hand, send what the outbox has due,
+and exit 0, all within ``[runtime] shutdown_timeout``. Whatever is left over (updates in the
+inbox, outbox rows, timers) is in the database for the next instance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass
+
+from telegram.error import InvalidToken, NetworkError, TelegramError
+from telegram.ext import Application
+
+from bot.clock import SystemClock
+from bot.config import Config
+from bot.i18n import Catalogs
+from bot.inbox import Inbox, InboxDispatcher
+from bot.runtime import Runtime
+from bot.startup import StartupError, open_database, prepare
+from bot.web import Webhook, WebServer, derived_secret
+
+log = logging.getLogger(__name__)
+
+EXIT_USAGE = 2
+MAX_RETRY_PAUSE = 60.0
+
+
+class CannotStart(Exception):
+    """Starting cannot succeed by waiting; the message says what the operator must do."""
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    webhook: bool = False
+    listen: str | None = None
+    port: int | None = None
+
+
+async def serve(config: Config, options: ServeOptions = ServeOptions()) -> int:
+    from bot.app import ALLOWED_UPDATES, build_application
+
+    clock = SystemClock()
+    db = open_database(config)
+    try:
+        await prepare(db, config, clock)
+    except StartupError as exc:
+        await db.dispose()
+        log.error("%s", exc)
+        return EXIT_USAGE
+    rt = Runtime(config=config, db=db, clock=clock, catalogs=Catalogs.load())
+    app = build_application(rt)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    mode = "webhook" if options.webhook else "long polling"
+    server: WebServer | None = None
+    dispatcher: InboxDispatcher | None = None
+    started = False
+    try:
+        if not await _reach_bot_api(app, config, stop):
+            return 0  # stopped while waiting for the Bot API
+        if app.post_init:
+            await app.post_init(app)
+        hook = None
+        if options.webhook:
+            dispatcher = InboxDispatcher(app, db, clock, lease=config.runtime.inbox_lease,
+                                         slots=config.runtime.max_concurrent_updates)
+            inbox = Inbox(db, clock, app, dispatcher)
+            hook = Webhook(path=config.webhook.path,
+                           secret=_secret(config), receive=inbox.receive)
+        if config.server.enabled:
+            server = WebServer(db=db, clock=clock, health=app.bot_data["health"],
+                               metrics=rt.metrics, webhook=hook)
+            host = options.listen or config.server.listen
+            try:
+                port = await server.start(host, config.server.port if options.port is None
+                                          else options.port)
+            except OSError as exc:
+                raise CannotStart(f"cannot listen on {host}:{options.port or config.server.port}"
+                                  f" ({exc.strerror or type(exc).__name__})") from None
+            served = "webhook, " if hook else ""
+            log.info("HTTP server on http://%s:%d (%s/healthz, /readyz, /metrics)", host, port,
+                     served)
+        await app.start()
+        started = True
+        if dispatcher is not None:
+            dispatcher.start()
+            await _set_webhook(app, config, ALLOWED_UPDATES)
+        else:
+            assert app.updater is not None
+            await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+        log.info("gridgate is running (%s, %s)", mode, config.telegram.api_base_url)
+        await stop.wait()
+    except CannotStart as exc:
+        log.error("%s", exc)
+        return EXIT_USAGE
+    finally:
+        await _shut_down(app, config, server, dispatcher, started)
+    return 0
+
+
+def _secret(config: Config) -> str:
+    assert config.telegram.token
+    return config.webhook.secret_token or derived_secret(config.telegram.token)
+
+
+async def _reach_bot_api(app: Application, config: Config, stop: asyncio.Event) -> bool:
+    """Initialize (getMe), waiting as long as the Bot API cannot be reached; False when told
+    to stop meanwhile."""
+    pause = 1.0
+    while True:
+        try:
+            await app.initialize()
+            return True
+        except InvalidToken:
+            raise CannotStart("the Bot API refused the bot token; check TELEGRAM_BOT_TOKEN (or "
+                              "[telegram] token) against what @BotFather gave") from None
+        except (NetworkError, TelegramError) as exc:
+            log.error("cannot reach the Bot API at %s (%s); trying again in %.0f s",
+                      config.telegram.api_base_url, type(exc).__name__, pause)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), pause)
+            return False
+        pause = min(pause * 2, MAX_RETRY_PAUSE)
+
+
+async def _set_webhook(app: Application, config: Config, allowed: list[str]) -> None:
+    # Every instance sets the same webhook on start: harmless, and a deployment whose webhook
+    # was deleted (or pointed elsewhere by hand) comes back by restarting any one instance.
+    try:
+        await app.bot.set_webhook(url=config.webhook.url or "", secret_token=_secret(config),
+                                  allowed_updates=allowed,
+                                  max_connections=config.webhook.max_connections)
+    except InvalidToken:
+        raise CannotStart("the Bot API refused the bot token") from None
+    except TelegramError as exc:
+        # Telegram explains (e.g. "bad webhook: ..."); the URL may hold a secret path, the
+        # explanation does not.
+        raise CannotStart(f"Telegram refused the webhook address: {exc.message}") from None
+    log.info("webhook set (%d connections at most)", config.webhook.max_connections)
+
+
+async def _shut_down(app: Application, config: Config, server: WebServer | None,
+                     dispatcher: InboxDispatcher | None, started: bool) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + config.runtime.shutdown_timeout.total_seconds()
+
+    def left() -> float:
+        return max(0.0, deadline - loop.time())
+
+    if started:
+        log.info("stopping: finishing the work in hand (at most %.0f s)", left())
+    if server is not None:
+        server.stop_accepting()
+    if dispatcher is not None:
+        if not await dispatcher.stop(left()):
+            log.warning("stopping: some updates were not finished in time; another instance "
+                        "(or the next start) handles them")
+    if app.updater is not None and app.updater.running:
+        await app.updater.stop()
+    if app.running:
+        await app.stop()  # handles what polling fetched; lets a running tick finish
+        sender = app.bot_data.get("sender")
+        if sender is not None:
+            await sender.stop(grace=min(10.0, left()))
+            try:
+                await sender.drain(timeout=left())
+            except TimeoutError as exc:
+                log.warning("stopping: %s; they stay queued for the next instance", exc)
+            except Exception as exc:  # the database may be what failed
+                log.warning("stopping: the outbox could not be drained (%s)",
+                            type(exc).__name__)
+        if app.post_stop:
+            await app.post_stop(app)
+    if server is not None:
+        await server.stop()
+    with contextlib.suppress(Exception):
+        await app.shutdown()
+    if app.post_shutdown:
+        await app.post_shutdown(app)
+    log.info("stopped")

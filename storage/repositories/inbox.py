@@ -1,0 +1,113 @@
+"""The inbox: updates the webhook acknowledged and no instance has handled yet.
+
+Only the oldest row of a chat may be leased (its *head*), so one chat's updates are handled
+one at a time and in update_id order across all instances; the next row becomes the head once
+the handled one is removed. Leases are compare-and-set, so two instances never hold the same
+row, and a lease that runs out (its instance died) can be taken over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from storage.models import InboundUpdate
+
+
+class InboxRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def add(self, *, update_id: int, chat_key: str, payload: dict,
+                  now: datetime) -> bool:
+        """Store a received update; False when it is stored already (Telegram sent it again)."""
+        dialect = self._s.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        stmt = insert(InboundUpdate).values(
+            update_id=update_id, chat_key=chat_key, payload=payload, received_at=now,
+            attempts=0).on_conflict_do_nothing(index_elements=["update_id"])
+        result = await self._s.execute(stmt)
+        return bool(result.rowcount)
+
+    @staticmethod
+    def _is_head():
+        earlier = aliased(InboundUpdate)
+        return ~exists().where(earlier.chat_key == InboundUpdate.chat_key,
+                               earlier.update_id < InboundUpdate.update_id)
+
+    @staticmethod
+    def _free(now: datetime):
+        return InboundUpdate.leased_until.is_(None) | (InboundUpdate.leased_until < now)
+
+    async def free_heads(self, now: datetime, *, limit: int,
+                         skip_chats: Sequence[str] = ()) -> Sequence[tuple[int, str]]:
+        """(update_id, chat_key) of chats' oldest rows nobody holds, oldest first."""
+        stmt = select(InboundUpdate.update_id, InboundUpdate.chat_key).where(
+            self._free(now), self._is_head())
+        if skip_chats:
+            stmt = stmt.where(InboundUpdate.chat_key.not_in(list(skip_chats)))
+        rows = await self._s.execute(stmt.order_by(InboundUpdate.update_id).limit(limit))
+        return [(row.update_id, row.chat_key) for row in rows]
+
+    async def head_of(self, chat_key: str) -> int | None:
+        stmt = select(func.min(InboundUpdate.update_id)).where(
+            InboundUpdate.chat_key == chat_key)
+        return await self._s.scalar(stmt)
+
+    async def lease(self, update_id: int, token: str, *, now: datetime,
+                    until: datetime) -> dict | None:
+        """Take the row if it is still its chat's head and nobody holds it; its payload and
+        the number of leases taken so far, or None when another instance was quicker."""
+        result = await self._s.execute(
+            update(InboundUpdate)
+            .where(InboundUpdate.update_id == update_id, self._free(now), self._is_head())
+            .values(lease=token, leased_until=until, attempts=InboundUpdate.attempts + 1)
+            .execution_options(synchronize_session=False))
+        if not result.rowcount:
+            return None
+        row = await self._s.execute(select(InboundUpdate.payload, InboundUpdate.attempts)
+                                    .where(InboundUpdate.update_id == update_id))
+        payload, attempts = row.one()
+        return {"payload": payload, "attempts": attempts}
+
+    async def renew(self, token: str, until: datetime) -> int:
+        """Extend every lease ``token`` still holds (a heartbeat); returns how many."""
+        result = await self._s.execute(
+            update(InboundUpdate).where(InboundUpdate.lease == token)
+            .values(leased_until=until).execution_options(synchronize_session=False))
+        return result.rowcount or 0
+
+    async def remove(self, update_id: int, token: str) -> bool:
+        """Delete a handled row, if this lease still holds it."""
+        result = await self._s.execute(delete(InboundUpdate).where(
+            InboundUpdate.update_id == update_id, InboundUpdate.lease == token))
+        return bool(result.rowcount)
+
+    async def release(self, update_id: int, token: str, *, not_before: datetime) -> bool:
+        """Give one row back (its handling failed), to be tried again, here or elsewhere, from
+        ``not_before`` on (its lease ends then; the chat waits, in order)."""
+        result = await self._s.execute(
+            update(InboundUpdate)
+            .where(InboundUpdate.update_id == update_id, InboundUpdate.lease == token)
+            .values(lease=None, leased_until=not_before)
+            .execution_options(synchronize_session=False))
+        return bool(result.rowcount)
+
+    async def release_all(self, token: str) -> int:
+        """Give up every lease ``token`` holds, for another instance to take at once."""
+        result = await self._s.execute(
+            update(InboundUpdate).where(InboundUpdate.lease == token)
+            .values(lease=None, leased_until=None).execution_options(synchronize_session=False))
+        return result.rowcount or 0
+
+    async def backlog(self) -> int:
+        return await self._s.scalar(select(func.count()).select_from(InboundUpdate)) or 0
+
+    async def oldest_received(self) -> datetime | None:
+        return await self._s.scalar(select(func.min(InboundUpdate.received_at)))

@@ -1,0 +1,274 @@
+"""Webhook mode in one process: the webhook, the database inbox and its dispatchers, /healthz,
+/readyz and /metrics, on the real Application and a real database (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import aiohttp
+import pytest
+from sqlalchemy import select, update
+
+from bot.inbox import MAX_ATTEMPTS, Inbox, InboxDispatcher
+from bot.web import SECRET_HEADER, Webhook, WebServer, derived_secret
+from handlers.start import _private_help as private_help
+from handlers.start import _welcome as welcome
+from storage.models import InboundUpdate, ProcessedUpdate
+from storage.uow import UnitOfWork
+from tests.harness import BotEnv
+from tests.telegram_fake import TOKEN, User
+
+SECRET = "s3cret-token_for-tests"
+RESIDENT = User(410_001, "王<b>五</b>", language_code="zh-hans")
+OTHER = User(410_002, "Ann", language_code="en")
+
+
+@dataclass
+class Hooked:
+    env: BotEnv
+    server: WebServer
+    dispatcher: InboxDispatcher
+    url: str
+    session: aiohttp.ClientSession
+
+    async def post(self, payload: object, *, secret: str | None = SECRET,
+                   raw: bytes | None = None) -> int:
+        headers = {SECRET_HEADER: secret} if secret is not None else {}
+        kwargs = {"data": raw} if raw is not None else {"json": payload}
+        async with self.session.post(self.url + "/telegram/hook", headers=headers,
+                                     **kwargs) as response:
+            return response.status
+
+    async def get(self, path: str) -> tuple[int, str]:
+        async with self.session.get(self.url + path) as response:
+            return response.status, await response.text()
+
+    async def settled(self, within: float = 10) -> None:
+        """Wait until the inbox is empty (every stored update handled)."""
+        for _ in range(int(within * 50)):
+            async with UnitOfWork(self.env.runtime.db) as uow:
+                if await uow.inbox.backlog() == 0 and not self.dispatcher._chats:
+                    return
+            await asyncio.sleep(0.02)
+        raise AssertionError("the inbox was not emptied")
+
+
+@pytest.fixture
+async def hooked(bot: BotEnv) -> AsyncIterator[Hooked]:
+    rt = bot.runtime
+    dispatcher = InboxDispatcher(bot.app, rt.db, rt.clock, lease=timedelta(seconds=30),
+                                 poll=0.05)
+    inbox = Inbox(rt.db, rt.clock, bot.app, dispatcher)
+    server = WebServer(db=rt.db, clock=rt.clock, health=bot.app.bot_data["health"],
+                       metrics=rt.metrics,
+                       webhook=Webhook(path="/telegram/hook", secret=SECRET,
+                                       receive=inbox.receive))
+    port = await server.start("127.0.0.1", 0)
+    dispatcher.start()
+    async with aiohttp.ClientSession() as session:
+        yield Hooked(bot, server, dispatcher, f"http://127.0.0.1:{port}", session)
+    await dispatcher.stop(5)
+    await server.stop()
+
+
+def sent_to(env: BotEnv, chat_id: int) -> list[str]:
+    return [call.params["text"] for call in env.fake.calls_to("sendMessage")
+            if call.params["chat_id"] == chat_id]
+
+
+async def processed(db, update_id: int) -> bool:
+    async with UnitOfWork(db) as uow:
+        return await uow.updates.is_processed(update_id)
+
+
+async def test_an_update_is_stored_answered_and_handled(hooked: Hooked, catalogs) -> None:
+    start = hooked.env.updates.command(RESIDENT, "/start")
+    assert await hooked.post(start.to_dict()) == 200
+    await hooked.settled()
+    assert sent_to(hooked.env, RESIDENT.id) == [welcome(catalogs["zh_Hans"])]
+    assert await processed(hooked.env.runtime.db, start.update_id)
+
+
+async def test_a_call_without_the_right_secret_is_refused_and_nothing_is_processed(
+        hooked: Hooked) -> None:
+    start = hooked.env.updates.command(RESIDENT, "/start")
+    assert await hooked.post(start.to_dict(), secret=None) == 403
+    assert await hooked.post(start.to_dict(), secret="wrong") == 403
+    assert await hooked.post(start.to_dict(), secret=SECRET + "x") == 403
+    assert await hooked.post(start.to_dict(), secret="") == 403
+    await asyncio.sleep(0.2)
+    async with UnitOfWork(hooked.env.runtime.db) as uow:
+        assert await uow.inbox.backlog() == 0
+    assert not await processed(hooked.env.runtime.db, start.update_id)
+    assert hooked.env.fake.calls_to("sendMessage") == []
+    status, metrics = await hooked.get("/metrics")
+    assert 'gridgate_webhook_requests_total{outcome="forbidden"} 4.0' in metrics
+
+
+async def test_nonsense_is_refused_and_duplicates_are_handled_once(hooked: Hooked,
+                                                                   catalogs) -> None:
+    assert await hooked.post(None, raw=b"{not json") == 400
+    assert await hooked.post({"no": "update_id"}) == 400
+    assert await hooked.post({"update_id": True}) == 400
+    assert await hooked.post([1, 2]) == 400
+    start = hooked.env.updates.command(RESIDENT, "/start")
+    for _ in range(3):
+        assert await hooked.post(start.to_dict()) == 200
+    await hooked.settled()
+    # Sent again after it was handled (Telegram did not see the answer, say).
+    assert await hooked.post(start.to_dict()) == 200
+    await hooked.settled()
+    assert sent_to(hooked.env, RESIDENT.id) == [welcome(catalogs["zh_Hans"])]
+    status, metrics = await hooked.get("/metrics")
+    assert "gridgate_updates_duplicate_total 1.0" in metrics
+    assert 'gridgate_webhook_requests_total{outcome="invalid"} 4.0' in metrics
+
+
+async def test_a_chats_updates_are_handled_in_update_id_order(bot: BotEnv, catalogs) -> None:
+    """Stored out of order (two connections, the later one first), handled in order, by two
+    dispatchers (two instances) taking turns on the same inbox."""
+    rt = bot.runtime
+    start = bot.updates.command(RESIDENT, "/start")
+    help_ = bot.updates.command(RESIDENT, "/help")
+    other = bot.updates.command(OTHER, "/start")
+    language = bot.updates.command(RESIDENT, "/language")
+    inbox = Inbox(rt.db, rt.clock, bot.app)
+    for update_ in (language, help_, other, start):
+        assert await inbox.receive(update_.to_dict())
+    first = InboxDispatcher(bot.app, rt.db, rt.clock, lease=timedelta(seconds=30))
+    second = InboxDispatcher(bot.app, rt.db, rt.clock, lease=timedelta(seconds=30))
+    # Each takes the free chats' oldest updates: never the same chat twice, never a later one.
+    for _ in range(20):
+        started = await first.run_once() + await second.run_once()
+        await asyncio.gather(*first._chats.values(), *second._chats.values())
+        if not started:
+            break
+    zh = catalogs["zh_Hans"]
+    assert sent_to(bot, RESIDENT.id) == [welcome(zh), private_help(zh), zh("Choose a language:")]
+    assert sent_to(bot, OTHER.id) == [welcome(catalogs["en"])]
+    async with UnitOfWork(rt.db) as uow:
+        assert await uow.inbox.backlog() == 0
+        ids = set((await uow.session.scalars(select(ProcessedUpdate.update_id))).all())
+    assert {start.update_id, help_.update_id, language.update_id, other.update_id} <= ids
+
+
+async def test_only_a_chats_oldest_update_can_be_leased(bot: BotEnv) -> None:
+    rt = bot.runtime
+    first = bot.updates.command(RESIDENT, "/start")
+    later = bot.updates.command(RESIDENT, "/help")
+    inbox = Inbox(rt.db, rt.clock, bot.app)
+    await inbox.receive(later.to_dict())
+    await inbox.receive(first.to_dict())
+    now = rt.clock.now()
+    async with UnitOfWork(rt.db) as uow:
+        assert await uow.inbox.lease(later.update_id, "a", now=now,
+                                     until=now + timedelta(seconds=30)) is None
+        assert await uow.inbox.lease(first.update_id, "a", now=now,
+                                     until=now + timedelta(seconds=30)) is not None
+        # Held: nobody else takes it, and the chat's next one waits behind it.
+        assert await uow.inbox.lease(first.update_id, "b", now=now,
+                                     until=now + timedelta(seconds=30)) is None
+        assert await uow.inbox.free_heads(now, limit=10) == []
+        await uow.session.commit()
+
+
+async def test_a_dead_instances_update_is_taken_over_and_handled_once(bot: BotEnv,
+                                                                       catalogs) -> None:
+    rt = bot.runtime
+    start = bot.updates.command(RESIDENT, "/start")
+    await Inbox(rt.db, rt.clock, bot.app).receive(start.to_dict())
+    now = rt.clock.now()
+    async with UnitOfWork(rt.db) as uow:  # an instance leased it, then died
+        assert await uow.inbox.lease(start.update_id, "dead", now=now,
+                                     until=now + timedelta(seconds=30))
+        await uow.session.commit()
+    alive = InboxDispatcher(bot.app, rt.db, rt.clock, lease=timedelta(seconds=30))
+    assert await alive.run_once() == 0  # still leased
+    rt.clock.advance(timedelta(seconds=31))
+    assert await alive.run_once() == 1
+    await asyncio.gather(*alive._chats.values())
+    assert sent_to(bot, RESIDENT.id) == [welcome(catalogs["zh_Hans"])]
+    # It had been handled after all before the instance died: taken over, dropped.
+    await Inbox(rt.db, rt.clock, bot.app).receive(start.to_dict())
+    assert await alive.run_once() == 1
+    await asyncio.gather(*alive._chats.values())
+    assert len(sent_to(bot, RESIDENT.id)) == 1
+
+
+async def test_an_update_that_keeps_failing_is_set_aside(bot: BotEnv) -> None:
+    rt = bot.runtime
+    start = bot.updates.command(RESIDENT, "/start")
+    following = bot.updates.command(RESIDENT, "/help")
+    inbox = Inbox(rt.db, rt.clock, bot.app)
+    await inbox.receive(start.to_dict())
+    await inbox.receive(following.to_dict())
+    async with UnitOfWork(rt.db) as uow:  # it killed its instance every time so far
+        await uow.session.execute(update(InboundUpdate).where(
+            InboundUpdate.update_id == start.update_id).values(attempts=MAX_ATTEMPTS))
+        await uow.session.commit()
+    dispatcher = InboxDispatcher(bot.app, rt.db, rt.clock, lease=timedelta(seconds=30))
+    assert await dispatcher.run_once() == 1
+    await asyncio.gather(*dispatcher._chats.values())
+    texts = sent_to(bot, RESIDENT.id)
+    assert len(texts) == 1  # only /help: the chat goes on behind the set-aside update
+    assert not await processed(rt.db, start.update_id)
+    async with UnitOfWork(rt.db) as uow:
+        assert await uow.inbox.backlog() == 0
+
+
+async def test_stopping_refuses_new_updates_and_hands_back_nothing_unfinished(
+        hooked: Hooked) -> None:
+    hooked.server.stop_accepting()
+    start = hooked.env.updates.command(RESIDENT, "/start")
+    assert await hooked.post(start.to_dict()) == 503
+    assert await hooked.post(start.to_dict(), secret="wrong") == 403
+    status, body = await hooked.get("/readyz")
+    assert status == 503 and '"shutdown"' in body
+    assert await hooked.dispatcher.stop(5)
+
+
+async def test_health_readiness_and_metrics(hooked: Hooked) -> None:
+    env = hooked.env
+    status, body = await hooked.get("/healthz")
+    assert (status, body) == (200, '{"alive": true}')
+    health = env.app.bot_data["health"]
+    health.ticked()
+    status, body = await hooked.get("/readyz")
+    assert status == 200, body
+    for check in ("database", "bot_api", "scheduler", "outbox"):
+        assert f'"{check}": {{"ok": true' in body
+    assert len(env.fake.calls_to("getMe")) >= 1  # the Bot API check asks Telegram
+
+    await hooked.post(env.updates.command(RESIDENT, "/start").to_dict())
+    await hooked.settled()
+    status, metrics = await hooked.get("/metrics")
+    assert status == 200
+    assert 'gridgate_updates_total{type="message"} 1.0' in metrics
+    assert 'gridgate_update_handling_seconds_count{type="message"} 1.0' in metrics
+    assert 'gridgate_tickets{state="open"} 0.0' in metrics
+    assert "gridgate_outbox_backlog 0.0" in metrics
+    assert "gridgate_scheduler_lag_seconds 0.0" in metrics
+    assert "gridgate_inbox_backlog 0.0" in metrics
+
+    # A scheduler that stopped ticking, and one falling behind, make the instance unready.
+    health.last_tick = health.monotonic() - 3600
+    status, body = await hooked.get("/readyz")
+    assert status == 503 and '"no tick for' in body
+    health.ticked()
+    async with UnitOfWork(env.runtime.db) as uow:
+        await uow.tasks.schedule("digest", env.clock.now() - timedelta(minutes=5),
+                                 env.clock.now(), key="late one")
+        await uow.session.commit()
+    status, body = await hooked.get("/readyz")
+    assert status == 503 and '"lag_seconds": 300.0' in body
+    status, metrics = await hooked.get("/metrics")
+    assert "gridgate_scheduler_lag_seconds 300.0" in metrics
+
+
+async def test_the_derived_secret_is_stable_and_not_the_token() -> None:
+    assert derived_secret(TOKEN) == derived_secret(TOKEN)
+    assert TOKEN not in derived_secret(TOKEN) and TOKEN.split(":")[1] not in derived_secret(TOKEN)
+    assert derived_secret(TOKEN) != derived_secret(TOKEN + "x")
