@@ -49,15 +49,22 @@ _RESERVED = frozenset(_BASE_FIELDS) | frozenset(vars(logging.LogRecord(
 # - httpx and httpcore log every request URL at INFO, and a Bot API URL holds the bot token;
 # - python-telegram-bot logs whole updates and every call's parameters (names, phone numbers,
 #   texts) and its URLs with the token at DEBUG;
+# - SQLAlchemy logs every statement at INFO and every row it reads at DEBUG, and aiosqlite
+#   every call with its values at DEBUG ([database] echo = true still shows the SQL);
 # - APScheduler logs every run of every job at INFO: the scheduler's tick, every few seconds;
 # - aiohttp's access log prints every request's path (a webhook path may hold a secret) and
-#   every health probe.
+#   every health probe;
+# - matplotlib and Pillow (the digests' charts) fill DEBUG with font and file chatter.
 _FLOORS = {
     "httpx": logging.WARNING,
     "httpcore": logging.WARNING,
     "telegram": logging.INFO,
+    "sqlalchemy": logging.WARNING,
+    "aiosqlite": logging.INFO,
     "apscheduler": logging.WARNING,
     "aiohttp.access": logging.WARNING,
+    "matplotlib": logging.WARNING,
+    "PIL": logging.INFO,
 }
 
 _context: ContextVar[Mapping[str, ContextValue]] = ContextVar(
@@ -167,10 +174,12 @@ class TextFormatter(logging.Formatter):
 
 
 def configure_logging(fmt: LogFormat = "text", level: str | int = "INFO",
-                      verbose: bool = False, *, stream: IO[str] | None = None) -> logging.Handler:
+                      verbose: bool = False, *, stream: IO[str] | None = None,
+                      capture_warnings: bool = True) -> logging.Handler:
     """Send all logs to ``stream`` (standard error) as text or JSON lines, at ``level``
-    (DEBUG with ``verbose``). Calling it again replaces the handler it installed before and
-    leaves any other handler (pytest's, say) alone. Returns the handler it installed."""
+    (DEBUG with ``verbose``), and Python's warnings with them. Calling it again replaces the
+    handler it installed before and leaves any other handler (pytest's, say) alone. Returns
+    the handler it installed."""
     if fmt not in ("text", "json"):
         raise ValueError(f"unknown log format {fmt!r} (use text or json)")
     number = logging.DEBUG if verbose else _level_number(level)
@@ -186,8 +195,8 @@ def configure_logging(fmt: LogFormat = "text", level: str | int = "INFO",
     root.setLevel(number)
     for name, floor in _FLOORS.items():
         logging.getLogger(name).setLevel(max(floor, number))
-    # Python's warnings go through logging too, so that a JSON log stays all JSON.
-    logging.captureWarnings(True)
+    if capture_warnings:  # so that a JSON log stays all JSON
+        logging.captureWarnings(True)
     return handler
 
 
