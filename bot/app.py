@@ -75,11 +75,13 @@ def build_application(rt: Runtime, *, request: BaseRequest | None = None,
     app.bot_data["runtime"] = rt
     app.bot_data["sender_factory"] = partial(OutboxSender, rt.db, rt.clock, rt.config, app.bot,
                                              post_card=rerouted_card_poster(rt),
+                                             lease=rt.config.delivery.lease,
                                              metrics=rt.metrics)
     app.bot_data["health"] = Health(rt.db, rt.clock, rt.config, ask_bot_api=app.bot.get_me)
     app.bot_data["ticker"] = Ticker(rt.db, rt.clock, task_handlers(rt),
                                     batch_size=rt.config.scheduler.batch_size,
-                                    backoffs=rt.config.scheduler.retry_backoffs)
+                                    backoffs=rt.config.scheduler.retry_backoffs,
+                                    lease=rt.config.scheduler.lease)
     register_handlers(app)
     # Durable timers live in the database; this tick only asks it what is due (DESIGN §6).
     app.job_queue.run_repeating(_tick, interval=rt.config.scheduler.tick_interval, first=1,

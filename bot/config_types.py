@@ -487,12 +487,18 @@ class DeliverySettings(Section):
     retry_backoffs: tuple[PositiveDuration, ...] = tuple(
         timedelta(seconds=s) for s in (5, 30, 300, 1800)
     )
+    # A message being sent is held this long: it must outlast one Bot API call. If the instance
+    # sending it dies, another sends it once the hold runs out (perhaps a second time, when the
+    # call had reached Telegram: the one case of at-least-once delivery).
+    lease: PositiveDuration = timedelta(minutes=1)
 
 
 class SchedulerSettings(Section):
     tick_interval: PositiveDuration = timedelta(seconds=5)
     batch_size: PositiveInt = 50
     retry_backoffs: tuple[PositiveDuration, ...] = tuple(timedelta(minutes=m) for m in (1, 5, 30))
+    # A task being run is held this long; a dead instance's tasks run elsewhere after it.
+    lease: PositiveDuration = timedelta(minutes=2)
 
 
 class RuntimeSettings(Section):

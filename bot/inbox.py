@@ -30,6 +30,7 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.clock import Clock
+from bot.logs import log_context
 from bot.processor import chat_key
 from storage.db import Database
 from storage.uow import UnitOfWork
@@ -179,7 +180,8 @@ class InboxDispatcher:
             if taken is None:
                 return  # another instance was quicker
             try:
-                await self._handle(update_id, taken["payload"], taken["attempts"])
+                with log_context(update_id=update_id):
+                    await self._handle(update_id, taken["payload"], taken["attempts"])
             except Exception as exc:
                 # Most likely the database (handlers' own errors go to the error handler):
                 # give the update back, to be tried again after a pause.

@@ -55,6 +55,10 @@ class Metrics:
             "gridgate_outbox_failures", "Outbox calls that failed, by reason (the error's class, "
             "e.g. Forbidden, BadRequest, RetryAfter, TimedOut, NetworkError)", ["reason"],
             registry=r)
+        self.outbox_resent = Counter(
+            "gridgate_outbox_resent", "Outbox calls made again because the instance that "
+            "made them died (or timed out) before recording Telegram's answer: they may show "
+            "twice", registry=r)
         self.scheduler_tasks = Counter("gridgate_scheduler_tasks_run",
                                        "Scheduled tasks this process ran", registry=r)
         self.outbox_backlog = Gauge("gridgate_outbox_backlog",

@@ -18,6 +18,7 @@ from telegram import Update
 from telegram.ext import BaseUpdateProcessor
 
 from bot.clock import Clock
+from bot.logs import log_context
 from bot.metrics import Metrics, update_type
 from storage.db import Database
 from storage.uow import UnitOfWork, UpdateScope, current_update
@@ -80,6 +81,12 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
 
     async def _run(self, update: object, coroutine: Awaitable[Any]) -> None:
         update_id = update.update_id if isinstance(update, Update) else None
+        # Every line logged while handling it names the update (and no person).
+        with log_context(update_id=update_id):
+            await self._run_logged(update, update_id, coroutine)
+
+    async def _run_logged(self, update: object, update_id: int | None,
+                          coroutine: Awaitable[Any]) -> None:
         async with self._workers:
             if update_id is None:
                 await coroutine
@@ -102,10 +109,12 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
                 await coroutine
             finally:
                 current_update.reset(token)
+                took = time.perf_counter() - started
+                kind = update_type(update)
+                log.debug("update %s (%s) handled in %.1f ms", update_id, kind, took * 1000)
                 if self._metrics is not None:
-                    kind = update_type(update)
                     self._metrics.updates.labels(kind).inc()
-                    self._metrics.handling.labels(kind).observe(time.perf_counter() - started)
+                    self._metrics.handling.labels(kind).observe(took)
             if not scope.recorded:
                 # The handlers wrote nothing (a /help, an ignored update): record the id alone.
                 async with UnitOfWork(self._db) as uow:

@@ -19,6 +19,7 @@ from telegram.warnings import PTBUserWarning
 from bot.clock import FakeClock
 from bot.config import Config
 from bot.delivery import OutboxSender, reroute_from_group
+from bot.metrics import Metrics
 from bot.services import tickets
 from bot.services.groups import migrated as group_migrated
 from bot.startup import prepare
@@ -456,12 +457,29 @@ async def test_a_send_that_timed_out_after_delivery_is_sent_again(env: Env) -> N
     # The one accepted duplicate: Telegram got it, the answer was lost.
     env.fake.fail("sendMessage", timeout=True, delivered=True)
     row_id = await env.enqueue(RESIDENT, text="twice")
-    sender = env.sender()
+    metrics = Metrics()
+    sender = env.sender(metrics=metrics)
     await sender.drain()
     env.later(5)
     await sender.drain()
     assert _texts(env.fake, RESIDENT) == ["twice", "twice"]
     assert (await env.row(row_id)).status == "sent"
+    assert metrics.outbox_resent._value.get() == 1
+    assert metrics.outbox_failures.labels("TimedOut")._value.get() == 1
+
+
+async def test_a_retry_of_a_send_that_never_reached_telegram_is_no_repeat(env: Env) -> None:
+    env.fake.fail("sendMessage", error_code=502, times=1)
+    row_id = await env.enqueue(RESIDENT, text="once")
+    metrics = Metrics()
+    sender = env.sender(metrics=metrics)
+    await sender.drain()
+    assert (await env.row(row_id)).sent_at is None
+    env.later(5)
+    await sender.drain()
+    assert _texts(env.fake, RESIDENT) == ["once"]
+    assert metrics.outbox_resent._value.get() == 0
+    assert metrics.outbox_failures.labels("NetworkError")._value.get() == 1
 
 
 async def test_a_user_who_blocked_the_bot_is_unreachable_and_their_rows_fail(env: Env) -> None:
@@ -810,13 +828,17 @@ async def test_a_row_in_flight_when_the_process_died_is_sent_once_by_the_next(en
     await dying_bot.shutdown()
     assert [(await env.row(i)).status for i in ids] == ["sent", "pending", "pending"]
 
-    fresh = env.sender()
+    metrics = Metrics()
+    fresh = env.sender(metrics=metrics)
     await fresh.drain()
     assert _texts(env.fake, RESIDENT) == ["m0"]  # m1 is still leased to the dead sender
     env.later(60)
     await fresh.drain()
     assert _texts(env.fake, RESIDENT) == ["m0", "m1", "m2"]
     assert [(await env.row(i)).status for i in ids] == ["sent"] * 3
+    # m1 had been handed to Telegram: sent again, and counted as possibly twice.
+    assert metrics.outbox_resent._value.get() == 1
+    assert metrics.outbox_sent._value.get() == 2  # m0 went out before the death
 
 
 async def test_two_senders_on_one_database_send_everything_once_in_order(env: Env) -> None:

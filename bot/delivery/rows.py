@@ -16,6 +16,7 @@ from telegram.error import (
     NetworkError,
     RetryAfter,
     TelegramError,
+    TimedOut,
 )
 
 from bot.clock import Clock
@@ -54,6 +55,8 @@ class Call:
     method: str
     params: dict[str, Any]
     lease: datetime
+    # Handed to Telegram before without an answer recorded: sending it again may show it twice.
+    again: bool = False
 
 
 class Rows:
@@ -103,8 +106,18 @@ class Rows:
                     return DONE
                 log.debug("outbox %s: no card of ticket %s in chat %s to reply to; sent "
                           "without", row.id, ticket and ticket.number, exc.chat_id)
+            # A pending row's sent_at says when it was handed to Telegram. Set already, its
+            # sender never recorded the answer: it died mid-call (its lease ran out and this
+            # sender took the row over) or the call timed out. Telegram may have it: this is
+            # the one case of at-least-once delivery, and it is said so.
+            again = row.sent_at is not None
+            if again:
+                log.warning("outbox %s: %s to %s was handed to Telegram before and no answer "
+                            "was recorded; sending it again (it may show twice)", row.id,
+                            row.method, row.chat_id)
+            row.sent_at = now
             await uow.commit()
-            return Call(row.id, row.chat_id, row.method, params, renewed)
+            return Call(row.id, row.chat_id, row.method, params, renewed, again)
 
     async def release(self, row_ids: Sequence[int], lease: datetime) -> None:
         """Leased rows of a chat that was held up go back to waiting their turn."""
@@ -173,7 +186,7 @@ class Rows:
         async with UnitOfWork(self._db) as uow:
             row = await uow.outbox.locked(call.id)
             if row is not None and row.status == "pending":
-                row.status, row.last_error = "failed", error[:256]
+                row.status, row.last_error, row.sent_at = "failed", error[:256], None
                 await uow.commit()
         (log.debug if quietly else log.warning)(
             "outbox %s: %s to %s failed: %s", call.id, call.method, call.chat_id, error)
@@ -184,7 +197,7 @@ class Rows:
         if isinstance(exc, RetryAfter):
             seconds = retry_after_seconds(exc)
             everything = self._limits.flood(call.chat_id, seconds)
-            await self._postpone(call, error, delay=timedelta(seconds=seconds))
+            await self._postpone(call, exc, delay=timedelta(seconds=seconds))
             log.warning("outbox %s: flood control, %s waits %.0fs", call.id,
                         "everything" if everything else f"chat {call.chat_id}", seconds)
             return HOLD
@@ -205,7 +218,7 @@ class Rows:
             # (Telegram got it, the answer got lost): retrying it is at-least-once, accepted
             # for this one case rather than losing the message. Other network errors (and a
             # token revoked while running) never reached the chat.
-            if not await self._postpone(call, error, delay=None):
+            if not await self._postpone(call, exc, delay=None):
                 log.warning("outbox %s: %s to %s gave up after %d attempts: %s", call.id,
                             call.method, call.chat_id,
                             len(self._config.delivery.retry_backoffs) + 1, error)
@@ -214,14 +227,18 @@ class Rows:
         await self.fail(call, error)  # Conflict, an unknown method, ...
         return DONE
 
-    async def _postpone(self, call: Call, error: str, *, delay: timedelta | None) -> bool:
+    async def _postpone(self, call: Call, exc: TelegramError, *,
+                        delay: timedelta | None) -> bool:
         """Move the row's not_before on: by ``delay`` (not an attempt), or by the next retry
         backoff (an attempt). False when the backoffs ran out and the row failed instead."""
+        error = describe(exc)
         async with UnitOfWork(self._db) as uow:
             row = await uow.outbox.locked(call.id)
             if row is None or row.status != "pending":
                 return True
             row.last_error = error[:256]
+            if not isinstance(exc, TimedOut):
+                row.sent_at = None  # it never reached the chat: a retry is no repeat
             if delay is None:
                 backoffs = self._config.delivery.retry_backoffs
                 row.attempts += 1

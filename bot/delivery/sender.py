@@ -260,6 +260,8 @@ class OutboxSender:
                     return prepared, calls
                 call: Call = prepared
                 lease = call.lease
+                if call.again and self._metrics is not None:
+                    self._metrics.outbox_resent.inc()
                 self._limits.stamp(call.chat_id, reserved=reserved)
                 reserved = False
                 calls += 1
@@ -268,6 +270,7 @@ class OutboxSender:
                     result = await self._bot.do_api_request(call.method,
                                                             api_kwargs=api_kwargs(params))
                 except ChatMigrated as exc:
+                    self._count_failure(exc)
                     source = call.params.get("from_chat_id")
                     if await self._rows.migrated(call, exc.new_chat_id,
                                                  source if isinstance(source, int) else None):
