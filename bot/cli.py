@@ -88,6 +88,16 @@ def _parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_sub.add_parser("upgrade", parents=[common], help="apply all migrations").set_defaults(
         handler=_async(_db_upgrade))
+    backup = db_sub.add_parser(
+        "backup", parents=[common],
+        help="copy the SQLite database while the bot runs (PostgreSQL: use pg_dump)",
+        description="Writes a consistent copy of the configured SQLite database with SQLite's "
+                    "online backup API; the bot may go on running meanwhile. See "
+                    "docs/deployment.md for restoring it, and for PostgreSQL.")
+    backup.add_argument("path", type=Path,
+                        help="the new backup file, or a folder to write "
+                             "gridgate-YYYYMMDD-HHMMSS.db in")
+    backup.set_defaults(handler=_db_backup)
 
     grid = sub.add_parser("grids", parents=[common], help="the org tree and grid boundaries")
     grid_sub = grid.add_subparsers(dest="grids_command", required=True, metavar="ACTION")
@@ -139,6 +149,33 @@ async def _db_upgrade(config: Config, args: argparse.Namespace) -> int:
     finally:
         await db.dispose()
     print(f"database at revision {after}" + ("" if before == after else f" (was {before})"))
+    return 0
+
+
+def _db_backup(config: Config, args: argparse.Namespace) -> int:
+    from sqlalchemy.engine import make_url
+
+    from storage.backup import BackupError, backup_sqlite, sqlite_path
+
+    try:
+        source = sqlite_path(config.database.url)
+        if source is None:
+            url = make_url(config.database.url)
+            print("gridgate: the database is PostgreSQL, which gridgate does not copy itself; "
+                  "back it up with pg_dump, for example:\n"
+                  f"  pg_dump -Fc -h {url.host or 'localhost'} -p {url.port or 5432} "
+                  f"-U {url.username or 'gridgate'} -d {url.database} -f {args.path}\n"
+                  "(see docs/deployment.md)", file=sys.stderr)
+            return EXIT_USAGE
+        report = backup_sqlite(source, args.path,
+                               busy_timeout_ms=config.database.sqlite_busy_timeout_ms)
+    except BackupError as exc:
+        print(f"gridgate: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    tickets = "" if report.tickets is None else f", {report.tickets:,} tickets"
+    print(f"backed up {report.source} to {report.target}: {report.size:,} bytes, schema "
+          f"revision {report.revision or 'none'}{tickets}, integrity checked "
+          f"({report.seconds:.1f}s)")
     return 0
 
 
