@@ -17,9 +17,11 @@ rather than skip, as the database tests do without a database.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -423,3 +425,223 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# -- nginx in front of the webhook ------------------------------------------------------------
+
+NGINX_SITE = DEPLOY / "nginx" / "gridgate.conf"
+# Stands in for Telegram's networks, from which the test's sandbox calls the webhook: the
+# outsider's calls come from 127.0.0.1.
+TELEGRAM_STAND_IN = "127.0.0.2"
+
+
+def _certificate(folder: Path) -> tuple[Path, Path]:
+    """A throwaway self-signed certificate for localhost (and the example's name)."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    made = subprocess.run(
+        [tool("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=localhost", "-addext",
+         "subjectAltName=DNS:localhost,DNS:bot.example.org,IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)], capture_output=True, text=True, check=False)
+    assert made.returncode == 0, made.stderr
+    return cert, key
+
+
+def _site(folder: Path, cert: Path, key: Path) -> str:
+    """The example with this machine's certificate and log paths; nothing else changed."""
+    text = NGINX_SITE.read_text("utf-8")
+    for old, new in (("/etc/letsencrypt/live/bot.example.org/fullchain.pem", str(cert)),
+                     ("/etc/letsencrypt/live/bot.example.org/privkey.pem", str(key)),
+                     ("/var/log/nginx/gridgate.access.log", str(folder / "access.log")),
+                     ("/var/www/letsencrypt", str(folder / "www"))):
+        assert old in text, old
+        text = text.replace(old, new)
+    return text
+
+
+def _nginx_conf(folder: Path, site: str) -> Path:
+    (folder / "site.conf").write_text(site, "utf-8")
+    temp = {name: folder / name for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
+    conf = folder / "nginx.conf"
+    conf.write_text("\n".join([
+        # As root, nginx's workers would drop to nobody, who cannot read this test's folder.
+        "user root;" if os.geteuid() == 0 else "",
+        "daemon off;",
+        "worker_processes 1;",
+        f"pid {folder / 'nginx.pid'};",
+        f"error_log {folder / 'error.log'} warn;",
+        "events { worker_connections 64; }",
+        "http {",
+        f"    access_log {folder / 'access.log'};",
+        f"    client_body_temp_path {temp['body']};",
+        f"    proxy_temp_path {temp['proxy']};",
+        f"    fastcgi_temp_path {temp['fastcgi']};",
+        f"    uwsgi_temp_path {temp['uwsgi']};",
+        f"    scgi_temp_path {temp['scgi']};",
+        f"    include {folder / 'site.conf'};",
+        "}", ""]), "utf-8")
+    return conf
+
+
+def test_nginx_accepts_the_example(tmp_path: Path) -> None:
+    cert, key = _certificate(tmp_path)
+    conf = _nginx_conf(tmp_path, _site(tmp_path, cert, key))
+    checked = subprocess.run([tool("nginx"), "-t", "-c", str(conf), "-p", str(tmp_path)],
+                             capture_output=True, text=True, check=False)
+    said = checked.stdout + checked.stderr
+    assert checked.returncode == 0, said
+    assert "test is successful" in said and "[warn]" not in said and "[emerg]" not in said
+
+
+def _on_ports(site: str, *, https: int, http: int, bot: int) -> str:
+    """The example on localhost ports: the bot's [server] port, and nginx's own two. The
+    webhook also lets the test's Telegram stand-in in, beside Telegram's networks."""
+    site = re.sub(r"\n\s*listen \[::\]:\d+( ssl)?;", "", site)
+    replaced = (site.replace("listen 443 ssl;", f"listen 127.0.0.1:{https} ssl;")
+                .replace("listen 80;", f"listen 127.0.0.1:{http};")
+                .replace("server 127.0.0.1:8081;", f"server 127.0.0.1:{bot};")
+                .replace("allow 149.154.160.0/20;",
+                         f"allow {TELEGRAM_STAND_IN};\n        allow 149.154.160.0/20;"))
+    assert replaced.count(str(https)) == 1 and replaced.count(f"127.0.0.1:{bot}") == 1
+    assert TELEGRAM_STAND_IN in replaced
+    return replaced
+
+
+async def _until_answers(url: str, session, within: float = 60) -> None:
+    import aiohttp
+
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            async with session.get(url) as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        assert time.monotonic() < deadline, f"{url} does not answer within {within} s"
+        await asyncio.sleep(0.2)
+
+
+async def test_nginx_in_front_of_gridgate(tmp_path: Path, catalogs, monkeypatch) -> None:
+    import ssl
+
+    import aiohttp
+
+    from bot.sandbox import demo
+    from bot.sandbox import webhook as sandbox_webhook
+    from bot.web import SECRET_HEADER, derived_secret
+    from tests.sandbox_client import People, bound, last_id
+    from tests.telegram_fake import load_spec
+
+    cert, key = _certificate(tmp_path)
+    trusting = ssl.create_default_context(cafile=str(cert))
+    https, http, bot_port = _free_port(), _free_port(), _free_port()
+    conf = _nginx_conf(tmp_path, _on_ports(_site(tmp_path, cert, key), https=https, http=http,
+                                           bot=bot_port))
+
+    # The sandbox plays Telegram: it calls the webhook from the stand-in address, and trusts
+    # the throwaway certificate as Telegram trusts a real one.
+    class TelegramSide:
+        def __getattr__(self, name):
+            return getattr(aiohttp, name)
+
+        @staticmethod
+        def ClientSession(*args, **kwargs):
+            kwargs["connector"] = aiohttp.TCPConnector(ssl=trusting,
+                                                       local_addr=(TELEGRAM_STAND_IN, 0))
+            return aiohttp.ClientSession(*args, **kwargs)
+
+    monkeypatch.setattr(sandbox_webhook, "aiohttp", TelegramSide())
+    sandbox = demo.demo_sandbox(demo.new_token(), spec=load_spec(), catalogs=catalogs)
+    demo.bind_groups(sandbox)
+    address = await sandbox.start()
+
+    public = f"https://localhost:{https}"
+    settings = tmp_path / "deployment.toml"
+    settings.write_text(f"""
+[webhook]
+enabled = true
+url = "{public}/telegram/webhook"
+
+[server]
+listen = "127.0.0.1"
+port = {bot_port}
+
+[runtime]
+log_format = "json"
+""", "utf-8")
+    log_path = tmp_path / "bot.log"
+    configs = [str(ROOT / "bot" / "data" / "gridgate.example.toml"), str(demo.overlay_path()),
+               str(settings)]
+    with log_path.open("wb") as log:
+        bot = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", *[a for c in configs for a in ("--config", c)], "run",
+            cwd=tmp_path, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
+            env=_environ({"TELEGRAM_BOT_TOKEN": sandbox.token,
+                          "TELEGRAM_API_BASE_URL": address, "PYTHONUNBUFFERED": "1",
+                          "DATABASE_URL": f"sqlite:///{tmp_path / 'gridgate.db'}"}))
+    nginx = await asyncio.create_subprocess_exec(
+        tool("nginx"), "-c", str(conf), "-p", str(tmp_path),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    outsider = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=trusting),
+                                     timeout=aiohttp.ClientTimeout(total=20))
+    stand_in = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(ssl=trusting, local_addr=(TELEGRAM_STAND_IN, 0)),
+        timeout=aiohttp.ClientTimeout(total=20))
+    internal = f"http://127.0.0.1:{bot_port}"
+    try:
+        await _until_answers(f"{internal}/healthz", outsider)
+        await _until_answers(f"{public}/healthz", outsider, within=20)
+
+        # From the internet: liveness goes through; readiness and metrics do not.
+        for path, status in (("/healthz", 200), ("/metrics", 403), ("/readyz", 403),
+                             ("/", 404), ("/admin", 404), ("/telegram/webhook", 403)):
+            async with outsider.get(f"{public}{path}", allow_redirects=False) as response:
+                assert response.status == status, (path, response.status)
+        async with outsider.get(f"http://127.0.0.1:{http}/healthz",
+                                allow_redirects=False) as response:
+            assert response.status == 301
+            assert response.headers["Location"] == "https://127.0.0.1/healthz"
+        # The webhook only takes calls from Telegram's networks, secret or not...
+        secret = {SECRET_HEADER: derived_secret(sandbox.token)}
+        async with outsider.post(f"{public}/telegram/webhook", json={"update_id": 1},
+                                 headers=secret) as response:
+            assert response.status == 403
+        # ... and from there, only with the secret: that refusal is gridgate's own.
+        async with stand_in.post(f"{public}/telegram/webhook",
+                                 json={"update_id": 1}) as response:
+            assert response.status == 403
+        # Inside, the monitoring reads what the world may not.
+        async with outsider.get(f"{internal}/metrics") as response:
+            assert response.status == 200 and "gridgate_" in await response.text()
+        await _until_answers(f"{internal}/readyz", outsider)
+
+        # Telegram → nginx → gridgate → the Bot API: the demo's groups are bound (their
+        # /bind went through the webhook) and a resident's /start is answered.
+        people = People(outsider, address)
+        await bound(people, sandbox)
+        mark = last_id(await people.messages(demo.RESIDENT))
+        await people.say(demo.RESIDENT, demo.RESIDENT, "/start")
+        await people.wait_for(demo.RESIDENT, lambda m: m["from"]["is_bot"]
+                              and m["message_id"] > mark, "the answer to /start")
+    finally:
+        await outsider.close()
+        await stand_in.close()
+        if bot.returncode is None:
+            bot.send_signal(signal.SIGTERM)
+        stopped = await asyncio.wait_for(bot.wait(), 60)
+        if nginx.returncode is None:
+            nginx.send_signal(signal.SIGQUIT)  # nginx's graceful stop
+        await asyncio.wait_for(nginx.wait(), 30)
+        await sandbox.stop()
+    assert stopped == 0, log_path.read_text("utf-8")
+
+    # nginx passed Telegram's calls on, and they were taken.
+    calls = [line for line in (tmp_path / "access.log").read_text("utf-8").splitlines()
+             if '"POST /telegram/webhook ' in line and line.startswith(TELEGRAM_STAND_IN)]
+    assert [line for line in calls if '" 200 ' in line], calls
+    # The bot's log is JSON, one object a line, in a real process too.
+    lines = log_path.read_text("utf-8").splitlines()
+    assert lines and all(json.loads(line)["level"] for line in lines), lines[:5]
+    assert any("webhook set" in json.loads(line)["message"] for line in lines)
+    assert sandbox.world.violations == [], sandbox.world.violations
