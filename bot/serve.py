@@ -18,6 +18,7 @@ import logging
 import signal
 from dataclasses import dataclass
 
+from sqlalchemy.exc import SQLAlchemyError
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application
 
@@ -57,6 +58,14 @@ async def serve(config: Config, options: ServeOptions = ServeOptions()) -> int:
         await db.dispose()
         log.error("%s", exc)
         return EXIT_USAGE
+    except (OSError, SQLAlchemyError) as exc:
+        # The class only: a driver's message may quote the URL, password included. A service
+        # manager (systemd's Restart=on-failure) tries again.
+        await db.dispose()
+        log.error("the database cannot be used (%s); is it running, and is [database] url "
+                  "(DATABASE_URL) right?", type(exc).__name__)
+        log.debug("database failure", exc_info=True)
+        return 1
     rt = Runtime(config=config, db=db, clock=clock, catalogs=Catalogs.load())
     app = build_application(rt)
     stop = asyncio.Event()
@@ -173,6 +182,7 @@ async def _shut_down(app: Application, config: Config, server: WebServer | None,
         await app.stop()  # handles what polling fetched; lets a running tick finish
         sender = app.bot_data.get("sender")
         if sender is not None:
+            log.debug("stopping: the outbox")
             await sender.stop(grace=min(10.0, left()))
             try:
                 await sender.drain(timeout=left())
@@ -184,7 +194,9 @@ async def _shut_down(app: Application, config: Config, server: WebServer | None,
         if app.post_stop:
             await app.post_stop(app)
     if server is not None:
+        log.debug("stopping: the HTTP server")
         await server.stop()
+    log.debug("stopping: the application")
     with contextlib.suppress(Exception):
         await app.shutdown()
     if app.post_shutdown:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from importlib import resources
 
+from sqlalchemy import text as sql
+
 from bot.clock import Clock
 from bot.config import Config
 from bot.services import grids
@@ -14,6 +16,9 @@ from storage.db import Database, create_database
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
+
+# pg_advisory_xact_lock's key for preparing the database (any constant; "gridgate" in ASCII).
+PREPARE_LOCK = 0x67726964_67617465
 
 
 class StartupError(Exception):
@@ -41,6 +46,12 @@ async def prepare(db: Database, config: Config, clock: Clock) -> None:
         raise NotMigrated(
             "the database schema is not up to date; run `gridgate db upgrade` first")
     async with UnitOfWork(db) as uow:
+        if not db.is_sqlite:
+            # Several instances start at once on one PostgreSQL database: one at a time loads
+            # the demo district and syncs the desks (SQLite's BEGIN IMMEDIATE does this
+            # already). The lock ends with the transaction.
+            await uow.session.execute(sql("SELECT pg_advisory_xact_lock(:key)"),
+                                      {"key": PREPARE_LOCK})
         if config.demo_district_when_empty and await uow.nodes.count() == 0:
             text = (resources.files("bot") / "data" / "demo_district.geojson").read_text("utf-8")
             report = await grids.import_parsed(uow, clock, parse_geojson(text))

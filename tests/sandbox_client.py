@@ -38,6 +38,7 @@ tick_interval = "1s"
 """
 
 
+TICKET_NUMBER = re.compile(r"\d{4}-\d{4}")
 ADDRESS = re.compile(r"open (http://\S+?)/? in a browser")
 
 
@@ -94,22 +95,26 @@ async def running(people: People, within: float = 60) -> dict:
 class BotProcess:
     """`gridgate run` (python -m bot run) against a sandbox, as the demo starts it."""
 
-    def __init__(self, address: str, token: str, folder: Path, *configs: Path) -> None:
+    def __init__(self, address: str, token: str, folder: Path, *configs: Path,
+                 args: tuple[str, ...] = (), database_url: str | None = None,
+                 name: str = "bot") -> None:
         self.address, self.token, self.folder = address, token, folder
         self.configs = [Path(str(example_config_path())), demo.overlay_path(), *configs]
-        self.log_path = folder / "bot.log"
+        self.args = args
+        self.database_url = database_url or f"sqlite+aiosqlite:///{folder / 'gridgate.db'}"
+        self.log_path = folder / f"{name}.log"
         self.process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if k not in ("GRIDGATE_TIMEZONE",)}
         env.update(PYTHONPATH=str(ROOT), TELEGRAM_BOT_TOKEN=self.token,
                    TELEGRAM_API_BASE_URL=self.address, PYTHONUNBUFFERED="1",
-                   DATABASE_URL=f"sqlite+aiosqlite:///{self.folder / 'gridgate.db'}")
+                   DATABASE_URL=self.database_url)
         args = [arg for path in self.configs for arg in ("--config", str(path))]
         with self.log_path.open("ab") as log:
             self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", "run", *args, cwd=self.folder, env=env,
-                stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log)
+                sys.executable, "-m", "bot", "run", *args, *self.args, cwd=self.folder,
+                env=env, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log)
 
     async def stop(self, signum: int = signal.SIGTERM) -> int:
         process = self.process
@@ -254,3 +259,70 @@ def png(width: int = 8, height: int = 6, colour: tuple[int, int, int] = (30, 120
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
             + chunk(b"IEND", b""))
+
+
+async def until(test: Callable[[], bool], what: str, within: float = 30.0) -> None:
+    """Wait until ``test()`` holds, looking every 50 ms."""
+    deadline = time.monotonic() + within
+    while not test():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {within} s")
+        await asyncio.sleep(0.05)
+
+
+class Residents:
+    """The sandbox's people, acted in this process; what they see is read from its world."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self.world = sandbox.world
+        self.people = sandbox.people
+
+    def bot_messages(self, chat_id: int) -> list[JSON]:
+        return [m for (chat, _), m in sorted(self.world.messages.items())
+                if chat == chat_id and m.get("from", {}).get("is_bot")]
+
+    async def wait_for(self, chat_id: int, test: Callable[[JSON], bool], what: str, *,
+                       after: int = 0, within: float = 60) -> JSON:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            found = [m for m in self.bot_messages(chat_id) if m["message_id"] > after and test(m)]
+            if found:
+                return found[-1]
+            await asyncio.sleep(0.05)
+        seen = [text_of(m)[:60] for m in self.bot_messages(chat_id)[-5:]]
+        raise AssertionError(f"{chat_id}: no {what} within {within} s; last: {seen}")
+
+    def mark(self, chat_id: int) -> int:
+        return max((m["message_id"] for (c, _), m in self.world.messages.items()
+                    if c == chat_id), default=0)
+
+    async def button(self, chat_id: int, prefix: str, what: str, after: int) -> JSON:
+        return await self.wait_for(chat_id, lambda m: has_button(m, prefix), what, after=after)
+
+    def press(self, chat_id: int, message: JSON, prefix: str) -> None:
+        self.people.press(chat_id, message["message_id"], chat_id, button_data(message, prefix))
+
+    async def report(self, uid: int, description: str) -> str:
+        """A whole report: /report, category, description, no photo, place, no contact,
+        submit; returns the ticket number."""
+        mark = self.mark(uid)
+        self.people.say(uid, uid, "/report")
+        self.press(uid, await self.button(uid, "rp:cat:sanitation", "categories", mark),
+                   "rp:cat:sanitation")
+        await self.button(uid, "rp:back:", "description question", mark)
+        mark = self.mark(uid)
+        self.people.say(uid, uid, description)
+        self.press(uid, await self.button(uid, "rp:skip:media", "photo question", mark),
+                   "rp:skip:media")
+        await self.wait_for(uid, lambda m: True, "place question", after=mark + 1)
+        mark = self.mark(uid)
+        self.people.send_location(uid, uid, *demo.GRID_POINT)
+        self.press(uid, await self.button(uid, "rp:skip:contact", "contact question", mark),
+                   "rp:skip:contact")
+        summary = await self.button(uid, "rp:submit", "summary", mark)
+        mark = self.mark(uid)
+        self.press(uid, summary, "rp:submit")
+        done = await self.wait_for(uid, lambda m: bool(TICKET_NUMBER.search(text_of(m))),
+                                   "ticket number", after=mark)
+        return TICKET_NUMBER.search(text_of(done))[0]

@@ -752,6 +752,18 @@ async def test_a_group_gets_twenty_messages_a_minute(env: Env) -> None:
     assert _texts(env.fake, GRID_GROUP) == [f"m{i}" for i in range(25)]
 
 
+async def test_drain_gives_up_at_its_deadline_even_when_a_group_must_wait(env: Env) -> None:
+    # On shutdown the drain has seconds, and a group's 21st message waits a minute.
+    sender = OutboxSender(env.db, env.clock, env.config, env.bot)  # real time
+    for i in range(21):
+        await env.enqueue(GRID_GROUP, text=f"m{i}")
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(TimeoutError, match="1 outbox rows still due"):
+        await sender.drain(timeout=0.5)
+    assert asyncio.get_running_loop().time() - started < 5
+    assert len(_texts(env.fake, GRID_GROUP)) == 20
+
+
 async def test_drain_sleeps_only_as_long_as_the_limits_require(env: Env) -> None:
     sender = env.sender()
     for i in range(25):

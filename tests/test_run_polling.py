@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -61,3 +62,48 @@ async def test_gridgate_run_polls_answers_and_stops_cleanly(tmp_path: Path, cata
     assert {"getMe", "getUpdates", "setMyCommands", "sendMessage"} <= methods
     assert len(fake.calls_to("setMyCommands")) == 6
     fake.assert_no_violations()
+
+
+async def test_an_unreachable_bot_api_is_waited_for_with_a_plain_message(tmp_path: Path,
+                                                                          catalogs) -> None:
+    """Telegram (or the local Bot API server) is down when gridgate starts: it says so, tries
+    again, and serves once the server is there; SIGTERM meanwhile would stop it cleanly."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(PYTHONPATH=str(ROOT), TELEGRAM_BOT_TOKEN=TOKEN,
+               TELEGRAM_API_BASE_URL=f"http://127.0.0.1:{port}",
+               DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'gridgate.db'}")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", "--port", "0", cwd=tmp_path, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    fake = FakeTelegram()
+    app = web.Application()
+    add_bot_api(app, fake.server, TOKEN)
+    runner = web.AppRunner(app)
+    try:
+        seen = b""
+        while b"cannot reach the Bot API" not in seen:
+            line = await asyncio.wait_for(process.stderr.readline(), 30)
+            assert line, seen.decode()
+            seen += line
+        assert b"trying again in" in seen and b"Traceback" not in seen
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()  # the server comes back
+        resident = User(300_002, "Ann", language_code="en")
+        fake.queue_update(UpdateFactory(fake.bot(), fake).command(resident, "/start"))
+        for _ in range(300):
+            if fake.sent_texts(resident.id):
+                break
+            await asyncio.sleep(0.1)
+        assert fake.last("sendMessage").params["text"] == welcome(catalogs["en"])
+        process.send_signal(signal.SIGTERM)
+        _, rest = await asyncio.wait_for(process.communicate(), timeout=30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await runner.cleanup()
+    assert process.returncode == 0, (seen + rest).decode()
+    assert TOKEN.split(":")[1] not in (seen + rest).decode()
