@@ -104,7 +104,7 @@ async def test_a_call_without_the_right_secret_is_refused_and_nothing_is_process
         assert await uow.inbox.backlog() == 0
     assert not await processed(hooked.env.runtime.db, start.update_id)
     assert hooked.env.fake.calls_to("sendMessage") == []
-    status, metrics = await hooked.get("/metrics")
+    _, metrics = await hooked.get("/metrics")
     assert 'gridgate_webhook_requests_total{outcome="forbidden"} 4.0' in metrics
 
 
@@ -122,7 +122,7 @@ async def test_nonsense_is_refused_and_duplicates_are_handled_once(hooked: Hooke
     assert await hooked.post(start.to_dict()) == 200
     await hooked.settled()
     assert sent_to(hooked.env, RESIDENT.id) == [welcome(catalogs["zh_Hans"])]
-    status, metrics = await hooked.get("/metrics")
+    _, metrics = await hooked.get("/metrics")
     assert "gridgate_updates_duplicate_total 1.0" in metrics
     assert 'gridgate_webhook_requests_total{outcome="invalid"} 4.0' in metrics
 
@@ -244,7 +244,7 @@ async def test_health_readiness_and_metrics(hooked: Hooked) -> None:
 
     await hooked.post(env.updates.command(RESIDENT, "/start").to_dict())
     await hooked.settled()
-    status, metrics = await hooked.get("/metrics")
+    _, metrics = await hooked.get("/metrics")
     assert status == 200
     assert 'gridgate_updates_total{type="message"} 1.0' in metrics
     assert 'gridgate_update_handling_seconds_count{type="message"} 1.0' in metrics
@@ -264,7 +264,7 @@ async def test_health_readiness_and_metrics(hooked: Hooked) -> None:
         await uow.session.commit()
     status, body = await hooked.get("/readyz")
     assert status == 503 and '"lag_seconds": 300.0' in body
-    status, metrics = await hooked.get("/metrics")
+    _, metrics = await hooked.get("/metrics")
     assert "gridgate_scheduler_lag_seconds 300.0" in metrics
 
 
