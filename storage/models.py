@@ -200,6 +200,8 @@ class Ticket(Base):
         Index("ix_ticket_claimed_at", "claimed_at"),
         Index("ix_ticket_resolved_at", "resolved_at"),
         Index("ix_ticket_status_deadline", "status", "deadline_at"),
+        # The retention sweep looks for tickets over for longer than the retention.
+        Index("ix_ticket_closed_at", "closed_at"),
     )
 
     id: Mapped[int] = mapped_column(AutoId, primary_key=True)
@@ -215,7 +217,8 @@ class Ticket(Base):
     address: Mapped[str | None] = mapped_column(String(256))
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
-    reporter_id: Mapped[int] = mapped_column(TelegramId)
+    # None once the reporter's personal data is erased (bot.services.privacy).
+    reporter_id: Mapped[int | None] = mapped_column(TelegramId)
     anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
     # Kept only when not anonymous; workers see the name and a masked phone.
     reporter_name: Mapped[str | None] = mapped_column(String(128))
@@ -246,9 +249,13 @@ class Ticket(Base):
     # to a call-back, topics), and the enterprise a request is made for.
     details: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
     enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprise.id"), index=True)
+    # Issue 7: when the personal data on the ticket was erased (at the reporter's request or
+    # after the retention period); what is left is anonymous statistics.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-CLOSE_REASONS = ("rated", "unanswered", "withdrawn", "no_show")
+# "erased": a resolved ticket closed early because its reporter had their data erased.
+CLOSE_REASONS = ("rated", "unanswered", "withdrawn", "no_show", "erased")
 SURVEY_STATUSES = ("waiting", "asked", "answered", "unanswered", "cancelled")
 
 
@@ -266,7 +273,8 @@ class TicketSurvey(Base):
 
     id: Mapped[int] = mapped_column(AutoId, primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), index=True)
-    user_id: Mapped[int] = mapped_column(TelegramId)
+    # None once the resident's personal data is erased: the answer stays as a statistic.
+    user_id: Mapped[int | None] = mapped_column(TelegramId)
     round: Mapped[int] = mapped_column(Integer)  # the ticket's reopen_count when asked
     # The node that resolved the ticket in this round: the answer rates its work, wherever
     # the ticket goes afterwards (a poor answer moves it up).
@@ -391,7 +399,7 @@ class Enterprise(Base):
     node_id: Mapped[int | None] = mapped_column(ForeignKey("org_node.id"))
     # Given by a contact to a colleague who joins as another contact.
     invite_code: Mapped[str] = mapped_column(String(16), unique=True)
-    created_by: Mapped[int] = mapped_column(TelegramId)
+    created_by: Mapped[int | None] = mapped_column(TelegramId)  # None once erased
     consent_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -456,6 +464,32 @@ class Booking(Base):
     lawyer_id: Mapped[int | None] = mapped_column(TelegramId)
     lawyer_name: Mapped[str | None] = mapped_column(String(128))
     report: Mapped[str | None] = mapped_column(Text)
-    booked_by: Mapped[int] = mapped_column(TelegramId)
+    booked_by: Mapped[int | None] = mapped_column(TelegramId)  # None once erased
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+ADMIN_ACTION_SOURCES = ("telegram", "cli", "system")
+
+
+class AdminAction(Base):
+    """What an administrator (or the system, for the retention sweep) did to the data: one row
+    per action, written in the transaction of the action itself (issue 7). ``details`` holds
+    codes and counts, never personal data."""
+
+    __tablename__ = "admin_action"
+    __table_args__ = (
+        CheckConstraint(f"source IN ({_in(ADMIN_ACTION_SOURCES)})", name="source"),
+        Index("ix_admin_action_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    source: Mapped[str] = mapped_column(String(12))
+    # Who: the Telegram account of a bot command, or the operating-system account that ran
+    # a CLI command.
+    actor_id: Mapped[int | None] = mapped_column(TelegramId)
+    actor_name: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str | None] = mapped_column(String(128))
+    details: Mapped[dict] = mapped_column(JSON, default=dict)

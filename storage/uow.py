@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
 from storage.models import ProcessedUpdate
+from storage.repositories.admin_log import AdminLogRepository
 from storage.repositories.bookings import BookingRepository
 from storage.repositories.drafts import DraftRepository
 from storage.repositories.enterprises import EnterpriseRepository
@@ -23,6 +24,7 @@ from storage.repositories.groups import GroupRepository
 from storage.repositories.inbox import InboxRepository
 from storage.repositories.nodes import NodeRepository
 from storage.repositories.outbox import OutboxRepository
+from storage.repositories.privacy import PersonalDataRepository
 from storage.repositories.surveys import SurveyRepository
 from storage.repositories.tasks import TaskRepository
 from storage.repositories.tickets import TicketRepository
@@ -59,6 +61,8 @@ class UnitOfWork:
     surveys: SurveyRepository
     enterprises: EnterpriseRepository
     bookings: BookingRepository
+    privacy: PersonalDataRepository
+    admin_log: AdminLogRepository
     inbox: InboxRepository
 
     def __init__(self, db: Database) -> None:
@@ -77,6 +81,8 @@ class UnitOfWork:
         self.surveys = SurveyRepository(self.session)
         self.enterprises = EnterpriseRepository(self.session)
         self.bookings = BookingRepository(self.session)
+        self.privacy = PersonalDataRepository(self.session)
+        self.admin_log = AdminLogRepository(self.session)
         self.inbox = InboxRepository(self.session)
         return self
 

@@ -113,6 +113,11 @@ class DraftRepository:
             await self._tasks.cancel_unless_running(CHECK_KIND, keys)
         return [flow for _, flow in deleted]
 
+    async def discard_all(self, user_id: int) -> list[str]:
+        """Every draft of the person, private or group questions alike (their data is being
+        erased); returns the flows."""
+        return await self._delete(Draft.user_id == user_id)
+
     async def discard_other_private(self, user_id: int, keep: str) -> list[str]:
         """Remove the person's private drafts other than `keep`; returns their flows."""
         return await self._delete(Draft.user_id == user_id, Draft.flow != keep,

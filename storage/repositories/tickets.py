@@ -116,10 +116,12 @@ class TicketRepository:
         return await self._s.get(TicketReporter, (ticket.id, user_id)) is not None
 
     async def residents(self, ticket: Ticket) -> list[int]:
-        """Everyone to keep informed: the reporter first, then co-reporters."""
+        """Everyone to keep informed: the reporter first, then co-reporters. A reporter whose
+        data was erased is nobody to inform."""
         stmt = select(TicketReporter.user_id).where(TicketReporter.ticket_id == ticket.id)
-        return [ticket.reporter_id, *[u for u in (await self._s.scalars(stmt)).all()
-                                      if u != ticket.reporter_id]]
+        reporter = [] if ticket.reporter_id is None else [ticket.reporter_id]
+        return [*reporter, *[u for u in (await self._s.scalars(stmt)).all()
+                             if u != ticket.reporter_id]]
 
     def add_co_reporter(self, ticket_id: int, user_id: int, at: datetime) -> None:
         self._s.add(TicketReporter(ticket_id=ticket_id, user_id=user_id, added_at=at))
