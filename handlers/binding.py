@@ -81,7 +81,8 @@ async def unbind_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     async with rt.uow() as uow:
         result = await binding.unbind(uow, rt.clock, is_admin=rt.is_admin(
-            update.effective_user.id), chat_id=update.effective_chat.id)
+            update.effective_user.id), chat_id=update.effective_chat.id,
+            user_id=update.effective_user.id)
     if result.outcome is Outcome.NOT_ADMIN:
         text = t("Only a Gridgate administrator can unbind a group.")
     elif result.outcome is Outcome.NOT_BOUND:

@@ -32,7 +32,7 @@ from bot.config import format_duration
 from bot.config_types import parse_duration
 from bot.i18n import Translator
 from bot.runtime import Runtime, runtime
-from bot.services import bookings
+from bot.services import audit, bookings
 from bot.services.bookings import BookingRefused, SlotPlan
 from bot.services.calendar import WorkCalendar
 from handlers.cards import BOOKING_PREFIX, slot_label
@@ -132,6 +132,12 @@ async def _add(rt: Runtime, uow: UnitOfWork, t: Translator, node: OrgNode, text:
         return t("I could not read that.") + "\n\n" + help_text(t)
     created, skipped = await bookings.add_slots(uow, rt.clock, rt.config, node.id, plan,
                                                 user_id)
+    if created:
+        audit.record(uow, rt.clock, audit.Actor.telegram(user_id), "slots_add",
+                     target=f"desk:{node.code}", count=len(created), skipped=skipped,
+                     first=created[0].starts_at.astimezone(rt.config.timezone).isoformat(),
+                     last=created[-1].starts_at.astimezone(rt.config.timezone).isoformat(),
+                     length=format_duration(plan.length), places=plan.capacity)
     lines = [t("Added {count} slot(s) of {length} with {places} place(s) each.",
                count=len(created), length=format_duration(plan.length),
                places=plan.capacity)]
@@ -194,6 +200,10 @@ async def slot_button(rt: Runtime, uow: UnitOfWork, t: Translator, update: Updat
         await bookings.close_slot(uow, node.id, slot.id)
     except BookingRefused:
         return [lambda: query.answer(t("This button is no longer valid."), show_alert=True)]
+    audit.record(uow, rt.clock, audit.Actor.telegram(update.effective_user.id), "slot_close",
+                 target=f"slot:{slot.id}", desk=node.code,
+                 starts_at=slot.starts_at.astimezone(rt.config.timezone).isoformat(),
+                 bookings=len(active))
     await uow.commit()
     text = t("Closed {time}; it takes no new bookings.", time=label)
     if action == "sc":  # from the list: show the list again without it

@@ -10,6 +10,7 @@ import enum
 from dataclasses import dataclass, field
 
 from bot.clock import Clock
+from bot.services import audit
 from storage.models import GroupChat, OrgNode
 from storage.uow import UnitOfWork
 
@@ -90,12 +91,18 @@ async def _bind_node(uow: UnitOfWork, clock: Clock, *, node: OrgNode, group: Gro
     this.bound_by = user_id
     this.bound_at = now
     this.updated_at = now
+    audit.record(uow, clock, audit.Actor.telegram(user_id), "bind",
+                 target=f"group:{group.chat_id}", node=node.code,
+                 previous_node=previous.code if previous else None,
+                 displaced_group=displaced.chat_id if displaced else None)
     await uow.commit()
     return BindResult(Outcome.BOUND, node=node, path=path, displaced_group=displaced,
                       previous_node=previous, group_language=this.language)
 
 
-async def unbind(uow: UnitOfWork, clock: Clock, *, is_admin: bool, chat_id: int) -> BindResult:
+async def unbind(uow: UnitOfWork, clock: Clock, *, is_admin: bool, chat_id: int,
+                 user_id: int | None = None) -> BindResult:
+    """Only an administrator (``user_id``, for the admin action log) may unbind."""
     if not is_admin:
         return BindResult(Outcome.NOT_ADMIN)
     group = await uow.groups.get(chat_id)
@@ -105,5 +112,7 @@ async def unbind(uow: UnitOfWork, clock: Clock, *, is_admin: bool, chat_id: int)
     path = await uow.nodes.path(node) if node else []
     group.node_id = None
     group.updated_at = clock.now()
+    audit.record(uow, clock, audit.Actor("telegram", id=user_id), "unbind",
+                 target=f"group:{chat_id}", node=node.code if node else None)
     await uow.commit()
     return BindResult(Outcome.UNBOUND, node=node, path=path, group_language=group.language)

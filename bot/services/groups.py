@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from bot.clock import Clock
+from bot.services import audit
 from bot.services.binding import GroupInfo
 from storage.models import GroupChat, Ticket
 from storage.uow import UnitOfWork
@@ -105,9 +106,13 @@ async def repost(uow: UnitOfWork, clock: Clock, ticket: Ticket, *, from_chat: in
 
 
 async def set_group_language(uow: UnitOfWork, clock: Clock, group: GroupInfo, language: str,
-                             default_language: str) -> None:
+                             default_language: str, *, admin_id: int | None = None) -> None:
+    """An administrator (``admin_id``, for the admin action log) sets a group's language."""
     row = await uow.groups.seen(chat_id=group.chat_id, title=group.title,
                                 chat_type=group.chat_type, is_forum=group.is_forum,
                                 now=clock.now(), language=default_language)
-    row.language = language
+    previous, row.language = row.language, language
+    audit.record(uow, clock, audit.Actor("telegram", id=admin_id), "group_language",
+                 target=f"group:{group.chat_id}", language=language,
+                 previous=previous if previous != language else None)
     await uow.commit()
