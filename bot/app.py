@@ -31,6 +31,7 @@ from handlers import (
     keyboards,
     membership,
     my_tickets,
+    privacy,
     relay,
     report,
     slots,
@@ -42,7 +43,7 @@ from handlers import (
 from handlers.commands import publish_command_menus
 from handlers.errors import on_error
 from handlers.notify import rerouted_card_poster
-from scheduler import backfill, digests, maintenance
+from scheduler import backfill, digests, maintenance, retention
 from scheduler.handlers import task_handlers
 from scheduler.ticker import Ticker
 
@@ -91,6 +92,8 @@ def build_application(rt: Runtime, *, request: BaseRequest | None = None,
                                 first=timedelta(minutes=1), name="purge processed updates")
     app.job_queue.run_repeating(_ensure_digests, interval=timedelta(hours=1),
                                 first=timedelta(hours=1), name="ensure digests")
+    app.job_queue.run_repeating(retention.ensure_job, interval=timedelta(hours=1),
+                                first=timedelta(minutes=2), name="retention sweep")
     return app
 
 
@@ -121,6 +124,7 @@ def register_handlers(app: Application) -> None:
     survey.register(app)
     booking.register(app)
     booking_desk.register(app)
+    privacy.register(app)
     app.add_handler(CallbackQueryHandler(fallback.unknown_callback))
 
     app.add_handler(ChatMemberHandler(membership.my_chat_member,

@@ -131,6 +131,8 @@ def card_text(t: Translator, config: Config, ticket: Ticket, path: Sequence[OrgN
     if path:
         place = " / ".join(html.escape(n.display_name(t.language)) for n in path)
         lines.append(f"📍 {place}")
+    if ticket.erased_at is not None:  # what is left is statistics (bot.services.privacy)
+        lines.append(t("🔒 The resident's personal data has been erased."))
     if ticket.address:
         lines.append(f"🏠 {html.escape(ticket.address)}")
     if ticket.description:
@@ -139,7 +141,8 @@ def card_text(t: Translator, config: Config, ticket: Ticket, path: Sequence[OrgN
         lines.append(t("📎 {count} attachment(s)", count=len(attachments)))
     lines.extend(details_lines(t, ticket))
     lines.extend(checkup_lines(t, config, ticket))
-    lines.append(f"👤 {reporter_line(t, ticket)}")
+    if ticket.erased_at is None:
+        lines.append(f"👤 {reporter_line(t, ticket)}")
     if ticket.kind != "checkup":
         lines.append(t("⏰ Due by {time}", time=local_time(config, ticket.deadline_at)))
     if ticket.resolution and ticket.status in ("resolved", "closed"):

@@ -21,6 +21,8 @@ PRIVATE_COMMANDS = (
     ("cancel", N_("Cancel what you are doing")),
     ("help", N_("What this bot does and how to use it")),
     ("language", N_("Change the language")),
+    ("mydata", N_("Get a copy of your data")),
+    ("deletemydata", N_("Erase your personal data")),
 )
 GROUP_COMMANDS = (
     ("help", N_("What this group receives and the group commands")),

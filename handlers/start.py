@@ -27,9 +27,11 @@ def _welcome(t: Translator) -> str:
 
 
 def _private_help(t: Translator) -> str:
-    return t("<b>How to use Gridgate</b>\n\n"
-             "/start — main menu\n/language — change the language\n/help — this help\n\n"
-             "In an emergency call 110 (police), 119 (fire) or 120 (ambulance) first.")
+    return (t("<b>How to use Gridgate</b>\n\n"
+              "/start — main menu\n/language — change the language\n/help — this help\n\n"
+              "In an emergency call 110 (police), 119 (fire) or 120 (ambulance) first.")
+            + "\n\n" + t("Your data: /mydata sends you a copy of everything the bot keeps "
+                          "about you; /deletemydata erases it."))
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -130,7 +132,7 @@ async def language_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     async with rt.uow() as uow:
         if group:
             await set_group_language(uow, rt.clock, group_info(update.effective_chat), language,
-                                     rt.config.default_language)
+                                     rt.config.default_language, admin_id=user.id)
         else:
             await users.choose_language(uow, rt.clock, user_id=user.id,
                                         telegram_code=user.language_code, language=language)

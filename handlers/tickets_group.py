@@ -848,7 +848,15 @@ async def _event_words(t: Translator, event: TicketEvent, names: dict,
     if kind == "closed":
         if data.get("reason") == "unanswered":
             return t("Closed: the resident did not answer the follow-up")
+        if data.get("reason") == "erased":
+            return t("Closed: the resident had their personal data erased")
         return t("Closed")
+    if kind == "erased":  # bot.services.privacy
+        if data.get("by") == "retention":
+            return t("Personal data erased: the retention period is over")
+        if data.get("scope") == "co_reporter":
+            return t("A co-reporter had their personal data erased")
+        return t("The resident had their personal data erased")
     # Relayed messages and added information (their kinds belong to the relay).
     message = html.escape(trimmed(str(data.get("text") or ""), HISTORY_TEXT_LIMIT))
     if data.get("file"):

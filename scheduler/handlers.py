@@ -8,6 +8,7 @@ from scheduler.claims import claim_handlers
 from scheduler.deadlines import deadline_handlers
 from scheduler.digests import digest_handlers
 from scheduler.drafts import draft_handlers
+from scheduler.retention import retention_handlers
 from scheduler.surveys import survey_handlers
 from scheduler.ticker import TaskHandler
 
@@ -20,4 +21,5 @@ def task_handlers(rt: Runtime) -> dict[str, TaskHandler]:
         **survey_handlers(rt),
         **draft_handlers(rt),
         **booking_handlers(rt),
+        **retention_handlers(rt),
     }

@@ -356,6 +356,28 @@ async def cancel(uow: UnitOfWork, clock: Clock, config: Config, booking_id: int,
     return Change(booking, ticket, await uow.bookings.slot(slot.id))
 
 
+async def cancel_for_erasure(uow: UnitOfWork, clock: Clock, ticket_id: int) -> Change | None:
+    """The contact who booked has their personal data erased (bot.services.privacy): the
+    booking of this ticket, if still active, is cancelled whatever the cut-off, its place
+    freed and its ticket withdrawn. None when the ticket has no active booking."""
+    if await uow.bookings.of_ticket(ticket_id) is None:
+        return None
+    booking, ticket, slot = await of_ticket(uow, ticket_id)
+    if booking.status not in ACTIVE_BOOKING:
+        return None
+    now = clock.now()
+    await uow.bookings.free_place(slot.id)
+    booking.status, booking.updated_at = "cancelled", now
+    await uow.tickets.transition(ticket.id, allowed=OPEN_STATUSES, values={
+        "status": "withdrawn", "closed_at": now, "close_reason": "withdrawn",
+        "updated_at": now})
+    await uow.tickets.refresh(ticket)
+    ticket.details = _details(booking, slot, ticket, proposal=None)
+    _log(uow, ticket, "withdrawn", now, None, "resident")
+    await _stop_timers(uow, ticket)
+    return Change(booking, ticket, await uow.bookings.slot(slot.id))
+
+
 async def _move(uow: UnitOfWork, config: Config, booking: Booking, ticket: Ticket,
                 old: CheckupSlot, new_id: int, now: datetime, lower: datetime, *,
                 status: str) -> Change:

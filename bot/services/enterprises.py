@@ -290,6 +290,8 @@ async def _take_code(uow: UnitOfWork, config: Config, form: Form, text: str,
     if not checked.ok:
         return Outcome(Problem.BAD_CODE, code=checked)
     existing = await uow.enterprises.by_credit_code(checked.code)
+    if existing is not None and await _orphaned(uow, existing):
+        existing = None  # its last contact had their data erased: anyone may take it on
     if existing is not None:
         if await uow.enterprises.contact(existing.id, user_id) is not None:
             return Outcome(Problem.CODE_YOURS, finished=True, enterprise=existing)
@@ -381,6 +383,8 @@ async def register(uow: UnitOfWork, clock: Clock, config: Config, form: Form, *,
     code = credit_code.check(data["credit_code"]).code
     for _ in range(3):
         existing = await uow.enterprises.by_credit_code(code)
+        if existing is not None and await _orphaned(uow, existing):
+            return await _take_on(uow, clock, existing, data, user_id=user_id)
         if existing is not None:
             mine = await uow.enterprises.contact(existing.id, user_id) is not None
             return Registration(Registered.ALREADY_YOURS if mine else Registered.TAKEN,
@@ -405,6 +409,32 @@ async def register(uow: UnitOfWork, clock: Clock, config: Config, form: Form, *,
             continue  # look again: taken meanwhile, or an invitation code drawn twice
         return Registration(Registered.DONE, enterprise)
     raise RuntimeError("could not register the enterprise")  # pragma: no cover
+
+
+async def _orphaned(uow: UnitOfWork, enterprise: Enterprise) -> bool:
+    """An enterprise without contacts: its last one had their personal data erased
+    (bot.services.privacy). It stays for its tickets' sake, and whoever registers its code
+    again takes it on."""
+    return not await uow.enterprises.contact_counts([enterprise.id])
+
+
+async def _take_on(uow: UnitOfWork, clock: Clock, enterprise: Enterprise, data: dict, *,
+                   user_id: int) -> Registration:
+    enterprise = await uow.enterprises.get(enterprise.id, lock=True)
+    if not await _orphaned(uow, enterprise):  # someone else took it on meanwhile
+        mine = await uow.enterprises.contact(enterprise.id, user_id) is not None
+        return Registration(Registered.ALREADY_YOURS if mine else Registered.TAKEN, enterprise)
+    now = clock.now()
+    enterprise.name, enterprise.industry = data["name"], data.get("industry") or ""
+    enterprise.node_id, enterprise.created_by = data["node_id"], user_id
+    enterprise.consent_at = datetime.fromisoformat(data["consent_at"])
+    enterprise.invite_code = await _new_invite_code(uow)  # the old one may be known
+    enterprise.updated_at = now
+    uow.enterprises.add_contact(EnterpriseContact(
+        enterprise_id=enterprise.id, user_id=user_id, name=data["contact_name"],
+        phone=data["phone"], role="owner", added_at=now))
+    await uow.enterprises.flush()
+    return Registration(Registered.DONE, enterprise)
 
 
 async def _new_invite_code(uow: UnitOfWork) -> str:
