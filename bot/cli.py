@@ -12,7 +12,7 @@ from pathlib import Path
 from bot.clock import SystemClock
 from bot.config import Config, ConfigError, load_config
 from bot.logs import configure_logging
-from bot.services import grids
+from bot.services import audit, export, grids
 from bot.services.orgtree import ImportFileError
 from bot.startup import StartupError, open_database, prepare
 from storage import migrate
@@ -111,6 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     loc.add_argument("lat", type=float, help="latitude (WGS84)")
     loc.add_argument("lon", type=float, help="longitude (WGS84)")
     loc.set_defaults(handler=_async(_grids_locate))
+    _data_rights_parsers(sub, common)
     return parser
 
 
@@ -192,6 +193,9 @@ async def _grids_import(config: Config, args: argparse.Namespace) -> int:
             for problem in exc.problems:
                 print(f"  {problem}", file=sys.stderr)
             return EXIT_USAGE
+        audit.record(uow, SystemClock(), _cli_actor(), "grids_import", target=args.file.name,
+                     created=report.created, updated=report.updated,
+                     unchanged=report.unchanged)
         await uow.commit()
         print(f"imported {args.file}: {report.created} created, {report.updated} updated, "
               f"{report.unchanged} unchanged")
@@ -230,6 +234,122 @@ async def _grids_locate(config: Config, args: argparse.Namespace) -> int:
             return 1
         path = await uow.nodes.path(node)
         print(" / ".join(f"{n.name} ({n.code})" for n in path))
+        return 0
+    return await _with_database(config, body)
+
+
+def _data_rights_parsers(sub, common: argparse.ArgumentParser) -> None:
+    """`gridgate export tickets` and `gridgate admin log` (issue 7)."""
+    out = sub.add_parser("export", parents=[common], help="data for statistics")
+    out_sub = out.add_subparsers(dest="export_command", required=True, metavar="WHAT")
+    tickets = out_sub.add_parser(
+        "tickets", parents=[common],
+        help="tickets created in a range of days, without personal data",
+        description="One row per ticket created from --from to --to (local days, both "
+                    "included): number, kind, category, status, place codes, timestamps, "
+                    "deadline, on-time flags, reopen count, close reason and follow-up "
+                    "scores. No Telegram ids, names or phone numbers; free text only with "
+                    "--with-text. CSV opens in Excel (UTF-8 with BOM). Every export is "
+                    "recorded in the admin action log.")
+    tickets.add_argument("--from", dest="first", required=True, metavar="DATE",
+                         help="the first day (YYYY-MM-DD, in the configured time zone)")
+    tickets.add_argument("--to", dest="last", required=True, metavar="DATE",
+                         help="the last day, included")
+    tickets.add_argument("--format", choices=export.FORMATS, default="csv",
+                         help="csv (default) or jsonl")
+    tickets.add_argument("--output", type=Path, metavar="FILE",
+                         help="write to FILE (default: standard output)")
+    tickets.add_argument("--with-text", action="store_true",
+                         help="add the residents' descriptions and addresses and the "
+                              "resolution notes, which may name people")
+    tickets.set_defaults(handler=_async(_export_tickets))
+
+    admin = sub.add_parser("admin", parents=[common], help="the admin action log")
+    admin_sub = admin.add_subparsers(dest="admin_command", required=True, metavar="ACTION")
+    log = admin_sub.add_parser("log", parents=[common],
+                               help="who did what to the data, oldest first")
+    log.add_argument("--since", metavar="DATE", help="from this local day on (YYYY-MM-DD)")
+    log.add_argument("--limit", type=int, metavar="N", help="only the latest N entries")
+    log.add_argument("--json", action="store_true", help="one JSON object per line")
+    log.set_defaults(handler=_async(_admin_log))
+
+
+def _cli_actor() -> audit.Actor:
+    """Who runs the command, for the admin action log: the operating-system account."""
+    import getpass
+
+    try:
+        return audit.Actor.cli(getpass.getuser())
+    except (KeyError, OSError):  # no name for this uid (a bare container)
+        return audit.Actor.cli(None)
+
+
+async def _export_tickets(config: Config, args: argparse.Namespace) -> int:
+    try:
+        span = export.parse_range(args.first, args.last)
+    except export.ExportError as exc:
+        print(f"gridgate: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    async def body(uow: UnitOfWork) -> int:
+        try:
+            stream = args.output.open("wb") if args.output else sys.stdout.buffer
+        except OSError as exc:
+            print(f"gridgate: {args.output}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_USAGE
+        count = await export.count(uow, config, span)
+        # Logged (and committed) before a byte is written: an export that fails half-way
+        # was still an export.
+        audit.record(uow, SystemClock(), _cli_actor(), "tickets_export",
+                     target=f"{span.first}..{span.last}", format=args.format,
+                     tickets=count, with_text=args.with_text or None,
+                     to="file" if args.output else "stdout")
+        await uow.commit()
+        try:
+            writer = export.Writer(stream, args.format, with_text=args.with_text)
+            async for row in export.rows(uow, config, span, with_text=args.with_text):
+                writer.write(row)
+        finally:
+            if args.output:
+                stream.close()
+            else:
+                stream.flush()
+        if args.output:
+            print(f"exported {writer.count} tickets to {args.output}", file=sys.stderr)
+        return 0
+    return await _with_database(config, body)
+
+
+async def _admin_log(config: Config, args: argparse.Namespace) -> int:
+    import json
+    from datetime import datetime, time
+
+    since = None
+    try:
+        if args.since:
+            since = datetime.combine(export.parse_day(args.since, "--since"), time.min,
+                                     tzinfo=config.timezone)
+    except export.ExportError as exc:
+        print(f"gridgate: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.limit is not None and args.limit < 1:
+        print("gridgate: --limit: give a number of entries, 1 or more", file=sys.stderr)
+        return EXIT_USAGE
+
+    async def body(uow: UnitOfWork) -> int:
+        entries = await audit.entries(uow, since, limit=args.limit)
+        for row in entries:
+            at = row.at.astimezone(config.timezone).isoformat(timespec="seconds")
+            who = audit.actor_of(row).label
+            if args.json:
+                print(json.dumps({"at": at, "who": who, "action": row.action,
+                                  "target": row.target, "details": row.details},
+                                 ensure_ascii=False))
+            else:
+                details = json.dumps(row.details, ensure_ascii=False) if row.details else ""
+                print(f"{at}  {who}  {row.action}  {row.target or '-'}  {details}".rstrip())
+        if not entries and not args.json:
+            print("no admin actions" + (f" since {args.since}" if args.since else ""))
         return 0
     return await _with_database(config, body)
 
