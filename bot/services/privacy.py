@@ -122,11 +122,6 @@ class ErasurePlan:
     last_contact: int     # enterprises that would have no contact left
     drafts: int
 
-    @property
-    def empty(self) -> bool:
-        return not (self.reported or self.joined or self.surveys or self.enterprises
-                    or self.drafts)
-
 
 def _without_words(event: TicketEvent) -> dict:
     data = {k: v for k, v in (event.data or {}).items() if k not in _WORDS}
