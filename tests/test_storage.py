@@ -139,3 +139,36 @@ async def test_org_tree_constraints(db: Database) -> None:
                               updated_at=NOW))
         with pytest.raises(Exception, match=r"(?i)check"):
             await uow.commit()
+
+
+async def test_an_old_sqlite_database_with_tickets_upgrades_and_keeps_its_references(
+        tmp_path) -> None:
+    """Rebuilding a table that rows of other tables point at (ticket, under its log) failed
+    with "FOREIGN KEY constraint failed" while foreign keys were enforced."""
+    from storage.db import create_database
+
+    db = create_database(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    try:
+        await migrate.upgrade(db, "0004")
+        at = "2026-01-01T00:00:00+00:00"
+        async with db.engine.begin() as conn:
+            await conn.exec_driver_sql(
+                "INSERT INTO org_node (id, code, level, name, created_at, updated_at) "
+                f"VALUES (1, 'SFQ', 'district', '示范区', '{at}', '{at}')")
+            await conn.exec_driver_sql(
+                "INSERT INTO ticket (id, number, kind, category, status, urgent, description, "
+                "node_id, reporter_id, anonymous, language, created_at, updated_at) VALUES "
+                f"(1, '0101-0001', 'issue', 'sanitation', 'open', 0, '楼道', 1, 5, 0, "
+                f"'zh_Hans', '{at}', '{at}')")
+            await conn.exec_driver_sql(
+                "INSERT INTO ticket_event (id, ticket_id, at, kind, actor_role, data) "
+                f"VALUES (1, 1, '{at}', 'created', 'resident', '{{}}')")
+        await migrate.upgrade(db)
+        assert await migrate.is_up_to_date(db)
+        async with db.engine.connect() as conn:
+            assert (await conn.exec_driver_sql(
+                "SELECT count(*) FROM ticket_event WHERE ticket_id = 1")).scalar() == 1
+            assert (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar() == 1
+            assert (await conn.exec_driver_sql("PRAGMA foreign_key_check")).all() == []
+    finally:
+        await db.dispose()
