@@ -13,11 +13,14 @@ import aiohttp
 import pytest
 from aiohttp import web
 from telegram import Bot, ForceReply, InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken
+from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, RetryAfter
 
+from bot.delivery.calls import retry_after_seconds
 from bot.sandbox import api, demo
+from bot.sandbox.flood import RateLimits
 from bot.sandbox.server import Sandbox
 from bot.sandbox.webhook import SECRET_HEADER
+from bot.sandbox.world import TOKEN, TelegramServer
 from tests.sandbox_client import People, png
 from tests.telegram_fake import load_spec
 
@@ -480,3 +483,139 @@ async def test_an_upload_beyond_telegrams_limit_is_a_413_in_json(served: Served)
         assert response.status == 413
         assert await response.json() == {"ok": False, "error_code": 413,
                                          "description": "Request Entity Too Large"}
+
+
+# -- flood control ------------------------------------------------------------------------------
+
+
+class _Monotonic:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Limited:
+    world: TelegramServer
+    clock: _Monotonic
+    bot: Bot
+    base: str
+    session: aiohttp.ClientSession
+
+
+@pytest.fixture
+async def limited() -> AsyncIterator[Limited]:
+    """An open sandbox world with Telegram's rate limits on, on a clock that moves when told,
+    served over HTTP by the sandbox's own Bot API routes."""
+    clock = _Monotonic()
+    world = TelegramServer(load_spec(), strict=False, rate_limits=RateLimits(), monotonic=clock)
+    app = web.Application()
+    api.add_bot_api(app, world, TOKEN)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    address = f"http://{host}:{port}"
+    bot = Bot(TOKEN, base_url=f"{address}/bot")
+    async with bot, aiohttp.ClientSession() as session:
+        yield Limited(world, clock, bot, f"{address}/bot{TOKEN}", session)
+    await runner.cleanup()
+
+
+# PTB's own RetryAfter constructor reads its deprecated int-valued attribute; not ours to fix.
+ptb_retry_after = pytest.mark.filterwarnings(
+    "ignore:.*`retry_after` will be of type:telegram.warnings.PTBDeprecationWarning")
+
+
+async def test_rate_limits_are_off_by_default(served: Served) -> None:
+    assert TelegramServer(None, strict=False).rate_limits is None
+    world = served.sandbox.world
+    assert world.rate_limits is None  # the demo's sandbox too
+    for i in range(40):  # beyond any of Telegram's limits, at once
+        await served.bot.send_message(RESIDENT, f"m{i}")
+    assert world.flood_refusals == 0
+    assert sum(1 for (chat, _) in world.messages if chat == RESIDENT) == 40
+
+
+@ptb_retry_after
+async def test_a_private_chat_takes_a_short_burst_then_one_a_second(limited: Limited) -> None:
+    # Over raw HTTP: Telegram's own 429 body.
+    for i in range(3):
+        async with limited.session.post(f"{limited.base}/sendMessage",
+                                        json={"chat_id": RESIDENT, "text": f"m{i}"}) as r:
+            assert r.status == 200
+    async with limited.session.post(f"{limited.base}/sendMessage",
+                                    json={"chat_id": RESIDENT, "text": "too many"}) as r:
+        assert r.status == 429
+        assert await r.json() == {"ok": False, "error_code": 429,
+                                  "description": "Too Many Requests: retry after 1",
+                                  "parameters": {"retry_after": 1}}
+    # Through PTB's own client: RetryAfter, and nothing was sent.
+    with pytest.raises(RetryAfter) as refused:
+        await limited.bot.send_message(RESIDENT, "too many")
+    assert retry_after_seconds(refused.value) == 1
+    assert [m["text"] for (c, _), m in sorted(limited.world.messages.items())
+            if c == RESIDENT] == ["m0", "m1", "m2"]
+    # Then one a second, and no more.
+    for i in range(3):
+        limited.clock.now += 1
+        await limited.bot.send_message(RESIDENT, f"steady {i}")
+        with pytest.raises(RetryAfter):
+            await limited.bot.send_message(RESIDENT, "one more")
+    # Other chats are not held up by this one; and edits, chat actions and reads are not limited.
+    await limited.bot.send_message(RESIDENT + 1, "another resident")
+    await limited.bot.edit_message_text("m0 edited", RESIDENT, 1)
+    await limited.bot.send_chat_action(RESIDENT, "typing")
+    await limited.bot.get_me()
+    assert limited.world.flood.refused == {"private": 5}
+    assert limited.world.flood_refusals == 5
+
+
+@ptb_retry_after
+async def test_a_group_takes_twenty_messages_a_minute(limited: Limited) -> None:
+    group = -1001000000101
+    for i in range(20):
+        await limited.bot.send_message(group, f"m{i}")
+        limited.clock.now += 1  # one a second: within a private chat's rate, not a group's
+    with pytest.raises(RetryAfter) as refused:
+        await limited.bot.send_message(group, "21st")
+    assert retry_after_seconds(refused.value) == 40  # until the first is a minute old
+    limited.clock.now += 39.5
+    with pytest.raises(RetryAfter) as refused:
+        await limited.bot.send_message(group, "21st")
+    assert retry_after_seconds(refused.value) == 1  # whole seconds, rounded up
+    limited.clock.now += 0.5
+    await limited.bot.send_message(group, "21st")
+    with pytest.raises(RetryAfter):
+        await limited.bot.send_message(group, "22nd")  # the second is not a minute old yet
+    # A refused call does not count: after the minute, the group is free again at once.
+    limited.clock.now += 60
+    for i in range(20):
+        await limited.bot.send_message(group, f"again {i}")
+    assert limited.world.flood.refused == {"group": 3}
+
+
+@ptb_retry_after
+async def test_thirty_messages_a_second_overall(limited: Limited) -> None:
+    for user in range(30):
+        await limited.bot.send_message(400_000 + user, "hello")
+    with pytest.raises(RetryAfter) as refused:
+        await limited.bot.send_message(500_000, "a fresh chat")
+    assert retry_after_seconds(refused.value) == 1
+    with pytest.raises(RetryAfter):
+        await limited.bot.send_photo(-1001000000101, png())  # any sending method, any chat
+    limited.clock.now += 0.999
+    with pytest.raises(RetryAfter):
+        await limited.bot.send_message(500_000, "a fresh chat")  # any one second, not a tick
+    limited.clock.now += 0.001
+    for user in range(30):
+        await limited.bot.send_message(500_000 + user, "hello")
+    assert limited.world.flood.refused == {"overall": 3}
+    assert len(limited.world.sent) == 60
+    # Switched off again, nothing is limited.
+    limited.world.rate_limits = None
+    await limited.bot.send_message(600_000, "free")
+    assert limited.world.flood_refusals == 0

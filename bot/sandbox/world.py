@@ -31,6 +31,7 @@ from telegram import (
 from telegram.error import TelegramError, TimedOut
 
 from bot.apispec import BotApiSpec, parse_html, utf16_len
+from bot.sandbox.flood import FloodControl, RateLimits, sends_messages
 
 JSON = dict[str, Any]
 
@@ -196,6 +197,10 @@ class TelegramServer:
     ``closed``: only what was made here exists (the sandbox). Open (the tests' fake), anyone
     is a member of any group and any callback query id is fresh.
     ``long_poll_cap`` bounds how long getUpdates waits for an update (None: its own timeout).
+    ``rate_limits``: Telegram's flood control on the messages the bot sends (see
+    bot/sandbox/flood.py), on ``monotonic`` time; None (the default) limits nothing. It can be
+    set or cleared later too (``world.rate_limits = RateLimits()``); ``flood_refusals`` counts
+    the 429s given since.
     """
 
     def __init__(
@@ -207,8 +212,13 @@ class TelegramServer:
         bot_user: JSON | None = None,
         closed: bool = False,
         long_poll_cap: float | None = 0.05,
+        rate_limits: RateLimits | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.spec = spec
+        self.monotonic = monotonic
+        self.flood: FloodControl | None = None
+        self.rate_limits = rate_limits
         self.strict = strict
         self.clock = clock
         self.bot_user: JSON = dict(bot_user or BOT_USER)
@@ -249,6 +259,19 @@ class TelegramServer:
     def bot_id(self) -> int:
         return int(self.bot_user["id"])
 
+    @property
+    def rate_limits(self) -> RateLimits | None:
+        return self.flood.limits if self.flood is not None else None
+
+    @rate_limits.setter
+    def rate_limits(self, limits: RateLimits | None) -> None:
+        self.flood = FloodControl(limits, self.monotonic) if limits is not None else None
+
+    @property
+    def flood_refusals(self) -> int:
+        """How many 429s flood control gave (since rate limits were last set)."""
+        return self.flood.refusals if self.flood is not None else 0
+
     def emit(self, event: JSON) -> None:
         for listener in list(self.listeners):
             listener(event)
@@ -286,6 +309,13 @@ class TelegramServer:
         if failure is not None and failure.body is not None:
             record.error = failure.body
             return failure.body["error_code"], failure.body
+        if self.flood is not None and sends_messages(method):
+            retry_after = self.flood.admit(params.get("chat_id"))
+            if retry_after is not None:
+                flooded = ApiError(429, f"Too Many Requests: retry after {retry_after}",
+                                   retry_after=retry_after)
+                record.error = flooded.body
+                return 429, flooded.body
         try:
             refusal = telegram_refusal(method, params)
             if refusal is not None:
