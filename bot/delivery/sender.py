@@ -162,7 +162,16 @@ class OutboxSender:
                 # Class only: a database error's text may quote the parameters (message text).
                 log.error("outbox sender: %s; retrying in %ss", describe(exc), interval)
                 log.debug("outbox sender failure", exc_info=True)
-            await self._sleep(0 if made else interval)
+            await self._sleep(0 if made else self._rest(interval))
+
+    def _rest(self, interval: float) -> float:
+        """How long the loop rests after a round that made no call: ``interval``, unless the
+        overall limit held it back (full from the round before, or everything paused): then
+        only until the limit lets the next call go. Resting the whole interval there cost a
+        bulk send a quarter of its rate (bench/bulk_delivery.py)."""
+        if self._limits.can_send_any():
+            return interval
+        return min(interval, max(self._limits.wait_time(), 0.001))
 
     def start(self) -> asyncio.Task[None]:
         """Run run_forever() as an asyncio task (see the module docstring)."""
