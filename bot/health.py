@@ -44,15 +44,21 @@ class Health:
     def ticked(self) -> None:
         self.last_tick = self.monotonic()
 
-    async def readiness(self) -> tuple[bool, dict[str, dict]]:
-        """(ready, what each check found)."""
+    async def readiness(self, *, instance_only: bool = False) -> tuple[bool, dict[str, dict]]:
+        """(ready, what each check found).
+
+        The scheduler's lag and the outbox backlog belong to the whole deployment: when they
+        fail, they fail on every instance at once. A load balancer choosing between instances
+        asks ``instance_only`` (/readyz?scope=instance): this process's own state only — not
+        stopping, its database connection, its Bot API connection, its scheduler ticking."""
         checks: dict[str, dict] = {}
         if self.stopping:
             checks["shutdown"] = {"ok": False, "detail": "shutting down"}
         checks["database"] = await self._database()
         checks["bot_api"] = await self._bot_api_check()
-        checks["scheduler"] = await self._scheduler()
-        checks["outbox"] = await self._outbox()
+        checks["scheduler"] = await self._scheduler(lag=not instance_only)
+        if not instance_only:
+            checks["outbox"] = await self._outbox()
         return all(check["ok"] for check in checks.values()), checks
 
     async def _database(self) -> dict:
@@ -81,7 +87,7 @@ class Health:
         self._bot_api = result
         return {"ok": result[1], **({"detail": result[2]} if result[2] else {})}
 
-    async def _scheduler(self) -> dict:
+    async def _scheduler(self, *, lag: bool = True) -> dict:
         interval = self.config.scheduler.tick_interval.total_seconds()
         # A tick may be skipped while the previous one still runs; three missed in a row (and
         # never less than half a minute) is a scheduler that stopped.
@@ -90,6 +96,8 @@ class Health:
                                     else self.started_at)
         if since > allowed:
             return {"ok": False, "detail": f"no tick for {since:.0f} s"}
+        if not lag:
+            return {"ok": True}
         try:
             async with asyncio.timeout(CHECK_TIMEOUT):
                 now = self.clock.now()

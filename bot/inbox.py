@@ -12,8 +12,9 @@ The webhook stores each update (``Inbox.receive``) and answers Telegram; every i
   that is taken over after a crash, or sent again by Telegram, is dropped if it was handled.
 * **Nothing lost.** A lease is renewed while its instance lives; an instance that dies leaves
   its leases to run out (``[runtime] inbox_lease``), and another instance takes the updates over.
-  An update that keeps failing (it killed its instance, say) is set aside after a few leases
-  instead of blocking its chat for ever.
+  An update whose handling never finishes (it killed each instance that took it, say) is set
+  aside after a few takeovers, kept in the table out of its chat's line, instead of blocking
+  the chat for ever; a failure that is reported (the database was away) is only retried.
 * **Fast.** The instance that stored an update is nudged and usually handles it at once; the
   others look at the table every ``poll`` seconds.
 """
@@ -33,7 +34,7 @@ from bot.clock import Clock
 from bot.logs import log_context
 from bot.processor import chat_key
 from storage.db import Database
-from storage.uow import UnitOfWork
+from storage.uow import UnitOfWork, current_inbox_lease
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ class InboxDispatcher:
         self.token = secrets.token_hex(16)  # this instance's leases
         self._wake = asyncio.Event()
         self._chats: dict[str, asyncio.Task[None]] = {}
+        self._held: set[int] = set()  # update_ids leased and being handled (renewed)
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
 
@@ -164,42 +166,61 @@ class InboxDispatcher:
             await asyncio.sleep(self._lease.total_seconds() / 3)
             try:
                 async with UnitOfWork(self._db) as uow:
-                    await uow.inbox.renew(self.token, self._clock.now() + self._lease)
+                    await uow.inbox.renew(self.token, sorted(self._held),
+                                          self._clock.now() + self._lease)
                     await uow.session.commit()
             except Exception as exc:
                 log.warning("inbox: leases could not be renewed (%s)", type(exc).__name__)
 
     async def _serve_chat(self, key: str, update_id: int | None) -> None:
         """Handle the chat's updates one after the other while it has any."""
-        while update_id is not None and not self._stopping:
-            now = self._clock.now()
-            async with UnitOfWork(self._db) as uow:
-                taken = await uow.inbox.lease(update_id, self.token, now=now,
-                                              until=now + self._lease)
-                await uow.session.commit()
-            if taken is None:
-                return  # another instance was quicker
+        try:
+            while update_id is not None and not self._stopping:
+                update_id = await self._serve_one(key, update_id)
+        except Exception as exc:
+            # The database, most likely. Nothing is lost: an update this instance still held
+            # is no longer renewed, runs out of lease and is taken over (here or elsewhere).
+            log.error("inbox: serving a chat stopped (%s); its updates are looked at again",
+                      type(exc).__name__)
+
+    async def _serve_one(self, key: str, update_id: int) -> int | None:
+        """Lease, handle and remove one update; the chat's next one, if any."""
+        now = self._clock.now()
+        async with UnitOfWork(self._db) as uow:
+            taken = await uow.inbox.lease(update_id, self.token, now=now,
+                                          until=now + self._lease)
+            await uow.session.commit()
+        if taken is None:
+            return None  # another instance was quicker
+        self._held.add(update_id)
+        try:
             try:
                 with log_context(update_id=update_id):
-                    await self._handle(update_id, taken["payload"], taken["attempts"])
+                    handled = await self._handle(update_id, taken["payload"], taken["attempts"])
             except Exception as exc:
                 # Most likely the database (handlers' own errors go to the error handler):
                 # give the update back, to be tried again after a pause.
-                pause = min(2 ** taken["attempts"], 60)
+                pause = min(2 ** min(taken["attempts"], 6), 60)
                 log.error("inbox: update %s failed (%s); tried again in %d s", update_id,
                           type(exc).__name__, pause)
                 await self._give_back(update_id, timedelta(seconds=pause))
-                return
+                return None
             async with UnitOfWork(self._db) as uow:
-                await uow.inbox.remove(update_id, self.token)
+                if handled:
+                    await uow.inbox.remove(update_id, self.token)
+                else:
+                    await uow.inbox.set_aside(update_id, self.token)
                 await uow.session.commit()
-                update_id = await uow.inbox.head_of(key)
+                return await uow.inbox.head_of(key)
+        finally:
+            self._held.discard(update_id)
 
-    async def _handle(self, update_id: int, payload: dict, attempts: int) -> None:
+    async def _handle(self, update_id: int, payload: dict, attempts: int) -> bool:
+        """Handle the update; False when it is to be set aside instead."""
         if attempts > MAX_ATTEMPTS:
-            log.error("inbox: update %s set aside after %d attempts to handle it", update_id,
-                      attempts - 1)
-            return
+            log.error("inbox: update %s set aside: its handling never finished in %d tries "
+                      "(each instance holding it stopped)", update_id, attempts - 1)
+            return False
         if attempts > 1:
             log.warning("inbox: update %s taken over (attempt %d)", update_id, attempts)
         try:
@@ -207,9 +228,15 @@ class InboxDispatcher:
         except Exception as exc:  # it will never read better
             log.error("inbox: update %s cannot be read (%s); set aside", update_id,
                       type(exc).__name__)
-            return
+            return False
         app = self._app
-        await app.update_processor.process_update(update, app.process_update(update))
+        # Commits made while handling it check that this instance still holds it (uow).
+        token = current_inbox_lease.set(self.token)
+        try:
+            await app.update_processor.process_update(update, app.process_update(update))
+        finally:
+            current_inbox_lease.reset(token)
+        return True
 
     async def _give_back(self, update_id: int, pause: timedelta) -> None:
         try:
@@ -217,6 +244,6 @@ class InboxDispatcher:
                 await uow.inbox.release(update_id, self.token,
                                         not_before=self._clock.now() + pause)
                 await uow.session.commit()
-        except Exception as exc:  # then its lease runs out by itself
+        except Exception as exc:  # no longer renewed, its lease runs out by itself
             log.warning("inbox: update %s could not be given back (%s)", update_id,
                         type(exc).__name__)

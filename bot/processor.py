@@ -21,7 +21,13 @@ from bot.clock import Clock
 from bot.logs import log_context
 from bot.metrics import Metrics, update_type
 from storage.db import Database
-from storage.uow import UnitOfWork, UpdateScope, current_update
+from storage.uow import (
+    DuplicateUpdate,
+    UnitOfWork,
+    UpdateScope,
+    current_inbox_lease,
+    current_update,
+)
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +108,8 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
                     self._metrics.duplicates.inc()
                 coroutine.close()  # type: ignore[attr-defined]
                 return
-            scope = UpdateScope(update_id=update_id, received_at=self._clock.now())
+            scope = UpdateScope(update_id=update_id, received_at=self._clock.now(),
+                                inbox_token=current_inbox_lease.get())
             token = current_update.set(scope)
             started = time.perf_counter()
             try:
@@ -116,10 +123,16 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
                     self._metrics.updates.labels(kind).inc()
                     self._metrics.handling.labels(kind).observe(took)
             if not scope.recorded:
-                # The handlers wrote nothing (a /help, an ignored update): record the id alone.
-                async with UnitOfWork(self._db) as uow:
-                    await uow.updates.record(update_id, scope.received_at)
-                    await uow.session.commit()
+                # The handlers wrote nothing (a /help, an ignored update): record the id alone,
+                # through the same commit (and inbox lease check) as a handler's.
+                scope_token = current_update.set(scope)
+                try:
+                    async with UnitOfWork(self._db) as uow:
+                        await uow.commit()
+                except DuplicateUpdate:
+                    log.info("update %s was recorded elsewhere first", update_id)
+                finally:
+                    current_update.reset(scope_token)
 
     async def _already_processed(self, update_id: int) -> bool:
         async with UnitOfWork(self._db) as uow:

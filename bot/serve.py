@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -24,16 +25,19 @@ from telegram.ext import Application
 
 from bot.clock import SystemClock
 from bot.config import Config
+from bot.delivery import OutboxSender
 from bot.i18n import Catalogs
 from bot.inbox import Inbox, InboxDispatcher
 from bot.runtime import Runtime
 from bot.startup import StartupError, open_database, prepare
 from bot.web import Webhook, WebServer, derived_secret
+from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
 EXIT_USAGE = 2
 MAX_RETRY_PAUSE = 60.0
+MIN_SENDER_GRACE = 3.0
 
 
 class CannotStart(Exception):
@@ -82,9 +86,11 @@ async def serve(config: Config, options: ServeOptions = ServeOptions()) -> int:
         if app.post_init:
             await app.post_init(app)
         hook = None
+        # In polling mode too: updates a webhook-mode run stored and left (acknowledged to
+        # Telegram already) are handled, not stranded.
+        dispatcher = InboxDispatcher(app, db, clock, lease=config.runtime.inbox_lease,
+                                     slots=config.runtime.max_concurrent_updates)
         if options.webhook:
-            dispatcher = InboxDispatcher(app, db, clock, lease=config.runtime.inbox_lease,
-                                         slots=config.runtime.max_concurrent_updates)
             inbox = Inbox(db, clock, app, dispatcher)
             hook = Webhook(path=config.webhook.path,
                            secret=_secret(config), receive=inbox.receive)
@@ -103,8 +109,8 @@ async def serve(config: Config, options: ServeOptions = ServeOptions()) -> int:
                      served)
         await app.start()
         started = True
-        if dispatcher is not None:
-            dispatcher.start()
+        dispatcher.start()
+        if options.webhook:
             await _set_webhook(app, config, ALLOWED_UPDATES)
         else:
             assert app.updater is not None
@@ -117,6 +123,27 @@ async def serve(config: Config, options: ServeOptions = ServeOptions()) -> int:
     finally:
         await _shut_down(app, config, server, dispatcher, started)
     return 0
+
+
+async def _drain_outbox(app: Application, sender: OutboxSender,
+                        left: Callable[[], float]) -> None:
+    """Send what was queued when the stop began (others' rows are theirs to send), within
+    what is left of the shutdown time."""
+    # The loop finishes the calls it has under way (a call cut off might have reached
+    # Telegram, and be sent again elsewhere): never less than a few seconds for that.
+    await sender.stop(grace=max(MIN_SENDER_GRACE, min(10.0, left())))
+    if left() <= 0:
+        log.warning("stopping: no time left to send the outbox; it stays queued for the next "
+                    "instance")
+        return
+    try:
+        async with UnitOfWork(app.bot_data["runtime"].db) as uow:
+            last = await uow.outbox.last_id()
+        await sender.drain(timeout=left(), up_to=last)
+    except TimeoutError as exc:
+        log.warning("stopping: %s; they stay queued for the next instance", exc)
+    except Exception as exc:  # the database may be what failed
+        log.warning("stopping: the outbox could not be drained (%s)", type(exc).__name__)
 
 
 def _secret(config: Config) -> str:
@@ -173,7 +200,7 @@ async def _shut_down(app: Application, config: Config, server: WebServer | None,
     if server is not None:
         server.stop_accepting()
     if dispatcher is not None:
-        if not await dispatcher.stop(left()):
+        if not await dispatcher.stop(max(0.0, left() - MIN_SENDER_GRACE)):
             log.warning("stopping: some updates were not finished in time; another instance "
                         "(or the next start) handles them")
     if app.updater is not None and app.updater.running:
@@ -182,15 +209,7 @@ async def _shut_down(app: Application, config: Config, server: WebServer | None,
         await app.stop()  # handles what polling fetched; lets a running tick finish
         sender = app.bot_data.get("sender")
         if sender is not None:
-            log.debug("stopping: the outbox")
-            await sender.stop(grace=min(10.0, left()))
-            try:
-                await sender.drain(timeout=left())
-            except TimeoutError as exc:
-                log.warning("stopping: %s; they stay queued for the next instance", exc)
-            except Exception as exc:  # the database may be what failed
-                log.warning("stopping: the outbox could not be drained (%s)",
-                            type(exc).__name__)
+            await _drain_outbox(app, sender, left)
         if app.post_stop:
             await app.post_stop(app)
     if server is not None:

@@ -36,6 +36,11 @@ class DuplicateUpdate(Exception):
     """Another worker already committed the handling of this update_id."""
 
 
+class LeaseLost(DuplicateUpdate):
+    """This instance's lease on the update ran out and another instance took it over: the
+    other one's handling stands, and this one must not commit."""
+
+
 @dataclass
 class UpdateScope:
     """The update being handled by the current asyncio task, if any."""
@@ -43,9 +48,13 @@ class UpdateScope:
     update_id: int
     received_at: datetime
     recorded: bool = False
+    # The inbox lease the update is handled under (webhook mode), checked at commit.
+    inbox_token: str | None = None
 
 
 current_update: ContextVar[UpdateScope | None] = ContextVar("current_update", default=None)
+# Set by the inbox dispatcher around the handling of a leased update (bot.inbox).
+current_inbox_lease: ContextVar[str | None] = ContextVar("current_inbox_lease", default=None)
 
 
 class UnitOfWork:
@@ -102,6 +111,10 @@ class UnitOfWork:
             except IntegrityError as exc:
                 await self.session.rollback()
                 raise DuplicateUpdate(scope.update_id) from exc
+            if scope.inbox_token is not None and not await self.inbox.still_held(
+                    scope.update_id, scope.inbox_token):
+                await self.session.rollback()
+                raise LeaseLost(scope.update_id)
         await self.session.commit()
         if scope is not None:
             scope.recorded = True

@@ -19,7 +19,7 @@ from telegram.warnings import PTBUserWarning
 from bot.clock import FakeClock
 from bot.config import Config
 from bot.delivery import OutboxSender, reroute_from_group
-from bot.delivery.limits import ARRIVAL_MARGIN
+from bot.delivery.limits import ARRIVAL_MARGIN, GLOBAL_AHEAD
 from bot.metrics import Metrics
 from bot.services import tickets
 from bot.services.groups import migrated as group_migrated
@@ -633,7 +633,11 @@ async def test_a_migrated_group_is_rebound_and_rows_follow_it(env: Env) -> None:
     env.fake.migrate_chat(old, new)
     first = await env.enqueue(old, text="first", ticket_id=ticket_id)
     second = await env.enqueue(old, text="second")
-    await env.sender().drain()
+    metrics = Metrics()
+    await env.sender(metrics=metrics).drain()
+    # Telegram delivered nothing to the old id: going to the new one is no repeat.
+    assert metrics.outbox_resent._value.get() == 0
+    assert metrics.outbox_failures.labels("ChatMigrated")._value.get() == 1
 
     # A ticket with no card anywhere gets one (the stand-in note by default), behind what
     # was waiting.
@@ -765,6 +769,15 @@ async def test_drain_gives_up_at_its_deadline_even_when_a_group_must_wait(env: E
     assert len(_texts(env.fake, GRID_GROUP)) == 20
 
 
+async def test_a_stopping_drain_sends_what_was_queued_before_and_no_more(env: Env) -> None:
+    before = [await env.enqueue(RESIDENT + i, text="before") for i in range(3)]
+    last = before[-1]
+    after = await env.enqueue(OTHER_RESIDENT, text="queued by another instance meanwhile")
+    await env.sender().drain(up_to=last)
+    assert [(await env.row(i)).status for i in before] == ["sent"] * 3
+    assert (await env.row(after)).status == "pending"
+
+
 async def test_drain_sleeps_only_as_long_as_the_limits_require(env: Env) -> None:
     sender = env.sender()
     for i in range(25):
@@ -795,25 +808,25 @@ async def test_chats_interleave_and_a_backlog_does_not_crowd_others_out(env: Env
 
 
 async def test_the_global_cap_holds(env: Env) -> None:
+    made_at = _timed_calls(env)
     sender = env.sender()
     for user in range(40):
         await env.enqueue(400_000 + user, text="hello")
     assert await sender.run_once() == 30
     env.mono.advance(0.5)
     assert await sender.run_once() == 0
-    # Telegram counts a call when it arrives, a little later and not always equally late:
-    # the 31st waits a second and a margin, or it might arrive within the first's second.
-    env.mono.advance(0.5)
+    # Rows are claimed a little ahead of the second's end, and their calls wait for it: a
+    # second and a margin, as Telegram counts a call when it arrives, a little later and not
+    # always equally late, and the 31st must not arrive within the first's second.
+    env.mono.advance(1 + ARRIVAL_MARGIN - GLOBAL_AHEAD - 0.5 - 0.01)
     assert await sender.run_once() == 0
-    env.mono.advance(ARRIVAL_MARGIN)
+    env.mono.advance(0.01)
     assert await sender.run_once() == 10
+    assert [round(t - made_at[0], 3) for t in made_at] == [0] * 30 + [1 + ARRIVAL_MARGIN] * 10
 
 
-async def test_a_bulk_send_goes_on_as_soon_as_the_global_cap_allows(env: Env) -> None:
-    # The loop rests its interval when there is nothing to do, but not when the cap held
-    # rows back: it waits only until the cap lets the next one go.
-    for user in range(70):
-        await env.enqueue(400_000 + user, text="hello")
+def _timed_calls(env: Env) -> list[float]:
+    """The fake monotonic time of each call Telegram gets."""
     made_at: list[float] = []
     call = env.fake.server.call
 
@@ -822,6 +835,15 @@ async def test_a_bulk_send_goes_on_as_soon_as_the_global_cap_allows(env: Env) ->
         return await call(method, params, uploads)
 
     env.fake.server.call = timed
+    return made_at
+
+
+async def test_a_bulk_send_goes_on_as_soon_as_the_global_cap_allows(env: Env) -> None:
+    # The loop rests its interval when there is nothing to do, but not when the cap held
+    # rows back: it waits only until the cap lets the next one go.
+    for user in range(70):
+        await env.enqueue(400_000 + user, text="hello")
+    made_at = _timed_calls(env)
     sender = env.sender()
     task = asyncio.create_task(sender.run_forever(interval=5))
     for _ in range(1000):

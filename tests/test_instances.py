@@ -141,6 +141,13 @@ escalate_after = "1h"
     return path
 
 
+def notable(bots: list[BotProcess]) -> str:
+    """The instances' warnings and errors, for a failure's message."""
+    return "\n".join(f"{bot.log_path.stem}: {line[:240]}" for bot in bots
+                     for line in bot.log.splitlines()
+                     if " WARNING " in line or " ERROR " in line or "Error" in line)
+
+
 def plain(html: str) -> str:
     return re.sub(r"<[^>]+>", "", html)
 
@@ -211,7 +218,10 @@ async def test_two_instances_behind_one_entry_point_lose_nothing_and_repeat_noth
                         "a third of the load")
             killed_at = time.monotonic()
             bots[0].process.send_signal(signal.SIGKILL)
-            results = await asyncio.wait_for(asyncio.gather(*journeys), 120)
+            try:
+                results = await asyncio.wait_for(asyncio.gather(*journeys), 120)
+            except AssertionError as exc:  # say what the instances saw
+                raise AssertionError(f"{exc}\n{notable(bots)}") from None
             took = time.monotonic() - killed_at
 
             numbers = [number for number, _ in results]

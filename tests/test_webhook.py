@@ -17,7 +17,8 @@ from bot.web import SECRET_HEADER, Webhook, WebServer, derived_secret
 from handlers.start import _private_help as private_help
 from handlers.start import _welcome as welcome
 from storage.models import InboundUpdate, ProcessedUpdate
-from storage.uow import UnitOfWork
+from storage.repositories.inbox import InboxRepository
+from storage.uow import LeaseLost, UnitOfWork, current_inbox_lease
 from tests.harness import BotEnv
 from tests.telegram_fake import TOKEN, User
 
@@ -123,8 +124,54 @@ async def test_nonsense_is_refused_and_duplicates_are_handled_once(hooked: Hooke
     await hooked.settled()
     assert sent_to(hooked.env, RESIDENT.id) == [welcome(catalogs["zh_Hans"])]
     _, metrics = await hooked.get("/metrics")
-    assert "gridgate_updates_duplicate_total 1.0" in metrics
+    # Each repeat was either kept once in the inbox or dropped as handled: four calls, one
+    # handling, whichever way each repeat went (it depends on how fast the first is handled).
+    stored = _value(metrics, 'gridgate_webhook_requests_total{outcome="stored"}')
+    kept_once = _value(metrics, 'gridgate_webhook_requests_total{outcome="duplicate"}')
+    dropped = _value(metrics, "gridgate_updates_duplicate_total")
+    assert stored + kept_once == 4 and stored - dropped == 1
+    assert 'gridgate_updates_total{type="message"} 1.0' in metrics
     assert 'gridgate_webhook_requests_total{outcome="invalid"} 4.0' in metrics
+
+
+def _value(metrics: str, name: str) -> float:
+    for line in metrics.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"{name} not in the metrics")
+
+
+@pytest.mark.parametrize("body", [
+    b'{"update_id": 18446744073709551616, "message": {}}',
+    b'{"update_id": 9223372036854775808}',
+    b'{"update_id": 5, "x": NaN}',
+    b'{"update_id": 5, "x": -Infinity}',
+    b"[" * 100_000 + b"]" * 100_000,
+    b"\xff\xfe{",
+])
+async def test_odd_bodies_get_a_400_not_an_error(hooked: Hooked, body: bytes) -> None:
+    async with hooked.session.post(hooked.url + "/telegram/hook", data=body,
+                                   headers={SECRET_HEADER: SECRET}) as response:
+        assert response.status == 400, await response.text()
+    async with hooked.session.post(
+            hooked.url + "/telegram/hook", data=b'{"update_id": 5}',
+            headers={SECRET_HEADER: SECRET,
+                     "Content-Type": "application/json; charset=klingon"}) as response:
+        assert response.status == 200  # the charset is not ours to believe: it is UTF-8 JSON
+
+
+async def test_a_secret_header_that_is_not_utf8_is_refused_like_any_wrong_one(
+        hooked: Hooked) -> None:
+    host, port = hooked.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    body = b'{"update_id": 1}'
+    writer.write(b"POST /telegram/hook HTTP/1.1\r\nHost: x\r\nContent-Length: "
+                 + str(len(body)).encode() + b"\r\n" + SECRET_HEADER.encode()
+                 + b": \xff\xfe\r\nConnection: close\r\n\r\n" + body)
+    await writer.drain()
+    status_line = await reader.readline()
+    writer.close()
+    assert status_line.split()[1] == b"403"
 
 
 async def test_a_chats_updates_are_handled_in_update_id_order(bot: BotEnv, catalogs) -> None:
@@ -215,8 +262,8 @@ async def test_an_update_that_keeps_failing_is_set_aside(bot: BotEnv) -> None:
     texts = sent_to(bot, RESIDENT.id)
     assert len(texts) == 1  # only /help: the chat goes on behind the set-aside update
     assert not await processed(rt.db, start.update_id)
-    async with UnitOfWork(rt.db) as uow:
-        assert await uow.inbox.backlog() == 0
+    async with UnitOfWork(rt.db) as uow:  # kept for an operator, out of the chat's line
+        assert (await uow.inbox.backlog(), await uow.inbox.set_aside_count()) == (0, 1)
 
 
 async def test_stopping_refuses_new_updates_and_hands_back_nothing_unfinished(
@@ -244,7 +291,7 @@ async def test_health_readiness_and_metrics(hooked: Hooked) -> None:
 
     await hooked.post(env.updates.command(RESIDENT, "/start").to_dict())
     await hooked.settled()
-    _, metrics = await hooked.get("/metrics")
+    status, metrics = await hooked.get("/metrics")
     assert status == 200
     assert 'gridgate_updates_total{type="message"} 1.0' in metrics
     assert 'gridgate_update_handling_seconds_count{type="message"} 1.0' in metrics
@@ -264,7 +311,11 @@ async def test_health_readiness_and_metrics(hooked: Hooked) -> None:
         await uow.session.commit()
     status, body = await hooked.get("/readyz")
     assert status == 503 and '"lag_seconds": 300.0' in body
-    _, metrics = await hooked.get("/metrics")
+    # The lag is the deployment's, not this instance's: a balancer asks about the instance.
+    status, body = await hooked.get("/readyz?scope=instance")
+    assert status == 200 and '"outbox"' not in body, body
+    status, metrics = await hooked.get("/metrics")
+    assert status == 200
     assert "gridgate_scheduler_lag_seconds 300.0" in metrics
 
 
@@ -272,3 +323,112 @@ async def test_the_derived_secret_is_stable_and_not_the_token() -> None:
     assert derived_secret(TOKEN) == derived_secret(TOKEN)
     assert TOKEN not in derived_secret(TOKEN) and TOKEN.split(":")[1] not in derived_secret(TOKEN)
     assert derived_secret(TOKEN) != derived_secret(TOKEN + "x")
+
+
+async def test_a_chat_is_not_stranded_when_removing_a_handled_update_fails(
+        bot: BotEnv, catalogs, monkeypatch) -> None:
+    rt = bot.runtime
+    start = bot.updates.command(RESIDENT, "/start")
+    help_ = bot.updates.command(RESIDENT, "/help")
+    inbox = Inbox(rt.db, rt.clock, bot.app)
+    await inbox.receive(start.to_dict())
+    await inbox.receive(help_.to_dict())
+    original = InboxRepository.remove
+    failures = [ConnectionResetError("the database went away for a moment")]
+
+    async def remove_once_failing(self, update_id, token):
+        if failures:
+            raise failures.pop()
+        return await original(self, update_id, token)
+
+    monkeypatch.setattr(InboxRepository, "remove", remove_once_failing)
+    dispatcher = InboxDispatcher(bot.app, rt.db, rt.clock, lease=timedelta(seconds=30))
+    assert await dispatcher.run_once() == 1
+    await asyncio.gather(*dispatcher._chats.values())
+    zh = catalogs["zh_Hans"]
+    assert sent_to(bot, RESIDENT.id) == [welcome(zh)]  # handled; not removed
+    # Its heartbeat renews only what is being handled: the row left behind is not renewed.
+    async with UnitOfWork(rt.db) as uow:
+        assert await uow.inbox.renew(dispatcher.token, sorted(dispatcher._held),
+                                     rt.clock.now() + timedelta(seconds=30)) == 0
+    rt.clock.advance(timedelta(seconds=31))  # so its lease runs out
+    assert await dispatcher.run_once() == 1
+    await asyncio.gather(*dispatcher._chats.values())
+    # Taken over, dropped as handled (no second welcome), and the chat goes on.
+    assert sent_to(bot, RESIDENT.id) == [welcome(zh), private_help(zh)]
+    async with UnitOfWork(rt.db) as uow:
+        assert await uow.inbox.backlog() == 0
+
+
+async def test_reported_failures_are_retried_however_many_not_set_aside(
+        bot: BotEnv, catalogs, monkeypatch) -> None:
+    rt = bot.runtime
+    start = bot.updates.command(RESIDENT, "/start")
+    await Inbox(rt.db, rt.clock, bot.app).receive(start.to_dict())
+    processor = bot.app.update_processor
+    original = processor._already_processed
+    failures = [OSError("no database")] * (MAX_ATTEMPTS + 3)
+
+    async def flaky(update_id):
+        if failures:
+            raise failures.pop()
+        return await original(update_id)
+
+    monkeypatch.setattr(processor, "_already_processed", flaky)
+    dispatcher = InboxDispatcher(bot.app, rt.db, rt.clock, lease=timedelta(seconds=30))
+    for _ in range(MAX_ATTEMPTS + 4):
+        rt.clock.advance(timedelta(seconds=61))  # past any pause
+        await dispatcher.run_once()
+        await asyncio.gather(*dispatcher._chats.values())
+    assert failures == []
+    assert sent_to(bot, RESIDENT.id) == [welcome(catalogs["zh_Hans"])]
+    async with UnitOfWork(rt.db) as uow:
+        assert (await uow.inbox.backlog(), await uow.inbox.set_aside_count()) == (0, 0)
+
+
+async def test_a_lease_lost_meanwhile_stops_the_commit(bot: BotEnv) -> None:
+    """An instance whose lease lapsed (a stalled loop, a database that did not answer its
+    heartbeat) must not commit an update another instance has taken over."""
+    rt = bot.runtime
+    start = bot.updates.command(RESIDENT, "/start")
+    await Inbox(rt.db, rt.clock, bot.app).receive(start.to_dict())
+    now = rt.clock.now()
+    async with UnitOfWork(rt.db) as uow:  # the other instance holds it now
+        assert await uow.inbox.lease(start.update_id, "other", now=now,
+                                     until=now + timedelta(seconds=30))
+        await uow.session.commit()
+    token = current_inbox_lease.set("mine, lapsed")
+    try:
+        await bot.send(start)
+    finally:
+        current_inbox_lease.reset(token)
+    assert [type(e) for e in bot.errors] == [LeaseLost]
+    bot.errors.clear()
+    assert sent_to(bot, RESIDENT.id) == []
+    assert not await processed(rt.db, start.update_id)
+
+
+async def test_stopping_hands_back_an_update_still_in_hand(bot: BotEnv, catalogs,
+                                                           monkeypatch) -> None:
+    rt = bot.runtime
+    start = bot.updates.command(RESIDENT, "/start")
+    await Inbox(rt.db, rt.clock, bot.app).receive(start.to_dict())
+    stuck = asyncio.Event()
+    processor = bot.app.update_processor
+    original = processor._already_processed
+
+    async def slow(update_id):
+        stuck.set()
+        await asyncio.sleep(3600)  # a handler that does not finish in the shutdown time
+        return await original(update_id)
+
+    monkeypatch.setattr(processor, "_already_processed", slow)
+    stopping = InboxDispatcher(bot.app, rt.db, rt.clock, lease=timedelta(seconds=30))
+    assert await stopping.run_once() == 1
+    await stuck.wait()
+    assert not await stopping.stop(0.1)  # not everything finished
+    monkeypatch.setattr(processor, "_already_processed", original)
+    other = InboxDispatcher(bot.app, rt.db, rt.clock, lease=timedelta(seconds=30))
+    assert await other.run_once() == 1  # at once: handed back, not left to run out
+    await asyncio.gather(*other._chats.values())
+    assert sent_to(bot, RESIDENT.id) == [welcome(catalogs["zh_Hans"])]

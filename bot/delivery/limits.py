@@ -27,6 +27,11 @@ GLOBAL_FLOOD_WINDOW = 1.0
 # sandbox's flood control). Under the hard limits (overall, a group's minute) a call is held
 # this much longer; a private chat's limit allows bursts anyway.
 ARRIVAL_MARGIN = 0.05
+# The overall cap is claimed this far ahead: rows are leased and prepared (database work)
+# while the slots they will take are still held, and each call then waits in memory for its
+# slot (``global_wait``). Otherwise the claim's and the preparation's latency would be added
+# to every second of a bulk send.
+GLOBAL_AHEAD = 0.2
 
 
 class Window:
@@ -42,9 +47,23 @@ class Window:
         while self.stamps and self.stamps[0] <= now - self.period:
             self.stamps.popleft()
 
-    def free(self, now: float) -> bool:
+    def free(self, now: float, ahead: float = 0.0) -> bool:
+        """A slot is free now, or will be within ``ahead`` seconds."""
         self._prune(now)
-        return len(self.stamps) + self.reserved < self.limit
+        leaving = 0
+        for stamp in self.stamps:
+            if stamp > now + ahead - self.period:
+                break
+            leaving += 1
+        return len(self.stamps) - leaving + self.reserved < self.limit
+
+    def stamp_wait(self, now: float) -> float:
+        """Seconds until one more call may be stamped, reservations aside (the caller holds
+        one of them)."""
+        self._prune(now)
+        if len(self.stamps) < self.limit:
+            return 0.0
+        return self.stamps[len(self.stamps) - self.limit] + self.period - now
 
     def ready_in(self, now: float) -> float:
         """Seconds until a slot frees (0 if one is free, or if only reservations hold it)."""
@@ -89,8 +108,24 @@ class RateLimiter:
         return until is not None
 
     def can_send_any(self) -> bool:
+        """A claim may find room: nothing pauses everything, and the overall cap has a slot
+        now or within GLOBAL_AHEAD."""
         now = self._now()
-        return now >= self._paused_all_until and self._global.free(now)
+        return now >= self._paused_all_until and self._global.free(now, GLOBAL_AHEAD)
+
+    def claim_wait(self) -> float:
+        """Seconds until can_send_any() may hold again (0: it may now)."""
+        now = self._now()
+        if now < self._paused_all_until:
+            return self._paused_all_until - now
+        if self._global.free(now, GLOBAL_AHEAD):
+            return 0.0
+        return max(0.0, self._global.ready_in(now) - GLOBAL_AHEAD)
+
+    def global_wait(self) -> float:
+        """Seconds until a reserved call may be made under the overall cap (reserved ahead,
+        its slot may still be held for a moment)."""
+        return self._global.stamp_wait(self._now())
 
     def reserve(self, chat_id: int) -> bool:
         """Take a slot for one call to this chat, if every limit allows it now."""
@@ -98,7 +133,7 @@ class RateLimiter:
         if now < self._paused_all_until or self._paused_for(chat_id, now):
             return False
         window = self._window(chat_id)
-        if not (self._global.free(now) and window.free(now)):
+        if not (self._global.free(now, GLOBAL_AHEAD) and window.free(now)):
             return False
         self._global.reserved += 1
         window.reserved += 1

@@ -119,6 +119,15 @@ class Rows:
             await uow.commit()
             return Call(row.id, row.chat_id, row.method, params, renewed, again)
 
+    async def not_delivered(self, call: Call) -> None:
+        """Telegram answered that it did not deliver the call (a migrated group): the row was
+        not handed over after all, so making it again is no repeat."""
+        async with UnitOfWork(self._db) as uow:
+            row = await uow.outbox.locked(call.id)
+            if row is not None and row.status == "pending":
+                row.sent_at = None
+                await uow.commit()
+
     async def release(self, row_ids: Sequence[int], lease: datetime) -> None:
         """Leased rows of a chat that was held up go back to waiting their turn."""
         async with UnitOfWork(self._db) as uow:

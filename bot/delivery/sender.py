@@ -102,6 +102,7 @@ class OutboxSender:
         self._batch = max(50, 4 * config.delivery.global_per_second)
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._up_to: int | None = None  # while draining for a stop (see drain)
         # do_api_request warns when a method has a typed twin (sendMessage → send_message);
         # the outbox stores plain Bot API calls on purpose, so only this module's calls are
         # exempted.
@@ -135,15 +136,26 @@ class OutboxSender:
                 made += result
         return made
 
-    async def drain(self, timeout: float = 10) -> None:  # noqa: ASYNC109 - the agreed API
+    async def drain(self, timeout: float = 10, *,  # noqa: ASYNC109 - the agreed API
+                    up_to: int | None = None) -> None:
         """For tests and shutdown: run_once until nothing is due, sleeping only as long as the
-        rate limits require. Raises TimeoutError if rows are still due after ``timeout``."""
+        rate limits require. Raises TimeoutError if rows are still due after ``timeout``.
+        With ``up_to``, only rows up to that id count (what was queued when a stop began:
+        other instances keep adding theirs)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        self._up_to = up_to
+        try:
+            await self._drain(loop, deadline, timeout)
+        finally:
+            self._up_to = None
+
+    async def _drain(self, loop: asyncio.AbstractEventLoop, deadline: float,
+                     timeout: float) -> None:  # noqa: ASYNC109
         while True:
             await self.run_once()
             async with UnitOfWork(self._db) as uow:
-                waiting = await uow.outbox.count_claimable(self._clock.now())
+                waiting = await uow.outbox.count_claimable(self._clock.now(), self._up_to)
             if not waiting:
                 return
             left = deadline - loop.time()
@@ -171,7 +183,7 @@ class OutboxSender:
         bulk send a quarter of its rate (bench/bulk_delivery.py)."""
         if self._limits.can_send_any():
             return interval
-        return min(interval, max(self._limits.wait_time(), 0.001))
+        return min(interval, max(self._limits.claim_wait(), 0.001))
 
     def start(self) -> asyncio.Task[None]:
         """Run run_forever() as an asyncio task (see the module docstring)."""
@@ -208,7 +220,8 @@ class OutboxSender:
         try:
             async with UnitOfWork(self._db) as uow:
                 rows = await uow.outbox.claimable(now, limit=self._batch,
-                                                  skip_chats=self._limits.held_chats())
+                                                  skip_chats=self._limits.held_chats(),
+                                                  up_to=self._up_to)
                 heads = await uow.outbox.first_pending(sorted({r.chat_id for r in rows}))
                 started: set[int] = set()
                 stopped: set[int] = set()
@@ -273,6 +286,10 @@ class OutboxSender:
                 lease = call.lease
                 if call.again and self._metrics is not None:
                     self._metrics.outbox_resent.inc()
+                # The overall cap is claimed a moment ahead (bot.delivery.limits): its slot
+                # may still be held.
+                while (wait := self._limits.global_wait()) > 0:
+                    await self._sleep(wait)
                 self._limits.stamp(call.chat_id, reserved=reserved)
                 reserved = False
                 calls += 1
@@ -282,6 +299,7 @@ class OutboxSender:
                                                             api_kwargs=api_kwargs(params))
                 except ChatMigrated as exc:
                     self._count_failure(exc)
+                    await self._rows.not_delivered(call)  # no repeat when sent to the new id
                     source = call.params.get("from_chat_id")
                     if await self._rows.migrated(call, exc.new_chat_id,
                                                  source if isinstance(source, int) else None):

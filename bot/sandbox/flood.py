@@ -100,10 +100,11 @@ class FloodControl:
         # 429s given, by the limit that refused: "overall", "group" or "private".
         self.refused: Counter[str] = Counter()
 
-    def admit(self, chat_id: object) -> int | None:
-        """Take a message for ``chat_id`` now: None if every limit allows it, else the
-        retry_after of Telegram's 429 (the refusal is counted)."""
-        now = self._now()
+    def admit(self, chat_id: object, now: float | None = None) -> int | None:
+        """Take a message for ``chat_id`` that arrived at ``now`` (monotonic; default: now):
+        None if every limit allows it, else the retry_after of Telegram's 429 (the refusal is
+        counted)."""
+        now = self._now() if now is None else now
         chat = _chat_key(chat_id)
         own: _Window | _Bucket
         if isinstance(chat, int) and chat > 0:

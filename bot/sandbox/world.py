@@ -280,6 +280,7 @@ class TelegramServer:
     async def call(
         self, method: str, params: dict[str, Any], uploads: dict[str, Upload]
     ) -> tuple[int, dict[str, Any]]:
+        arrived = self.monotonic()  # flood control counts a call when it arrives
         record = Call(method, params, uploads)
         self.calls.append(record)
         if self.keep_calls is not None and len(self.calls) > self.keep_calls:
@@ -310,7 +311,7 @@ class TelegramServer:
             record.error = failure.body
             return failure.body["error_code"], failure.body
         if self.flood is not None and sends_messages(method):
-            retry_after = self.flood.admit(params.get("chat_id"))
+            retry_after = self.flood.admit(params.get("chat_id"), arrived)
             if retry_after is not None:
                 flooded = ApiError(429, f"Too Many Requests: retry after {retry_after}",
                                    retry_after=retry_after)

@@ -19,6 +19,9 @@ from sqlalchemy.orm import aliased
 
 from storage.models import InboundUpdate
 
+# The chat_key prefix of updates set aside: kept, out of every chat's line (see set_aside).
+SET_ASIDE = "set-aside:"
+
 
 class InboxRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -42,6 +45,10 @@ class InboxRepository:
                                earlier.update_id < InboundUpdate.update_id)
 
     @staticmethod
+    def _in_line():
+        return ~InboundUpdate.chat_key.startswith(SET_ASIDE, autoescape=True)
+
+    @staticmethod
     def _free(now: datetime):
         return InboundUpdate.leased_until.is_(None) | (InboundUpdate.leased_until < now)
 
@@ -49,7 +56,7 @@ class InboxRepository:
                          skip_chats: Sequence[str] = ()) -> Sequence[tuple[int, str]]:
         """(update_id, chat_key) of chats' oldest rows nobody holds, oldest first."""
         stmt = select(InboundUpdate.update_id, InboundUpdate.chat_key).where(
-            self._free(now), self._is_head())
+            self._free(now), self._is_head(), self._in_line())
         if skip_chats:
             stmt = stmt.where(InboundUpdate.chat_key.not_in(list(skip_chats)))
         rows = await self._s.execute(stmt.order_by(InboundUpdate.update_id).limit(limit))
@@ -66,7 +73,8 @@ class InboxRepository:
         the number of leases taken so far, or None when another instance was quicker."""
         result = await self._s.execute(
             update(InboundUpdate)
-            .where(InboundUpdate.update_id == update_id, self._free(now), self._is_head())
+            .where(InboundUpdate.update_id == update_id, self._free(now), self._is_head(),
+                   self._in_line())
             .values(lease=token, leased_until=until, attempts=InboundUpdate.attempts + 1)
             .execution_options(synchronize_session=False))
         if not result.rowcount:
@@ -76,12 +84,26 @@ class InboxRepository:
         payload, attempts = row.one()
         return {"payload": payload, "attempts": attempts}
 
-    async def renew(self, token: str, until: datetime) -> int:
-        """Extend every lease ``token`` still holds (a heartbeat); returns how many."""
+    async def renew(self, token: str, update_ids: Sequence[int], until: datetime) -> int:
+        """Extend the leases ``token`` holds on these rows (a heartbeat for the updates being
+        handled); returns how many. Only these: a row left behind by a failure then runs out
+        of lease and is taken over, instead of being held for as long as the instance lives."""
+        if not update_ids:
+            return 0
         result = await self._s.execute(
-            update(InboundUpdate).where(InboundUpdate.lease == token)
+            update(InboundUpdate)
+            .where(InboundUpdate.lease == token, InboundUpdate.update_id.in_(list(update_ids)))
             .values(leased_until=until).execution_options(synchronize_session=False))
         return result.rowcount or 0
+
+    async def still_held(self, update_id: int, token: str) -> bool:
+        """Whether ``token`` still holds the row, locking it until the transaction ends (the
+        fence an update's commit passes: a lease lost meanwhile must not commit twice)."""
+        result = await self._s.execute(
+            update(InboundUpdate)
+            .where(InboundUpdate.update_id == update_id, InboundUpdate.lease == token)
+            .values(lease=token).execution_options(synchronize_session=False))
+        return bool(result.rowcount)
 
     async def remove(self, update_id: int, token: str) -> bool:
         """Delete a handled row, if this lease still holds it."""
@@ -95,7 +117,19 @@ class InboxRepository:
         result = await self._s.execute(
             update(InboundUpdate)
             .where(InboundUpdate.update_id == update_id, InboundUpdate.lease == token)
-            .values(lease=None, leased_until=not_before)
+            # A failure given back is no attempt: only leases that never come back (their
+            # instance died, perhaps of this very update) count towards setting it aside.
+            .values(lease=None, leased_until=not_before, attempts=InboundUpdate.attempts - 1)
+            .execution_options(synchronize_session=False))
+        return bool(result.rowcount)
+
+    async def set_aside(self, update_id: int, token: str) -> bool:
+        """Take a row out of its chat's line for good, kept for an operator to look at: its
+        chat_key gets the SET_ASIDE prefix (so it is no chat's head), and no lease ends."""
+        result = await self._s.execute(
+            update(InboundUpdate)
+            .where(InboundUpdate.update_id == update_id, InboundUpdate.lease == token)
+            .values(chat_key=SET_ASIDE + InboundUpdate.chat_key, lease=None, leased_until=None)
             .execution_options(synchronize_session=False))
         return bool(result.rowcount)
 
@@ -107,7 +141,10 @@ class InboxRepository:
         return result.rowcount or 0
 
     async def backlog(self) -> int:
-        return await self._s.scalar(select(func.count()).select_from(InboundUpdate)) or 0
+        """Updates waiting to be handled (not those set aside)."""
+        return await self._s.scalar(select(func.count()).select_from(InboundUpdate)
+                                    .where(self._in_line())) or 0
 
-    async def oldest_received(self) -> datetime | None:
-        return await self._s.scalar(select(func.min(InboundUpdate.received_at)))
+    async def set_aside_count(self) -> int:
+        return await self._s.scalar(select(func.count()).select_from(InboundUpdate)
+                                    .where(~self._in_line())) or 0

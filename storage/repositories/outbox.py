@@ -119,28 +119,33 @@ class OutboxRepository:
     # A pending row whose not_before lies in the future (a lease, a backoff, a RetryAfter) holds
     # back every later row of its chat, so a chat's messages never overtake one another.
 
-    def _claimable(self, now: datetime):
+    def _claimable(self, now: datetime, up_to: int | None = None):
         earlier = aliased(OutboxMessage)
         held_back = exists().where(earlier.chat_id == OutboxMessage.chat_id,
                                    earlier.status == "pending", earlier.id < OutboxMessage.id,
                                    earlier.not_before > now)
-        return select(OutboxMessage).where(OutboxMessage.status == "pending",
+        stmt = select(OutboxMessage).where(OutboxMessage.status == "pending",
                                            OutboxMessage.not_before <= now, ~held_back)
+        return stmt if up_to is None else stmt.where(OutboxMessage.id <= up_to)
 
-    async def claimable(self, now: datetime, *, limit: int,
-                        skip_chats: Sequence[int] = ()) -> Sequence[OutboxMessage]:
+    async def last_id(self) -> int:
+        return await self._s.scalar(select(func.max(OutboxMessage.id))) or 0
+
+    async def claimable(self, now: datetime, *, limit: int, skip_chats: Sequence[int] = (),
+                        up_to: int | None = None) -> Sequence[OutboxMessage]:
         """Due rows no earlier row of their chat holds back, oldest first, locked for this
-        transaction. On PostgreSQL rows another sender has locked are skipped (SKIP LOCKED);
-        SQLite has one writer at a time anyway and ignores FOR UPDATE."""
-        stmt = self._claimable(now)
+        transaction (only rows up to id ``up_to``, if given). On PostgreSQL rows another
+        sender has locked are skipped (SKIP LOCKED); SQLite has one writer at a time anyway
+        and ignores FOR UPDATE."""
+        stmt = self._claimable(now, up_to)
         if skip_chats:
             stmt = stmt.where(OutboxMessage.chat_id.not_in(list(skip_chats)))
         stmt = (stmt.order_by(OutboxMessage.id).limit(limit)
                 .with_for_update(skip_locked=True, of=OutboxMessage))
         return (await self._s.scalars(stmt)).all()
 
-    async def count_claimable(self, now: datetime) -> int:
-        stmt = select(func.count()).select_from(self._claimable(now).subquery())
+    async def count_claimable(self, now: datetime, up_to: int | None = None) -> int:
+        stmt = select(func.count()).select_from(self._claimable(now, up_to).subquery())
         return await self._s.scalar(stmt) or 0
 
     async def first_pending(self, chat_ids: Sequence[int]) -> dict[int, int]:

@@ -89,7 +89,11 @@ class TaskRepository:
     async def claim_due(self, now: datetime, limit: int, lease_for: timedelta) -> list[
             tuple[int, str]]:
         """Lease up to `limit` due tasks: (id, lease token). On PostgreSQL, rows another
-        process is claiming at this moment are skipped, not waited for."""
+        process is claiming at this moment are skipped, not waited for.
+
+        The batch shares one token, set by one UPDATE: a token only has to tell this claim
+        from any other, and a statement per task made a batch of 50 cost some 30 ms
+        (bench/scheduler_tick.py)."""
         stmt = (select(ScheduledTask.id).where(
             ScheduledTask.status == "pending", ScheduledTask.due_at <= now,
             (ScheduledTask.leased_until.is_(None)) | (ScheduledTask.leased_until < now))
@@ -97,13 +101,13 @@ class TaskRepository:
         if self._s.get_bind().dialect.name == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True)
         ids = list((await self._s.scalars(stmt)).all())
-        claimed = []
-        for task_id in ids:
-            token = secrets.token_hex(8)
-            await self._s.execute(update(ScheduledTask).where(ScheduledTask.id == task_id)
-                                  .values(lease=token, leased_until=now + lease_for))
-            claimed.append((task_id, token))
-        return claimed
+        if not ids:
+            return []
+        token = secrets.token_hex(8)
+        await self._s.execute(update(ScheduledTask).where(ScheduledTask.id.in_(ids))
+                              .values(lease=token, leased_until=now + lease_for)
+                              .execution_options(synchronize_session=False))
+        return [(task_id, token) for task_id in ids]
 
     async def oldest_due(self, now: datetime) -> datetime | None:
         """When the most overdue pending task fell due (None when nothing is due): how far
