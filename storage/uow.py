@@ -78,6 +78,8 @@ class UnitOfWork:
         self._db = db
 
     async def __aenter__(self) -> UnitOfWork:
+        if self._db.write_turns is not None:
+            await self._db.write_turns.acquire()  # SQLite: in turn (storage.db.WriteTurns)
         self.session = self._db.sessions()
         self.nodes = NodeRepository(self.session)
         self.groups = GroupRepository(self.session)
@@ -99,7 +101,11 @@ class UnitOfWork:
         # Closing drops whatever was not committed (the connection goes back to the pool rolled
         # back), and unlike rollback() it leaves loaded objects readable, detached, for the
         # handler to render after the transaction is over.
-        await self.session.close()
+        try:
+            await self.session.close()
+        finally:
+            if self._db.write_turns is not None:
+                self._db.write_turns.release()
 
     async def commit(self) -> None:
         scope = current_update.get()
