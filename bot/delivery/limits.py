@@ -3,8 +3,12 @@
 Each limit is a sliding window — at most ``limit`` calls in any ``period`` seconds — because
 that is how Telegram counts ("20 messages per minute per group"): a token bucket would let the
 21st message out three seconds after the first twenty. A slot is *reserved* when a row is
-claimed and *stamped* when the call is actually made, so a slow batch never lets the next
-window start early.
+claimed, *taken* when the call is made and *stamped* with the time of its answer, so a slow
+batch never lets the next window start early. Telegram counts a call when it arrives, at some
+moment between the two, later for one call than for another; counted from its answer, a call
+is never counted too early, whatever the network's jitter (counted from when it was made, the
+31st call of a bulk send could arrive within the second of the first: bench/bulk_delivery.py
+saw it against the sandbox's flood control). That costs a round trip per window.
 
 The limits are per process: two senders on one database each keep their own count.
 """
@@ -21,27 +25,23 @@ PRIVATE_PERIOD = 1.0
 GLOBAL_PERIOD = 1.0
 # Two chats flooded within this many seconds: the 429 is taken as Telegram's global limit.
 GLOBAL_FLOOD_WINDOW = 1.0
-# Telegram counts a call when it arrives, some milliseconds after it is counted here, and not
-# always equally late: counted for exactly its second, the 31st call of a bulk send can arrive
-# within a second of the first and be refused (bench/bulk_delivery.py saw it against the
-# sandbox's flood control). Under the hard limits (overall, a group's minute) a call is held
-# this much longer; a private chat's limit allows bursts anyway.
-ARRIVAL_MARGIN = 0.05
 # The overall cap is claimed this far ahead: rows are leased and prepared (database work)
 # while the slots they will take are still held, and each call then waits in memory for its
 # slot (``global_wait``). Otherwise the claim's and the preparation's latency would be added
-# to every second of a bulk send.
-GLOBAL_AHEAD = 0.2
+# to every second of a bulk send. They take milliseconds, but on a busy machine SQLite's one
+# writer made them late at 0.2 s.
+GLOBAL_AHEAD = 0.5
 
 
 class Window:
-    __slots__ = ("limit", "period", "reserved", "stamps")
+    __slots__ = ("flying", "limit", "period", "reserved", "stamps")
 
     def __init__(self, limit: int, period: float) -> None:
         self.limit = limit
         self.period = period
-        self.stamps: deque[float] = deque()
-        self.reserved = 0
+        self.stamps: deque[float] = deque()  # answered calls
+        self.reserved = 0  # claimed, not made yet
+        self.flying = 0  # made, not answered yet
 
     def _prune(self, now: float) -> None:
         while self.stamps and self.stamps[0] <= now - self.period:
@@ -55,35 +55,38 @@ class Window:
             if stamp > now + ahead - self.period:
                 break
             leaving += 1
-        return len(self.stamps) - leaving + self.reserved < self.limit
+        return len(self.stamps) - leaving + self.reserved + self.flying < self.limit
 
-    def stamp_wait(self, now: float) -> float:
-        """Seconds until one more call may be stamped, reservations aside (the caller holds
+    def take_wait(self, now: float) -> float:
+        """Seconds until one more call may be made, reservations aside (the caller holds
         one of them)."""
         self._prune(now)
-        if len(self.stamps) < self.limit:
+        index = len(self.stamps) + self.flying - self.limit
+        if index < 0:
             return 0.0
-        return self.stamps[len(self.stamps) - self.limit] + self.period - now
+        if index < len(self.stamps):
+            return self.stamps[index] + self.period - now
+        return 0.01  # only calls under way hold it: look again shortly
 
     def ready_in(self, now: float) -> float:
         """Seconds until a slot frees (0 if one is free, or if only reservations hold it)."""
         if self.free(now):
             return 0.0
-        index = len(self.stamps) + self.reserved - self.limit
+        index = len(self.stamps) + self.reserved + self.flying - self.limit
         if index < len(self.stamps):
             return max(0.0, self.stamps[index] + self.period - now)
         return 0.0
 
     def idle(self, now: float) -> bool:
         self._prune(now)
-        return not self.stamps and not self.reserved
+        return not self.stamps and not self.reserved and not self.flying
 
 
 class RateLimiter:
     def __init__(self, settings: DeliverySettings, monotonic: Callable[[], float]) -> None:
         self._settings = settings
         self._now = monotonic
-        self._global = Window(settings.global_per_second, GLOBAL_PERIOD + ARRIVAL_MARGIN)
+        self._global = Window(settings.global_per_second, GLOBAL_PERIOD)
         self._chats: dict[int, Window] = {}
         self._paused: dict[int, float] = {}
         self._paused_all_until = 0.0
@@ -93,8 +96,7 @@ class RateLimiter:
         window = self._chats.get(chat_id)
         if window is None:
             if chat_id < 0:  # groups, supergroups (and channels)
-                window = Window(self._settings.per_group_per_minute,
-                                GROUP_PERIOD + ARRIVAL_MARGIN)
+                window = Window(self._settings.per_group_per_minute, GROUP_PERIOD)
             else:
                 window = Window(self._settings.per_private_chat_per_second, PRIVATE_PERIOD)
             self._chats[chat_id] = window
@@ -125,7 +127,7 @@ class RateLimiter:
     def global_wait(self) -> float:
         """Seconds until a reserved call may be made under the overall cap (reserved ahead,
         its slot may still be held for a moment)."""
-        return self._global.stamp_wait(self._now())
+        return self._global.take_wait(self._now())
 
     def reserve(self, chat_id: int) -> bool:
         """Take a slot for one call to this chat, if every limit allows it now."""
@@ -141,12 +143,20 @@ class RateLimiter:
 
     def stamp(self, chat_id: int, *, reserved: bool = True) -> None:
         """A call is being made now (the one reserved, unless ``reserved`` is False: a call
-        repeated at once, such as after a group migrated)."""
-        now = self._now()
+        repeated at once, such as after a group migrated); ``answered`` must follow."""
         window = self._window(chat_id)
         for w in (self._global, window):
             if reserved:
                 w.reserved = max(0, w.reserved - 1)
+            w.flying += 1
+
+    def answered(self, chat_id: int) -> None:
+        """The call made to this chat is over (answered, failed or abandoned): it counts
+        from now."""
+        now = self._now()
+        window = self._window(chat_id)
+        for w in (self._global, window):
+            w.flying = max(0, w.flying - 1)
             w.stamps.append(now)
 
     def release(self, chat_id: int) -> None:

@@ -294,9 +294,12 @@ class OutboxSender:
                 reserved = False
                 calls += 1
                 try:
-                    params = await uploads.materialize(call.params)  # draws charts
-                    result = await self._bot.do_api_request(call.method,
-                                                            api_kwargs=api_kwargs(params))
+                    try:
+                        params = await uploads.materialize(call.params)  # draws charts
+                        result = await self._bot.do_api_request(call.method,
+                                                                api_kwargs=api_kwargs(params))
+                    finally:
+                        self._limits.answered(call.chat_id)  # it counts from its answer
                 except ChatMigrated as exc:
                     self._count_failure(exc)
                     await self._rows.not_delivered(call)  # no repeat when sent to the new id
