@@ -21,9 +21,12 @@ readings of its words, so a sender that passes here keeps to what Telegram asks)
   through, a steady stream is held to one a second.
 
 A call that sends messages counts once, whatever it sends (an album, copyMessages): the
-limits are on requests. Methods that send nothing (edits, deletions, answers to callback
-queries, chat actions, getUpdates…) are not limited. A refused call counts towards nothing;
-N is the wait until the call would be taken, rounded up to whole seconds (at least 1).
+limits are on requests. It counts from the moment it arrives (when the sandbox reads it,
+before checking it), as Telegram can only count calls when they reach it. Methods that send
+nothing (edits, deletions, answers to callback queries, chat actions, getUpdates…) are not
+limited. A call refused with a 429 counts towards nothing; one refused for another reason (a
+user who blocked the bot) counts as made. N is the wait until the call would be taken,
+rounded up to whole seconds (at least 1).
 """
 
 from __future__ import annotations
