@@ -47,7 +47,7 @@ from bot.services import bookings
 from bot.services.bookings import BookingRefused, Problem
 from handlers import relay as relay_handlers
 from handlers.cards import BOOKING_LABELS, slot_label, topic_names
-from handlers.common import translator_for
+from handlers.common import conversation_is, translator_for
 from handlers.notify import Notifier
 from storage.models import Booking, CheckupSlot, Draft, Ticket
 from storage.uow import UnitOfWork
@@ -535,6 +535,8 @@ async def draft_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         if command != "cancel":
             return
     rt = runtime(context)
+    if not await conversation_is(rt, update, (FLOW,)):
+        return
     async with rt.uow() as uow:
         draft = await _our_draft(uow, user.id)
         if draft is None:

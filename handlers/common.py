@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from contextvars import ContextVar
 
 from telegram import Chat, Message, Update
 
@@ -28,6 +29,30 @@ async def translator_for(rt: Runtime, uow: UnitOfWork, update: Update) -> Transl
     return rt.translator(await users.private_language(
         uow, rt.clock, user_id=user.id, telegram_code=user.language_code,
         default=rt.config.default_language))
+
+
+# The flow of the person's private conversation, as read for the update being handled.
+_conversation: ContextVar[tuple[Update, str | None] | None] = ContextVar("conversation",
+                                                                        default=None)
+
+
+async def conversation_is(rt: Runtime, update: Update, flows: Collection[str]) -> bool:
+    """Whether the sender's private conversation (their newest private draft) is one of
+    `flows`: what every flow's message handler asks first, before its unit of work.
+
+    Those handlers sit in handler groups one after another (survey, my tickets, booking,
+    enterprise, report), and a group that takes the update stops it, so the answer read by
+    the first holds for the others: it is read once per update. Five transactions reading
+    the same row cost a resident's answer some 10 ms (bench/conversation.py). A handler
+    that goes on reads its draft again in its own unit of work."""
+    cached = _conversation.get()
+    if cached is not None and cached[0] is update:
+        return cached[1] in flows
+    async with rt.uow() as uow:
+        draft = await uow.drafts.any_of(update.effective_user.id)
+    flow = draft.flow if draft is not None else None
+    _conversation.set((update, flow))
+    return flow in flows
 
 
 async def language_of(rt: Runtime, update: Update) -> Translator:

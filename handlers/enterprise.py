@@ -60,7 +60,7 @@ from bot.services.enterprises import (
     Step,
 )
 from handlers.cards import local_time, trimmed
-from handlers.common import command_of, place_html, translator_for
+from handlers.common import command_of, conversation_is, place_html, translator_for
 from handlers.relay import stop_on_error
 from storage.models import Draft, Enterprise
 from storage.uow import UnitOfWork
@@ -155,6 +155,8 @@ async def form_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if command not in (None, "cancel"):
         return  # other commands keep their meaning; the form waits for its answer
     rt = runtime(context)
+    if not await conversation_is(rt, update, enterprises.FLOWS):
+        return
     reply = Reply()
     async with rt.uow() as uow:
         loaded = await enterprises.load(uow, user.id)

@@ -49,7 +49,7 @@ from bot.services.relay import Verdict
 from bot.services.tickets import TicketRefused
 from handlers import relay as relay_handlers
 from handlers.cards import STATUS_LABELS, category_name, local_time, trimmed
-from handlers.common import command_of, place_html, translator_for
+from handlers.common import command_of, conversation_is, place_html, translator_for
 from handlers.notify import Notifier
 from handlers.survey import rating_words
 from storage.models import OPEN_STATUSES, Draft, Ticket, TicketEvent
@@ -394,6 +394,8 @@ async def draft_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         return
     rt = runtime(context)
     command = command_of(message)
+    if not await conversation_is(rt, update, MY_FLOWS):
+        return
     async with rt.uow() as uow:
         draft = await _our_draft(rt, uow, user.id)
         if draft is None or command not in (None, "cancel"):

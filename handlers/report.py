@@ -41,7 +41,7 @@ from bot.services import reporting
 from bot.services.reporting import Answer, Outcome, Problem, Report, Step, Submitted
 from handlers import report_keyboards as kb
 from handlers.cards import STATUS_LABELS, WAY_LABELS, category_name
-from handlers.common import place_html, translator_for
+from handlers.common import conversation_is, place_html, translator_for
 from handlers.notify import Notifier
 from storage.models import Draft, OrgNode
 from storage.uow import UnitOfWork
@@ -193,11 +193,13 @@ async def cancel_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 async def report_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     rt = runtime(context)
     user_id = update.effective_user.id
+    if not await conversation_is(rt, update, (reporting.FLOW,)):
+        return False  # not answering a report: the other handlers and the fallback decide
     reply = Reply()
     async with rt.uow() as uow:
         newest = await uow.drafts.any_of(user_id)
         if newest is None or newest.flow != reporting.FLOW:
-            return False  # not answering a report: the other handlers and the fallback decide
+            return False
         row, report = await reporting.load(uow, user_id)
         t = await translator_for(rt, uow, update)
         before = report.step

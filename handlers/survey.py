@@ -34,7 +34,7 @@ from bot.services import relay, reporting, surveys
 from bot.services.surveys import Answer, Outcome, SurveyProblem
 from handlers import relay as relay_handlers
 from handlers.cards import category_name, trimmed
-from handlers.common import command_of, place_html, translator_for
+from handlers.common import command_of, conversation_is, place_html, translator_for
 from handlers.notify import Notifier
 from storage.models import OrgNode, Ticket, TicketSurvey
 from storage.uow import UnitOfWork
@@ -225,6 +225,8 @@ async def comment_message(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if user is None:
         return
     rt = runtime(context)
+    if not await conversation_is(rt, update, (COMMENT_FLOW,)):
+        return
     async with rt.uow() as uow:
         draft = await uow.drafts.any_of(user.id)
         if draft is None or draft.flow != COMMENT_FLOW:
