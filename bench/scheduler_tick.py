@@ -43,7 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import event, func, insert, select, update
+from sqlalchemy import event, func, insert, select, text, update
 
 from bot.clock import FakeClock
 from bot.startup import prepare
@@ -227,38 +227,54 @@ FROM t"""
 
 
 async def load(db: Database, size: int, grids: list[int]) -> int:
-    """Loads the history, its indexes dropped meanwhile and built again afterwards (the same
-    definitions, read from the database), as a bulk load would. Returns the tasks' count."""
+    """Loads the history as a bulk load would: the indexes dropped meanwhile and built again
+    afterwards (the same definitions, read from the database), foreign keys not checked row
+    by row (the rows are made consistent; on PostgreSQL only when connected as a superuser).
+    Returns the tasks' count."""
     d = Dialect(db.is_sqlite)
-    async with db.engine.begin() as conn:
-        if d.sqlite:
-            await conn.exec_driver_sql("PRAGMA cache_size = -500000")  # 500 MB, this load only
-            rows = await conn.exec_driver_sql(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
-                "AND tbl_name IN ('ticket', 'scheduled_task')")
-        else:
-            rows = await conn.exec_driver_sql(
-                "SELECT i.indexname, i.indexdef FROM pg_indexes i "
-                "LEFT JOIN pg_constraint c ON c.conname = i.indexname "
-                "WHERE i.schemaname = current_schema() AND c.conname IS NULL "
-                "AND i.tablename IN ('ticket', 'scheduled_task')")
-        indexes = list(rows.all())
-        for name, _ in indexes:
-            await conn.exec_driver_sql(f'DROP INDEX "{name}"')
-        await conn.exec_driver_sql(generate_tickets(d, size, grids))
-        await conn.exec_driver_sql(insert_tickets(d))
-        await conn.exec_driver_sql(insert_tasks(d))
-        await conn.exec_driver_sql("DROP TABLE gen")
-        for _, definition in indexes:
-            await conn.exec_driver_sql(definition)
-        if not d.sqlite:
-            for table in ("ticket", "scheduled_task"):
-                await conn.exec_driver_sql(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                    f"(SELECT max(id) FROM {table}))")
-        count = (await conn.exec_driver_sql("SELECT count(*) FROM scheduled_task")).scalar()
     async with db.engine.connect() as conn:
         raw = (await conn.get_raw_connection()).driver_connection
+        if d.sqlite:  # outside a transaction, where these pragmas take effect
+            cache = (await (await raw.execute("PRAGMA cache_size")).fetchone())[0]
+            await raw.execute("PRAGMA foreign_keys = OFF")
+            await raw.execute("PRAGMA cache_size = -500000")  # 500 MB, for the load only
+        try:
+            async with conn.begin():
+                if d.sqlite:
+                    rows = await conn.exec_driver_sql(
+                        "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+                        "AND sql IS NOT NULL AND tbl_name IN ('ticket', 'scheduled_task')")
+                else:
+                    if await conn.scalar(text("SELECT rolsuper FROM pg_roles "
+                                              "WHERE rolname = current_user")):
+                        await conn.exec_driver_sql(
+                            "SET LOCAL session_replication_role = replica")
+                    await conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
+                    rows = await conn.exec_driver_sql(
+                        "SELECT i.indexname, i.indexdef FROM pg_indexes i "
+                        "LEFT JOIN pg_constraint c ON c.conname = i.indexname "
+                        "WHERE i.schemaname = current_schema() AND c.conname IS NULL "
+                        "AND i.tablename IN ('ticket', 'scheduled_task')")
+                indexes = list(rows.all())
+                for name, _ in indexes:
+                    await conn.exec_driver_sql(f'DROP INDEX "{name}"')
+                await conn.exec_driver_sql(generate_tickets(d, size, grids))
+                await conn.exec_driver_sql(insert_tickets(d))
+                await conn.exec_driver_sql(insert_tasks(d))
+                await conn.exec_driver_sql("DROP TABLE gen")
+                for _, definition in indexes:
+                    await conn.exec_driver_sql(definition)
+                if not d.sqlite:
+                    for table in ("ticket", "scheduled_task"):
+                        await conn.exec_driver_sql(
+                            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                            f"(SELECT max(id) FROM {table}))")
+                count = (await conn.exec_driver_sql(
+                    "SELECT count(*) FROM scheduled_task")).scalar()
+        finally:
+            if d.sqlite:  # the connection goes back to the pool as the bot configures it
+                await raw.execute("PRAGMA foreign_keys = ON")
+                await raw.execute(f"PRAGMA cache_size = {cache}")
         if d.sqlite:
             await raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         else:  # outside a transaction: VACUUM refuses to run in one
