@@ -1,12 +1,15 @@
-"""What a resident's answer costs the database: the flows' handlers read the person's
-conversation once per update, not once each (bench/conversation.py measured five reads of
-the same draft row at some 10 ms an answer)."""
+"""What a resident's answer costs the database (bench/conversation.py measured these): the
+flows' handlers read the person's conversation once per update, not once each, and a place's
+path up the org tree is one query, not one per level."""
 
 from __future__ import annotations
 
 from sqlalchemy import event
 
-from tests.harness import BotEnv
+from bot.clock import FakeClock
+from bot.startup import prepare
+from storage.uow import UnitOfWork
+from tests.harness import BotEnv, make_config
 from tests.telegram_fake import User
 
 RESIDENT = User(300_101, "张三", language_code="zh-hans")
@@ -39,3 +42,23 @@ async def test_an_answer_to_a_report_takes_three_transactions(bot: BotEnv, db) -
     # Is this update new; whose conversation is it (read once for all the flows' handlers);
     # the answer itself, stored with the update's id.
     assert len(transactions) == 3
+
+
+async def test_a_place_is_named_with_one_query(db) -> None:
+    await prepare(db, make_config(), FakeClock())
+    async with UnitOfWork(db) as uow:
+        grid = await uow.nodes.by_code("SFQ-DH-01-G1")
+        statements: list[str] = []
+
+        def count(conn, cursor, statement, parameters, context, executemany) -> None:
+            statements.append(statement)
+
+        event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+        try:
+            path = await uow.nodes.path(grid)
+        finally:
+            event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+        assert [n.code for n in path] == ["SFQ", "SFQ-DH", "SFQ-DH-01", "SFQ-DH-01-G1"]
+        assert len(statements) == 1
+        root = path[0]
+        assert await uow.nodes.path(root) == [root]
