@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import signal
 import statistics
@@ -306,6 +307,8 @@ def main() -> None:
     parser.add_argument("--wave", type=int, default=200,
                         help="residents' updates sent at once")
     args = parser.parse_args()
+    # The drafts' database is prepared here, without groups: nothing to warn about.
+    logging.getLogger("bot.startup").setLevel(logging.ERROR)
     asyncio.run(run(args))
 
 
