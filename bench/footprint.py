@@ -24,10 +24,11 @@ process:
    answered before the next one comes. Whatever the process keeps per chat or per person
    (the update processor's locks, PTB's chat_data and user_data, caches) shows here.
 
-The drafts are written with the report flow's own service calls (bot.services.reporting:
-begin, the category chosen, save), as /report and a category button write them, and their
-first idle checks are run by the real scheduler tick, as they would have been by the time
-the residents answer.
+The drafts: the first 100 are written with the report flow's own service calls (the person
+noted, bot.services.reporting's begin, the category chosen, save), as /report and a category
+button write them, and their first idle checks are run by the real scheduler tick, as they
+would have been by the time the residents answer; the others are copies of those rows
+(person, draft, its two idle-check tasks) with their own ids.
 """
 
 from __future__ import annotations
