@@ -13,7 +13,7 @@ import re
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -277,6 +277,7 @@ class Residents:
         self.sandbox = sandbox
         self.world = sandbox.world
         self.people = sandbox.people
+        self.recoveries: list[tuple[int, str]] = []
 
     def bot_messages(self, chat_id: int) -> list[JSON]:
         return [m for (chat, _), m in sorted(self.world.messages.items())
@@ -303,26 +304,58 @@ class Residents:
     def press(self, chat_id: int, message: JSON, prefix: str) -> None:
         self.people.press(chat_id, message["message_id"], chat_id, button_data(message, prefix))
 
-    async def report(self, uid: int, description: str) -> str:
+    async def step(self, uid: int, act: Callable[[], None], expect: Callable[[JSON], bool],
+                   what: str, *, patience: float) -> JSON:
+        """Act, then wait for the bot's answer. An answer that does not come within
+        ``patience`` seconds is what a person sees when an instance died between saving their
+        answer and replying (docs/instances.md): they send /start and press "Continue my
+        report", and the bot asks the current question again. Each time is noted in
+        ``recoveries``."""
+        mark = self.mark(uid)
+        act()
+        try:
+            return await self.wait_for(uid, expect, what, after=mark, within=patience)
+        except AssertionError:
+            self.recoveries.append((uid, what))
+        mark = self.mark(uid)
+        self.people.say(uid, uid, "/start")
+        offer = await self.button(uid, "rp:resume", "offer to continue", mark)
+        mark = self.mark(uid)
+        self.press(uid, offer, "rp:resume")
+        return await self.wait_for(uid, expect, what, after=mark)
+
+    async def report(self, uid: int, description: str, *, patience: float = 60,
+                     number_of: Callable[[int], Awaitable[str]] | None = None) -> str:
         """A whole report: /report, category, description, no photo, place, no contact,
-        submit; returns the ticket number."""
-        mark = self.mark(uid)
-        self.people.say(uid, uid, "/report")
-        self.press(uid, await self.button(uid, "rp:cat:sanitation", "categories", mark),
-                   "rp:cat:sanitation")
-        await self.button(uid, "rp:back:", "description question", mark)
-        mark = self.mark(uid)
-        self.people.say(uid, uid, description)
-        self.press(uid, await self.button(uid, "rp:skip:media", "photo question", mark),
-                   "rp:skip:media")
-        await self.wait_for(uid, lambda m: True, "place question", after=mark + 1)
-        mark = self.mark(uid)
-        self.people.send_location(uid, uid, *demo.GRID_POINT)
-        self.press(uid, await self.button(uid, "rp:skip:contact", "contact question", mark),
-                   "rp:skip:contact")
-        summary = await self.button(uid, "rp:submit", "summary", mark)
+        submit; returns the ticket number (from ``number_of`` if its message never came)."""
+        def button(prefix: str) -> Callable[[JSON], bool]:
+            return lambda m: has_button(m, prefix)
+
+        categories = await self.step(uid, lambda: self.people.say(uid, uid, "/report"),
+                                     button("rp:cat:sanitation"), "categories",
+                                     patience=patience)
+        await self.step(uid, lambda: self.press(uid, categories, "rp:cat:sanitation"),
+                        button("rp:back:"), "description question", patience=patience)
+        media = await self.step(uid, lambda: self.people.say(uid, uid, description),
+                                button("rp:skip:media"), "photo question", patience=patience)
+        await self.step(uid, lambda: self.press(uid, media, "rp:skip:media"),
+                        lambda m: not has_button(m, "rp:skip:media"), "place question",
+                        patience=patience)
+        contact = await self.step(
+            uid, lambda: self.people.send_location(uid, uid, *demo.GRID_POINT),
+            button("rp:skip:contact"), "contact question", patience=patience)
+        summary = await self.step(uid, lambda: self.press(uid, contact, "rp:skip:contact"),
+                                  button("rp:submit"), "summary", patience=patience)
         mark = self.mark(uid)
         self.press(uid, summary, "rp:submit")
-        done = await self.wait_for(uid, lambda m: bool(TICKET_NUMBER.search(text_of(m))),
-                                   "ticket number", after=mark)
+        try:
+            done = await self.wait_for(uid, lambda m: bool(TICKET_NUMBER.search(text_of(m))),
+                                       "ticket number", after=mark, within=patience)
+        except AssertionError:
+            if number_of is None:
+                raise
+            # The report was saved; its confirmation was lost with the instance: the person
+            # finds the number under "My tickets".
+            self.recoveries.append((uid, "ticket number"))
+            return await number_of(uid)
         return TICKET_NUMBER.search(text_of(done))[0]
