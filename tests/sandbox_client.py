@@ -11,6 +11,7 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -259,6 +260,13 @@ def png(width: int = 8, height: int = 6, colour: tuple[int, int, int] = (30, 120
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
             + chunk(b"IEND", b""))
+
+
+def free_port() -> int:
+    """A port nothing listens on now (for a process to be told to listen on)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 async def until(test: Callable[[], bool], what: str, within: float = 30.0) -> None:

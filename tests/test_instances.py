@@ -23,7 +23,6 @@ import collections
 import os
 import re
 import signal
-import socket
 import sys
 import time
 import uuid
@@ -43,7 +42,7 @@ from handlers.start import _private_help as private_help
 from handlers.start import _welcome as welcome
 from storage.db import create_database
 from storage.models import InboundUpdate, ProcessedUpdate, Ticket
-from tests.sandbox_client import ROOT, BotProcess, Residents, text_of, until
+from tests.sandbox_client import ROOT, BotProcess, Residents, free_port, text_of, until
 from tests.telegram_fake import load_spec
 
 RESIDENTS = 16
@@ -65,11 +64,6 @@ async def fresh_database() -> AsyncIterator[str]:
         await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         await admin.close()
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class EntryPoint:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 from pathlib import Path
 
@@ -14,9 +13,22 @@ from aiohttp import web
 
 from bot.sandbox.api import add_bot_api
 from handlers.start import _welcome as welcome
+from tests.sandbox_client import free_port
 from tests.telegram_fake import TOKEN, FakeTelegram, UpdateFactory, User
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+async def gridgate_run(folder: Path, api_port: int) -> asyncio.subprocess.Process:
+    """`gridgate run` as an operator starts it, on SQLite in ``folder``, against the Bot API
+    server on ``api_port``."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(PYTHONPATH=str(ROOT), TELEGRAM_BOT_TOKEN=TOKEN,
+               TELEGRAM_API_BASE_URL=f"http://127.0.0.1:{api_port}",
+               DATABASE_URL=f"sqlite+aiosqlite:///{folder / 'gridgate.db'}")
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", "--port", "0", cwd=folder, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
 
 
 async def test_gridgate_run_polls_answers_and_stops_cleanly(tmp_path: Path, catalogs) -> None:
@@ -31,13 +43,7 @@ async def test_gridgate_run_polls_answers_and_stops_cleanly(tmp_path: Path, cata
     resident = User(300_001, "李<四>", language_code="zh-TW")
     fake.queue_update(UpdateFactory(fake.bot(), fake).command(resident, "/start"))
 
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update(PYTHONPATH=str(ROOT), TELEGRAM_BOT_TOKEN=TOKEN,
-               TELEGRAM_API_BASE_URL=f"http://127.0.0.1:{port}",
-               DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'gridgate.db'}")
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", "--port", "0", cwd=tmp_path, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    process = await gridgate_run(tmp_path, port)
     try:
         for _ in range(300):
             if fake.sent_texts(resident.id) or process.returncode is not None:
@@ -68,16 +74,8 @@ async def test_an_unreachable_bot_api_is_waited_for_with_a_plain_message(tmp_pat
                                                                           catalogs) -> None:
     """Telegram (or the local Bot API server) is down when gridgate starts: it says so, tries
     again, and serves once the server is there; SIGTERM meanwhile would stop it cleanly."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update(PYTHONPATH=str(ROOT), TELEGRAM_BOT_TOKEN=TOKEN,
-               TELEGRAM_API_BASE_URL=f"http://127.0.0.1:{port}",
-               DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'gridgate.db'}")
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", "--port", "0", cwd=tmp_path, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    port = free_port()
+    process = await gridgate_run(tmp_path, port)
     fake = FakeTelegram()
     app = web.Application()
     add_bot_api(app, fake.server, TOKEN)

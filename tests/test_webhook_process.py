@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 from pathlib import Path
 
 import aiohttp
@@ -21,16 +20,11 @@ from bot.web import SECRET_HEADER
 from storage.db import create_database
 from storage.models import OutboxMessage
 from storage.uow import UnitOfWork
-from tests.sandbox_client import BotProcess, Residents, text_of, until
+from tests.sandbox_client import BotProcess, Residents, free_port, text_of, until
 from tests.telegram_fake import load_spec
 
 RESIDENTS = 12
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write_settings(path: Path, port: int) -> Path:
