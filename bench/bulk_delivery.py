@@ -27,7 +27,6 @@ import logging
 import multiprocessing
 import os
 import sys
-import tempfile
 import time
 import tomllib
 from datetime import UTC, datetime, timedelta
@@ -51,10 +50,9 @@ from bot.services import routing, surveys
 from bot.startup import prepare
 from scheduler.surveys import survey_handlers
 from storage import migrate
-from storage.db import create_database
 from storage.models import ScheduledTask, Ticket, User
 from storage.uow import UnitOfWork
-from tests.conftest import pg_schema
+from tests.conftest import fresh_database
 from tests.telegram_fake import spec_path
 
 PER_SECOND = RateLimits().per_second
@@ -277,14 +275,7 @@ async def run(backend: str, count: int, every: float) -> bool:
             ok = False
         return ok
 
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory() as folder:
-            db = create_database(f"sqlite+aiosqlite:///{folder}/bench.db")
-            try:
-                return await on(db)
-            finally:
-                await db.dispose()
-    async with pg_schema() as db:
+    async with fresh_database(backend) as db:
         return await on(db)
 
 

@@ -40,7 +40,6 @@ import logging
 import pstats
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
@@ -67,9 +66,9 @@ from bot.i18n import Catalogs
 from bot.runtime import Runtime
 from bot.startup import prepare
 from storage import migrate
-from storage.db import Database, create_database
+from storage.db import Database
 from storage.models import Ticket
-from tests.conftest import pg_schema
+from tests.conftest import fresh_database
 from tests.harness import ADMIN, make_config
 from tests.telegram_fake import TOKEN, FakeTelegram
 
@@ -340,16 +339,8 @@ async def gridgate_run(backend: str, residents: int, concurrency: int,
             raise AssertionError(f"{tickets} tickets for {WARM_UP + residents} residents")
         transport.fake.assert_no_violations()
 
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory() as folder:
-            db = create_database(f"sqlite+aiosqlite:///{folder}/bench.db")
-            try:
-                await on(db)
-            finally:
-                await db.dispose()
-    else:
-        async with pg_schema() as db:
-            await on(db)
+    async with fresh_database(backend) as db:
+        await on(db)
     return run
 
 

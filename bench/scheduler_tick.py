@@ -37,7 +37,6 @@ import asyncio
 import logging
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,10 +49,10 @@ from bot.clock import FakeClock
 from bot.startup import prepare
 from scheduler.ticker import Ticker
 from storage import migrate
-from storage.db import Database, create_database
+from storage.db import Database
 from storage.models import OrgNode, ScheduledTask, Ticket
 from storage.uow import UnitOfWork
-from tests.conftest import pg_schema
+from tests.conftest import fresh_database
 from tests.harness import make_config
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -420,16 +419,9 @@ async def measure(db: Database, backend: str, size: int, repeat: int) -> None:
 
 
 async def run(backend: str, size: int, repeat: int) -> None:
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory() as folder:
-            db = create_database(f"sqlite+aiosqlite:///{folder}/bench.db")
-            try:
-                await measure(db, backend, size, repeat)
-            finally:
-                await db.dispose()
-        return
-    async with pg_schema() as db:
-        await migrate.upgrade(db)
+    async with fresh_database(backend) as db:
+        if backend != "sqlite":
+            await migrate.upgrade(db)
         await measure(db, backend, size, repeat)
 
 

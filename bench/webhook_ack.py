@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -32,8 +31,7 @@ from bot.inbox import Inbox
 from bot.metrics import Metrics
 from bot.web import SECRET_HEADER, Webhook, WebServer
 from storage import migrate
-from storage.db import create_database
-from tests.conftest import pg_schema
+from tests.conftest import fresh_database
 
 SECRET = "bench"
 TOKEN = "123456:bench"
@@ -102,16 +100,8 @@ async def run(backend: str, updates: int, levels: list[int]) -> None:
             report(backend, concurrency, times, time.perf_counter() - started)
             first += updates
 
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory() as folder:
-            db = create_database(f"sqlite+aiosqlite:///{folder}/bench.db")
-            try:
-                await on(db)
-            finally:
-                await db.dispose()
-    else:
-        async with pg_schema() as db:
-            await on(db)
+    async with fresh_database(backend) as db:
+        await on(db)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ and leftovers never meet. A backend that cannot be reached fails the run rather 
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -37,6 +38,22 @@ async def migrated_db(request, tmp_path_factory) -> AsyncIterator[Database]:
     assert request.param == "postgresql", f"unknown backend {request.param}"
     async with pg_schema() as db:
         await migrate.upgrade(db)
+        yield db
+
+
+@asynccontextmanager
+async def fresh_database(backend: str) -> AsyncIterator[Database]:
+    """An empty database of ``backend`` ("sqlite": a file in a temporary folder;
+    "postgresql": a schema of its own), gone afterwards. Not migrated."""
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory() as folder:
+            db = create_database(f"sqlite+aiosqlite:///{folder}/bench.db")
+            try:
+                yield db
+            finally:
+                await db.dispose()
+        return
+    async with pg_schema() as db:
         yield db
 
 
