@@ -344,16 +344,7 @@ async def cancel(uow: UnitOfWork, clock: Clock, config: Config, booking_id: int,
     now = clock.now()
     if not may_change(config, slot, now):
         raise BookingRefused(Problem.TOO_LATE, booking=booking, slot=slot)
-    await uow.bookings.free_place(slot.id)
-    booking.status, booking.updated_at = "cancelled", now
-    await uow.tickets.transition(ticket.id, allowed=OPEN_STATUSES, values={
-        "status": "withdrawn", "closed_at": now, "close_reason": "withdrawn",
-        "updated_at": now})
-    await uow.tickets.refresh(ticket)
-    ticket.details = _details(booking, slot, ticket, proposal=None)
-    _log(uow, ticket, "withdrawn", now, user_id, "resident", reason=reason)
-    await _stop_timers(uow, ticket)
-    return Change(booking, ticket, await uow.bookings.slot(slot.id))
+    return await _withdraw(uow, now, booking, ticket, slot, user_id, reason=reason)
 
 
 async def cancel_for_erasure(uow: UnitOfWork, clock: Clock, ticket_id: int) -> Change | None:
@@ -365,7 +356,12 @@ async def cancel_for_erasure(uow: UnitOfWork, clock: Clock, ticket_id: int) -> C
     booking, ticket, slot = await of_ticket(uow, ticket_id)
     if booking.status not in ACTIVE_BOOKING:
         return None
-    now = clock.now()
+    return await _withdraw(uow, clock.now(), booking, ticket, slot, None)
+
+
+async def _withdraw(uow: UnitOfWork, now: datetime, booking: Booking, ticket: Ticket,
+                    slot: CheckupSlot, actor_id: int | None, **why: str) -> Change:
+    """Cancel the booking, free its place and withdraw its ticket, for the enterprise."""
     await uow.bookings.free_place(slot.id)
     booking.status, booking.updated_at = "cancelled", now
     await uow.tickets.transition(ticket.id, allowed=OPEN_STATUSES, values={
@@ -373,7 +369,7 @@ async def cancel_for_erasure(uow: UnitOfWork, clock: Clock, ticket_id: int) -> C
         "updated_at": now})
     await uow.tickets.refresh(ticket)
     ticket.details = _details(booking, slot, ticket, proposal=None)
-    _log(uow, ticket, "withdrawn", now, None, "resident")
+    _log(uow, ticket, "withdrawn", now, actor_id, "resident", **why)
     await _stop_timers(uow, ticket)
     return Change(booking, ticket, await uow.bookings.slot(slot.id))
 
