@@ -10,8 +10,8 @@ with text and buttons, to N private chats. Then the real OutboxSender of the rea
 (``bot_data["sender_factory"]``, its background loop as ``gridgate run`` starts it) delivers
 them over HTTP, through python-telegram-bot's own client, to the sandbox's Bot API with
 Telegram's rate limits on (bot/sandbox/flood.py). The sandbox runs in a process of its own,
-as Telegram runs elsewhere, and checks every call against the Bot API specification when it
-is there (../shared/telegram/bot-api-10.0.json).
+as Telegram runs elsewhere, and checks every call against the Bot API specification the
+repository keeps (bot/apispec/spec/bot-api-10.0.json).
 
 Measured: the time from starting the sender until the last row is recorded sent, against the
 limit's own time (N at 30 a second); sent/s every ``--every`` seconds; the 429s the sandbox

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
+from bot.apispec import BUNDLED_SPEC
 from bot.clock import SystemClock
 from bot.config import Config, ConfigError, load_config
 from bot.logs import configure_logging
@@ -364,9 +365,10 @@ def _demo_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keep the database, the bot's log and the chats in DIR across "
                              "runs (default: a temporary folder, removed at the end)")
     parser.add_argument("--spec", type=Path, metavar="FILE",
-                        default=os.environ.get("GRIDGATE_BOT_API_SPEC") or None,
+                        default=os.environ.get("GRIDGATE_BOT_API_SPEC") or BUNDLED_SPEC,
                         help="a Bot API specification (bot-api-10.0.json) to check every call "
-                             "against (default: $GRIDGATE_BOT_API_SPEC)")
+                             "against (default: $GRIDGATE_BOT_API_SPEC, or the copy gridgate "
+                             "ships)")
 
 
 def _demo(config: Config, args: argparse.Namespace) -> int:

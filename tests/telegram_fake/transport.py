@@ -22,7 +22,7 @@ from telegram import Update
 from telegram.ext import ApplicationBuilder, ExtBot
 from telegram.request import BaseRequest, RequestData
 
-from bot.apispec import BotApiSpec
+from bot.apispec import BUNDLED_SPEC, BotApiSpec
 from bot.sandbox.world import (
     BOT_ID,
     BOT_USER,
@@ -44,12 +44,11 @@ JSON = dict[str, Any]
 
 
 def spec_path() -> Path:
-    """``$GRIDGATE_BOT_API_SPEC`` or ``<project root>/../shared/telegram/bot-api-10.0.json``."""
+    """``$GRIDGATE_BOT_API_SPEC`` or the copy the repository keeps (``bot/apispec/spec``)."""
     override = os.environ.get("GRIDGATE_BOT_API_SPEC")
     if override:
         return Path(override)
-    root = Path(__file__).resolve().parents[2]
-    return root.parent / "shared" / "telegram" / "bot-api-10.0.json"
+    return BUNDLED_SPEC
 
 
 def __getattr__(name: str) -> Path:
@@ -70,8 +69,8 @@ def load_spec(path: Path | None = None) -> BotApiSpec:
     if not path.is_file():
         # Never skip: a missing spec must not silently turn every Telegram check off.
         raise FileNotFoundError(
-            f"Bot API spec not found at {path}; expected ../shared/telegram/bot-api-10.0.json "
-            "next to the project root, or set GRIDGATE_BOT_API_SPEC"
+            f"Bot API spec not found at {path}; the repository keeps it as "
+            "bot/apispec/spec/bot-api-10.0.json, or set GRIDGATE_BOT_API_SPEC"
         )
     return _load(path.resolve())
 
