@@ -29,6 +29,16 @@ def test_ruff_is_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_import_contracts_are_kept() -> None:
+    """The layering in pyproject.toml's [tool.importlinter]: rules and storage never import
+    Telegram, storage nothing above it, the product never the sandbox."""
+    lint_imports = shutil.which("lint-imports")
+    assert lint_imports, "import-linter is installed with the test extras"
+    result = subprocess.run([lint_imports, "--no-cache"], cwd=ROOT, capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_no_translation_inside_f_strings() -> None:
     """Babel cannot see a t("…") call inside an f-string, so its msgid would silently stay
     untranslated: translate first, then format."""
