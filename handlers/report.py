@@ -43,7 +43,8 @@ from handlers import report_keyboards as kb
 from handlers.cards import STATUS_LABELS, WAY_LABELS, category_name
 from handlers.common import conversation_is, place_html, translator_for
 from handlers.notify import Notifier
-from storage.models import Draft, OrgNode
+from handlers.replies import Kept, keep, send_kept
+from storage.models import Draft, OrgNode, Ticket
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -100,14 +101,21 @@ def _flow(handler: Handler) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awa
 class Reply:
     """What to send once the transaction is committed, in order."""
 
-    messages: list[tuple[str, Any]] = field(default_factory=list)
+    # Messages, and replies kept in the outbox (handlers.replies) where one must survive a crash.
+    messages: list[tuple[str, Any] | Kept] = field(default_factory=list)
     edit: tuple[str, Any] | None = None  # new text and keyboard for the pressed message
     alert: str | None = None
 
     def say(self, text: str, markup: Any = None) -> None:
         self.messages.append((text, markup))
 
-    async def send(self, update: Update) -> None:
+    def say_kept(self, rt: Runtime, uow: UnitOfWork, chat_id: int, text: str,
+                 ticket: Ticket) -> None:
+        """Say it through the outbox, in ``uow``'s transaction (handlers.replies)."""
+        self.messages.append(keep(rt, uow, chat_id, "sendMessage",
+                                  {"text": text, "parse_mode": "HTML"}, ticket=ticket))
+
+    async def send(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
         if query is not None:
             await query.answer(self.alert, show_alert=self.alert is not None)
@@ -119,7 +127,11 @@ class Reply:
                     # A second press on the same menu button shows what is already there.
                     if "not modified" not in str(exc).lower():
                         raise
-        for text, markup in self.messages:
+        for message in self.messages:
+            if isinstance(message, Kept):
+                await send_kept(context, message)
+                continue
+            text, markup = message
             await update.effective_chat.send_message(text, parse_mode="HTML",
                                                      reply_markup=markup)
 
@@ -149,7 +161,7 @@ async def _start(update: Update, context: ContextTypes.DEFAULT_TYPE, kind: str) 
         t = await translator_for(rt, uow, update)
         await _new_report(reply, rt, uow, t, update.effective_user.id, kind)
         await uow.commit()
-    await reply.send(update)
+    await reply.send(update, context)
     return True
 
 
@@ -209,7 +221,7 @@ async def report_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         reporting.save(uow, rt.clock, row, report)
         await _render(reply, rt, uow, t, report, outcome, before)
         await uow.commit()
-    await reply.send(update)
+    await reply.send(update, context)
     return True
 
 
@@ -247,7 +259,7 @@ async def report_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
             else:
                 # Forged data, or a button of a finished, cancelled or moved-on draft.
                 reply = Reply(alert=t("This button is no longer valid."))
-    await reply.send(update)
+    await reply.send(update, context)
     return True
 
 
@@ -461,7 +473,9 @@ async def _submit(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, upd
         lines.append(t("The staff will take it up; you will be told here when it is taken "
                        "on, how it progresses and when it is resolved."))
     lines.append(t("To follow it, send /start and open “My tickets”."))
-    reply.say("\n".join(lines))
+    # The number is known only here: it must reach the resident even if the process dies
+    # right after the commit.
+    reply.say_kept(rt, uow, user.id, "\n".join(lines), ticket)
     return True
 
 
@@ -482,9 +496,10 @@ async def _join(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, updat
         await Notifier(rt, uow).to_group(ticket, tg(
             "➕ Another resident reported the same problem (No. {number}). They will get "
             "the same updates.", number=ticket.number))
-    reply.say(t("You are now following <b>No. {number}</b>: you will get the same updates as "
-                "the person who reported it. To follow it, send /start and open “My tickets”.",
-                number=ticket.number))
+    reply.say_kept(rt, uow, user.id, t(
+        "You are now following <b>No. {number}</b>: you will get the same updates as the "
+        "person who reported it. To follow it, send /start and open “My tickets”.",
+        number=ticket.number), ticket)
     return True
 
 
