@@ -518,7 +518,7 @@ async def _render(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, rep
         if outcome.show_places:
             await _offer_places(reply, uow, t, text)
         elif outcome.reask:
-            await _ask(reply, rt, uow, t, report, prefix=text)
+            await _ask(reply, rt, uow, t, report, prefix=text, again=report.step is before)
         else:
             reply.say(text)
         return
@@ -560,8 +560,16 @@ async def _ack(uow: UnitOfWork, t: Translator, rt: Runtime, report: Report,
 
 
 async def _ask(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, report: Report, *,
-               prefix: str | None = None, came_from: Step | None = None) -> None:
-    """The question of the draft's current step (after `prefix`, an ack or explanation)."""
+               prefix: str | None = None, came_from: Step | None = None,
+               again: bool = False) -> None:
+    """The question of the draft's current step (after `prefix`, an ack or explanation).
+
+    `again`: asked again after an answer that did not do, at the same step. The place and
+    contact steps put their share button under the input field with one message and offer
+    their other choices in a second one (a message has either kind of buttons); asked again,
+    the share button is still there (it stays until it is taken away), so the question
+    comes with the other choices in one message: two a time would soon run into Telegram's
+    limit of about one message a second in a private chat."""
     config = rt.config
     step = report.step
     if came_from in REPLY_KEYBOARD_STEPS and step not in REPLY_KEYBOARD_STEPS:
@@ -636,14 +644,17 @@ async def _ask(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, report
         if report.address:
             text += "\n" + t("Address noted: {address}. Please also choose the grid.",
                              address=html.escape(report.address))
-        reply.say(lead(text), kb.location_request(t))
-        reply.say(t("Or choose here:"),
-                  kb.place_options(t, await reporting.last_grid(uow, report)))
+        options = kb.place_options(t, await reporting.last_grid(uow, report))
+        if again:
+            reply.say(lead(text), options)
+        else:
+            reply.say(lead(text), kb.location_request(t))
+            reply.say(t("Or choose here:"), options)
     elif step is Step.CONTACT and report.way == "call":
-        reply.say(lead(t("<b>Your phone number</b>, so that the lawyer can call you back: "
-                         "share it with the button below. Only the staff handling your "
-                         "consultation see it.")), kb.contact_request(t))
-        reply.say(t("Or:"), kb.contact_options(t, False, skip_allowed=False))
+        _ask_contact(reply, t, lead(t(
+            "<b>Your phone number</b>, so that the lawyer can call you back: share it with "
+            "the button below. Only the staff handling your consultation see it.")),
+            kb.contact_options(t, False, skip_allowed=False), again=again)
     elif step is Step.CONTACT:
         category = report.category(config)
         allowed = category is not None and category.anonymous_allowed
@@ -653,13 +664,21 @@ async def _ask(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, report
         if allowed:
             text += "\n" + t("You may also report anonymously: the workers then see neither "
                              "your name nor your number.")
-        reply.say(lead(text), kb.contact_request(t))
-        reply.say(t("Or:"), kb.contact_options(t, allowed))
+        _ask_contact(reply, t, lead(text), kb.contact_options(t, allowed), again=again)
     elif step is Step.SUMMARY:
         reply.say(lead(await _summary(uow, t, rt, report)),
                   kb.summary(t, with_media=config.limits.max_photos > 0, kind=kind))
     elif step is Step.DUPLICATE:
         await _ask_duplicate(reply, uow, t, rt, report, lead)
+
+
+def _ask_contact(reply: Reply, t: Translator, question: str, options: Any, *,
+                 again: bool) -> None:
+    if again:  # the share button is still under the input field (see _ask)
+        reply.say(question, options)
+    else:
+        reply.say(question, kb.contact_request(t))
+        reply.say(t("Or:"), options)
 
 
 async def _ask_duplicate(reply: Reply, uow: UnitOfWork, t: Translator, rt: Runtime,

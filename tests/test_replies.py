@@ -15,6 +15,7 @@ from tests.harness import BotEnv, FakeMonotonic, start_bot, stop_bot
 from tests.test_report_flow import (
     EN,
     INSIDE,
+    _data,
     _wire,
     bind_group,
     draft,
@@ -59,11 +60,15 @@ async def test_quick_wrong_answers_are_each_answered_in_full_after_the_wait(
     explanation = t("Please share your phone number with the button below, or choose Skip.")
     for _ in range(4):  # typed numbers, one after another, faster than one a second
         await bot.send(bot.updates.private_text(EN, "138 1234"))
-    answers = bot.texts(EN.id)[sent:]
-    # Each wrong answer gets the explanation with the question, and the other choices.
-    questions = [text for text in answers if text.startswith(explanation)]
-    assert len(questions) == 4
-    assert len(answers) == 8
+    # Each wrong answer gets the explanation with the question and the other choices, in one
+    # message; the share button stays under the input field.
+    answers = [call for call in bot.fake.calls_to("sendMessage") if call.error is None][-4:]
+    assert len(bot.texts(EN.id)) == sent + 4
+    for call in answers:
+        assert call.params["text"].startswith(explanation)
+        assert "rp:skip:contact" in _data(call) and "rp:back:contact" in _data(call)
+    shown = bot.fake.server.reply_keyboards[EN.id]
+    assert shown["keyboard"][0][0]["request_contact"] is True
     assert bot.fake.server.flood_refusals > 0 and waits
     assert all(1 <= wait < 2 for wait in waits)
     assert (await draft(db, EN)).step == "contact"
