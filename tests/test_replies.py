@@ -165,3 +165,52 @@ async def test_the_ticket_number_arrives_after_a_crash_right_after_submit(db, ca
         second.fake.assert_no_violations()
     finally:
         await stop_bot(second)
+
+
+async def test_a_booking_number_arrives_after_a_crash_right_after_the_booking(
+        db, catalogs) -> None:
+    from tests.test_booking import OWNER_A, _book, _booking, _press, _setup, _slots, _with_button
+
+    first = await start_bot(db, catalogs)
+    ids = await _setup(first)
+    await _slots(first, "add", "2026-11-25", "09:00-10:00", "60m", "1")
+    async with first.runtime.uow() as uow:
+        node = await uow.nodes.by_code("legal")
+        [slot] = await uow.bookings.slots_between(node.id, first.clock.now(),
+                                                  first.clock.now() + timedelta(days=30))
+    await _book(first, OWNER_A, slot.id, day="20261125")
+    summary = _with_button(first, OWNER_A.id, "ck:ok")
+    calls = first.fake.server.call
+
+    async def dies_when_answering(method, params, uploads):
+        if method == "editMessageText" and params.get("chat_id") == OWNER_A.id:
+            raise Killed
+        return await calls(method, params, uploads)
+
+    first.fake.server.call = dies_when_answering
+    try:
+        await _press(first, OWNER_A, "ck:ok")
+    except Killed:
+        pass
+    else:
+        raise AssertionError("the process was meant to die after the commit")
+    first.fake.server.call = calls
+    booking = await _booking(first, ids["a"])
+    assert booking is not None and booking.status == "booked"
+    async with first.runtime.uow() as uow:
+        number = (await uow.tickets.get(booking.ticket_id)).number
+    assert number not in str(first.fake.messages_in(OWNER_A.id))
+    await stop_bot(first)
+
+    first.clock.advance(first.runtime.config.delivery.lease + timedelta(seconds=1))
+    second = await start_bot(db, catalogs, clock=first.clock, fake=first.fake,
+                             first_update_id=1000)
+    try:
+        await second.deliver()
+        [confirmed] = [m for m in second.fake.messages_in(OWNER_A.id)
+                       if m["message_id"] == summary["message_id"]]
+        assert number in confirmed["text"] and "reply_markup" not in confirmed
+        assert second.errors == []
+        second.fake.assert_no_violations()
+    finally:
+        await stop_bot(second)
