@@ -28,11 +28,7 @@ class Kept:
     """A reply written to the outbox and leased to its writer; send it with `send_kept`
     once the transaction is committed."""
 
-    row: OutboxMessage
-
-    @property
-    def chat_id(self) -> int:
-        return self.row.chat_id
+    row: OutboxMessage  # its id is known once the transaction is committed
 
 
 def keep(rt: Runtime, uow: UnitOfWork, chat_id: int, method: str, params: dict[str, Any], *,
