@@ -19,6 +19,7 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from bot.delivery import OutboxSender
+from bot.delivery.replies import InlineReplies
 from bot.health import Health
 from bot.processor import ChatOrderedUpdateProcessor
 from bot.runtime import Runtime
@@ -63,6 +64,9 @@ def build_application(rt: Runtime, *, request: BaseRequest | None = None,
         .token(token)
         .base_url(rt.config.telegram.base_url)
         .base_file_url(rt.config.telegram.base_file_url)
+        # Answers sent while handling an update wait out a 429 and do not stop at a press
+        # that can no longer be answered.
+        .rate_limiter(InlineReplies())
         .concurrent_updates(ChatOrderedUpdateProcessor(
             rt.db, rt.clock, workers=rt.config.runtime.max_concurrent_updates,
             metrics=rt.metrics))

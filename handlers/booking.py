@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, MaybeInaccessibleMessage, Update
 from telegram.error import BadRequest
 from telegram.ext import (
     Application,
@@ -49,6 +49,7 @@ from handlers import relay as relay_handlers
 from handlers.cards import BOOKING_LABELS, slot_label, topic_names
 from handlers.common import conversation_is, translator_for
 from handlers.notify import Notifier
+from handlers.replies import Kept, keep, send_kept
 from storage.models import Booking, CheckupSlot, Draft, Ticket
 from storage.uow import UnitOfWork
 
@@ -78,11 +79,14 @@ class Reply:
     alert: str | None = None
     edit: View | None = None
     send: list[View] = field(default_factory=list)
+    kept: Kept | None = None  # the pressed message's edit, kept in the outbox (handlers.replies)
 
-    async def deliver(self, update: Update) -> None:
+    async def deliver(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
         if query is not None:
             await query.answer(self.alert, show_alert=self.alert is not None)
+            if self.kept is not None:
+                await send_kept(context, self.kept)
             if self.edit is not None:
                 try:
                     await query.edit_message_text(self.edit[0], parse_mode="HTML",
@@ -118,7 +122,7 @@ async def checkup_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         t = await translator_for(rt, uow, update)
         reply = Reply(send=[await _begin(rt, uow, t, update.effective_user.id)])
         await uow.commit()
-    await reply.deliver(update)
+    await reply.deliver(update, context)
 
 
 async def _begin(rt: Runtime, uow: UnitOfWork, t: Translator, user_id: int,
@@ -232,8 +236,10 @@ def _save(rt: Runtime, uow: UnitOfWork, draft: Draft, step: str, **changes) -> N
 
 
 async def _step_button(rt: Runtime, uow: UnitOfWork, t: Translator, draft: Draft,
-                       word: str, number: int | None) -> Reply | None:
-    """A button of the draft's current step; None when it does not belong to it."""
+                       word: str, number: int | None,
+                       pressed: MaybeInaccessibleMessage) -> Reply | None:
+    """A button of the draft's current step (on the `pressed` message); None when it does
+    not belong to it."""
     step, data, config = draft.step, draft.data, rt.config
     if word == "back":
         previous = {"topics": "enterprise", "day": "topics", "slot": "day",
@@ -271,14 +277,15 @@ async def _step_button(rt: Runtime, uow: UnitOfWork, t: Translator, draft: Draft
             return None
         _save(rt, uow, draft, "confirm", slot_id=slot.id)
     elif word == "ok" and step == "confirm":
-        return await _book(rt, uow, t, draft)
+        return await _book(rt, uow, t, draft, pressed)
     else:
         return None
     await uow.commit()
     return Reply(edit=await _view(rt, uow, t, draft))
 
 
-async def _book(rt: Runtime, uow: UnitOfWork, t: Translator, draft: Draft) -> Reply:
+async def _book(rt: Runtime, uow: UnitOfWork, t: Translator, draft: Draft,
+                pressed: MaybeInaccessibleMessage) -> Reply:
     data, user_id = draft.data, draft.user_id
     slot_id = int(data["slot_id"])
     try:
@@ -313,10 +320,6 @@ async def _book(rt: Runtime, uow: UnitOfWork, t: Translator, draft: Draft) -> Re
             "🕘 The enterprise moved No. {number} from {old} to {new}. Please confirm the "
             "new time.", number=ticket.number, new=when,
             old=slot_label(rt.config, change.old_slot.starts_at, change.old_slot.ends_at)))
-    await uow.commit()
-    bind_log_context(ticket=ticket.number)
-    log.info("check-up booking %s %s (ticket %s)", change.booking.id,
-             "moved" if change.old_slot else "made", ticket.number)
     number = t("No. {number}", number=ticket.number)
     if change.old_slot is not None:
         text = t("Your check-up is moved to {time}. The desk will confirm the new time.",
@@ -326,7 +329,19 @@ async def _book(rt: Runtime, uow: UnitOfWork, t: Translator, draft: Draft) -> Re
                  "will be reminded before it. To cancel or move it, use My bookings in "
                  "/checkup until {cutoff} before.", time=when,
                  cutoff=format_duration(rt.config.timings.booking.cancel_cutoff))
-    return Reply(edit=(f"<b>{number}</b>\n{text}", None))
+    # The number is known only here: the confirmation must reach the enterprise even if the
+    # process dies right after the commit.
+    confirmation = {"text": f"<b>{number}</b>\n{text}", "parse_mode": "HTML"}
+    if pressed.is_accessible:  # the summary pressed becomes the confirmation
+        kept = keep(rt, uow, pressed.chat.id, "editMessageText",
+                    {"message_id": pressed.message_id, **confirmation}, ticket=ticket)
+    else:  # too old for Telegram to show the bot: said anew
+        kept = keep(rt, uow, pressed.chat.id, "sendMessage", confirmation, ticket=ticket)
+    await uow.commit()
+    bind_log_context(ticket=ticket.number)
+    log.info("check-up booking %s %s (ticket %s)", change.booking.id,
+             "moved" if change.old_slot else "made", ticket.number)
+    return Reply(kept=kept)
 
 
 def _taken_text(t: Translator, problem: Problem) -> str:
@@ -492,7 +507,7 @@ async def checkup_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         t = await translator_for(rt, uow, update)
         reply = await _on_button(rt, uow, t, update, match) if (
             match is not None and chat is not None and chat.type == "private") else None
-    await (reply or Reply(alert=t("This button is no longer valid."))).deliver(update)
+    await (reply or Reply(alert=t("This button is no longer valid."))).deliver(update, context)
 
 
 async def _on_button(rt: Runtime, uow: UnitOfWork, t: Translator, update: Update,
@@ -519,7 +534,7 @@ async def _on_button(rt: Runtime, uow: UnitOfWork, t: Translator, update: Update
         await uow.drafts.discard(user_id, FLOW)
         await uow.commit()
         return Reply(edit=(t("Cancelled; nothing was booked."), None))
-    return await _step_button(rt, uow, t, draft, word, number)
+    return await _step_button(rt, uow, t, draft, word, number, update.callback_query.message)
 
 
 async def draft_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -282,7 +282,8 @@ async def _after(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, draf
         reply.say(_explain(rt, t, outcome), _taken_keyboard(t))
         return
     if outcome.problem is not None:
-        await _ask(reply, rt, uow, t, form, user_id, prefix=_explain(rt, t, outcome))
+        await _ask(reply, rt, uow, t, form, user_id, prefix=_explain(rt, t, outcome),
+                   again=form.step is before)
         return
     ack = None
     if acknowledge and outcome.enterprise is not None and form.joining:
@@ -400,8 +401,14 @@ def _controls(t: Translator, form: Form, config: Config) -> list[list[InlineKeyb
 
 async def _ask(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, form: Form,
                user_id: int, *, prefix: str | None = None,
-               came_from: Step | None = None) -> None:
-    """The question of the form's current step, after `prefix` (an ack or explanation)."""
+               came_from: Step | None = None, again: bool = False) -> None:
+    """The question of the form's current step, after `prefix` (an ack or explanation).
+
+    `again`: asked again at the same step after an answer that did not do. The phone step
+    puts its share button under the input field with one message and its other choices in a
+    second; asked again, the share button is still there (it stays until taken away), so one
+    message does: two each time would soon meet Telegram's limit of about one message a
+    second in a private chat."""
     config = rt.config
     step = form.step
     if came_from is Step.PHONE and step is not Step.PHONE:
@@ -445,8 +452,10 @@ async def _ask(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, form: 
     elif step is Step.PHONE:
         reply.say(lead(t("<b>Your mobile number</b>: type it (11 digits, such as 138 1234 "
                          "5678), or share this Telegram account's number with the button "
-                         "below.")), _phone_keyboard(t))
-        reply.say(t("Or:"), InlineKeyboardMarkup(controls))
+                         "below.")), InlineKeyboardMarkup(controls) if again
+                  else _phone_keyboard(t))
+        if not again:
+            reply.say(t("Or:"), InlineKeyboardMarkup(controls))
     elif step is Step.INDUSTRY:
         buttons = [_button(i.names.get(t.language), f"{PREFIX}ind:{i.code}")
                    for i in config.industries[:MAX_CHOICES]]

@@ -38,8 +38,12 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         t = rt.translator(rt.config.default_language)
     text = t("Sorry, something went wrong on our side. Please try again in a moment.")
     try:
+        # A press is answered once (bot.delivery.replies): when the handler answered it
+        # already, or it is too old now, a private chat is told in a message instead.
         if update.callback_query is not None:
-            await update.callback_query.answer(text, show_alert=True)
+            if (not await update.callback_query.answer(text, show_alert=True)
+                    and chat.type == Chat.PRIVATE):
+                await chat.send_message(text)
         elif update.effective_message is not None:
             await update.effective_message.reply_text(text)
     except TelegramError:

@@ -43,7 +43,8 @@ from handlers import report_keyboards as kb
 from handlers.cards import STATUS_LABELS, WAY_LABELS, category_name
 from handlers.common import conversation_is, place_html, translator_for
 from handlers.notify import Notifier
-from storage.models import Draft, OrgNode
+from handlers.replies import Kept, keep, send_kept
+from storage.models import Draft, OrgNode, Ticket
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -100,14 +101,21 @@ def _flow(handler: Handler) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awa
 class Reply:
     """What to send once the transaction is committed, in order."""
 
-    messages: list[tuple[str, Any]] = field(default_factory=list)
+    # Messages, and replies kept in the outbox (handlers.replies) where one must survive a crash.
+    messages: list[tuple[str, Any] | Kept] = field(default_factory=list)
     edit: tuple[str, Any] | None = None  # new text and keyboard for the pressed message
     alert: str | None = None
 
     def say(self, text: str, markup: Any = None) -> None:
         self.messages.append((text, markup))
 
-    async def send(self, update: Update) -> None:
+    def say_kept(self, rt: Runtime, uow: UnitOfWork, chat_id: int, text: str,
+                 ticket: Ticket) -> None:
+        """Say it through the outbox, in ``uow``'s transaction (handlers.replies)."""
+        self.messages.append(keep(rt, uow, chat_id, "sendMessage",
+                                  {"text": text, "parse_mode": "HTML"}, ticket=ticket))
+
+    async def send(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
         if query is not None:
             await query.answer(self.alert, show_alert=self.alert is not None)
@@ -119,7 +127,11 @@ class Reply:
                     # A second press on the same menu button shows what is already there.
                     if "not modified" not in str(exc).lower():
                         raise
-        for text, markup in self.messages:
+        for message in self.messages:
+            if isinstance(message, Kept):
+                await send_kept(context, message)
+                continue
+            text, markup = message
             await update.effective_chat.send_message(text, parse_mode="HTML",
                                                      reply_markup=markup)
 
@@ -149,7 +161,7 @@ async def _start(update: Update, context: ContextTypes.DEFAULT_TYPE, kind: str) 
         t = await translator_for(rt, uow, update)
         await _new_report(reply, rt, uow, t, update.effective_user.id, kind)
         await uow.commit()
-    await reply.send(update)
+    await reply.send(update, context)
     return True
 
 
@@ -209,7 +221,7 @@ async def report_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         reporting.save(uow, rt.clock, row, report)
         await _render(reply, rt, uow, t, report, outcome, before)
         await uow.commit()
-    await reply.send(update)
+    await reply.send(update, context)
     return True
 
 
@@ -247,7 +259,7 @@ async def report_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
             else:
                 # Forged data, or a button of a finished, cancelled or moved-on draft.
                 reply = Reply(alert=t("This button is no longer valid."))
-    await reply.send(update)
+    await reply.send(update, context)
     return True
 
 
@@ -461,7 +473,9 @@ async def _submit(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, upd
         lines.append(t("The staff will take it up; you will be told here when it is taken "
                        "on, how it progresses and when it is resolved."))
     lines.append(t("To follow it, send /start and open “My tickets”."))
-    reply.say("\n".join(lines))
+    # The number is known only here: it must reach the resident even if the process dies
+    # right after the commit.
+    reply.say_kept(rt, uow, user.id, "\n".join(lines), ticket)
     return True
 
 
@@ -482,9 +496,10 @@ async def _join(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, updat
         await Notifier(rt, uow).to_group(ticket, tg(
             "➕ Another resident reported the same problem (No. {number}). They will get "
             "the same updates.", number=ticket.number))
-    reply.say(t("You are now following <b>No. {number}</b>: you will get the same updates as "
-                "the person who reported it. To follow it, send /start and open “My tickets”.",
-                number=ticket.number))
+    reply.say_kept(rt, uow, user.id, t(
+        "You are now following <b>No. {number}</b>: you will get the same updates as the "
+        "person who reported it. To follow it, send /start and open “My tickets”.",
+        number=ticket.number), ticket)
     return True
 
 
@@ -503,7 +518,7 @@ async def _render(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, rep
         if outcome.show_places:
             await _offer_places(reply, uow, t, text)
         elif outcome.reask:
-            await _ask(reply, rt, uow, t, report, prefix=text)
+            await _ask(reply, rt, uow, t, report, prefix=text, again=report.step is before)
         else:
             reply.say(text)
         return
@@ -545,8 +560,16 @@ async def _ack(uow: UnitOfWork, t: Translator, rt: Runtime, report: Report,
 
 
 async def _ask(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, report: Report, *,
-               prefix: str | None = None, came_from: Step | None = None) -> None:
-    """The question of the draft's current step (after `prefix`, an ack or explanation)."""
+               prefix: str | None = None, came_from: Step | None = None,
+               again: bool = False) -> None:
+    """The question of the draft's current step (after `prefix`, an ack or explanation).
+
+    `again`: asked again after an answer that did not do, at the same step. The place and
+    contact steps put their share button under the input field with one message and offer
+    their other choices in a second one (a message has either kind of buttons); asked again,
+    the share button is still there (it stays until it is taken away), so the question
+    comes with the other choices in one message: two a time would soon run into Telegram's
+    limit of about one message a second in a private chat."""
     config = rt.config
     step = report.step
     if came_from in REPLY_KEYBOARD_STEPS and step not in REPLY_KEYBOARD_STEPS:
@@ -621,14 +644,17 @@ async def _ask(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, report
         if report.address:
             text += "\n" + t("Address noted: {address}. Please also choose the grid.",
                              address=html.escape(report.address))
-        reply.say(lead(text), kb.location_request(t))
-        reply.say(t("Or choose here:"),
-                  kb.place_options(t, await reporting.last_grid(uow, report)))
+        options = kb.place_options(t, await reporting.last_grid(uow, report))
+        if again:
+            reply.say(lead(text), options)
+        else:
+            reply.say(lead(text), kb.location_request(t))
+            reply.say(t("Or choose here:"), options)
     elif step is Step.CONTACT and report.way == "call":
-        reply.say(lead(t("<b>Your phone number</b>, so that the lawyer can call you back: "
-                         "share it with the button below. Only the staff handling your "
-                         "consultation see it.")), kb.contact_request(t))
-        reply.say(t("Or:"), kb.contact_options(t, False, skip_allowed=False))
+        _ask_contact(reply, t, lead(t(
+            "<b>Your phone number</b>, so that the lawyer can call you back: share it with "
+            "the button below. Only the staff handling your consultation see it.")),
+            kb.contact_options(t, False, skip_allowed=False), again=again)
     elif step is Step.CONTACT:
         category = report.category(config)
         allowed = category is not None and category.anonymous_allowed
@@ -638,13 +664,21 @@ async def _ask(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, report
         if allowed:
             text += "\n" + t("You may also report anonymously: the workers then see neither "
                              "your name nor your number.")
-        reply.say(lead(text), kb.contact_request(t))
-        reply.say(t("Or:"), kb.contact_options(t, allowed))
+        _ask_contact(reply, t, lead(text), kb.contact_options(t, allowed), again=again)
     elif step is Step.SUMMARY:
         reply.say(lead(await _summary(uow, t, rt, report)),
                   kb.summary(t, with_media=config.limits.max_photos > 0, kind=kind))
     elif step is Step.DUPLICATE:
         await _ask_duplicate(reply, uow, t, rt, report, lead)
+
+
+def _ask_contact(reply: Reply, t: Translator, question: str, options: Any, *,
+                 again: bool) -> None:
+    if again:  # the share button is still under the input field (see _ask)
+        reply.say(question, options)
+    else:
+        reply.say(question, kb.contact_request(t))
+        reply.say(t("Or:"), options)
 
 
 async def _ask_duplicate(reply: Reply, uow: UnitOfWork, t: Translator, rt: Runtime,

@@ -238,10 +238,10 @@ async def test_a_location_outside_every_grid_offers_the_list(rbot: BotEnv, db) -
     assert f"rp:node:{await node_id(db, 'SFQ-DH')}" in _data(bot.fake.last("sendMessage"))
     assert (await draft(db, EN)).step == "place"
     await bot.send(bot.updates.sticker(EN))
-    assert bot.texts(EN.id)[-2].startswith(t(
+    assert bot.last_text(EN.id).startswith(t(
         "Please share a location, choose from the list, or type the address."))
     await bot.send(bot.updates.private_text(EN, "x" * 201))
-    assert bot.texts(EN.id)[-2].startswith(t(
+    assert bot.last_text(EN.id).startswith(t(
         "Please keep the address within {max} characters (this was {count}).",
         max=200, count=201))
 
@@ -412,13 +412,13 @@ async def test_someone_elses_contact_is_refused(rbot: BotEnv, db) -> None:
     await bot.send(bot.updates.location(EN, *INSIDE))
     await bot.send(bot.updates.contact(EN, "+86 139 0000 0000", user_id=OTHER.id,
                                        first_name="Mum"))
-    assert bot.texts(EN.id)[-2].startswith(t(
+    assert bot.last_text(EN.id).startswith(t(
         "That is someone else's contact. Please share your own number with the button below, "
         "or choose Skip."))
     await bot.send(bot.updates.contact(EN, "+86 139 0000 0001", first_name="No account"))
     assert (await draft(db, EN)).step == "contact"
     await bot.send(bot.updates.private_text(EN, "13900000000"))
-    assert bot.texts(EN.id)[-2].startswith(t(
+    assert bot.last_text(EN.id).startswith(t(
         "Please share your phone number with the button below, or choose Skip."))
     await bot.send(bot.updates.contact(EN, PHONE))
     assert (await draft(db, EN)).data["phone"] == PHONE

@@ -274,9 +274,20 @@ class OutboxSender:
 
     # -- one row --------------------------------------------------------------------------------
 
-    async def _deliver(self, row_id: int, chat_id: int, lease: datetime) -> tuple[str, int]:
-        """Prepare, call and record one row; returns its outcome and the calls made."""
-        calls, reserved = 0, True
+    async def send_held(self, row_id: int, chat_id: int, lease: datetime) -> None:
+        """Deliver at once a row that its writer leased (``not_before`` = ``lease``) in the
+        transaction that wrote it: a reply that is sent straight after the commit and must
+        still arrive if the process dies first (then the lease runs out and the loop sends
+        it). Telegram's answer is handled as for any row; a row that has to wait is left to
+        the loop."""
+        with log_context(outbox=row_id):
+            await self._deliver(row_id, chat_id, lease, reserved=False)
+
+    async def _deliver(self, row_id: int, chat_id: int, lease: datetime, *,
+                       reserved: bool = True) -> tuple[str, int]:
+        """Prepare, call and record one row; returns its outcome and the calls made.
+        ``reserved``: a slot of the rate limits was reserved for it when it was claimed."""
+        calls = 0
         try:
             for _ in range(MAX_MIGRATIONS + 1):
                 prepared = await self._rows.prepare(row_id, lease)

@@ -1,0 +1,216 @@
+"""Answers to a person survive Telegram's answer and a crash: a 429 is waited out and the
+answer still comes; a press that can no longer be answered does not stop the reply; the number
+of a ticket just submitted reaches the resident even if the process dies right after the
+commit."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from bot.sandbox.flood import RateLimits
+from storage.models import OutboxMessage
+from tests.harness import BotEnv, FakeMonotonic, start_bot, stop_bot
+from tests.test_report_flow import (
+    EN,
+    INSIDE,
+    _data,
+    _wire,
+    bind_group,
+    draft,
+    press,
+    tickets_of,
+    to_place,
+    to_summary,
+)
+
+TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
+
+
+class Killed(BaseException):
+    """The process dies (kill -9): nothing after this runs, no handler catches it."""
+
+
+def telegram_counts_time(bot: BotEnv) -> list[float]:
+    """Telegram's flood control on the fake (one message a second in a private chat, bursts
+    of three), on a clock that only the bot's waiting moves; returns the waits."""
+    clock = FakeMonotonic()
+    waits: list[float] = []
+
+    async def wait(seconds: float) -> None:
+        waits.append(seconds)
+        await clock.sleep(seconds)
+
+    bot.fake.server.monotonic = clock
+    bot.fake.server.rate_limits = RateLimits()
+    bot.app.bot.rate_limiter.sleep = wait
+    return waits
+
+
+async def test_quick_wrong_answers_are_each_answered_in_full_after_the_wait(
+        bot: BotEnv, db) -> None:
+    _wire(bot)
+    t = bot.runtime.translator("en")
+    await to_place(bot, EN)
+    await bot.send(bot.updates.location(EN, *INSIDE))
+    assert (await draft(db, EN)).step == "contact"
+    waits = telegram_counts_time(bot)
+    sent = len(bot.texts(EN.id))
+    explanation = t("Please share your phone number with the button below, or choose Skip.")
+    for _ in range(4):  # typed numbers, one after another, faster than one a second
+        await bot.send(bot.updates.private_text(EN, "138 1234"))
+    # Each wrong answer gets the explanation with the question and the other choices, in one
+    # message; the share button stays under the input field.
+    answers = [call for call in bot.fake.calls_to("sendMessage") if call.error is None][-4:]
+    assert len(bot.texts(EN.id)) == sent + 4
+    for call in answers:
+        assert call.params["text"].startswith(explanation)
+        assert "rp:skip:contact" in _data(call) and "rp:back:contact" in _data(call)
+    shown = bot.fake.server.reply_keyboards[EN.id]
+    assert shown["keyboard"][0][0]["request_contact"] is True
+    assert bot.fake.server.flood_refusals > 0 and waits
+    assert all(1 <= wait < 2 for wait in waits)
+    assert (await draft(db, EN)).step == "contact"
+
+
+async def test_a_press_too_old_to_answer_still_gets_the_next_question(bot: BotEnv, db) -> None:
+    _wire(bot)
+    t = bot.runtime.translator("en")
+    await bot.send(bot.updates.command(EN, "/report"))
+    await press(bot, EN, "rp:cat:sanitation")
+    await bot.send(bot.updates.private_text(EN, "The bins at gate 2 overflow every day"))
+    # Another instance took the update over after the one that had it died: Telegram has
+    # forgotten the press by then.
+    bot.fake.fail("answerCallbackQuery", error_code=400, description=TOO_OLD)
+    await press(bot, EN, "rp:skip:media")
+    assert (await draft(db, EN)).step == "place"
+    assert t("Or choose here:") in bot.texts(EN.id)
+    assert bot.fake.last("answerCallbackQuery").error is not None
+
+
+async def test_a_failed_press_is_answered_once_and_the_apology_comes_as_a_message(
+        bot: BotEnv, db) -> None:
+    _wire(bot)
+    t = bot.runtime.translator("en")
+    await bot.send(bot.updates.command(EN, "/report"))
+    answered = len(bot.fake.calls_to("answerCallbackQuery"))
+    bot.fake.fail("sendMessage", chat_id=EN.id, error_code=400,
+                  description="Bad Request: chat not found")
+    await press(bot, EN, "rp:cat:sanitation")
+    assert [type(e).__name__ for e in bot.errors] == ["BadRequest"]
+    bot.errors.clear()
+    # The handler answered the press before its message failed; a second answer would be
+    # refused by Telegram, so the apology is a message.
+    assert len(bot.fake.calls_to("answerCallbackQuery")) == answered + 1
+    assert bot.last_text(EN.id) == t(
+        "Sorry, something went wrong on our side. Please try again in a moment.")
+
+
+async def test_the_ticket_number_is_sent_once_and_kept_in_the_outbox(bot: BotEnv, db) -> None:
+    _wire(bot)
+    t = bot.runtime.translator("en")
+    await bind_group(bot)
+    await to_summary(bot, EN)
+    await press(bot, EN, "rp:submit")
+    [ticket] = await tickets_of(db, EN)
+    confirmation = t("✅ Your report is registered as No. {number}.", number=ticket.number)
+    assert bot.last_text(EN.id).startswith(confirmation)
+    await bot.deliver()
+    assert sum(text.startswith(confirmation) for text in bot.texts(EN.id)) == 1
+    async with db.sessions() as session:
+        row = (await session.scalars(select(OutboxMessage).where(
+            OutboxMessage.chat_id == EN.id))).one()
+    assert (row.status, row.ticket_id) == ("sent", ticket.id)
+
+
+async def test_the_ticket_number_arrives_after_a_crash_right_after_submit(db, catalogs) -> None:
+    first = _wire(await start_bot(db, catalogs))
+    t = first.runtime.translator("en")
+    await bind_group(first)
+    await to_summary(first, EN)
+    summary_at = len(first.texts(EN.id))
+    calls = first.fake.server.call
+
+    async def dies_when_answering(method, params, uploads):
+        if method == "sendMessage" and params.get("chat_id") == EN.id:
+            raise Killed
+        return await calls(method, params, uploads)
+
+    first.fake.server.call = dies_when_answering
+    try:
+        await press(first, EN, "rp:submit")
+    except Killed:
+        pass
+    else:
+        raise AssertionError("the process was meant to die after the commit")
+    first.fake.server.call = calls
+    [ticket] = await tickets_of(db, EN)  # committed: the card is on its way to the group
+    assert len(first.texts(EN.id)) == summary_at  # the resident still sees the summary
+    await stop_bot(first)
+
+    # Restarted a while later (the handler's lease on the reply has run out).
+    first.clock.advance(first.runtime.config.delivery.lease + timedelta(seconds=1))
+    second = _wire(await start_bot(db, catalogs, clock=first.clock, fake=first.fake,
+                                   first_update_id=1000))
+    try:
+        await second.deliver()
+        confirmation = t("✅ Your report is registered as No. {number}.", number=ticket.number)
+        assert sum(text.startswith(confirmation) for text in second.texts(EN.id)) == 1
+        await second.send(second.updates.command(EN, "/mytickets"))
+        assert ticket.number in str(second.fake.last("sendMessage").params)
+        await second.deliver()
+        assert sum(text.startswith(confirmation) for text in second.texts(EN.id)) == 1
+        assert second.errors == []
+        second.fake.assert_no_violations()
+    finally:
+        await stop_bot(second)
+
+
+async def test_a_booking_number_arrives_after_a_crash_right_after_the_booking(
+        db, catalogs) -> None:
+    from tests.test_booking import OWNER_A, _book, _booking, _press, _setup, _slots, _with_button
+
+    first = await start_bot(db, catalogs)
+    ids = await _setup(first)
+    await _slots(first, "add", "2026-11-25", "09:00-10:00", "60m", "1")
+    async with first.runtime.uow() as uow:
+        node = await uow.nodes.by_code("legal")
+        [slot] = await uow.bookings.slots_between(node.id, first.clock.now(),
+                                                  first.clock.now() + timedelta(days=30))
+    await _book(first, OWNER_A, slot.id, day="20261125")
+    summary = _with_button(first, OWNER_A.id, "ck:ok")
+    calls = first.fake.server.call
+
+    async def dies_when_answering(method, params, uploads):
+        if method == "editMessageText" and params.get("chat_id") == OWNER_A.id:
+            raise Killed
+        return await calls(method, params, uploads)
+
+    first.fake.server.call = dies_when_answering
+    try:
+        await _press(first, OWNER_A, "ck:ok")
+    except Killed:
+        pass
+    else:
+        raise AssertionError("the process was meant to die after the commit")
+    first.fake.server.call = calls
+    booking = await _booking(first, ids["a"])
+    assert booking is not None and booking.status == "booked"
+    async with first.runtime.uow() as uow:
+        number = (await uow.tickets.get(booking.ticket_id)).number
+    assert number not in str(first.fake.messages_in(OWNER_A.id))
+    await stop_bot(first)
+
+    first.clock.advance(first.runtime.config.delivery.lease + timedelta(seconds=1))
+    second = await start_bot(db, catalogs, clock=first.clock, fake=first.fake,
+                             first_update_id=1000)
+    try:
+        await second.deliver()
+        [confirmed] = [m for m in second.fake.messages_in(OWNER_A.id)
+                       if m["message_id"] == summary["message_id"]]
+        assert number in confirmed["text"] and "reply_markup" not in confirmed
+        assert second.errors == []
+        second.fake.assert_no_violations()
+    finally:
+        await stop_bot(second)
