@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 
+from bot.delivery.facts import Notices
 from bot.i18n import Translator, resolve_language
 from bot.runtime import Runtime
 from bot.services import routing
@@ -62,7 +63,9 @@ class Notifier:
             return None
         ticket.group_chat_id = group.chat_id
         thread: dict = {}
-        if group.is_forum:
+        # Where the bot may not create topics, the card goes to the General topic without
+        # asking Telegram for one first (a refused call per ticket otherwise).
+        if group.is_forum and group.can_manage_topics is not False:
             category = category_name(self.rt.config, ticket.category, group.language)
             name = f"{ticket.number} {category}"
             self._enqueue(group.chat_id, "createForumTopic", {"name": name[:128]}, ticket,
@@ -199,3 +202,28 @@ def rerouted_card_poster(rt: Runtime) -> PostCard:
         await Notifier(rt, uow).post_card(ticket, note=note)
 
     return post
+
+
+def delivery_notices(rt: Runtime) -> Notices:
+    """The outbox sender's ``notices``, in the language of the group told (see
+    ``bot.delivery.facts``). They name the ticket by its public number and the place by
+    its name: nothing about the resident."""
+
+    async def card_failed(uow: UnitOfWork, ticket: Ticket, to: GroupChat,
+                          meant_for: GroupChat) -> None:
+        t = rt.translator(to.language)
+        node = await uow.nodes.get(meant_for.node_id) if meant_for.node_id else None
+        place = node.display_name(t.language) if node is not None else meant_for.title
+        Notifier(rt, uow).say(to.chat_id, t(
+            "⚠️ The card of <b>No. {number}</b> could not be delivered to the group of "
+            "{place}. Please make sure the ticket is handled.",
+            number=html.escape(ticket.number), place=html.escape(place)))
+
+    async def resident_unreachable(uow: UnitOfWork, ticket: Ticket, group: GroupChat) -> None:
+        t = rt.translator(group.language)
+        await Notifier(rt, uow).to_group(ticket, t(
+            "⚠️ <b>No. {number}</b>: the resident has blocked the bot and cannot be reached "
+            "on this ticket. Messages to them are not delivered.",
+            number=html.escape(ticket.number)))
+
+    return Notices(card_failed, resident_unreachable)
