@@ -853,6 +853,10 @@ async def _event_words(t: Translator, event: TicketEvent, names: dict,
     if kind == "rerouted":
         return t("Passed on to {target}: the group that had it can no longer be reached",
                  target=await place(data.get("to_node")))
+    if kind == "card_failed":  # bot.delivery.facts
+        return t("Its card could not be delivered to the group; the district centre was told")
+    if kind == "resident_unreachable":
+        return t("The resident blocked the bot and can no longer be reached")
     if kind == "reopened":
         return t("Reopened by the resident and passed from {source} to {target}",
                  source=await place(data.get("from_node")),
