@@ -486,7 +486,8 @@ class DeliverySettings(Section):
     per_private_chat_per_second: PositiveInt = 1
     # Waits between attempts when a call fails on the way (a timeout, a 5xx, no network).
     # After the last one the wait keeps doubling (up to half an hour, or the last wait if
-    # that is longer) until ``give_up_after``.
+    # that is longer) until ``give_up_after`` — except after a timeout: that call may have
+    # arrived, and is not sent more often than this list allows.
     retry_backoffs: tuple[PositiveDuration, ...] = tuple(
         timedelta(seconds=s) for s in (5, 30, 300, 1800)
     )

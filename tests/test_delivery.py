@@ -485,6 +485,20 @@ async def test_a_failing_row_is_tried_past_the_backoffs_with_growing_waits(env: 
     assert backoff([timedelta(hours=1)], 3) == timedelta(hours=1)
 
 
+async def test_a_call_that_keeps_timing_out_is_not_repeated_past_the_backoffs(env: Env) -> None:
+    # Each timed-out try may have arrived: trying for a day could show it fifty times.
+    env.config = make_config(delivery={"retry_backoffs": ["2s", "10s"]})
+    metrics = Metrics()
+    sender = env.sender(metrics=metrics)
+    row_id = await env.enqueue(RESIDENT, text="maybe")
+    env.fake.fail("sendMessage", chat_id=RESIDENT, timeout=True, delivered=True, times=None)
+    assert await settle(env, sender, row_id) == [2, 10]
+    row = await env.row(row_id)
+    assert (row.status, row.attempts) == ("failed", 3)
+    assert _texts(env.fake, RESIDENT) == ["maybe"] * 3
+    assert metrics.outbox_given_up._value.get() == 1
+
+
 async def test_a_card_is_kept_trying_visibly_then_given_up_and_the_district_is_told(
         env: Env, catalogs) -> None:
     env.config = make_config(delivery={"retry_backoffs": ["2s", "10s", "30s"],

@@ -300,7 +300,7 @@ class Rows:
                 row.sent_at = None  # it never reached the chat: a retry is no repeat
             if delay is None:
                 row.attempts += 1
-                stopped = await self._stop_trying(uow, row)
+                stopped = await self._stop_trying(uow, row, exc)
                 if stopped is not None:
                     row.status = "failed"
                     await uow.commit()
@@ -310,25 +310,33 @@ class Rows:
             await uow.commit()
             return None
 
-    async def _stop_trying(self, uow: UnitOfWork, row: OutboxMessage) -> str | None:
+    async def _stop_trying(self, uow: UnitOfWork, row: OutboxMessage,
+                           exc: TelegramError) -> str | None:
         """Why a row that just failed again is not to be tried again, or None. A row is
         kept trying for as long as it may matter: until delivery.give_up_after has passed
         since it was queued, or until its ticket was closed or withdrawn (after the row
-        was queued: what is said about a ticket as it closes still goes out). A ticket's
-        card given up is reported (see _card_lost)."""
+        was queued: what is said about a ticket as it closes still goes out). A call that
+        timed out may have arrived, though, and each try may show it once more: those are
+        tried no more often than the configured backoffs allow. A ticket's card given up is
+        reported (see _card_lost)."""
         delivery = self._config.delivery
-        if not delivery.retry_backoffs:
-            return f"gave up: no retries configured ({row.attempts} attempt)"
         ticket = await uow.tickets.get(row.ticket_id) if row.ticket_id is not None else None
         if (ticket is not None and ticket.closed_at is not None
                 and ticket.closed_at > row.created_at):
             return f"stopped after {row.attempts} attempts: ticket {ticket.number} is over"
-        if self._clock.now() - row.created_at < delivery.give_up_after:
+        if isinstance(exc, TimedOut) and row.attempts > len(delivery.retry_backoffs):
+            why = (f"gave up after {row.attempts} attempts; the last timed out (it may have "
+                   "arrived)")
+        elif (self._clock.now() - row.created_at >= delivery.give_up_after
+              or not delivery.retry_backoffs):
+            why = (f"gave up after {row.attempts} attempts in "
+                   f"{self._clock.now() - row.created_at}")
+        else:
             return None
         if self._metrics is not None:
             self._metrics.outbox_given_up.inc()
         await self._card_lost(uow, row)
-        return f"gave up after {row.attempts} attempts in {self._clock.now() - row.created_at}"
+        return why
 
     async def _card_lost(self, uow: UnitOfWork, row: OutboxMessage) -> None:
         """A row that failed for good: when it was a ticket's card, the ticket would wait
