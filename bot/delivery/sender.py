@@ -14,13 +14,18 @@ How a row travels:
 3. *Call* Telegram, outside any transaction; a chart the row describes ("$chart") is drawn
    just before (``bot.delivery.uploads``). Chats are served concurrently, each chat's rows
    one after the other.
-4. *Record* (one transaction): sent and its consequences, or the failure and its facts.
+4. *Record* (one transaction): sent and its consequences, or the failure and its facts. A
+   call that failed on the way (a 5xx, no network) is tried again with growing waits until
+   ``[delivery] give_up_after`` (``bot.delivery.rows``); a ticket's card given up is reported
+   to the district centre's group.
 
 Delivery is at least once in two cases, both accepted: a call that timed out may have
-reached Telegram and is retried; and a row is marked sent only after its call returned, so a
-process that dies mid-call (or whose database fails right after the call) sends that row again
-once its lease runs out (after at most ``lease``, one minute by default). Otherwise a row is
-sent once.
+reached Telegram and is retried (no more often than the configured backoffs allow); and a row
+is marked sent only after its call returned, so a process that dies mid-call (or whose
+database fails right after the call) sends that row again once its lease runs out (after at
+most ``lease``, one minute by default). Otherwise a row is sent once. A ticket's card that
+shows twice that way stays usable: a press on either copy acts on the ticket and brings that
+copy up to date (``handlers.tickets_group``).
 
 Running it (the Application does not start it by itself)::
 
