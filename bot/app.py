@@ -43,7 +43,7 @@ from handlers import (
 )
 from handlers.commands import publish_command_menus
 from handlers.errors import on_error
-from handlers.notify import rerouted_card_poster
+from handlers.notify import delivery_notices, rerouted_card_poster
 from scheduler import backfill, digests, maintenance, retention
 from scheduler.handlers import task_handlers
 from scheduler.ticker import Ticker
@@ -81,7 +81,8 @@ def build_application(rt: Runtime, *, request: BaseRequest | None = None,
     app.bot_data["sender_factory"] = partial(OutboxSender, rt.db, rt.clock, rt.config, app.bot,
                                              post_card=rerouted_card_poster(rt),
                                              lease=rt.config.delivery.lease,
-                                             metrics=rt.metrics)
+                                             metrics=rt.metrics,
+                                             notices=delivery_notices(rt))
     app.bot_data["health"] = Health(rt.db, rt.clock, rt.config, ask_bot_api=app.bot.get_me)
     app.bot_data["ticker"] = Ticker(rt.db, rt.clock, task_handlers(rt),
                                     batch_size=rt.config.scheduler.batch_size,

@@ -484,9 +484,17 @@ class DeliverySettings(Section):
     global_per_second: PositiveInt = 30
     per_group_per_minute: PositiveInt = 20
     per_private_chat_per_second: PositiveInt = 1
+    # Waits between attempts when a call fails on the way (a timeout, a 5xx, no network).
+    # After the last one the wait keeps doubling (up to half an hour, or the last wait if
+    # that is longer) until ``give_up_after`` — except after a timeout: that call may have
+    # arrived, and is not sent more often than this list allows.
     retry_backoffs: tuple[PositiveDuration, ...] = tuple(
         timedelta(seconds=s) for s in (5, 30, 300, 1800)
     )
+    # A message is retried this long after it was queued, then given up; a ticket's card
+    # given up is reported to the district centre's group. Messages about a ticket that was
+    # closed or withdrawn meanwhile stop sooner.
+    give_up_after: PositiveDuration = timedelta(hours=24)
     # A message being sent is held this long: it must outlast one Bot API call. If the instance
     # sending it dies, another sends it once the hold runs out (perhaps a second time, when the
     # call had reached Telegram: the one case of at-least-once delivery).

@@ -111,14 +111,22 @@ class Health:
         return {"ok": lag <= limit, **detail}
 
     async def _outbox(self) -> dict:
+        """The backlog decides; messages being retried (Telegram failing on them) are shown
+        beside it, not failed on: every instance would drop out of the balancer at once, for
+        a trouble no instance can cure."""
         try:
             async with asyncio.timeout(CHECK_TIMEOUT):
+                now = self.clock.now()
                 async with UnitOfWork(self.db) as uow:
                     backlog = await uow.outbox.backlog()
+                    retrying, oldest = await uow.outbox.retrying()
         except Exception as exc:
             return {"ok": False, "detail": _why(exc)}
-        return {"ok": backlog <= self.config.runtime.readyz_max_outbox_backlog,
-                "backlog": backlog}
+        found = {"ok": backlog <= self.config.runtime.readyz_max_outbox_backlog,
+                 "backlog": backlog, "retrying": retrying}
+        if oldest is not None:
+            found["oldest_retrying_seconds"] = round(max(0.0, (now - oldest).total_seconds()))
+        return found
 
 
 def _why(exc: BaseException) -> str:

@@ -59,10 +59,19 @@ class Metrics:
             "gridgate_outbox_resent", "Outbox calls made again because the instance that "
             "made them died (or timed out) before recording Telegram's answer: they may show "
             "twice", registry=r)
+        self.outbox_given_up = Counter(
+            "gridgate_outbox_given_up", "Outbox calls given up after failing for "
+            "delivery.give_up_after", registry=r)
         self.scheduler_tasks = Counter("gridgate_scheduler_tasks_run",
                                        "Scheduled tasks this process ran", registry=r)
         self.outbox_backlog = Gauge("gridgate_outbox_backlog",
                                     "Outbox messages waiting to be sent", registry=r)
+        self.outbox_retrying = Gauge(
+            "gridgate_outbox_retrying", "Outbox messages that failed at least once and wait "
+            "to be tried again", registry=r)
+        self.outbox_oldest_retrying = Gauge(
+            "gridgate_outbox_oldest_retrying_seconds", "Since when the oldest outbox message "
+            "that is being retried was queued (0 when none is)", registry=r)
         self.inbox_backlog = Gauge("gridgate_inbox_backlog",
                                    "Received updates waiting to be handled", registry=r)
         self.tickets = Gauge("gridgate_tickets", "Tickets by state", ["state"], registry=r)
@@ -83,9 +92,13 @@ class Metrics:
         """Read the database's gauges (before a scrape)."""
         async with UnitOfWork(db) as uow:
             self.outbox_backlog.set(await uow.outbox.backlog())
+            retrying, oldest_retry = await uow.outbox.retrying()
             self.inbox_backlog.set(await uow.inbox.backlog())
             counts = await uow.tickets.count_by_status()
             oldest = await uow.tasks.oldest_due(now)
+        self.outbox_retrying.set(retrying)
+        self.outbox_oldest_retrying.set(
+            max(0.0, (now - oldest_retry).total_seconds()) if oldest_retry else 0.0)
         for state in TICKET_STATUSES:
             self.tickets.labels(state).set(counts.get(state, 0))
         self.scheduler_lag.set(max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)

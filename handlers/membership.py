@@ -36,7 +36,8 @@ async def my_chat_member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         if chat.type == Chat.CHANNEL:
             return
         if now_present:
-            await groups.bot_joined(uow, rt.clock, group_info(chat), rt.config.default_language)
+            await groups.bot_joined(uow, rt.clock, group_info(chat), rt.config.default_language,
+                                    can_manage_topics=_may_create_topics(change.new_chat_member))
         else:
             # Inactive, and its open tickets go to the nearest group above that still works.
             moved = await group_gone(uow, rt.clock, rt.config, chat.id,
@@ -68,3 +69,12 @@ async def migrated(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await uow.commit()
     if row is not None:
         log.info("group %s migrated to %s", old_id, new_id)
+
+
+def _may_create_topics(member: ChatMember) -> bool:
+    """What an update about the bot's own membership says about its right to create forum
+    topics (an administrator with can_manage_topics; the owner may anything)."""
+    if member.status == ChatMember.OWNER:
+        return True
+    return member.status == ChatMember.ADMINISTRATOR and bool(
+        getattr(member, "can_manage_topics", False))

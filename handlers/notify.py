@@ -6,12 +6,14 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 
+from bot.delivery.facts import Notices
 from bot.i18n import Translator, resolve_language
 from bot.runtime import Runtime
 from bot.services import routing
 from bot.services.groups import MIGRATED, PostCard
 from handlers.cards import card_keyboard, card_text, category_name
 from storage.models import GroupChat, Ticket
+from storage.repositories.tickets import CARD_COPY
 from storage.uow import UnitOfWork
 
 # Telegram albums take 2-10 photos or videos; voice and video notes go one by one.
@@ -62,7 +64,9 @@ class Notifier:
             return None
         ticket.group_chat_id = group.chat_id
         thread: dict = {}
-        if group.is_forum:
+        # Where the bot may not create topics, the card goes to the General topic without
+        # asking Telegram for one first (a refused call per ticket otherwise).
+        if group.is_forum and group.can_manage_topics is not False:
             category = category_name(self.rt.config, ticket.category, group.language)
             name = f"{ticket.number} {category}"
             self._enqueue(group.chat_id, "createForumTopic", {"name": name[:128]}, ticket,
@@ -93,26 +97,62 @@ class Notifier:
         return group
 
     async def refresh_card(self, ticket: Ticket) -> None:
-        """Edit the card in place to show the ticket's status and holder."""
+        """Edit the card in place to show the ticket's status and holder (and the copies of
+        it known in its group, see show_copy)."""
         if ticket.group_chat_id is None:
             return
         group = await self.uow.groups.get(ticket.group_chat_id)
         language = group.language if group else self.rt.config.default_language
+        card = await self.card(ticket, language)
         self._enqueue(ticket.group_chat_id, "editMessageText",
-                      {"message_id": "$card", **await self.card(ticket, language)},
-                      ticket, "card_edit")
+                      {"message_id": "$card", **card}, ticket, "card_edit")
+        for copy in await self.uow.tickets.card_copies(ticket.id, ticket.group_chat_id):
+            self._enqueue(ticket.group_chat_id, "editMessageText",
+                          {"message_id": copy.message_id, **card}, ticket, "card_edit")
+
+    async def show_copy(self, ticket: Ticket, *, chat_id: int, message_id: int) -> None:
+        """A button was pressed on a message showing the ticket's card that is not its card:
+        a second copy, sent when a send timed out after reaching Telegram (or the process
+        died during it). The copy is brought up to date. In the ticket's group it is
+        remembered, so that later changes of the card reach it too and replies to it are
+        relayed; anywhere else the ticket has moved on, and the copy loses its buttons."""
+        if ticket.group_chat_id == chat_id:
+            known = await self.uow.tickets.message(chat_id, message_id)
+            if known is None:
+                await self.uow.tickets.remember_message(chat_id, message_id, ticket.id,
+                                                        CARD_COPY)
+            else:  # a second card the sender saw come back (its buttons were to go)
+                known.purpose = CARD_COPY
+            group = await self.uow.groups.get(chat_id)
+            language = group.language if group else self.rt.config.default_language
+            self._enqueue(chat_id, "editMessageText",
+                          {"message_id": message_id, **await self.card(ticket, language)},
+                          ticket, "card_edit")
+            return
+        group = await self.uow.groups.get(chat_id)
+        t = self.rt.translator(group.language if group else self.rt.config.default_language)
+        await self.retire_card(ticket, chat_id=chat_id, message_id=message_id, note=t(
+            "No. {number} is handled in another group now.", number=ticket.number))
 
     async def retire_card(self, ticket: Ticket, *, chat_id: int, message_id: int | None,
                           note: str) -> None:
-        """The ticket left this group (transfer, escalation, re-routing): the old card keeps
-        its text, says where it went, and offers no actions any more."""
-        if message_id is None:
+        """The ticket left this group (transfer, escalation, re-routing): the old card (and
+        any copy of it known there) keeps its text, says where it went, and offers no
+        actions any more."""
+        copies = await self.uow.tickets.card_copies(ticket.id, chat_id)
+        ids = [copy.message_id for copy in copies if copy.message_id != message_id]
+        if message_id is not None:
+            ids.insert(0, message_id)
+        if not ids:
             return
         group = await self.uow.groups.get(chat_id)
         language = group.language if group else self.rt.config.default_language
         card = await self.card(ticket, language, note=note)
         card["reply_markup"] = {"inline_keyboard": []}
-        self._enqueue(chat_id, "editMessageText", {"message_id": message_id, **card})
+        for copy in copies:  # history now, like the card: no longer kept up to date
+            copy.purpose = "card"
+        for retired in ids:
+            self._enqueue(chat_id, "editMessageText", {"message_id": retired, **card})
 
     async def moved(self, ticket: Ticket, *, old_chat: int | None, old_card: int | None,
                     left: Callable[[Translator], str], arrived: Callable[[Translator], str],
@@ -199,3 +239,28 @@ def rerouted_card_poster(rt: Runtime) -> PostCard:
         await Notifier(rt, uow).post_card(ticket, note=note)
 
     return post
+
+
+def delivery_notices(rt: Runtime) -> Notices:
+    """The outbox sender's ``notices``, in the language of the group told (see
+    ``bot.delivery.facts``). They name the ticket by its public number and the place by
+    its name: nothing about the resident."""
+
+    async def card_failed(uow: UnitOfWork, ticket: Ticket, to: GroupChat,
+                          meant_for: GroupChat) -> None:
+        t = rt.translator(to.language)
+        node = await uow.nodes.get(meant_for.node_id) if meant_for.node_id else None
+        place = node.display_name(t.language) if node is not None else meant_for.title
+        Notifier(rt, uow).say(to.chat_id, t(
+            "⚠️ The card of <b>No. {number}</b> could not be delivered to the group of "
+            "{place}. Please make sure the ticket is handled.",
+            number=html.escape(ticket.number), place=html.escape(place)))
+
+    async def resident_unreachable(uow: UnitOfWork, ticket: Ticket, group: GroupChat) -> None:
+        t = rt.translator(group.language)
+        await Notifier(rt, uow).to_group(ticket, t(
+            "⚠️ <b>No. {number}</b>: the resident has blocked the bot and cannot be reached "
+            "on this ticket. Messages to them are not delivered.",
+            number=html.escape(ticket.number)))
+
+    return Notices(card_failed, resident_unreachable)

@@ -340,6 +340,25 @@ async def card_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
                 await _ACTIONS[data.action](press)
     for step in after:
         await step()
+    if data is not None and data.action in CARD_ACTIONS and member is Membership.MEMBER:
+        await _bring_copy_up_to_date(rt, query.message, data.ticket_id)
+
+
+async def _bring_copy_up_to_date(rt: Runtime, message: Message, ticket_id: int) -> None:
+    """A card's button pressed on a message that is not the ticket's card is a second copy
+    of it (Notifier.show_copy). Looked at once the press is done, so the copy shows what
+    the press did; a copy already kept up to date with the card is left alone."""
+    async with rt.uow() as uow:
+        ticket = await uow.tickets.get(ticket_id)
+        if ticket is None or (message.chat.id, message.message_id) == (
+                ticket.group_chat_id, ticket.card_message_id):
+            return
+        known = await uow.tickets.message(message.chat.id, message.message_id)
+        if known is not None and (known.ticket_id != ticket.id or known.purpose != "card"):
+            return
+        await Notifier(rt, uow).show_copy(ticket, chat_id=message.chat.id,
+                                          message_id=message.message_id)
+        await uow.commit()
 
 
 async def _press_refusal(uow: UnitOfWork, update: Update, t: Translator,
@@ -834,6 +853,10 @@ async def _event_words(t: Translator, event: TicketEvent, names: dict,
     if kind == "rerouted":
         return t("Passed on to {target}: the group that had it can no longer be reached",
                  target=await place(data.get("to_node")))
+    if kind == "card_failed":  # bot.delivery.facts
+        return t("Its card could not be delivered to the group; the district centre was told")
+    if kind == "resident_unreachable":
+        return t("The resident blocked the bot and can no longer be reached")
     if kind == "reopened":
         return t("Reopened by the resident and passed from {source} to {target}",
                  source=await place(data.get("from_node")),

@@ -90,6 +90,9 @@ class GroupChat(Base):
     title: Mapped[str] = mapped_column(String(255), default="")
     chat_type: Mapped[str] = mapped_column(String(16))
     is_forum: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Whether the bot may create forum topics here (an administrator with can_manage_topics);
+    # None until Telegram says (my_chat_member, or asked before the first topic).
+    can_manage_topics: Mapped[bool | None] = mapped_column(Boolean)
     # False once the bot was removed or the group migrated away; kept for history.
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     node_id: Mapped[int | None] = mapped_column(

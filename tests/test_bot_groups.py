@@ -206,3 +206,48 @@ async def test_removing_the_bot_reroutes_open_tickets_up_the_tree(bot: BotEnv, d
         moved = await uow.tickets.get(ticket.id)
         assert moved.group_chat_id == community.id and moved.card_message_id is not None
         assert [e.kind for e in await uow.tickets.events(ticket.id)][-1] == "rerouted"
+
+
+async def test_the_right_to_create_topics_follows_the_bots_membership(bot: BotEnv, db) -> None:
+    """In a forum where the bot is a plain member every ticket used to ask for a topic and be
+    refused; the bot's right is known from its membership updates, and cards go to the
+    General topic without asking."""
+    from bot.services import tickets
+    from handlers.notify import Notifier
+
+    forum = Chat(-1001000000005, "supergroup", title="网格论坛", is_forum=True)
+
+    async def right() -> bool | None:
+        async with db.sessions() as session:
+            return (await session.get(GroupChat, forum.id)).can_manage_topics
+
+    async def new_ticket() -> int:
+        rt = bot.runtime
+        async with rt.uow() as uow:
+            grid = await uow.nodes.by_code(GRID)
+            ticket = await tickets.create(uow, rt.clock, rt.config, tickets.NewReport(
+                category=rt.config.category("sanitation"), description="垃圾没人清理已经一周",
+                reporter_id=WORKER.id, language="zh_Hans", grid_id=grid.id))
+            await Notifier(rt, uow).post_card(ticket)
+            await uow.commit()
+            ticket_id = ticket.id
+        await bot.deliver()
+        async with rt.uow() as uow:
+            return (await uow.tickets.get(ticket_id)).topic_id
+
+    await bot.send(bot.updates.my_chat_member(forum, "left", "member", ADMIN))
+    await bot.send(bot.updates.command(forum, "/bind", GRID, user=ADMIN))
+    assert await right() is False
+    assert [await new_ticket() for _ in range(2)] == [None, None]
+    assert bot.fake.calls_to("createForumTopic") == []
+    assert bot.fake.calls_to("getChatMember") == []  # known already: nothing to ask
+
+    await bot.send(bot.updates.my_chat_member(forum, "member", "administrator", ADMIN))
+    assert await right() is True
+    assert await new_ticket() is not None
+    assert len(bot.fake.calls_to("createForumTopic")) == 1
+
+    await bot.send(bot.updates.my_chat_member(forum, "administrator", "member", ADMIN))
+    assert await right() is False
+    assert await new_ticket() is None
+    assert len(bot.fake.calls_to("createForumTopic")) == 1

@@ -20,10 +20,13 @@ from bot.clock import FakeClock
 from bot.config import Config
 from bot.delivery import OutboxSender, reroute_from_group
 from bot.delivery.limits import GLOBAL_AHEAD, RateLimiter
+from bot.health import Health
 from bot.metrics import Metrics
+from bot.runtime import Runtime
 from bot.services import tickets
 from bot.services.groups import migrated as group_migrated
 from bot.startup import prepare
+from handlers.notify import Notifier, delivery_notices
 from storage.db import Database
 from storage.models import (
     GroupChat,
@@ -35,7 +38,7 @@ from storage.models import (
 )
 from storage.uow import UnitOfWork
 from tests.harness import make_config
-from tests.telegram_fake import FakeTelegram
+from tests.telegram_fake import BOT_ID, FakeTelegram
 
 GRID = "SFQ-DH-01-G1"
 COMMUNITY = "SFQ-DH-01"
@@ -128,6 +131,13 @@ class Env:
             await uow.commit()
             return ticket.id
 
+    async def update_group(self, chat_id: int, **values: Any) -> None:
+        async with UnitOfWork(self.db) as uow:
+            group = await uow.groups.get(chat_id)
+            for key, value in values.items():
+                setattr(group, key, value)
+            await uow.commit()
+
     async def update_ticket(self, ticket_id: int, **values: Any) -> None:
         async with UnitOfWork(self.db) as uow:
             ticket = await uow.tickets.get(ticket_id)
@@ -197,8 +207,9 @@ async def test_rows_go_out_in_order_and_what_they_sent_is_recorded(env: Env) -> 
     assert not [w for w in caught if issubclass(w.category, PTBUserWarning)]
 
     in_group = [c.method for c in env.fake.calls if c.params.get("chat_id") == GRID_GROUP]
-    assert in_group == ["createForumTopic", "sendMessage", "sendMediaGroup", "sendLocation",
-                        "editMessageText"]
+    # Before the group's first topic the bot asks whether it may create topics there.
+    assert in_group == ["getChatMember", "createForumTopic", "sendMessage", "sendMediaGroup",
+                        "sendLocation", "editMessageText"]
     ticket = await env.ticket(ticket_id)
     topic = env.fake.calls_to("createForumTopic")[0].result["message_thread_id"]
     card = _calls(env.fake, "sendMessage", GRID_GROUP)[0].result["message_id"]
@@ -423,7 +434,7 @@ async def test_retry_after_in_two_chats_at_once_pauses_everything(env: Env) -> N
     assert all(_texts(env.fake, c) for c in (RESIDENT, OTHER_RESIDENT, 300_003, 300_004))
 
 
-async def test_timed_out_is_retried_with_backoff_then_fails_when_exhausted(env: Env) -> None:
+async def test_timed_out_is_retried_with_backoff_and_nothing_overtakes(env: Env) -> None:
     env.config = make_config(delivery={"retry_backoffs": ["5s", "30s"]})
     sender = env.sender()
     retried = await env.enqueue(RESIDENT, text="retried")
@@ -438,20 +449,178 @@ async def test_timed_out_is_retried_with_backoff_then_fails_when_exhausted(env: 
     assert _texts(env.fake, RESIDENT) == ["retried", "behind"]
     assert (await env.row(retried)).status == "sent"
 
-    doomed = await env.enqueue(OTHER_RESIDENT, text="doomed")
+
+async def settle(env: Env, sender: OutboxSender, row_id: int) -> list[float]:
+    """Drain, then move both clocks on to the row's next try, until it is sent or failed;
+    the waits it went through, in seconds."""
+    waits: list[float] = []
+    for _ in range(200):
+        await sender.drain()
+        row = await env.row(row_id)
+        if row.status != "pending":
+            return waits
+        wait = (row.not_before - env.clock.now()).total_seconds()
+        waits.append(wait)
+        env.later(wait)
+    raise AssertionError(f"row {row_id} still pending after {waits}")
+
+
+async def test_a_failing_row_is_tried_past_the_backoffs_with_growing_waits(env: Env) -> None:
+    # The demo's backoffs: six Bad Gateways in a row used to give the row up after four.
+    env.config = make_config(delivery={"retry_backoffs": ["2s", "10s", "30s"]})
+    sender = env.sender()
+    row_id = await env.enqueue(OTHER_RESIDENT, text="arrives")
     after = await env.enqueue(OTHER_RESIDENT, text="after")
-    env.fake.fail("sendMessage", chat_id=OTHER_RESIDENT, error_code=502, times=3)
+    env.fake.fail("sendMessage", chat_id=OTHER_RESIDENT, error_code=502, times=6)
+    assert await settle(env, sender, row_id) == [2, 10, 30, 60, 120, 240]
+    row = await env.row(row_id)
+    assert (row.status, row.attempts, row.last_error) == ("sent", 6, None)
+    assert _texts(env.fake, OTHER_RESIDENT) == ["arrives", "after"]
+    assert (await env.row(after)).status == "sent"
+    # Doubling stops at half an hour, or at the last backoff when that is longer.
+    from bot.delivery.rows import backoff
+    minute = timedelta(minutes=1)
+    assert [backoff([minute], n) for n in (1, 2, 5, 6, 100)] == [
+        minute, 2 * minute, 16 * minute, 30 * minute, 30 * minute]
+    assert backoff([timedelta(hours=1)], 3) == timedelta(hours=1)
+
+
+async def test_a_call_that_keeps_timing_out_is_not_repeated_past_the_backoffs(env: Env) -> None:
+    # Each timed-out try may have arrived: trying for a day could show it fifty times.
+    env.config = make_config(delivery={"retry_backoffs": ["2s", "10s"]})
+    metrics = Metrics()
+    sender = env.sender(metrics=metrics)
+    row_id = await env.enqueue(RESIDENT, text="maybe")
+    env.fake.fail("sendMessage", chat_id=RESIDENT, timeout=True, delivered=True, times=None)
+    assert await settle(env, sender, row_id) == [2, 10]
+    row = await env.row(row_id)
+    assert (row.status, row.attempts) == ("failed", 3)
+    assert _texts(env.fake, RESIDENT) == ["maybe"] * 3
+    assert metrics.outbox_given_up._value.get() == 1
+
+
+async def test_a_card_is_kept_trying_visibly_then_given_up_and_the_district_is_told(
+        env: Env, catalogs) -> None:
+    env.config = make_config(delivery={"retry_backoffs": ["2s", "10s", "30s"],
+                                       "give_up_after": "30m"})
+    await env.bind(GRID_GROUP, GRID)
+    await env.bind(DISTRICT_GROUP, DISTRICT)
+    rt = Runtime(config=env.config, db=env.db, clock=env.clock, catalogs=catalogs)
+    metrics = Metrics()
+    sender = env.sender(metrics=metrics, notices=delivery_notices(rt))
+    ticket_id = await env.new_ticket(group=GRID_GROUP)
+    card = await env.enqueue(GRID_GROUP, text="card", purpose="card", ticket_id=ticket_id)
+    env.fake.fail("sendMessage", chat_id=GRID_GROUP, error_code=502, times=None)
     await sender.drain()
+    env.later(2)
+    await sender.drain()
+
+    # While it waits, /readyz and /metrics show it.
+    env.later(1)
+    await metrics.refresh(env.db, env.clock.now())
+    assert metrics.outbox_retrying._value.get() == 1
+    assert metrics.outbox_oldest_retrying._value.get() == 3
+    _, checks = await Health(env.db, env.clock, env.config).readiness()
+    assert checks["outbox"] == {"ok": True, "backlog": 1, "retrying": 1,
+                                "oldest_retrying_seconds": 3}
+
+    await settle(env, sender, card)
+    row = await env.row(card)
+    assert (row.status, row.last_error) == ("failed", "NetworkError: Bad Gateway")
+    assert env.clock.now() - row.created_at >= timedelta(minutes=30)
+    assert metrics.outbox_given_up._value.get() == 1
+    await sender.drain()
+    ticket = await env.ticket(ticket_id)
+    t = catalogs["zh_Hans"]
+    [told] = _calls(env.fake, "sendMessage", DISTRICT_GROUP)
+    async with UnitOfWork(env.db) as uow:
+        grid = await uow.nodes.by_code(GRID)
+    assert told.params["text"] == t(
+        "⚠️ The card of <b>No. {number}</b> could not be delivered to the group of "
+        "{place}. Please make sure the ticket is handled.", number=ticket.number,
+        place=grid.display_name("zh_Hans"))
+    assert "垃圾" not in told.params["text"]  # the report itself is not repeated there
+    async with env.db.sessions() as session:
+        kinds = (await session.scalars(select(TicketEvent.kind).where(
+            TicketEvent.ticket_id == ticket_id))).all()
+    assert kinds.count("card_failed") == 1
+
+
+async def test_a_row_about_a_ticket_closed_meanwhile_stops(env: Env) -> None:
+    env.config = make_config(delivery={"retry_backoffs": ["5s"]})
+    await env.bind(DISTRICT_GROUP, DISTRICT)
+    sender = env.sender()
+    ticket_id = await env.new_ticket(group=GRID_GROUP)
+    card = await env.enqueue(GRID_GROUP, text="card", purpose="card", ticket_id=ticket_id)
+    env.fake.fail("sendMessage", chat_id=GRID_GROUP, error_code=502, times=None)
+    await sender.drain()
+    env.later(1)
+    await env.update_ticket(ticket_id, status="withdrawn", closed_at=env.clock.now())
+    # Said as it closes: still worth trying.
+    goodbye = await env.enqueue(GRID_GROUP, text="closed", ticket_id=ticket_id)
     env.later(5)
     await sender.drain()
-    assert (await env.row(doomed)).attempts == 2
-    env.later(30)
-    await sender.drain()
-    row = await env.row(doomed)
-    assert (row.status, row.attempts) == ("failed", 3)
-    assert row.last_error == "NetworkError: Bad Gateway"
-    assert _texts(env.fake, OTHER_RESIDENT) == ["after"]
-    assert (await env.row(after)).status == "sent"
+    assert ((await env.row(card)).status, (await env.row(card)).attempts) == ("failed", 2)
+    assert ((await env.row(goodbye)).status, (await env.row(goodbye)).attempts) == (
+        "pending", 1)
+    assert _calls(env.fake, "sendMessage", DISTRICT_GROUP) == []  # nothing to report
+
+
+# -- forum topics ------------------------------------------------------------------------------
+
+
+async def test_where_the_bot_may_not_create_topics_it_asks_once_and_uses_general(
+        env: Env, catalogs) -> None:
+    await env.bind(GRID_GROUP, GRID, is_forum=True)
+    env.fake.set_member(GRID_GROUP, BOT_ID, "member")  # a plain member of a forum
+    rt = Runtime(config=env.config, db=env.db, clock=env.clock, catalogs=catalogs)
+    sender = env.sender()
+    ids = []
+    for _ in range(3):
+        ticket_id = await env.new_ticket()
+        async with UnitOfWork(env.db) as uow:
+            await Notifier(rt, uow).post_card(await uow.tickets.get(ticket_id))
+            await uow.commit()
+        ids.append(ticket_id)
+        await sender.drain()
+    assert env.fake.calls_to("createForumTopic") == []  # no refused call per ticket
+    asked = [c.params for c in env.fake.calls_to("getChatMember")]
+    assert asked == [{"chat_id": GRID_GROUP, "user_id": BOT_ID}]
+    cards = _calls(env.fake, "sendMessage", GRID_GROUP)
+    assert len(cards) == 3 and all("message_thread_id" not in c.params for c in cards)
+    for ticket_id in ids:
+        ticket = await env.ticket(ticket_id)
+        assert ticket.topic_id is None and ticket.card_message_id is not None
+    async with env.db.sessions() as session:
+        assert (await session.get(GroupChat, GRID_GROUP)).can_manage_topics is False
+    # Rights taken away without the news reaching the bot: learnt from the refusal, once.
+    await env.update_group(GRID_GROUP, can_manage_topics=True)
+    for _ in range(2):
+        ticket_id = await env.new_ticket()
+        async with UnitOfWork(env.db) as uow:
+            await Notifier(rt, uow).post_card(await uow.tickets.get(ticket_id))
+            await uow.commit()
+        await sender.drain()
+    refused = env.fake.calls_to("createForumTopic")
+    assert len(refused) == 1 and "not enough rights" in refused[0].error["description"]
+    assert len(_calls(env.fake, "sendMessage", GRID_GROUP)) == 5
+
+
+async def test_an_administrator_that_may_manage_topics_gets_one_per_ticket(
+        env: Env, catalogs) -> None:
+    await env.bind(GRID_GROUP, GRID, is_forum=True)
+    env.fake.set_member(GRID_GROUP, BOT_ID, "administrator")
+    rt = Runtime(config=env.config, db=env.db, clock=env.clock, catalogs=catalogs)
+    sender = env.sender()
+    for _ in range(2):
+        ticket_id = await env.new_ticket()
+        async with UnitOfWork(env.db) as uow:
+            await Notifier(rt, uow).post_card(await uow.tickets.get(ticket_id))
+            await uow.commit()
+        await sender.drain()
+        assert (await env.ticket(ticket_id)).topic_id is not None
+    assert len(env.fake.calls_to("getChatMember")) == 1
+    assert len(env.fake.calls_to("createForumTopic")) == 2
 
 
 async def test_a_send_that_timed_out_after_delivery_is_sent_again(env: Env) -> None:

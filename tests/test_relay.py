@@ -186,6 +186,46 @@ async def test_a_worker_reply_to_the_card_reaches_the_reporter_only(bot: BotEnv)
     assert logged.actor_id == WORKER.id and logged.data["text"].startswith("明天上午")
 
 
+async def test_the_group_learns_once_that_a_resident_who_blocked_the_bot_is_out_of_reach(
+        bot: BotEnv) -> None:
+    await bind(bot, GROUP)
+    ticket_id = await open_ticket(bot, co_reporters=(NEIGHBOUR,))
+    ticket = await ticket_of(bot, ticket_id)
+    card = await card_of(bot, ticket_id)
+    bot.fake.block(RESIDENT.id)
+    bot.fake.clear()
+
+    await bot.send(bot.updates.group_text(GROUP, WORKER, "明天上午上门", reply_to=card))
+    await deliver(bot)
+    assert [c.error["error_code"] for c in to_chat(bot, "sendMessage", RESIDENT.id)] == [403]
+    t = bot.runtime.translator("zh_Hans")
+    [note] = to_chat(bot, "sendMessage", GROUP.id)
+    assert note.params["text"] == t(
+        "⚠️ <b>No. {number}</b>: the resident has blocked the bot and cannot be reached on "
+        "this ticket. Messages to them are not delivered.", number=ticket.number)
+    assert note.params["reply_parameters"]["message_id"] == card["message_id"]
+    assert len(await events(bot, ticket_id, "resident_unreachable")) == 1
+    await bot.send(bot.updates.callback(WORKER, f"tk:details:{ticket_id}", card))
+    assert t("The resident blocked the bot and can no longer be reached") in bot.last_text(
+        GROUP.id)
+
+    # Once: later replies fail too, and the group is not told again.
+    def notes() -> int:
+        return sum(1 for c in to_chat(bot, "sendMessage", GROUP.id)
+                   if c.params["text"] == note.params["text"])
+
+    await bot.send(bot.updates.group_text(GROUP, OTHER_WORKER, "还在吗？", reply_to=card))
+    await deliver(bot)
+    assert len(to_chat(bot, "sendMessage", RESIDENT.id)) == 2 and notes() == 1
+    # A co-reporter who blocked the bot misses status notices; that is not the conversation.
+    bot.fake.block(NEIGHBOUR.id)
+    async with bot.runtime.uow() as uow:
+        await Notifier(bot.runtime, uow).tell_residents(ticket, "Closed")
+        await uow.commit()
+    await deliver(bot)
+    assert len(to_chat(bot, "sendMessage", NEIGHBOUR.id)) == 1 and notes() == 1
+
+
 async def test_a_worker_reply_to_any_ticket_message_is_relayed(bot: BotEnv) -> None:
     """The photo album under the card is the ticket's too; so is a resident's relayed reply."""
     await bind(bot, GROUP)

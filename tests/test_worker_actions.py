@@ -5,6 +5,7 @@ escalation and transfer (with the tree picker), forged buttons, and forum topics
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -394,6 +395,57 @@ async def test_escalation_moves_the_card_to_the_community_group(env: BotEnv,
     await bot.deliver()
     assert t("{role} {name} has taken on your request.", role=t("Community centre"),
              name=full_name(WORKER_B)) in bot.last_text(RESIDENT.id)
+
+
+async def test_a_second_copy_of_a_card_acts_on_the_ticket_and_is_kept_up_to_date(
+        env: BotEnv, db: Database) -> None:
+    bot, t = env, t_(env)
+    await bind(bot, GROUP, GRID)
+    await bind(bot, COMMUNITY_GROUP, COMMUNITY)
+    # The card reaches Telegram but the answer is lost: it is sent again, and shows twice.
+    bot.fake.fail("sendMessage", chat_id=GROUP.id, timeout=True, delivered=True)
+    ticket_id = await new_ticket(bot)
+    bot.clock.advance(timedelta(seconds=5))
+    await bot.deliver()
+
+    def copies() -> list[dict[str, Any]]:
+        return [m for m in bot.fake.messages_in(GROUP.id)
+                if str(ticket_id) in " ".join(buttons(m)) or "垃圾" in m.get("text", "")]
+
+    first, second = copies()
+    assert buttons(first) == buttons(second) and f"tk:claim:{ticket_id}" in buttons(first)
+    assert (await ticket_row(db, ticket_id)).card_message_id == second["message_id"]
+
+    # Claim on the copy the bot never heard of: it acts on the ticket, and that copy too
+    # shows the claim (not only the card).
+    answer = await press(bot, WORKER_A, f"tk:claim:{ticket_id}", first)
+    row = await ticket_row(db, ticket_id)
+    assert answer["text"] == t("You have claimed No. {number}.", number=row.number)
+    assert (row.status, row.holder_id) == ("claimed", WORKER_A.id)
+    await bot.deliver()
+    first, second = copies()
+    assert buttons(first) == buttons(second) and f"tk:start:{ticket_id}" in buttons(first)
+    assert f"tk:claim:{ticket_id}" not in buttons(first)
+    assert first["text"] == second["text"]
+
+    # Known now: a press on the card brings the copy along too.
+    await press(bot, WORKER_A, f"tk:start:{ticket_id}", second)
+    await bot.deliver()
+    first, second = copies()
+    assert buttons(first) == buttons(second) and f"tk:start:{ticket_id}" not in buttons(first)
+    assert (await ticket_row(db, ticket_id)).status == "in_progress"
+
+    # A reply to the copy reaches the resident, like one to the card.
+    await bot.send(bot.updates.group_text(GROUP, WORKER_A, "下午就到", reply_to=first))
+    await bot.deliver()
+    assert bot.fake.sent_texts(RESIDENT.id)[-1].endswith("下午就到")
+
+    # Escalated from the copy: the card and the copy both stop offering actions.
+    await press(bot, WORKER_A, f"tk:escalate:{ticket_id}", first)
+    await bot.deliver()
+    first, second = copies()
+    assert buttons(first) == buttons(second) == []
+    assert (await ticket_row(db, ticket_id)).group_chat_id == COMMUNITY_GROUP.id
 
 
 async def test_escalation_needs_a_group_above_and_stops_at_the_district(

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from bot.clock import Clock
 from bot.config import Config
 from bot.services.groups import MIGRATED, REROUTED, PostCard, repost
-from storage.models import GroupChat, OrgNode, Ticket, TicketEvent, User
+from storage.models import OPEN_STATUSES, GroupChat, OrgNode, Ticket, TicketEvent, User
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,83 @@ def note_only_card(clock: Clock) -> PostCard:
                        now=clock.now(), ticket_id=ticket.id, purpose="card")
 
     return post
+
+
+# What the people concerned are told about a delivery that failed for good, written to the
+# outbox in the caller's transaction: card_failed(uow, ticket, to, meant_for) tells the district
+# centre's group ``to`` that the ticket's card never reached ``meant_for``;
+# resident_unreachable(uow, ticket, group) tells the ticket's group that its resident blocked
+# the bot. The real ones (handlers.notify) speak the group's language.
+CardFailed = Callable[[UnitOfWork, Ticket, GroupChat, GroupChat], Awaitable[None]]
+ResidentUnreachable = Callable[[UnitOfWork, Ticket, GroupChat], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Notices:
+    card_failed: CardFailed
+    resident_unreachable: ResidentUnreachable
+
+
+def plain_notices(clock: Clock) -> Notices:
+    """The default notices: plain English, like ``note_only_card``."""
+
+    def say(uow: UnitOfWork, chat_id: int, text: str) -> None:
+        uow.outbox.add(chat_id=chat_id, method="sendMessage",
+                       params={"chat_id": chat_id, "text": text, "parse_mode": "HTML"},
+                       now=clock.now())
+
+    async def card_failed(uow: UnitOfWork, ticket: Ticket, to: GroupChat,
+                          meant_for: GroupChat) -> None:
+        say(uow, to.chat_id, f"⚠️ The card of ticket <b>{html.escape(ticket.number)}</b> "
+                             f"could not be delivered to {html.escape(meant_for.title)}.")
+
+    async def resident_unreachable(uow: UnitOfWork, ticket: Ticket, group: GroupChat) -> None:
+        say(uow, group.chat_id, f"⚠️ Ticket <b>{html.escape(ticket.number)}</b>: the resident "
+                                "blocked the bot and cannot be reached.")
+
+    return Notices(card_failed, resident_unreachable)
+
+
+async def card_undelivered(uow: UnitOfWork, clock: Clock, ticket: Ticket, chat_id: int,
+                           notices: Notices) -> bool:
+    """The ticket's card could not be delivered to its group ``chat_id`` for good: the
+    district centre's group is told (once per card: its row fails once) and the ticket's log
+    says so. Nothing is said when the ticket no longer needs that card (it is over, has moved
+    on, or has a card there after all), or when the group that failed is the district's own
+    (then only the log and the ticket's events keep it). True when someone was told."""
+    if (ticket.status not in OPEN_STATUSES or ticket.group_chat_id != chat_id
+            or ticket.card_message_id is not None):
+        return False
+    uow.tickets.log(TicketEvent(ticket_id=ticket.id, at=clock.now(), kind="card_failed",
+                                actor_id=None, actor_role="system", data={"group": chat_id}))
+    root = await uow.nodes.root()
+    district = await uow.groups.for_node(root.id) if root is not None else None
+    meant_for = await uow.groups.get(chat_id)
+    if district is None or not district.active or district.chat_id == chat_id or meant_for is None:
+        log.error("the card of ticket %s could not be delivered to group %s, and no other "
+                  "group can be told", ticket.number, chat_id)
+        return False
+    await notices.card_failed(uow, ticket, district, meant_for)
+    return True
+
+
+async def resident_lost(uow: UnitOfWork, clock: Clock, ticket: Ticket, user_id: int,
+                        notices: Notices) -> bool:
+    """A message to ``user_id`` about the ticket failed because they blocked the bot: if they
+    reported it and it is still open, its group learns it, once per ticket."""
+    if (ticket.reporter_id != user_id or ticket.status not in OPEN_STATUSES
+            or ticket.group_chat_id is None):
+        return False
+    if any(event.kind == "resident_unreachable" for event in await uow.tickets.events(ticket.id)):
+        return False
+    group = await uow.groups.get(ticket.group_chat_id)
+    if group is None or not group.active:
+        return False
+    uow.tickets.log(TicketEvent(ticket_id=ticket.id, at=clock.now(),
+                                kind="resident_unreachable", actor_id=None,
+                                actor_role="system", data={}))
+    await notices.resident_unreachable(uow, ticket, group)
+    return True
 
 
 async def user_unreachable(uow: UnitOfWork, clock: Clock, user_id: int) -> None:

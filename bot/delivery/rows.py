@@ -29,9 +29,17 @@ from bot.delivery.calls import (
     retry_after_seconds,
     sends_messages,
 )
-from bot.delivery.facts import PostCard, group_gone, user_unreachable
+from bot.delivery.facts import (
+    Notices,
+    PostCard,
+    card_undelivered,
+    group_gone,
+    resident_lost,
+    user_unreachable,
+)
 from bot.delivery.limits import RateLimiter
 from bot.logs import bind_log_context
+from bot.metrics import Metrics
 from bot.services.groups import migrated as group_migrated
 from storage.db import Database
 from storage.models import OutboxMessage
@@ -39,8 +47,15 @@ from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
+NO_TOPIC_RIGHT = "the bot may not create topics in this group"
+
 # How long a row whose "$card" is still on its way to another chat waits before a new look.
 CARD_WAIT = timedelta(seconds=2)
+
+# Past the configured backoffs a failing row's wait keeps doubling, up to this (or up to the
+# last backoff, if that is longer): Telegram may be in trouble for hours, and the row is kept
+# trying until delivery.give_up_after without hammering it.
+MAX_BACKOFF = timedelta(minutes=30)
 
 # What became of a row, for the rest of its chat's rows in this batch.
 DONE = "done"  # sent or failed for good: the next row of the chat may go
@@ -57,17 +72,23 @@ class Call:
     lease: datetime
     # Handed to Telegram before without an answer recorded: sending it again may show it twice.
     again: bool = False
+    # A forum topic in a group where it is not known whether the bot may create topics:
+    # asked first (getChatMember), so that a group where it may not costs no refused call.
+    ask_topic_right: bool = False
 
 
 class Rows:
     def __init__(self, db: Database, clock: Clock, config: Config, limits: RateLimiter,
-                 post_card: PostCard, lease: timedelta) -> None:
+                 post_card: PostCard, lease: timedelta, notices: Notices,
+                 metrics: Metrics | None = None) -> None:
         self._db = db
         self._clock = clock
         self._config = config
         self._limits = limits
         self._post_card = post_card
         self._lease = lease
+        self._notices = notices
+        self._metrics = metrics
 
     async def prepare(self, row_id: int, lease: datetime) -> Call | str:
         """Renew the lease (if it is still ours) and fill in the placeholders: the call to
@@ -78,6 +99,17 @@ class Rows:
             if not await uow.outbox.take_lease(row_id, held_until=lease, until=renewed):
                 return HOLD  # sent, failed or taken over meanwhile
             row = await uow.outbox.get(row_id)
+            ask_topic_right = False
+            if row.method == "createForumTopic":
+                group = await uow.groups.get(row.chat_id)
+                if group is not None and group.can_manage_topics is False:
+                    # The ticket's messages go to the General topic ("$topic" is dropped).
+                    row.status, row.last_error = "failed", NO_TOPIC_RIGHT
+                    await uow.commit()
+                    log.debug("outbox %s: no topic in chat %s: %s", row.id, row.chat_id,
+                              NO_TOPIC_RIGHT)
+                    return DONE
+                ask_topic_right = group is not None and group.can_manage_topics is None
             ticket = await uow.tickets.get(row.ticket_id) if row.ticket_id else None
             if ticket is not None:
                 bind_log_context(ticket=ticket.number)
@@ -117,7 +149,18 @@ class Rows:
                             row.method, row.chat_id)
             row.sent_at = now
             await uow.commit()
-            return Call(row.id, row.chat_id, row.method, params, renewed, again)
+            return Call(row.id, row.chat_id, row.method, params, renewed, again,
+                        ask_topic_right)
+
+    async def topic_right(self, chat_id: int, allowed: bool) -> None:
+        """Remember whether the bot may create forum topics in a group (also learnt from
+        my_chat_member updates, handlers.membership)."""
+        async with UnitOfWork(self._db) as uow:
+            group = await uow.groups.get(chat_id, for_update=True)
+            if group is not None and group.can_manage_topics is not allowed:
+                group.can_manage_topics = allowed
+                group.updated_at = self._clock.now()
+                await uow.commit()
 
     async def not_delivered(self, call: Call) -> None:
         """Telegram answered that it did not deliver the call (a migrated group): the row was
@@ -196,6 +239,7 @@ class Rows:
             row = await uow.outbox.locked(call.id)
             if row is not None and row.status == "pending":
                 row.status, row.last_error, row.sent_at = "failed", error[:256], None
+                await self._card_lost(uow, row)
                 await uow.commit()
         (log.debug if quietly else log.warning)(
             "outbox %s: %s to %s failed: %s", call.id, call.method, call.chat_id, error)
@@ -217,6 +261,11 @@ class Rows:
             text = exc.message.lower()
             if "message is not modified" in text:
                 await self.sent(call, None)  # the message already says exactly this
+            elif call.method == "createForumTopic" and "not enough rights" in text:
+                # Rights can change without the news reaching us: learnt now, the ticket's
+                # messages go to the General topic, and later tickets ask for no topic.
+                await self.topic_right(call.chat_id, False)
+                await self.fail(call, error, quietly=True)
             else:
                 quietly = ("message to edit not found" in text
                            or "message to delete not found" in text)
@@ -227,44 +276,91 @@ class Rows:
             # (Telegram got it, the answer got lost): retrying it is at-least-once, accepted
             # for this one case rather than losing the message. Other network errors (and a
             # token revoked while running) never reached the chat.
-            if not await self._postpone(call, exc, delay=None):
-                log.warning("outbox %s: %s to %s gave up after %d attempts: %s", call.id,
-                            call.method, call.chat_id,
-                            len(self._config.delivery.retry_backoffs) + 1, error)
-                return DONE
-            return HOLD
+            stopped = await self._postpone(call, exc, delay=None)
+            if stopped is None:
+                return HOLD
+            log.warning("outbox %s: %s to %s %s: %s", call.id, call.method, call.chat_id,
+                        stopped, error)
+            return DONE
         await self.fail(call, error)  # Conflict, an unknown method, ...
         return DONE
 
     async def _postpone(self, call: Call, exc: TelegramError, *,
-                        delay: timedelta | None) -> bool:
+                        delay: timedelta | None) -> str | None:
         """Move the row's not_before on: by ``delay`` (not an attempt), or by the next retry
-        backoff (an attempt). False when the backoffs ran out and the row failed instead."""
+        backoff (an attempt). When the row is not to be tried again it fails instead, and
+        what stopped it is returned (for the log); None while it waits."""
         error = describe(exc)
         async with UnitOfWork(self._db) as uow:
             row = await uow.outbox.locked(call.id)
             if row is None or row.status != "pending":
-                return True
+                return None
             row.last_error = error[:256]
             if not isinstance(exc, TimedOut):
                 row.sent_at = None  # it never reached the chat: a retry is no repeat
             if delay is None:
-                backoffs = self._config.delivery.retry_backoffs
                 row.attempts += 1
-                if row.attempts > len(backoffs):
+                stopped = await self._stop_trying(uow, row, exc)
+                if stopped is not None:
                     row.status = "failed"
                     await uow.commit()
-                    return False
-                delay = backoffs[row.attempts - 1]
+                    return stopped
+                delay = backoff(self._config.delivery.retry_backoffs, row.attempts)
             row.not_before = self._clock.now() + delay
             await uow.commit()
-            return True
+            return None
+
+    async def _stop_trying(self, uow: UnitOfWork, row: OutboxMessage,
+                           exc: TelegramError) -> str | None:
+        """Why a row that just failed again is not to be tried again, or None. A row is
+        kept trying for as long as it may matter: until delivery.give_up_after has passed
+        since it was queued, or until its ticket was closed or withdrawn (after the row
+        was queued: what is said about a ticket as it closes still goes out). A call that
+        timed out may have arrived, though, and each try may show it once more: those are
+        tried no more often than the configured backoffs allow. A ticket's card given up is
+        reported (see _card_lost)."""
+        delivery = self._config.delivery
+        ticket = await uow.tickets.get(row.ticket_id) if row.ticket_id is not None else None
+        if (ticket is not None and ticket.closed_at is not None
+                and ticket.closed_at > row.created_at):
+            return f"stopped after {row.attempts} attempts: ticket {ticket.number} is over"
+        if isinstance(exc, TimedOut) and row.attempts > len(delivery.retry_backoffs):
+            why = (f"gave up after {row.attempts} attempts; the last timed out (it may have "
+                   "arrived)")
+        elif (self._clock.now() - row.created_at >= delivery.give_up_after
+              or not delivery.retry_backoffs):
+            why = (f"gave up after {row.attempts} attempts in "
+                   f"{self._clock.now() - row.created_at}")
+        else:
+            return None
+        if self._metrics is not None:
+            self._metrics.outbox_given_up.inc()
+        await self._card_lost(uow, row)
+        return why
+
+    async def _card_lost(self, uow: UnitOfWork, row: OutboxMessage) -> None:
+        """A row that failed for good: when it was a ticket's card, the ticket would wait
+        unseen, so the district centre's group is told (bot.delivery.facts)."""
+        if row.purpose != "card" or row.ticket_id is None:
+            return
+        ticket = await uow.tickets.get(row.ticket_id)
+        if ticket is not None and await card_undelivered(uow, self._clock, ticket, row.chat_id,
+                                                         self._notices):
+            log.warning("outbox %s: the card of ticket %s never reached chat %s; the "
+                        "district centre's group is told", row.id, ticket.number, row.chat_id)
 
     async def _unreachable(self, call: Call, error: str) -> None:
         async with UnitOfWork(self._db) as uow:
             if call.chat_id > 0:
                 await user_unreachable(uow, self._clock, call.chat_id)
                 moved = []
+                # What failed for them said something about their tickets: each ticket's
+                # group learns (once) that its resident cannot be reached.
+                for ticket_id in await uow.outbox.pending_tickets(call.chat_id, call.id):
+                    ticket = await uow.tickets.get(ticket_id)
+                    if ticket is not None:
+                        await resident_lost(uow, self._clock, ticket, call.chat_id,
+                                            self._notices)
             else:
                 # First, so that the conversation of its tickets follows them to their new
                 # groups; what is left for the group fails below.
@@ -302,6 +398,19 @@ class Rows:
 _LOST_GROUP = ("chat not found", "not enough rights to send text messages",
                "not enough rights to post", "have no rights to send a message",
                "chat_write_forbidden", "need administrator rights in the channel chat")
+
+
+def backoff(backoffs: Sequence[timedelta], attempt: int) -> timedelta:
+    """The wait after the ``attempt``-th failed attempt (from 1): the configured backoffs,
+    then doubling from the last one, up to MAX_BACKOFF (or the last backoff, if longer)."""
+    if attempt <= len(backoffs):
+        return backoffs[attempt - 1]
+    last = backoffs[-1]
+    ceiling = max(last, MAX_BACKOFF)
+    doublings = attempt - len(backoffs)
+    if doublings >= 32:
+        return ceiling
+    return min(last * (2 ** doublings), ceiling)
 
 
 def _group_lost(call: Call, exc: TelegramError) -> bool:

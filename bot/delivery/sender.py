@@ -14,13 +14,18 @@ How a row travels:
 3. *Call* Telegram, outside any transaction; a chart the row describes ("$chart") is drawn
    just before (``bot.delivery.uploads``). Chats are served concurrently, each chat's rows
    one after the other.
-4. *Record* (one transaction): sent and its consequences, or the failure and its facts.
+4. *Record* (one transaction): sent and its consequences, or the failure and its facts. A
+   call that failed on the way (a 5xx, no network) is tried again with growing waits until
+   ``[delivery] give_up_after`` (``bot.delivery.rows``); a ticket's card given up is reported
+   to the district centre's group.
 
 Delivery is at least once in two cases, both accepted: a call that timed out may have
-reached Telegram and is retried; and a row is marked sent only after its call returned, so a
-process that dies mid-call (or whose database fails right after the call) sends that row again
-once its lease runs out (after at most ``lease``, one minute by default). Otherwise a row is
-sent once.
+reached Telegram and is retried (no more often than the configured backoffs allow); and a row
+is marked sent only after its call returned, so a process that dies mid-call (or whose
+database fails right after the call) sends that row again once its lease runs out (after at
+most ``lease``, one minute by default). Otherwise a row is sent once. A ticket's card that
+shows twice that way stays usable: a press on either copy acts on the ticket and brings that
+copy up to date (``handlers.tickets_group``).
 
 Running it (the Application does not start it by itself)::
 
@@ -50,6 +55,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import telegram
+from telegram import ChatMember
 from telegram.error import ChatMigrated, TelegramError
 from telegram.warnings import PTBUserWarning
 
@@ -57,9 +63,9 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.delivery import uploads
 from bot.delivery.calls import api_kwargs, describe
-from bot.delivery.facts import PostCard, note_only_card
+from bot.delivery.facts import Notices, PostCard, note_only_card, plain_notices
 from bot.delivery.limits import RateLimiter
-from bot.delivery.rows import DONE, HOLD, Call, Rows
+from bot.delivery.rows import DONE, HOLD, NO_TOPIC_RIGHT, Call, Rows
 from bot.logs import log_context
 from bot.metrics import Metrics
 from storage.db import Database
@@ -83,10 +89,12 @@ class OutboxSender:
                  post_card: PostCard | None = None,
                  sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
                  lease: timedelta = timedelta(minutes=1), concurrency: int = 8,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, notices: Notices | None = None) -> None:
         """``post_card(uow, ticket, group, why)`` shows a ticket in a group after its old
         card became useless: its group is gone (re-routed) or became a supergroup (see
-        ``bot.services.groups``); the default sends a note alone.
+        ``bot.services.groups``); the default sends a note alone. ``notices`` tell people
+        about deliveries that failed for good (a card, a resident who blocked the bot; see
+        ``bot.delivery.facts``); the default ones are plain English.
         ``monotonic`` and ``sleep`` drive the rate limits (tests pass fakes); ``clock`` is the
         database time of ``not_before``. ``lease`` must outlast one Bot API call."""
         self._db = db
@@ -98,7 +106,7 @@ class OutboxSender:
         self._metrics = metrics
         self._limits = RateLimiter(config.delivery, monotonic)
         self._rows = Rows(db, clock, config, self._limits, post_card or note_only_card(clock),
-                          lease)
+                          lease, notices or plain_notices(clock), metrics)
         self._batch = max(50, 4 * config.delivery.global_per_second)
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -283,6 +291,24 @@ class OutboxSender:
         with log_context(outbox=row_id):
             await self._deliver(row_id, chat_id, lease, reserved=False)
 
+    async def _may_create_topics(self, call: Call) -> bool:
+        """Ask Telegram whether the bot may create topics in the group, and remember it; a
+        row it may not make fails quietly (the ticket's messages go to the General topic).
+        When Telegram cannot tell now, the topic is simply tried."""
+        try:
+            member = await self._bot.get_chat_member(call.chat_id, self._bot.id)
+        except TelegramError as exc:
+            log.info("outbox %s: could not ask for the topic right in chat %s: %s", call.id,
+                     call.chat_id, describe(exc))
+            return True
+        allowed = member.status == ChatMember.OWNER or (
+            member.status == ChatMember.ADMINISTRATOR
+            and bool(getattr(member, "can_manage_topics", False)))
+        await self._rows.topic_right(call.chat_id, allowed)
+        if not allowed:
+            await self._rows.fail(call, NO_TOPIC_RIGHT, quietly=True)
+        return allowed
+
     async def _deliver(self, row_id: int, chat_id: int, lease: datetime, *,
                        reserved: bool = True) -> tuple[str, int]:
         """Prepare, call and record one row; returns its outcome and the calls made.
@@ -297,6 +323,8 @@ class OutboxSender:
                 lease = call.lease
                 if call.again and self._metrics is not None:
                     self._metrics.outbox_resent.inc()
+                if call.ask_topic_right and not await self._may_create_topics(call):
+                    return DONE, calls
                 # The overall cap is claimed a moment ahead (bot.delivery.limits): its slot
                 # may still be held.
                 while (wait := self._limits.global_wait()) > 0:

@@ -881,11 +881,20 @@ class TelegramServer:
         return self.chat_member(chat_id, user_id)
 
     def chat_member(self, chat_id: int, user_id: int) -> dict[str, Any]:
-        absent = "left" if self.closed else "member"
-        status, overrides = self.members.get((chat_id, user_id), (absent, {}))
+        status, overrides = self.membership(chat_id, user_id)
         default = {"id": user_id, "is_bot": False, "first_name": f"User {user_id}"}
         user = self.bot_user if user_id == self.bot_id else self.users.get(user_id, default)
         return chat_member(self.spec, status, user, **overrides)
+
+    def membership(self, chat_id: int, user_id: int) -> tuple[str, dict[str, Any]]:
+        """(status, fields) of someone in a chat. Nobody is anywhere unless said so in a
+        closed world; in an open one everybody is a member, and the bot an administrator
+        (what a bot that works in groups usually is)."""
+        if self.closed:
+            absent = "left"
+        else:
+            absent = "administrator" if user_id == self.bot_id else "member"
+        return self.members.get((chat_id, user_id), (absent, {}))
 
     def api_getChatAdministrators(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         chat_id = self.chat(params["chat_id"])["id"]
@@ -907,6 +916,10 @@ class TelegramServer:
         chat = self.chat(params["chat_id"])
         if params["chat_id"] in self.chats and not chat.get("is_forum"):
             raise ApiError(400, "Bad Request: the chat is not a forum")
+        status, fields = self.membership(chat["id"], self.bot_id)
+        if not (status in ("creator", "owner") or (
+                status == "administrator" and fields.get("can_manage_topics", True))):
+            raise ApiError(400, "Bad Request: not enough rights to create a topic")
         topic = {
             "message_thread_id": self.next_message_id(chat["id"]),
             "name": params["name"],
@@ -1034,6 +1047,8 @@ def chat_member(
         member = {"status": status, **{n: 0 if n == "until_date" else False for n in required}}
     if status == "administrator":  # an admin who can do what a bot admin usually needs
         member.update({k: True for k in member if k.startswith("can_") and k != "can_be_edited"})
+        # Optional in the spec (supergroups only), so no sample has it: a forum's admin may.
+        member["can_manage_topics"] = True
     if status == "restricted":
         member["is_member"] = True
     member.update(user=dict(user), **fields)

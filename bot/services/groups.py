@@ -23,10 +23,15 @@ MIGRATED = "migrated"  # the group became a supergroup, where the old card is no
 
 
 async def bot_joined(uow: UnitOfWork, clock: Clock, group: GroupInfo,
-                     default_language: str) -> GroupChat:
+                     default_language: str, *, can_manage_topics: bool | None = None) -> GroupChat:
+    """The bot is in the group (joined, or its rights changed: ``can_manage_topics``, when
+    the update says, is whether it may create forum topics there)."""
     row = await uow.groups.seen(chat_id=group.chat_id, title=group.title,
                                 chat_type=group.chat_type, is_forum=group.is_forum,
                                 now=clock.now(), language=default_language)
+    if can_manage_topics is not None and row.can_manage_topics is not can_manage_topics:
+        row.can_manage_topics = can_manage_topics
+        row.updated_at = clock.now()
     await uow.commit()
     return row
 

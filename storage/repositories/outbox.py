@@ -192,6 +192,26 @@ class OutboxRepository:
             .execution_options(synchronize_session=False))
         return result.rowcount
 
+    async def pending_tickets(self, chat_id: int, also: int | None = None) -> list[int]:
+        """The tickets the pending rows for a chat are about (and row ``also``'s, pending
+        or not), in order."""
+        cond = OutboxMessage.status == "pending"
+        if also is not None:
+            cond = cond | (OutboxMessage.id == also)
+        stmt = (select(OutboxMessage.ticket_id)
+                .where(OutboxMessage.chat_id == chat_id, OutboxMessage.ticket_id.is_not(None),
+                       cond)
+                .distinct().order_by(OutboxMessage.ticket_id))
+        return list((await self._s.scalars(stmt)).all())
+
+    async def retrying(self) -> tuple[int, datetime | None]:
+        """How many pending rows failed at least once and wait to be tried again, and when
+        the oldest of them was queued."""
+        stmt = select(func.count(), func.min(OutboxMessage.created_at)).where(
+            OutboxMessage.status == "pending", OutboxMessage.attempts > 0)
+        count, oldest = (await self._s.execute(stmt)).one()
+        return count or 0, oldest
+
     async def pending_card(self, ticket_id: int, chat_id: int) -> int | None:
         """The id of a ticket's card still waiting to be sent to a chat, if there is one."""
         stmt = select(func.min(OutboxMessage.id)).where(

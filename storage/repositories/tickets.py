@@ -20,6 +20,11 @@ from storage.models import (
     TicketSequence,
 )
 
+# A second copy of a ticket's card in its group (ticket_message.purpose): a send that timed
+# out after reaching Telegram, sent again. Learnt when someone presses one of its buttons, and
+# kept up to date with the card from then on.
+CARD_COPY = "card_copy"
+
 
 class TicketRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -150,6 +155,13 @@ class TicketRepository:
 
     async def message(self, chat_id: int, message_id: int) -> TicketMessage | None:
         return await self._s.get(TicketMessage, (chat_id, message_id))
+
+    async def card_copies(self, ticket_id: int, chat_id: int) -> Sequence[TicketMessage]:
+        """The copies of the ticket's card known in a chat (CARD_COPY), oldest first."""
+        stmt = select(TicketMessage).where(
+            TicketMessage.ticket_id == ticket_id, TicketMessage.chat_id == chat_id,
+            TicketMessage.purpose == CARD_COPY).order_by(TicketMessage.message_id)
+        return (await self._s.scalars(stmt)).all()
 
     async def move_group(self, old_chat_id: int, new_chat_id: int,
                          now: datetime) -> list[Ticket]:
