@@ -15,7 +15,7 @@ from bot.services import stats
 from bot.services.stats import Cadence, Span, Tally
 from bot.startup import prepare
 from storage.db import Database
-from storage.models import Ticket, TicketSurvey
+from storage.models import Ticket, TicketResolution, TicketSurvey
 from storage.uow import UnitOfWork
 from tests.harness import make_config
 
@@ -43,6 +43,9 @@ async def add_ticket(uow: UnitOfWork, code: str, created: datetime, *, status: s
                     close_reason=close_reason)
     uow.tickets.add(ticket)
     await uow.tickets.flush()
+    if resolved is not None:
+        uow.tickets.record_resolution(TicketResolution(
+            ticket_id=ticket.id, node_id=node.id, resolved_at=resolved, on_time=on_time))
     return ticket
 
 

@@ -26,6 +26,7 @@ from storage.models import (
     Ticket,
     TicketAttachment,
     TicketEvent,
+    TicketResolution,
 )
 from storage.uow import UnitOfWork
 
@@ -315,6 +316,10 @@ async def resolve(uow: UnitOfWork, clock: Clock, ticket_id: int, worker_id: int,
                                 values={"status": "resolved", "resolution": note,
                                         "resolved_at": now, "on_time": on_time},
                                 kind="resolved", note=note)
+    # Kept apart from the ticket, which a reopening takes its resolution from: the work was
+    # done here, and counts here.
+    uow.tickets.record_resolution(TicketResolution(
+        ticket_id=ticket.id, node_id=ticket.node_id, resolved_at=now, on_time=ticket.on_time))
     await uow.tasks.cancel(DEADLINE_TIMERS, ticket_id=ticket.id)
     return ticket
 
