@@ -185,7 +185,7 @@ async def _on_button(rt: Runtime, uow: UnitOfWork, t: Translator, update: Update
             answer = await surveys.set_score(uow, rt.clock, rt.config, survey_id, user_id,
                                              int(action[1]))
         path = await uow.nodes.path(answer.moved_to) if answer.moved_to else []
-        await _tell_workers(rt, uow, answer, path)
+        await tell_workers(rt, uow, answer, path)
         await uow.commit()
         return None, _thanks(t, rt, answer, path), None
     except SurveyProblem as exc:
@@ -194,9 +194,11 @@ async def _on_button(rt: Runtime, uow: UnitOfWork, t: Translator, update: Update
         return t("This button is no longer valid."), None, None
 
 
-async def _tell_workers(rt: Runtime, uow: UnitOfWork, answer: Answer,
-                        path: Sequence[OrgNode]) -> None:
-    """The group that handled the ticket hears every answer; a reopening moves the card."""
+async def tell_workers(rt: Runtime, uow: UnitOfWork, answer: Answer,
+                       path: Sequence[OrgNode], *, resident_told: bool = True) -> None:
+    """The group that handled the ticket hears every answer; a reopening moves the card.
+    ``resident_told``: the resident who answered reads the outcome in the survey message,
+    so the reopening's notice skips them."""
     notifier = Notifier(rt, uow)
     ticket, survey = answer.ticket, answer.survey
     if answer.outcome is Outcome.REOPENED:
@@ -210,7 +212,7 @@ async def _tell_workers(rt: Runtime, uow: UnitOfWork, answer: Answer,
                                 "again.", answer=answer_words(t, survey)),
             residents=lambda t: t("Your report has been reopened and passed to {place}.",
                                   place=place_html(path, t.language)),
-            except_resident=survey.user_id)  # who answered reads it in the survey message
+            except_resident=survey.user_id if resident_told else None)
         return
     if ticket.group_chat_id is None:
         return

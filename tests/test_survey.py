@@ -367,3 +367,47 @@ async def test_a_resolution_sent_back_up_still_counts_where_it_was_made(bot: Bot
     assert at_community.total.resolved == 2
     [own] = [line for line in at_community.lines if line.node is None]
     assert own.tally.resolved == 1
+
+
+async def test_a_reopening_with_nothing_above_keeps_one_live_card(bot: BotEnv) -> None:
+    ticket_id = await _resolved(bot)
+    await bot.send(bot.updates.command(COMMUNITY_GROUP, "/unbind", user=ADMIN))
+    await _at(bot, local("2026-11-23 11:00"))
+    message = _survey_message(bot, RESIDENT)
+    t = bot.runtime.translator("zh_Hans")
+    await _press(bot, RESIDENT, message, _buttons(message)[t("❌ Not solved")])
+    ticket = await _ticket(bot, ticket_id)
+    # No group above the grid's: the ticket reopens where it is, on the card it has.
+    assert (ticket.status, ticket.group_chat_id, ticket.reopen_count) == ("open", GRID_GROUP.id,
+                                                                         1)
+    cards = [c for c in bot.fake.calls_to("sendMessage") if c.params["chat_id"] == GRID_GROUP.id
+             and f"tk:details:{ticket_id}" in str(c.params.get("reply_markup"))]
+    assert len(cards) == 1 and ticket.card_message_id == cards[0].result["message_id"]
+    edit = [c for c in bot.fake.calls_to("editMessageText")
+            if c.params["chat_id"] == GRID_GROUP.id][-1].params
+    assert edit["message_id"] == ticket.card_message_id
+    assert f"tk:claim:{ticket_id}" in str(edit["reply_markup"])
+    assert t("Reopened by a resident ({answer}): please take it on again.",
+             answer=t("Not solved")) in bot.last_text(GRID_GROUP.id)
+
+
+async def test_not_solved_said_before_an_upgrade_reopens_at_the_give_up(bot: BotEnv) -> None:
+    """An earlier version kept "not solved" waiting for the score: such an answer in the
+    database when the survey's time runs out reopens the ticket instead of closing it."""
+    from sqlalchemy import update
+
+    ticket_id = await _resolved(bot)
+    await _at(bot, local("2026-11-23 11:00"))
+    async with bot.runtime.uow() as uow:
+        await uow.session.execute(update(TicketSurvey).where(
+            TicketSurvey.ticket_id == ticket_id).values(solved=False))
+        await uow.commit()
+    await _at(bot, local("2026-11-30 11:00"))
+    ticket = await _ticket(bot, ticket_id)
+    assert (ticket.status, ticket.close_reason, ticket.group_chat_id) == (
+        "open", None, COMMUNITY_GROUP.id)
+    [survey] = await _surveys(bot, ticket_id)
+    assert (survey.status, survey.solved) == ("answered", False)
+    t = bot.runtime.translator("zh_Hans")
+    assert t("Your report has been reopened and passed to {place}.",
+             place="示范区 / 东湖街道 / 东湖第一社区") in bot.last_text(RESIDENT.id)
