@@ -155,26 +155,46 @@ class Notifier:
             self._enqueue(chat_id, "editMessageText", {"message_id": retired, **card})
 
     async def moved(self, ticket: Ticket, *, old_chat: int | None, old_card: int | None,
-                    left: Callable[[Translator], str], arrived: Callable[[Translator], str],
-                    residents: Callable[[Translator], str],
+                    left: Callable[[Translator], str], old_topic: int | None = None,
+                    arrived: Callable[[Translator], str],
+                    residents: Callable[[Translator], str], announce: bool = True,
                     except_resident: int | None = None) -> None:
-        """The system moved the ticket (an escalation, a reopening): the group it left sees
-        its card retired and a line saying why (``left``), the group that now has it gets
-        the card with the reason (``arrived``), and the residents are told (``residents``).
-        Each renders escaped HTML in its reader's language."""
-        if old_chat is not None:
-            old_group = await self.uow.groups.get(old_chat)
-            t = self.rt.translator(old_group.language if old_group
-                                   else self.rt.config.default_language)
-            note = left(t)
-            await self.retire_card(ticket, chat_id=old_chat, message_id=old_card, note=note)
-            self.say(old_chat, t("⬆️ <b>No. {number}</b>: {note}", number=ticket.number,
-                                 note=note))
+        """The ticket went to another node (a transfer, an escalation by a worker or a timer,
+        a reopening): the one way every mover shows it, so that a ticket is in one group at a
+        time, as one live card. ``old_*`` are where it was shown before the move.
+
+        * Still handled by the same group: its card there is edited in place (no second
+          card), and with ``announce`` the group is told why, under the card (``arrived``).
+        * Another group: the old card keeps its text, says where the ticket went (``left``)
+          and loses its buttons; its forum topic is closed, so nobody goes on writing there
+          for a resident and a group that no longer read it; with ``announce`` the old group
+          is told in a message too (a worker who moved it is answered by the handler
+          instead); the group that now has it gets the card with ``arrived``.
+        * The residents are told (``residents``), but for ``except_resident``.
+
+        Each callable renders escaped HTML in its reader's language."""
         node = await self.uow.nodes.get(ticket.node_id)
         _, new_group = await routing.handling_group(self.uow, node)
-        t = self.rt.translator(new_group.language if new_group
-                               else self.rt.config.default_language)
-        await self.post_card(ticket, note=arrived(t))
+        if old_chat is not None and new_group is not None and new_group.chat_id == old_chat:
+            await self.refresh_card(ticket)
+            if announce:
+                await self.to_group(ticket, arrived(self.rt.translator(new_group.language)))
+        else:
+            if old_chat is not None:
+                old_group = await self.uow.groups.get(old_chat)
+                t = self.rt.translator(old_group.language if old_group
+                                       else self.rt.config.default_language)
+                note = left(t)
+                await self.retire_card(ticket, chat_id=old_chat, message_id=old_card,
+                                       note=note)
+                if old_topic is not None:
+                    self._enqueue(old_chat, "closeForumTopic", {"message_thread_id": old_topic})
+                if announce:
+                    self.say(old_chat, t("⬆️ <b>No. {number}</b>: {note}",
+                                         number=ticket.number, note=note))
+            t = self.rt.translator(new_group.language if new_group
+                                   else self.rt.config.default_language)
+            await self.post_card(ticket, note=arrived(t))
         await self.tell_residents_with(ticket, residents, except_resident=except_resident)
 
     def say(self, chat_id: int, text: str, *, reply_markup: dict | None = None,

@@ -135,7 +135,7 @@ async def from_group(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
             await _to_resident(rt, uow, ticket, target.resident_id, chat_id, message, worker,
                                content)
             await relay.record(uow, rt.clock, ticket, actor_id=worker.id, role="worker",
-                               content=content)
+                               content=content, name=relay.clean_name(worker.full_name))
             bind_log_context(ticket=ticket.number)
             log.info("relayed message %s of group %s to a resident of ticket %s",
                      message.message_id, chat_id, ticket.number)

@@ -6,6 +6,9 @@ then "How satisfied are you?" (5 非常满意 … 1 非常不满意, with Back),
 private message is the comment. Like every private flow it is the person's one conversation
 (storage.repositories.drafts), so it is only started when the person asks for it.
 
+"Not solved" is an answer by itself: the ticket reopens at once, and the thanks offer the
+scores as an optional addition.
+
 Callback data: sv:<survey id>:y|n (solved), sv:<id>:s<1-5> (score), sv:<id>:b (back),
 sv:<id>:c (comment). Each press is checked against the survey's owner and state, so forged,
 foreign or stale buttons get a short answer and change nothing.
@@ -99,10 +102,13 @@ def answer_words(t: Translator, survey: TicketSurvey) -> str:
     return rating_words(t, bool(survey.solved), survey.score)
 
 
-def rating_words(t: Translator, solved: bool, score: int) -> str:
-    """"Solved · 🙂 Satisfied (4/5)": an answer as the resident and the workers read it."""
-    label = t(SCORE_LABELS[score]) if score in SCORE_LABELS else "?"
+def rating_words(t: Translator, solved: bool, score: int | None) -> str:
+    """"Solved · 🙂 Satisfied (4/5)": an answer as the resident and the workers read it
+    ("Not solved" alone when no score was given)."""
     solved_words = t("Solved") if solved else t("Not solved")
+    if not score:
+        return solved_words
+    label = t(SCORE_LABELS[score]) if score in SCORE_LABELS else "?"
     return f"{solved_words} · {label} ({score}/5)"
 
 
@@ -110,14 +116,27 @@ def _thanks(t: Translator, rt: Runtime, answer: Answer,
             path: Sequence[OrgNode]) -> tuple[str, InlineKeyboardMarkup]:
     lines = [_heading(t, rt, answer.ticket),
              t("Thank you. Your answer: {answer}.", answer=answer_words(t, answer.survey))]
+    survey = answer.survey
     if answer.outcome is Outcome.CLOSED:
         lines.append(t("Your report is now closed."))
+    elif answer.outcome is Outcome.REOPENED and survey.solved:
+        # Solved, but a poor score: the resident did not say it is unsolved.
+        lines.append(t("We are sorry you are not satisfied: your report has been reopened "
+                       "and passed to {place}.", place=place_html(path, t.language)))
     elif answer.outcome is Outcome.REOPENED:
         lines.append(t("We are sorry it is not settled yet: your report has been reopened "
                        "and passed to {place}.", place=place_html(path, t.language)))
-    markup = InlineKeyboardMarkup([[InlineKeyboardButton(
-        t("✍️ Add a comment"), callback_data=f"{PREFIX}{answer.survey.id}:c")]])
-    return "\n".join(lines), markup
+    rows = []
+    if survey.solved is False and survey.score is None:
+        # "Not solved" has been acted on; the score is welcome but not waited for.
+        lines += ["", t("If you like, tell us how satisfied you are with how it was "
+                        "handled so far.")]
+        rows = [[InlineKeyboardButton(t(SCORE_LABELS[score]),
+                                      callback_data=f"{PREFIX}{survey.id}:s{score}")]
+                for score in surveys.SCORES]
+    rows.append([InlineKeyboardButton(t("✍️ Add a comment"),
+                                      callback_data=f"{PREFIX}{survey.id}:c")])
+    return "\n".join(lines), InlineKeyboardMarkup(rows)
 
 
 # -- buttons ---------------------------------------------------------------------------------
@@ -151,19 +170,22 @@ async def _on_button(rt: Runtime, uow: UnitOfWork, t: Translator, update: Update
     survey_id, action = int(match[1]), match[2]
     user_id = update.effective_user.id
     try:
-        if action in ("y", "n", "b"):
-            survey = await surveys.set_solved(
-                uow, survey_id, user_id, None if action == "b" else action == "y")
+        if action in ("y", "b"):
+            survey = await surveys.set_solved(uow, survey_id, user_id,
+                                              None if action == "b" else True)
             ticket = await uow.tickets.get(survey.ticket_id)
             await uow.commit()
             text, markup = question(t, rt, ticket, survey)
             return None, (text, InlineKeyboardMarkup.de_json(markup, None)), None
         if action == "c":
             return await _start_comment(rt, uow, t, survey_id, user_id)
-        answer = await surveys.set_score(uow, rt.clock, rt.config, survey_id, user_id,
-                                         int(action[1]))
+        if action == "n":  # a whole answer: acted on at once
+            answer = await surveys.not_solved(uow, rt.clock, rt.config, survey_id, user_id)
+        else:
+            answer = await surveys.set_score(uow, rt.clock, rt.config, survey_id, user_id,
+                                             int(action[1]))
         path = await uow.nodes.path(answer.moved_to) if answer.moved_to else []
-        await _tell_workers(rt, uow, answer, path)
+        await tell_workers(rt, uow, answer, path)
         await uow.commit()
         return None, _thanks(t, rt, answer, path), None
     except SurveyProblem as exc:
@@ -172,14 +194,17 @@ async def _on_button(rt: Runtime, uow: UnitOfWork, t: Translator, update: Update
         return t("This button is no longer valid."), None, None
 
 
-async def _tell_workers(rt: Runtime, uow: UnitOfWork, answer: Answer,
-                        path: Sequence[OrgNode]) -> None:
-    """The group that handled the ticket hears every answer; a reopening moves the card."""
+async def tell_workers(rt: Runtime, uow: UnitOfWork, answer: Answer,
+                       path: Sequence[OrgNode], *, resident_told: bool = True) -> None:
+    """The group that handled the ticket hears every answer; a reopening moves the card.
+    ``resident_told``: the resident who answered reads the outcome in the survey message,
+    so the reopening's notice skips them."""
     notifier = Notifier(rt, uow)
     ticket, survey = answer.ticket, answer.survey
     if answer.outcome is Outcome.REOPENED:
         await notifier.moved(
             ticket, old_chat=answer.old_chat, old_card=answer.old_card,
+            old_topic=answer.old_topic,
             left=lambda t: t("Reopened by a resident ({answer}) and passed to {place}.",
                              answer=answer_words(t, survey),
                              place=place_html(path, t.language)),
@@ -187,7 +212,7 @@ async def _tell_workers(rt: Runtime, uow: UnitOfWork, answer: Answer,
                                 "again.", answer=answer_words(t, survey)),
             residents=lambda t: t("Your report has been reopened and passed to {place}.",
                                   place=place_html(path, t.language)),
-            except_resident=survey.user_id)  # who answered reads it in the survey message
+            except_resident=survey.user_id if resident_told else None)
         return
     if ticket.group_chat_id is None:
         return

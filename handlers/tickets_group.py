@@ -55,7 +55,7 @@ from handlers.common import is_group, place_html, translator_for
 from handlers.membership_check import Membership, membership
 from handlers.notify import Notifier
 from handlers.survey import rating_words
-from storage.models import OPEN_STATUSES, GroupChat, OrgNode, Ticket, TicketEvent
+from storage.models import OPEN_STATUSES, OrgNode, Ticket, TicketEvent
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -585,9 +585,10 @@ class MoveOutcome:
 async def move_ticket(rt: Runtime, uow: UnitOfWork, update: Update, t: Translator,
                       ticket: Ticket, *, to_node_id: int | None, reason: str,
                       kind: str) -> MoveOutcome:
-    """Move the ticket, retire its card here (and close its forum topic) and post a new one in
-    the group that serves its new place (or refresh the card when that is this same group),
-    tell the residents, and commit. A refusal changes and commits nothing. Telegram is told
+    """Move the ticket and show the move as every mover does (``Notifier.moved``: the card
+    retired here, its forum topic closed and a new card in the group that serves its new
+    place, or the card refreshed when that is this same group; the residents told), and
+    commit. A refusal changes and commits nothing. Telegram is told
     nothing here: the caller does that once the unit of work is closed."""
     name = worker_name(update)
     user_id = update.effective_user.id
@@ -595,16 +596,19 @@ async def move_ticket(rt: Runtime, uow: UnitOfWork, update: Update, t: Translato
     if refusal is not None:
         return MoveOutcome(False, refusal_text(t, TicketRefused(refusal, ticket), user_id))
 
-    # Where it would go and who would get it, before anything changes.
-    group: GroupChat | None = None
-    target_id = to_node_id
-    if target_id is None:
-        source = await uow.nodes.get(ticket.node_id)
-        target_id = source.parent_id if source else None
-    target = await uow.nodes.get(target_id) if target_id is not None else None
-    if target is not None:
-        _, group = await routing.handling_group(uow, target)
-        if group is None:
+    # Where it would go, before anything changes: a refusal that names the place.
+    source = await uow.nodes.get(ticket.node_id)
+    if to_node_id is None and source is not None:
+        if await routing.escalation_target(uow, source) is None:
+            handler, _ = await routing.handling_group(uow, source)
+            if handler.parent_id is not None:  # levels above, but no group there yet
+                parent = await uow.nodes.get(handler.parent_id)
+                return MoveOutcome(False, t(
+                    "No group serves {place} yet; choose another place.",
+                    place=path_label(await uow.nodes.path(parent), t.language)))
+    elif to_node_id is not None:
+        target = await uow.nodes.get(to_node_id)
+        if target is not None and (await routing.handling_group(uow, target))[1] is None:
             return MoveOutcome(False, t(
                 "No group serves {place} yet; choose another place.",
                 place=path_label(await uow.nodes.path(target), t.language)))
@@ -614,29 +618,20 @@ async def move_ticket(rt: Runtime, uow: UnitOfWork, update: Update, t: Translato
             role="worker", reason=reason, kind=kind)
     except TicketRefused as exc:
         return MoveOutcome(False, refusal_text(t, exc, user_id))
-    # As the locked row has them; post_card points the ticket at its new group, card, topic.
+    # As the locked row has them; showing the move points the ticket at its new group.
     old_chat, old_card, old_topic = (ticket.group_chat_id, ticket.card_message_id,
                                      ticket.topic_id)
     target_path = await uow.nodes.path(target)
     source_path = await uow.nodes.path(source)
-    notifier = Notifier(rt, uow)
     here = _moved_note(t, kind, name=name, place=place_html(target_path, t.language),
                        reason=reason, number=ticket.number)
-    if group.chat_id == old_chat:
-        await notifier.refresh_card(ticket)
-    else:
-        await notifier.retire_card(ticket, chat_id=old_chat, message_id=old_card, note=here)
-        if old_topic is not None:
-            # The ticket's topic stays behind in this forum: closed, so nobody goes on
-            # writing into it for a resident and a group that no longer read it.
-            uow.outbox.add(chat_id=old_chat, method="closeForumTopic",
-                           params={"chat_id": old_chat, "message_thread_id": old_topic},
-                           now=rt.clock.now())
-        await notifier.post_card(ticket, note=_arrived_note(
-            rt.translator(group.language), kind, name=name, reason=reason,
-            place=place_html(source_path, group.language)))
-    await notifier.tell_residents_with(ticket, lambda t: _resident_note(
-        t, kind, place=place_html(target_path, t.language), reason=reason))
+    await Notifier(rt, uow).moved(
+        ticket, old_chat=old_chat, old_card=old_card, old_topic=old_topic,
+        left=lambda _: here, announce=False,  # the handler answers the worker with it
+        arrived=lambda gt: _arrived_note(gt, kind, name=name, reason=reason,
+                                         place=place_html(source_path, gt.language)),
+        residents=lambda rt_: _resident_note(
+            rt_, kind, place=place_html(target_path, rt_.language), reason=reason))
     await uow.commit()
     bind_log_context(ticket=ticket.number)
     log.info("ticket %s %s from node %s to node %s", ticket.number, kind, source.code,
@@ -851,6 +846,11 @@ async def _event_words(t: Translator, event: TicketEvent, names: dict,
         return t("Withdrawn by the resident: {reason}",
                  reason=html.escape(data.get("reason") or ""))
     if kind == "rerouted":
+        if data.get("holder"):
+            return t("Passed on to {target}: the group that had it can no longer be reached; "
+                     "{name}, who held it there, no longer does",
+                     target=await place(data.get("to_node")),
+                     name=html.escape(data["holder"]))
         return t("Passed on to {target}: the group that had it can no longer be reached",
                  target=await place(data.get("to_node")))
     if kind == "card_failed":  # bot.delivery.facts

@@ -44,8 +44,9 @@ def claim_handlers(rt: Runtime) -> dict[str, TaskHandler]:
             rt, uow, ticket, reason="",
             left=lambda t, place: t("Passed up to {place}: nobody claimed it within {waited}.",
                                     place=place, waited=waited),
-            arrived=lambda t: t("Passed up to this group: nobody claimed it within {waited}.",
-                                waited=waited),
+            arrived=lambda t, place: t(
+                "Passed up to this group from {place}: nobody claimed it within {waited}.",
+                place=place, waited=waited),
             residents=lambda t, place: t(
                 "Your report has been passed up to {place} so that it is taken on sooner.",
                 place=place))

@@ -15,7 +15,7 @@ from telegram.helpers import mention_html
 from bot.config import format_duration
 from bot.i18n import Translator
 from bot.runtime import Runtime
-from bot.services import tickets
+from bot.services import routing, tickets
 from handlers.cards import local_time
 from handlers.notify import Notifier
 from scheduler.passing_up import pass_up
@@ -57,7 +57,8 @@ def deadline_handlers(rt: Runtime) -> dict[str, TaskHandler]:
             return
         t = translator_of(await uow.groups.get(ticket.group_chat_id))
         when = local_time(rt.config, ticket.deadline_at)
-        top = (await uow.nodes.get(ticket.node_id)).parent_id is None
+        # Nobody above to ask for help: the district, or no group bound above.
+        top = await routing.escalation_target(uow, await uow.nodes.get(ticket.node_id)) is None
         if ticket.holder_id is None:
             text = t("⏳ <b>No. {number}</b> is due by {time} and nobody holds it yet.",
                      number=ticket.number, time=when)
@@ -80,7 +81,7 @@ def deadline_handlers(rt: Runtime) -> dict[str, TaskHandler]:
         grace = rt.config.sla(ticket.category, level=tickets.sla_level(node)
                               ).resolution_escalate_after_overdue
         when = local_time(rt.config, ticket.deadline_at)
-        if node.parent_id is None:
+        if await routing.escalation_target(uow, node) is None:  # nobody above to pass it to
             text = _holder(ticket) + t(
                 "⚠️ <b>No. {number}</b> is overdue: it was due by {time}. Please resolve it "
                 "as soon as possible.", number=ticket.number, time=when)
@@ -102,8 +103,9 @@ def deadline_handlers(rt: Runtime) -> dict[str, TaskHandler]:
             rt, uow, ticket, reason="overdue",
             left=lambda t, place: t("Passed up to {place}: it was not resolved by {time}.",
                                     place=place, time=due),
-            arrived=lambda t: t("Passed up to this group: it was not resolved by {time}.",
-                                time=due),
+            arrived=lambda t, place: t(
+                "Passed up to this group from {place}: it was not resolved by {time}.",
+                place=place, time=due),
             residents=lambda t, place: t(
                 "Your report was not resolved in time, so it has been passed up to {place}.",
                 place=place))

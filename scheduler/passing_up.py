@@ -17,27 +17,32 @@ from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-# Each renders escaped HTML in its reader's language; ``place`` is the new node's path.
+# Each renders escaped HTML in its reader's language; ``place`` is a node's path: where the
+# ticket went for ``left`` and ``residents``, where it came from for ``arrived``.
 Said = Callable[[Translator, str], str]
 
 
 async def pass_up(rt: Runtime, uow: UnitOfWork, ticket: Ticket, *, reason: str, left: Said,
-                  arrived: Callable[[Translator], str], residents: Said) -> Ticket | None:
-    """Move the ticket to its parent node, from whoever holds it, and tell the group it
-    left (``left``), the group that gets it (``arrived``) and its residents. None when it
-    cannot go up (the district itself, or no longer movable)."""
-    old_chat, old_card = ticket.group_chat_id, ticket.card_message_id
+                  arrived: Said, residents: Said) -> Ticket | None:
+    """Move the ticket up, from whoever holds it, to the nearest level above its group that
+    has a group of its own (levels without one are passed over: nobody there could take
+    it), and show the move as every mover does (``Notifier.moved``). None when it cannot go
+    up (the district itself, no group above, or no longer movable)."""
     try:
-        ticket, _, target = await tickets.move(
+        ticket, source, target = await tickets.move(
             uow, rt.clock, rt.config, ticket.id, to_node_id=None, actor_id=None,
             role="system", reason=reason, kind="escalated", system=True)
     except TicketRefused as refused:
         log.info("ticket %s not passed up (%s): %s", ticket.number, reason or "unclaimed",
                  refused.refusal.value)
         return None
-    path = await uow.nodes.path(target)
+    # As the locked row has them; showing the move points the ticket at its new group.
+    old_chat, old_card, old_topic = (ticket.group_chat_id, ticket.card_message_id,
+                                     ticket.topic_id)
+    path, came_from = await uow.nodes.path(target), await uow.nodes.path(source)
     await Notifier(rt, uow).moved(
-        ticket, old_chat=old_chat, old_card=old_card,
-        left=lambda t: left(t, place_html(path, t.language)), arrived=arrived,
+        ticket, old_chat=old_chat, old_card=old_card, old_topic=old_topic,
+        left=lambda t: left(t, place_html(path, t.language)),
+        arrived=lambda t: arrived(t, place_html(came_from, t.language)),
         residents=lambda t: residents(t, place_html(path, t.language)))
     return ticket

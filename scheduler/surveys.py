@@ -10,7 +10,7 @@ from __future__ import annotations
 from bot.runtime import Runtime
 from bot.services import surveys
 from handlers.notify import Notifier
-from handlers.survey import question
+from handlers.survey import question, tell_workers
 from scheduler.ticker import TaskHandler
 from storage.models import ScheduledTask
 from storage.uow import UnitOfWork
@@ -52,6 +52,15 @@ def survey_handlers(rt: Runtime) -> dict[str, TaskHandler]:
         ticket = await surveys.current(uow, task.ticket_id, task.payload.get("round", -1))
         if ticket is None:
             return
+        # "Not solved" said under an earlier version, which waited for the score: it is an
+        # answer, and reopens the ticket; never closed as unanswered.
+        for survey in await surveys.unanswered(uow, ticket):
+            if survey.solved is False:
+                answer = await surveys.not_solved(uow, rt.clock, rt.config, survey.id,
+                                                  survey.user_id)
+                path = await uow.nodes.path(answer.moved_to) if answer.moved_to else []
+                await tell_workers(rt, uow, answer, path, resident_told=False)
+                return
         closed = await surveys.give_up(uow, rt.clock, ticket)
         if closed is None or closed.group_chat_id is None:
             return

@@ -291,6 +291,23 @@ class TicketSurvey(Base):
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class TicketResolution(Base):
+    """Each resolution of a ticket, at the node that made it. The ticket keeps only its
+    latest (a reopening clears it), but every resolution was work done where it was done:
+    the statistics count these, so a desk whose answer was sent back up keeps it."""
+
+    __tablename__ = "ticket_resolution"
+    __table_args__ = (Index("ix_ticket_resolution_resolved_at", "resolved_at"),)
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), index=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("org_node.id"))
+    resolved_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Resolved by the deadline it had then (None: it had none; a ticket passed up for being
+    # overdue stays late).
+    on_time: Mapped[bool | None] = mapped_column(Boolean)
+
+
 class TicketEvent(Base):
     """The append-only log of everything that happened to a ticket."""
 

@@ -251,3 +251,56 @@ async def test_the_right_to_create_topics_follows_the_bots_membership(bot: BotEn
     assert await right() is False
     assert await new_ticket() is None
     assert len(bot.fake.calls_to("createForumTopic")) == 1
+
+
+async def test_a_claimed_ticket_re_routed_arrives_unclaimed_with_its_history(
+        bot: BotEnv, db) -> None:
+    """The bot was removed from a grid group while a worker there held a ticket: in the
+    community's group nobody could act on it in the name of someone who is not there."""
+    from bot.services import tickets
+    from handlers.notify import Notifier
+
+    t = bot.runtime.translator("zh_Hans")
+    community = Chat(-1001000000003, "supergroup", title="东湖第一社区")
+    other_worker = User(200_002, "社区工作者", language_code="zh-hans")
+    await bot.send(bot.updates.command(GROUP, "/bind", GRID, user=ADMIN))
+    await bot.send(bot.updates.command(community, "/bind", "SFQ-DH-01", user=ADMIN))
+    bot.fake.set_member(GROUP.id, WORKER.id, "member")
+    bot.fake.set_member(community.id, other_worker.id, "member")
+    rt = bot.runtime
+    async with rt.uow() as uow:
+        grid = await uow.nodes.by_code(GRID)
+        ticket = await tickets.create(uow, rt.clock, rt.config, tickets.NewReport(
+            category=rt.config.category("sanitation"), description="垃圾没人清理已经一周",
+            reporter_id=900_100, language="zh_Hans", grid_id=grid.id))
+        await Notifier(rt, uow).post_card(ticket)
+        await uow.commit()
+    await bot.deliver()
+    card = next(c for c in reversed(bot.fake.calls_to("sendMessage"))
+                if c.params["chat_id"] == GROUP.id and c.params.get("reply_markup"))
+    await bot.send(bot.updates.callback(WORKER, f"tk:claim:{ticket.id}", card.result))
+    await bot.send(bot.updates.callback(WORKER, f"tk:start:{ticket.id}", card.result))
+
+    await bot.send(bot.updates.my_chat_member(GROUP, "member", "kicked", ADMIN))
+    await bot.deliver()
+    async with rt.uow() as uow:
+        moved = await uow.tickets.get(ticket.id)
+        assert (moved.status, moved.holder_id, moved.group_chat_id) == ("open", None,
+                                                                       community.id)
+        # It waits to be claimed there, so its claim timers run again.
+        assert {task.kind for task in await uow.tasks.pending(ticket_id=ticket.id)} >= {
+            "claim_remind", "claim_escalate"}
+    new_card = next(c for c in reversed(bot.fake.calls_to("sendMessage"))
+                    if c.params["chat_id"] == community.id and c.params.get("reply_markup"))
+    assert t("Claimed") not in new_card.params["text"]
+    await bot.send(bot.updates.callback(other_worker, f"tk:claim:{ticket.id}",
+                                        new_card.result))
+    async with rt.uow() as uow:
+        assert (await uow.tickets.get(ticket.id)).holder_id == other_worker.id
+    await bot.send(bot.updates.callback(other_worker, f"tk:details:{ticket.id}",
+                                        new_card.result))
+    history = bot.last_text(community.id)
+    assert t("Claimed by {name}", name="网格员 <小王>") in history
+    assert t("Passed on to {target}: the group that had it can no longer be reached; "
+             "{name}, who held it there, no longer does", target="东湖第一社区",
+             name="网格员 <小王>") in history

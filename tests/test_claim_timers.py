@@ -53,8 +53,9 @@ async def test_reminded_after_30_minutes_then_escalated_after_2_hours(bot: BotEn
     # The community's group gets the card with the reason; the grid's group is told.
     card = bot.texts(COMMUNITY_GROUP.id)[-4:]
     assert any("楼下垃圾桶满了三天" in text for text in card)
-    assert any(t("Passed up to this group: nobody claimed it within {waited}.",
-                 waited="2h") in text for text in card)
+    assert any(t("Passed up to this group from {place}: nobody claimed it within {waited}.",
+                 place="示范区 / 东湖街道 / 东湖第一社区 / 东湖一社区第1网格", waited="2h") in text
+               for text in card)
     assert "⬆️" in bot.last_text(GRID_GROUP.id)
     async with bot.runtime.uow() as uow:
         ticket = await uow.tickets.get(ticket_id)
@@ -94,3 +95,42 @@ async def test_a_restart_while_timers_are_due_runs_each_once(bot: BotEnv, db, ca
         assert await bot.tick() == 0
     finally:
         await stop_bot(again)
+
+
+async def test_passing_up_skips_levels_without_a_group_and_lands_once(bot: BotEnv) -> None:
+    """Only the grid and the district have groups: an unclaimed ticket goes from the grid
+    straight to the district (one card there, saying where it came from; the resident told
+    where it really is), and stops there, the top, instead of climbing through the community
+    and the street within the district's own group, a new card at each step."""
+    district_group = Chat(-1008000000003, "supergroup", title="区综治中心")
+    await bot.send(bot.updates.command(GRID_GROUP, "/bind", GRID, user=ADMIN))
+    await bot.send(bot.updates.command(district_group, "/bind", "SFQ", user=ADMIN))
+    ticket_id = await _report(bot)
+    t = bot.runtime.translator("zh_Hans")
+    bot.clock.advance(timedelta(hours=2))
+    await bot.tick()
+    await bot.deliver()
+    async with bot.runtime.uow() as uow:
+        ticket = await uow.tickets.get(ticket_id)
+        assert (await uow.nodes.get(ticket.node_id)).code == "SFQ"
+        district = (await uow.nodes.get(ticket.node_id)).display_name("zh_Hans")
+    assert ticket.group_chat_id == district_group.id
+    grid = "示范区 / 东湖街道 / 东湖第一社区 / 东湖一社区第1网格"
+    assert t("Passed up to {place}: nobody claimed it within {waited}.", place=district,
+             waited="2h") in bot.last_text(GRID_GROUP.id)
+    assert t("Your report has been passed up to {place} so that it is taken on sooner.",
+             place=district) in bot.last_text(RESIDENT.id)
+
+    for _ in range(3):  # hours go by; nothing above the district takes it
+        bot.clock.advance(timedelta(hours=2))
+        await bot.tick()
+        await bot.deliver()
+    cards = [c for c in bot.fake.calls_to("sendMessage")
+             if c.params["chat_id"] == district_group.id
+             and f"tk:claim:{ticket_id}" in str(c.params.get("reply_markup"))]
+    assert len(cards) == 1
+    assert t("Passed up to this group from {place}: nobody claimed it within {waited}.",
+             place=grid, waited="2h") in cards[0].params["text"]
+    assert not [text for text in bot.texts(district_group.id) if "⬆️" in text]
+    async with bot.runtime.uow() as uow:
+        assert [e.kind for e in await uow.tickets.events(ticket_id)].count("escalated") == 1

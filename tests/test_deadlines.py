@@ -83,7 +83,8 @@ async def test_holder_reminded_then_overdue_then_passed_up(bot: BotEnv) -> None:
 
     assert await _run_until(bot, local("2026-11-27 08:59")) == 0
     assert await _run_until(bot, local("2026-11-27 09:00")) == 1
-    note = t("Passed up to this group: it was not resolved by {time}.", time="11-26 09:00")
+    note = t("Passed up to this group from {place}: it was not resolved by {time}.",
+             place="示范区 / 东湖街道 / 东湖第一社区 / 东湖一社区第1网格", time="11-26 09:00")
     assert any(note in text for text in bot.texts(COMMUNITY_GROUP.id))
     assert "⬆️" in bot.last_text(GRID_GROUP.id)
     ticket = await _ticket(bot, ticket_id)

@@ -15,7 +15,7 @@ from bot.services import stats
 from bot.services.stats import Cadence, Span, Tally
 from bot.startup import prepare
 from storage.db import Database
-from storage.models import Ticket, TicketSurvey
+from storage.models import Ticket, TicketResolution, TicketSurvey
 from storage.uow import UnitOfWork
 from tests.harness import make_config
 
@@ -43,6 +43,9 @@ async def add_ticket(uow: UnitOfWork, code: str, created: datetime, *, status: s
                     close_reason=close_reason)
     uow.tickets.add(ticket)
     await uow.tickets.flush()
+    if resolved is not None:
+        uow.tickets.record_resolution(TicketResolution(
+            ticket_id=ticket.id, node_id=node.id, resolved_at=resolved, on_time=on_time))
     return ticket
 
 
@@ -270,3 +273,46 @@ async def test_the_current_period_so_far(district: Database) -> None:
     # before); the later ones are after "now" and not counted.
     assert report.total.new == 4
     assert report.total.resolved == 1
+
+
+# -- the migration that keeps every resolution -------------------------------------------------
+
+async def test_the_migration_keeps_the_resolutions_made_so_far() -> None:
+    """Migration 0009 fills ticket_resolution from what the rows knew: each ticket's latest
+    resolution, and one per follow-up round a reopening ended (at the node that resolved)."""
+    from sqlalchemy import text
+
+    from storage import migrate
+    from tests.conftest import BACKENDS, fresh_database
+
+    at, later = "2026-01-01 00:00:00+00", "2026-01-02 00:00:00+00"
+    for backend in BACKENDS:
+        async with fresh_database(backend) as db:
+            await migrate.upgrade(db, "0008")
+            async with db.engine.begin() as conn:
+                for statement in (
+                    "INSERT INTO org_node (id, code, level, name, created_at, updated_at) "
+                    f"VALUES (1, 'D', 'district', 'd', '{at}', '{at}')",
+                    "INSERT INTO org_node (id, code, level, name, parent_id, created_at, "
+                    f"updated_at) VALUES (2, 'L', 'desk', 'l', 1, '{at}', '{at}')",
+                    # Resolved at the desk, rated 1/5, reopened to the district, resolved
+                    # there: the ticket knows only the second resolution.
+                    "INSERT INTO ticket (id, number, kind, category, status, urgent, "
+                    "description, node_id, reporter_id, anonymous, language, created_at, "
+                    "updated_at, resolved_at, on_time, missed_deadline, reopen_count, details) "
+                    "VALUES (1, '0101-0001', 'report', 'x', 'resolved', false, 'w', 1, 5, "
+                    f"false, 'en', '{at}', '{later}', '{later}', true, false, 1, '{{}}')",
+                    "INSERT INTO ticket_survey (id, ticket_id, user_id, round, node_id, status, "
+                    f"score, solved, created_at) VALUES (1, 1, 5, 0, 2, 'answered', 1, true, "
+                    f"'{at}')",
+                    "INSERT INTO ticket_survey (id, ticket_id, user_id, round, node_id, status, "
+                    f"created_at) VALUES (2, 1, 5, 1, 1, 'waiting', '{later}')",
+                ):
+                    await conn.execute(text(statement))
+            await migrate.upgrade(db)
+            async with db.engine.connect() as conn:
+                rows = (await conn.execute(text(
+                    "SELECT node_id, on_time FROM ticket_resolution ORDER BY resolved_at"
+                ))).all()
+            assert [(node, bool(on_time) if on_time is not None else None)
+                    for node, on_time in rows] == [(2, None), (1, True)]

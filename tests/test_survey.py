@@ -68,6 +68,11 @@ def _buttons(call) -> dict[str, str]:
             for row in call.params["reply_markup"]["inline_keyboard"] for b in row}
 
 
+def _last_edit(bot: BotEnv, user: User) -> dict:
+    return [c for c in bot.fake.calls_to("editMessageText")
+            if c.params["chat_id"] == user.id][-1].params
+
+
 async def _press(bot: BotEnv, user: User, message, data: str) -> None:
     await bot.send(bot.updates.callback(user, data, message.result))
     await bot.deliver()
@@ -281,3 +286,128 @@ async def test_answers_count_at_the_grid_that_resolved_and_not_solved_is_not_sat
         grid = await uow.nodes.by_code(GRID)
         report = await stats.subtree_report(uow, grid.id, period, now)
     assert (report.total.answered, report.total.satisfied) == (2, 0)
+
+
+async def test_not_solved_alone_reopens_at_once_and_is_never_closed_as_unanswered(
+        bot: BotEnv) -> None:
+    ticket_id = await _resolved(bot)
+    await _at(bot, local("2026-11-23 11:00"))
+    message = _survey_message(bot, RESIDENT)
+    t = bot.runtime.translator("zh_Hans")
+    await _press(bot, RESIDENT, message, _buttons(message)[t("❌ Not solved")])
+    # The resident stops there: no score. The ticket is open again one level up already.
+    ticket = await _ticket(bot, ticket_id)
+    assert (ticket.status, ticket.group_chat_id, ticket.reopen_count) == (
+        "open", COMMUNITY_GROUP.id, 1)
+    [survey] = await _surveys(bot, ticket_id)
+    assert (survey.status, survey.solved, survey.score) == ("answered", False, None)
+    thanks = _last_edit(bot, RESIDENT)
+    assert t("We are sorry it is not settled yet: your report has been reopened and passed "
+             "to {place}.", place="示范区 / 东湖街道 / 东湖第一社区") in thanks["text"]
+    # The score is offered, not required; the survey's time running out closes nothing.
+    await _at(bot, local("2026-12-01 11:00"))
+    ticket = await _ticket(bot, ticket_id)
+    assert ticket.status == "open" and ticket.close_reason is None
+    score_button = {b["text"]: b["callback_data"] for row in thanks["reply_markup"][
+        "inline_keyboard"] for b in row}[t("😞 Very dissatisfied")]
+    await _press(bot, RESIDENT, message, score_button)
+    [survey] = await _surveys(bot, ticket_id)
+    assert (survey.status, survey.solved, survey.score) == ("answered", False, 1)
+    assert (await _ticket(bot, ticket_id)).reopen_count == 1  # recorded, not acted on twice
+
+
+async def test_solved_with_a_low_score_is_not_called_unsolved(bot: BotEnv) -> None:
+    ticket_id = await _resolved(bot)
+    await _at(bot, local("2026-11-23 11:00"))
+    message = _survey_message(bot, RESIDENT)
+    survey_id = (await _surveys(bot, ticket_id))[0].id
+    await _press(bot, RESIDENT, message, f"sv:{survey_id}:y")
+    await _press(bot, RESIDENT, message, f"sv:{survey_id}:s2")
+    t = bot.runtime.translator("zh_Hans")
+    thanks = _last_edit(bot, RESIDENT)["text"]
+    place = "示范区 / 东湖街道 / 东湖第一社区"
+    assert t("We are sorry you are not satisfied: your report has been reopened and passed "
+             "to {place}.", place=place) in thanks
+    assert t("We are sorry it is not settled yet: your report has been reopened and passed "
+             "to {place}.", place=place) not in thanks
+
+
+async def test_a_resolution_sent_back_up_still_counts_where_it_was_made(bot: BotEnv) -> None:
+    """Each resolution counts at the node that made it: the grid resolved, the resident sent
+    the ticket up (1/5), the community resolved it again. Both resolutions count."""
+    from bot.services import stats
+
+    ticket_id = await _resolved(bot)
+    await _at(bot, local("2026-11-23 11:00"))
+    message = _survey_message(bot, RESIDENT)
+    survey_id = (await _surveys(bot, ticket_id))[0].id
+    await _press(bot, RESIDENT, message, f"sv:{survey_id}:y")
+    await _press(bot, RESIDENT, message, f"sv:{survey_id}:s1")
+    bot.fake.set_member(COMMUNITY_GROUP.id, WORKER.id, "member")
+    card = next(c for c in reversed(bot.fake.calls_to("sendMessage"))
+                if c.params["chat_id"] == COMMUNITY_GROUP.id
+                and f"tk:claim:{ticket_id}" in str(c.params.get("reply_markup")))
+    await bot.send(bot.updates.callback(WORKER, f"tk:claim:{ticket_id}", card.result))
+    await bot.send(bot.updates.callback(WORKER, f"tk:resolve:{ticket_id}", card.result))
+    prompt = next(c for c in reversed(bot.fake.calls_to("sendMessage"))
+                  if c.params["chat_id"] == COMMUNITY_GROUP.id
+                  and c.params.get("reply_markup", {}).get("force_reply"))
+    await bot.send(bot.updates.group_text(COMMUNITY_GROUP, WORKER, "社区已协调物业清运",
+                                          reply_to=prompt.result))
+    assert (await _ticket(bot, ticket_id)).status == "resolved"
+    rt = bot.runtime
+    now = rt.clock.advance(timedelta(minutes=1))
+    period = stats.current_period(stats.Span.WEEK, now, rt.config)
+    async with rt.uow() as uow:
+        grid = await uow.nodes.by_code(GRID)
+        community = await uow.nodes.by_code("SFQ-DH-01")
+        at_grid = await stats.subtree_report(uow, grid.id, period, now)
+        at_community = await stats.subtree_report(uow, community.id, period, now)
+    assert (at_grid.total.resolved, at_grid.total.answered, at_grid.total.satisfied) == (1, 1, 0)
+    assert at_community.total.resolved == 2
+    [own] = [line for line in at_community.lines if line.node is None]
+    assert own.tally.resolved == 1
+
+
+async def test_a_reopening_with_nothing_above_keeps_one_live_card(bot: BotEnv) -> None:
+    ticket_id = await _resolved(bot)
+    await bot.send(bot.updates.command(COMMUNITY_GROUP, "/unbind", user=ADMIN))
+    await _at(bot, local("2026-11-23 11:00"))
+    message = _survey_message(bot, RESIDENT)
+    t = bot.runtime.translator("zh_Hans")
+    await _press(bot, RESIDENT, message, _buttons(message)[t("❌ Not solved")])
+    ticket = await _ticket(bot, ticket_id)
+    # No group above the grid's: the ticket reopens where it is, on the card it has.
+    assert (ticket.status, ticket.group_chat_id, ticket.reopen_count) == ("open", GRID_GROUP.id,
+                                                                         1)
+    cards = [c for c in bot.fake.calls_to("sendMessage") if c.params["chat_id"] == GRID_GROUP.id
+             and f"tk:details:{ticket_id}" in str(c.params.get("reply_markup"))]
+    assert len(cards) == 1 and ticket.card_message_id == cards[0].result["message_id"]
+    edit = [c for c in bot.fake.calls_to("editMessageText")
+            if c.params["chat_id"] == GRID_GROUP.id][-1].params
+    assert edit["message_id"] == ticket.card_message_id
+    assert f"tk:claim:{ticket_id}" in str(edit["reply_markup"])
+    assert t("Reopened by a resident ({answer}): please take it on again.",
+             answer=t("Not solved")) in bot.last_text(GRID_GROUP.id)
+
+
+async def test_not_solved_said_before_an_upgrade_reopens_at_the_give_up(bot: BotEnv) -> None:
+    """An earlier version kept "not solved" waiting for the score: such an answer in the
+    database when the survey's time runs out reopens the ticket instead of closing it."""
+    from sqlalchemy import update
+
+    ticket_id = await _resolved(bot)
+    await _at(bot, local("2026-11-23 11:00"))
+    async with bot.runtime.uow() as uow:
+        await uow.session.execute(update(TicketSurvey).where(
+            TicketSurvey.ticket_id == ticket_id).values(solved=False))
+        await uow.commit()
+    await _at(bot, local("2026-11-30 11:00"))
+    ticket = await _ticket(bot, ticket_id)
+    assert (ticket.status, ticket.close_reason, ticket.group_chat_id) == (
+        "open", None, COMMUNITY_GROUP.id)
+    [survey] = await _surveys(bot, ticket_id)
+    assert (survey.status, survey.solved) == ("answered", False)
+    t = bot.runtime.translator("zh_Hans")
+    assert t("Your report has been reopened and passed to {place}.",
+             place="示范区 / 东湖街道 / 东湖第一社区") in bot.last_text(RESIDENT.id)

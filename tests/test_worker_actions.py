@@ -448,36 +448,85 @@ async def test_a_second_copy_of_a_card_acts_on_the_ticket_and_is_kept_up_to_date
     assert (await ticket_row(db, ticket_id)).group_chat_id == COMMUNITY_GROUP.id
 
 
-async def test_escalation_needs_a_group_above_and_stops_at_the_district(
+def cards_of(bot: BotEnv, ticket_id: int, chat_id: int) -> list[dict[str, Any]]:
+    """Every card of the ticket sent to the chat (each with its Details button)."""
+    return [c.result for c in bot.fake.calls_to("sendMessage") if c.params["chat_id"] == chat_id
+            and f"tk:details:{ticket_id}" in buttons(c.params)]
+
+
+async def test_escalation_goes_up_from_the_group_and_stops_at_the_district(
         env: BotEnv, db: Database) -> None:
     bot, t = env, t_(env)
     await bind(bot, COMMUNITY_GROUP, COMMUNITY)
     ticket_id = await new_ticket(bot)  # no grid group: the community group has it
     message = card(bot, ticket_id, COMMUNITY_GROUP.id)
-    await press(bot, WORKER_A, f"tk:escalate:{ticket_id}", message)  # grid → community
-    row = await ticket_row(db, ticket_id)
-    assert (row.node_id, row.group_chat_id) == (await node_id(bot, COMMUNITY),
-                                                COMMUNITY_GROUP.id)
-    await bot.deliver()
-    assert bot.fake.calls_to("editMessageText")[-1].params["message_id"] == message["message_id"]
-
-    answer = await press(bot, WORKER_A, f"tk:escalate:{ticket_id}", message)  # no group above
+    grid = await node_id(bot, GRID)
+    # Escalating in the community's group goes above the community, where no group is yet;
+    # it does not go "up" to the community the ticket is already with.
+    answer = await press(bot, WORKER_A, f"tk:escalate:{ticket_id}", message)
     assert answer["show_alert"] is True
     assert answer["text"] == t("No group serves {place} yet; choose another place.",
                                place=await place(bot, "SFQ-DH"))
-    assert (await ticket_row(db, ticket_id)).node_id == await node_id(bot, COMMUNITY)
-
-    await bind(bot, DISTRICT_GROUP, "SFQ")
-    await press(bot, WORKER_A, f"tk:escalate:{ticket_id}", message)  # → street, district group
-    await bot.deliver()
-    top_card = card(bot, ticket_id, DISTRICT_GROUP.id)
-    await press(bot, WORKER_A, f"tk:escalate:{ticket_id}", top_card)  # → district, same group
     row = await ticket_row(db, ticket_id)
+    assert (row.node_id, row.group_chat_id) == (grid, COMMUNITY_GROUP.id)
+
+    # The street has no group: the ticket goes past it, straight to the district's group,
+    # which gets one card, and the resident hears where it really is.
+    await bind(bot, DISTRICT_GROUP, "SFQ")
+    answer = await press(bot, WORKER_A, f"tk:escalate:{ticket_id}", message)
+    district = await place(bot, "SFQ")
+    row = await ticket_row(db, ticket_id)
+    assert answer["text"] == t("No. {number} has gone to {place}.", number=row.number,
+                               place=district)
     assert (row.node_id, row.group_chat_id) == (await node_id(bot, "SFQ"), DISTRICT_GROUP.id)
+    await bot.deliver()
+    [top_card] = cards_of(bot, ticket_id, DISTRICT_GROUP.id)
+    assert t("Your request has been passed up to {place}.", place=district) in bot.last_text(
+        RESIDENT.id)
+
+    # Nothing is above the district: the bot says so, and nothing moves.
+    sent = len(bot.fake.calls_to("sendMessage"))
     answer = await press(bot, WORKER_A, f"tk:escalate:{ticket_id}", top_card)
     assert answer["text"] == t("No. {number} is already at the top, with the district centre.",
                                number=row.number)
-    assert [e.kind for e in await events(db, ticket_id)].count("escalated") == 3
+    await bot.deliver()
+    assert len(bot.fake.calls_to("sendMessage")) == sent
+    assert (await ticket_row(db, ticket_id)).node_id == await node_id(bot, "SFQ")
+    assert [e.kind for e in await events(db, ticket_id)].count("escalated") == 1
+
+
+async def test_escalating_in_the_district_group_never_moves_a_ticket_down(
+        env: BotEnv, db: Database) -> None:
+    """A grid without a group of its own has its tickets in the district centre's group (as
+    in the demo): escalating one there would once have sent it "up" to the grid's community,
+    still in the same group, and named that lower place as where it went."""
+    bot, t = env, t_(env)
+    await bind(bot, DISTRICT_GROUP, "SFQ")
+    ticket_id = await new_ticket(bot, "SFQ-DH-01-G2")
+    message = card(bot, ticket_id, DISTRICT_GROUP.id)
+    answer = await press(bot, WORKER_A, f"tk:escalate:{ticket_id}", message)
+    row = await ticket_row(db, ticket_id)
+    assert answer["text"] == t("No. {number} is already at the top, with the district centre.",
+                               number=row.number)
+    assert row.node_id == await node_id(bot, "SFQ-DH-01-G2")
+    assert "escalated" not in [e.kind for e in await events(db, ticket_id)]
+    await bot.deliver()
+    assert len(cards_of(bot, ticket_id, DISTRICT_GROUP.id)) == 1
+
+
+async def test_details_name_each_worker_who_wrote_to_the_resident(env: BotEnv,
+                                                                  db: Database) -> None:
+    bot, t = env, t_(env)
+    await bind(bot, GROUP, GRID)
+    ticket_id = await new_ticket(bot)
+    message = card(bot, ticket_id, GROUP.id)
+    await press(bot, WORKER_A, f"tk:claim:{ticket_id}", message)
+    # B does not hold the ticket, but any member may answer the resident.
+    await bot.send(bot.updates.group_text(GROUP, WORKER_B, "明天上午来清理", reply_to=message))
+    await press(bot, WORKER_A, f"tk:details:{ticket_id}", message)
+    history = bot.last_text(GROUP.id)
+    assert t("{name}: {message}", name=WORKER_B.first_name, message="明天上午来清理") in history
+    assert t("a worker") not in history
 
 
 async def test_transfer_through_the_tree_with_a_reason(env: BotEnv, db: Database) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from bot.clock import Clock
 from bot.config import Config
+from bot.services import tickets
 from bot.services.groups import MIGRATED, REROUTED, PostCard, repost
 from storage.models import OPEN_STATUSES, GroupChat, OrgNode, Ticket, TicketEvent, User
 from storage.uow import UnitOfWork
@@ -162,21 +163,25 @@ async def reroute_from_group(uow: UnitOfWork, clock: Clock, config: Config, chat
     The ticket keeps its node (who is responsible does not change, only which group handles
     it: DESIGN §5 step 3); it forgets the dead group's card and topic, logs a ``rerouted``
     event, and ``post_card`` shows it in the group found — the node's own new group if it has
-    one, else the nearest ancestor's. What was still waiting to be said in the dead group
-    about the ticket (its conversation) follows it there, behind the new card; its card rows
-    fail. With no group left anywhere, the ticket waits without one (the district centre's
-    group is required by configuration, so that means it is the dead one). ``config`` is for
-    the card renderer's sake; nothing here depends on it yet.
+    one, else the nearest ancestor's. A claimed ticket arrives there unclaimed, its claim
+    timers running again: its holder is in the dead group. What was still waiting to be said
+    in the dead group about the ticket (its conversation) follows it there, behind the new
+    card; its card rows fail. With no group left anywhere, the ticket waits without one (the
+    district centre's group is required by configuration, so that means it is the dead one).
+    ``config`` gives the claim timers.
     """
     now = clock.now()
     moved = list(await uow.tickets.open_in_group(chat_id))
     for ticket in moved:
         node, group = await _nearest_active_group(uow, await uow.nodes.get(ticket.node_id),
                                                   chat_id)
+        data = {"from_group": chat_id, "to_node": node.code if node else None}
+        # Its holder is in the group left behind: the ticket arrives unclaimed.
+        holder = await tickets.unclaim_for_new_group(uow, clock, config, ticket)
+        if holder is not None:
+            data["holder"] = holder
         uow.tickets.log(TicketEvent(ticket_id=ticket.id, at=now, kind="rerouted",
-                                    actor_id=None, actor_role="system",
-                                    data={"from_group": chat_id,
-                                          "to_node": node.code if node else None}))
+                                    actor_id=None, actor_role="system", data=data))
         if group is None:
             log.warning("ticket %s lost group %s and no active group is above it",
                         ticket.number, chat_id)

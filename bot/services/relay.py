@@ -184,11 +184,12 @@ def role_of(node: OrgNode | None) -> Role:
 
 
 async def record(uow: UnitOfWork, clock: Clock, ticket: Ticket, *, actor_id: int, role: str,
-                 content: Content) -> None:
-    """The message in the ticket's log, and its file among the attachments."""
+                 content: Content, name: str | None = None) -> None:
+    """The message in the ticket's log, and its file among the attachments. ``name``: the
+    worker's, for the history (any member of the group may write, not only the holder)."""
     kind = WORKER_MESSAGE if role == "worker" else RESIDENT_MESSAGE
     await tickets.note_message(uow, clock, ticket, actor_id=actor_id, role=role, kind=kind,
-                               text=content.text or None, file=content.attachment)
+                               text=content.text or None, file=content.attachment, name=name)
 
 
 # Right-to-left overrides and isolates can make a name read as something else in the header.

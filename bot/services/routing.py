@@ -35,3 +35,23 @@ async def handling_group(uow: UnitOfWork, node: OrgNode) -> tuple[OrgNode, Group
             return current, group
         current = await uow.nodes.get(current.parent_id) if current.parent_id else None
     return node, None
+
+
+async def escalation_target(uow: UnitOfWork, node: OrgNode) -> OrgNode | None:
+    """Where a ticket at ``node`` goes when it is escalated: up from the group that handles it
+    now, to the nearest node above that has an active group. Levels without a group are
+    passed over, since nobody there could take the ticket: their tickets are shown in the
+    group above anyway, and "escalating" one there would land it in the very same group, or,
+    seen from that group, lower down the tree. None when nothing above can take it (the
+    district centre, or no group bound above). A ticket no group handles at all (none is
+    bound on its path) just goes to the parent: it has no group to lose."""
+    handler, group = await handling_group(uow, node)
+    if group is None:
+        return await uow.nodes.get(node.parent_id) if node.parent_id else None
+    current = await uow.nodes.get(handler.parent_id) if handler.parent_id else None
+    while current is not None:
+        above = await uow.groups.for_node(current.id)
+        if above is not None and above.active and above.chat_id != group.chat_id:
+            return current
+        current = await uow.nodes.get(current.parent_id) if current.parent_id else None
+    return None

@@ -6,23 +6,24 @@ What is counted, for the period [start, end):
 * **new** — tickets created in the period;
 * **open** and **overdue** — tickets open (open, claimed or in progress) when the report is
   made, and those of them past their deadline: a snapshot, not a count over the period;
-* **resolved** — tickets whose (last) resolution falls in the period;
+* **resolved** — resolutions made in the period, each at the node that made it: a ticket
+  reopened and resolved again counts twice, once where each resolution was made;
 * **resolution rate (办结率)** — of the tickets created in the period and not withdrawn by the
   resident, the share resolved or closed after resolution, with that resolution before the
   end of the period (a ticket reopened since counts as not concluded, so a period's figure
   can still fall later); a daily figure is the share handled the same day, so it reads low
   beside a deadline of several days;
-* **on-time rate** — of the tickets resolved in the period that had a deadline, the share
-  resolved by it;
+* **on-time rate** — of the resolutions made in the period against a deadline, the share
+  made by it;
 * **satisfaction rate (满意率)** — of the follow-up answers given in the period, the share
   saying the problem is solved and scoring 3 (基本满意) or better on the 1–5 scale, counted at
   the node that resolved the ticket;
 * **average time to claim** — creation to first claim, over the tickets first claimed in the
-  period; **average time to resolve** — creation to resolution, over the tickets resolved in
+  period; **average time to resolve** — creation to resolution, over the resolutions made in
   the period.
 
-A ticket counts at the node that handles it now (or handled it last): an escalated ticket
-counts at the centre that took it over, a transferred one where it went. A report breaks its
+Otherwise a ticket counts at the node that handles it now (or handled it last): an escalated
+ticket counts at the centre that took it over, a transferred one where it went. A report breaks its
 node's subtree down by child node, plus a line for the tickets the node holds itself.
 
 Periods are local days, weeks and months in the configured time zone. Digests cover the last
@@ -190,12 +191,12 @@ class Tally:
     new: int = 0
     open: int = 0
     overdue: int = 0
-    resolved: int = 0
+    resolved: int = 0     # resolutions made in the period, where they were made
     cohort: int = 0       # created in the period and not withdrawn
     concluded: int = 0    # of those, resolved (or closed after resolution) before the end
     timed: int = 0        # resolved in the period, with a deadline
     on_time: int = 0      # of those, resolved by the deadline
-    answered: int = 0     # follow-up answers with a score, given in the period
+    answered: int = 0     # follow-up answers given in the period
     satisfied: int = 0    # of those, solved and score 3 or better
     claimed: int = 0      # first claimed in the period
     claim_seconds: float = 0.0

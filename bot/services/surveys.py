@@ -7,8 +7,10 @@ out after a day; after the give-up time the ticket closes as unanswered.
 
 "Not solved", or a score at or below ``survey.reopen_max_score``, reopens the ticket one level
 higher at once: the other residents' questions of that round are withdrawn, and the next
-resolution asks everyone again (a new round). When every resident of the round has answered
-content, the ticket closes as rated.
+resolution asks everyone again (a new round). "Not solved" is a whole answer by itself (the
+score may follow, for the record, but is not waited for: a resident who stops there must not
+see the ticket closed as unanswered). When every resident of the round has answered content,
+the ticket closes as rated.
 
 Consultations and check-ups (issue 5) use the same follow-up: it knows tickets, not kinds.
 Functions here change rows and schedule tasks; the caller tells people and commits.
@@ -129,6 +131,7 @@ class Answer:
     moved_to: OrgNode | None = None
     old_chat: int | None = None
     old_card: int | None = None
+    old_topic: int | None = None
 
 
 class SurveyProblem(Exception):
@@ -156,38 +159,69 @@ async def _open_survey(uow: UnitOfWork, survey_id: int, user_id: int, *,
 
 async def set_solved(uow: UnitOfWork, survey_id: int, user_id: int,
                      solved: bool | None) -> TicketSurvey:
-    """The first half of the answer; it may be changed (or, with None, taken back) until the
-    score is given."""
+    """The first half of the answer, "solved" (or, with None, taken back): it may be changed
+    until the score is given. "Not solved" is an answer of its own: ``not_solved``."""
     survey, _ = await _open_survey(uow, survey_id, user_id)
     survey.solved = solved
     return survey
 
 
-def reopens(config: Config, solved: bool, score: int) -> bool:
-    return not solved or score <= config.survey.reopen_max_score
+def reopens(config: Config, solved: bool, score: int | None) -> bool:
+    return not solved or (score is not None and score <= config.survey.reopen_max_score)
+
+
+def _rated(uow: UnitOfWork, survey: TicketSurvey, ticket: Ticket, now: datetime) -> None:
+    uow.tickets.log(TicketEvent(ticket_id=ticket.id, at=now, kind="rated",
+                                actor_id=survey.user_id, actor_role="resident",
+                                data={"score": survey.score, "solved": survey.solved}))
+
+
+async def not_solved(uow: UnitOfWork, clock: Clock, config: Config, survey_id: int,
+                     user_id: int) -> Answer:
+    """The resident says the problem is not solved: that is their answer, recorded now, and
+    the ticket reopens one level up at once. The score may still be given (``set_score``)."""
+    survey, ticket = await _open_survey(uow, survey_id, user_id)
+    now = clock.now()
+    survey.solved, survey.score, survey.status, survey.answered_at = False, None, "answered", now
+    _rated(uow, survey, ticket, now)
+    return await _act_on(uow, clock, config, survey, ticket)
 
 
 async def set_score(uow: UnitOfWork, clock: Clock, config: Config, survey_id: int,
                     user_id: int, score: int) -> Answer:
     """The answer is complete: record it and act on it (close, reopen, or wait for the
-    other residents of the round)."""
+    other residents of the round). After "not solved" (already acted on) the score is only
+    recorded."""
     if score not in SCORES:
         raise SurveyProblem(Problem.NOT_FOUND)
-    survey, ticket = await _open_survey(uow, survey_id, user_id)
+    survey, ticket = await _open_survey(uow, survey_id, user_id,
+                                        statuses=("asked", "answered"))
+    if survey.status == "answered":
+        if survey.solved is not False or survey.score is not None:
+            raise SurveyProblem(Problem.OVER)  # answered already: the answer stands
+        now = clock.now()
+        survey.score = score
+        _rated(uow, survey, ticket, now)
+        return Answer(survey, ticket, Outcome.RECORDED)
     if survey.solved is None:  # a forged or stale button: the first question comes first
         raise SurveyProblem(Problem.NOT_FOUND)
     now = clock.now()
     survey.score, survey.status, survey.answered_at = score, "answered", now
-    uow.tickets.log(TicketEvent(ticket_id=ticket.id, at=now, kind="rated", actor_id=user_id,
-                                actor_role="resident",
-                                data={"score": score, "solved": survey.solved}))
+    _rated(uow, survey, ticket, now)
+    return await _act_on(uow, clock, config, survey, ticket)
+
+
+async def _act_on(uow: UnitOfWork, clock: Clock, config: Config, survey: TicketSurvey,
+                  ticket: Ticket) -> Answer:
+    """What a complete answer does to the ticket: reopen it, close it, or nothing yet."""
     answer = Answer(survey, ticket)
     if ticket.status != "resolved" or ticket.reopen_count != survey.round:
         answer.outcome = Outcome.RECORDED
         return answer
-    if reopens(config, bool(survey.solved), score):
-        answer.old_chat, answer.old_card = ticket.group_chat_id, ticket.card_message_id
-        moved = await tickets.reopen(uow, clock, config, ticket.id, actor_id=user_id,
+    if reopens(config, bool(survey.solved), survey.score):
+        answer.old_chat, answer.old_card, answer.old_topic = (
+            ticket.group_chat_id, ticket.card_message_id, ticket.topic_id)
+        moved = await tickets.reopen(uow, clock, config, ticket.id, actor_id=survey.user_id,
                                      reason="not_solved" if not survey.solved else "score")
         if moved is None:
             answer.outcome = Outcome.RECORDED

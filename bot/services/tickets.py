@@ -26,6 +26,7 @@ from storage.models import (
     Ticket,
     TicketAttachment,
     TicketEvent,
+    TicketResolution,
 )
 from storage.uow import UnitOfWork
 
@@ -315,6 +316,10 @@ async def resolve(uow: UnitOfWork, clock: Clock, ticket_id: int, worker_id: int,
                                 values={"status": "resolved", "resolution": note,
                                         "resolved_at": now, "on_time": on_time},
                                 kind="resolved", note=note)
+    # Kept apart from the ticket, which a reopening takes its resolution from: the work was
+    # done here, and counts here.
+    uow.tickets.record_resolution(TicketResolution(
+        ticket_id=ticket.id, node_id=ticket.node_id, resolved_at=now, on_time=ticket.on_time))
     await uow.tasks.cancel(DEADLINE_TIMERS, ticket_id=ticket.id)
     return ticket
 
@@ -335,14 +340,14 @@ async def close(uow: UnitOfWork, clock: Clock, ticket_id: int, reason: str) -> T
 
 async def reopen(uow: UnitOfWork, clock: Clock, config: Config, ticket_id: int, *,
                  actor_id: int, reason: str) -> tuple[Ticket, OrgNode, OrgNode] | None:
-    """A resident says a resolved ticket is not solved: it opens again one level higher (at
-    the top it stays where it is), with a fresh deadline and its timers. None if it is no
-    longer resolved."""
+    """A resident says a resolved ticket is not solved: it opens again one level higher, as
+    an escalation goes (``routing.escalation_target``; at the top it stays where it is), with
+    a fresh deadline and its timers. None if it is no longer resolved."""
     ticket = await _load_locked(uow, ticket_id)
     if ticket.status != "resolved":
         return None
     source = await uow.nodes.get(ticket.node_id)
-    target = (await uow.nodes.get(source.parent_id)) if source.parent_id else source
+    target = await routing.escalation_target(uow, source) or source
     now = clock.now()
     won = await uow.tickets.transition(ticket.id, allowed=("resolved",), values={
         "status": "open", "node_id": target.id, "holder_id": None, "holder_name": None,
@@ -385,8 +390,10 @@ def move_refusal(ticket: Ticket, actor_id: int | None, *, system: bool = False) 
 async def move(uow: UnitOfWork, clock: Clock, config: Config, ticket_id: int, *,
                to_node_id: int | None, actor_id: int | None, role: str, reason: str,
                kind: str, system: bool = False) -> tuple[Ticket, OrgNode, OrgNode]:
-    """Transfer (to a chosen node) or escalate (to_node_id None: the parent). The ticket opens
-    afresh at its new node; the old group's card stops offering actions.
+    """Transfer (to a chosen node) or escalate (to_node_id None: up, to the nearest node above
+    the group that handles it now that has a group of its own: ``routing.escalation_target``).
+    The ticket opens afresh at its new node, unclaimed; the old group's card stops offering
+    actions.
 
     A claimed or in-progress ticket is moved only by its holder (Refusal.NOT_HOLDER), unless
     ``system`` is set: moves the system makes on its own (``role="system"``, e.g. an SLA
@@ -399,9 +406,9 @@ async def move(uow: UnitOfWork, clock: Clock, config: Config, ticket_id: int, *,
         raise TicketRefused(refusal, ticket)
     source = await uow.nodes.get(ticket.node_id)
     if to_node_id is None:
-        if source.parent_id is None:
+        target = await routing.escalation_target(uow, source)
+        if target is None:
             raise TicketRefused(Refusal.TOP_REACHED, ticket)
-        target = await uow.nodes.get(source.parent_id)
     else:
         target = await uow.nodes.get(to_node_id)
         if target is None:
@@ -420,6 +427,26 @@ async def move(uow: UnitOfWork, clock: Clock, config: Config, ticket_id: int, *,
                            to_node=target.code, reason=reason))
     await _arm_timers(uow, config, ticket, target, now)
     return ticket, source, target
+
+
+async def unclaim_for_new_group(uow: UnitOfWork, clock: Clock, config: Config,
+                                ticket: Ticket) -> str | None:
+    """The ticket goes to another group while keeping its node (the one that handled it can
+    no longer be reached): whoever held it is a member of the old group, not of the new one,
+    where nobody could act on it in their name. So it arrives there open, to be claimed, with
+    its claim timers running from now. Returns the former holder's name (None if nobody
+    held it)."""
+    if ticket.status not in HELD_STATUSES:
+        return None
+    holder = ticket.holder_name or "?"
+    now = clock.now()
+    won = await uow.tickets.transition(ticket.id, allowed=HELD_STATUSES, values={
+        "status": "open", "holder_id": None, "holder_name": None, "updated_at": now})
+    await uow.tickets.refresh(ticket)
+    if not won:
+        return None
+    await _arm_claim_timers(uow, config, ticket, await uow.nodes.get(ticket.node_id), now)
+    return holder
 
 
 async def withdraw(uow: UnitOfWork, clock: Clock, ticket_id: int, resident_id: int,
@@ -441,11 +468,13 @@ async def withdraw(uow: UnitOfWork, clock: Clock, ticket_id: int, resident_id: i
 
 async def note_message(uow: UnitOfWork, clock: Clock, ticket: Ticket, *, actor_id: int,
                        role: str, kind: str, text: str | None = None,
-                       file: tuple[str, str] | None = None) -> None:
-    """A relayed message or added information, kept in the log (and attachments)."""
+                       file: tuple[str, str] | None = None, name: str | None = None) -> None:
+    """A relayed message or added information, kept in the log (and attachments); ``name``
+    is a worker's, as the history shows them."""
     now = clock.now()
     if file is not None:
         uow.tickets.attach(TicketAttachment(ticket_id=ticket.id, kind=file[0], file_id=file[1],
                                             added_by_role=role, added_at=now))
+    extra = {"name": name} if name else {}
     uow.tickets.log(_event(ticket, kind, now, actor_id, role, text=text or "",
-                           file=file[0] if file else None))
+                           file=file[0] if file else None, **extra))

@@ -20,7 +20,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from storage.models import OPEN_STATUSES, OrgNode, Ticket, TicketSurvey
+from storage.models import OPEN_STATUSES, OrgNode, Ticket, TicketResolution, TicketSurvey
 
 # Tickets that ended because the resident took them back are no work done or left undone.
 _WITHDRAWN = "withdrawn"
@@ -100,12 +100,16 @@ class StatsRepository:
         return stmt, ("new", "cohort", "concluded")
 
     def _resolved(self, start: datetime, end: datetime):
-        stmt = (select(Ticket.node_id, func.count(), func.count(Ticket.on_time),
-                       func.sum(case((Ticket.on_time.is_(True), 1), else_=0)),
-                       func.sum(self._seconds(Ticket.resolved_at, Ticket.created_at)))
-                .where(Ticket.resolved_at >= start, Ticket.resolved_at < end)
-                .group_by(Ticket.node_id))
-        return stmt, ("resolved", "timed", "on_time", "resolve_seconds")
+        # Every resolution made in the period, at the node that made it: one the resident
+        # sent back up still counts where it was made (and the next one where that was).
+        done = TicketResolution
+        stmt = (select(done.node_id, func.count(), func.count(done.on_time),
+                       func.sum(case((done.on_time.is_(True), 1), else_=0)),
+                       func.sum(self._seconds(done.resolved_at, Ticket.created_at)))
+                .join(Ticket, Ticket.id == done.ticket_id)
+                .where(done.resolved_at >= start, done.resolved_at < end)
+                .group_by(done.node_id))
+        return stmt, ("resolved", "timed", "on_time", "resolve_seconds"), done.node_id
 
     def _claimed(self, start: datetime, end: datetime):
         stmt = (select(Ticket.node_id, func.count(),
@@ -123,7 +127,8 @@ class StatsRepository:
 
     @staticmethod
     def _surveys(start: datetime, end: datetime):
-        # Solved and at least 基本满意: "not solved" is never a satisfied answer. Counted at
+        # Solved and at least 基本满意: "not solved" is never a satisfied answer, and is an
+        # answer with or without the score that may follow it. Counted at
         # the node that resolved the ticket (a poor answer moves the ticket up, and must not
         # leave with it).
         satisfied = and_(TicketSurvey.solved.is_(True),
@@ -131,7 +136,7 @@ class StatsRepository:
         node = func.coalesce(TicketSurvey.node_id, Ticket.node_id)
         stmt = (select(node, func.count(), func.sum(case((satisfied, 1), else_=0)))
                 .join(Ticket, Ticket.id == TicketSurvey.ticket_id)
-                .where(TicketSurvey.status == "answered", TicketSurvey.score.is_not(None),
+                .where(TicketSurvey.status == "answered",
                        TicketSurvey.answered_at >= start, TicketSurvey.answered_at < end)
                 .group_by(node))
         return stmt, ("answered", "satisfied"), node

@@ -17,6 +17,7 @@ from storage.models import (
     TicketEvent,
     TicketMessage,
     TicketReporter,
+    TicketResolution,
     TicketSequence,
 )
 
@@ -138,6 +139,9 @@ class TicketRepository:
         stmt = select(TicketEvent).where(TicketEvent.ticket_id == ticket_id).order_by(
             TicketEvent.id)
         return (await self._s.scalars(stmt)).all()
+
+    def record_resolution(self, resolution: TicketResolution) -> None:
+        self._s.add(resolution)
 
     def attach(self, attachment: TicketAttachment) -> None:
         self._s.add(attachment)
