@@ -421,6 +421,48 @@ async def test_wrong_invitation_codes_are_limited(bot: BotEnv) -> None:
     assert (await draft(bot, STRANGER)).step == "contact"
 
 
+async def test_the_limit_on_wrong_invitation_codes_outlasts_the_form(bot: BotEnv) -> None:
+    """Cancelling, joining again, or a consultation in between give no fresh tries: the
+    wrong codes are counted per person, not in the form."""
+    enterprise = await register(bot, OWNER)
+    t = _t(bot, "en")
+    await bot.send(bot.updates.command(STRANGER, "/enterprise"))
+    await press(bot, STRANGER, "en:join")
+    await say(bot, STRANGER, "WRONG234")
+    await bot.send(bot.updates.command(STRANGER, "/cancel"))
+    await press(bot, STRANGER, "en:join")
+    await say(bot, STRANGER, "WRONG234")
+    assert bot.last_text(STRANGER.id).startswith(t(
+        "No enterprise has this invitation code. Please check it with your colleague "
+        "(tries left this hour: {left}).", left=enterprises.JOIN_GUESSES - 2))
+    for _ in range(enterprises.JOIN_GUESSES - 2):
+        await say(bot, STRANGER, "WRONG234")
+    assert bot.last_text(STRANGER.id).startswith(t(
+        "No enterprise has this invitation code. That was the last try for now"))
+
+    # Cancelled and started again: the person is told at once, and the right code waits.
+    await bot.send(bot.updates.command(STRANGER, "/cancel"))
+    await bot.send(bot.updates.command(STRANGER, "/enterprise"))
+    await press(bot, STRANGER, "en:join")
+    assert bot.last_text(STRANGER.id).startswith(t("Too many wrong invitation codes."))
+    await say(bot, STRANGER, enterprise.invite_code)
+    assert bot.last_text(STRANGER.id).startswith(t("Too many wrong invitation codes."))
+
+    # Another conversation in between changes nothing either.
+    await bot.send(bot.updates.command(STRANGER, "/consult"))
+    assert (await draft(bot, STRANGER)).flow != enterprises.JOIN_FLOW
+    await bot.send(bot.updates.command(STRANGER, "/enterprise"))
+    await press(bot, STRANGER, "en:join")
+    await say(bot, STRANGER, enterprise.invite_code)
+    assert bot.last_text(STRANGER.id).startswith(t("Too many wrong invitation codes."))
+    assert set(await contacts(bot, enterprise.id)) == {OWNER.id}
+
+    # The first two wrong codes leave the window: two tries again, and the right code works.
+    bot.clock.advance(timedelta(hours=1, seconds=1))
+    await say(bot, STRANGER, enterprise.invite_code)
+    assert (await draft(bot, STRANGER)).step == "contact"
+
+
 # -- acting for the right enterprise --------------------------------------------------------------
 
 async def test_several_enterprises_and_forged_buttons(bot: BotEnv) -> None:
