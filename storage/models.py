@@ -443,7 +443,6 @@ class CheckupWaiting(Base):
 
     enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id"), primary_key=True,
                                                autoincrement=False)
-    since: Mapped[datetime] = mapped_column(UTCDateTime)
     told_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -131,6 +131,10 @@ class BookingRepository:
 
     def add_waiting(self, row: CheckupWaiting) -> None:
         self._s.add(row)
+
+    async def stop_waiting(self, enterprise_id: int) -> None:
+        await self._s.execute(delete(CheckupWaiting)
+                              .where(CheckupWaiting.enterprise_id == enterprise_id))
 
     async def contacts(self, enterprise_id: int) -> Sequence[EnterpriseContact]:
         stmt = (select(EnterpriseContact).where(EnterpriseContact.enterprise_id == enterprise_id)

@@ -90,7 +90,6 @@ def upgrade() -> None:
         "checkup_waiting",
         sa.Column("enterprise_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
                   nullable=False),
-        sa.Column("since", storage.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("told_at", storage.types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["enterprise_id"], ["enterprise.id"],
                                 name=op.f("fk_checkup_waiting_enterprise_id_enterprise")),
