@@ -498,7 +498,7 @@ def _summary_keyboard(t: Translator, form: Form, config: Config) -> InlineKeyboa
     rows = [[_button(t("✅ Register"), f"{PREFIX}confirm")],
             [_button(t("✏️ Name"), edit + Step.NAME),
              _button(t("✏️ Credit code"), edit + Step.CODE)],
-            [_button(t("✏️ Contact"), edit + Step.CONTACT),
+            [_button(t("✏️ Contact person"), edit + Step.CONTACT),
              _button(t("✏️ Mobile"), edit + Step.PHONE)]]
     places = [_button(t("✏️ Place"), edit + Step.PLACE)]
     if config.industries:

@@ -161,6 +161,12 @@ async def test_a_whole_registration(bot: BotEnv) -> None:
     assert "张&lt;i&gt;三&lt;/i&gt;" in text and PHONE in text and CODE in text
     assert "信息传输、软件和信息技术服务业" in text and "东湖街道" in text
     assert "en:confirm" in _data(summary)
+    # The button that changes the contact person is called what the summary calls it (the
+    # name and then the number; 联系方式 would promise the number alone).
+    labels = {b["callback_data"]: b["text"] for row in summary.params["reply_markup"][
+        "inline_keyboard"] for b in row}
+    assert labels["en:edit:contact"] == "✏️ 联系人"
+    assert t("Contact: {name}, {phone}", name="", phone="").startswith("联系人")
 
     await press(bot, OWNER, "en:confirm")
     [enterprise] = await all_enterprises(bot)
