@@ -569,7 +569,7 @@ async def test_a_second_place_for_an_enterprise_is_refused_by_the_database(
 
 
 async def test_no_free_place_tells_the_desk_that_the_enterprise_waits(bot: BotEnv) -> None:
-    await _setup(bot)
+    ids = await _setup(bot)
     t = bot.runtime.translator("zh_Hans")
     desk_before = len(bot.texts(DESK_GROUP.id))
     await bot.send(bot.updates.command(OWNER_B, "/checkup"))
@@ -596,6 +596,19 @@ async def test_no_free_place_tells_the_desk_that_the_enterprise_waits(bot: BotEn
     assert "<Acme> a" in bot.texts(DESK_GROUP.id)[-1]
     async with bot.runtime.uow() as uow:
         assert await uow.drafts.any_of(OWNER_B.id) is None
+
+    # A contact of two enterprises hears it once they have chosen one.
+    await _add_colleague(bot, ids["a"], OWNER_B)
+    await bot.send(bot.updates.command(OWNER_B, "/checkup"))
+    await _press(bot, OWNER_B, f"ck:e:{ids['a']}")
+    assert bot.fake.messages_in(OWNER_B.id)[-1]["text"] == told.replace("\0", "<Acme> a")
+    async with bot.runtime.uow() as uow:
+        assert await uow.drafts.any_of(OWNER_B.id) is None
+    # Once slots are open, the same contact books as usual.
+    await _slots(bot, "add", "2026-11-27", "09:00-10:00")
+    await bot.send(bot.updates.command(OWNER_B, "/checkup"))
+    await _press(bot, OWNER_B, f"ck:e:{ids['a']}")
+    assert "ck:t:0" in _buttons(bot.fake.messages_in(OWNER_B.id)[-1])
 
 
 async def test_a_check_up_card_names_the_enterprise_once_and_its_booking_status(
