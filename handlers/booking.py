@@ -141,19 +141,29 @@ async def _begin(rt: Runtime, uow: UnitOfWork, t: Translator, user_id: int,
     if len(enterprises) == 1:
         if not await bookings.free_days(uow, rt.config, node.id, rt.clock.now(),
                                         enterprises[0].id):
-            return await _no_places(rt, uow, t, node, enterprises[0].id)
+            return await _no_places(rt, uow, t, node, enterprises[0].id, user_id)
         data["enterprise_id"], step = enterprises[0].id, "topics"
     draft = await uow.drafts.start(user_id, FLOW, step, data, rt.clock.now())
     return await _view(rt, uow, t, draft)
 
 
 async def _no_places(rt: Runtime, uow: UnitOfWork, t: Translator, node: OrgNode,
-                     enterprise_id: int) -> View:
+                     enterprise_id: int, user_id: int) -> View:
     """Nothing to book for the enterprise: rather than a dead end, the desk hears that it is
-    waiting (once in a while, not at every try) and the contact hears that the desk knows."""
+    waiting (once in a while, not at every try) and the contact hears that the desk knows.
+    An enterprise with a check-up to come is not waiting: its contact is shown the way to
+    it instead."""
     enterprise = await uow.enterprises.get(enterprise_id)
     name = html.escape(enterprise.name if enterprise else "?")
     days = rt.config.timings.booking.horizon_days
+    mine = await uow.bookings.of_enterprises(
+        [e.id for e in await uow.enterprises.of_user(user_id)], limit=1)
+    markup = InlineKeyboardMarkup([[_button(t("📋 My bookings"), MY)]]) if mine else None
+    if any(b.enterprise_id == enterprise_id and b.status in ("booked", "confirmed")
+           for b, _ in await uow.bookings.of_enterprises([enterprise_id])):
+        return t("There is no other free check-up place in the next {days} days. The "
+                 "check-up <b>{name}</b> has booked is under My bookings.", days=days,
+                 name=name), markup
     if await bookings.note_waiting(uow, rt.clock, enterprise_id):
         _, group = await routing.handling_group(uow, node)
         if group is not None:
@@ -166,7 +176,7 @@ async def _no_places(rt: Runtime, uow: UnitOfWork, t: Translator, node: OrgNode,
                      enterprise_id)
     return t("There is no free check-up place in the next {days} days. The legal desk has "
              "been told that <b>{name}</b> is waiting for one; please send /checkup again in "
-             "a few days.", days=days, name=name), None
+             "a few days.", days=days, name=name), markup
 
 
 # -- the steps ---------------------------------------------------------------------------------
@@ -203,7 +213,11 @@ async def _question(rt: Runtime, uow: UnitOfWork, t: Translator, draft: Draft) -
     enterprise_id = data.get("enterprise_id")
     if step == "day":
         days = await bookings.free_days(uow, config, node.id, now, enterprise_id)
-        if not days:
+        if not days and data.get("reschedule"):
+            return t("There is no other free time in the next {days} days; your check-up "
+                     "keeps its time.", days=config.timings.booking.horizon_days), \
+                InlineKeyboardMarkup([cancel])
+        if not days:  # the last places went while going back and forth
             return t("There are no free check-up places in the next {days} days. Please try "
                      "again later.", days=config.timings.booking.horizon_days), \
                 InlineKeyboardMarkup([cancel])
@@ -272,13 +286,9 @@ async def _step_button(rt: Runtime, uow: UnitOfWork, t: Translator, draft: Draft
     elif word == "e" and step == "enterprise":
         if number not in {e.id for e in await uow.enterprises.of_user(draft.user_id)}:
             return None
-        node = await bookings.desk(uow, config)
-        if node is not None and not await bookings.free_days(uow, config, node.id,
-                                                             rt.clock.now(), number):
-            await uow.drafts.discard(draft.user_id, FLOW)
-            view = await _no_places(rt, uow, t, node, number)
-            await uow.commit()
-            return Reply(edit=view)
+        nothing = await _nothing_free(rt, uow, t, draft, number)
+        if nothing is not None:
+            return nothing
         _save(rt, uow, draft, "topics", enterprise_id=number)
     elif word == "t" and step == "topics":
         if not 0 <= number < len(config.checkup_topics):
@@ -290,6 +300,10 @@ async def _step_button(rt: Runtime, uow: UnitOfWork, t: Translator, draft: Draft
     elif word == "td" and step == "topics":
         if not data.get("topics"):
             return Reply(alert=t("Choose at least one topic."))
+        nothing = None if data.get("reschedule") else await _nothing_free(
+            rt, uow, t, draft, int(data["enterprise_id"]))  # taken while choosing topics
+        if nothing is not None:
+            return nothing
         _save(rt, uow, draft, "day")
     elif word == "d" and step == "day":
         try:
@@ -309,6 +323,19 @@ async def _step_button(rt: Runtime, uow: UnitOfWork, t: Translator, draft: Draft
         return None
     await uow.commit()
     return Reply(edit=await _view(rt, uow, t, draft))
+
+
+async def _nothing_free(rt: Runtime, uow: UnitOfWork, t: Translator, draft: Draft,
+                        enterprise_id: int) -> Reply | None:
+    """With no place the enterprise can book, the booking ends here (see _no_places)."""
+    node = await bookings.desk(uow, rt.config)
+    if node is None or await bookings.free_days(uow, rt.config, node.id, rt.clock.now(),
+                                                enterprise_id):
+        return None
+    await uow.drafts.discard(draft.user_id, FLOW)
+    view = await _no_places(rt, uow, t, node, enterprise_id, draft.user_id)
+    await uow.commit()
+    return Reply(edit=view)
 
 
 async def _book(rt: Runtime, uow: UnitOfWork, t: Translator, draft: Draft) -> Reply:

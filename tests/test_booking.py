@@ -639,3 +639,39 @@ async def test_a_check_up_card_names_the_enterprise_once_and_its_booking_status(
     header = t("<b>No. {number}</b> · enterprise contact {name}:", number=number,
                name=OWNER_B.first_name).replace("<b>", "").replace("</b>", "")
     assert relayed.startswith(header) and t("Resident") not in relayed
+
+
+async def test_the_last_place_going_while_choosing_topics_and_a_move_with_nowhere_to_go(
+        bot: BotEnv) -> None:
+    ids = await _setup(bot)
+    await _slots(bot, "add", "2026-11-26", "09:00-10:00")
+    [slot] = await _all_slots(bot)
+    await bot.send(bot.updates.command(OWNER_B, "/checkup"))
+    await _press(bot, OWNER_B, "ck:t:0")
+    await _book(bot, OWNER_A, slot.id, day="20261126")
+    await _press(bot, OWNER_A, "ck:ok")
+    # B's Done finds nothing left: the same answer as at the start, and the desk is told.
+    await _press(bot, OWNER_B, "ck:td")
+    assert "<Acme> b" in bot.fake.messages_in(OWNER_B.id)[-1]["text"]
+    assert "ck:d:" not in " ".join(_buttons(bot.fake.messages_in(OWNER_B.id)[-1]))
+    await bot.deliver()
+    assert "<Acme> b" in bot.texts(DESK_GROUP.id)[-1]
+    # A, whose check-up is to come, is not "waiting": shown the way to it, the desk not told.
+    desk_messages = len(bot.texts(DESK_GROUP.id))
+    booking = await _booking(bot, ids["a"])
+    await bot.send(bot.updates.command(OWNER_A, "/checkup"))
+    await bot.deliver()
+    t = bot.runtime.translator("en")
+    assert bot.last_text(OWNER_A.id) == t(
+        "There is no other free check-up place in the next {days} days. The check-up "
+        "<b>{name}</b> has booked is under My bookings.", days=30, name="\0").replace(
+            "<b>", "").replace("</b>", "").replace("\0", "<Acme> a")
+    assert len(bot.texts(DESK_GROUP.id)) == desk_messages
+    # A wants to move, and no other time is free: the booking stays as it is.
+    await _press(bot, OWNER_A, "ck:my")
+    await _press(bot, OWNER_A, f"ck:b:{booking.id}")
+    await _press(bot, OWNER_A, f"ck:r:{booking.id}")
+    assert bot.fake.messages_in(OWNER_A.id)[-1]["text"] == t(
+        "There is no other free time in the next {days} days; your check-up keeps its time.",
+        days=30)
+    assert (await _booking(bot, ids["a"])).slot_id == slot.id
