@@ -545,6 +545,21 @@ async def test_an_enterprise_takes_one_place_per_slot(bot: BotEnv) -> None:
     await _press(bot, OWNER_B, "ck:ok")
     assert (await _slot(bot, first.id)).booked == 2
 
+    # Neither a move nor the desk's proposal puts a booking where the enterprise is already.
+    rt = bot.runtime
+    async with rt.uow() as uow:
+        with pytest.raises(BookingRefused) as refused:
+            await bookings.reschedule(uow, rt.clock, rt.config, held.id, COLLEAGUE_A.id,
+                                      second.id)
+        assert refused.value.problem is Problem.HELD
+        _, _, proposable = await bookings.proposable(uow, rt.config, held.ticket_id,
+                                                     rt.clock.now())
+        assert second.id not in [s.id for s in proposable]
+        with pytest.raises(BookingRefused) as refused:
+            await bookings.propose(uow, rt.clock, held.ticket_id, LAWYER.id, "律师甲",
+                                   second.id)
+        assert refused.value.problem is Problem.HELD
+
 
 async def test_a_second_place_for_an_enterprise_is_refused_by_the_database(
         bot: BotEnv) -> None:
