@@ -656,9 +656,9 @@ def slot_over(ticket: Ticket) -> None:
 
 def reminder_time(config: Config, due: datetime, start: datetime) -> datetime:
     """When a reminder due at ``due`` for a check-up at ``start`` goes out. Enterprise contacts
-    are residents too: not in quiet hours. Inside them it waits for their end when that still
-    leaves ``MIN_REMINDER_LEAD`` before the start (a 2-hour reminder of a 09:00 check-up goes
-    at 08:00); otherwise it goes just before they began, the evening before."""
+    keep quiet hours as residents do. Inside them the reminder waits for their end when that
+    still leaves ``MIN_REMINDER_LEAD`` before the start (a 2-hour reminder of a 09:00 check-up
+    goes at 08:00); otherwise it goes just before they began, the evening before."""
     quiet, tz = config.quiet_hours, config.timezone
     allowed = quiet.next_allowed(due, tz)
     if allowed == due or allowed <= start - MIN_REMINDER_LEAD:
