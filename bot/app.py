@@ -176,6 +176,7 @@ async def _purge_processed_updates(context: ContextTypes.DEFAULT_TYPE) -> None:
     rt: Runtime = context.bot_data["runtime"]
     await maintenance.purge_processed_updates(rt.db, rt.clock,
                                               rt.config.runtime.processed_update_retention)
+    await maintenance.forget_invite_guesses(rt.db, rt.clock)
 
 
 async def _ensure_digests(context: ContextTypes.DEFAULT_TYPE) -> None:

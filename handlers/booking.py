@@ -43,14 +43,14 @@ from bot.config import format_duration
 from bot.i18n import N_, Translator
 from bot.logs import bind_log_context
 from bot.runtime import Runtime, runtime
-from bot.services import bookings
+from bot.services import bookings, routing
 from bot.services.bookings import BookingRefused, Problem
 from handlers import relay as relay_handlers
 from handlers.cards import BOOKING_LABELS, slot_label, topic_names
 from handlers.common import conversation_is, translator_for
 from handlers.notify import Notifier
 from handlers.replies import Kept, keep, send_kept
-from storage.models import Booking, CheckupSlot, Draft, Ticket
+from storage.models import Booking, CheckupSlot, Draft, OrgNode, Ticket
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -143,9 +143,44 @@ async def _begin(rt: Runtime, uow: UnitOfWork, t: Translator, user_id: int,
     data: dict = {"topics": []}
     step = "enterprise"
     if len(enterprises) == 1:
+        if not await bookings.free_days(uow, rt.config, node.id, rt.clock.now(),
+                                        enterprises[0].id):
+            return await _no_places(rt, uow, t, node, enterprises[0].id, user_id)
         data["enterprise_id"], step = enterprises[0].id, "topics"
     draft = await uow.drafts.start(user_id, FLOW, step, data, rt.clock.now())
     return await _view(rt, uow, t, draft)
+
+
+async def _no_places(rt: Runtime, uow: UnitOfWork, t: Translator, node: OrgNode,
+                     enterprise_id: int, user_id: int) -> View:
+    """Nothing to book for the enterprise: rather than a dead end, the desk hears that it is
+    waiting (once in a while, not at every try) and the contact hears that the desk knows.
+    An enterprise with a check-up to come is not waiting: its contact is shown the way to
+    it instead."""
+    enterprise = await uow.enterprises.get(enterprise_id)
+    name = html.escape(enterprise.name if enterprise else "?")
+    days = rt.config.timings.booking.horizon_days
+    mine = await uow.bookings.of_enterprises(
+        [e.id for e in await uow.enterprises.of_user(user_id)], limit=1)
+    markup = InlineKeyboardMarkup([[_button(t("📋 My bookings"), MY)]]) if mine else None
+    if any(b.enterprise_id == enterprise_id and b.status in ("booked", "confirmed")
+           for b, _ in await uow.bookings.of_enterprises([enterprise_id])):
+        return t("There is no other free check-up place in the next {days} days. The "
+                 "check-up <b>{name}</b> has booked is under My bookings.", days=days,
+                 name=name), markup
+    if await bookings.note_waiting(uow, rt.clock, enterprise_id):
+        _, group = await routing.handling_group(uow, node)
+        if group is not None:
+            gt = rt.translator(group.language)
+            Notifier(rt, uow).say(group.chat_id, gt(
+                "📅 <b>{name}</b> would like a legal check-up, but no place is free in the "
+                "next {days} days. Please open some with /slots add; its contacts can then "
+                "book them with /checkup.", name=name, days=days))
+            log.info("told the desk that enterprise %s is waiting for a check-up",
+                     enterprise_id)
+    return t("There is no free check-up place in the next {days} days. The legal desk has "
+             "been told that <b>{name}</b> is waiting for one; please send /checkup again in "
+             "a few days.", days=days, name=name), markup
 
 
 # -- the steps ---------------------------------------------------------------------------------
@@ -179,9 +214,14 @@ async def _question(rt: Runtime, uow: UnitOfWork, t: Translator, draft: Draft) -
         rows.append(cancel)
         return t("<b>Legal check-up</b>\nWhat should the lawyers look at? Choose one or more "
                  "topics, then press Done."), InlineKeyboardMarkup(rows)
+    enterprise_id = data.get("enterprise_id")
     if step == "day":
-        days = await bookings.free_days(uow, config, node.id, now)
-        if not days:
+        days = await bookings.free_days(uow, config, node.id, now, enterprise_id)
+        if not days and data.get("reschedule"):
+            return t("There is no other free time in the next {days} days; your check-up "
+                     "keeps its time.", days=config.timings.booking.horizon_days), \
+                InlineKeyboardMarkup([cancel])
+        if not days:  # the last places went while going back and forth
             return t("There are no free check-up places in the next {days} days. Please try "
                      "again later.", days=config.timings.booking.horizon_days), \
                 InlineKeyboardMarkup([cancel])
@@ -194,13 +234,13 @@ async def _question(rt: Runtime, uow: UnitOfWork, t: Translator, draft: Draft) -
     if step == "slot":
         offered = data.get("offered")
         if offered:
-            slots = [s for s in await bookings.bookable(uow, config, node.id, now)
-                     if s.id in offered]
+            slots = [s for s in await bookings.bookable(uow, config, node.id, now,
+                                                        enterprise_id) if s.id in offered]
             labels = {s.id: slot_label(config, s.starts_at, s.ends_at) for s in slots}
             question = t("The nearest free times:")
         else:
             slots = await bookings.free_on(uow, config, node.id, now,
-                                           date.fromisoformat(data["day"]))
+                                           date.fromisoformat(data["day"]), enterprise_id)
             labels = {s.id: _time_label(rt, s) for s in slots}
             question = t("Choose a time on {day}:", day=data["day"])
         rows = [[_button(t("{time} · {free} free", time=labels[s.id],
@@ -252,6 +292,9 @@ async def _step_button(rt: Runtime, uow: UnitOfWork, t: Translator, draft: Draft
     elif word == "e" and step == "enterprise":
         if number not in {e.id for e in await uow.enterprises.of_user(draft.user_id)}:
             return None
+        nothing = await _nothing_free(rt, uow, t, draft, number)
+        if nothing is not None:
+            return nothing
         _save(rt, uow, draft, "topics", enterprise_id=number)
     elif word == "t" and step == "topics":
         if not 0 <= number < len(config.checkup_topics):
@@ -263,6 +306,10 @@ async def _step_button(rt: Runtime, uow: UnitOfWork, t: Translator, draft: Draft
     elif word == "td" and step == "topics":
         if not data.get("topics"):
             return Reply(alert=t("Choose at least one topic."))
+        nothing = None if data.get("reschedule") else await _nothing_free(
+            rt, uow, t, draft, int(data["enterprise_id"]))  # taken while choosing topics
+        if nothing is not None:
+            return nothing
         _save(rt, uow, draft, "day")
     elif word == "d" and step == "day":
         try:
@@ -284,6 +331,19 @@ async def _step_button(rt: Runtime, uow: UnitOfWork, t: Translator, draft: Draft
     return Reply(edit=await _view(rt, uow, t, draft))
 
 
+async def _nothing_free(rt: Runtime, uow: UnitOfWork, t: Translator, draft: Draft,
+                        enterprise_id: int) -> Reply | None:
+    """With no place the enterprise can book, the booking ends here (see _no_places)."""
+    node = await bookings.desk(uow, rt.config)
+    if node is None or await bookings.free_days(uow, rt.config, node.id, rt.clock.now(),
+                                                enterprise_id):
+        return None
+    await uow.drafts.discard(draft.user_id, FLOW)
+    view = await _no_places(rt, uow, t, node, enterprise_id, draft.user_id)
+    await uow.commit()
+    return Reply(edit=view)
+
+
 async def _book(rt: Runtime, uow: UnitOfWork, t: Translator, draft: Draft,
                 pressed: MaybeInaccessibleMessage) -> Reply:
     data, user_id = draft.data, draft.user_id
@@ -298,12 +358,13 @@ async def _book(rt: Runtime, uow: UnitOfWork, t: Translator, draft: Draft,
                                          topics=data.get("topics") or [], slot_id=slot_id,
                                          language=t.language)
     except BookingRefused as refused:
-        if refused.problem in (Problem.FULL, Problem.TOO_SOON, Problem.GONE):
+        if refused.problem in (Problem.FULL, Problem.TOO_SOON, Problem.GONE, Problem.HELD):
             offered = [s.id for s in refused.alternatives]
             _save(rt, uow, draft, "slot", offered=offered or None,
                   day=data.get("day"))
             await uow.commit()
-            note = _taken_text(t, refused.problem)
+            note = (await _held_text(rt, uow, t, refused) if refused.problem is Problem.HELD
+                    else _taken_text(t, refused.problem))
             return Reply(edit=await _view(rt, uow, t, draft, note))
         await uow.drafts.discard(user_id, FLOW)
         await uow.commit()
@@ -352,6 +413,19 @@ def _taken_text(t: Translator, problem: Problem) -> str:
     return t("That time is no longer offered.")
 
 
+async def _held_text(rt: Runtime, uow: UnitOfWork, t: Translator,
+                     refused: BookingRefused) -> str:
+    """The enterprise already has a place at that time (booked by a colleague, perhaps)."""
+    held = refused.booking
+    enterprise = await uow.enterprises.get(held.enterprise_id) if held else None
+    ticket = await uow.tickets.get(held.ticket_id) if held else None
+    return t("<b>{name}</b> already has a place at that time (No. {number}). Each enterprise "
+             "takes one place per time, so that the others stay free for other enterprises. "
+             "Please choose another time.",
+             name=html.escape(enterprise.name if enterprise else "?"),
+             number=ticket.number if ticket else "?")
+
+
 async def _to_desk(rt: Runtime, uow: UnitOfWork, ticket: Ticket, render) -> None:
     """A line in the desk group about the ticket, in the group's language."""
     if ticket.group_chat_id is None:
@@ -384,6 +458,9 @@ def refusal_text(t: Translator, rt: Runtime, refused: BookingRefused,
         return t("Legal check-ups are not offered here.")
     if problem in (Problem.FULL, Problem.TOO_SOON, Problem.GONE):
         return _taken_text(t, problem)
+    if problem is Problem.HELD:
+        return t("Your enterprise already has a place at that time; each enterprise takes one "
+                 "place per time.")
     return t("This button is no longer valid.")
 
 

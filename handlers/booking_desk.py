@@ -83,6 +83,8 @@ def refusal_text(t: Translator, rt: Runtime, refused: BookingRefused) -> str:
         return t("That slot has already begun. Choose another.")
     if problem is Problem.SAME_SLOT:
         return t("That is the booking's own time. Choose another.")
+    if problem is Problem.HELD:
+        return t("The enterprise already has a place at that time. Choose another.")
     return t("This button is no longer valid.")
 
 

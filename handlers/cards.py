@@ -104,7 +104,7 @@ def details_lines(t: Translator, ticket: Ticket) -> list[str]:
     the day of a visit)."""
     details = ticket.details or {}
     lines = []
-    if details.get("enterprise"):
+    if details.get("enterprise") and not _has_booking(ticket):  # checkup_lines names it
         lines.append(f"🏭 {html.escape(str(details['enterprise']))}")
     way = details.get("way")
     if way in WAY_LABELS:
@@ -124,10 +124,15 @@ def card_text(t: Translator, config: Config, ticket: Ticket, path: Sequence[OrgN
     category = html.escape(category_name(config, ticket.category, t.language))
     urgent = " · " + t("🚨 URGENT") if ticket.urgent else ""
     lines.append(f"<b>{number}</b> · {category}{urgent}")
-    status = t(STATUS_LABELS[ticket.status])
-    if ticket.holder_name and ticket.status in ("claimed", "in_progress"):
-        status += " · " + t("held by {name}", name=html.escape(ticket.holder_name))
-    lines.append(t("Status: {status}", status=status))
+    if not _has_booking(ticket) or (booking_status(ticket) is None
+                                    and ticket.status in ("open", "claimed", "in_progress")):
+        # A check-up's booking line says where it stands (its ticket's "waiting to be
+        # claimed" beside "confirmed" would only confuse); a ticket reopened after its
+        # check-up is handled as any other and shows its status again.
+        status = t(STATUS_LABELS[ticket.status])
+        if ticket.holder_name and ticket.status in ("claimed", "in_progress"):
+            status += " · " + t("held by {name}", name=html.escape(ticket.holder_name))
+        lines.append(t("Status: {status}", status=status))
     if path:
         place = " / ".join(html.escape(n.display_name(t.language)) for n in path)
         lines.append(f"📍 {place}")
@@ -182,6 +187,10 @@ _BOOKING_BUTTONS = {
 }
 
 
+def _has_booking(ticket: Ticket) -> bool:
+    return ticket.kind == "checkup" and "booking" in (ticket.details or {})
+
+
 def booking_status(ticket: Ticket) -> str | None:
     """The booking's status while it is active (booked or confirmed), else None."""
     status = (ticket.details or {}).get("booking")
@@ -214,7 +223,7 @@ def topic_names(config: Config, codes: Sequence[str], language: str) -> str:
 def checkup_lines(t: Translator, config: Config, ticket: Ticket) -> list[str]:
     """The booking on a check-up's card: enterprise, topics, time, status, lawyer, proposal."""
     details = ticket.details or {}
-    if ticket.kind != "checkup" or "booking" not in details:
+    if not _has_booking(ticket):
         return []
     lines = []
     if details.get("enterprise"):

@@ -206,7 +206,11 @@ async def _on_button(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator,
         form = await enterprises.start(uow, rt.clock, config, user_id,
                                        FLOW if word == "reg" else JOIN_FLOW)
         reply.unbutton = True
-        await _ask(reply, rt, uow, t, form, user_id)
+        # Locked out by wrong codes: said at once, not after typing the next one.
+        until = await enterprises.locked_until(uow, rt.clock, user_id) if form.joining else None
+        prefix = None if until is None else _explain(
+            rt, t, Outcome(Problem.TOO_MANY_GUESSES, values={"until": until}))
+        await _ask(reply, rt, uow, t, form, user_id, prefix=prefix)
         return True
     if target in ("leave", "bye"):
         return await _leave(reply, uow, t, user_id, int(number), confirmed=target == "bye")
@@ -503,7 +507,7 @@ def _summary_keyboard(t: Translator, form: Form, config: Config) -> InlineKeyboa
     rows = [[_button(t("✅ Register"), f"{PREFIX}confirm")],
             [_button(t("✏️ Name"), edit + Step.NAME),
              _button(t("✏️ Credit code"), edit + Step.CODE)],
-            [_button(t("✏️ Contact"), edit + Step.CONTACT),
+            [_button(t("✏️ Contact person"), edit + Step.CONTACT),
              _button(t("✏️ Mobile"), edit + Step.PHONE)]]
     places = [_button(t("✏️ Place"), edit + Step.PLACE)]
     if config.industries:

@@ -260,7 +260,17 @@ async def take_from_resident(rt: Runtime, uow: UnitOfWork, target: relay.Target,
 def resident_header(t: Translator, ticket: Ticket, user: TelegramUser) -> str:
     """"No. X · resident Zhang:" for the reporter — "anonymous resident" when they chose so —
     and "co-reporter" for anyone who joined the report: whether a co-reporter wanted to stay
-    anonymous is not known, so their name never reaches the group."""
+    anonymous is not known, so their name never reaches the group. A request made for an
+    enterprise (a check-up, an enterprise matter) comes from its contacts, not from residents
+    of the grid: "enterprise contact Zhou", or without a name for a colleague of the one who
+    made it (their contact name is not on the ticket)."""
+    if ticket.enterprise_id is not None:
+        name = (relay.clean_name(ticket.reporter_name or user.full_name)
+                if user.id == ticket.reporter_id else "")
+        if not name:
+            return t("<b>No. {number}</b> · enterprise contact:", number=ticket.number)
+        return t("<b>No. {number}</b> · enterprise contact {name}:", number=ticket.number,
+                 name=html.escape(name))
     if user.id != ticket.reporter_id:
         return t("<b>No. {number}</b> · co-reporter:", number=ticket.number)
     if ticket.anonymous:

@@ -20,6 +20,7 @@ can use it; the buttons are for members of that group (handlers.booking_desk che
 
 from __future__ import annotations
 
+import enum
 import html
 import re
 from collections.abc import Awaitable, Callable
@@ -53,21 +54,29 @@ _ADD = re.compile(rf"({_DATE})(?:\.\.({_DATE}))?\s+(\d{{1,2}}:\d{{2}})-(\d{{1,2}
 Step = Callable[[], Awaitable[object]]
 
 
-def help_text(t: Translator) -> str:
+def help_text(t: Translator, today: date) -> str:
+    """How to use /slots, with example dates that lie ahead (tomorrow, and the days after)."""
+    first = today + timedelta(days=1)
     return t("<b>Check-up slots</b>\n"
              "/slots — the coming slots, with Close buttons\n"
-             "/slots add 2026-12-01 09:00-12:00 60m 2 — slots of 60 minutes with 2 places "
-             "each\n"
-             "/slots add 2026-12-01..2026-12-05 14:00-17:00 30m 1 — the same on every "
-             "working day of the range\n"
-             "Length and places may be left out (60m, 1 place).")
+             "/slots add {day} 09:00-12:00 60m 2 — slots of 60 minutes with 2 places each\n"
+             "/slots add {first}..{last} 14:00-17:00 30m 1 — the same on every working day "
+             "of the range\n"
+             "Length and places may be left out (60m, 1 place).",
+             day=first.isoformat(), first=first.isoformat(),
+             last=(first + timedelta(days=4)).isoformat())
 
 
-def parse_add(config, text: str, today: date) -> SlotPlan | None:
-    """The plan of ``/slots add …``, or None when it does not parse or makes no sense."""
+class PlanProblem(enum.Enum):
+    UNREADABLE = "unreadable"  # not the form of the help, or impossible values
+    PAST = "past"              # the (first) day has passed
+
+
+def parse_add(config, text: str, today: date) -> SlotPlan | PlanProblem:
+    """The plan of ``/slots add …``, or why there is none."""
     match = _ADD.fullmatch(text.strip())
     if match is None:
-        return None
+        return PlanProblem.UNREADABLE
     first_text, last_text, start_text, end_text, length_text, places_text = match.groups()
     try:
         first = date.fromisoformat(first_text)
@@ -76,19 +85,21 @@ def parse_add(config, text: str, today: date) -> SlotPlan | None:
         end = time(*map(int, end_text.split(":")))
         length = parse_duration(length_text) if length_text else timedelta(hours=1)
     except ValueError:
-        return None
+        return PlanProblem.UNREADABLE
     capacity = int(places_text) if places_text else 1
+    if first <= last and first < today:
+        return PlanProblem.PAST
     if not (today <= first <= last and (last - first).days < bookings.MAX_RANGE_DAYS
             and start < end and MIN_LENGTH <= length <= MAX_LENGTH
             and 1 <= capacity <= MAX_CAPACITY):
-        return None
+        return PlanProblem.UNREADABLE
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
     if last_text:
         calendar = WorkCalendar.from_config(config)
         days = [day for day in days if calendar.is_working_day(day)]
     plan = SlotPlan(tuple(days), start, end, length, capacity)
     if not days or len(bookings.plan_times(config, plan)) > bookings.MAX_SLOTS_PER_COMMAND:
-        return None
+        return PlanProblem.UNREADABLE
     return plan
 
 
@@ -119,17 +130,20 @@ async def slots_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
             elif args[0].lower() == "add":
                 text, markup = await _add(rt, uow, t, node, " ".join(args[1:]), user.id), None
             else:
-                text, markup = help_text(t), None
+                text, markup = help_text(t, _today(rt)), None
         await uow.commit()
     await message.reply_html(text, reply_markup=markup)
 
 
 async def _add(rt: Runtime, uow: UnitOfWork, t: Translator, node: OrgNode, text: str,
                user_id: int) -> str:
-    now = rt.clock.now()
-    plan = parse_add(rt.config, text, now.astimezone(rt.config.timezone).date())
-    if plan is None:
-        return t("I could not read that.") + "\n\n" + help_text(t)
+    today = _today(rt)
+    plan = parse_add(rt.config, text, today)
+    if plan is PlanProblem.PAST:
+        return t("That date has passed: slots can be added from today ({today}) on.",
+                 today=today.isoformat()) + "\n\n" + help_text(t, today)
+    if isinstance(plan, PlanProblem):
+        return t("I could not read that.") + "\n\n" + help_text(t, today)
     created, skipped = await bookings.add_slots(uow, rt.clock, rt.config, node.id, plan,
                                                 user_id)
     if created:
@@ -149,6 +163,10 @@ async def _add(rt: Runtime, uow: UnitOfWork, t: Translator, node: OrgNode, text:
     if len(created) > LIST_LIMIT:
         lines.append("…")
     return "\n".join(lines)
+
+
+def _today(rt: Runtime) -> date:
+    return rt.clock.now().astimezone(rt.config.timezone).date()
 
 
 async def list_view(rt: Runtime, uow: UnitOfWork, t: Translator,

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -441,6 +442,30 @@ class EnterpriseContact(Base):
     added_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class InviteGuess(Base):
+    """A wrong invitation code someone typed. Counted per person, outside any form: cancelling
+    the form, or starting another conversation, must not give the guesser fresh tries. Rows
+    older than the guessing window are of no use and are removed."""
+
+    __tablename__ = "invite_guess"
+    __table_args__ = (Index("ix_invite_guess_user_id_at", "user_id", "at"),)
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(TelegramId)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class CheckupWaiting(Base):
+    """An enterprise that wanted a check-up when no place was free: when the desk was last
+    told, so that it hears of each enterprise once in a while, not at every try."""
+
+    __tablename__ = "checkup_waiting"
+
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id"), primary_key=True,
+                                               autoincrement=False)
+    told_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 SLOT_STATUSES = ("open", "closed")
 BOOKING_STATUSES = ("booked", "confirmed", "cancelled", "done", "no_show")
 
@@ -467,12 +492,22 @@ class CheckupSlot(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+ACTIVE_BOOKING_STATUSES = ("booked", "confirmed")
+_ACTIVE_BOOKING = text(f"status IN ({_in(ACTIVE_BOOKING_STATUSES)})")
+
+
 class Booking(Base):
-    """An enterprise's place in a check-up slot; its ticket carries the card and the relay."""
+    """An enterprise's place in a check-up slot; its ticket carries the card and the relay.
+
+    An enterprise holds at most one place in a slot, whichever of its contacts books: the
+    places are for different enterprises. A partial unique index enforces it, so two contacts
+    booking at the same moment cannot both get one (on SQLite and PostgreSQL alike)."""
 
     __tablename__ = "booking"
     __table_args__ = (
         CheckConstraint(f"status IN ({_in(BOOKING_STATUSES)})", name="status"),
+        Index("uq_booking_slot_id_enterprise_id_active", "slot_id", "enterprise_id",
+              unique=True, sqlite_where=_ACTIVE_BOOKING, postgresql_where=_ACTIVE_BOOKING),
     )
 
     id: Mapped[int] = mapped_column(AutoId, primary_key=True)

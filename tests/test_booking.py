@@ -6,8 +6,13 @@ presses."""
 from __future__ import annotations
 
 import asyncio
+import html
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 
 from bot.services import bookings
 from bot.services.bookings import BookingRefused, Problem
@@ -24,6 +29,7 @@ STRANGER = User(830_103, "路人", language_code="zh-hans")
 OWNER_A = User(830_201, "企业联系人甲", language_code="en")
 OWNER_B = User(830_202, "企业联系人乙", language_code="zh-hans")
 NOBODY = User(830_203, "居民", language_code="zh-hans")
+COLLEAGUE_A = User(830_204, "同事", language_code="zh-hans")
 
 
 def local(text: str) -> datetime:
@@ -140,11 +146,19 @@ async def test_desk_publishes_lists_and_closes_slots(bot: BotEnv) -> None:
     assert "6" in text and "2" in text  # 4 working days × 2, of which 2 overlap 11-25
     days = {s.starts_at.astimezone(SHANGHAI).day for s in await _all_slots(bot)}
     assert days == {25, 26, 27, 30}
-    # Bad input: the help.
+    # Bad input: the help, whose examples lie ahead (today is 2026-11-23).
     await _slots(bot, "add", "tomorrow", "9-12")
-    assert "/slots add 2026-12-01 09:00-12:00 60m 2" in bot.last_text(DESK_GROUP.id)
-    await _slots(bot, "add", "2026-11-20", "09:00-10:00")  # in the past
-    assert "/slots add" in bot.last_text(DESK_GROUP.id)
+    assert "/slots add 2026-11-24 09:00-12:00 60m 2" in bot.last_text(DESK_GROUP.id)
+    assert "/slots add 2026-11-24..2026-11-28 14:00-17:00" in bot.last_text(DESK_GROUP.id)
+    await _slots(bot, "help")
+    assert "/slots add 2026-11-24 09:00-12:00 60m 2" in bot.last_text(DESK_GROUP.id)
+    # A day in the past is named as such, not as unreadable.
+    t = bot.runtime.translator("zh_Hans")
+    for past in ("2026-11-20", "2026-11-20..2026-11-25"):
+        await _slots(bot, "add", past, "09:00-10:00")
+        assert bot.last_text(DESK_GROUP.id).startswith(t(
+            "That date has passed: slots can be added from today ({today}) on.",
+            today="2026-11-23"))
 
     await _slots(bot)
     listing = bot.fake.messages_in(DESK_GROUP.id)[-1]
@@ -318,12 +332,11 @@ async def test_minimum_notice_and_the_horizon(bot: BotEnv) -> None:
     assert await _booking(bot, ids["b"]) is None
     assert (await _slot(bot, too_soon.id)).booked == 0
     assert f"ck:s:{fine.id}" in _buttons(bot.fake.messages_in(OWNER_B.id)[-1])
-    # A day with no free place is not offered; past days never are.
+    # Past days are never offered: with nothing left, /checkup says so at once.
     bot.clock.advance(timedelta(days=2))
     await bot.send(bot.updates.command(OWNER_B, "/checkup"))
-    await _press(bot, OWNER_B, "ck:t:2")
-    await _press(bot, OWNER_B, "ck:td")
-    assert "ck:d:" not in " ".join(_buttons(bot.fake.messages_in(OWNER_B.id)[-1]))
+    assert "ck:" not in " ".join(_buttons(bot.fake.messages_in(OWNER_B.id)[-1]))
+    assert "/checkup" in bot.last_text(OWNER_B.id)
 
 
 async def test_full_slot_offers_the_nearest_free_ones(bot: BotEnv) -> None:
@@ -468,3 +481,212 @@ async def test_contact_of_one_enterprise_cannot_touch_another_s_booking(bot: Bot
     answer = await _forge(bot, LAWYER, "bk:cf:x", DESK_GROUP.id)
     assert answer["show_alert"] is True
     assert (await _booking(bot, ids["a"])).status == "booked"
+
+
+# -- one place per enterprise, and nowhere to book ---------------------------------------------
+
+async def _add_colleague(bot: BotEnv, enterprise_id: int, user: User) -> None:
+    async with bot.runtime.uow() as uow:
+        uow.session.add(EnterpriseContact(enterprise_id=enterprise_id, user_id=user.id,
+                                          name=user.first_name, phone="13900001111",
+                                          role="contact", added_at=bot.clock.now()))
+        await uow.commit()
+
+
+async def _active_bookings(bot: BotEnv, enterprise_id: int) -> list[Booking]:
+    async with bot.runtime.uow() as uow:
+        return [b for b, _ in await uow.bookings.of_enterprises([enterprise_id])
+                if b.status in ("booked", "confirmed")]
+
+
+async def test_an_enterprise_takes_one_place_per_slot(bot: BotEnv) -> None:
+    ids = await _setup(bot)
+    await _add_colleague(bot, ids["a"], COLLEAGUE_A)
+    await _slots(bot, "add", "2026-11-26", "09:00-11:00", "60m", "2")
+    first, second = await _all_slots(bot)
+    await _book(bot, OWNER_A, first.id, day="20261126")
+    await _press(bot, OWNER_A, "ck:ok")
+    [held] = await _active_bookings(bot, ids["a"])
+
+    # The colleague is not offered the slot the enterprise holds …
+    await bot.send(bot.updates.command(COLLEAGUE_A, "/checkup"))
+    await _press(bot, COLLEAGUE_A, "ck:t:0")
+    await _press(bot, COLLEAGUE_A, "ck:td")
+    await _press(bot, COLLEAGUE_A, "ck:d:20261126")
+    offered = _buttons(bot.fake.messages_in(COLLEAGUE_A.id)[-1])
+    assert f"ck:s:{second.id}" in offered and f"ck:s:{first.id}" not in offered
+    # … and taking it anyway (an old or forged button) is refused, saying why.
+    await _forge(bot, COLLEAGUE_A, f"ck:s:{first.id}", COLLEAGUE_A.id)
+    await _press(bot, COLLEAGUE_A, "ck:ok")
+    async with bot.runtime.uow() as uow:
+        number = (await uow.tickets.get(held.ticket_id)).number
+    t = bot.runtime.translator("zh_Hans")
+    text = bot.fake.messages_in(COLLEAGUE_A.id)[-1]["text"]
+    assert text.startswith(html.unescape(t(
+        "<b>{name}</b> already has a place at that time (No. {number}). Each enterprise "
+        "takes one place per time, so that the others stay free for other enterprises. "
+        "Please choose another time.", name="<Acme> a", number=number).replace(
+            "<b>", "").replace("</b>", "")))
+    assert f"ck:s:{second.id}" in _buttons(bot.fake.messages_in(COLLEAGUE_A.id)[-1])
+    assert len(await _active_bookings(bot, ids["a"])) == 1
+    assert (await _slot(bot, first.id)).booked == 1
+
+    # Both contacts confirm the same slot at the same moment: one place for the enterprise.
+    await _book(bot, OWNER_A, second.id, day="20261126")
+    await _forge(bot, COLLEAGUE_A, f"ck:s:{second.id}", COLLEAGUE_A.id)
+    presses = [bot.updates.callback(user, "ck:ok", _with_button(bot, user.id, "ck:ok"))
+               for user in (OWNER_A, COLLEAGUE_A)]
+    await asyncio.gather(*(bot.send(update) for update in presses))
+    assert sorted(b.slot_id for b in await _active_bookings(bot, ids["a"])) == sorted(
+        [first.id, second.id])
+    assert (await _slot(bot, second.id)).booked == 1
+    # The other enterprise still finds the second place of each slot.
+    await _book(bot, OWNER_B, first.id, day="20261126")
+    await _press(bot, OWNER_B, "ck:ok")
+    assert (await _slot(bot, first.id)).booked == 2
+
+    # Neither a move nor the desk's proposal puts a booking where the enterprise is already.
+    rt = bot.runtime
+    async with rt.uow() as uow:
+        with pytest.raises(BookingRefused) as refused:
+            await bookings.reschedule(uow, rt.clock, rt.config, held.id, COLLEAGUE_A.id,
+                                      second.id)
+        assert refused.value.problem is Problem.HELD
+        _, _, proposable = await bookings.proposable(uow, rt.config, held.ticket_id,
+                                                     rt.clock.now())
+        assert second.id not in [s.id for s in proposable]
+        with pytest.raises(BookingRefused) as refused:
+            await bookings.propose(uow, rt.clock, held.ticket_id, LAWYER.id, "律师甲",
+                                   second.id)
+        assert refused.value.problem is Problem.HELD
+
+
+async def test_a_second_place_for_an_enterprise_is_refused_by_the_database(
+        bot: BotEnv) -> None:
+    """The rule holds below the service too: two transactions that both found the slot free
+    for the enterprise cannot both commit a place (a unique index on active bookings)."""
+    ids = await _setup(bot)
+    await _slots(bot, "add", "2026-11-26", "09:00-10:00", "60m", "2")
+    [slot] = await _all_slots(bot)
+    for user in (OWNER_A, OWNER_B):
+        await _book(bot, user, slot.id, day="20261126")
+        await _press(bot, user, "ck:ok")
+    [other] = await _active_bookings(bot, ids["b"])
+    async with bot.runtime.uow() as uow:
+        with pytest.raises(IntegrityError):
+            await uow.session.execute(update(Booking).where(Booking.id == other.id)
+                                      .values(enterprise_id=ids["a"]))
+    # A cancelled booking does not count: the enterprise may book that slot again.
+    async with bot.runtime.uow() as uow:
+        await uow.session.execute(update(Booking).where(Booking.id == other.id)
+                                  .values(enterprise_id=ids["a"], status="cancelled"))
+        await uow.commit()
+
+
+async def test_no_free_place_tells_the_desk_that_the_enterprise_waits(bot: BotEnv) -> None:
+    ids = await _setup(bot)
+    t = bot.runtime.translator("zh_Hans")
+    desk_before = len(bot.texts(DESK_GROUP.id))
+    await bot.send(bot.updates.command(OWNER_B, "/checkup"))
+    told = t("There is no free check-up place in the next {days} days. The legal desk has "
+             "been told that <b>{name}</b> is waiting for one; please send /checkup again in "
+             "a few days.", days=30, name="\0").replace("<b>", "").replace("</b>", "")
+    assert bot.last_text(OWNER_B.id) == told.replace("\0", "<Acme> b")
+    await bot.deliver()
+    notices = bot.texts(DESK_GROUP.id)[desk_before:]
+    assert len(notices) == 1 and "<Acme> b" in notices[0] and "/slots add" in notices[0]
+
+    # Trying again the same day: the contact hears the same, the desk is not told again.
+    bot.clock.advance(timedelta(hours=5))
+    await bot.send(bot.updates.command(OWNER_B, "/checkup"))
+    await bot.deliver()
+    assert bot.last_text(OWNER_B.id) == told.replace("\0", "<Acme> b")
+    assert len(bot.texts(DESK_GROUP.id)) == desk_before + 1
+    # A day later it is news again; another enterprise is news at once.
+    bot.clock.advance(bookings.WAITING_NOTICE_EVERY)
+    await bot.send(bot.updates.command(OWNER_B, "/checkup"))
+    await bot.send(bot.updates.command(OWNER_A, "/checkup"))
+    await bot.deliver()
+    assert len(bot.texts(DESK_GROUP.id)) == desk_before + 3
+    assert "<Acme> a" in bot.texts(DESK_GROUP.id)[-1]
+    async with bot.runtime.uow() as uow:
+        assert await uow.drafts.any_of(OWNER_B.id) is None
+
+    # A contact of two enterprises hears it once they have chosen one.
+    await _add_colleague(bot, ids["a"], OWNER_B)
+    await bot.send(bot.updates.command(OWNER_B, "/checkup"))
+    await _press(bot, OWNER_B, f"ck:e:{ids['a']}")
+    assert bot.fake.messages_in(OWNER_B.id)[-1]["text"] == told.replace("\0", "<Acme> a")
+    async with bot.runtime.uow() as uow:
+        assert await uow.drafts.any_of(OWNER_B.id) is None
+    # Once slots are open, the same contact books as usual.
+    await _slots(bot, "add", "2026-11-27", "09:00-10:00")
+    await bot.send(bot.updates.command(OWNER_B, "/checkup"))
+    await _press(bot, OWNER_B, f"ck:e:{ids['a']}")
+    assert "ck:t:0" in _buttons(bot.fake.messages_in(OWNER_B.id)[-1])
+
+
+async def test_a_check_up_card_names_the_enterprise_once_and_its_booking_status(
+        bot: BotEnv) -> None:
+    ids = await _setup(bot)
+    await _slots(bot, "add", "2026-11-26", "09:00-10:00", "60m", "1")
+    [slot] = await _all_slots(bot)
+    await _book(bot, OWNER_B, slot.id, day="20261126")
+    await _press(bot, OWNER_B, "ck:ok")
+    await bot.deliver()
+    ticket_id = (await _booking(bot, ids["b"])).ticket_id
+    await _press(bot, LAWYER, f"bk:cf:{ticket_id}", DESK_GROUP.id)
+    await bot.deliver()
+    t = bot.runtime.translator("zh_Hans")
+    card = _with_button(bot, DESK_GROUP.id, f"bk:as:{ticket_id}")["text"]
+    assert card.count("<Acme> b") == 1
+    assert t("Booking: {status}", status=t("Confirmed")) in card
+    assert t("Waiting to be claimed") not in card
+
+    # The contact's reply reaches the desk as the enterprise's contact, not as a resident.
+    told = next(m for m in reversed(bot.fake.messages_in(OWNER_B.id)) if "ck:" not in str(
+        m.get("reply_markup")) and m["from"]["is_bot"])
+    await bot.send(bot.updates.private_text(OWNER_B, "我们九点到", reply_to=told))
+    await bot.deliver()
+    async with bot.runtime.uow() as uow:
+        number = (await uow.tickets.get(ticket_id)).number
+    relayed = bot.texts(DESK_GROUP.id)[-1]
+    header = t("<b>No. {number}</b> · enterprise contact {name}:", number=number,
+               name=OWNER_B.first_name).replace("<b>", "").replace("</b>", "")
+    assert relayed.startswith(header) and t("Resident") not in relayed
+
+
+async def test_the_last_place_going_while_choosing_topics_and_a_move_with_nowhere_to_go(
+        bot: BotEnv) -> None:
+    ids = await _setup(bot)
+    await _slots(bot, "add", "2026-11-26", "09:00-10:00")
+    [slot] = await _all_slots(bot)
+    await bot.send(bot.updates.command(OWNER_B, "/checkup"))
+    await _press(bot, OWNER_B, "ck:t:0")
+    await _book(bot, OWNER_A, slot.id, day="20261126")
+    await _press(bot, OWNER_A, "ck:ok")
+    # B's Done finds nothing left: the same answer as at the start, and the desk is told.
+    await _press(bot, OWNER_B, "ck:td")
+    assert "<Acme> b" in bot.fake.messages_in(OWNER_B.id)[-1]["text"]
+    assert "ck:d:" not in " ".join(_buttons(bot.fake.messages_in(OWNER_B.id)[-1]))
+    await bot.deliver()
+    assert "<Acme> b" in bot.texts(DESK_GROUP.id)[-1]
+    # A, whose check-up is to come, is not "waiting": shown the way to it, the desk not told.
+    desk_messages = len(bot.texts(DESK_GROUP.id))
+    booking = await _booking(bot, ids["a"])
+    await bot.send(bot.updates.command(OWNER_A, "/checkup"))
+    await bot.deliver()
+    t = bot.runtime.translator("en")
+    assert bot.last_text(OWNER_A.id) == t(
+        "There is no other free check-up place in the next {days} days. The check-up "
+        "<b>{name}</b> has booked is under My bookings.", days=30, name="\0").replace(
+            "<b>", "").replace("</b>", "").replace("\0", "<Acme> a")
+    assert len(bot.texts(DESK_GROUP.id)) == desk_messages
+    # A wants to move, and no other time is free: the booking stays as it is.
+    await _press(bot, OWNER_A, "ck:my")
+    await _press(bot, OWNER_A, f"ck:b:{booking.id}")
+    await _press(bot, OWNER_A, f"ck:r:{booking.id}")
+    assert bot.fake.messages_in(OWNER_A.id)[-1]["text"] == t(
+        "There is no other free time in the next {days} days; your check-up keeps its time.",
+        days=30)
+    assert (await _booking(bot, ids["a"])).slot_id == slot.id

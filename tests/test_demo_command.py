@@ -7,6 +7,7 @@ import asyncio
 import os
 import re
 import signal
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -85,6 +86,15 @@ async def test_run_without_a_token_starts_the_demo(tmp_path: Path) -> None:
         assert state["violations"] == []
         await people.wait_for(demo.GRID_GROUP, lambda m: m["from"]["is_bot"] and bool(
             m.get("reply_to_message")), "answer to /bind")
+        # The lawyer opened a week of check-up slots from the day after the demo started, so
+        # an enterprise finds something to book.
+        tomorrow = datetime.now(demo.DEMO_TIMEZONE).date() + timedelta(days=1)
+        opened = await people.wait_for(demo.DESK_GROUP, lambda m: m["from"]["is_bot"] and (
+            text_of(m.get("reply_to_message") or {}).startswith("/slots add")),
+            "answer to /slots add")
+        assert text_of(opened["reply_to_message"]).startswith(
+            f"/slots add {tomorrow.isoformat()}..")
+        assert re.search(r"· \d{4}-\d{2}-\d{2} 09:00–10:00", text_of(opened)), opened
         await people.say(demo.RESIDENT, demo.RESIDENT, "/report")
         await people.wait_for_button(demo.RESIDENT, "rp:cat:", "categories")
         folder = Path(re.search(r"Database and bot log: (\S+)", "".join(lines))[1])

@@ -161,6 +161,12 @@ async def test_a_whole_registration(bot: BotEnv) -> None:
     assert "张&lt;i&gt;三&lt;/i&gt;" in text and PHONE in text and CODE in text
     assert "信息传输、软件和信息技术服务业" in text and "东湖街道" in text
     assert "en:confirm" in _data(summary)
+    # The button that changes the contact person is called what the summary calls it (the
+    # name and then the number; 联系方式 would promise the number alone).
+    labels = {b["callback_data"]: b["text"] for row in summary.params["reply_markup"][
+        "inline_keyboard"] for b in row}
+    assert labels["en:edit:contact"] == "✏️ 联系人"
+    assert t("Contact: {name}, {phone}", name="", phone="").startswith("联系人")
 
     await press(bot, OWNER, "en:confirm")
     [enterprise] = await all_enterprises(bot)
@@ -418,6 +424,48 @@ async def test_wrong_invitation_codes_are_limited(bot: BotEnv) -> None:
     assert set(await contacts(bot, enterprise.id)) == {OWNER.id}
 
     # An hour after the first wrong code, a try is free again.
+    bot.clock.advance(timedelta(hours=1, seconds=1))
+    await say(bot, STRANGER, enterprise.invite_code)
+    assert (await draft(bot, STRANGER)).step == "contact"
+
+
+async def test_the_limit_on_wrong_invitation_codes_outlasts_the_form(bot: BotEnv) -> None:
+    """Cancelling, joining again, or a consultation in between give no fresh tries: the
+    wrong codes are counted per person, not in the form."""
+    enterprise = await register(bot, OWNER)
+    t = _t(bot, "en")
+    await bot.send(bot.updates.command(STRANGER, "/enterprise"))
+    await press(bot, STRANGER, "en:join")
+    await say(bot, STRANGER, "WRONG234")
+    await bot.send(bot.updates.command(STRANGER, "/cancel"))
+    await press(bot, STRANGER, "en:join")
+    await say(bot, STRANGER, "WRONG234")
+    assert bot.last_text(STRANGER.id).startswith(t(
+        "No enterprise has this invitation code. Please check it with your colleague "
+        "(tries left this hour: {left}).", left=enterprises.JOIN_GUESSES - 2))
+    for _ in range(enterprises.JOIN_GUESSES - 2):
+        await say(bot, STRANGER, "WRONG234")
+    assert bot.last_text(STRANGER.id).startswith(t(
+        "No enterprise has this invitation code. That was the last try for now"))
+
+    # Cancelled and started again: the person is told at once, and the right code waits.
+    await bot.send(bot.updates.command(STRANGER, "/cancel"))
+    await bot.send(bot.updates.command(STRANGER, "/enterprise"))
+    await press(bot, STRANGER, "en:join")
+    assert bot.last_text(STRANGER.id).startswith(t("Too many wrong invitation codes."))
+    await say(bot, STRANGER, enterprise.invite_code)
+    assert bot.last_text(STRANGER.id).startswith(t("Too many wrong invitation codes."))
+
+    # Another conversation in between changes nothing either.
+    await bot.send(bot.updates.command(STRANGER, "/consult"))
+    assert (await draft(bot, STRANGER)).flow != enterprises.JOIN_FLOW
+    await bot.send(bot.updates.command(STRANGER, "/enterprise"))
+    await press(bot, STRANGER, "en:join")
+    await say(bot, STRANGER, enterprise.invite_code)
+    assert bot.last_text(STRANGER.id).startswith(t("Too many wrong invitation codes."))
+    assert set(await contacts(bot, enterprise.id)) == {OWNER.id}
+
+    # The first two wrong codes leave the window: two tries again, and the right code works.
     bot.clock.advance(timedelta(hours=1, seconds=1))
     await say(bot, STRANGER, enterprise.invite_code)
     assert (await draft(bot, STRANGER)).step == "contact"

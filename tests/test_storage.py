@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -14,6 +15,7 @@ from storage import migrate
 from storage.db import Database
 from storage.models import Base, GroupChat, OrgNode, User
 from storage.uow import DuplicateUpdate, UnitOfWork, UpdateScope, current_update
+from tests.conftest import BACKENDS, fresh_database
 
 NOW = datetime(2026, 11, 23, 1, 2, 3, 456789, tzinfo=UTC)
 
@@ -172,3 +174,51 @@ async def test_an_old_sqlite_database_with_tickets_upgrades_and_keeps_its_refere
             assert (await conn.exec_driver_sql("PRAGMA foreign_key_check")).all() == []
     finally:
         await db.dispose()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_an_enterprise_holding_two_places_in_a_slot_keeps_one_when_upgraded(
+        backend: str) -> None:
+    """Before revision 0010 two contacts could each book a place of one slot for their
+    enterprise. The unique index that stops it needs those second places gone first: the
+    later booking is cancelled as the enterprise's own cancelling would, the first stays."""
+    async with fresh_database(backend) as db:
+        await migrate.upgrade(db, "0009")
+        at = "2026-01-01 00:00:00.000000"
+        async with db.engine.begin() as conn:
+            for sql in (
+                "INSERT INTO org_node (id, code, level, name, created_at, updated_at) "
+                f"VALUES (1, 'legal', 'desk', '法律', '{at}', '{at}')",
+                "INSERT INTO enterprise (id, name, credit_code, industry, invite_code, "
+                "created_by, consent_at, created_at, updated_at) VALUES (1, '甲科技', "
+                f"'91110108551385082Q', 'it', 'INV1', 5, '{at}', '{at}', '{at}')",
+                "INSERT INTO checkup_slot (id, desk_id, starts_at, ends_at, capacity, booked, "
+                f"status, created_by, created_at) VALUES (1, 1, '{at}', '{at}', 2, 2, 'open', "
+                f"9, '{at}')",
+                *(f"INSERT INTO ticket (id, number, kind, category, status, urgent, "
+                  f"description, node_id, reporter_id, anonymous, language, created_at, "
+                  f"updated_at, details, enterprise_id) VALUES ({n}, '0101-000{n}', "
+                  f"'checkup', 'checkup', 'open', false, '', 1, {4 + n}, false, 'zh_Hans', "
+                  f"'{at}', "
+                  f"'{at}', '{{\"booking\": \"booked\"}}', 1)" for n in (1, 2)),
+                *(f"INSERT INTO booking (id, slot_id, enterprise_id, ticket_id, topics, status, "
+                  f"booked_by, created_at, updated_at) VALUES ({n}, 1, 1, {n}, '[]', "
+                  f"'booked', {4 + n}, '{at}', '{at}')" for n in (1, 2)),
+            ):
+                await conn.exec_driver_sql(sql)
+        await migrate.upgrade(db)
+        async with db.engine.connect() as conn:
+            rows = (await conn.exec_driver_sql(
+                "SELECT b.id, b.status, t.status, t.close_reason FROM booking b JOIN ticket t "
+                "ON t.id = b.ticket_id ORDER BY b.id")).all()
+            assert [tuple(r) for r in rows] == [(1, "booked", "open", None),
+                                                (2, "cancelled", "withdrawn", "withdrawn")]
+            assert (await conn.exec_driver_sql(
+                "SELECT booked FROM checkup_slot")).scalar() == 1
+            details = (await conn.exec_driver_sql(
+                "SELECT details FROM ticket WHERE id = 2")).scalar()
+            details = json.loads(details) if isinstance(details, str) else details
+            assert details["booking"] == "cancelled"
+            assert (await conn.exec_driver_sql(
+                "SELECT kind, actor_role FROM ticket_event WHERE ticket_id = 2")).one() == (
+                "withdrawn", "system")

@@ -3,9 +3,11 @@
 The cast: a resident, an enterprise contact, two grid workers in the group of grid
 SFQ-DH-01-G1, a lawyer at the legal desk, and a member of staff of the district centre who is
 an administrator and binds the three groups the first time, as a real administrator would
-(the bot is added to each group, then ``/bind CODE``). The bot is exactly `gridgate run`, in a
-child process, on its own SQLite database, with the demo's short timers laid over the usual
-configuration (bot/data/gridgate.demo.toml); a bot that stops unexpectedly is started again.
+(the bot is added to each group, then ``/bind CODE``). The lawyer then opens a week of
+check-up slots with ``/slots add``, so that the enterprise contact has something to book.
+The bot is exactly `gridgate run`, in a child process, on its own SQLite database, with the
+demo's short timers laid over the usual configuration (bot/data/gridgate.demo.toml); a bot
+that stops unexpectedly is started again.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from bot.apispec import BotApiSpec
 from bot.config import example_config_path
@@ -51,6 +55,9 @@ GRID_GROUP, DESK_GROUP, CENTRE_GROUP = -1_001_000_000_001, -1_001_000_000_002, -
 GRID_CODE, DESK_CODE, CENTRE_CODE = "SFQ-DH-01-G1", "legal", "SFQ"
 # Inside the grid that has a group: where a resident "is" when the page asks nothing else.
 GRID_POINT = (31.228, 121.42)
+# The demo district's time zone (the example configuration's): the sample slots' days.
+DEMO_TIMEZONE = ZoneInfo("Asia/Shanghai")
+SAMPLE_SLOT_DAYS = 7
 
 CAST = (
     Person(RESIDENT, "王小明", phone="+8613800138000", role=N_("Resident")),
@@ -101,6 +108,17 @@ def bind_groups(sandbox: Sandbox) -> None:
     for chat_id, _, _, code in GROUPS:
         sandbox.people.add_bot(chat_id, CENTRE_STAFF)
         sandbox.people.say(chat_id, CENTRE_STAFF, f"/bind {code}")
+
+
+def open_sample_slots(sandbox: Sandbox, today: date) -> str:
+    """The lawyer opens check-up slots on the working days of the week after ``today``, as the
+    desk would with ``/slots add`` (waiting for the bot like the binding). Returns the
+    command."""
+    first = today + timedelta(days=1)
+    last = first + timedelta(days=SAMPLE_SLOT_DAYS - 1)
+    command = f"/slots add {first.isoformat()}..{last.isoformat()} 09:00-12:00 60m 2"
+    sandbox.people.say(DESK_GROUP, LAWYER, command)
+    return command
 
 
 def demo_map() -> JSON:
@@ -164,6 +182,7 @@ class DemoRunner:
         world_file = folder / "sandbox.json"
         if not (keep and sandbox.load(world_file)):
             bind_groups(sandbox)  # a new world: the administrator binds the groups
+            open_sample_slots(sandbox, datetime.now(DEMO_TIMEZONE).date())
         if keep:
             token_file.write_text(token)
         sandbox.restart_bot = self.restart

@@ -7,6 +7,10 @@ Rules kept here, not in handlers:
 * A place is taken with one conditional UPDATE (storage.repositories.bookings.take_place), so
   two enterprises racing for the last place cannot both get it; the loser is offered the
   nearest free slots. Freeing a place is the reverse.
+* An enterprise holds one place per slot, whichever of its contacts books: the places of a
+  slot are for different enterprises. The slots it already holds are not offered to it, and
+  a unique index catches two contacts booking the same slot at the same moment; the second
+  is told the enterprise already has that time.
 * Enterprises book at least ``min_notice`` ahead and at most ``horizon_days`` ahead; they may
   cancel or move until ``cancel_cutoff`` before the start. A time the desk proposes is taken
   without the notice (the desk offered it), but only before it starts.
@@ -33,6 +37,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
+from sqlalchemy.exc import IntegrityError
+
 from bot.clock import Clock
 from bot.config import Category, Config
 from bot.services import surveys, tickets
@@ -40,6 +46,7 @@ from storage.models import (
     OPEN_STATUSES,
     Booking,
     CheckupSlot,
+    CheckupWaiting,
     OrgNode,
     Ticket,
     TicketAttachment,
@@ -60,6 +67,9 @@ ALTERNATIVES = 3
 REPORT_MIN_CHARS, REPORT_MAX_CHARS = 2, 2000
 MAX_SLOTS_PER_COMMAND = 200
 MAX_RANGE_DAYS = 92
+# An enterprise that finds no free place is announced to the desk at most this often, however
+# often its contacts try.
+WAITING_NOTICE_EVERY = timedelta(days=1)
 
 
 class Problem(enum.Enum):
@@ -77,6 +87,7 @@ class Problem(enum.Enum):
     NOT_LAWYER = "not_lawyer"    # another lawyer is assigned
     STALE = "stale"              # a proposal that is no longer the current one
     NO_DESK = "no_desk"          # check-ups are not configured
+    HELD = "held"                # the enterprise already has a place in that slot
 
 
 class BookingRefused(Exception):
@@ -208,16 +219,20 @@ async def close_slot(uow: UnitOfWork, desk_id: int, slot_id: int) -> CheckupSlot
 
 # -- what an enterprise can book ---------------------------------------------------------------
 
-async def bookable(uow: UnitOfWork, config: Config, desk_id: int,
-                   now: datetime) -> Sequence[CheckupSlot]:
+async def bookable(uow: UnitOfWork, config: Config, desk_id: int, now: datetime,
+                   enterprise_id: int | None = None) -> Sequence[CheckupSlot]:
+    """Slots with a free place an enterprise may book now (with ``enterprise_id``: not those
+    it holds a place in already)."""
     return await uow.bookings.slots_between(desk_id, earliest(config, now),
-                                            horizon(config, now), free_only=True)
+                                            horizon(config, now), free_only=True,
+                                            not_of=enterprise_id)
 
 
-async def free_days(uow: UnitOfWork, config: Config, desk_id: int, now: datetime) -> list[date]:
+async def free_days(uow: UnitOfWork, config: Config, desk_id: int, now: datetime,
+                    enterprise_id: int | None = None) -> list[date]:
     """Local days with at least one bookable place, in order."""
     days: list[date] = []
-    for slot in await bookable(uow, config, desk_id, now):
+    for slot in await bookable(uow, config, desk_id, now, enterprise_id):
         day = local_day(config, slot.starts_at)
         if not days or days[-1] != day:
             days.append(day)
@@ -225,35 +240,61 @@ async def free_days(uow: UnitOfWork, config: Config, desk_id: int, now: datetime
 
 
 async def free_on(uow: UnitOfWork, config: Config, desk_id: int, now: datetime,
-                  day: date) -> list[CheckupSlot]:
-    return [slot for slot in await bookable(uow, config, desk_id, now)
+                  day: date, enterprise_id: int | None = None) -> list[CheckupSlot]:
+    return [slot for slot in await bookable(uow, config, desk_id, now, enterprise_id)
             if local_day(config, slot.starts_at) == day]
 
 
 async def nearest_free(uow: UnitOfWork, config: Config, desk_id: int, now: datetime,
                        around: datetime, *, exclude: int | None = None,
+                       enterprise_id: int | None = None,
                        limit: int = ALTERNATIVES) -> list[CheckupSlot]:
     """The bookable slots nearest to ``around``, in time order."""
-    slots = [s for s in await bookable(uow, config, desk_id, now) if s.id != exclude]
+    slots = [s for s in await bookable(uow, config, desk_id, now, enterprise_id)
+             if s.id != exclude]
     slots.sort(key=lambda s: (abs((s.starts_at - around).total_seconds()), s.starts_at))
     return sorted(slots[:limit], key=lambda s: s.starts_at)
 
 
 async def _refusal(uow: UnitOfWork, config: Config, slot_id: int, now: datetime,
-                   exclude: int | None, lower: datetime) -> BookingRefused:
+                   exclude: int | None, lower: datetime,
+                   enterprise_id: int) -> BookingRefused:
     """Why a place could not be taken, with the nearest free slots."""
     slot = await uow.bookings.slot(slot_id)
     if slot is None:
         return BookingRefused(Problem.NOT_FOUND)
-    if slot.status != "open":
+    held = await uow.bookings.held_by(slot_id, enterprise_id)
+    if held is not None:
+        problem = Problem.HELD
+    elif slot.status != "open":
         problem = Problem.GONE
     elif slot.starts_at < lower:
         problem = Problem.TOO_SOON
     else:
         problem = Problem.FULL
     alternatives = await nearest_free(uow, config, slot.desk_id, now, slot.starts_at,
-                                      exclude=exclude)
-    return BookingRefused(problem, slot=slot, alternatives=alternatives)
+                                      exclude=exclude, enterprise_id=enterprise_id)
+    return BookingRefused(problem, booking=held, slot=slot, alternatives=alternatives)
+
+
+async def note_waiting(uow: UnitOfWork, clock: Clock, enterprise_id: int) -> bool:
+    """The enterprise wanted a check-up and found no free place. True when the desk should
+    be told now: not yet, or not within ``WAITING_NOTICE_EVERY``."""
+    now = clock.now()
+    row = await uow.bookings.waiting(enterprise_id, lock=True)
+    if row is None:
+        try:
+            async with uow.session.begin_nested():  # a colleague trying at the same moment
+                uow.bookings.add_waiting(CheckupWaiting(enterprise_id=enterprise_id,
+                                                        told_at=now))
+                await uow.bookings.flush()
+        except IntegrityError:
+            return False
+        return True
+    if now - row.told_at < WAITING_NOTICE_EVERY:
+        return False
+    row.told_at = now
+    return True
 
 
 # -- the enterprise's side ---------------------------------------------------------------------
@@ -298,18 +339,29 @@ async def book(uow: UnitOfWork, clock: Clock, config: Config, *, user_id: int,
     if slot.starts_at >= horizon(config, now):  # forged: beyond what is offered
         raise BookingRefused(Problem.NOT_FOUND)
     lower = earliest(config, now)
-    if not await uow.bookings.take_place(slot_id, lower):
-        raise await _refusal(uow, config, slot_id, now, slot_id, lower)
+    if await uow.bookings.held_by(slot_id, enterprise_id) is not None:
+        raise await _refusal(uow, config, slot_id, now, slot_id, lower, enterprise_id)
+    try:
+        # A savepoint: a colleague booking the same slot for the enterprise at this very
+        # moment trips the unique index, and the place taken here is given back with it.
+        async with uow.session.begin_nested():
+            taken = await uow.bookings.take_place(slot_id, lower)
+            if taken:
+                ticket = await tickets.create(uow, clock, config, tickets.NewReport(
+                    category=cat, description="", reporter_id=user_id, language=language,
+                    reporter_name=contact.name, reporter_phone=contact.phone,
+                    details={"topics": chosen}, enterprise_id=enterprise_id))
+                booking = Booking(slot_id=slot_id, enterprise_id=enterprise_id,
+                                  ticket_id=ticket.id, topics=chosen, status="booked",
+                                  booked_by=user_id, created_at=now, updated_at=now)
+                uow.bookings.add(booking)
+                await uow.bookings.flush()
+    except IntegrityError:
+        taken = False
+    if not taken:
+        raise await _refusal(uow, config, slot_id, now, slot_id, lower, enterprise_id)
     slot = await uow.bookings.slot(slot_id)
-    ticket = await tickets.create(uow, clock, config, tickets.NewReport(
-        category=cat, description="", reporter_id=user_id, language=language,
-        reporter_name=contact.name, reporter_phone=contact.phone,
-        details={"topics": chosen}, enterprise_id=enterprise_id))
-    booking = Booking(slot_id=slot.id, enterprise_id=enterprise_id, ticket_id=ticket.id,
-                      topics=chosen, status="booked", booked_by=user_id, created_at=now,
-                      updated_at=now)
-    uow.bookings.add(booking)
-    await uow.bookings.flush()
+    await uow.bookings.stop_waiting(enterprise_id)  # found a place: a new wait is news again
     enterprise = await uow.enterprises.get(enterprise_id)
     ticket.details = _details(booking, slot, ticket,
                               enterprise=enterprise.name if enterprise else None)
@@ -382,11 +434,22 @@ async def _move(uow: UnitOfWork, config: Config, booking: Booking, ticket: Ticke
     new = await uow.bookings.slot(new_id)
     if new is None or new.desk_id != old.desk_id or new.starts_at >= horizon(config, now):
         raise BookingRefused(Problem.NOT_FOUND, booking=booking, slot=old)  # forged
-    if not await uow.bookings.take_place(new_id, lower):
-        raise await _refusal(uow, config, new_id, now, old.id, lower)
+    enterprise_id = booking.enterprise_id
+    if await uow.bookings.held_by(new_id, enterprise_id) is not None:
+        raise await _refusal(uow, config, new_id, now, old.id, lower, enterprise_id)
+    try:
+        async with uow.session.begin_nested():  # as in book(): a colleague's race
+            taken = await uow.bookings.take_place(new_id, lower)
+            if taken:
+                await uow.bookings.free_place(old.id)
+                booking.slot_id, booking.status, booking.updated_at = new_id, status, now
+                await uow.bookings.flush()
+    except IntegrityError:
+        await uow.bookings.refresh(booking)
+        taken = False
+    if not taken:
+        raise await _refusal(uow, config, new_id, now, old.id, lower, enterprise_id)
     new = await uow.bookings.slot(new_id)
-    await uow.bookings.free_place(old.id)
-    booking.slot_id, booking.status, booking.updated_at = new.id, status, now
     ticket.details = _details(booking, new, ticket, proposal=None, ended=None)
     ticket.deadline_at, ticket.updated_at = new.ends_at + MARK_WITHIN, now
     await _own_timers(uow, config, booking, ticket, new, now)
@@ -496,6 +559,8 @@ async def propose(uow: UnitOfWork, clock: Clock, ticket_id: int, actor_id: int, 
         raise BookingRefused(Problem.NOT_FOUND, booking=booking, slot=slot)
     if other.id == slot.id:
         raise BookingRefused(Problem.SAME_SLOT, booking=booking, slot=slot)
+    if await uow.bookings.held_by(other.id, booking.enterprise_id) is not None:
+        raise BookingRefused(Problem.HELD, booking=booking, slot=other)
     if other.status != "open" or other.booked >= other.capacity:
         raise BookingRefused(Problem.FULL, booking=booking, slot=other)
     if other.starts_at <= now:
@@ -518,8 +583,8 @@ async def proposable(uow: UnitOfWork, config: Config, ticket_id: int,
     _active(booking)
     slot = await uow.bookings.slot(booking.slot_id)
     slots = await uow.bookings.slots_between(slot.desk_id, now, horizon(config, now),
-                                             free_only=True)
-    return booking, slot, [s for s in slots if s.id != slot.id]
+                                             free_only=True, not_of=booking.enterprise_id)
+    return booking, slot, slots
 
 
 async def marking_refusal(uow: UnitOfWork, clock: Clock, ticket_id: int,
@@ -591,9 +656,9 @@ def slot_over(ticket: Ticket) -> None:
 
 def reminder_time(config: Config, due: datetime, start: datetime) -> datetime:
     """When a reminder due at ``due`` for a check-up at ``start`` goes out. Enterprise contacts
-    are residents too: not in quiet hours. Inside them it waits for their end when that still
-    leaves ``MIN_REMINDER_LEAD`` before the start (a 2-hour reminder of a 09:00 check-up goes
-    at 08:00); otherwise it goes just before they began, the evening before."""
+    keep quiet hours as residents do. Inside them the reminder waits for their end when that
+    still leaves ``MIN_REMINDER_LEAD`` before the start (a 2-hour reminder of a 09:00 check-up
+    goes at 08:00); otherwise it goes just before they began, the evening before."""
     quiet, tz = config.quiet_hours, config.timezone
     allowed = quiet.next_allowed(due, tz)
     if allowed == due or allowed <= start - MIN_REMINDER_LEAD:

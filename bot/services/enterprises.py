@@ -10,8 +10,8 @@ Rules that matter here:
   code is shown to contacts only. An owner may leave once someone else remains, who then
   becomes the owner; the last contact cannot leave (the enterprise would have nobody).
 * Wrong invitation codes are limited per person (JOIN_GUESSES per JOIN_WINDOW) against
-  guessing. The count lives in the person's enterprise draft and is carried from one such draft
-  to the next, so starting the join again does not reset it.
+  guessing. They are counted in a table of their own, not in the form: cancelling it, starting
+  the join again or any other conversation in between leaves the count as it is.
 
 Like bot.services.reporting, the forms are step machines over one durable draft row: each
 answer is checked, stored in the draft's data, and decides the next step; the handler commits
@@ -190,16 +190,6 @@ class Form:
             needed.append("industry")
         return all(self.data.get(key) for key in needed)
 
-    # -- join attempts ----------------------------------------------------------------------
-    def guesses(self, now: datetime) -> list[datetime]:
-        """Wrong invitation codes within the window, oldest first."""
-        since = now - JOIN_WINDOW
-        times = [datetime.fromisoformat(value) for value in self.data.get("guesses", [])]
-        return sorted(at for at in times if at > since)
-
-    def record_guess(self, now: datetime) -> None:
-        self.data["guesses"] = [at.isoformat() for at in [*self.guesses(now), now]]
-
 
 # -- drafts ---------------------------------------------------------------------------------------
 
@@ -215,18 +205,9 @@ async def load(uow: UnitOfWork, user_id: int) -> tuple[Draft, Form] | None:
 
 
 async def start(uow: UnitOfWork, clock: Clock, config: Config, user_id: int, flow: str) -> Form:
-    """A fresh form (the person's only private conversation from now on). Wrong invitation
-    codes of an earlier enterprise form are carried over, so a restart does not reset them."""
+    """A fresh form (the person's only private conversation from now on)."""
     now = clock.now()
-    carried: list[str] = []
-    for old_flow in FLOWS:
-        old = await uow.drafts.get(user_id, old_flow)
-        if old is not None:
-            carried += [at.isoformat() for at in Form(old_flow, Step.NAME, old.data or {})
-                        .guesses(now)]
     form = Form(flow, Step.INVITE if flow == JOIN_FLOW else Step.NAME, {})
-    if carried:
-        form.data["guesses"] = sorted(carried)
     for old_flow in FLOWS:
         await uow.drafts.discard(user_id, old_flow)
     await uow.drafts.start(user_id, flow, form.step, form.data, now)
@@ -304,20 +285,30 @@ async def _take_code(uow: UnitOfWork, config: Config, form: Form, text: str,
 async def _take_invite(uow: UnitOfWork, clock: Clock, config: Config, form: Form, text: str,
                        user_id: int) -> Outcome:
     now = clock.now()
-    guesses = form.guesses(now)
-    if len(guesses) >= JOIN_GUESSES:
-        return Outcome(Problem.TOO_MANY_GUESSES, values={"until": guesses[0] + JOIN_WINDOW})
+    until = await locked_until(uow, clock, user_id)
+    if until is not None:
+        return Outcome(Problem.TOO_MANY_GUESSES, values={"until": until})
     code = credit_code.normalise(text)
     enterprise = await uow.enterprises.by_invite_code(code) if code else None
     if enterprise is None:
-        form.record_guess(now)
-        left = JOIN_GUESSES - len(form.guesses(now))
+        await uow.enterprises.record_guess(user_id, now, forget_before=now - JOIN_WINDOW)
+        left = JOIN_GUESSES - len(await uow.enterprises.guesses_since(user_id,
+                                                                      now - JOIN_WINDOW))
         return Outcome(Problem.WRONG_INVITE, values={"left": left})
     if await uow.enterprises.contact(enterprise.id, user_id) is not None:
         return Outcome(Problem.ALREADY_CONTACT, finished=True, enterprise=enterprise)
     form.data["enterprise_id"] = enterprise.id
     form.advance(config)
     return Outcome(moved=True, enterprise=enterprise)
+
+
+async def locked_until(uow: UnitOfWork, clock: Clock, user_id: int) -> datetime | None:
+    """Until when the person may not try another invitation code (too many wrong ones within
+    the window), or None."""
+    guesses = await uow.enterprises.guesses_since(user_id, clock.now() - JOIN_WINDOW)
+    if len(guesses) < JOIN_GUESSES:
+        return None
+    return guesses[-JOIN_GUESSES] + JOIN_WINDOW
 
 
 def choose_industry(config: Config, form: Form, code: str) -> Outcome | None:

@@ -11,12 +11,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Booking, CheckupSlot, EnterpriseContact
+from storage.models import (
+    ACTIVE_BOOKING_STATUSES,
+    Booking,
+    CheckupSlot,
+    CheckupWaiting,
+    EnterpriseContact,
+)
 
-ACTIVE_BOOKING = ("booked", "confirmed")
+ACTIVE_BOOKING = ACTIVE_BOOKING_STATUSES
 
 
 class BookingRepository:
@@ -79,8 +85,10 @@ class BookingRepository:
 
     async def slots_between(self, desk_id: int, start: datetime, end: datetime, *,
                             free_only: bool = False, open_only: bool = True,
-                            limit: int | None = None) -> Sequence[CheckupSlot]:
-        """The desk's slots starting in [start, end), earliest first."""
+                            limit: int | None = None,
+                            not_of: int | None = None) -> Sequence[CheckupSlot]:
+        """The desk's slots starting in [start, end), earliest first; with ``not_of``, only
+        those where that enterprise holds no place."""
         stmt = select(CheckupSlot).where(CheckupSlot.desk_id == desk_id,
                                          CheckupSlot.starts_at >= start,
                                          CheckupSlot.starts_at < end)
@@ -88,6 +96,10 @@ class BookingRepository:
             stmt = stmt.where(CheckupSlot.status == "open")
         if free_only:
             stmt = stmt.where(CheckupSlot.booked < CheckupSlot.capacity)
+        if not_of is not None:
+            stmt = stmt.where(~select(Booking.id).where(
+                Booking.slot_id == CheckupSlot.id, Booking.enterprise_id == not_of,
+                Booking.status.in_(ACTIVE_BOOKING)).exists())
         stmt = stmt.order_by(CheckupSlot.starts_at, CheckupSlot.id)
         if limit is not None:
             stmt = stmt.limit(limit)
@@ -104,6 +116,25 @@ class BookingRepository:
         stmt = select(Booking).where(Booking.slot_id == slot_id,
                                      Booking.status.in_(ACTIVE_BOOKING)).order_by(Booking.id)
         return (await self._s.scalars(stmt)).all()
+
+    async def held_by(self, slot_id: int, enterprise_id: int) -> Booking | None:
+        """The enterprise's active booking in this slot (it may hold only one)."""
+        return await self._s.scalar(select(Booking).where(
+            Booking.slot_id == slot_id, Booking.enterprise_id == enterprise_id,
+            Booking.status.in_(ACTIVE_BOOKING)).limit(1))
+
+    async def waiting(self, enterprise_id: int, *, lock: bool = False) -> CheckupWaiting | None:
+        stmt = select(CheckupWaiting).where(CheckupWaiting.enterprise_id == enterprise_id)
+        if lock:
+            stmt = stmt.with_for_update().execution_options(populate_existing=True)
+        return await self._s.scalar(stmt)
+
+    def add_waiting(self, row: CheckupWaiting) -> None:
+        self._s.add(row)
+
+    async def stop_waiting(self, enterprise_id: int) -> None:
+        await self._s.execute(delete(CheckupWaiting)
+                              .where(CheckupWaiting.enterprise_id == enterprise_id))
 
     async def contacts(self, enterprise_id: int) -> Sequence[EnterpriseContact]:
         stmt = (select(EnterpriseContact).where(EnterpriseContact.enterprise_id == enterprise_id)

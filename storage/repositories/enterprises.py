@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Enterprise, EnterpriseContact, OrgNode
+from storage.models import Enterprise, EnterpriseContact, InviteGuess, OrgNode
 
 # The org-tree levels an enterprise belongs to (its park, street or town).
 PLACE_LEVELS = ("street", "town", "park")
@@ -86,3 +87,22 @@ class EnterpriseRepository:
 
     async def flush(self) -> None:
         await self._s.flush()
+
+    # -- wrong invitation codes ------------------------------------------------------------------
+    async def guesses_since(self, user_id: int, since: datetime) -> list[datetime]:
+        """When the person typed a wrong invitation code after ``since``, oldest first."""
+        stmt = (select(InviteGuess.at).where(InviteGuess.user_id == user_id,
+                                             InviteGuess.at > since)
+                .order_by(InviteGuess.at))
+        return list((await self._s.scalars(stmt)).all())
+
+    async def record_guess(self, user_id: int, at: datetime, *, forget_before: datetime) -> None:
+        """One more wrong code; the person's guesses older than ``forget_before`` go."""
+        await self._s.execute(delete(InviteGuess).where(InviteGuess.user_id == user_id,
+                                                        InviteGuess.at <= forget_before))
+        self._s.add(InviteGuess(user_id=user_id, at=at))
+        await self._s.flush()
+
+    async def forget_guesses_before(self, moment: datetime) -> int:
+        result = await self._s.execute(delete(InviteGuess).where(InviteGuess.at <= moment))
+        return result.rowcount or 0
