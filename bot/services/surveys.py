@@ -1,4 +1,4 @@
-"""Satisfaction follow-up (回访) after a ticket is resolved (issue 4, item 4; DESIGN §4, §6).
+"""Satisfaction follow-up (回访) after a ticket is resolved.
 
 A resolution is followed, after the survey delay and outside quiet hours, by one question to
 each resident of the ticket (the reporter and every co-reporter): is it solved, and how
@@ -10,7 +10,7 @@ higher at once: the other residents' questions of that round are withdrawn, and 
 resolution asks everyone again (a new round). When every resident of the round has answered
 content, the ticket closes as rated.
 
-Consultations and check-ups (issue 5) use the same follow-up: it knows tickets, not kinds.
+Consultations and check-ups use the same follow-up: it knows tickets, not kinds.
 Functions here change rows and schedule tasks; the caller tells people and commits.
 """
 
