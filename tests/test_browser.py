@@ -1,4 +1,4 @@
-"""Issue 6's browser test: people use the page of `gridgate demo` in headless Chromium (Debian's
+"""The demo in a browser: people use the page of `gridgate demo` in headless Chromium (Debian's
 chromium, driven by Playwright) — a resident's report with a photo and a place clicked on the
 map, a worker's claim, reply and resolution, the resident's rating — in three languages.
 
