@@ -139,6 +139,7 @@ class DemoRunner:
         self._restarting: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self.exit_status = 0
+        self.default_port_taken = False  # 8080 was busy, so another port was chosen
 
     async def run(self) -> int:
         opts = self.options
@@ -200,12 +201,17 @@ class DemoRunner:
         except OSError as exc:
             if exc.errno != errno.EADDRINUSE:
                 raise
-            # Nobody asked for this port: any free one will do, the address is printed.
+            # Nobody asked for this port: any free one will do, and the announcement says why
+            # the address is not the usual one (someone who had 8080 open sees another page).
+            self.default_port_taken = True
             return await sandbox.start(opts.host, 0)
 
     def _announce(self, address: str, folder: Path, keep: bool, spec: BotApiSpec | None) -> None:
         lines = [
             f"gridgate demo: open {address}/ in a browser.",
+            *([f"  Port {DEFAULT_PORT} is in use (another program, or a demo already running), "
+               "so the demo took a free one; choose it with --port."]
+              if self.default_port_taken else []),
             f"  The bot runs against the local Bot API at {address} (no Telegram needed).",
             f"  Database and bot log: {folder}"
             + ("" if keep else " (removed when the demo stops; keep them with --data DIR)"),
