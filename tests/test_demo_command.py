@@ -124,6 +124,8 @@ async def test_a_busy_8080_is_announced_with_the_port_taken_instead(tmp_path: Pa
     # Whoever has 8080 (this test, or another program already), the demo must say so: someone
     # who had http://127.0.0.1:8080/ open from an earlier demo would otherwise read another page.
     holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # As the sandbox binds: an earlier test's connections in TIME_WAIT must not keep 8080 free.
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         with contextlib.suppress(OSError):  # taken already: just as good
             holder.bind(("127.0.0.1", demo.DEFAULT_PORT))

@@ -176,10 +176,11 @@ class DemoRunner:
             print(f"gridgate: cannot listen on {self.options.host}:{port} ({exc.strerror}); "
                   "choose another address or port with --host or --port", file=sys.stderr)
             return 2
-        self._announce(address, folder, keep, spec)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, self.stopping.set)
+        # Only now: "Stop with Ctrl+C" must hold from the moment it is printed.
+        self._announce(address, folder, keep, spec)
         saver = asyncio.create_task(self._keep_saving(sandbox, world_file)) if keep else None
         try:
             await self._supervise(sandbox, address, folder)
