@@ -89,7 +89,8 @@ def build_application(rt: Runtime, *, request: BaseRequest | None = None,
                                     backoffs=rt.config.scheduler.retry_backoffs,
                                     lease=rt.config.scheduler.lease)
     register_handlers(app)
-    # Durable timers live in the database; this tick only asks it what is due (DESIGN §6).
+    # Timers live in the database, so a restart loses none and several processes share them;
+    # this tick only asks it what is due.
     app.job_queue.run_repeating(_tick, interval=rt.config.scheduler.tick_interval, first=1,
                                 name="scheduled tasks",
                                 job_kwargs={"max_instances": 1, "coalesce": True})

@@ -240,7 +240,7 @@ async def _grids_locate(config: Config, args: argparse.Namespace) -> int:
 
 
 def _data_rights_parsers(sub, common: argparse.ArgumentParser) -> None:
-    """`gridgate export tickets` and `gridgate admin log` (issue 7)."""
+    """`gridgate export tickets` and `gridgate admin log`."""
     out = sub.add_parser("export", parents=[common], help="data for statistics")
     out_sub = out.add_subparsers(dest="export_command", required=True, metavar="WHAT")
     tickets = out_sub.add_parser(

@@ -1,4 +1,4 @@
-"""Injected time (DESIGN §2): services and the scheduler ask a Clock, tests move it."""
+"""Injected time: services and the scheduler ask a Clock, tests move it (no test waits)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Languages (DESIGN §8): gettext catalogs managed with Babel, resolution of a user's language.
+"""Languages: gettext catalogs managed with Babel, resolution of a user's language.
 
 Msgids are English source strings with named placeholders: translate first, then format, and
 escape user text before it goes into HTML. Catalogs are compiled from the .po files in memory at

@@ -1,4 +1,4 @@
-"""Per-chat ordered update processing with de-duplication (DESIGN §7).
+"""Per-chat ordered update processing with de-duplication.
 
 Updates of different chats run concurrently; updates of one chat run strictly in arrival order,
 so a resident's answers are never applied out of order. Each update_id is handled once: the id is

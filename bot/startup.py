@@ -66,7 +66,8 @@ async def prepare(db: Database, config: Config, clock: Clock) -> None:
         root = await uow.nodes.root()
         group = await uow.groups.for_node(root.id) if root else None
         if root is not None and (group is None or not group.active):
-            # Routing climbs to the district centre as a last resort (DESIGN §1): say so early.
+            # Routing climbs to the district centre as a last resort, so it needs a group: say
+            # so early.
             log.warning("the district centre %s has no active group yet; an administrator "
                         "should send /bind %s in the district centre's group", root.code,
                         root.code)

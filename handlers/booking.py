@@ -1,4 +1,4 @@
-"""An enterprise books a legal check-up (法治体检) in a private chat (issue 5, item 3).
+"""An enterprise books a legal check-up (法治体检) in a private chat.
 
 /checkup (or the main menu) asks, one step at a time: the enterprise (when the person acts for
 several), the topics (several; a Done button), a day with free places (the next
@@ -8,8 +8,8 @@ moved until ``cancel_cutoff`` before it, after that the person is told to write 
 A time the desk proposes arrives with Accept / Keep my time buttons.
 
 The conversation is a draft row ("checkup"), written at every step and committed before the
-answer is sent (DESIGN §3); it is the person's one private conversation, like a report.
-Its buttons are "ck:" callbacks:
+answer is sent, so a restart loses no answer; it is the person's one private conversation,
+like a report. Its buttons are "ck:" callbacks:
 
     ck:new  ck:e:<enterprise>  ck:t:<topic index>  ck:td  ck:d:<yyyymmdd>  ck:s:<slot>
     ck:ok  ck:back  ck:x  ck:my  ck:b:<booking>  ck:c:<booking>  ck:cy:<booking>

@@ -1,4 +1,4 @@
-"""The lawyer desk acting on check-up cards (issue 5, item 3): Confirm, Assign lawyer (the
+"""The lawyer desk acting on check-up cards: Confirm, Assign lawyer (the
 member who presses becomes the lawyer), Propose another time (a picker of free slots; the
 enterprise accepts or declines), and once the slot is over Done (a short report as a reply,
 optionally with a document) or No-show. The rules are in bot.services.bookings.

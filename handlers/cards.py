@@ -164,7 +164,7 @@ def card_keyboard(t: Translator, ticket: Ticket) -> dict:
          for action in row] for row in rows]}
 
 
-# -- check-ups (issue 5): the booking's card lines and buttons ------------------------------------
+# -- check-ups: the booking's card lines and buttons ----------------------------------------------
 # A check-up's ticket carries its booking in ``details`` (bot.services.bookings keeps them in
 # step): topics, the slot, the booking's status, a time proposed to the enterprise, and whether
 # the slot is over. Its buttons are handled by handlers.booking_desk ("bk:" callbacks); once

@@ -18,7 +18,7 @@ from storage.uow import UnitOfWork
 
 
 async def translator_for(rt: Runtime, uow: UnitOfWork, update: Update) -> Translator:
-    """Private chats answer in the user's language, groups in the group's (DESIGN §8)."""
+    """Private chats answer in the user's language, groups in the group's, one for all members."""
     chat = update.effective_chat
     if chat is not None and chat.type != Chat.PRIVATE:
         return rt.translator(

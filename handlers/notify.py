@@ -1,5 +1,6 @@
 """Everything the bot says on its own initiative about a ticket, written to the outbox in the
-caller's transaction (DESIGN §2): cards in groups, notices to residents."""
+caller's transaction, so it goes out if and only if the change it tells of commits: cards in
+groups, notices to residents."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""/mydata and /deletemydata (issue 7): a resident's copy of their data, and its erasure
+"""/mydata and /deletemydata: a resident's copy of their data, and its erasure
 after a confirmation. What is erased, and what becomes of running tickets, is decided in
 bot.services.privacy; here is what the groups see of it (``announce``, used by the retention
 sweep too) and the talk with the resident.

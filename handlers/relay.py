@@ -1,4 +1,4 @@
-"""Relay both ways (DESIGN §4): a worker's reply to a ticket message in the group (or anything
+"""Relay both ways: a worker's reply to a ticket message in the group (or anything
 said in the ticket's forum topic) reaches the resident who reported it; a resident's reply, in
 private, to a message about their ticket reaches the group, as a reply to the card.
 

@@ -1,4 +1,4 @@
-"""/slots: the lawyer desk publishes check-up times in its own group (issue 5, item 3).
+"""/slots: the lawyer desk publishes check-up times in its own group.
 
     /slots                                   upcoming slots, booked/capacity, Close buttons
     /slots add 2026-12-01 09:00-12:00 60m 2  slots of 60 minutes with 2 places each

@@ -1,4 +1,4 @@
-"""Grid workers acting on ticket cards in their group (issue 3, items 5 and 9): claim, release,
+"""Grid workers acting on ticket cards in their group: claim, release,
 start, resolve with a note, transfer through the org tree with a reason, escalate, details.
 
 Every press is checked before anything changes: the button must be well formed, its ticket

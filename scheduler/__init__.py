@@ -1,1 +1,2 @@
-"""Timed work. DESIGN §6: durable scheduled tasks claimed by a short APScheduler tick."""
+"""Timed work: scheduled tasks are database rows (a restart loses none, and several processes
+never run one twice), claimed by a short APScheduler tick."""

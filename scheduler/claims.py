@@ -1,4 +1,4 @@
-"""Unclaimed tickets: a reminder in their group, then an escalation up the tree (issue 4)."""
+"""Unclaimed tickets: a reminder in their group, then an escalation up the tree."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Resolution deadlines: a reminder to the holder before the deadline, an overdue notice at
-it, and after the grace period the ticket goes up one level (issue 4, item 3).
+it, and after the grace period the ticket goes up one level.
 
 The deadline itself is counted when the ticket opens at a node (working days on the Chinese
 calendar, or wall-clock hours for urgent tickets; see bot.services.tickets); these timers only

@@ -1,4 +1,4 @@
-"""Periodic digests (issue 4, item 6; DESIGN §6): daily to grid, community and desk groups,
+"""Periodic digests, at the programme's own cadence: daily to grid, community and desk groups,
 weekly to street groups, monthly to the district's, at ``digests.send_at`` local time.
 
 Each occurrence is one scheduled task keyed by cadence and send day (``digest:daily:2026-11-24``)

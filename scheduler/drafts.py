@@ -1,4 +1,4 @@
-"""Idle drafts (DESIGN §3, issue 4): a resident who stops in the middle of a conversation is
+"""Idle drafts: a resident who stops in the middle of a conversation is
 reminded once, and the draft expires.
 
 Each draft has one idle check (armed and cancelled by storage.repositories.drafts). When it

@@ -1,4 +1,4 @@
-"""Every kind of scheduled task and the function that does it (DESIGN §6)."""
+"""Every kind of scheduled task and the function that does it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The retention sweep (issue 7, item 4): with ``[privacy] personal_data_retention`` set,
+"""The retention sweep: with ``[privacy] personal_data_retention`` set,
 the personal data of tickets closed or withdrawn longer ago than that is erased, as at a
 resident's request (bot.services.privacy), and their cards are shown again without it.
 

@@ -1,4 +1,4 @@
-"""The tick that runs due scheduled tasks (DESIGN §6).
+"""The tick that runs due scheduled tasks.
 
 A short periodic tick leases due rows in batches, then runs each task in a transaction of its
 own that also marks it done: a task's effects (a notification in the outbox, an escalation)

@@ -1,4 +1,4 @@
-"""Running Alembic migrations from the application (DESIGN §10: async Alembic)."""
+"""Running Alembic migrations from the application, on its own async engine."""
 
 from __future__ import annotations
 

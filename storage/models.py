@@ -1,4 +1,4 @@
-"""Typed SQLAlchemy models: the database is the truth (DESIGN §2)."""
+"""Typed SQLAlchemy models. The database is the truth: nothing lives only in a process's memory."""
 
 from __future__ import annotations
 
@@ -129,7 +129,8 @@ class User(Base):
 
 
 class ProcessedUpdate(Base):
-    """An update_id already handled, written in the transaction that handled it (DESIGN §7)."""
+    """An update_id already handled, written in the transaction that handled it,
+    so a redelivered update is not handled twice."""
 
     __tablename__ = "processed_update"
 
@@ -166,7 +167,7 @@ OPEN_STATUSES = ("open", "claimed", "in_progress")
 
 
 class Draft(Base):
-    """A conversation in progress (DESIGN §3): one row per person and flow, written at every
+    """A conversation in progress: one row per person and flow, written at every
     step, so a restart or a second process continues exactly where the person was."""
 
     __tablename__ = "draft"
@@ -240,7 +241,7 @@ class Ticket(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # For the programme's rates (issue 4): when it was first claimed, whether the last
+    # For the programme's rates: when it was first claimed, whether the last
     # resolution met its deadline, how often residents sent it back, and why it closed.
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     on_time: Mapped[bool | None] = mapped_column(Boolean)
@@ -249,11 +250,11 @@ class Ticket(Base):
                                                   server_default=false())
     reopen_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     close_reason: Mapped[str | None] = mapped_column(String(16))  # CLOSE_REASONS
-    # Issue 5: what a consultation or check-up asked for (how to answer, which day, consent
+    # What a consultation or check-up asked for (how to answer, which day, consent
     # to a call-back, topics), and the enterprise a request is made for.
     details: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
     enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprise.id"), index=True)
-    # Issue 7: when the personal data on the ticket was erased (at the reporter's request or
+    # When the personal data on the ticket was erased (at the reporter's request or
     # after the retention period); what is left is anonymous statistics.
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -357,7 +358,7 @@ class TicketMessage(Base):
 
 
 class OutboxMessage(Base):
-    """A Bot API call the bot makes on its own initiative (DESIGN §2, §7), written in the
+    """A Bot API call the bot makes on its own initiative, written in the
     transaction that caused it and delivered by the rate-limited sender."""
 
     __tablename__ = "outbox"
@@ -379,7 +380,7 @@ class OutboxMessage(Base):
 
 
 class ScheduledTask(Base):
-    """A future action (DESIGN §6): written with the event that needs it, cancelled when it no
+    """A future action: written with the event that needs it, cancelled when it no
     longer applies, claimed by the ticker when due and marked done in the same transaction as
     its effects, so it runs once even with several processes or after a crash."""
 
@@ -529,7 +530,7 @@ ADMIN_ACTION_SOURCES = ("telegram", "cli", "system")
 
 class AdminAction(Base):
     """What an administrator (or the system, for the retention sweep) did to the data: one row
-    per action, written in the transaction of the action itself (issue 7). ``details`` holds
+    per action, written in the transaction of the action itself. ``details`` holds
     codes and counts, never personal data."""
 
     __tablename__ = "admin_action"

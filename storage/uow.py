@@ -1,4 +1,4 @@
-"""Unit of work: one session, one transaction, the repositories that share it (DESIGN §2).
+"""Unit of work: one session, one transaction, the repositories that share it.
 
 Repositories never commit; the service that owns the unit of work does. When the unit of work
 runs while an update is being handled, its commit also records that update's id, so the effects

@@ -1,4 +1,4 @@
-"""Legal check-up booking (issue 5, item 3), through the real Application on both databases:
+"""Legal check-up booking, through the real Application on both databases:
 slots published with /slots, a booking end to end, the race for the last place, minimum
 notice, full slots, the cut-off, moves, the desk's buttons, reminders, the survey, and forged
 presses."""

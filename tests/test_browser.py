@@ -1,4 +1,4 @@
-"""Issue 6's browser test: people use the page of `gridgate demo` in headless Chromium (Debian's
+"""The demo in a browser: people use the page of `gridgate demo` in headless Chromium (Debian's
 chromium, driven by Playwright) — a resident's report with a photo and a place clicked on the
 map, a worker's claim, reply and resolution, the resident's rating — in three languages.
 
@@ -238,3 +238,85 @@ async def test_the_page_fits_a_phone_and_refuses_nonsense_politely(
         await stop(process)
     assert errors == []
     assert width <= 375
+
+
+async def panes_in_view(page: Page) -> dict:
+    """Where each pane, and its send button and message box, lie in the window."""
+    return await page.evaluate("""() => {
+        const box = (el) => { const r = el.getBoundingClientRect();
+                              return { left: r.left, right: r.right, width: r.width }; };
+        const main = document.querySelector("main.panes");
+        return {
+            window: window.innerWidth, scroll: main.scrollWidth, client: main.clientWidth,
+            panes: [...document.querySelectorAll("section.pane")].map((pane) => ({
+                pane: box(pane), send: box(pane.querySelector("button[name=send]")),
+                text: box(pane.querySelector("textarea[name=text]")),
+            })),
+        };
+    }""")
+
+
+async def test_a_laptop_screen_shows_every_pane_and_a_new_chat_offers_start(
+        browser: Browser, tmp_path: Path, catalogs) -> None:
+    t: Translator = catalogs["zh_Hans"]
+    args = ("demo", "--port", "0", "--spec", str(spec_path()))
+    async with gridgate(tmp_path, *args) as (process, address, _), \
+            aiohttp.ClientSession() as session:
+        await running(People(session, address))
+        page, errors = await open_page(browser, 1366, 768)
+        await page.goto(f"{address}/")
+        await expect(page.locator('.bot-status[data-status="running"]')).to_be_visible()
+        await expect(bot_messages(page, demo.GRID_GROUP).last).to_be_visible(timeout=STEP)
+        # The five people's chats side by side on the common laptop sizes: none cut off, each
+        # with its whole composer, and a message box one can still type in.
+        for width, height in ((1366, 768), (1600, 900)):
+            await page.set_viewport_size({"width": width, "height": height})
+            await page.screenshot(path=ARTEFACTS / f"panes-{width}.png")
+            seen = await panes_in_view(page)
+            assert len(seen["panes"]) == len(demo.PANES)
+            assert seen["scroll"] <= seen["client"], (width, seen)
+            for one in seen["panes"]:
+                assert 0 <= one["pane"]["left"] and one["pane"]["right"] <= width, (width, one)
+                assert one["send"]["right"] <= one["pane"]["right"], (width, one)
+                assert one["text"]["width"] >= 60, (width, one)
+
+        # A new private chat shows what to do, as Telegram does, instead of an empty chat; the
+        # groups (where the bot was added and bound) have no such button.
+        resident = pane(page, demo.RESIDENT)
+        hint = resident.locator(".start-hint")
+        await expect(hint).to_be_visible()
+        await expect(hint).to_contain_text(t("Start"))
+        await expect(pane(page, demo.ENTERPRISE_CONTACT).locator(".start-hint")).to_be_visible()
+        assert await pane(page, demo.GRID_GROUP).locator("button[name=start]").count() == 0
+        await page.screenshot(path=ARTEFACTS / "new-chat-start.png")
+        await resident.locator("button[name=start]").click()
+        await expect(resident.locator('.message[data-from-bot="false"]').first).to_have_text(
+            re.compile(r"^/start"), timeout=STEP)
+        await expect(bot_messages(page, demo.RESIDENT).first).to_be_visible(timeout=STEP)
+        await expect(hint).to_be_hidden()
+        # With the bundled specification the page counts violations: none.
+        await expect(page.locator(".violations-toggle .count")).to_have_text("0")
+        await page.context.close()
+        await stop(process)
+    assert errors == []
+
+
+async def test_without_a_specification_no_violation_count_is_shown(
+        browser: Browser, catalogs) -> None:
+    # "0 violations" would claim that calls were checked; nothing is checked without a spec.
+    sandbox = demo.demo_sandbox(demo.new_token(), spec=None, catalogs=catalogs)
+    address = await sandbox.start()
+    try:
+        page, errors = await open_page(browser, 1366, 768)
+        await page.goto(f"{address}/")
+        toggle = page.locator(".violations-toggle")
+        await expect(toggle).to_be_visible()
+        await expect(toggle.locator(".count")).to_be_hidden()
+        await expect(toggle).to_have_attribute(
+            "title", catalogs["zh_Hans"]("No Bot API specification was given, so calls are not "
+                                         "checked."))
+        await page.screenshot(path=ARTEFACTS / "no-spec.png")
+        await page.context.close()
+    finally:
+        await sandbox.stop()
+    assert errors == []

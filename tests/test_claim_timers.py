@@ -1,4 +1,4 @@
-"""Unclaimed tickets are reminded in their group, then passed up the tree (issue 4, item 2)."""
+"""Unclaimed tickets are reminded in their group, then passed up the tree."""
 
 from __future__ import annotations
 

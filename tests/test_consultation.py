@@ -1,4 +1,4 @@
-"""Legal consultations and enterprise matters (issue 5, items 1 and 4), through the real
+"""Legal consultations and enterprise matters, through the real
 Application: the resident's flow, the card in the desk's group, the lawyer's answer, the
 resolution the resident receives, and the follow-up survey."""
 

@@ -1,5 +1,5 @@
 """Resolution deadlines: a reminder to the holder, an overdue notice, then escalation after
-the grace period, on the working-day calendar (issue 4, item 3)."""
+the grace period, on the working-day calendar."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The outbox sender (DESIGN §7) on real databases, talking to the spec-checked fake Telegram.
+"""The outbox sender on real databases, talking to the spec-checked fake Telegram.
 
 Time is fake twice over: the FakeClock is the database's time (not_before, backoffs), the
 Monotonic below drives the rate limits; neither moves unless a test says so.

@@ -4,9 +4,11 @@ real processes, the printed address, the page, Ctrl+C (SIGTERM) ends both proces
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
+import socket
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -126,3 +128,23 @@ def alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"  # a zombie has ended; only its exit status waits to be read
+
+
+async def test_a_busy_8080_is_announced_with_the_port_taken_instead(tmp_path: Path) -> None:
+    # Whoever has 8080 (this test, or another program already), the demo must say so: someone
+    # who had http://127.0.0.1:8080/ open from an earlier demo would otherwise read another page.
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # As the sandbox binds: an earlier test's connections in TIME_WAIT must not keep 8080 free.
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        with contextlib.suppress(OSError):  # taken already: just as good
+            holder.bind(("127.0.0.1", demo.DEFAULT_PORT))
+            holder.listen()
+        async with gridgate(tmp_path, "demo") as (process, address, lines):
+            said = "".join(lines)
+            assert f"Port {demo.DEFAULT_PORT} is in use" in said, said
+            assert "--port" in said
+            assert not address.endswith(f":{demo.DEFAULT_PORT}"), address
+            await stop(process)
+    finally:
+        holder.close()

@@ -1,4 +1,4 @@
-"""Issue 7, part 6: the deployment guide (docs/deployment.md) checked by running its steps.
+"""The deployment guide (docs/deployment.md) checked by running its steps.
 
 * SQLite: `gridgate db backup` while gridgate writes to the database, the guide's restore steps,
   and the tickets read back, each complete; gridgate carries on with the restored file.

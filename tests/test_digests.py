@@ -1,4 +1,4 @@
-"""Digests on the fake clock and /stats through the real Application (issue 4, item 6): daily
+"""Digests on the fake clock and /stats through the real Application: daily
 at 08:30 to grid and community groups, weekly on Monday to streets, monthly on the 1st to the
 district; once per period even across restarts; charts sent as PNG photos with CJK text."""
 

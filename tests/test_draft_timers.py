@@ -1,4 +1,4 @@
-"""Idle drafts: reminded once after an hour, discarded after a day (issue 4, item 5), through
+"""Idle drafts: reminded once after an hour, discarded after a day, through
 the real Application on SQLite and PostgreSQL."""
 
 from __future__ import annotations

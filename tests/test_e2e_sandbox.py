@@ -1,4 +1,4 @@
-"""Issue 6, end to end over HTTP: gridgate runs as a real child process (`python -m bot run`),
+"""The demo end to end over HTTP: gridgate runs as a real child process (`python -m bot run`),
 long-polling the demo's sandbox served by this test; the demo's people act through the page's
 own HTTP API. Every Bot API call the bot makes is checked against the specification.
 

@@ -1,4 +1,4 @@
-"""Issue 7, several instances: two `gridgate run --webhook` processes on one PostgreSQL database,
+"""Several instances: two `gridgate run --webhook` processes on one PostgreSQL database,
 behind one entry point that takes turns between them (as a load balancer does), serve the
 sandbox's bot while residents report at the same time; one process is SIGKILLed mid-load.
 

@@ -1,4 +1,4 @@
-"""Structured logs (issue 7, part 5): the formats, the context, and a ticket's whole journey
+"""Structured logs: the formats, the context, and a ticket's whole journey
 through the real Application logged as JSON at DEBUG, with no personal data in any line."""
 
 from __future__ import annotations

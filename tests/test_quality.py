@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -47,3 +48,37 @@ def test_no_translation_inside_f_strings() -> None:
                  for n, line in enumerate(path.read_text("utf-8").splitlines(), 1)
                  if any(call in line for call in ("{t(", "{tg(", "{t.plural("))]
     assert offenders == []
+
+
+# A citation of a document or a tracker the repository does not contain explains nothing to
+# its reader: a comment says its reason itself. (A standard's section, "RFC 7946 §3.1", is
+# a public reference and stays.)
+_CITATION = re.compile(r"\bDESIGN\b|(?<!RFC \d{4} )§|\b[Ii]ssues? #?\d")
+_SKIPPED_DIRS = {".git", "test-artifacts", "__pycache__", "node_modules", ".venv", "venv",
+                 "build", "dist", ".pytest_cache", ".ruff_cache"}
+
+
+def _citations(root: Path) -> list[str]:
+    found = []
+    for path in sorted(root.rglob("*")):
+        parts = path.relative_to(root).parts
+        if (not path.is_file() or path.suffix not in {".py", ".md", ".toml", ".js", ".css",
+                                                      ".html", ".ini", ".cfg", ".sh"}
+                or any(p in _SKIPPED_DIRS or p.endswith(".egg-info") for p in parts)
+                or path.resolve() == Path(__file__).resolve()):
+            continue
+        for n, line in enumerate(path.read_text("utf-8", errors="replace").splitlines(), 1):
+            if _CITATION.search(line):
+                found.append(f"{path.relative_to(root)}:{n}: {line.strip()}")
+    return found
+
+
+def test_no_comment_cites_a_design_document_or_an_issue() -> None:
+    assert _citations(ROOT) == []
+
+
+def test_the_citation_check_finds_one(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text('"""Claims race-safely (see issue 3)."""\n')
+    (tmp_path / "b.md").write_text("Drafts are rows (" + "DESIGN §3).\n")
+    (tmp_path / "c.py").write_text("# GeoJSON types (RFC 7946 §3.1)\n")
+    assert [line.split(":")[0] for line in _citations(tmp_path)] == ["a.py", "b.md"]

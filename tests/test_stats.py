@@ -1,4 +1,4 @@
-"""The numbers behind digests and /stats (issue 4, item 6), on SQLite and PostgreSQL: each count
+"""The numbers behind digests and /stats, on SQLite and PostgreSQL: each count
 and rate from crafted tickets and surveys, the breakdown by child node, and periods whose edges
 are local midnights in Asia/Shanghai."""
 

@@ -1,4 +1,4 @@
-"""The satisfaction follow-up (回访) after a resolution (issue 4, item 4), through the real
+"""The satisfaction follow-up (回访) after a resolution, through the real
 Application: asked after the delay and outside quiet hours, answered with buttons, a comment,
 one reminder, closed when unanswered, reopened one level up when not solved."""
 

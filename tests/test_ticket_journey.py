@@ -1,4 +1,4 @@
-"""Issue 3's headline journey through the real Application, every step by real updates:
+"""The headline journey through the real Application, every step by real updates:
 a resident reports with a photo and a location → the card reaches the right grid group →
 two workers claim at once → relay both ways → resolve with a note → the resident is told."""
 

@@ -1,4 +1,4 @@
-"""Delivery to Telegram (DESIGN §7): the rate-limited outbox sender and what permanent
+"""Delivery to Telegram: the rate-limited outbox sender and what permanent
 failures mean for the data. See ``bot.delivery.sender`` for how to run it."""
 
 from bot.delivery.facts import PostCard, group_gone, note_only_card, reroute_from_group

@@ -1,4 +1,4 @@
-"""What a permanent Telegram failure means for the data (DESIGN §7): a user who blocked the
+"""What a permanent Telegram failure means for the data: a user who blocked the
 bot is unreachable, a group the bot was removed from is inactive and its tickets go up the
 tree, a group that became a supergroup lives on under its new id.
 
@@ -161,7 +161,7 @@ async def reroute_from_group(uow: UnitOfWork, clock: Clock, config: Config, chat
     """Move the open tickets shown in a dead group to the nearest group that still works.
 
     The ticket keeps its node (who is responsible does not change, only which group handles
-    it: DESIGN §5 step 3); it forgets the dead group's card and topic, logs a ``rerouted``
+    it); it forgets the dead group's card and topic, logs a ``rerouted``
     event, and ``post_card`` shows it in the group found — the node's own new group if it has
     one, else the nearest ancestor's. A claimed ticket arrives there unclaimed, its claim
     timers running again: its holder is in the dead group. What was still waiting to be said

@@ -1,4 +1,4 @@
-"""Telegram's sending limits (DESIGN §7), kept in memory on a monotonic clock.
+"""Telegram's sending limits, kept in memory on a monotonic clock.
 
 Each limit is a sliding window — at most ``limit`` calls in any ``period`` seconds — because
 that is how Telegram counts ("20 messages per minute per group"): a token bucket would let the

@@ -1,4 +1,4 @@
-"""The outbox sender (DESIGN §7): makes the Bot API calls services wrote to the outbox, within
+"""The outbox sender: makes the Bot API calls services wrote to the outbox, within
 Telegram's limits, and turns every answer into a fact in the database.
 
 How a row travels:

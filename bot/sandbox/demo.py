@@ -157,6 +157,7 @@ class DemoRunner:
         self._restarting: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self.exit_status = 0
+        self.default_port_taken = False  # 8080 was busy, so another port was chosen
 
     async def run(self) -> int:
         opts = self.options
@@ -194,10 +195,11 @@ class DemoRunner:
             print(f"gridgate: cannot listen on {self.options.host}:{port} ({exc.strerror}); "
                   "choose another address or port with --host or --port", file=sys.stderr)
             return 2
-        self._announce(address, folder, keep, spec)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, self.stopping.set)
+        # Only now: "Stop with Ctrl+C" must hold from the moment it is printed.
+        self._announce(address, folder, keep, spec)
         saver = asyncio.create_task(self._keep_saving(sandbox, world_file)) if keep else None
         try:
             await self._supervise(sandbox, address, folder)
@@ -219,12 +221,17 @@ class DemoRunner:
         except OSError as exc:
             if exc.errno != errno.EADDRINUSE:
                 raise
-            # Nobody asked for this port: any free one will do, the address is printed.
+            # Nobody asked for this port: any free one will do, and the announcement says why
+            # the address is not the usual one (someone who had 8080 open sees another page).
+            self.default_port_taken = True
             return await sandbox.start(opts.host, 0)
 
     def _announce(self, address: str, folder: Path, keep: bool, spec: BotApiSpec | None) -> None:
         lines = [
             f"gridgate demo: open {address}/ in a browser.",
+            *([f"  Port {DEFAULT_PORT} is in use (another program, or a demo already running), "
+               "so the demo took a free one; choose it with --port."]
+              if self.default_port_taken else []),
             f"  The bot runs against the local Bot API at {address} (no Telegram needed).",
             f"  Database and bot log: {folder}"
             + ("" if keep else " (removed when the demo stops; keep them with --data DIR)"),

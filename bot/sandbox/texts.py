@@ -38,6 +38,9 @@ PAGE_TEXTS: dict[str, str] = {
     "commands": N_("Commands"),
     "typing": N_("typing…"),
     "empty_chat": N_("No messages yet."),
+    "start_hint": N_("This is your chat with {bot}. To begin, press Start (it sends /start), "
+                     "as in a new chat in Telegram."),
+    "start_button": N_("Start"),
     "has_group": N_("has a group in the sandbox"),
     "block": N_("Block the bot"),
     "unblock": N_("Unblock the bot"),

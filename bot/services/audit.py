@@ -1,4 +1,4 @@
-"""The admin action log (issue 7): every action an administrator takes on the data — in the
+"""The admin action log: every action an administrator takes on the data — in the
 bot (/bind, /unbind, a group's language, check-up slots) or with the `gridgate` command
 (grid imports, ticket exports) — and the retention sweep, written in the same transaction
 as the action, so the log never claims what did not happen nor misses what did.

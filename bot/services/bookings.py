@@ -1,4 +1,4 @@
-"""Legal check-up (法治体检) booking (issue 5, item 3): the lawyer desk publishes slots, an
+"""Legal check-up (法治体检) booking: the lawyer desk publishes slots, an
 enterprise contact books a place, the desk confirms, assigns a lawyer, proposes another time,
 and after the slot marks it done (with a report) or no-show.
 

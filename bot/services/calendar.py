@@ -1,4 +1,4 @@
-"""The working-day calendar for resolution deadlines (DESIGN §6).
+"""The working-day calendar for resolution deadlines.
 
 A day is a working day by, in this order:
 

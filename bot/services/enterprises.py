@@ -1,4 +1,4 @@
-"""Enterprise registration (issue 5): who may act for which enterprise, and the two private
+"""Enterprise registration: who may act for which enterprise, and the two private
 forms that make someone a contact — registering a new enterprise, or joining one with the
 invitation code a colleague passed on.
 

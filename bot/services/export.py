@@ -1,4 +1,4 @@
-"""Ticket exports for the district's statistics (issue 7): `gridgate export tickets`.
+"""Ticket exports for the district's statistics: `gridgate export tickets`.
 
 One row per ticket created in a range of local days, with what statistics need and nothing
 that names a person: no Telegram id, name or phone, and no exact place. The residents' free

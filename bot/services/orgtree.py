@@ -1,6 +1,6 @@
 """The org tree, without a database or Telegram: parse an import file, validate it, locate points.
 
-The tree is ``district → street | town | park → community | village → grid`` (DESIGN.md §1).
+The tree is ``district → street | town | park → community | village → grid``.
 Grid boundaries arrive as a GeoJSON FeatureCollection (or, without geometry, as a CSV with the
 same columns); each feature/row carries ``code``, ``name``, optional ``name_zh_hant`` and
 ``name_en``, ``level`` and ``parent`` (a code). Re-importing updates nodes by code.
@@ -513,7 +513,7 @@ def validate(
         if spec.level == "grid" and spec.geometry is None:
             stored = existing.get(spec.code)
             if stored is None or stored.geometry is None:
-                # Routing a shared location needs the polygon (DESIGN.md §5).
+                # Routing a shared location looks for the grid whose polygon contains it.
                 report(spec, "a grid needs a Polygon or MultiPolygon geometry")
 
     nodes: dict[str, _Node] = {}

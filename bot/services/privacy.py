@@ -1,4 +1,4 @@
-"""A resident's data rights (issue 7): a copy of everything the bot holds about them, its
+"""A resident's data rights: a copy of everything the bot holds about them, its
 erasure at their request, and its erasure after the retention period.
 
 What is personal, and goes on erasure:

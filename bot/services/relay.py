@@ -1,4 +1,4 @@
-"""Who may pass what between a ticket's group and its residents (DESIGN §4, "Relay").
+"""Who may pass what between a ticket's group and its residents.
 
 Handlers turn a Telegram message into a plain `Content` and ask here which ticket it belongs
 to and whether it may go through; they then write the outbox rows. Nothing here knows Telegram.

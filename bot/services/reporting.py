@@ -1,4 +1,4 @@
-"""The resident's report flow (DESIGN §3): a step machine over one durable draft row.
+"""The resident's report flow: a step machine over one durable draft row.
 
 Each answer is checked here, stored in the draft's data, and decides the next step; the handler
 commits the draft and only then asks the next question, so a restart between any two steps loses

@@ -1,4 +1,4 @@
-"""Where a ticket goes (DESIGN §5): the category's target, then the nearest active group."""
+"""Where a ticket goes: the category's target node, then the nearest active group up the tree."""
 
 from __future__ import annotations
 

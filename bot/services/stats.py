@@ -1,4 +1,4 @@
-"""The programme's numbers for a node's subtree and a period (issue 4, item 6): the rules behind
+"""The programme's numbers for a node's subtree and a period: the rules behind
 the digests and /stats, without Telegram types.
 
 What is counted, for the period [start, end):
@@ -50,8 +50,8 @@ class Cadence(enum.StrEnum):
     MONTHLY = "monthly"
 
 
-# Who gets which digest (DESIGN §1: 村/社区每天梳理, 街镇一周一反馈, 区级一月一调度); desks get
-# the daily digest of their own tickets.
+# Who gets which digest, at the programme's working cadence (村/社区每天梳理, 街镇一周一反馈,
+# 区级一月一调度); desks get the daily digest of their own tickets.
 _CADENCE_OF_TIER = {"grid": Cadence.DAILY, "community": Cadence.DAILY, "desk": Cadence.DAILY,
                     "street": Cadence.WEEKLY, "district": Cadence.MONTHLY}
 

@@ -1,4 +1,4 @@
-"""Satisfaction follow-up (回访) after a ticket is resolved (issue 4, item 4; DESIGN §4, §6).
+"""Satisfaction follow-up (回访) after a ticket is resolved.
 
 A resolution is followed, after the survey delay and outside quiet hours, by one question to
 each resident of the ticket (the reporter and every co-reporter): is it solved, and how
@@ -12,7 +12,7 @@ score may follow, for the record, but is not waited for: a resident who stops th
 see the ticket closed as unanswered). When every resident of the round has answered content,
 the ticket closes as rated.
 
-Consultations and check-ups (issue 5) use the same follow-up: it knows tickets, not kinds.
+Consultations and check-ups use the same follow-up: it knows tickets, not kinds.
 Functions here change rows and schedule tasks; the caller tells people and commits.
 """
 

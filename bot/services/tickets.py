@@ -1,4 +1,4 @@
-"""The ticket life cycle (DESIGN §4), enforced in one place and logged as events.
+"""The ticket life cycle, enforced in one place and logged as events.
 
 Functions change state and append events; they do not commit. The caller adds what must be
 told to whom (through the outbox) and commits once, so a state change and its notifications
@@ -107,8 +107,8 @@ def _when(config: Config, ticket: Ticket, moment: datetime) -> datetime:
 
 async def _arm_claim_timers(uow: UnitOfWork, config: Config, ticket: Ticket, node: OrgNode,
                             now: datetime) -> None:
-    """An open ticket is reminded in its group, then escalated, unless someone claims it first
-    (DESIGN §6); the figures are the category's at the node's level."""
+    """An open ticket is reminded in its group, then escalated, unless someone claims it first;
+    the figures are the category's at the node's level."""
     sla = config.sla(ticket.category, level=sla_level(node))
     await uow.tasks.cancel(CLAIM_TIMERS, ticket_id=ticket.id)
     payload = {"node_id": node.id}
@@ -125,7 +125,7 @@ async def _arm_claim_timers(uow: UnitOfWork, config: Config, ticket: Ticket, nod
 async def _arm_deadline_timers(uow: UnitOfWork, config: Config, ticket: Ticket, node: OrgNode,
                                now: datetime) -> None:
     """Before the deadline the holder (or the group) is reminded, at it the group is told the
-    ticket is overdue, and after the grace period it goes up one level (DESIGN §6). The timers
+    ticket is overdue, and after the grace period it goes up one level. The timers
     carry the deadline they were set for: a moved or reopened ticket has a new one."""
     await uow.tasks.cancel(DEADLINE_TIMERS, ticket_id=ticket.id)
     if ticket.deadline_at is None:

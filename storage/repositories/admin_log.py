@@ -1,4 +1,4 @@
-"""The admin action log (issue 7): who did what to the data, and when."""
+"""The admin action log: who did what to the data, and when."""
 
 from __future__ import annotations
 

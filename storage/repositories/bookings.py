@@ -1,4 +1,4 @@
-"""Check-up slots and bookings (issue 5).
+"""Check-up slots and bookings.
 
 A place is taken and given back with one conditional UPDATE each, never read-then-write: on
 PostgreSQL a second transaction taking the last place waits for the first one's row lock and

@@ -1,12 +1,12 @@
 """Conversation drafts: one row per person and flow, and at most one private conversation per
-person (DESIGN §3).
+person.
 
 A person talks to the bot in one private conversation at a time: starting a private flow (a
 report, adding information, a withdrawal) discards that person's other private drafts, so an
 answer can never be taken by a flow the person has moved away from. Group questions (a
 resolution note, a transfer reason) are not private conversations and are never touched.
 
-Every draft has one durable idle check (a scheduled task, DESIGN §6; scheduler.drafts decides
+Every draft has one durable idle check (a scheduled task row; scheduler.drafts decides
 what it does: remind the resident once, then expire the draft). The repository arms it when the
 draft starts and cancels it when the draft is discarded; answers do not touch it, so no task is
 written per step: the check reads `updated_at` when it runs and sets itself again for the moment

@@ -1,4 +1,4 @@
-"""Enterprises and their contacts (issue 5)."""
+"""Enterprises and their contacts."""
 
 from __future__ import annotations
 

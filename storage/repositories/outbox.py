@@ -1,4 +1,4 @@
-"""The outbox: Bot API calls waiting to be made (DESIGN §7)."""
+"""The outbox: Bot API calls waiting to be made, written in the transaction that caused them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Counts behind digests and /stats, aggregated in SQL per node (issue 4, item 6).
+"""Counts behind digests and /stats, aggregated in SQL per node.
 
 Every query groups by the node that handles the ticket now (``ticket.node_id``) and returns one
 row per node at most, so the cost does not grow with the number of tickets handed back: a

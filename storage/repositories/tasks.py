@@ -1,4 +1,4 @@
-"""Scheduled tasks: durable timers (DESIGN §6)."""
+"""Scheduled tasks: timers kept as rows, so a restart loses none."""
 
 from __future__ import annotations
 

@@ -521,8 +521,10 @@
     const panel = document.querySelector(".violations-panel");
     if (!toggle || !panel) return;
     const list = S.violations || [];
-    toggle.dataset.count = String(list.length);
+    // Without a specification nothing is checked: a count of 0 would claim the calls are right.
+    toggle.dataset.count = S.spec === null ? "unchecked" : String(list.length);
     toggle.querySelector(".count").textContent = String(list.length);
+    toggle.querySelector(".count").hidden = S.spec === null;
     let note;
     if (S.spec === null) note = t("no_spec");
     else if (list.length) note = S.spec ? t("spec_checked", { version: S.spec }) : "";
@@ -774,7 +776,15 @@
           icon("person"), h("span", { text: t("speaking_as") }), select));
       }
       this.list = h("div", { class: "list" });
-      this.emptyEl = h("p", { class: "empty", text: t("empty_chat") });
+      // A new private chat with a bot: Telegram shows what the bot is for and a Start button
+      // (which sends /start) instead of an empty chat, so nobody wonders what to type.
+      this.emptyEl = this.isGroup ? h("p", { class: "empty", text: t("empty_chat") })
+        : h("div", { class: "empty start-hint" },
+          h("p", { text: t("start_hint", { bot: (S.bot && S.bot.first_name) || "" }) }),
+          h("button", {
+            type: "button", name: "start", class: "start-button",
+            onclick: () => this.sendText("/start"),
+          }, t("start_button")));
       this.scroller = h("div", { class: "messages" }, this.emptyEl, this.list);
       this.scroller.addEventListener("scroll", () => { this.stick = this.atBottom(); });
       // Whatever changes the size of the chat or of its content (a photo loading, a keyboard or
@@ -1128,7 +1138,9 @@
 
     renderBlocked() {
       if (this.isGroup) return;
-      this.blockButton.querySelector(".label").textContent = this.blocked ? t("unblock") : t("block");
+      const blockLabel = this.blocked ? t("unblock") : t("block");
+      this.blockButton.querySelector(".label").textContent = blockLabel;
+      this.blockButton.title = blockLabel; // a narrow pane shows only the icon
       this.blockButton.classList.toggle("active", this.blocked);
       this.blockButton.setAttribute("aria-pressed", String(this.blocked));
       this.blockedNote.textContent = t("blocked");
