@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from bot.config import format_duration
 from bot.runtime import Runtime
 from handlers.notify import Notifier
 from scheduler.passing_up import pass_up
@@ -29,7 +28,7 @@ def claim_handlers(rt: Runtime) -> dict[str, TaskHandler]:
             return
         group = await uow.groups.get(ticket.group_chat_id)
         t = rt.translator(group.language if group else rt.config.default_language)
-        waited = format_duration(rt.clock.now() - ticket.updated_at)
+        waited = t.duration(rt.clock.now() - ticket.updated_at, approximate=True)
         await Notifier(rt, uow).to_group(ticket, t(
             "⏰ <b>No. {number}</b> has waited {waited} and nobody has claimed it yet. Please "
             "claim it, or transfer it if it is not yours.", number=ticket.number,
@@ -39,13 +38,13 @@ def claim_handlers(rt: Runtime) -> dict[str, TaskHandler]:
         ticket = await _still_waiting(uow, task)
         if ticket is None:
             return
-        waited = format_duration(rt.clock.now() - ticket.updated_at)
+        waited = rt.clock.now() - ticket.updated_at
         await pass_up(
             rt, uow, ticket, reason="",
             left=lambda t, place: t("Passed up to {place}: nobody claimed it within {waited}.",
-                                    place=place, waited=waited),
+                                    place=place, waited=t.duration(waited, approximate=True)),
             arrived=lambda t: t("Passed up to this group: nobody claimed it within {waited}.",
-                                waited=waited),
+                                waited=t.duration(waited, approximate=True)),
             residents=lambda t, place: t(
                 "Your report has been passed up to {place} so that it is taken on sooner.",
                 place=place))

@@ -12,7 +12,6 @@ from datetime import datetime
 
 from telegram.helpers import mention_html
 
-from bot.config import format_duration
 from bot.i18n import Translator
 from bot.runtime import Runtime
 from bot.services import tickets
@@ -90,7 +89,7 @@ def deadline_handlers(rt: Runtime) -> dict[str, TaskHandler]:
             text = _holder(ticket) + t(
                 "⚠️ <b>No. {number}</b> is overdue: it was due by {time}. Unless it is "
                 "resolved within {grace}, it will be passed up one level.",
-                number=ticket.number, time=when, grace=format_duration(grace))
+                number=ticket.number, time=when, grace=t.duration(grace))
         await Notifier(rt, uow).to_group(ticket, text)
 
     async def escalate(uow: UnitOfWork, task: ScheduledTask) -> None:
