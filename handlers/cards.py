@@ -60,6 +60,20 @@ def role_name(t: Translator, node: OrgNode | None) -> str:
     return t(_ROLE_LABELS[role])
 
 
+# What a resident's ticket is to them, in the news about it: a consultation is not a report.
+_REQUESTS = {
+    "report": N_("your report"),
+    "consultation": N_("your consultation"),
+    "enterprise_dispute": N_("your enterprise matter"),
+    "checkup": N_("your check-up booking"),
+}
+
+
+def your_request(t: Translator, ticket: Ticket) -> str:
+    """"your consultation", "您的咨询": the {request} of the texts residents get about it."""
+    return t(_REQUESTS.get(ticket.kind, _REQUESTS["report"]))
+
+
 def category_name(config: Config, code: str, language: str) -> str:
     category = config.category(code)
     return category.names.get(language) if category else code

@@ -15,7 +15,7 @@ from telegram.helpers import mention_html
 from bot.i18n import Translator
 from bot.runtime import Runtime
 from bot.services import tickets
-from handlers.cards import local_time
+from handlers.cards import local_time, your_request
 from handlers.notify import Notifier
 from scheduler.passing_up import pass_up
 from scheduler.ticker import TaskHandler
@@ -104,8 +104,8 @@ def deadline_handlers(rt: Runtime) -> dict[str, TaskHandler]:
             arrived=lambda t: t("Passed up to this group: it was not resolved by {time}.",
                                 time=due),
             residents=lambda t, place: t(
-                "Your report was not resolved in time, so it has been passed up to {place}.",
-                place=place))
+                "It was not resolved in time, so we have passed {request} up to {place}.",
+                request=your_request(t, ticket), place=place))
         if moved is not None:
             moved.missed_deadline = True  # resolved later at the new level, it is still late
 

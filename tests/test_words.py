@@ -8,9 +8,11 @@ from datetime import timedelta
 
 import pytest
 
+from bot.apispec import html_visible_text
 from bot.config import load_config
 from bot.i18n import Catalogs, format_duration
 from locales import tools
+from tests import test_consultation as consultation
 from tests.harness import BotEnv
 from tests.telegram_fake import User
 from tests.test_consultation import QUESTION
@@ -172,3 +174,40 @@ def test_the_example_configurations_traditional_names_have_no_conversion_artefac
     entries = [*config.desks, *config.categories, *config.checkup_topics, *config.industries]
     assert all(entry.names.zh_Hant and entry.names.en for entry in entries)
     assert _artefacts(entry.names.zh_Hant for entry in entries) == []
+
+
+# -- texts reused across kinds of tickets say what this one is ----------------------------------
+
+async def test_a_consultation_is_called_a_consultation_and_a_desk_is_not_a_grid(
+        bot: BotEnv) -> None:
+    t = bot.runtime.translator("zh_Hans")
+    await consultation._bind(bot)
+    await bot.send(bot.updates.command(RESIDENT, "/consult"))
+    await press(bot, RESIDENT, "rp:cat:legal_family")
+    await bot.send(bot.updates.private_text(RESIDENT, "离婚后孩子的抚养权怎么判？"))
+    await press(bot, RESIDENT, "rp:way:chat")
+    await press(bot, RESIDENT, "rp:skip:media")
+    await bot.send(bot.updates.contact(RESIDENT, "+86 139 0000 1234", user_id=RESIDENT.id))
+    await press(bot, RESIDENT, "rp:submit")
+    await bot.deliver()
+    ticket = await consultation._ticket(bot, RESIDENT)
+
+    # Unclaimed for half an hour: the legal desk's group is not told about "this grid".
+    bot.clock.advance(timedelta(minutes=30))
+    assert await bot.tick() == 1
+    await bot.deliver()
+    reminder = bot.last_text(consultation.LEGAL_GROUP.id)
+    assert reminder == html_visible_text(t(
+        "⏰ <b>No. {number}</b> has waited {waited} and nobody has claimed it yet. Please "
+        "claim it, or transfer it if it is not for this desk.", number=ticket.number,
+        waited="30分钟"))
+    assert "网格" not in reminder
+
+    card = consultation._card(bot, consultation.LEGAL_GROUP)
+    await bot.send(bot.updates.callback(consultation.LAWYER, f"tk:claim:{ticket.id}",
+                                        card.result))
+    await bot.deliver()
+    told = bot.last_text(RESIDENT.id)
+    assert t("{role} {name} has taken on {request}.", role="公共法律服务",
+             name=consultation.LAWYER.first_name, request="您的咨询") in told
+    assert "报事" not in told and "反映" not in told
