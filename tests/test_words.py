@@ -7,19 +7,22 @@ import re
 from datetime import timedelta
 
 import pytest
+from telegram.ext import CommandHandler
 
 from bot.apispec import html_visible_text
 from bot.config import load_config
 from bot.i18n import Catalogs, format_duration
+from handlers import commands
 from locales import tools
 from tests import test_consultation as consultation
-from tests.harness import BotEnv
-from tests.telegram_fake import User
+from tests.harness import ADMIN, BotEnv
+from tests.telegram_fake import Chat, User
 from tests.test_consultation import QUESTION
 from tests.test_report_flow import INSIDE, OTHER, TEXT, press
 
 RESIDENT = User(870_001, "居民", language_code="zh-hans")
 EN_RESIDENT = User(870_002, "Resident", language_code="en")
+GROUP = Chat(-1008700000001, "supergroup", title="东湖一社区第1网格")
 
 
 @pytest.mark.parametrize(("value", "approximate", "words"), [
@@ -211,3 +214,29 @@ async def test_a_consultation_is_called_a_consultation_and_a_desk_is_not_a_grid(
     assert t("{role} {name} has taken on {request}.", role="公共法律服务",
              name=consultation.LAWYER.first_name, request="您的咨询") in told
     assert "报事" not in told and "反映" not in told
+
+
+# -- commands people can find ------------------------------------------------------------------
+
+def _answered_commands(bot: BotEnv) -> set[str]:
+    return {command for handlers in bot.app.handlers.values() for handler in handlers
+            if isinstance(handler, CommandHandler) for command in handler.commands}
+
+
+async def test_every_command_the_bot_answers_is_in_a_menu_in_help_and_in_the_readme(
+        bot: BotEnv) -> None:
+    private = {name for name, _ in commands.PRIVATE_COMMANDS}
+    group = {name for name, _ in commands.GROUP_COMMANDS}
+    assert _answered_commands(bot) == private | group
+    assert {"consult", "matter"} <= private and "slots" in group
+
+    await bot.send(bot.updates.command(EN_RESIDENT, "/help"))
+    shown = bot.last_text(EN_RESIDENT.id)
+    assert all(re.search(rf"^/{name}\b", shown, re.M) for name in private), shown
+    await bot.send(bot.updates.command(GROUP, "/help", user=ADMIN))
+    shown = bot.last_text(GROUP.id)
+    assert all(re.search(rf"^/{name}\b", shown, re.M) for name in group), shown
+    assert "/bind CODE — " in shown
+
+    readme = (tools.ROOT / "README.md").read_text("utf-8")
+    assert [name for name in sorted(private | group) if f"`/{name}" not in readme] == []
