@@ -128,5 +128,15 @@ def format_duration(value: timedelta, language: str, *, approximate: bool = Fals
     return format_list(words, style="unit", locale=locale)
 
 
+def format_names(names: list[str], language: str) -> str:
+    """Several names as one phrase of ``language``: "劳动用工、合同管理和知识产权",
+    "Labour and employment, Contracts, Work safety"."""
+    language = language if language in LANGUAGES else DEFAULT_LANGUAGE
+    # English names often hold an "and" of their own ("Labour and employment"), which a
+    # final "and" would run into; commas alone keep them apart.
+    style = "unit" if language == "en" else "standard"
+    return format_list(names, style=style, locale=_babel_locale(language))
+
+
 def _babel_locale(lang: str) -> str:
     return {"zh_Hans": "zh_Hans_CN", "zh_Hant": "zh_Hant_TW", "en": "en"}[lang]

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from bot.config import Config
-from bot.i18n import N_, Translator
+from bot.i18n import N_, Translator, format_names
 from bot.services.relay import Role, role_of
 from bot.services.tickets import mask_phone
 from storage.models import OrgNode, Ticket, TicketAttachment
@@ -222,7 +222,7 @@ def slot_label(config: Config, starts_at: datetime | None, ends_at: datetime | N
 
 def topic_names(config: Config, codes: Sequence[str], language: str) -> str:
     names = {topic.code: topic.names.get(language) for topic in config.checkup_topics}
-    return "、".join(html.escape(names.get(code) or code) for code in codes)
+    return format_names([html.escape(names.get(code) or code) for code in codes], language)
 
 
 def checkup_lines(t: Translator, config: Config, ticket: Ticket) -> list[str]:

@@ -11,8 +11,9 @@ from telegram.ext import CommandHandler
 
 from bot.apispec import html_visible_text
 from bot.config import load_config
-from bot.i18n import Catalogs, format_duration
+from bot.i18n import Catalogs, format_duration, format_names
 from handlers import commands
+from handlers.cards import topic_names
 from locales import tools
 from tests import test_consultation as consultation
 from tests.harness import ADMIN, BotEnv
@@ -240,3 +241,12 @@ async def test_every_command_the_bot_answers_is_in_a_menu_in_help_and_in_the_rea
 
     readme = (tools.ROOT / "README.md").read_text("utf-8")
     assert [name for name in sorted(private | group) if f"`/{name}" not in readme] == []
+
+
+def test_several_names_are_joined_as_the_language_joins_them() -> None:
+    names = ["A", "B", "C"]
+    assert [format_names(names, language) for language in ("zh_Hans", "zh_Hant", "en")] == [
+        "A、B和C", "A、B和C", "A, B, C"]
+    config = load_config(tools.ROOT / "bot" / "data" / "gridgate.example.toml", environ={})
+    assert topic_names(config, ["labour_employment", "contracts"], "en") == (
+        "Labour and employment, Contracts")
