@@ -250,3 +250,25 @@ def test_several_names_are_joined_as_the_language_joins_them() -> None:
     config = load_config(tools.ROOT / "bot" / "data" / "gridgate.example.toml", environ={})
     assert topic_names(config, ["labour_employment", "contracts"], "en") == (
         "Labour and employment, Contracts")
+
+
+@pytest.mark.parametrize("language", ["zh_Hans", "zh_Hant"])
+def test_a_button_a_text_names_is_quoted_in_its_own_translation(language) -> None:
+    """"Press Register to finish" names the button ✅ Register: its translation quotes that
+    button's translation (点“登记”), not another word for it."""
+    template = [m for m in tools.read(tools.template_path()) if isinstance(m.id, str) and m.id]
+    labels = [m.id for m in template if len(_bare(m.id)) <= 40]
+    catalog = _catalog(language)
+
+    def translated(msgid: str) -> str:
+        return catalog.get(msgid).string or msgid
+
+    wrong = []
+    for message in template:
+        for name in _named(message.id):
+            buttons = [_bare(translated(label)) for label in labels
+                       if _bare(label).startswith(name)]
+            quoted = _named(translated(message.id))
+            if not any(button.startswith(q) for button in buttons for q in quoted):
+                wrong.append((name, translated(message.id)))
+    assert wrong == []
