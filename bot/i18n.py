@@ -11,8 +11,11 @@ import gettext
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from importlib import resources
 
+from babel.dates import format_timedelta
+from babel.lists import format_list
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
@@ -62,6 +65,10 @@ class Translator:
         text = self._translations.ngettext(singular, plural, n)
         return text.format(n=n, **values)
 
+    def duration(self, value: timedelta, *, approximate: bool = False) -> str:
+        """``value`` in words of this language; see ``format_duration``."""
+        return format_duration(value, self.language, approximate=approximate)
+
 
 class Catalogs:
     """All compiled catalogs; one Translator per language."""
@@ -85,6 +92,50 @@ class Catalogs:
 
     def __getitem__(self, language: str) -> Translator:
         return self._translators.get(language, self._translators[DEFAULT_LANGUAGE])
+
+
+_UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+
+
+def format_duration(value: timedelta, language: str, *, approximate: bool = False) -> str:
+    """A duration as a person of ``language`` says it: "1小时30分钟", "1 小時 30 分鐘",
+    "1 hour, 30 minutes".
+
+    Whatever is shown to a person goes through here; the compact "1h30m" of
+    ``bot.config.format_duration`` is the configuration file's spelling, for administrators.
+    A configured duration is shown exactly. A measured one (``approximate``: time waited, an
+    average) is rounded to its two largest units, and to whole minutes once it is a minute or
+    more, because "1 minute 1 second" is more precise than anybody waiting cares about.
+    """
+    locale = _babel_locale(language if language in LANGUAGES else DEFAULT_LANGUAGE)
+    seconds = max(round(value.total_seconds()), 0)  # a measured time is never below zero
+    if approximate:
+        step = 3600 if seconds >= 86400 else 60 if seconds >= 60 else 1
+        seconds = round(seconds / step) * step
+    parts: list[tuple[str, int]] = []
+    for unit, size in _UNITS:
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append((unit, count))
+    if approximate:
+        parts = parts[:2]
+    if not parts:
+        parts = [("second", 0)]
+    # format_timedelta alone rounds to one unit (1h30m -> "2 hours"); given one whole unit at a
+    # time it names it exactly, and CLDR's unit list pattern joins them as the language does.
+    words = [format_timedelta(timedelta(seconds=count * dict(_UNITS)[unit]), granularity=unit,
+                              threshold=1, locale=locale) for unit, count in parts]
+    return format_list(words, style="unit", locale=locale)
+
+
+def format_names(names: list[str], language: str) -> str:
+    """Several names as one phrase of ``language``: "劳动用工、合同管理和知识产权",
+    "Labour and employment, Contracts, Work safety"."""
+    language = language if language in LANGUAGES else DEFAULT_LANGUAGE
+    # English names often hold an "and" of their own ("Labour and employment"), which a
+    # final "and" would run into; commas alone keep them apart.
+    style = "unit" if language == "en" else "standard"
+    return format_list(names, style=style, locale=_babel_locale(language))
 
 
 def _babel_locale(lang: str) -> str:

@@ -39,7 +39,6 @@ from telegram.ext import (
     filters,
 )
 
-from bot.config import format_duration
 from bot.i18n import N_, Translator
 from bot.logs import bind_log_context
 from bot.runtime import Runtime, runtime
@@ -229,7 +228,7 @@ async def _question(rt: Runtime, uow: UnitOfWork, t: Translator, draft: Draft) -
         rows = [buttons[i:i + 3] for i in range(0, len(buttons), 3)]
         rows.append(([] if data.get("reschedule") else back) + cancel)
         return t("Choose a day (at least {notice} from now):",
-                 notice=format_duration(config.timings.booking.min_notice)), \
+                 notice=t.duration(config.timings.booking.min_notice)), \
             InlineKeyboardMarkup(rows)
     if step == "slot":
         offered = data.get("offered")
@@ -389,7 +388,7 @@ async def _book(rt: Runtime, uow: UnitOfWork, t: Translator, draft: Draft,
         text = t("Your check-up is booked for {time}. The legal desk will confirm it; you "
                  "will be reminded before it. To cancel or move it, use My bookings in "
                  "/checkup until {cutoff} before.", time=when,
-                 cutoff=format_duration(rt.config.timings.booking.cancel_cutoff))
+                 cutoff=t.duration(rt.config.timings.booking.cancel_cutoff))
     # The number is known only here: the confirmation must reach the enterprise even if the
     # process dies right after the commit.
     confirmation = {"text": f"<b>{number}</b>\n{text}", "parse_mode": "HTML"}
@@ -444,7 +443,7 @@ def refusal_text(t: Translator, rt: Runtime, refused: BookingRefused,
         return t("Less than {cutoff} before the check-up it can no longer be cancelled or "
                  "moved here. Please tell the legal desk: reply to any message about No. "
                  "{number} and write what you need.",
-                 cutoff=format_duration(rt.config.timings.booking.cancel_cutoff),
+                 cutoff=t.duration(rt.config.timings.booking.cancel_cutoff),
                  number=number)
     if problem is Problem.NOT_ACTIVE:
         status = refused.booking.status if refused.booking else ""

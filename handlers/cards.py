@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from bot.config import Config
-from bot.i18n import N_, Translator
+from bot.i18n import N_, Translator, format_names
 from bot.services.relay import Role, role_of
 from bot.services.tickets import mask_phone
 from storage.models import OrgNode, Ticket, TicketAttachment
@@ -58,6 +58,20 @@ def role_name(t: Translator, node: OrgNode | None) -> str:
     if role is Role.DESK:
         return node.display_name(t.language)
     return t(_ROLE_LABELS[role])
+
+
+# What a resident's ticket is to them, in the news about it: a consultation is not a report.
+_REQUESTS = {
+    "report": N_("your report"),
+    "consultation": N_("your consultation"),
+    "enterprise_dispute": N_("your enterprise matter"),
+    "checkup": N_("your check-up booking"),
+}
+
+
+def your_request(t: Translator, ticket: Ticket) -> str:
+    """"your consultation", "您的咨询": the {request} of the texts residents get about it."""
+    return t(_REQUESTS.get(ticket.kind, _REQUESTS["report"]))
 
 
 def category_name(config: Config, code: str, language: str) -> str:
@@ -217,7 +231,7 @@ def slot_label(config: Config, starts_at: datetime | None, ends_at: datetime | N
 
 def topic_names(config: Config, codes: Sequence[str], language: str) -> str:
     names = {topic.code: topic.names.get(language) for topic in config.checkup_topics}
-    return "、".join(html.escape(names.get(code) or code) for code in codes)
+    return format_names([html.escape(names.get(code) or code) for code in codes], language)
 
 
 def checkup_lines(t: Translator, config: Config, ticket: Ticket) -> list[str]:

@@ -514,7 +514,7 @@ async def _render(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, rep
     if outcome.newly_urgent:
         reply.say(_emergency(t))
     if outcome.problem is not None:
-        text = _explain(t, outcome.problem, outcome.values)
+        text = _explain(t, outcome.problem, outcome.values, report)
         if outcome.show_places:
             await _offer_places(reply, uow, t, text)
         elif outcome.reask:
@@ -618,7 +618,8 @@ async def _ask(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, report
     elif step is Step.MEDIA and kind == reporting.CONSULTATION:
         count = len(report.media)
         text = t("<b>Documents</b> (optional): photos of papers or PDF files, up to {max}. Or "
-                 "press Skip.", max=config.limits.max_photos)
+                 "press “{button}”.", max=config.limits.max_photos,
+                 button=kb.media_skip(t, count))
         if count:
             text += "\n" + t("You have added {count} file(s) so far; sending new ones replaces "
                              "them.", count=count)
@@ -633,7 +634,8 @@ async def _ask(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, report
     elif step is Step.MEDIA:
         count = len(report.media)
         text = t("<b>Photos or videos</b> (optional): send up to {max}; an album counts as "
-                 "one answer. Or press Skip.", max=config.limits.max_photos)
+                 "one answer. Or press “{button}”.", max=config.limits.max_photos,
+                 button=kb.media_skip(t, count))
         if count:
             text += "\n" + t("You have added {count} photo(s) or video(s) so far; sending new ones "
                              "replaces them.", count=count)
@@ -781,7 +783,10 @@ def _emergency(t: Translator) -> str:
              "Your report will be marked urgent, but it does not replace an emergency call.")
 
 
-def _explain(t: Translator, problem: Problem, values: dict[str, Any]) -> str:
+def _explain(t: Translator, problem: Problem, values: dict[str, Any], report: Report) -> str:
+    # A text that names a button names one the person has in front of them: the media step's
+    # first button changes once something was sent, and a call-back offers no Skip.
+    call_back = report.step is Step.CONTACT and report.way == "call"
     if problem is Problem.TOO_SHORT:
         return t("That is too short: please write at least {min} characters (this was "
                  "{count}).", **values)
@@ -797,7 +802,8 @@ def _explain(t: Translator, problem: Problem, values: dict[str, Any]) -> str:
     if problem is Problem.ALBUM_FULL:
         return t("Only the first {max} photos or videos are kept.", **values)
     if problem is Problem.NOT_MEDIA:
-        return t("Please send photos or videos (up to {max}), or press Skip.", **values)
+        return t("Please send photos or videos (up to {max}), or press “{button}”.",
+                 button=kb.media_skip(t, len(report.media)), **values)
     if problem is Problem.NOT_PLACE:
         return t("Please share a location, choose from the list, or type the address.")
     if problem is Problem.ADDRESS_TOO_LONG:
@@ -806,17 +812,21 @@ def _explain(t: Translator, problem: Problem, values: dict[str, Any]) -> str:
     if problem is Problem.OUTSIDE_GRIDS:
         return t("That location is outside every grid we serve. Please choose the grid from "
                  "the list.")
-    if problem is Problem.NOT_CONTACT:
-        return t("Please share your phone number with the button below, or choose Skip.")
-    if problem is Problem.PHONE_NEEDED:
+    if problem is Problem.NOT_CONTACT and not call_back:
+        return t("Please share your phone number with the button below, or press “{button}”.",
+                 button=kb.contact_skip(t))
+    if problem in (Problem.NOT_CONTACT, Problem.PHONE_NEEDED):
         return t("A call-back needs your phone number: share it with the button below, or go "
                  "back and choose another way to be answered.")
     if problem is Problem.NOT_DOCUMENT:
-        return t("Please send photos or PDF files (up to {max}), or press Skip.",
-                 max=values.get("max", ""))
+        return t("Please send photos or PDF files (up to {max}), or press “{button}”.",
+                 max=values.get("max", ""), button=kb.media_skip(t, len(report.media)))
+    if problem is Problem.NOT_OWN_CONTACT and call_back:
+        return t("That is someone else's contact. Please share your own number with the "
+                 "button below.")
     if problem is Problem.NOT_OWN_CONTACT:
         return t("That is someone else's contact. Please share your own number with the "
-                 "button below, or choose Skip.")
+                 "button below, or press “{button}”.", button=kb.contact_skip(t))
     return t("Please use the buttons below.")
 
 

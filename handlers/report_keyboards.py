@@ -65,13 +65,21 @@ def back_only(t: Translator, step: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[_back(t, step)]])
 
 
+def media_skip(t: Translator, count: int) -> str:
+    """The media step's button that goes on without sending (more): texts name it by this."""
+    return t("Keep these photos") if count else t("Skip")
+
+
 def media(t: Translator, count: int) -> InlineKeyboardMarkup:
+    first = [_button(media_skip(t, count), SKIP + "media")]
     if count:
-        first = [_button(t("Keep these photos"), SKIP + "media"),
-                 _button(t("Remove the photos"), NO_MEDIA)]
-    else:
-        first = [_button(t("Skip"), SKIP + "media")]
+        first.append(_button(t("Remove the photos"), NO_MEDIA))
     return InlineKeyboardMarkup([first, [_back(t, "media")]])
+
+
+def contact_skip(t: Translator) -> str:
+    """The contact step's button for giving no number (absent for a call-back)."""
+    return t("Skip")
 
 
 def location_request(t: Translator) -> ReplyKeyboardMarkup:
@@ -127,7 +135,7 @@ def enterprises(t: Translator, options: Sequence[tuple[int, str]]) -> InlineKeyb
 
 def contact_options(t: Translator, anonymous_allowed: bool, *,
                     skip_allowed: bool = True) -> InlineKeyboardMarkup:
-    rows = [[_button(t("Skip"), SKIP + "contact")]] if skip_allowed else []
+    rows = [[_button(contact_skip(t), SKIP + "contact")]] if skip_allowed else []
     if anonymous_allowed:
         rows.append([_button(t("🕶 Report anonymously"), ANONYMOUS)])
     rows.append([_back(t, "contact")])

@@ -153,7 +153,7 @@ async def _add(rt: Runtime, uow: UnitOfWork, t: Translator, node: OrgNode, text:
                      last=created[-1].starts_at.astimezone(rt.config.timezone).isoformat(),
                      length=format_duration(plan.length), places=plan.capacity)
     lines = [t("Added {count} slot(s) of {length} with {places} place(s) each.",
-               count=len(created), length=format_duration(plan.length),
+               count=len(created), length=t.duration(plan.length),
                places=plan.capacity)]
     if skipped:
         lines.append(t("Skipped {count}: in the past or overlapping an open slot.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 
 from telegram import Update
@@ -14,7 +15,7 @@ from bot.services import users
 from bot.services.groups import set_group_language
 from handlers import keyboards, report
 from handlers.binding import bind_in_group
-from handlers.commands import publish_chat_menu
+from handlers.commands import command_list, publish_chat_menu
 from handlers.common import group_info, is_group, language_of, place_html, translator_for
 
 log = logging.getLogger(__name__)
@@ -27,11 +28,12 @@ def _welcome(t: Translator) -> str:
 
 
 def _private_help(t: Translator) -> str:
-    return (t("<b>How to use Gridgate</b>\n\n"
-              "/start — main menu\n/language — change the language\n/help — this help\n\n"
-              "In an emergency call 110 (police), 119 (fire) or 120 (ambulance) first.")
-            + "\n\n" + t("Your data: /mydata sends you a copy of everything the bot keeps "
-                          "about you; /deletemydata erases it."))
+    return "\n\n".join([
+        t("<b>How to use Gridgate</b>"),
+        html.escape(command_list(t, group=False)),
+        t("In an emergency call 110 (police), 119 (fire) or 120 (ambulance) first."),
+        t("Your data: /mydata sends you a copy of everything the bot keeps about you; "
+          "/deletemydata erases it.")])
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -78,14 +80,8 @@ async def group_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
             status += "\n" + t("It is marked inactive; a Gridgate administrator can bind it again.")
     else:
         status = t("This group is not bound yet.")
-    await update.effective_message.reply_html(
-        status + "\n\n" + t(
-            "<b>Group commands</b>\n"
-            "/bind CODE — bind this group to a grid, centre or desk (Gridgate administrators)\n"
-            "/unbind — unbind this group (Gridgate administrators)\n"
-            "/language — the group's language (Gridgate administrators)\n"
-            "/stats [today|week|month] — the numbers of this group's area\n"
-            "/help — this help"))
+    await update.effective_message.reply_html("\n\n".join([
+        status, t("<b>Group commands</b>"), html.escape(command_list(t, group=True))]))
 
 
 async def language_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -13,7 +13,6 @@ from datetime import timedelta
 from telegram import InputFile, Update
 from telegram.ext import ContextTypes
 
-from bot.config import format_duration
 from bot.i18n import Translator
 from bot.runtime import runtime
 from bot.services import charts, stats
@@ -32,14 +31,8 @@ def _rate(value: float | None) -> str:
     return f"{value * 100:.1f}".rstrip("0").rstrip(".") + "%"
 
 
-def _duration(value: timedelta | None) -> str:
-    if value is None:
-        return "—"
-    if value >= timedelta(minutes=1):
-        value = timedelta(minutes=round(value.total_seconds() / 60))
-    else:
-        value = timedelta(seconds=round(value.total_seconds()))
-    return format_duration(value)
+def _duration(t: Translator, value: timedelta | None) -> str:
+    return "—" if value is None else t.duration(value, approximate=True)
 
 
 def _name(t: Translator, line: Line) -> str:
@@ -76,7 +69,8 @@ def render_text(t: Translator, report: Report, title: str) -> str:
           "{satisfaction}", resolution=_rate(total.resolution_rate),
           on_time=_rate(total.on_time_rate), satisfaction=_rate(total.satisfaction_rate)),
         t("Average time to claim {claim} · to resolve {resolve}",
-          claim=_duration(total.average_claim), resolve=_duration(total.average_resolve)),
+          claim=_duration(t, total.average_claim),
+          resolve=_duration(t, total.average_resolve)),
     ]
     if not report.lines:
         return "\n".join(head)

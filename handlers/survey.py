@@ -65,6 +65,18 @@ def register(app: Application) -> None:
 
 # -- what the resident sees ------------------------------------------------------------------
 
+# The follow-up asks about what the person asked for: a check-up had no problem to solve, a
+# consultation was a question. {note} is the resolution (for a check-up, the lawyer's report).
+_RESOLVED = {
+    "consultation": N_("Your consultation was answered: {note}"),
+    "checkup": N_("Your legal check-up is done. The lawyer's report: {note}"),
+}
+_SOLVED_QUESTION = {
+    "consultation": N_("Has your question been answered?"),
+    "checkup": N_("Did the check-up help with what you wanted looked at?"),
+}
+
+
 def _heading(t: Translator, rt: Runtime, ticket: Ticket) -> str:
     number = t("No. {number}", number=ticket.number)
     category = html.escape(category_name(rt.config, ticket.category, t.language))
@@ -78,14 +90,20 @@ def question(t: Translator, rt: Runtime, ticket: Ticket, survey: TicketSurvey, *
     lines = [_heading(t, rt, ticket)]
     if reminder:
         lines.append(t("A reminder: we would still like to hear from you."))
-    lines.append(t("Your report was resolved: {note}",
+    lines.append(t(_RESOLVED.get(ticket.kind, N_("Your report was resolved: {note}")),
                    note=html.escape(trimmed(ticket.resolution or "", 600))))
     if survey.solved is None:
-        lines += ["", t("Is the problem solved?")]
-        rows = [[_button(t("✅ Yes, solved"), survey, "y"),
-                 _button(t("❌ Not solved"), survey, "n")]]
+        lines += ["", t(_SOLVED_QUESTION.get(ticket.kind, N_("Is the problem solved?")))]
+        if ticket.kind in _SOLVED_QUESTION:
+            yes, no = t("✅ Yes"), t("❌ No")
+        else:
+            yes, no = t("✅ Yes, solved"), t("❌ Not solved")
+        rows = [[_button(yes, survey, "y"), _button(no, survey, "n")]]
     else:
-        solved = t("Solved") if survey.solved else t("Not solved")
+        if ticket.kind in _SOLVED_QUESTION:
+            solved = t("Yes") if survey.solved else t("No")
+        else:
+            solved = t("Solved") if survey.solved else t("Not solved")
         lines += ["", t("You said: {answer}.", answer=solved),
                   t("How satisfied are you with how it was handled?")]
         rows = [[_button(t(SCORE_LABELS[score]), survey, f"s{score}")]

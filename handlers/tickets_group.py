@@ -50,7 +50,14 @@ from bot.services import routing, surveys, tickets
 from bot.services.grids import path_label
 from bot.services.relay import clean_name
 from bot.services.tickets import Refusal, TicketRefused
-from handlers.cards import ACTION_PREFIX, STATUS_LABELS, local_time, role_name, trimmed
+from handlers.cards import (
+    ACTION_PREFIX,
+    STATUS_LABELS,
+    local_time,
+    role_name,
+    trimmed,
+    your_request,
+)
 from handlers.common import is_group, place_html, translator_for
 from handlers.membership_check import Membership, membership
 from handlers.notify import Notifier
@@ -398,19 +405,20 @@ async def _claim(p: Press) -> None:
     except TicketRefused as exc:
         p.refused(exc)
         return
-    await _refresh_and_tell(p, ticket, name, N_("{role} {name} has taken on your request."))
+    await _refresh_and_tell(p, ticket, name, N_("{role} {name} has taken on {request}."))
     await p.uow.commit()
     p.answer(p.t("You have claimed No. {number}.", number=ticket.number))
 
 
 async def _refresh_and_tell(p: Press, ticket: Ticket, name: str, msgid: str) -> None:
     """The card shows the new state; residents hear it from "<role> <name>" in their
-    language. `msgid` takes {role} and {name}."""
+    language. `msgid` takes {role}, {name} and {request}."""
     notifier = Notifier(p.rt, p.uow)
     await notifier.refresh_card(ticket)
     role = role_label(await group_node(p.uow, p.chat_id))
     await notifier.tell_residents_with(ticket, lambda t: t(
-        msgid, role=html.escape(role(t)), name=html.escape(name)))
+        msgid, role=html.escape(role(t)), name=html.escape(name),
+        request=your_request(t, ticket)))
 
 
 async def _release(p: Press) -> None:
@@ -433,7 +441,7 @@ async def _start(p: Press) -> None:
         p.refused(exc)
         return
     await _refresh_and_tell(p, ticket, ticket.holder_name or worker_name(p.update),
-                            N_("{role} {name} has started work on your request."))
+                            N_("{role} {name} has started work on {request}."))
     await p.uow.commit()
     p.answer(p.t("Work on No. {number} has started.", number=ticket.number))
 
@@ -631,7 +639,8 @@ async def move_ticket(rt: Runtime, uow: UnitOfWork, update: Update, t: Translato
         arrived=lambda gt: _arrived_note(gt, kind, name=name, reason=reason,
                                          place=place_html(source_path, gt.language)),
         residents=lambda rt_: _resident_note(
-            rt_, kind, place=place_html(target_path, rt_.language), reason=reason))
+            rt_, kind, place=place_html(target_path, rt_.language), reason=reason,
+            request=your_request(rt_, ticket)))
     await uow.commit()
     bind_log_context(ticket=ticket.number)
     log.info("ticket %s %s from node %s to node %s", ticket.number, kind, source.code,
@@ -656,10 +665,11 @@ def _arrived_note(t: Translator, kind: str, *, name: str, place: str, reason: st
              name=html.escape(name), reason=html.escape(reason))
 
 
-def _resident_note(t: Translator, kind: str, *, place: str, reason: str) -> str:
+def _resident_note(t: Translator, kind: str, *, place: str, reason: str, request: str) -> str:
     if kind == "escalated":
-        return t("Your request has been passed up to {place}.", place=place)
-    return t("Your request has been passed on to {place}.\nReason: {reason}", place=place,
+        return t("We have passed {request} up to {place}.", request=request, place=place)
+    return t("We have passed {request} on to {place}.\nReason: {reason}", request=request,
+             place=place,
              reason=html.escape(reason))
 
 
@@ -772,8 +782,9 @@ async def _resolve_with(rt: Runtime, uow: UnitOfWork, update: Update, t: Transla
     role = role_label(await group_node(uow, chat_id))
     name = ticket.holder_name or worker_name(update)
     await notifier.tell_residents_with(ticket, lambda t: t(
-        "{role} {name} has resolved your request.\nResolution: {note}",
-        role=html.escape(role(t)), name=html.escape(name), note=html.escape(note)))
+        "{role} {name} has resolved {request}.\nResolution: {note}",
+        role=html.escape(role(t)), name=html.escape(name), request=your_request(t, ticket),
+        note=html.escape(note)))
     await uow.commit()
     return t("✅ No. {number} is resolved. The resident has been told.", number=ticket.number)
 

@@ -11,11 +11,9 @@ the enterprise: any of them may come.
 from __future__ import annotations
 
 import html
-from datetime import timedelta
 
 from telegram.helpers import mention_html
 
-from bot.config import format_duration
 from bot.i18n import resolve_language
 from bot.runtime import Runtime
 from bot.services import bookings
@@ -43,8 +41,7 @@ def booking_handlers(rt: Runtime) -> dict[str, TaskHandler]:
             return
         enterprise = await uow.enterprises.get(booking.enterprise_id)
         when = slot_label(config, slot.starts_at, slot.ends_at)
-        left = format_duration(timedelta(minutes=round(
-            (slot.starts_at - now).total_seconds() / 60)))
+        left = slot.starts_at - now
         notifier = Notifier(rt, uow)
         for contact in await uow.bookings.contacts(booking.enterprise_id):
             user = await uow.users.get(contact.user_id)
@@ -58,7 +55,7 @@ def booking_handlers(rt: Runtime) -> dict[str, TaskHandler]:
                 "⏰ Reminder: the legal check-up of {enterprise} is on {time} (in {left}). "
                 "To write to the desk, reply to this message.",
                 enterprise=html.escape(enterprise.name if enterprise else ""), time=when,
-                left=left)
+                left=t.duration(left, approximate=True))
             notifier.say(contact.user_id, text, ticket=ticket, purpose="relay")
         if booking.status == "booked" and ticket.group_chat_id is not None:
             group = await uow.groups.get(ticket.group_chat_id)

@@ -12,11 +12,10 @@ from datetime import datetime
 
 from telegram.helpers import mention_html
 
-from bot.config import format_duration
 from bot.i18n import Translator
 from bot.runtime import Runtime
 from bot.services import routing, tickets
-from handlers.cards import local_time
+from handlers.cards import local_time, your_request
 from handlers.notify import Notifier
 from scheduler.passing_up import pass_up
 from scheduler.ticker import TaskHandler
@@ -91,7 +90,7 @@ def deadline_handlers(rt: Runtime) -> dict[str, TaskHandler]:
             text = _holder(ticket) + t(
                 "⚠️ <b>No. {number}</b> is overdue: it was due by {time}. Unless it is "
                 "resolved within {grace}, it will be passed up one level.",
-                number=ticket.number, time=when, grace=format_duration(grace))
+                number=ticket.number, time=when, grace=t.duration(grace))
         await Notifier(rt, uow).to_group(ticket, text)
 
     async def escalate(uow: UnitOfWork, task: ScheduledTask) -> None:
@@ -107,8 +106,8 @@ def deadline_handlers(rt: Runtime) -> dict[str, TaskHandler]:
                 "Passed up to this group from {place}: it was not resolved by {time}.",
                 place=place, time=due),
             residents=lambda t, place: t(
-                "Your report was not resolved in time, so it has been passed up to {place}.",
-                place=place))
+                "It was not resolved in time, so we have passed {request} up to {place}.",
+                request=your_request(t, ticket), place=place))
         if moved is not None:
             moved.missed_deadline = True  # resolved later at the new level, it is still late
 

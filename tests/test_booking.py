@@ -287,7 +287,12 @@ async def test_booking_end_to_end(bot: BotEnv) -> None:
     assert ticket.status == "resolved"
     # The follow-up survey reaches the contact who booked.
     await _run_until(bot, local("2026-11-25 13:00"))
-    assert any(b.startswith("sv:") for b in _buttons(bot.fake.messages_in(OWNER_A.id)[-1]))
+    survey = bot.fake.messages_in(OWNER_A.id)[-1]
+    assert any(b.startswith("sv:") for b in _buttons(survey))
+    # It asks about the check-up, not about a problem reported and solved.
+    t = bot.runtime.translator("en")
+    assert t("Did the check-up help with what you wanted looked at?") in survey["text"]
+    assert "竞业限制" in survey["text"] and "problem" not in survey["text"]
 
 
 async def test_no_show_closes_without_a_survey(bot: BotEnv) -> None:

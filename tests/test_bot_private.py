@@ -148,8 +148,8 @@ async def test_command_menus_are_published_per_language(bot: BotEnv) -> None:
     english = next(c for c in calls if c.params["scope"]["type"] == "all_private_chats"
                    and c.params.get("language_code") == "en")
     assert [c["command"] for c in english.params["commands"]] == [
-        "start", "report", "mytickets", "enterprise", "checkup", "cancel", "help",
-        "language", "mydata", "deletemydata"]
+        "start", "report", "consult", "matter", "mytickets", "enterprise", "checkup", "cancel",
+        "help", "language", "mydata", "deletemydata"]
     chinese = next(c for c in calls if c.params["scope"]["type"] == "all_private_chats"
                    and c.params.get("language_code") == "zh")
     assert chinese.params["commands"][0]["description"] != "Main menu"

@@ -54,8 +54,8 @@ async def test_reminded_after_30_minutes_then_escalated_after_2_hours(bot: BotEn
     card = bot.texts(COMMUNITY_GROUP.id)[-4:]
     assert any("楼下垃圾桶满了三天" in text for text in card)
     assert any(t("Passed up to this group from {place}: nobody claimed it within {waited}.",
-                 place="示范区 / 东湖街道 / 东湖第一社区 / 东湖一社区第1网格", waited="2h") in text
-               for text in card)
+                 place="示范区 / 东湖街道 / 东湖第一社区 / 东湖一社区第1网格",
+                 waited="2小时") in text for text in card)
     assert "⬆️" in bot.last_text(GRID_GROUP.id)
     async with bot.runtime.uow() as uow:
         ticket = await uow.tickets.get(ticket_id)

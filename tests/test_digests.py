@@ -98,8 +98,8 @@ async def test_daily_digest_at_0830_to_grid_and_community_groups(bot: BotEnv) ->
         new=2, resolved=1, open=1, overdue=0)) in grid
     assert t("Resolution rate {resolution} · on-time rate {on_time} · satisfaction rate "
              "{satisfaction}", resolution="50%", on_time="100%", satisfaction="100%") in grid
-    assert t("Average time to claim {claim} · to resolve {resolve}", claim="25m",
-             resolve="4h") in grid
+    assert t("Average time to claim {claim} · to resolve {resolve}", claim="25分钟",
+             resolve="4小时") in grid
     assert _photos(bot, GRID) == []  # a grid has no breakdown to draw
 
     [community] = _digests(bot, COMMUNITY)

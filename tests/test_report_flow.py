@@ -315,7 +315,8 @@ async def test_wrong_input_gets_an_explanation_and_the_same_question(rbot: BotEn
 
     await bot.send(bot.updates.private_text(EN, "here is a photo"))
     assert bot.last_text(EN.id).startswith(t(
-        "Please send photos or videos (up to {max}), or press Skip.", max=6))
+        "Please send photos or videos (up to {max}), or press “{button}”.", max=6,
+        button=t("Skip")))
     await bot.send(bot.updates.photo(EN, file_size=25 * 1024 * 1024))
     assert bot.last_text(EN.id).startswith(t(
         "That file is too large ({size} MB). Bots can receive files of up to {limit} MB; "
@@ -414,12 +415,13 @@ async def test_someone_elses_contact_is_refused(rbot: BotEnv, db) -> None:
                                        first_name="Mum"))
     assert bot.last_text(EN.id).startswith(t(
         "That is someone else's contact. Please share your own number with the button below, "
-        "or choose Skip."))
+        "or press “{button}”.", button=t("Skip")))
     await bot.send(bot.updates.contact(EN, "+86 139 0000 0001", first_name="No account"))
     assert (await draft(db, EN)).step == "contact"
     await bot.send(bot.updates.private_text(EN, "13900000000"))
     assert bot.last_text(EN.id).startswith(t(
-        "Please share your phone number with the button below, or choose Skip."))
+        "Please share your phone number with the button below, or press “{button}”.",
+        button=t("Skip")))
     await bot.send(bot.updates.contact(EN, PHONE))
     assert (await draft(db, EN)).data["phone"] == PHONE
 

@@ -168,7 +168,8 @@ async def test_two_workers_claim_at_once_and_one_wins(env: BotEnv, db: Database)
     assert t("Claimed") in edited["text"] and holder in edited["text"]
     assert f"tk:start:{ticket_id}" in str(edited["reply_markup"])
     told = bot.last_text(RESIDENT.id)
-    assert t("{role} {name} has taken on your request.", role=t("Grid worker"),
+    assert t("{role} {name} has taken on {request}.",
+             request=t("your report"), role=t("Grid worker"),
              name=holder) in told
     assert str(WORKER_A.id) not in str(bot.fake.sent_texts(RESIDENT.id, raw=True))
 
@@ -262,7 +263,8 @@ async def test_start_and_resolve_with_a_note_from_the_holder_only(env: BotEnv,
     assert answer["text"] == t("No. {number} is now: {status}.", number=number,
                                status=t("In progress"))
     await bot.deliver()
-    assert t("{role} {name} has started work on your request.", role=t("Grid worker"),
+    assert t("{role} {name} has started work on {request}.",
+             request=t("your report"), role=t("Grid worker"),
              name=holder) in bot.last_text(RESIDENT.id)
 
     await press(bot, WORKER_A, f"tk:resolve:{ticket_id}", message)
@@ -384,7 +386,8 @@ async def test_escalation_moves_the_card_to_the_community_group(env: BotEnv,
     assert buttons(retired) == [] and community in retired["text"]
     new_card = card(bot, ticket_id, COMMUNITY_GROUP.id)
     assert WORKER_A.first_name in new_card["text"]
-    assert t("Your request has been passed up to {place}.", place=community) in bot.last_text(
+    assert t("We have passed {request} up to {place}.", request=t("your report"),
+             place=community) in bot.last_text(
         RESIDENT.id)
 
     # The old card is stale now; the community's workers take it from here.
@@ -393,7 +396,8 @@ async def test_escalation_moves_the_card_to_the_community_group(env: BotEnv,
                                number=row.number)
     await press(bot, WORKER_B, f"tk:claim:{ticket_id}", new_card)
     await bot.deliver()
-    assert t("{role} {name} has taken on your request.", role=t("Community centre"),
+    assert t("{role} {name} has taken on {request}.",
+             request=t("your report"), role=t("Community centre"),
              name=full_name(WORKER_B)) in bot.last_text(RESIDENT.id)
 
 
@@ -588,8 +592,9 @@ async def test_transfer_through_the_tree_with_a_reason(env: BotEnv, db: Database
                    if m["message_id"] == message["message_id"])
     assert buttons(retired) == [] and reason in retired["text"]
     assert reason in card(bot, ticket_id, LEGAL_GROUP.id)["text"]
-    assert t("Your request has been passed on to {place}.\nReason: {reason}",
-             place=await place(bot, "legal"), reason=reason) in bot.last_text(RESIDENT.id)
+    assert t("We have passed {request} on to {place}.\nReason: {reason}",
+             request=t("your report"), place=await place(bot, "legal"),
+             reason=reason) in bot.last_text(RESIDENT.id)
 
     # The old picker is stale now; the history tells the story in the new group.
     answer = await press(bot, WORKER_A, f"tk:tt:{ticket_id}:{root}", picker.result)
@@ -816,7 +821,8 @@ async def test_worker_names_are_shown_without_control_or_bidi_characters(
     await press(bot, sly, f"tk:resolve:{ticket_id}", message)
     await bot.deliver()
     told = bot.last_text(RESIDENT.id)
-    assert t("{role} {name} has taken on your request.", role=t("Grid worker"),
+    assert t("{role} {name} has taken on {request}.",
+             request=t("your report"), role=t("Grid worker"),
              name="老赵 甲") in told
     edited = next(m for m in bot.fake.messages_in(GROUP.id)
                   if m["message_id"] == message["message_id"])

@@ -1,0 +1,274 @@
+"""What the bot says, as words a person reads: durations in the person's language, Traditional
+Chinese as it is written, buttons and commands that a text names actually being there."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from telegram.ext import CommandHandler
+
+from bot.apispec import html_visible_text
+from bot.config import load_config
+from bot.i18n import Catalogs, format_duration, format_names
+from handlers import commands
+from handlers.cards import topic_names
+from locales import tools
+from tests import test_consultation as consultation
+from tests.harness import ADMIN, BotEnv
+from tests.telegram_fake import Chat, User
+from tests.test_consultation import QUESTION
+from tests.test_report_flow import INSIDE, OTHER, TEXT, press
+
+RESIDENT = User(870_001, "居民", language_code="zh-hans")
+EN_RESIDENT = User(870_002, "Resident", language_code="en")
+GROUP = Chat(-1008700000001, "supergroup", title="东湖一社区第1网格")
+
+
+@pytest.mark.parametrize(("value", "approximate", "words"), [
+    (timedelta(hours=1, minutes=30), False,
+     ("1小时30分钟", "1 小時 30 分鐘", "1 hour, 30 minutes")),
+    (timedelta(minutes=15), False, ("15分钟", "15 分鐘", "15 minutes")),
+    (timedelta(days=1), False, ("1天", "1 天", "1 day")),
+    (timedelta(hours=12), False, ("12小时", "12 小時", "12 hours")),
+    # Measured times: the two largest units, whole minutes once past a minute.
+    (timedelta(minutes=1, seconds=1), True, ("1分钟", "1 分鐘", "1 minute")),
+    (timedelta(seconds=45), True, ("45秒钟", "45 秒", "45 seconds")),
+    (timedelta(hours=9, minutes=40, seconds=20), True, ("9小时40分钟", "9 小時 40 分鐘",
+                                                         "9 hours, 40 minutes")),
+    (timedelta(days=2, hours=3, minutes=50), True, ("2天4小时", "2 天 4 小時", "2 days, 4 hours")),
+    (timedelta(seconds=-3), True, ("0秒钟", "0 秒", "0 seconds")),
+])
+def test_durations_are_words_of_the_persons_language(value, approximate, words) -> None:
+    catalogs = Catalogs.load()
+    assert tuple(format_duration(value, language, approximate=approximate)
+                 for language in ("zh_Hans", "zh_Hant", "en")) == words
+    assert tuple(catalogs[language].duration(value, approximate=approximate)
+                 for language in ("zh_Hans", "zh_Hant", "en")) == words
+
+
+# -- texts that name a button name one the person has ------------------------------------------
+
+# "点击“跳过”", "按「略過」", "press “Skip”", "choose Skip": the name a text tells people to press.
+_PRESS = re.compile(r"(?:点击|点|按|选择|點擊|點|選擇|press|choose|tap)\s*"
+                    r"(?:[“「\"]([^”」\"{}]+)[”」\"]|\b([A-Z]\w+))")
+
+
+def _bare(label: str) -> str:
+    """A button's words without its emoji: "✅ 提交" -> "提交"."""
+    return re.sub(r"^\W+", "", label).strip()
+
+
+def _named(text: str) -> list[str]:
+    return [quoted or plain for quoted, plain in _PRESS.findall(text)]
+
+
+def _labels(call) -> set[str]:
+    markup = call.params.get("reply_markup") or {}
+    rows = markup.get("inline_keyboard") or markup.get("keyboard") or []
+    return {_bare(b["text"] if isinstance(b, dict) else b) for row in rows for b in row}
+
+
+def _to(bot: BotEnv, chat_id: int) -> list:
+    return [c for c in bot.fake.calls if c.method in ("sendMessage", "editMessageText")
+            and c.params.get("chat_id") == chat_id]
+
+
+async def _act(bot: BotEnv, user: User, update) -> None:
+    """Send ``update``; every button a reply names is on that reply's keyboards or on the
+    question it answers (the last two messages before it)."""
+    before = _to(bot, user.id)
+    await bot.send(update)
+    batch = _to(bot, user.id)[len(before):]
+    on_screen = set().union(*map(_labels, before[-2:] + batch))
+    for call in batch:
+        for name in _named(call.params.get("text", "")):
+            assert any(label.startswith(name) for label in on_screen), (
+                f"{call.params['text']!r} names {name!r}; the buttons are {sorted(on_screen)}")
+
+
+async def test_a_call_back_consultation_is_never_told_to_press_skip(bot: BotEnv) -> None:
+    for user in (RESIDENT, EN_RESIDENT):
+        await _act(bot, user, bot.updates.command(user, "/consult"))
+        await press(bot, user, "rp:cat:legal_labour")
+        await _act(bot, user, bot.updates.private_text(user, QUESTION))
+        await press(bot, user, "rp:way:call")
+        await _act(bot, user, bot.updates.private_text(user, "not a document"))
+        await _act(bot, user, bot.updates.document(user))
+        # At the phone number step of a call-back there is no Skip: wrong answers say so.
+        await _act(bot, user, bot.updates.private_text(user, "13900000000"))
+        await _act(bot, user, bot.updates.contact(user, "+86 139 0000 0000", user_id=OTHER.id))
+        await _act(bot, user, bot.updates.contact(user, "+86 139 0000 1234", user_id=user.id))
+        assert "rp:submit" in str(bot.fake.last("sendMessage").params.get("reply_markup"))
+
+
+async def test_media_step_names_the_button_it_shows(bot: BotEnv) -> None:
+    for user in (RESIDENT, EN_RESIDENT):
+        await _act(bot, user, bot.updates.command(user, "/report"))
+        await press(bot, user, "rp:cat:sanitation")
+        await _act(bot, user, bot.updates.private_text(user, TEXT))
+        await _act(bot, user, bot.updates.sticker(user))  # the first button is Skip
+        await _act(bot, user, bot.updates.photo(user))
+        # Back at the photos, with one sent: the first button now keeps it.
+        await _act(bot, user, bot.updates.callback(user, "rp:back:place",
+                                                   bot.fake.last("sendMessage").result))
+        await _act(bot, user, bot.updates.sticker(user))
+        await _act(bot, user, bot.updates.location(user, *INSIDE))
+        await _act(bot, user, bot.updates.private_text(user, "13900000000"))  # Skip is there
+
+
+def _catalog(language: str):
+    return tools.read(tools.po_path(language), tools.LANGUAGES[language])
+
+
+@pytest.mark.parametrize("language", ["zh_Hans", "zh_Hant", "en"])
+def test_button_names_quoted_in_texts_are_the_buttons_own_words(language) -> None:
+    """Where a text quotes a button, the words are that button's translation: a text saying
+    点击“跳过” beside a button 略過 sends people looking for something that is not there."""
+    strings = [s or m.id for m in _catalog(language) if m.id
+               for s in (m.string if isinstance(m.string, tuple) else (m.string,))]
+    labels = {_bare(s) for s in strings if isinstance(s, str) and len(_bare(s)) <= 40}
+    wrong = [(name, text) for text in strings if isinstance(text, str)
+             for name in _named(text) if not any(label.startswith(name) for label in labels)]
+    assert wrong == []
+
+
+# -- Traditional Chinese as it is written, not as a converter leaves it -------------------------
+
+# What a character-by-character Simplified -> Traditional conversion leaves behind, beside what a
+# Taiwan or Hong Kong reader expects.
+CONVERSION_ARTEFACTS = {
+    "程式碼": "代碼 (代码 is a code, not program source)",
+    "不透過": "未通過 / 不通過 (通过 is to pass, not to go through)",
+    "回複": "回覆",
+    "回復": "回覆 (回復 is to restore)",
+    "服務檯": "服務台 / 櫃檯",
+    "賬號": "帳號",
+    "併為": "並為",
+    "專案": "項目 (a topic, not a project)",
+    "登出登記": "註銷登記",
+    "信息": "資訊 / 資料",
+    "軟件": "軟體",
+    "數據": "資料",
+    "視頻": "影片",
+    "默認": "預設",
+    "菜單": "選單",
+    "用戶": "使用者",
+    "網絡": "網路",
+    "短信": "簡訊",
+    "知識產權": "智慧財產權",
+    "“": "「",
+    "”": "」",
+}
+
+
+def _artefacts(texts) -> list[tuple[str, str]]:
+    return [(text, found) for text in texts for found in CONVERSION_ARTEFACTS if found in text]
+
+
+def test_traditional_chinese_texts_have_no_conversion_artefacts() -> None:
+    texts = [s for m in _catalog("zh_Hant") if m.id
+             for s in (m.string if isinstance(m.string, tuple) else (m.string,))]
+    assert _artefacts(texts) == []
+
+
+def test_the_example_configurations_traditional_names_have_no_conversion_artefacts() -> None:
+    config = load_config(tools.ROOT / "bot" / "data" / "gridgate.example.toml", environ={})
+    entries = [*config.desks, *config.categories, *config.checkup_topics, *config.industries]
+    assert all(entry.names.zh_Hant and entry.names.en for entry in entries)
+    assert _artefacts(entry.names.zh_Hant for entry in entries) == []
+
+
+# -- texts reused across kinds of tickets say what this one is ----------------------------------
+
+async def test_a_consultation_is_called_a_consultation_and_a_desk_is_not_a_grid(
+        bot: BotEnv) -> None:
+    t = bot.runtime.translator("zh_Hans")
+    await consultation._bind(bot)
+    await bot.send(bot.updates.command(RESIDENT, "/consult"))
+    await press(bot, RESIDENT, "rp:cat:legal_family")
+    await bot.send(bot.updates.private_text(RESIDENT, "离婚后孩子的抚养权怎么判？"))
+    await press(bot, RESIDENT, "rp:way:chat")
+    await press(bot, RESIDENT, "rp:skip:media")
+    await bot.send(bot.updates.contact(RESIDENT, "+86 139 0000 1234", user_id=RESIDENT.id))
+    await press(bot, RESIDENT, "rp:submit")
+    await bot.deliver()
+    ticket = await consultation._ticket(bot, RESIDENT)
+
+    # Unclaimed for half an hour: the legal desk's group is not told about "this grid".
+    bot.clock.advance(timedelta(minutes=30))
+    assert await bot.tick() == 1
+    await bot.deliver()
+    reminder = bot.last_text(consultation.LEGAL_GROUP.id)
+    assert reminder == html_visible_text(t(
+        "⏰ <b>No. {number}</b> has waited {waited} and nobody has claimed it yet. Please "
+        "claim it, or transfer it if it is not for this desk.", number=ticket.number,
+        waited="30分钟"))
+    assert "网格" not in reminder
+
+    card = consultation._card(bot, consultation.LEGAL_GROUP)
+    await bot.send(bot.updates.callback(consultation.LAWYER, f"tk:claim:{ticket.id}",
+                                        card.result))
+    await bot.deliver()
+    told = bot.last_text(RESIDENT.id)
+    assert t("{role} {name} has taken on {request}.", role="公共法律服务",
+             name=consultation.LAWYER.first_name, request="您的咨询") in told
+    assert "报事" not in told and "反映" not in told
+
+
+# -- commands people can find ------------------------------------------------------------------
+
+def _answered_commands(bot: BotEnv) -> set[str]:
+    return {command for handlers in bot.app.handlers.values() for handler in handlers
+            if isinstance(handler, CommandHandler) for command in handler.commands}
+
+
+async def test_every_command_the_bot_answers_is_in_a_menu_in_help_and_in_the_readme(
+        bot: BotEnv) -> None:
+    private = {name for name, _ in commands.PRIVATE_COMMANDS}
+    group = {name for name, _ in commands.GROUP_COMMANDS}
+    assert _answered_commands(bot) == private | group
+    assert {"consult", "matter"} <= private and "slots" in group
+
+    await bot.send(bot.updates.command(EN_RESIDENT, "/help"))
+    shown = bot.last_text(EN_RESIDENT.id)
+    assert all(re.search(rf"^/{name}\b", shown, re.M) for name in private), shown
+    await bot.send(bot.updates.command(GROUP, "/help", user=ADMIN))
+    shown = bot.last_text(GROUP.id)
+    assert all(re.search(rf"^/{name}\b", shown, re.M) for name in group), shown
+    assert "/bind CODE — " in shown
+
+    readme = (tools.ROOT / "README.md").read_text("utf-8")
+    assert [name for name in sorted(private | group) if f"`/{name}" not in readme] == []
+
+
+def test_several_names_are_joined_as_the_language_joins_them() -> None:
+    names = ["A", "B", "C"]
+    assert [format_names(names, language) for language in ("zh_Hans", "zh_Hant", "en")] == [
+        "A、B和C", "A、B和C", "A, B, C"]
+    config = load_config(tools.ROOT / "bot" / "data" / "gridgate.example.toml", environ={})
+    assert topic_names(config, ["labour_employment", "contracts"], "en") == (
+        "Labour and employment, Contracts")
+
+
+@pytest.mark.parametrize("language", ["zh_Hans", "zh_Hant"])
+def test_a_button_a_text_names_is_quoted_in_its_own_translation(language) -> None:
+    """"Press Register to finish" names the button ✅ Register: its translation quotes that
+    button's translation (点“登记”), not another word for it."""
+    template = [m for m in tools.read(tools.template_path()) if isinstance(m.id, str) and m.id]
+    labels = [m.id for m in template if len(_bare(m.id)) <= 40]
+    catalog = _catalog(language)
+
+    def translated(msgid: str) -> str:
+        return catalog.get(msgid).string or msgid
+
+    wrong = []
+    for message in template:
+        for name in _named(message.id):
+            buttons = [_bare(translated(label)) for label in labels
+                       if _bare(label).startswith(name)]
+            quoted = _named(translated(message.id))
+            if not any(button.startswith(q) for button in buttons for q in quoted):
+                wrong.append((name, translated(message.id)))
+    assert wrong == []
