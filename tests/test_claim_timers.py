@@ -117,9 +117,9 @@ async def test_passing_up_skips_levels_without_a_group_and_lands_once(bot: BotEn
     assert ticket.group_chat_id == district_group.id
     grid = "示范区 / 东湖街道 / 东湖第一社区 / 东湖一社区第1网格"
     assert t("Passed up to {place}: nobody claimed it within {waited}.", place=district,
-             waited="2h") in bot.last_text(GRID_GROUP.id)
-    assert t("Your report has been passed up to {place} so that it is taken on sooner.",
-             place=district) in bot.last_text(RESIDENT.id)
+             waited="2小时") in bot.last_text(GRID_GROUP.id)
+    assert t("So that it is taken on sooner, we have passed {request} up to {place}.",
+             request=t("your report"), place=district) in bot.last_text(RESIDENT.id)
 
     for _ in range(3):  # hours go by; nothing above the district takes it
         bot.clock.advance(timedelta(hours=2))
@@ -130,7 +130,7 @@ async def test_passing_up_skips_levels_without_a_group_and_lands_once(bot: BotEn
              and f"tk:claim:{ticket_id}" in str(c.params.get("reply_markup"))]
     assert len(cards) == 1
     assert t("Passed up to this group from {place}: nobody claimed it within {waited}.",
-             place=grid, waited="2h") in cards[0].params["text"]
+             place=grid, waited="2小时") in cards[0].params["text"]
     assert not [text for text in bot.texts(district_group.id) if "⬆️" in text]
     async with bot.runtime.uow() as uow:
         assert [e.kind for e in await uow.tickets.events(ticket_id)].count("escalated") == 1

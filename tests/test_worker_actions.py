@@ -485,8 +485,8 @@ async def test_escalation_goes_up_from_the_group_and_stops_at_the_district(
     assert (row.node_id, row.group_chat_id) == (await node_id(bot, "SFQ"), DISTRICT_GROUP.id)
     await bot.deliver()
     [top_card] = cards_of(bot, ticket_id, DISTRICT_GROUP.id)
-    assert t("Your request has been passed up to {place}.", place=district) in bot.last_text(
-        RESIDENT.id)
+    assert t("We have passed {request} up to {place}.", request=t("your report"),
+             place=district) in bot.last_text(RESIDENT.id)
 
     # Nothing is above the district: the bot says so, and nothing moves.
     sent = len(bot.fake.calls_to("sendMessage"))
