@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.apispec import html_visible_text
+from bot.services import tickets
 from handlers import report
 from handlers.cards import STATUS_LABELS, category_name
 from storage.models import Draft, OutboxMessage, Ticket, TicketAttachment, TicketReporter
@@ -277,6 +278,52 @@ async def test_emergency_words_and_categories_show_110_119_120(rbot: BotEnv, db)
     await bot.send(bot.updates.private_text(OTHER, "小区门口的燃气管道有异味"))
     assert "110" not in bot.last_text(OTHER.id)
     assert "rp:skip:media" in _data(bot.fake.last("sendMessage"))
+
+
+# Words that only look like danger: a word inside another word ("fired", "begun"), a place
+# ("fire exit"), a hazard to report (火灾隐患), a help line (打人工客服), a hot-pot shop (一起火锅).
+NOT_EMERGENCIES = [
+    "My employer fired me and has not paid my wages",
+    "Work has begun on the road outside without any notice",
+    "The company may collapse and nobody pays us",
+    "The fire exit is blocked by bicycles",
+    "打人工客服电话一直没人接",
+    "楼道堆满杂物，有火灾隐患",
+    "楼下一起火锅店油烟太大",
+    "打人工客服電話一直沒人接",
+    "樓道堆滿雜物，有火災隱患",
+]
+EMERGENCIES = [
+    "There is a fire in the stairwell",
+    "A man with a GUN is shouting at the gate",
+    "Gas leak in block 3, it smells everywhere",
+    "The ceiling collapsed on the third floor",
+    "楼道起火了",
+    "火锅店起火了",
+    "有人持刀砍人",
+    "樓道起火了，有人受傷了",
+]
+
+
+@pytest.mark.parametrize("text", NOT_EMERGENCIES)
+def test_words_that_only_look_like_danger_are_no_emergency(text: str) -> None:
+    config = make_config()
+    assert not tickets.is_emergency(config, config.category("sanitation"), text)
+
+
+@pytest.mark.parametrize("text", EMERGENCIES)
+def test_real_emergencies_still_match(text: str) -> None:
+    config = make_config()
+    assert tickets.is_emergency(config, config.category("sanitation"), text)
+
+
+async def test_a_fire_exit_is_not_an_emergency(rbot: BotEnv, db) -> None:
+    bot = rbot
+    await bot.send(bot.updates.command(EN, "/report"))
+    await press(bot, EN, "rp:cat:sanitation")
+    await bot.send(bot.updates.private_text(EN, "The fire exit is blocked by bicycles"))
+    assert not any("110" in text for text in bot.texts(EN.id))
+    assert (await draft(db, EN)).data["urgent"] is False
 
 
 async def test_wrong_input_gets_an_explanation_and_the_same_question(rbot: BotEnv,
