@@ -754,6 +754,9 @@ def _explain(t: Translator, problem: Problem, values: dict[str, Any]) -> str:
     if problem is Problem.TOO_LONG:
         return t("That is too long: please keep it within {max} characters (this was "
                  "{count}).", **values)
+    if problem is Problem.NO_WORDS:
+        return t("Please write it in words: emoji and symbols alone do not say what is "
+                 "wrong.")
     if problem is Problem.NOT_DESCRIPTION:
         return t("Please describe the problem in words, or send a voice message or a video "
                  "note. Stickers, photos and files do not work here (photos come next).")

@@ -344,6 +344,16 @@ async def test_wrong_input_gets_an_explanation_and_the_same_question(rbot: BotEn
     assert bot.last_text(EN.id).startswith(t(
         "That is too long: please keep it within {max} characters (this was {count}).",
         max=2000, count=2001))
+    # Characters as a person counts them: five emoji (ten UTF-16 units, one with a skin
+    # tone and a family of five code points) are no description at all.
+    await bot.send(bot.updates.private_text(EN, "😡😡👍🏽👨‍👩‍👧🔥"))
+    assert bot.last_text(EN.id).startswith(t(
+        "Please write it in words: emoji and symbols alone do not say what is wrong."))
+    await bot.send(bot.updates.private_text(EN, "bins 👨‍👩‍👧👍🏽"))
+    assert bot.last_text(EN.id).startswith(t(
+        "That is too short: please write at least {min} characters (this was {count}).",
+        min=10, count=7))
+    assert (await draft(db, EN)).step == "description"
     await bot.send(bot.updates.sticker(EN))
     assert bot.last_text(EN.id).startswith(t(
         "Please describe the problem in words, or send a voice message or a video note. "

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import regex
+
 from bot.clock import Clock
 from bot.config import Category, Config
 from bot.services import tickets
@@ -70,6 +72,7 @@ class Problem(enum.StrEnum):
     USE_BUTTONS = "use_buttons"          # a message where only buttons answer
     TOO_SHORT = "too_short"
     TOO_LONG = "too_long"
+    NO_WORDS = "no_words"                # only emoji, symbols or punctuation
     NOT_DESCRIPTION = "not_description"  # a sticker, photo, file ... instead of words
     TOO_LARGE = "too_large"              # over Telegram's download limit for bots
     ALBUM_FULL = "album_full"            # items of an album beyond the limit were left out
@@ -116,6 +119,22 @@ def clean_text(text: str | None) -> str:
         return ""
     return "".join(ch for ch in text
                    if ch in "\n\t" or unicodedata.category(ch) != "Cc").strip()
+
+
+# One character as a reader counts it: a grapheme cluster (an emoji with its skin tone or a
+# family joined by zero-width joiners is one, however many code points it takes).
+_GRAPHEME = regex.compile(r"\X")
+_WORD = regex.compile(r"[\p{L}\p{N}]")
+
+
+def characters(text: str) -> int:
+    """How many characters a person would count in `text`."""
+    return len(_GRAPHEME.findall(text))
+
+
+def has_words(text: str) -> bool:
+    """Whether `text` has a letter or a digit: emoji and punctuation alone describe nothing."""
+    return _WORD.search(text) is not None
 
 
 def display_name(first_name: str | None, last_name: str | None) -> str:
@@ -385,7 +404,9 @@ class Report:
         limits = config.limits
         if answer.kind == "text":
             text = clean_text(answer.text)
-            count = len(text)
+            if not has_words(text):
+                return Outcome(problem=Problem.NO_WORDS)
+            count = characters(text)
             if count < limits.description_min_chars:
                 return Outcome(problem=Problem.TOO_SHORT,
                                values={"min": limits.description_min_chars, "count": count})
