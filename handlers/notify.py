@@ -3,13 +3,13 @@ caller's transaction (DESIGN §2): cards in groups, notices to residents."""
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
 
 from bot.i18n import Translator, resolve_language
 from bot.runtime import Runtime
 from bot.services import routing
 from bot.services.groups import MIGRATED, PostCard
+from bot.services.text import user_html
 from handlers.cards import card_keyboard, card_text, category_name
 from storage.models import GroupChat, Ticket
 from storage.uow import UnitOfWork
@@ -167,7 +167,7 @@ class Notifier:
         """Tell the reporter and co-reporters, each in their own language; `values` are
         escaped here."""
         await self.tell_residents_with(ticket, lambda t: t(
-            msgid, **{k: html.escape(v) for k, v in values.items()}))
+            msgid, **{k: user_html(v) for k, v in values.items()}))
 
     async def tell_residents_with(self, ticket: Ticket, render: Callable[[Translator], str],
                                   *, except_resident: int | None = None) -> None:

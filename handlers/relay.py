@@ -32,6 +32,7 @@ from bot.logs import bind_log_context
 from bot.runtime import Runtime, runtime
 from bot.services import relay
 from bot.services.relay import CAPTION_LIMIT, TEXT, TEXT_LIMIT, Content, Verdict
+from bot.services.text import user_html
 from handlers.cards import STATUS_LABELS, role_name
 from handlers.common import translator_for
 from handlers.notify import Notifier
@@ -162,7 +163,7 @@ def worker_header(t: Translator, ticket: Ticket, node: OrgNode | None, name: str
     if not name:
         return t("<b>No. {number}</b> · {role}:", number=ticket.number, role=label)
     return t("<b>No. {number}</b> · {role} {name}:", number=ticket.number, role=label,
-             name=html.escape(name))
+             name=user_html(name))
 
 
 def enqueue_relay(rt: Runtime, uow: UnitOfWork, ticket: Ticket, *, chat_id: int, header: str,
@@ -195,7 +196,7 @@ def enqueue_relay(rt: Runtime, uow: UnitOfWork, ticket: Ticket, *, chat_id: int,
 
 
 def _joined(header: str, body: str) -> str:
-    return f"{header}\n{html.escape(body)}" if body else header
+    return f"{header}\n{user_html(body)}" if body else header
 
 
 # -- resident → group -----------------------------------------------------------------------------
@@ -267,7 +268,7 @@ def resident_header(t: Translator, ticket: Ticket, user: TelegramUser) -> str:
         return t("<b>No. {number}</b> · anonymous resident:", number=ticket.number)
     name = relay.clean_name(ticket.reporter_name or user.full_name) or t("Resident")
     return t("<b>No. {number}</b> · resident {name}:", number=ticket.number,
-             name=html.escape(name))
+             name=user_html(name))
 
 
 def outcome_text(t: Translator, rt: Runtime, ticket: Ticket, outcome: Outcome) -> str:

@@ -39,6 +39,7 @@ from bot.logs import bind_log_context
 from bot.runtime import Runtime, runtime
 from bot.services import reporting
 from bot.services.reporting import Answer, Outcome, Problem, Report, Step, Submitted
+from bot.services.text import user_html
 from handlers import report_keyboards as kb
 from handlers.cards import STATUS_LABELS, WAY_LABELS, category_name
 from handlers.common import conversation_is, place_html, translator_for
@@ -509,7 +510,7 @@ async def _render(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, rep
         return
     if outcome.show_places:
         await _offer_places(reply, uow, t, t("Address noted: {address}",
-                                             address=html.escape(report.address or "")))
+                                             address=user_html(report.address or "")))
     elif outcome.moved:
         await _ask(reply, rt, uow, t, report, prefix=await _ack(uow, t, rt, report, before),
                    came_from=before)
@@ -620,7 +621,7 @@ async def _ask(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, report
                  "grid from the list, or type the address.")
         if report.address:
             text += "\n" + t("Address noted: {address}. Please also choose the grid.",
-                             address=html.escape(report.address))
+                             address=user_html(report.address))
         reply.say(lead(text), kb.location_request(t))
         reply.say(t("Or choose here:"),
                   kb.place_options(t, await reporting.last_grid(uow, report)))
@@ -667,7 +668,7 @@ async def _place_text(uow: UnitOfWork, t: Translator, report: Report) -> str:
     grid = await uow.nodes.get(report.grid_id) if report.grid_id else None
     parts = [place_html(await uow.nodes.path(grid), t.language)] if grid else []
     if report.address:
-        parts.append(html.escape(report.address))
+        parts.append(user_html(report.address))
     return " · ".join(parts) or t("not chosen")
 
 
@@ -682,7 +683,7 @@ async def _summary(uow: UnitOfWork, t: Translator, rt: Runtime, report: Report) 
     if report.urgent:
         lines.append(t("🚨 Urgent"))
     if report.description:
-        lines.append(t("Description: {text}", text=html.escape(report.description)))
+        lines.append(t("Description: {text}", text=user_html(report.description)))
     if report.spoken is not None:
         lines.append(t("Description: a voice message") if report.spoken[0] == "voice"
                      else t("Description: a video note"))
@@ -696,7 +697,7 @@ async def _summary(uow: UnitOfWork, t: Translator, rt: Runtime, report: Report) 
         lines.append(t("Contact: anonymous (the workers see neither your name nor your "
                        "number)"))
     elif report.phone:
-        lines.append(t("Contact: {phone}", phone=html.escape(report.phone)))
+        lines.append(t("Contact: {phone}", phone=user_html(report.phone)))
     else:
         lines.append(t("Contact: not shared"))
     lines += ["", t("Press Submit to send it, or change any part first.")]
@@ -708,7 +709,7 @@ def _consultation_summary(t: Translator, rt: Runtime, report: Report) -> str:
              t("Topic: <b>{name}</b>", name=html.escape(
                  category_name(rt.config, report.category_code or "", t.language)))]
     if report.description:
-        lines.append(t("Question: {text}", text=html.escape(report.description)))
+        lines.append(t("Question: {text}", text=user_html(report.description)))
     if report.spoken is not None:
         lines.append(t("Question: a voice message"))
     if report.way in WAY_LABELS:
@@ -719,7 +720,7 @@ def _consultation_summary(t: Translator, rt: Runtime, report: Report) -> str:
     if report.media:
         lines.append(t("Documents: {count}", count=len(report.media)))
     if report.phone:
-        lines.append(t("Contact: {phone}", phone=html.escape(report.phone)))
+        lines.append(t("Contact: {phone}", phone=user_html(report.phone)))
     else:
         lines.append(t("Contact: not shared"))
     lines += ["", t("Press Submit to send it, or change any part first.")]
@@ -738,7 +739,7 @@ WEEKDAYS = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_
 
 async def _enterprise_name(uow: UnitOfWork, report: Report) -> str:
     enterprise = await uow.enterprises.get(report.enterprise_id or 0)
-    return html.escape(enterprise.name) if enterprise else "—"
+    return user_html(enterprise.name) if enterprise else "—"
 
 
 def _emergency(t: Translator) -> str:

@@ -49,6 +49,7 @@ from bot.runtime import Runtime, runtime
 from bot.services import routing, surveys, tickets
 from bot.services.grids import path_label
 from bot.services.relay import clean_name
+from bot.services.text import user_html
 from bot.services.tickets import Refusal, TicketRefused
 from handlers.cards import ACTION_PREFIX, STATUS_LABELS, local_time, role_name, trimmed
 from handlers.common import is_group, place_html, translator_for
@@ -639,14 +640,14 @@ def _arrived_note(t: Translator, kind: str, *, name: str, place: str, reason: st
     if kind == "escalated":
         return t("⬆️ Escalated from {place} by {name}.", place=place, name=html.escape(name))
     return t("↪️ Transferred from {place} by {name}. Reason: {reason}", place=place,
-             name=html.escape(name), reason=html.escape(reason))
+             name=user_html(name), reason=user_html(reason))
 
 
 def _resident_note(t: Translator, kind: str, *, place: str, reason: str) -> str:
     if kind == "escalated":
         return t("Your request has been passed up to {place}.", place=place)
     return t("Your request has been passed on to {place}.\nReason: {reason}", place=place,
-             reason=html.escape(reason))
+             reason=user_html(reason))
 
 
 # -- replies to our prompts ------------------------------------------------------------------
@@ -817,7 +818,7 @@ async def _event_words(t: Translator, event: TicketEvent, names: dict,
         return t("Work started by {name}", name=name)
     if kind == "resolved":
         return t("Resolved by {name}: {note}", name=name,
-                 note=html.escape(data.get("note") or ""))
+                 note=user_html(data.get("note") or ""))
     if kind in ("transferred", "escalated"):
         source, target = await place(data.get("from_node")), await place(data.get("to_node"))
         if kind == "escalated":
@@ -827,10 +828,10 @@ async def _event_words(t: Translator, event: TicketEvent, names: dict,
             text = t("Transferred from {source} to {target} by {name}", source=source,
                      target=target, name=name)
         reason = data.get("reason")
-        return text + (": " + html.escape(reason) if reason else "")
+        return text + (": " + user_html(reason) if reason else "")
     if kind == "withdrawn":
         return t("Withdrawn by the resident: {reason}",
-                 reason=html.escape(data.get("reason") or ""))
+                 reason=user_html(data.get("reason") or ""))
     if kind == "rerouted":
         return t("Passed on to {target}: the group that had it can no longer be reached",
                  target=await place(data.get("to_node")))
@@ -858,7 +859,7 @@ async def _event_words(t: Translator, event: TicketEvent, names: dict,
             return t("A co-reporter had their personal data erased")
         return t("The resident had their personal data erased")
     # Relayed messages and added information (their kinds belong to the relay).
-    message = html.escape(trimmed(str(data.get("text") or ""), HISTORY_TEXT_LIMIT))
+    message = user_html(trimmed(str(data.get("text") or ""), HISTORY_TEXT_LIMIT))
     if data.get("file"):
         message = (message + " " if message else "") + "📎"
     if event.actor_role == "resident":

@@ -690,3 +690,28 @@ async def test_html_and_control_characters_are_escaped(rbot: BotEnv, db) -> None
     assert "&lt;script&gt;" in card.params["text"]
     assert "Ann &lt;b&gt;&amp;amp;" in card.params["text"]
     await deliver(bot)
+
+
+async def test_a_name_cannot_turn_the_card_around(rbot: BotEnv, db) -> None:
+    """A right-to-left override in a name would reverse the masked phone after it on the
+    card; names and texts from people keep to their own place on the line."""
+    bot = rbot
+    await bind_group(bot)
+    tricky = User(300_010, "Bob\u202e & Lee", language_code="en")
+    hebrew = User(300_011, "שרה", last_name="כהן", language_code="en")
+    for user, text, category in (
+            (tricky, "Broken lamp \u2067at the gate\u2069 since Monday", "sanitation"),
+            (hebrew, "The neighbours have blocked the corridor again", "neighbour_dispute")):
+        await to_summary(bot, user, text=text, category=category)
+        assert "\u2067" not in bot.last_text(user.id)
+        await press(bot, user, "rp:submit")
+    async with db.sessions() as session:
+        cards = (await session.scalars(select(OutboxMessage).where(
+            OutboxMessage.purpose == "card").order_by(OutboxMessage.id))).all()
+    first, second = (card.params["text"] for card in cards)
+    assert "👤 Bob &amp; Lee · 138****5678" in first
+    assert not {"\u202e", "\u2067", "\u2069"} & set(first)
+    # Text in a right-to-left script is isolated: shown right to left inside, and the phone
+    # after it stays as it is.
+    assert "👤 \u2068שרה כהן\u2069 · 138****5678" in second
+    await deliver(bot)

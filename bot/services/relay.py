@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from bot.clock import Clock
 from bot.config import tier_of
 from bot.services import tickets
+from bot.services.text import DIRECTION_CONTROLS
 from storage.models import OPEN_STATUSES, OrgNode, Ticket
 from storage.uow import UnitOfWork
 
@@ -191,15 +192,11 @@ async def record(uow: UnitOfWork, clock: Clock, ticket: Ticket, *, actor_id: int
                                text=content.text or None, file=content.attachment)
 
 
-# Right-to-left overrides and isolates can make a name read as something else in the header.
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
 def clean_name(name: str) -> str:
     """A display name on one line: control characters (line breaks, escapes) and bidi
     overrides removed."""
     return "".join(ch for ch in name if unicodedata.category(ch) != "Cc"
-                   and ch not in _BIDI_CONTROLS).strip()
+                   and ch not in DIRECTION_CONTROLS).strip()
 
 
 def clean_text(text: str) -> str:
