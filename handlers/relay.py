@@ -30,9 +30,10 @@ from telegram.ext import Application, ApplicationHandlerStop, ContextTypes, Mess
 from bot.i18n import Translator
 from bot.logs import bind_log_context
 from bot.runtime import Runtime, runtime
-from bot.services import relay
+from bot.services import freetext, relay
 from bot.services.relay import CAPTION_LIMIT, TEXT, TEXT_LIMIT, Content, Verdict
 from bot.services.text import user_html
+from handlers import freetext_keyboards
 from handlers.cards import STATUS_LABELS, role_name
 from handlers.common import translator_for
 from handlers.notify import Notifier
@@ -212,16 +213,29 @@ class Outcome(enum.Enum):
 async def from_resident(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message = update.effective_message
     user = update.effective_user
+    replied = message.reply_to_message
     rt = runtime(context)
+    markup = None
     async with rt.uow() as uow:
         target = await relay.from_resident(uow, user_id=user.id,
-                                           reply_to_id=message.reply_to_message.message_id)
+                                           reply_to_id=replied.message_id)
+        if target.verdict is Verdict.IGNORE and replied.from_user is not None \
+                and replied.from_user.id == context.bot.id:
+            # One of the bot's own answers that is not remembered with a ticket (such as
+            # "registered as No. X"): the ticket it names, if it is the person's.
+            target = await relay.named_in(uow, user_id=user.id,
+                                          text=replied.text or replied.caption or "")
         if target.verdict is Verdict.IGNORE:
             return  # a reply to something else: the ordinary handlers answer it
         t = await translator_for(rt, uow, update)
         outcome = await take_from_resident(rt, uow, target, user, message)
+        if outcome is Outcome.CLOSED and message.text:
+            # The words are kept, so that they can be reported as a new problem.
+            offer = await freetext.keep(uow, rt.clock, rt.config, user.id, message.text)
+            if offer is not None:
+                markup = freetext_keyboards.report_instead(t, offer.draft_id)
         await uow.commit()
-    await message.reply_html(outcome_text(t, rt, target.ticket, outcome))
+    await message.reply_html(outcome_text(t, rt, target.ticket, outcome), reply_markup=markup)
     raise ApplicationHandlerStop
 
 
@@ -229,9 +243,16 @@ async def take_from_resident(rt: Runtime, uow: UnitOfWork, target: relay.Target,
                              user: TelegramUser, message: Message) -> Outcome:
     """Pass a resident's message on to the ticket's group and log it, if it may go.
     The caller commits (also for My tickets' "Add information")."""
+    return await take_content(rt, uow, target, user, content_of(message),
+                              source_chat=message.chat_id, source_message=message.message_id)
+
+
+async def take_content(rt: Runtime, uow: UnitOfWork, target: relay.Target, user: TelegramUser,
+                       content: Content, *, source_chat: int, source_message: int) -> Outcome:
+    """Like take_from_resident, for content kept from an earlier message (a text: the
+    source is where a file would be copied from)."""
     if target.verdict is not Verdict.RELAY:
         return Outcome.CLOSED
-    content = content_of(message)
     if not content.relayable:
         return Outcome.UNSUPPORTED
     if relay.too_large(content, rt.config.limits.max_file_bytes):
@@ -251,7 +272,7 @@ async def take_from_resident(rt: Runtime, uow: UnitOfWork, target: relay.Target,
     co_reporter = user.id != ticket.reporter_id
     enqueue_relay(rt, uow, ticket, chat_id=ticket.group_chat_id,
                   header=resident_header(t, ticket, user), content=content,
-                  source_chat=message.chat_id, source_message=message.message_id,
+                  source_chat=source_chat, source_message=source_message,
                   where=_TO_CARD,
                   purpose=relay.co_reporter_purpose(user.id) if co_reporter else "relay")
     log.info("relayed a resident's message to the group of ticket %s", ticket.number)

@@ -41,7 +41,7 @@ from bot.services import reporting
 from bot.services.reporting import Answer, Outcome, Problem, Report, Step, Submitted
 from bot.services.text import user_html
 from handlers import report_keyboards as kb
-from handlers.cards import STATUS_LABELS, WAY_LABELS, category_name
+from handlers.cards import STATUS_LABELS, WAY_LABELS, category_name, trimmed
 from handlers.common import conversation_is, place_html, translator_for
 from handlers.notify import Notifier
 from storage.models import Draft, OrgNode
@@ -265,6 +265,25 @@ async def _new_report(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator,
                     "who registered it for the invitation code."))
         return
     await _ask(reply, rt, uow, t, begun[1])
+
+
+async def begin_with_text(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator,
+                          user_id: int, kind: str, text: str | None) -> None:
+    """A new report or consultation whose description is what the person had already
+    written (bot.services.freetext), when that will do: it is not asked for again."""
+    begun = None
+    if text is not None:
+        begun = await reporting.begin(uow, rt.clock, user_id, config=rt.config, kind=kind)
+    if begun is None:  # too little to describe anything (or an enterprise matter)
+        await _new_report(reply, rt, uow, t, user_id, kind)
+        return
+    row, report = begun
+    outcome = report.prefill(rt.config, text)
+    reporting.save(uow, rt.clock, row, report)
+    if outcome.newly_urgent:
+        reply.say(_emergency(t))
+    await _ask(reply, rt, uow, t, report, prefix=t(
+        "Your message is its description: {text}", text=user_html(trimmed(text, 300))))
 
 
 def unfinished_text(rt: Runtime, t: Translator, report: Report) -> str:

@@ -475,10 +475,14 @@ async def test_residents_replies_that_cannot_go_are_explained(bot: BotEnv) -> No
 async def test_a_private_message_that_is_no_reply_goes_to_the_fallback(bot: BotEnv) -> None:
     await bind(bot, GROUP)
     await open_ticket(bot)
+    before = await pending_rows(bot)
     await bot.send(bot.updates.private_text(RESIDENT, "你好"))
     t = bot.runtime.translator("zh_Hans")
+    # Offered to be passed on (handlers.freetext), not relayed as it is.
     assert bot.last_text(RESIDENT.id) == t(
-        "I did not understand that. Please choose from the menu below.")
+        "Shall I pass your message on to the staff handling one of your open requests? To "
+        "report something new, describe it in a sentence or two.")
+    assert await pending_rows(bot) == before
 
 
 async def test_an_escalated_tickets_old_card_passes_nothing_on(bot: BotEnv) -> None:

@@ -414,10 +414,11 @@ async def test_back_and_cancel(rbot: BotEnv, db) -> None:
     assert bot.last_text(EN.id) == t("There is nothing to cancel.")
     await press(bot, EN, "rp:cat:sanitation")
     assert alert(bot) == t("This button is no longer valid.")
-    # Outside the flow, messages reach the fallback as before.
+    # Outside the flow, words are offered to be reported (handlers.freetext).
     await bot.send(bot.updates.private_text(EN, "hello"))
-    assert bot.last_text(EN.id) == t("I did not understand that. Please choose from the "
-                                     "menu below.")
+    assert bot.last_text(EN.id) == t(
+        "Hello! To report a problem, describe it in a sentence or two (at least {min} "
+        "characters) and I will offer to send it, or choose from the menu.", min=10)
 
 
 async def test_edit_from_the_summary_returns_to_the_summary(rbot: BotEnv, db) -> None:

@@ -7,6 +7,7 @@ to and whether it may go through; they then write the outbox rows. Nothing here 
 from __future__ import annotations
 
 import enum
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -139,6 +140,27 @@ async def for_resident(uow: UnitOfWork, *, ticket_id: int, user_id: int) -> Targ
     if ticket is None or not await uow.tickets.is_reporter(ticket, user_id):
         return Target(Verdict.IGNORE)
     return _verdict(ticket)
+
+
+# Ticket numbers as the bot writes them: "1122-0042" (the day, then the day's sequence).
+_NUMBER = re.compile(r"(?<![\d-])\d{4}-\d{4,6}(?![\d-])")
+# Numbers repeat after a year: the newest of the person's tickets with the number counts.
+_TICKETS_LOOKED_AT = 200
+
+
+async def named_in(uow: UnitOfWork, *, user_id: int, text: str) -> Target:
+    """A resident's reply to a message of the bot that is not remembered with a ticket (a
+    direct answer, such as "registered as No. X"): the first ticket it names that is the
+    person's own, else IGNORE."""
+    numbers = _NUMBER.findall(text)
+    if not numbers:
+        return Target(Verdict.IGNORE)
+    mine = await uow.tickets.of_resident(user_id, offset=0, limit=_TICKETS_LOOKED_AT)
+    for number in numbers:
+        ticket = next((t for t in mine if t.number == number), None)
+        if ticket is not None:
+            return _verdict(ticket)
+    return Target(Verdict.IGNORE)
 
 
 def may_withdraw(ticket: Ticket, user_id: int) -> bool:

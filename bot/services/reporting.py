@@ -302,7 +302,21 @@ class Report:
             self.data.pop("anonymous", None)
         urgent_now = self._mark_urgency(config)
         self._advance(config)
+        if self.step is Step.DESCRIPTION and self.data.pop("prefilled", False):
+            self._advance(config)  # what the person wrote before the report began
         return Outcome(moved=True, newly_urgent=urgent_now)
+
+    def prefill(self, config: Config, text: str) -> Outcome:
+        """Take words the person wrote before the report began (see bot.services.freetext)
+        as the description: asked no more, shown on the summary, editable there."""
+        self.data["description"] = text
+        self.data.pop("spoken", None)
+        if self.step is Step.DESCRIPTION:
+            urgent_now = self._mark_urgency(config)
+            self._advance(config)
+            return Outcome(moved=True, newly_urgent=urgent_now)
+        self.data["prefilled"] = True
+        return Outcome()
 
     def choose_way(self, config: Config, way: str) -> Outcome | None:
         """How a consultation is answered. Choosing a call-back is the resident's consent to
