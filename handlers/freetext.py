@@ -2,7 +2,7 @@
 offers to report it, to ask a lawyer about it, or to pass it on to the staff of one of the
 person's open tickets, instead of saying it did not understand.
 
-The offer's buttons carry the id of the draft that keeps the text ("ft:r:<draft>"); an offer
+The offer's buttons carry the token of the draft that keeps the text ("ft:r:<token>"); an offer
 that is no longer the person's conversation (they went on to something else, or it expired)
 says so instead of acting.
 """
@@ -28,7 +28,7 @@ from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-_DATA = re.compile(r"ft:(?:([rcx]):(\d{1,18})|s:(\d{1,18}):(\d{1,18}))")
+_DATA = re.compile(r"ft:(?:([rcx]):([0-9a-f]{8})|s:([0-9a-f]{8}):(\d{1,18}))")
 
 
 def register(app: Application) -> None:
@@ -67,7 +67,7 @@ async def take_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
 def _offer(rt: Runtime, t: Translator,
            offer: freetext.Offer) -> tuple[str, InlineKeyboardMarkup]:
     consultations = bool(rt.config.categories_of(reporting.CONSULTATION))
-    markup = kb.offer(t, offer.draft_id, describable=offer.describable,
+    markup = kb.offer(t, offer.token, describable=offer.describable,
                       consultations=consultations, tickets=offer.tickets)
     if offer.describable and offer.tickets:
         text = t("What shall I do with your message? I can report it as a new problem, or "
@@ -118,10 +118,10 @@ async def offer_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 async def _on_button(reply: report.Reply, rt: Runtime, uow: UnitOfWork, t: Translator,
                      update: Update, match: re.Match[str]) -> bool:
     """Act on a pressed button (and commit); True when the offer is answered."""
-    action, draft, send_draft, ticket_id = match.groups()
+    action, token, send_token, ticket_id = match.groups()
     user = update.effective_user
-    draft_id = int(draft or send_draft)
-    text = await freetext.kept(uow, user.id, draft_id)
+    token = token or send_token
+    text = await freetext.kept(uow, user.id, token)
     if text is None:
         reply.alert = t("That message is no longer kept. Please send it again.")
         return True
@@ -145,7 +145,7 @@ async def _on_button(reply: report.Reply, rt: Runtime, uow: UnitOfWork, t: Trans
     if outcome is relay_handlers.Outcome.CLOSED:
         # Kept: the same words may still be reported as a new problem.
         reply.say(relay_handlers.outcome_text(t, rt, target.ticket, outcome),
-                  kb.report_instead(t, draft_id))
+                  kb.report_instead(t, token))
         return True
     await freetext.forget(uow, user.id)
     await uow.commit()

@@ -233,7 +233,7 @@ async def from_resident(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
             # The words are kept, so that they can be reported as a new problem.
             offer = await freetext.keep(uow, rt.clock, rt.config, user.id, message.text)
             if offer is not None:
-                markup = freetext_keyboards.report_instead(t, offer.draft_id)
+                markup = freetext_keyboards.report_instead(t, offer.token)
         await uow.commit()
     await message.reply_html(outcome_text(t, rt, target.ticket, outcome), reply_markup=markup)
     raise ApplicationHandlerStop

@@ -218,13 +218,20 @@ async def report_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 async def report_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     rt = runtime(context)
     query = update.callback_query
-    action, _, arg = query.data.removeprefix(kb.PREFIX).partition(":")
+    data, tagged, tag = query.data.partition(kb.DRAFT_TAG)
+    action, _, arg = data.removeprefix(kb.PREFIX).partition(":")
     reply = Reply()
+    done = False  # the pressed summary is finished with: its buttons go
     async with rt.uow() as uow:
         t = await translator_for(rt, uow, update)
         chat = update.effective_chat
         if chat is None or chat.type != chat.PRIVATE:
             reply.alert = t("This button is no longer valid.")
+        elif tagged and not await _is_current(uow, update.effective_user.id, tag):
+            # The summary of a report sent or cancelled since: it must not act on the next.
+            reply.alert = t("That report was already sent or cancelled; this summary is out "
+                            "of date.")
+            done = True
         elif action == "new" and (arg or reporting.REPORT) in reporting.KINDS:
             await _new_report(reply, rt, uow, t, update.effective_user.id,
                               arg or reporting.REPORT)
@@ -244,12 +251,24 @@ async def report_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
                 reply.alert = t("There is nothing to cancel.")
             elif loaded is not None and await _on_button(reply, rt, uow, t, update, *loaded,
                                                          action=action, arg=arg):
+                done = bool(tagged) and await uow.drafts.get(update.effective_user.id,
+                                                             reporting.FLOW) is None
                 await uow.commit()
             else:
                 # Forged data, or a button of a finished, cancelled or moved-on draft.
                 reply = Reply(alert=t("This button is no longer valid."))
     await reply.send(update)
+    if done:
+        try:
+            await query.edit_message_reply_markup(None)
+        except BadRequest as exc:  # deleted meanwhile: its buttons are checked all the same
+            log.debug("the summary's buttons stay: %s", exc.message)
     return True
+
+
+async def _is_current(uow: UnitOfWork, user_id: int, token: str) -> bool:
+    loaded = await reporting.load(uow, user_id)
+    return loaded is not None and loaded[1].token == token
 
 
 async def _new_report(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator,
@@ -575,7 +594,14 @@ async def _ask(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, report
         reply.say(prefix or t("OK."), ReplyKeyboardRemove())
         prefix = None
 
+    position = report.position(config)
+    if position is not None:
+        # Where the person is: a question among several, and how many are left.
+        step_line = t("Step {step} of {total}", step=position[0], total=position[1])
+
     def lead(text: str) -> str:
+        if position is not None:
+            text = f"<i>{step_line}</i>\n{text}"
         return f"{prefix}\n\n{text}" if prefix else text
 
     kind = report.kind
@@ -662,7 +688,8 @@ async def _ask(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, report
         reply.say(t("Or:"), kb.contact_options(t, allowed))
     elif step is Step.SUMMARY:
         reply.say(lead(await _summary(uow, t, rt, report)),
-                  kb.summary(t, with_media=config.limits.max_photos > 0, kind=kind))
+                  kb.summary(t, with_media=config.limits.max_photos > 0, kind=kind,
+                             token=report.token))
     elif step is Step.DUPLICATE:
         await _ask_duplicate(reply, uow, t, rt, report, lead)
 

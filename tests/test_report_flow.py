@@ -180,7 +180,8 @@ async def test_a_complete_report_with_an_album_and_a_location(rbot: BotEnv, db) 
 
     # The old buttons of the finished draft do nothing.
     await press(bot, ZH, "rp:submit")
-    assert alert(bot) == t("This button is no longer valid.")
+    assert alert(bot) == t("That report was already sent or cancelled; this summary is out "
+                           "of date.")
     assert len(await tickets_of(db, ZH)) == 1
 
 
@@ -592,7 +593,7 @@ async def test_forged_callback_data_changes_nothing(rbot: BotEnv, db) -> None:
         await bot.send(bot.updates.callback(EN, data, message))
         assert alert(bot) == t("This button is no longer valid."), data
     row = await draft(db, EN)
-    assert (row.step, row.data) == ("category", {"kind": "report"})
+    assert (row.step, row.data) == ("category", {"kind": "report", "token": row.data["token"]})
 
     await press(bot, EN, "rp:cat:sanitation")
     await bot.send(bot.updates.private_text(EN, TEXT))
@@ -716,3 +717,55 @@ async def test_a_name_cannot_turn_the_card_around(rbot: BotEnv, db) -> None:
     # after it stays as it is.
     assert "👤 \u2068שרה כהן\u2069 · 138****5678" in second
     await deliver(bot)
+
+
+async def test_an_old_summary_cannot_act_on_the_next_report(rbot: BotEnv, db) -> None:
+    bot = rbot
+    t = bot.runtime.translator("en")
+    await to_summary(bot, EN)
+    old_summary = _find(bot, EN, "rp:submit")
+    await press(bot, EN, "rp:submit")
+    [first] = await tickets_of(db, EN)
+    # Sent: the summary's buttons go.
+    removed = bot.fake.last("editMessageReplyMarkup")
+    assert removed.params["message_id"] == old_summary.result["message_id"]
+    assert "reply_markup" not in removed.params or not removed.params["reply_markup"].get(
+        "inline_keyboard")
+
+    # The next report reaches its own summary; the old summary's buttons (still on a client
+    # that missed the edit) neither send nor change it.
+    await to_summary(bot, EN, category="infrastructure",
+                     text="The street light at gate 3 has been out for a week")
+    for data in _data(old_summary):
+        await bot.send(bot.updates.callback(EN, data, old_summary.result))
+        assert alert(bot) == t("That report was already sent or cancelled; this summary is "
+                               "out of date.")
+    current = await draft(db, EN)
+    assert current.step == "summary" and "editing" not in current.data
+    assert [ticket.id for ticket in await tickets_of(db, EN)] == [first.id]
+    # Its own summary works.
+    await press(bot, EN, "rp:submit")
+    assert len(await tickets_of(db, EN)) == 2
+
+
+async def test_each_question_says_which_step_it_is(rbot: BotEnv, db) -> None:
+    bot = rbot
+    t = bot.runtime.translator("zh_Hans")
+    await bot.send(bot.updates.command(ZH, "/report"))
+    assert bot.last_text(ZH.id).startswith(t("Step {step} of {total}", step=1, total=5))
+    await press(bot, ZH, "rp:cat:sanitation")
+    assert t("Step {step} of {total}", step=2, total=5) in bot.last_text(ZH.id)
+    await bot.send(bot.updates.private_text(ZH, TEXT))
+    assert t("Step {step} of {total}", step=3, total=5) in bot.last_text(ZH.id)
+    await press(bot, ZH, "rp:skip:media")
+    assert t("Step {step} of {total}", step=4, total=5) in bot.texts(ZH.id)[-2]
+    await bot.send(bot.updates.location(ZH, *INSIDE))
+    assert t("Step {step} of {total}", step=5, total=5) in bot.texts(ZH.id)[-2]
+    await bot.send(bot.updates.contact(ZH, PHONE))
+    summary = bot.last_text(ZH.id)  # no question: no number
+    assert t("Step {step} of {total}", step=5, total=5) not in summary
+    assert t("Step {step} of {total}", step=6, total=6) not in summary
+    # A consultation counts its own questions.
+    await bot.send(bot.updates.command(EN, "/consult"))
+    en = bot.runtime.translator("en")
+    assert en("Step {step} of {total}", step=1, total=5) in bot.last_text(EN.id)

@@ -1,13 +1,15 @@
 """What a resident types outside any conversation: never just "not understood".
 
 The text is kept in a draft of its own (the person's conversation until they choose what to do
-with it), so the buttons that offer to report it or to pass it on carry only the draft's id,
-and pressing one after a restart still finds the words. Several messages in a row are one
-thought ("你好" and then the problem): they are joined, as long as they fit a description.
+with it), so the buttons that offer to report it or to pass it on carry only the draft's token
+(random: SQLite gives a deleted draft's id to the next one), and pressing one after a restart
+still finds the words. Several messages in a row are one thought ("你好" and then the problem):
+they are joined, as long as they fit a description.
 """
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 from bot.clock import Clock
@@ -26,7 +28,7 @@ _TICKETS_LOOKED_AT = 20
 
 @dataclass(frozen=True)
 class Offer:
-    draft_id: int
+    token: str
     text: str
     describable: bool       # good as a report's description as it is
     tickets: list[Ticket]   # the person's open tickets, newest first
@@ -47,24 +49,26 @@ async def keep(uow: UnitOfWork, clock: Clock, config: Config, user_id: int,
     current = await uow.drafts.any_of(user_id)
     if current is not None and current.flow != FLOW:
         return None
+    data = dict(current.data or {}) if current is not None else {}
+    token = data.get("token") or secrets.token_hex(4)
+    earlier = data.get("text") or ""
+    joined = f"{earlier}\n{text}" if earlier else text
+    if characters(joined) <= config.limits.description_max_chars:
+        text = joined
+    data = {"text": text, "token": token}
     if current is not None:
-        earlier = (current.data or {}).get("text") or ""
-        joined = f"{earlier}\n{text}" if earlier else text
-        if characters(joined) <= config.limits.description_max_chars:
-            text = joined
-        uow.drafts.save(current, step=STEP, data={"text": text}, now=clock.now())
-        draft = current
+        uow.drafts.save(current, step=STEP, data=data, now=clock.now())
     else:
-        draft = await uow.drafts.start(user_id, FLOW, STEP, {"text": text}, clock.now())
-    return Offer(draft.id, text, describable(config, text), await open_tickets(uow, user_id))
+        await uow.drafts.start(user_id, FLOW, STEP, data, clock.now())
+    return Offer(token, text, describable(config, text), await open_tickets(uow, user_id))
 
 
-async def kept(uow: UnitOfWork, user_id: int, draft_id: int) -> str | None:
+async def kept(uow: UnitOfWork, user_id: int, token: str) -> str | None:
     """The text behind an offer's button, if that offer is still the person's conversation."""
     draft = await uow.drafts.get(user_id, FLOW)
-    if draft is None or draft.id != draft_id:
+    if draft is None or (draft.data or {}).get("token") != token:
         return None
-    return (draft.data or {}).get("text") or None
+    return draft.data.get("text") or None
 
 
 async def forget(uow: UnitOfWork, user_id: int) -> None:

@@ -13,6 +13,7 @@ summary re-asks one step and then returns to the summary.
 from __future__ import annotations
 
 import enum
+import secrets
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -144,9 +145,20 @@ def display_name(first_name: str | None, last_name: str | None) -> str:
 class Report:
     """The draft's step and data, with the rules for moving between steps."""
 
-    def __init__(self, step: str, data: dict[str, Any]) -> None:
+    def __init__(self, step: str, data: dict[str, Any], draft_id: int | None = None) -> None:
         self.step = Step(step)
         self.data = dict(data)
+        self.draft_id = draft_id
+
+    @property
+    def token(self) -> str | None:
+        """Which draft this is: a summary's buttons name it, so that those of a report sent
+        or cancelled since cannot act on the next one. Random, for ids come back (SQLite
+        gives a deleted row's id to the next one); a draft from before tokens has its id."""
+        token = self.data.get("token")
+        if token:
+            return str(token)
+        return str(self.draft_id) if self.draft_id is not None else None
 
     # -- what has been collected -----------------------------------------------------------
     @property
@@ -251,6 +263,14 @@ class Report:
         if config.limits.max_photos == 0:
             steps.remove(Step.MEDIA)
         return steps
+
+    def position(self, config: Config) -> tuple[int, int] | None:
+        """The current question as "step n of m" (the summary and the duplicate offer are
+        no questions): None when it has no number."""
+        questions = [step for step in self.order(config) if step is not Step.SUMMARY]
+        if self.step not in questions:
+            return None
+        return questions.index(self.step) + 1, len(questions)
 
     def _advance(self, config: Config) -> None:
         """On to the next step; an edit started from the summary returns there."""
@@ -562,10 +582,10 @@ async def load(uow: UnitOfWork, user_id: int) -> tuple[Draft, Report] | None:
     if row is None:
         return None
     try:
-        return row, Report(row.step, row.data or {})
+        return row, Report(row.step, row.data or {}, row.id)
     except ValueError:
         # A step this version does not know (an older or newer release): start that step over.
-        return row, Report(Step.CATEGORY, row.data or {})
+        return row, Report(Step.CATEGORY, row.data or {}, row.id)
 
 
 async def begin(uow: UnitOfWork, clock: Clock, user_id: int, *, config: Config,
@@ -573,7 +593,7 @@ async def begin(uow: UnitOfWork, clock: Clock, user_id: int, *, config: Config,
     """A fresh draft (replacing any unfinished one) of a request of this kind, remembering
     the resident's last grid. None for an enterprise matter from someone who acts for no
     enterprise (they register first)."""
-    data: dict[str, Any] = {"kind": kind}
+    data: dict[str, Any] = {"kind": kind, "token": secrets.token_hex(4)}
     if kind == REPORT:
         for ticket in await uow.tickets.of_resident(user_id, offset=0, limit=5):
             if ticket.grid_id is not None:
@@ -593,7 +613,7 @@ async def begin(uow: UnitOfWork, clock: Clock, user_id: int, *, config: Config,
     report = Report(Step.CATEGORY, data)
     report.step = report.order(config)[0]
     row = await uow.drafts.start(user_id, FLOW, report.step.value, data, clock.now())
-    return row, Report(row.step, row.data)
+    return row, Report(row.step, row.data, row.id)
 
 
 def visit_days(config: Config, now: datetime) -> list[str]:
