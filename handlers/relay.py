@@ -8,8 +8,8 @@ which goes back to that co-reporter alone. Residents see the worker's role and d
 never the account: texts are re-sent and files are copied (copyMessage shows no origin), never
 forwarded. Workers see the reporter's name, or "anonymous" when the reporter chose so, and a
 co-reporter only as "co-reporter" (whether they wanted to stay anonymous is not known). Groups
-stay quiet: a relayed message gets no confirmation there; only a message that could not be
-passed on gets a short reply.
+stay quiet: a worker's message that reached the resident gets a 👌 reaction (reactions notify
+nobody), and only a message that could not be passed on gets a short reply.
 
 Both handlers run in their own handler group (HANDLER_GROUP) before the ordinary handlers:
 a message that is not about a ticket is left alone for them, a relayed one stops there.
@@ -57,6 +57,10 @@ PRIVATE_REPLIES = filters.ChatType.PRIVATE & _NEW_MESSAGES & filters.REPLY & ~fi
 _MEDIA_KINDS = ("photo", "animation", "video", "document", "audio", "voice", "video_note",
                 "sticker")
 Callback = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+
+# The reaction a worker's message gets in the group once the resident has it: "got it"
+# without a message (reactions notify nobody; groups stay quiet).
+DELIVERED = "👌"
 
 _TO_CARD = {"message_thread_id": "$topic",
             "reply_parameters": {"message_id": "$card", "allow_sending_without_reply": True}}
@@ -155,7 +159,9 @@ async def _to_resident(rt: Runtime, uow: UnitOfWork, ticket: Ticket, user_id: in
     t = rt.translator(await Notifier(rt, uow).resident_language(user_id))
     header = worker_header(t, ticket, node, relay.clean_name(worker.full_name))
     enqueue_relay(rt, uow, ticket, chat_id=user_id, header=header, content=content,
-                  source_chat=chat_id, source_message=message.message_id)
+                  source_chat=chat_id, source_message=message.message_id,
+                  react_when_sent={"chat_id": chat_id, "message_id": message.message_id,
+                                   "emoji": DELIVERED})
 
 
 def worker_header(t: Translator, ticket: Ticket, node: OrgNode | None, name: str) -> str:
@@ -169,17 +175,21 @@ def worker_header(t: Translator, ticket: Ticket, node: OrgNode | None, name: str
 
 def enqueue_relay(rt: Runtime, uow: UnitOfWork, ticket: Ticket, *, chat_id: int, header: str,
                   content: Content, source_chat: int, source_message: int,
-                  where: dict | None = None, purpose: str = "relay") -> None:
+                  where: dict | None = None, purpose: str = "relay",
+                  react_when_sent: dict | None = None) -> None:
     """Outbox rows that show `content` in `chat_id` under `header` (HTML): text is re-sent,
     a file is copied with the header as its caption, or after the header when it can have no
     caption. `where` places the rows (topic, reply to the card) in a group; `purpose` is how
-    the sent messages are remembered (a reply to them is about this ticket)."""
+    the sent messages are remembered (a reply to them is about this ticket);
+    `react_when_sent` is the reaction the sender puts on the original once the last row
+    has arrived (bot.delivery.calls.REACT_WHEN_SENT)."""
     where = where or {}
 
-    def add(method: str, params: dict) -> None:
+    def add(method: str, params: dict, *, last: bool = True) -> None:
+        extra = {"$react_when_sent": react_when_sent} if react_when_sent and last else {}
         uow.outbox.add(chat_id=chat_id, method=method,
-                       params={"chat_id": chat_id, **params, **where}, now=rt.clock.now(),
-                       ticket_id=ticket.id, purpose=purpose)
+                       params={"chat_id": chat_id, **params, **where, **extra},
+                       now=rt.clock.now(), ticket_id=ticket.id, purpose=purpose)
 
     # The header is counted with its markup: a little short of the limit, never over it.
     header_cost = relay.utf16_len(header) + 1
@@ -192,7 +202,7 @@ def enqueue_relay(rt: Runtime, uow: UnitOfWork, ticket: Ticket, *, chat_id: int,
         body = relay.fit(relay.clean_text(content.text), CAPTION_LIMIT - header_cost)
         copy.update(caption=_joined(header, body), parse_mode="HTML")
     else:
-        add("sendMessage", {"text": header, "parse_mode": "HTML"})
+        add("sendMessage", {"text": header, "parse_mode": "HTML"}, last=False)
     add("copyMessage", copy)
 
 

@@ -85,7 +85,9 @@ async def group_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
             "/unbind — unbind this group (Gridgate administrators)\n"
             "/language — the group's language (Gridgate administrators)\n"
             "/stats [today|week|month] — the numbers of this group's area\n"
-            "/help — this help"))
+            "/help — this help") + "\n\n" + t(
+            "Reply to a ticket's card, or to a resident's message about it, to write to the "
+            "resident. 👌 on your reply means it has reached them."))
 
 
 async def language_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -186,6 +186,29 @@ async def test_a_worker_reply_to_the_card_reaches_the_reporter_only(bot: BotEnv)
     assert logged.actor_id == WORKER.id and logged.data["text"].startswith("明天上午")
 
 
+async def test_the_group_sees_when_the_resident_got_the_reply(bot: BotEnv) -> None:
+    """A 👌 on the worker's message once the resident has it; nothing while they do not."""
+    await bind(bot, GROUP)
+    ticket_id = await open_ticket(bot)
+    card = await card_of(bot, ticket_id)
+    said = len(to_chat(bot, "sendMessage", GROUP.id))
+    reply = bot.updates.group_text(GROUP, WORKER, "明天上午上门", reply_to=card)
+    await bot.send(reply)
+    assert bot.fake.calls_to("setMessageReaction") == []  # not before it is delivered
+    await deliver(bot)
+    [reaction] = bot.fake.calls_to("setMessageReaction")
+    assert reaction.params["chat_id"] == GROUP.id
+    assert reaction.params["message_id"] == reply.message.message_id
+    assert reaction.params["reaction"] == [{"type": "emoji", "emoji": "👌"}]
+    assert len(to_chat(bot, "sendMessage", GROUP.id)) == said  # no message: stays quiet
+
+    # A resident who blocked the bot did not get it: no reaction says they did.
+    bot.fake.block(RESIDENT.id)
+    await bot.send(bot.updates.group_text(GROUP, WORKER, "还在吗？", reply_to=card))
+    await deliver(bot)
+    assert len(bot.fake.calls_to("setMessageReaction")) == 1
+
+
 async def test_a_worker_reply_to_any_ticket_message_is_relayed(bot: BotEnv) -> None:
     """The photo album under the card is the ticket's too; so is a resident's relayed reply."""
     await bind(bot, GROUP)
