@@ -38,8 +38,8 @@ def register(app: Application) -> None:
 
 async def take_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     """For the fallback: answer a private text no conversation took. False: not a text
-    this can take (a command other than /cancel, a sticker), or the person is in another
-    conversation; the fallback answers as before."""
+    this can take (a command other than /cancel, a sticker); the fallback answers as
+    before."""
     message = update.effective_message
     command = command_of(message)
     if message.text is None or command not in (None, "cancel"):
@@ -57,9 +57,13 @@ async def take_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
         else:
             offer = await freetext.keep(uow, rt.clock, rt.config, user_id, message.text)
             if offer is None:
-                return False
-            answer, markup = _offer(rt, t, offer)
-            await uow.commit()
+                # Another conversation waits for an answer its handler did not see in this
+                # message (a reply to an old message, say): it is not ours to drop.
+                answer, markup = t("You are in the middle of something: please answer the "
+                                   "last question above, or send /cancel to stop it."), None
+            else:
+                answer, markup = _offer(rt, t, offer)
+                await uow.commit()
     await message.reply_html(answer, reply_markup=markup)
     return True
 

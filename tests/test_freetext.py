@@ -192,3 +192,21 @@ async def test_someone_elses_ticket_number_is_no_way_in(bot: BotEnv) -> None:
     # Taken as words of their own instead, with no way to the other person's ticket.
     offer = _buttons(_last_to(bot, NEIGHBOUR))
     assert offer[0].startswith("ft:r:") and not any(b.startswith("ft:s:") for b in offer)
+
+
+async def test_another_conversation_keeps_its_draft(bot: BotEnv) -> None:
+    """Text that another conversation's handler let through (a check-up booking does not
+    take replies) is not taken from it: the person is told how to go on."""
+    t = bot.runtime.translator("zh_Hans")
+    await bot.send(bot.updates.command(RESIDENT, "/start"))
+    welcome = _last_to(bot, RESIDENT).result
+    rt = bot.runtime
+    async with rt.uow() as uow:
+        await uow.drafts.start(RESIDENT.id, "booking", "day", {}, rt.clock.now())
+        await uow.commit()
+    await bot.send(bot.updates.private_text(RESIDENT, PARKING, reply_to=welcome))
+    assert bot.last_text(RESIDENT.id) == t(
+        "You are in the middle of something: please answer the last question above, or send "
+        "/cancel to stop it.")
+    assert await _draft(bot, RESIDENT, "booking") is not None
+    assert await _draft(bot, RESIDENT, "freetext") is None
