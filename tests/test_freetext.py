@@ -5,6 +5,8 @@ ticket; a reply to any message of the bot that names a ticket reaches its staff.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from bot.services import tickets
 from storage.models import Draft
 from tests.harness import BotEnv, start_bot, stop_bot
@@ -210,3 +212,16 @@ async def test_another_conversation_keeps_its_draft(bot: BotEnv) -> None:
         "/cancel to stop it.")
     assert await _draft(bot, RESIDENT, "booking") is not None
     assert await _draft(bot, RESIDENT, "freetext") is None
+
+
+async def test_kept_words_expire_without_a_reminder(bot: BotEnv) -> None:
+    """Nothing was begun, so there is nothing to remind of or to announce when the words
+    are dropped."""
+    await bot.send(bot.updates.private_text(RESIDENT, PARKING))
+    said = len(bot.texts(RESIDENT.id))
+    for _ in range(4):
+        bot.clock.advance(timedelta(hours=12))
+        await bot.tick()
+    await bot.deliver()
+    assert await _draft(bot, RESIDENT, "freetext") is None
+    assert len(bot.texts(RESIDENT.id)) == said
