@@ -27,6 +27,7 @@ from telegram import Message, Update
 from telegram import User as TelegramUser
 from telegram.ext import Application, ApplicationHandlerStop, ContextTypes, MessageHandler, filters
 
+from bot.delivery.calls import REACT_WHEN_SENT
 from bot.i18n import Translator
 from bot.logs import bind_log_context
 from bot.runtime import Runtime, runtime
@@ -182,11 +183,11 @@ def enqueue_relay(rt: Runtime, uow: UnitOfWork, ticket: Ticket, *, chat_id: int,
     caption. `where` places the rows (topic, reply to the card) in a group; `purpose` is how
     the sent messages are remembered (a reply to them is about this ticket);
     `react_when_sent` is the reaction the sender puts on the original once the last row
-    has arrived (bot.delivery.calls.REACT_WHEN_SENT)."""
+    has arrived."""
     where = where or {}
 
     def add(method: str, params: dict, *, last: bool = True) -> None:
-        extra = {"$react_when_sent": react_when_sent} if react_when_sent and last else {}
+        extra = {REACT_WHEN_SENT: react_when_sent} if react_when_sent and last else {}
         uow.outbox.add(chat_id=chat_id, method=method,
                        params={"chat_id": chat_id, **params, **where, **extra},
                        now=rt.clock.now(), ticket_id=ticket.id, purpose=purpose)
