@@ -82,7 +82,7 @@ def _offer(rt: Runtime, t: Translator,
     elif offer.tickets:
         text = t("Shall I pass your message on to the staff handling one of your open "
                  "requests? To report something new, describe it in a sentence or two.")
-    elif reporting.characters(offer.text) > rt.config.limits.description_max_chars:
+    elif _too_long(rt, offer.text):
         text = t("That is longer than a report can be ({max} characters at most). Please "
                  "describe the problem in fewer words, or choose from the menu.",
                  max=rt.config.limits.description_max_chars)
@@ -95,6 +95,11 @@ def _offer(rt: Runtime, t: Translator,
         # all the same, and what comes next is added to them.
         return text, keyboards.main_menu(t)
     return text, markup
+
+
+def _too_long(rt: Runtime, text: str) -> bool:
+    problem = reporting.description_problem(rt.config, text)
+    return problem is not None and problem[0] is reporting.Problem.TOO_LONG
 
 
 async def offer_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -355,6 +355,11 @@ async def test_wrong_input_gets_an_explanation_and_the_same_question(rbot: BotEn
         "That is too short: please write at least {min} characters (this was {count}).",
         min=10, count=7))
     assert (await draft(db, EN)).step == "description"
+    # 511 characters, but as long in a message as 2040 (the summary must fit Telegram's limit).
+    await bot.send(bot.updates.private_text(EN, "a" + "👨‍👩‍👧" * 510))
+    assert bot.last_text(EN.id).startswith(t(
+        "That is too long: please keep it within {max} characters (this was {count}).",
+        max=2000, count=2040))
     await bot.send(bot.updates.sticker(EN))
     assert bot.last_text(EN.id).startswith(t(
         "Please describe the problem in words, or send a voice message or a video note. "

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from bot.clock import Clock
 from bot.config import Config
-from bot.services.reporting import characters, clean_text, has_words
+from bot.services.reporting import characters, clean_text, description_problem
 from storage.models import OPEN_STATUSES, Ticket
 from storage.uow import UnitOfWork
 
@@ -35,9 +35,7 @@ class Offer:
 
 
 def describable(config: Config, text: str) -> bool:
-    limits = config.limits
-    return has_words(text) and (limits.description_min_chars <= characters(text)
-                                <= limits.description_max_chars)
+    return description_problem(config, text) is None
 
 
 async def keep(uow: UnitOfWork, clock: Clock, config: Config, user_id: int,

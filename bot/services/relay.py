@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from bot.clock import Clock
 from bot.config import tier_of
 from bot.services import tickets
-from bot.services.text import DIRECTION_CONTROLS
+from bot.services.text import DIRECTION_CONTROLS, utf16_len
 from storage.models import OPEN_STATUSES, OrgNode, Ticket
 from storage.uow import UnitOfWork
 
@@ -225,10 +225,6 @@ def clean_text(text: str) -> str:
     """A message text without control characters other than line breaks and tabs."""
     return "".join(ch for ch in text
                    if ch in "\n\t" or unicodedata.category(ch) != "Cc").strip()
-
-
-def utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def fit(text: str, limit: int) -> str:

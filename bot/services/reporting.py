@@ -27,6 +27,7 @@ from bot.config import Category, Config
 from bot.services import tickets
 from bot.services.calendar import WorkCalendar
 from bot.services.grids import GridDirectory
+from bot.services.text import utf16_len
 from bot.services.tickets import NewReport
 from storage.models import OPEN_STATUSES, Draft, OrgNode, Ticket
 from storage.uow import UnitOfWork
@@ -136,6 +137,22 @@ def characters(text: str) -> int:
 def has_words(text: str) -> bool:
     """Whether `text` has a letter or a digit: emoji and punctuation alone describe nothing."""
     return _WORD.search(text) is not None
+
+
+def description_problem(config: Config, text: str) -> tuple[Problem, dict[str, Any]] | None:
+    """Why `text` (cleaned) will not do as a description, with the explanation's values."""
+    limits = config.limits
+    if not has_words(text):
+        return Problem.NO_WORDS, {}
+    count = characters(text)
+    if count < limits.description_min_chars:
+        return Problem.TOO_SHORT, {"min": limits.description_min_chars, "count": count}
+    # Long: by characters, and by the room it takes in a message (the summary and the card
+    # must stay within Telegram's 4096 UTF-16 units, and a family emoji takes 11).
+    size = max(count, utf16_len(text) // 2)
+    if size > limits.description_max_chars:
+        return Problem.TOO_LONG, {"max": limits.description_max_chars, "count": size}
+    return None
 
 
 def display_name(first_name: str | None, last_name: str | None) -> str:
@@ -435,18 +452,11 @@ class Report:
         return Outcome(silent=True)
 
     def answer_description(self, config: Config, answer: Answer) -> Outcome:
-        limits = config.limits
         if answer.kind == "text":
             text = clean_text(answer.text)
-            if not has_words(text):
-                return Outcome(problem=Problem.NO_WORDS)
-            count = characters(text)
-            if count < limits.description_min_chars:
-                return Outcome(problem=Problem.TOO_SHORT,
-                               values={"min": limits.description_min_chars, "count": count})
-            if count > limits.description_max_chars:
-                return Outcome(problem=Problem.TOO_LONG,
-                               values={"max": limits.description_max_chars, "count": count})
+            problem = description_problem(config, text)
+            if problem is not None:
+                return Outcome(problem=problem[0], values=problem[1])
             self.data["description"] = text
             self.data.pop("spoken", None)
         elif answer.kind in SPOKEN_KINDS:

@@ -30,3 +30,8 @@ def user_html(text: str | None) -> str:
     if any(unicodedata.bidirectional(ch) in ("R", "AL") for ch in cleaned):
         return f"{_FIRST_STRONG_ISOLATE}{escaped}{_POP_ISOLATE}"
     return escaped
+
+
+def utf16_len(text: str) -> int:
+    """The length Telegram counts (its limits are in UTF-16 code units)."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
