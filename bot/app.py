@@ -29,6 +29,7 @@ from handlers import (
     booking_desk,
     enterprise,
     fallback,
+    freetext,
     keyboards,
     membership,
     my_tickets,
@@ -131,6 +132,7 @@ def register_handlers(app: Application) -> None:
     booking.register(app)
     booking_desk.register(app)
     privacy.register(app)
+    freetext.register(app)
     app.add_handler(CallbackQueryHandler(fallback.unknown_callback))
 
     app.add_handler(ChatMemberHandler(membership.my_chat_member,

@@ -387,11 +387,18 @@ class EmergencyWords(Section):
 
 class EmergencySettings(Section):
     words: EmergencyWords = Field(default_factory=EmergencyWords)
+    # Phrases that contain an emergency word and are no emergency ("fire exit", 火灾隐患,
+    # 打人工客服): a word found where one of these overlaps it does not count.
+    harmless: EmergencyWords = Field(default_factory=EmergencyWords)
 
     @property
     def all_words(self) -> tuple[str, ...]:
         """Every language's words: people mix scripts, so a text is checked against all."""
         return self.words.zh_Hans + self.words.zh_Hant + self.words.en
+
+    @property
+    def all_harmless(self) -> tuple[str, ...]:
+        return self.harmless.zh_Hans + self.harmless.zh_Hant + self.harmless.en
 
 
 class QuietHours(Section):

@@ -44,6 +44,7 @@ from bot.logs import bind_log_context
 from bot.runtime import Runtime, runtime
 from bot.services import bookings, routing
 from bot.services.bookings import BookingRefused, Problem
+from bot.services.text import user_html
 from handlers import relay as relay_handlers
 from handlers.cards import BOOKING_LABELS, slot_label, topic_names
 from handlers.common import conversation_is, translator_for
@@ -253,7 +254,7 @@ async def _question(rt: Runtime, uow: UnitOfWork, t: Translator, draft: Draft) -
     slot = await uow.bookings.slot(int(data["slot_id"]))
     enterprise = await uow.enterprises.get(int(data["enterprise_id"]))
     lines = [t("<b>Please check your booking</b>"),
-             f"🏢 {html.escape(enterprise.name if enterprise else '?')}",
+             f"🏢 {user_html(enterprise.name if enterprise else '?')}",
              t("Topics: {topics}", topics=topic_names(config, data.get("topics") or [],
                                                       t.language)),
              t("🗓 Check-up: {time}", time=slot_label(config, slot.starts_at, slot.ends_at))]
@@ -487,14 +488,14 @@ async def _booking_view(rt: Runtime, uow: UnitOfWork, t: Translator, booking: Bo
                         ticket: Ticket, slot: CheckupSlot) -> View:
     enterprise = await uow.enterprises.get(booking.enterprise_id)
     lines = [t("<b>No. {number}</b> · legal check-up", number=ticket.number),
-             f"🏢 {html.escape(enterprise.name if enterprise else '?')}",
+             f"🏢 {user_html(enterprise.name if enterprise else '?')}",
              t("🗓 Check-up: {time}", time=slot_label(rt.config, slot.starts_at, slot.ends_at)),
              t("Topics: {topics}", topics=topic_names(rt.config, booking.topics, t.language)),
              t("Booking: {status}", status=t(BOOKING_LABELS[booking.status]))]
     if booking.lawyer_name:
-        lines.append(t("Lawyer: {name}", name=html.escape(booking.lawyer_name)))
+        lines.append(t("Lawyer: {name}", name=user_html(booking.lawyer_name)))
     if booking.report:
-        lines.append(t("Report: {report}", report=html.escape(booking.report)))
+        lines.append(t("Report: {report}", report=user_html(booking.report)))
     rows = []
     if booking.status in ("booked", "confirmed"):
         rows.append([_button(t("🕘 Move"), f"{PREFIX}r:{booking.id}"),

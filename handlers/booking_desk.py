@@ -37,6 +37,7 @@ from bot.logs import bind_log_context
 from bot.runtime import Runtime, runtime
 from bot.services import bookings
 from bot.services.bookings import BookingRefused, Change, Problem
+from bot.services.text import user_html
 from handlers import slots as slot_handlers
 from handlers.cards import BOOKING_PREFIX, role_name, slot_label
 from handlers.common import is_group, translator_for
@@ -146,15 +147,15 @@ async def _card_action(rt: Runtime, uow: UnitOfWork, t: Translator, update: Upda
                 "Your check-up on {time} is confirmed by the desk.",
                 time=slot_label(rt.config, change.slot.starts_at, change.slot.ends_at)))
             note = t("✅ {name} confirmed the check-up of No. {number}.",
-                     name=html.escape(name), number=ticket.number)
+                     name=user_html(name), number=ticket.number)
         elif action == "as":
             change = await bookings.assign(uow, clock, ticket.id, user_id, name)
             desk = await uow.nodes.get(change.ticket.node_id)
             await _announce(rt, uow, change, lambda t: t(
                 "{role} {name} will be the lawyer of your check-up on {time}.",
-                role=html.escape(role_name(t, desk)), name=html.escape(name),
+                role=html.escape(role_name(t, desk)), name=user_html(name),
                 time=slot_label(rt.config, change.slot.starts_at, change.slot.ends_at)))
-            note = t("🧑‍⚖️ {name} is the lawyer of No. {number}.", name=html.escape(name),
+            note = t("🧑‍⚖️ {name} is the lawyer of No. {number}.", name=user_html(name),
                      number=ticket.number)
         elif action == "pp":
             return await _picker(rt, uow, t, query, ticket, thread, context)
@@ -168,7 +169,7 @@ async def _card_action(rt: Runtime, uow: UnitOfWork, t: Translator, update: Upda
             await Notifier(rt, uow).refresh_card(change.ticket)
             await uow.commit()
             text = t("🕘 {name} proposed {time} for No. {number}; the enterprise is asked to "
-                     "accept or decline.", name=html.escape(name), number=ticket.number,
+                     "accept or decline.", name=user_html(name), number=ticket.number,
                      time=slot_label(rt.config, proposed.starts_at, proposed.ends_at))
             return [lambda: query.answer(), lambda: _edit(query, text, None)]
         elif action == "dn":
@@ -184,7 +185,7 @@ async def _card_action(rt: Runtime, uow: UnitOfWork, t: Translator, update: Upda
                 "another, send /checkup.", time=slot_label(rt.config, change.slot.starts_at,
                                                            change.slot.ends_at)))
             note = t("🚫 {name} marked No. {number} as a no-show; it is closed.",
-                     name=html.escape(name), number=ticket.number)
+                     name=user_html(name), number=ticket.number)
     except BookingRefused as refused:
         return alert(refusal_text(t, rt, refused))
     await Notifier(rt, uow).refresh_card(change.ticket)
@@ -356,8 +357,8 @@ async def _deliver_report(rt: Runtime, uow: UnitOfWork, change: Change, report: 
     lawyer = change.booking.lawyer_name or ""
     await notifier.tell_residents_with(change.ticket, lambda t: t(
         "Your check-up is done. The report of {role} {name}:\n{report}",
-        role=html.escape(role_name(t, desk)), name=html.escape(lawyer),
-        report=html.escape(report)))
+        role=html.escape(role_name(t, desk)), name=user_html(lawyer),
+        report=user_html(report)))
     if document is not None:
         for user_id in await uow.tickets.residents(change.ticket):
             uow.outbox.add(chat_id=user_id, method="sendDocument",

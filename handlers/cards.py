@@ -10,6 +10,7 @@ from datetime import datetime
 from bot.config import Config
 from bot.i18n import N_, Translator, format_names
 from bot.services.relay import Role, role_of
+from bot.services.text import user_html
 from bot.services.tickets import mask_phone
 from storage.models import OrgNode, Ticket, TicketAttachment
 
@@ -92,9 +93,9 @@ def trimmed(text: str, limit: int) -> str:
 def reporter_line(t: Translator, ticket: Ticket) -> str:
     if ticket.anonymous:
         return t("Anonymous report")
-    name = html.escape(ticket.reporter_name or t("Resident"))
+    name = user_html(ticket.reporter_name or t("Resident"))
     # The whole number only when the resident asked to be called back (a consultation).
-    phone = (html.escape(ticket.reporter_phone or "") if wants_call_back(ticket)
+    phone = (user_html(ticket.reporter_phone or "") if wants_call_back(ticket)
              else mask_phone(ticket.reporter_phone))
     return f"{name} · {phone}" if phone else name
 
@@ -119,7 +120,7 @@ def details_lines(t: Translator, ticket: Ticket) -> list[str]:
     details = ticket.details or {}
     lines = []
     if details.get("enterprise") and not _has_booking(ticket):  # checkup_lines names it
-        lines.append(f"🏭 {html.escape(str(details['enterprise']))}")
+        lines.append(f"🏭 {user_html(str(details['enterprise']))}")
     way = details.get("way")
     if way in WAY_LABELS:
         line = t("Answer: {way}", way=t(WAY_LABELS[way]))
@@ -145,7 +146,7 @@ def card_text(t: Translator, config: Config, ticket: Ticket, path: Sequence[OrgN
         # check-up is handled as any other and shows its status again.
         status = t(STATUS_LABELS[ticket.status])
         if ticket.holder_name and ticket.status in ("claimed", "in_progress"):
-            status += " · " + t("held by {name}", name=html.escape(ticket.holder_name))
+            status += " · " + t("held by {name}", name=user_html(ticket.holder_name))
         lines.append(t("Status: {status}", status=status))
     if path:
         place = " / ".join(html.escape(n.display_name(t.language)) for n in path)
@@ -153,9 +154,9 @@ def card_text(t: Translator, config: Config, ticket: Ticket, path: Sequence[OrgN
     if ticket.erased_at is not None:  # what is left is statistics (bot.services.privacy)
         lines.append(t("🔒 The resident's personal data has been erased."))
     if ticket.address:
-        lines.append(f"🏠 {html.escape(ticket.address)}")
+        lines.append(f"🏠 {user_html(ticket.address)}")
     if ticket.description:
-        lines.append(f"📝 {html.escape(trimmed(ticket.description, CARD_DESCRIPTION_LIMIT))}")
+        lines.append(f"📝 {user_html(trimmed(ticket.description, CARD_DESCRIPTION_LIMIT))}")
     if attachments:
         lines.append(t("📎 {count} attachment(s)", count=len(attachments)))
     lines.extend(details_lines(t, ticket))
@@ -165,7 +166,7 @@ def card_text(t: Translator, config: Config, ticket: Ticket, path: Sequence[OrgN
     if ticket.kind != "checkup":
         lines.append(t("⏰ Due by {time}", time=local_time(config, ticket.deadline_at)))
     if ticket.resolution and ticket.status in ("resolved", "closed"):
-        lines.append(t("Resolution: {note}", note=html.escape(trimmed(ticket.resolution, 600))))
+        lines.append(t("Resolution: {note}", note=user_html(trimmed(ticket.resolution, 600))))
     return "\n".join(lines)
 
 
@@ -241,7 +242,7 @@ def checkup_lines(t: Translator, config: Config, ticket: Ticket) -> list[str]:
         return []
     lines = []
     if details.get("enterprise"):
-        lines.append(f"🏢 {html.escape(str(details['enterprise']))}")
+        lines.append(f"🏢 {user_html(str(details['enterprise']))}")
     if details.get("topics"):
         lines.append(t("Topics: {topics}", topics=topic_names(config, details["topics"],
                                                                t.language)))
@@ -251,7 +252,7 @@ def checkup_lines(t: Translator, config: Config, ticket: Ticket) -> list[str]:
     if status:
         lines.append(t("Booking: {status}", status=t(status)))
     if ticket.holder_name and ticket.status in ("claimed", "in_progress"):
-        lines.append(t("Lawyer: {name}", name=html.escape(ticket.holder_name)))
+        lines.append(t("Lawyer: {name}", name=user_html(ticket.holder_name)))
     proposal = details.get("proposal")
     if proposal:
         lines.append(t("Proposed to the enterprise: {time}", time=slot_label(

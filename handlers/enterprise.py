@@ -59,6 +59,7 @@ from bot.services.enterprises import (
     Registered,
     Step,
 )
+from bot.services.text import user_html
 from handlers.cards import local_time, trimmed
 from handlers.common import command_of, conversation_is, place_html, translator_for
 from handlers.relay import stop_on_error
@@ -292,7 +293,7 @@ async def _after(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, draf
     ack = None
     if acknowledge and outcome.enterprise is not None and form.joining:
         ack = t("Invitation code accepted: <b>{name}</b>.",
-                name=html.escape(outcome.enterprise.name))
+                name=user_html(outcome.enterprise.name))
     elif acknowledge and before in (Step.NAME, Step.CODE, Step.CONTACT, Step.PHONE):
         ack = t("✅ Noted.")
     await _ask(reply, rt, uow, t, form, user_id, prefix=ack, came_from=before)
@@ -331,7 +332,7 @@ async def _register(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, d
     log.info("enterprise %s registered", enterprise.id)
     reply.say("\n\n".join([
         t("✅ <b>{name}</b> is registered, and you are its contact.",
-          name=html.escape(enterprise.name)),
+          name=user_html(enterprise.name)),
         t("Invitation code for colleagues: <code>{code}</code>", code=enterprise.invite_code),
         _how_to_join(t),
     ]))
@@ -348,7 +349,7 @@ async def _join(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, form:
     else:
         log.info("a contact joined enterprise %s", enterprise.id)
         reply.say(t("✅ You are now a contact of <b>{name}</b> and can act for it. /enterprise "
-                    "shows your enterprises.", name=html.escape(enterprise.name)))
+                    "shows your enterprises.", name=user_html(enterprise.name)))
 
 
 async def _leave(reply: Reply, uow: UnitOfWork, t: Translator, user_id: int,
@@ -362,7 +363,7 @@ async def _leave(reply: Reply, uow: UnitOfWork, t: Translator, user_id: int,
             reply.say(_last_contact(t, enterprise))
             return True
         lines = [t("Leave <b>{name}</b>? You will no longer act for it.",
-                   name=html.escape(enterprise.name))]
+                   name=user_html(enterprise.name))]
         if contact.role == "owner":
             lines.append(t("As its owner, you hand that role to the colleague who joined "
                            "first."))
@@ -377,7 +378,7 @@ async def _leave(reply: Reply, uow: UnitOfWork, t: Translator, user_id: int,
         reply.edit = _last_contact(t, enterprise)
         return True
     log.info("a contact left enterprise %s", enterprise.id)
-    reply.edit = t("You no longer act for <b>{name}</b>.", name=html.escape(enterprise.name))
+    reply.edit = t("You no longer act for <b>{name}</b>.", name=user_html(enterprise.name))
     return True
 
 
@@ -385,7 +386,7 @@ def _last_contact(t: Translator, enterprise: Enterprise) -> str:
     return t("You are the only contact of <b>{name}</b>, so you cannot leave: nobody would be "
              "left to act for it. Invite a colleague with the code <code>{code}</code> first, "
              "then leave. To end the registration itself, ask the enterprise service desk.",
-             name=html.escape(enterprise.name), code=enterprise.invite_code)
+             name=user_html(enterprise.name), code=enterprise.invite_code)
 
 
 # -- questions ------------------------------------------------------------------------------------
@@ -521,10 +522,10 @@ def _summary_keyboard(t: Translator, form: Form, config: Config) -> InlineKeyboa
 async def _summary(rt: Runtime, uow: UnitOfWork, t: Translator, form: Form) -> str:
     data = form.data
     lines = [t("<b>Please check before you register</b>"), "",
-             t("Enterprise: <b>{name}</b>", name=html.escape(data.get("name") or "")),
-             t("Credit code: {code}", code=html.escape(data.get("credit_code") or "")),
-             t("Contact: {name}, {phone}", name=html.escape(data.get("contact_name") or ""),
-               phone=html.escape(data.get("phone") or ""))]
+             t("Enterprise: <b>{name}</b>", name=user_html(data.get("name") or "")),
+             t("Credit code: {code}", code=user_html(data.get("credit_code") or "")),
+             t("Contact: {name}, {phone}", name=user_html(data.get("contact_name") or ""),
+               phone=user_html(data.get("phone") or ""))]
     if rt.config.industries:
         lines.append(t("Industry: {name}", name=html.escape(
             _industry_name(rt, t, data.get("industry") or ""))))
@@ -575,7 +576,7 @@ async def _overview(uow: UnitOfWork, rt: Runtime, t: Translator,
         enterprise = item.enterprise
         place = place_html(item.place[1:], t.language) if item.place else "—"
         role = t("owner") if item.role == "owner" else t("contact")
-        lines += ["", f"🏢 <b>{html.escape(enterprise.name)}</b>",
+        lines += ["", f"🏢 <b>{user_html(enterprise.name)}</b>",
                   t("Credit code: {code}", code=credit_code.masked(enterprise.credit_code)),
                   t("Industry: {name}", name=html.escape(
                       _industry_name(rt, t, enterprise.industry))),
@@ -595,7 +596,7 @@ async def _overview(uow: UnitOfWork, rt: Runtime, t: Translator,
 
 def _explain(rt: Runtime, t: Translator, outcome: Outcome) -> str:
     problem, values = outcome.problem, outcome.values
-    name = html.escape(outcome.enterprise.name) if outcome.enterprise else ""
+    name = user_html(outcome.enterprise.name) if outcome.enterprise else ""
     if problem is Problem.NOT_TEXT:
         return t("Please type the answer as text.")
     if problem is Problem.TOO_SHORT:

@@ -8,13 +8,17 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.runtime import runtime
-from handlers import keyboards
+from handlers import freetext, keyboards
 from handlers.common import language_of
 
 log = logging.getLogger(__name__)
 
 
 async def unknown_private_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    # Words a resident typed are never just "not understood": they are offered to be
+    # reported or passed on to the staff of their tickets.
+    if await freetext.take_text(update, context):
+        return
     rt = runtime(context)
     t = await language_of(rt, update)
     await update.effective_message.reply_html(

@@ -46,6 +46,7 @@ from bot.logs import bind_log_context
 from bot.runtime import Runtime, runtime
 from bot.services import relay, reporting, tickets
 from bot.services.relay import Verdict
+from bot.services.text import user_html
 from bot.services.tickets import TicketRefused
 from handlers import relay as relay_handlers
 from handlers.cards import STATUS_LABELS, category_name, local_time, trimmed
@@ -211,9 +212,9 @@ async def _detail_view(rt: Runtime, uow: UnitOfWork, t: Translator, ticket: Tick
     # The address and the description are the reporter's words, not a co-reporter's.
     if ticket.reporter_id == user_id:
         if ticket.address:
-            head.append(f"🏠 {html.escape(ticket.address)}")
+            head.append(f"🏠 {user_html(ticket.address)}")
         if ticket.description:
-            head.append(f"📝 {html.escape(trimmed(ticket.description, DESCRIPTION_LIMIT))}")
+            head.append(f"📝 {user_html(trimmed(ticket.description, DESCRIPTION_LIMIT))}")
     else:
         head.append(t("You joined this report; what the resident who made it wrote stays "
                       "with them and the staff."))
@@ -267,7 +268,7 @@ async def _sentence(uow: UnitOfWork, t: Translator, event: TicketEvent, viewer_i
 
     def text(key: str) -> str:
         value = relay.clean_text(str(data.get(key) or ""))
-        return html.escape(trimmed(value, EVENT_TEXT_LIMIT))
+        return user_html(trimmed(value, EVENT_TEXT_LIMIT))
 
     async def place(key: str) -> str:
         node = await uow.nodes.by_code(data[key]) if data.get(key) else None
@@ -480,7 +481,7 @@ async def _tell_about_withdrawal(rt: Runtime, uow: UnitOfWork, ticket: Ticket,
         gt = rt.translator(group.language if group else rt.config.default_language)
         await notifier.to_group(ticket, gt(
             "<b>No. {number}</b> was withdrawn by the resident. Reason: {reason}",
-            number=ticket.number, reason=html.escape(reason)))
+            number=ticket.number, reason=user_html(reason)))
     for user_id in await uow.tickets.residents(ticket):
         if user_id == ticket.reporter_id:
             continue  # answered inline

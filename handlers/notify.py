@@ -12,6 +12,7 @@ from bot.i18n import Translator, resolve_language
 from bot.runtime import Runtime
 from bot.services import routing
 from bot.services.groups import MIGRATED, PostCard
+from bot.services.text import user_html
 from handlers.cards import card_keyboard, card_text, category_name
 from storage.models import GroupChat, Ticket
 from storage.repositories.tickets import CARD_COPY
@@ -228,7 +229,7 @@ class Notifier:
         """Tell the reporter and co-reporters, each in their own language; `values` are
         escaped here."""
         await self.tell_residents_with(ticket, lambda t: t(
-            msgid, **{k: html.escape(v) for k, v in values.items()}))
+            msgid, **{k: user_html(v) for k, v in values.items()}))
 
     async def tell_residents_with(self, ticket: Ticket, render: Callable[[Translator], str],
                                   *, except_resident: int | None = None) -> None:

@@ -8,8 +8,8 @@ which goes back to that co-reporter alone. Residents see the worker's role and d
 never the account: texts are re-sent and files are copied (copyMessage shows no origin), never
 forwarded. Workers see the reporter's name, or "anonymous" when the reporter chose so, and a
 co-reporter only as "co-reporter" (whether they wanted to stay anonymous is not known). Groups
-stay quiet: a relayed message gets no confirmation there; only a message that could not be
-passed on gets a short reply.
+stay quiet: a worker's message that reached the resident gets a 👌 reaction (reactions notify
+nobody), and only a message that could not be passed on gets a short reply.
 
 Both handlers run in their own handler group (HANDLER_GROUP) before the ordinary handlers:
 a message that is not about a ticket is left alone for them, a relayed one stops there.
@@ -27,11 +27,14 @@ from telegram import Message, Update
 from telegram import User as TelegramUser
 from telegram.ext import Application, ApplicationHandlerStop, ContextTypes, MessageHandler, filters
 
+from bot.delivery.calls import REACT_WHEN_SENT
 from bot.i18n import Translator
 from bot.logs import bind_log_context
 from bot.runtime import Runtime, runtime
-from bot.services import relay
+from bot.services import freetext, relay
 from bot.services.relay import CAPTION_LIMIT, TEXT, TEXT_LIMIT, Content, Verdict
+from bot.services.text import user_html
+from handlers import freetext_keyboards
 from handlers.cards import STATUS_LABELS, role_name
 from handlers.common import translator_for
 from handlers.notify import Notifier
@@ -55,6 +58,10 @@ PRIVATE_REPLIES = filters.ChatType.PRIVATE & _NEW_MESSAGES & filters.REPLY & ~fi
 _MEDIA_KINDS = ("photo", "animation", "video", "document", "audio", "voice", "video_note",
                 "sticker")
 Callback = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+
+# The reaction a worker's message gets in the group once the resident has it: "got it"
+# without a message (reactions notify nobody; groups stay quiet).
+DELIVERED = "👌"
 
 _TO_CARD = {"message_thread_id": "$topic",
             "reply_parameters": {"message_id": "$card", "allow_sending_without_reply": True}}
@@ -153,7 +160,9 @@ async def _to_resident(rt: Runtime, uow: UnitOfWork, ticket: Ticket, user_id: in
     t = rt.translator(await Notifier(rt, uow).resident_language(user_id))
     header = worker_header(t, ticket, node, relay.clean_name(worker.full_name))
     enqueue_relay(rt, uow, ticket, chat_id=user_id, header=header, content=content,
-                  source_chat=chat_id, source_message=message.message_id)
+                  source_chat=chat_id, source_message=message.message_id,
+                  react_when_sent={"chat_id": chat_id, "message_id": message.message_id,
+                                   "emoji": DELIVERED})
 
 
 def worker_header(t: Translator, ticket: Ticket, node: OrgNode | None, name: str) -> str:
@@ -162,22 +171,26 @@ def worker_header(t: Translator, ticket: Ticket, node: OrgNode | None, name: str
     if not name:
         return t("<b>No. {number}</b> · {role}:", number=ticket.number, role=label)
     return t("<b>No. {number}</b> · {role} {name}:", number=ticket.number, role=label,
-             name=html.escape(name))
+             name=user_html(name))
 
 
 def enqueue_relay(rt: Runtime, uow: UnitOfWork, ticket: Ticket, *, chat_id: int, header: str,
                   content: Content, source_chat: int, source_message: int,
-                  where: dict | None = None, purpose: str = "relay") -> None:
+                  where: dict | None = None, purpose: str = "relay",
+                  react_when_sent: dict | None = None) -> None:
     """Outbox rows that show `content` in `chat_id` under `header` (HTML): text is re-sent,
     a file is copied with the header as its caption, or after the header when it can have no
     caption. `where` places the rows (topic, reply to the card) in a group; `purpose` is how
-    the sent messages are remembered (a reply to them is about this ticket)."""
+    the sent messages are remembered (a reply to them is about this ticket);
+    `react_when_sent` is the reaction the sender puts on the original once the last row
+    has arrived."""
     where = where or {}
 
-    def add(method: str, params: dict) -> None:
+    def add(method: str, params: dict, *, last: bool = True) -> None:
+        extra = {REACT_WHEN_SENT: react_when_sent} if react_when_sent and last else {}
         uow.outbox.add(chat_id=chat_id, method=method,
-                       params={"chat_id": chat_id, **params, **where}, now=rt.clock.now(),
-                       ticket_id=ticket.id, purpose=purpose)
+                       params={"chat_id": chat_id, **params, **where, **extra},
+                       now=rt.clock.now(), ticket_id=ticket.id, purpose=purpose)
 
     # The header is counted with its markup: a little short of the limit, never over it.
     header_cost = relay.utf16_len(header) + 1
@@ -190,12 +203,12 @@ def enqueue_relay(rt: Runtime, uow: UnitOfWork, ticket: Ticket, *, chat_id: int,
         body = relay.fit(relay.clean_text(content.text), CAPTION_LIMIT - header_cost)
         copy.update(caption=_joined(header, body), parse_mode="HTML")
     else:
-        add("sendMessage", {"text": header, "parse_mode": "HTML"})
+        add("sendMessage", {"text": header, "parse_mode": "HTML"}, last=False)
     add("copyMessage", copy)
 
 
 def _joined(header: str, body: str) -> str:
-    return f"{header}\n{html.escape(body)}" if body else header
+    return f"{header}\n{user_html(body)}" if body else header
 
 
 # -- resident → group -----------------------------------------------------------------------------
@@ -211,16 +224,29 @@ class Outcome(enum.Enum):
 async def from_resident(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message = update.effective_message
     user = update.effective_user
+    replied = message.reply_to_message
     rt = runtime(context)
+    markup = None
     async with rt.uow() as uow:
         target = await relay.from_resident(uow, user_id=user.id,
-                                           reply_to_id=message.reply_to_message.message_id)
+                                           reply_to_id=replied.message_id)
+        if target.verdict is Verdict.IGNORE and replied.from_user is not None \
+                and replied.from_user.id == context.bot.id:
+            # One of the bot's own answers that is not remembered with a ticket (such as
+            # "registered as No. X"): the ticket it names, if it is the person's.
+            target = await relay.named_in(uow, user_id=user.id,
+                                          text=replied.text or replied.caption or "")
         if target.verdict is Verdict.IGNORE:
             return  # a reply to something else: the ordinary handlers answer it
         t = await translator_for(rt, uow, update)
         outcome = await take_from_resident(rt, uow, target, user, message)
+        if outcome is Outcome.CLOSED and message.text:
+            # The words are kept, so that they can be reported as a new problem.
+            offer = await freetext.keep(uow, rt.clock, rt.config, user.id, message.text)
+            if offer is not None:
+                markup = freetext_keyboards.report_instead(t, offer.token)
         await uow.commit()
-    await message.reply_html(outcome_text(t, rt, target.ticket, outcome))
+    await message.reply_html(outcome_text(t, rt, target.ticket, outcome), reply_markup=markup)
     raise ApplicationHandlerStop
 
 
@@ -228,9 +254,16 @@ async def take_from_resident(rt: Runtime, uow: UnitOfWork, target: relay.Target,
                              user: TelegramUser, message: Message) -> Outcome:
     """Pass a resident's message on to the ticket's group and log it, if it may go.
     The caller commits (also for My tickets' "Add information")."""
+    return await take_content(rt, uow, target, user, content_of(message),
+                              source_chat=message.chat_id, source_message=message.message_id)
+
+
+async def take_content(rt: Runtime, uow: UnitOfWork, target: relay.Target, user: TelegramUser,
+                       content: Content, *, source_chat: int, source_message: int) -> Outcome:
+    """Like take_from_resident, for content kept from an earlier message (a text: the
+    source is where a file would be copied from)."""
     if target.verdict is not Verdict.RELAY:
         return Outcome.CLOSED
-    content = content_of(message)
     if not content.relayable:
         return Outcome.UNSUPPORTED
     if relay.too_large(content, rt.config.limits.max_file_bytes):
@@ -250,7 +283,7 @@ async def take_from_resident(rt: Runtime, uow: UnitOfWork, target: relay.Target,
     co_reporter = user.id != ticket.reporter_id
     enqueue_relay(rt, uow, ticket, chat_id=ticket.group_chat_id,
                   header=resident_header(t, ticket, user), content=content,
-                  source_chat=message.chat_id, source_message=message.message_id,
+                  source_chat=source_chat, source_message=source_message,
                   where=_TO_CARD,
                   purpose=relay.co_reporter_purpose(user.id) if co_reporter else "relay")
     log.info("relayed a resident's message to the group of ticket %s", ticket.number)
@@ -270,14 +303,14 @@ def resident_header(t: Translator, ticket: Ticket, user: TelegramUser) -> str:
         if not name:
             return t("<b>No. {number}</b> · enterprise contact:", number=ticket.number)
         return t("<b>No. {number}</b> · enterprise contact {name}:", number=ticket.number,
-                 name=html.escape(name))
+                 name=user_html(name))
     if user.id != ticket.reporter_id:
         return t("<b>No. {number}</b> · co-reporter:", number=ticket.number)
     if ticket.anonymous:
         return t("<b>No. {number}</b> · anonymous resident:", number=ticket.number)
     name = relay.clean_name(ticket.reporter_name or user.full_name) or t("Resident")
     return t("<b>No. {number}</b> · resident {name}:", number=ticket.number,
-             name=html.escape(name))
+             name=user_html(name))
 
 
 def outcome_text(t: Translator, rt: Runtime, ticket: Ticket, outcome: Outcome) -> str:

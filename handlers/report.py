@@ -39,8 +39,9 @@ from bot.logs import bind_log_context
 from bot.runtime import Runtime, runtime
 from bot.services import reporting
 from bot.services.reporting import Answer, Outcome, Problem, Report, Step, Submitted
+from bot.services.text import user_html
 from handlers import report_keyboards as kb
-from handlers.cards import STATUS_LABELS, WAY_LABELS, category_name
+from handlers.cards import STATUS_LABELS, WAY_LABELS, category_name, trimmed
 from handlers.common import conversation_is, place_html, translator_for
 from handlers.notify import Notifier
 from handlers.replies import Kept, keep, send_kept
@@ -229,13 +230,20 @@ async def report_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 async def report_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     rt = runtime(context)
     query = update.callback_query
-    action, _, arg = query.data.removeprefix(kb.PREFIX).partition(":")
+    data, tagged, tag = query.data.partition(kb.DRAFT_TAG)
+    action, _, arg = data.removeprefix(kb.PREFIX).partition(":")
     reply = Reply()
+    done = False  # the pressed summary is finished with: its buttons go
     async with rt.uow() as uow:
         t = await translator_for(rt, uow, update)
         chat = update.effective_chat
         if chat is None or chat.type != chat.PRIVATE:
             reply.alert = t("This button is no longer valid.")
+        elif tagged and not await _is_current(uow, update.effective_user.id, tag):
+            # The summary of a report sent or cancelled since: it must not act on the next.
+            reply.alert = t("That report was already sent or cancelled; this summary is out "
+                            "of date.")
+            done = True
         elif action == "new" and (arg or reporting.REPORT) in reporting.KINDS:
             await _new_report(reply, rt, uow, t, update.effective_user.id,
                               arg or reporting.REPORT)
@@ -255,12 +263,24 @@ async def report_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
                 reply.alert = t("There is nothing to cancel.")
             elif loaded is not None and await _on_button(reply, rt, uow, t, update, *loaded,
                                                          action=action, arg=arg):
+                done = bool(tagged) and await uow.drafts.get(update.effective_user.id,
+                                                             reporting.FLOW) is None
                 await uow.commit()
             else:
                 # Forged data, or a button of a finished, cancelled or moved-on draft.
                 reply = Reply(alert=t("This button is no longer valid."))
     await reply.send(update, context)
+    if done:
+        try:
+            await query.edit_message_reply_markup(None)
+        except BadRequest as exc:  # deleted meanwhile: its buttons are checked all the same
+            log.debug("the summary's buttons stay: %s", exc.message)
     return True
+
+
+async def _is_current(uow: UnitOfWork, user_id: int, token: str) -> bool:
+    loaded = await reporting.load(uow, user_id)
+    return loaded is not None and loaded[1].token == token
 
 
 async def _new_report(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator,
@@ -276,6 +296,25 @@ async def _new_report(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator,
                     "who registered it for the invitation code."))
         return
     await _ask(reply, rt, uow, t, begun[1])
+
+
+async def begin_with_text(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator,
+                          user_id: int, kind: str, text: str | None) -> None:
+    """A new report or consultation whose description is what the person had already
+    written (bot.services.freetext), when that will do: it is not asked for again."""
+    begun = None
+    if text is not None:
+        begun = await reporting.begin(uow, rt.clock, user_id, config=rt.config, kind=kind)
+    if begun is None:  # too little to describe anything (or an enterprise matter)
+        await _new_report(reply, rt, uow, t, user_id, kind)
+        return
+    row, report = begun
+    outcome = report.prefill(rt.config, text)
+    reporting.save(uow, rt.clock, row, report)
+    if outcome.newly_urgent:
+        reply.say(_emergency(t))
+    await _ask(reply, rt, uow, t, report, prefix=t(
+        "Your message is its description: {text}", text=user_html(trimmed(text, 300))))
 
 
 def unfinished_text(rt: Runtime, t: Translator, report: Report) -> str:
@@ -524,7 +563,7 @@ async def _render(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, rep
         return
     if outcome.show_places:
         await _offer_places(reply, uow, t, t("Address noted: {address}",
-                                             address=html.escape(report.address or "")))
+                                             address=user_html(report.address or "")))
     elif outcome.moved:
         await _ask(reply, rt, uow, t, report, prefix=await _ack(uow, t, rt, report, before),
                    came_from=before)
@@ -578,7 +617,14 @@ async def _ask(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, report
         reply.say(prefix or t("OK."), ReplyKeyboardRemove())
         prefix = None
 
+    position = report.position(config)
+    if position is not None:
+        # Where the person is: a question among several, and how many are left.
+        step_line = t("Step {step} of {total}", step=position[0], total=position[1])
+
     def lead(text: str) -> str:
+        if position is not None:
+            text = f"<i>{step_line}</i>\n{text}"
         return f"{prefix}\n\n{text}" if prefix else text
 
     kind = report.kind
@@ -645,7 +691,7 @@ async def _ask(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, report
                  "grid from the list, or type the address.")
         if report.address:
             text += "\n" + t("Address noted: {address}. Please also choose the grid.",
-                             address=html.escape(report.address))
+                             address=user_html(report.address))
         options = kb.place_options(t, await reporting.last_grid(uow, report))
         if again:
             reply.say(lead(text), options)
@@ -669,7 +715,8 @@ async def _ask(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, report
         _ask_contact(reply, t, lead(text), kb.contact_options(t, allowed), again=again)
     elif step is Step.SUMMARY:
         reply.say(lead(await _summary(uow, t, rt, report)),
-                  kb.summary(t, with_media=config.limits.max_photos > 0, kind=kind))
+                  kb.summary(t, with_media=config.limits.max_photos > 0, kind=kind,
+                             token=report.token))
     elif step is Step.DUPLICATE:
         await _ask_duplicate(reply, uow, t, rt, report, lead)
 
@@ -703,7 +750,7 @@ async def _place_text(uow: UnitOfWork, t: Translator, report: Report) -> str:
     grid = await uow.nodes.get(report.grid_id) if report.grid_id else None
     parts = [place_html(await uow.nodes.path(grid), t.language)] if grid else []
     if report.address:
-        parts.append(html.escape(report.address))
+        parts.append(user_html(report.address))
     return " · ".join(parts) or t("not chosen")
 
 
@@ -718,7 +765,7 @@ async def _summary(uow: UnitOfWork, t: Translator, rt: Runtime, report: Report) 
     if report.urgent:
         lines.append(t("🚨 Urgent"))
     if report.description:
-        lines.append(t("Description: {text}", text=html.escape(report.description)))
+        lines.append(t("Description: {text}", text=user_html(report.description)))
     if report.spoken is not None:
         lines.append(t("Description: a voice message") if report.spoken[0] == "voice"
                      else t("Description: a video note"))
@@ -732,7 +779,7 @@ async def _summary(uow: UnitOfWork, t: Translator, rt: Runtime, report: Report) 
         lines.append(t("Contact: anonymous (the workers see neither your name nor your "
                        "number)"))
     elif report.phone:
-        lines.append(t("Contact: {phone}", phone=html.escape(report.phone)))
+        lines.append(t("Contact: {phone}", phone=user_html(report.phone)))
     else:
         lines.append(t("Contact: not shared"))
     lines += ["", t("Press Submit to send it, or change any part first.")]
@@ -744,7 +791,7 @@ def _consultation_summary(t: Translator, rt: Runtime, report: Report) -> str:
              t("Topic: <b>{name}</b>", name=html.escape(
                  category_name(rt.config, report.category_code or "", t.language)))]
     if report.description:
-        lines.append(t("Question: {text}", text=html.escape(report.description)))
+        lines.append(t("Question: {text}", text=user_html(report.description)))
     if report.spoken is not None:
         lines.append(t("Question: a voice message"))
     if report.way in WAY_LABELS:
@@ -755,7 +802,7 @@ def _consultation_summary(t: Translator, rt: Runtime, report: Report) -> str:
     if report.media:
         lines.append(t("Documents: {count}", count=len(report.media)))
     if report.phone:
-        lines.append(t("Contact: {phone}", phone=html.escape(report.phone)))
+        lines.append(t("Contact: {phone}", phone=user_html(report.phone)))
     else:
         lines.append(t("Contact: not shared"))
     lines += ["", t("Press Submit to send it, or change any part first.")]
@@ -774,7 +821,7 @@ WEEKDAYS = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_
 
 async def _enterprise_name(uow: UnitOfWork, report: Report) -> str:
     enterprise = await uow.enterprises.get(report.enterprise_id or 0)
-    return html.escape(enterprise.name) if enterprise else "—"
+    return user_html(enterprise.name) if enterprise else "—"
 
 
 def _emergency(t: Translator) -> str:
@@ -793,6 +840,9 @@ def _explain(t: Translator, problem: Problem, values: dict[str, Any], report: Re
     if problem is Problem.TOO_LONG:
         return t("That is too long: please keep it within {max} characters (this was "
                  "{count}).", **values)
+    if problem is Problem.NO_WORDS:
+        return t("Please write it in words: emoji and symbols alone do not say what is "
+                 "wrong.")
     if problem is Problem.NOT_DESCRIPTION:
         return t("Please describe the problem in words, or send a voice message or a video "
                  "note. Stickers, photos and files do not work here (photos come next).")

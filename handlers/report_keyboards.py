@@ -142,7 +142,13 @@ def contact_options(t: Translator, anonymous_allowed: bool, *,
     return InlineKeyboardMarkup(rows)
 
 
-def summary(t: Translator, *, with_media: bool, kind: str = "report") -> InlineKeyboardMarkup:
+# The summary's buttons end in "@" + the draft's token (rp:submit@3fa94c1e): one left on the
+# summary of a report sent or cancelled since must not act on the next report.
+DRAFT_TAG = "@"
+
+
+def summary(t: Translator, *, with_media: bool, kind: str = "report",
+            token: str | None = None) -> InlineKeyboardMarkup:
     if kind == "consultation":
         edits = [_button(t("✏️ Question"), EDIT + "description"),
                  _button(t("✏️ Answer by"), EDIT + "way")]
@@ -155,12 +161,16 @@ def summary(t: Translator, *, with_media: bool, kind: str = "report") -> InlineK
         more = [_button(t("✏️ Contact"), EDIT + "contact")]
         if kind == "report":
             more.insert(0, _button(t("✏️ Place"), EDIT + "place"))
-    return InlineKeyboardMarkup([
+    rows = [
         [_button(t("✅ Submit"), SUBMIT)],
         edits,
         more,
         [_back(t, "summary"), _button(t("✖️ Cancel"), CANCEL)],
-    ])
+    ]
+    if token is not None:
+        tag = f"{DRAFT_TAG}{token}"
+        rows = [[_button(b.text, b.callback_data + tag) for b in row] for row in rows]
+    return InlineKeyboardMarkup(rows)
 
 
 def duplicate(t: Translator, ticket_id: int, number: str) -> InlineKeyboardMarkup:

@@ -81,7 +81,9 @@ async def group_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     else:
         status = t("This group is not bound yet.")
     await update.effective_message.reply_html("\n\n".join([
-        status, t("<b>Group commands</b>"), html.escape(command_list(t, group=True))]))
+        status, t("<b>Group commands</b>"), html.escape(command_list(t, group=True)),
+        t("Reply to a ticket's card, or to a resident's message about it, to write to the "
+          "resident. 👌 on your reply means it has reached them.")]))
 
 
 async def language_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

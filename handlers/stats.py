@@ -17,6 +17,7 @@ from bot.i18n import Translator
 from bot.runtime import runtime
 from bot.services import charts, stats
 from bot.services.stats import Line, Report, Tally
+from bot.services.text import user_html
 from handlers.common import is_group, language_of
 
 # Telegram takes 4096 characters per message and 1024 per caption; the breakdown stops short
@@ -139,7 +140,7 @@ async def stats_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await message.reply_html(t(
             "<code>{given}</code> is not a period I know. Send <code>/stats today</code>, "
             "<code>/stats week</code> or <code>/stats month</code> (without a period: this "
-            "week).", given=html.escape(argument[:32])))
+            "week).", given=user_html(argument[:32])))
         return
     now = rt.clock.now()
     period = stats.current_period(span, now, rt.config)

@@ -35,6 +35,7 @@ from bot.i18n import N_, Translator
 from bot.runtime import Runtime, runtime
 from bot.services import relay, reporting, surveys
 from bot.services.surveys import Answer, Outcome, SurveyProblem
+from bot.services.text import user_html
 from handlers import relay as relay_handlers
 from handlers.cards import category_name, trimmed
 from handlers.common import command_of, conversation_is, place_html, translator_for
@@ -91,7 +92,7 @@ def question(t: Translator, rt: Runtime, ticket: Ticket, survey: TicketSurvey, *
     if reminder:
         lines.append(t("A reminder: we would still like to hear from you."))
     lines.append(t(_RESOLVED.get(ticket.kind, N_("Your report was resolved: {note}")),
-                   note=html.escape(trimmed(ticket.resolution or "", 600))))
+                   note=user_html(trimmed(ticket.resolution or "", 600))))
     if survey.solved is None:
         lines += ["", t(_SOLVED_QUESTION.get(ticket.kind, N_("Is the problem solved?")))]
         if ticket.kind in _SOLVED_QUESTION:
@@ -308,5 +309,5 @@ async def _take_comment(rt: Runtime, uow: UnitOfWork, t: Translator, survey_id: 
         gt = rt.translator(group.language if group else rt.config.default_language)
         await Notifier(rt, uow).to_group(ticket, gt(
             "💬 A resident's comment on <b>No. {number}</b>: {comment}", number=ticket.number,
-            comment=html.escape(comment)))
+            comment=user_html(comment)))
     return t("Thank you, your comment has been recorded.")

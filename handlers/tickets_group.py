@@ -49,6 +49,7 @@ from bot.runtime import Runtime, runtime
 from bot.services import routing, surveys, tickets
 from bot.services.grids import path_label
 from bot.services.relay import clean_name
+from bot.services.text import user_html
 from bot.services.tickets import Refusal, TicketRefused
 from handlers.cards import (
     ACTION_PREFIX,
@@ -417,7 +418,7 @@ async def _refresh_and_tell(p: Press, ticket: Ticket, name: str, msgid: str) -> 
     await notifier.refresh_card(ticket)
     role = role_label(await group_node(p.uow, p.chat_id))
     await notifier.tell_residents_with(ticket, lambda t: t(
-        msgid, role=html.escape(role(t)), name=html.escape(name),
+        msgid, role=html.escape(role(t)), name=user_html(name),
         request=your_request(t, ticket)))
 
 
@@ -653,16 +654,16 @@ def _moved_note(t: Translator, kind: str, *, name: str, place: str, reason: str,
                 number: str) -> str:
     if kind == "escalated":
         return t("⬆️ {name} escalated No. {number} to <b>{place}</b>.",
-                 name=html.escape(name), number=number, place=place)
+                 name=user_html(name), number=number, place=place)
     return t("↪️ {name} transferred No. {number} to <b>{place}</b>. Reason: {reason}",
-             name=html.escape(name), number=number, place=place, reason=html.escape(reason))
+             name=user_html(name), number=number, place=place, reason=user_html(reason))
 
 
 def _arrived_note(t: Translator, kind: str, *, name: str, place: str, reason: str) -> str:
     if kind == "escalated":
-        return t("⬆️ Escalated from {place} by {name}.", place=place, name=html.escape(name))
+        return t("⬆️ Escalated from {place} by {name}.", place=place, name=user_html(name))
     return t("↪️ Transferred from {place} by {name}. Reason: {reason}", place=place,
-             name=html.escape(name), reason=html.escape(reason))
+             name=user_html(name), reason=user_html(reason))
 
 
 def _resident_note(t: Translator, kind: str, *, place: str, reason: str, request: str) -> str:
@@ -670,7 +671,7 @@ def _resident_note(t: Translator, kind: str, *, place: str, reason: str, request
         return t("We have passed {request} up to {place}.", request=request, place=place)
     return t("We have passed {request} on to {place}.\nReason: {reason}", request=request,
              place=place,
-             reason=html.escape(reason))
+             reason=user_html(reason))
 
 
 # -- replies to our prompts ------------------------------------------------------------------
@@ -783,8 +784,8 @@ async def _resolve_with(rt: Runtime, uow: UnitOfWork, update: Update, t: Transla
     name = ticket.holder_name or worker_name(update)
     await notifier.tell_residents_with(ticket, lambda t: t(
         "{role} {name} has resolved {request}.\nResolution: {note}",
-        role=html.escape(role(t)), name=html.escape(name), request=your_request(t, ticket),
-        note=html.escape(note)))
+        role=html.escape(role(t)), name=user_html(name), request=your_request(t, ticket),
+        note=user_html(note)))
     await uow.commit()
     return t("✅ No. {number} is resolved. The resident has been told.", number=ticket.number)
 
@@ -826,7 +827,7 @@ async def history_text(uow: UnitOfWork, rt: Runtime, t: Translator, ticket: Tick
 async def _event_words(t: Translator, event: TicketEvent, names: dict,
                        place: Callable, rt_config: Config) -> str:
     data = event.data or {}
-    name = html.escape(names.get(event.actor_id) or data.get("name") or t("a worker"))
+    name = user_html(names.get(event.actor_id) or data.get("name") or t("a worker"))
     if event.actor_role == "system":
         name = t("the system")
     kind = event.kind
@@ -842,7 +843,7 @@ async def _event_words(t: Translator, event: TicketEvent, names: dict,
         return t("Work started by {name}", name=name)
     if kind == "resolved":
         return t("Resolved by {name}: {note}", name=name,
-                 note=html.escape(data.get("note") or ""))
+                 note=user_html(data.get("note") or ""))
     if kind in ("transferred", "escalated"):
         source, target = await place(data.get("from_node")), await place(data.get("to_node"))
         if kind == "escalated":
@@ -852,10 +853,10 @@ async def _event_words(t: Translator, event: TicketEvent, names: dict,
             text = t("Transferred from {source} to {target} by {name}", source=source,
                      target=target, name=name)
         reason = data.get("reason")
-        return text + (": " + html.escape(reason) if reason else "")
+        return text + (": " + user_html(reason) if reason else "")
     if kind == "withdrawn":
         return t("Withdrawn by the resident: {reason}",
-                 reason=html.escape(data.get("reason") or ""))
+                 reason=user_html(data.get("reason") or ""))
     if kind == "rerouted":
         if data.get("holder"):
             return t("Passed on to {target}: the group that had it can no longer be reached; "
@@ -892,7 +893,7 @@ async def _event_words(t: Translator, event: TicketEvent, names: dict,
             return t("A co-reporter had their personal data erased")
         return t("The resident had their personal data erased")
     # Relayed messages and added information (their kinds belong to the relay).
-    message = html.escape(trimmed(str(data.get("text") or ""), HISTORY_TEXT_LIMIT))
+    message = user_html(trimmed(str(data.get("text") or ""), HISTORY_TEXT_LIMIT))
     if data.get("file"):
         message = (message + " " if message else "") + "📎"
     if event.actor_role == "resident":

@@ -10,13 +10,12 @@ the enterprise: any of them may come.
 
 from __future__ import annotations
 
-import html
-
 from telegram.helpers import mention_html
 
 from bot.i18n import resolve_language
 from bot.runtime import Runtime
 from bot.services import bookings
+from bot.services.text import user_html
 from handlers.cards import slot_label
 from handlers.notify import Notifier
 from scheduler.ticker import TaskHandler
@@ -54,7 +53,7 @@ def booking_handlers(rt: Runtime) -> dict[str, TaskHandler]:
             text = f"<b>{number}</b>\n" + t(
                 "⏰ Reminder: the legal check-up of {enterprise} is on {time} (in {left}). "
                 "To write to the desk, reply to this message.",
-                enterprise=html.escape(enterprise.name if enterprise else ""), time=when,
+                enterprise=user_html(enterprise.name if enterprise else ""), time=when,
                 left=t.duration(left, approximate=True))
             notifier.say(contact.user_id, text, ticket=ticket, purpose="relay")
         if booking.status == "booked" and ticket.group_chat_id is not None:

@@ -31,7 +31,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import Translator, resolve_language
 from bot.runtime import Runtime
-from bot.services import reporting
+from bot.services import freetext, reporting
 from handlers import my_tickets, report
 from handlers import report_keyboards as kb
 from handlers.cards import local_time
@@ -69,8 +69,9 @@ def draft_handlers(rt: Runtime) -> dict[str, TaskHandler]:
                 await uow.drafts.check_again(task, allowed, now)
                 return
             await uow.drafts.discard(draft.user_id, flow)
-            if t is not None:
-                _send(uow, draft.user_id, (await _expiry_notice(uow, t, draft), None), now)
+            notice = await _expiry_notice(uow, t, draft) if t is not None else None
+            if notice is not None:
+                _send(uow, draft.user_id, (notice, None), now)
             log.info("an idle %s draft expired", flow)
             return
 
@@ -144,7 +145,9 @@ async def _reminder(rt: Runtime, uow: UnitOfWork, t: Translator, draft: Draft,
          InlineKeyboardButton(t("Cancel"), callback_data=f"{my_tickets.PREFIX}cancel")]])
 
 
-async def _expiry_notice(uow: UnitOfWork, t: Translator, draft: Draft) -> str:
+async def _expiry_notice(uow: UnitOfWork, t: Translator, draft: Draft) -> str | None:
+    if draft.flow == freetext.FLOW:
+        return None  # words typed outside any conversation: nothing was begun
     if draft.flow == reporting.FLOW:
         return t("Your unfinished report was discarded because it was not continued; nothing "
                  "was sent. Send /report to start again.")

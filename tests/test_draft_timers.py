@@ -44,11 +44,15 @@ def reminders(bot: BotEnv, user: User) -> list[str]:
 
 
 async def press(bot: BotEnv, user: User, data: str) -> None:
-    """Press the button `data` on the newest message to `user` that has it."""
+    """Press the button `data` on the newest message to `user` that has it (a summary's
+    buttons carry their draft's token after "@")."""
     for call in reversed(bot.fake.calls):
-        if (call.method in ("sendMessage", "editMessageText")
-                and call.params.get("chat_id") == user.id and data in _data(call)):
-            await bot.send(bot.updates.callback(user, data, call.result))
+        if call.method not in ("sendMessage", "editMessageText") or \
+                call.params.get("chat_id") != user.id:
+            continue
+        found = [d for d in _data(call) if d == data or d.startswith(data + "@")]
+        if found:
+            await bot.send(bot.updates.callback(user, found[0], call.result))
             return
     raise AssertionError(f"no message to {user.id} has a {data!r} button")
 

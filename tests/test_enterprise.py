@@ -317,7 +317,8 @@ async def test_bad_input_gets_an_answer_and_the_same_question(bot: BotEnv) -> No
     assert await draft(bot, OWNER) is None
     await say(bot, OWNER, "hello")
     assert bot.last_text(OWNER.id) == t(
-        "I did not understand that. Please choose from the menu below.")
+        "Hello! To report a problem, describe it in a sentence or two (at least {min} "
+        "characters) and I will offer to send it, or choose from the menu.", min=10)
     assert await all_enterprises(bot) == []
 
 

@@ -164,10 +164,11 @@ async def test_adding_information_reaches_the_group(bot: BotEnv) -> None:
     [logged] = await events(bot, ticket_id, "resident_message")
     assert logged.data["file"] == "photo"
 
-    # The draft is over: the next message is an ordinary one again.
+    # The draft is over: the next message is an ordinary one again (offered, not sent).
     await bot.send(bot.updates.private_text(RESIDENT, "还有"))
     assert bot.last_text(RESIDENT.id) == t(
-        "I did not understand that. Please choose from the menu below.")
+        "Shall I pass your message on to the staff handling one of your open requests? To "
+        "report something new, describe it in a sentence or two.")
 
     # /cancel ends it without adding anything.
     await _press(bot, RESIDENT, f"my:add:{ticket_id}", detail)
@@ -264,7 +265,8 @@ async def test_a_cancelled_report_leaves_no_add_information_behind(bot: BotEnv) 
     bot.clock.advance(timedelta(hours=1))
     await bot.send(bot.updates.private_text(RESIDENT, "楼下的灯也坏了"))
     assert bot.last_text(RESIDENT.id) == t(
-        "I did not understand that. Please choose from the menu below.")
+        "Shall I pass your message on to the staff handling one of your open requests? To "
+        "report something new, describe it in a sentence or two.")
     assert await events(bot, ticket_id, "resident_message") == []
 
     # Withdraw replaces Add information, and cancelling ends only its own draft.

@@ -226,6 +226,29 @@ async def test_the_group_learns_once_that_a_resident_who_blocked_the_bot_is_out_
     assert len(to_chat(bot, "sendMessage", NEIGHBOUR.id)) == 1 and notes() == 1
 
 
+async def test_the_group_sees_when_the_resident_got_the_reply(bot: BotEnv) -> None:
+    """A 👌 on the worker's message once the resident has it; nothing while they do not."""
+    await bind(bot, GROUP)
+    ticket_id = await open_ticket(bot)
+    card = await card_of(bot, ticket_id)
+    said = len(to_chat(bot, "sendMessage", GROUP.id))
+    reply = bot.updates.group_text(GROUP, WORKER, "明天上午上门", reply_to=card)
+    await bot.send(reply)
+    assert bot.fake.calls_to("setMessageReaction") == []  # not before it is delivered
+    await deliver(bot)
+    [reaction] = bot.fake.calls_to("setMessageReaction")
+    assert reaction.params["chat_id"] == GROUP.id
+    assert reaction.params["message_id"] == reply.message.message_id
+    assert reaction.params["reaction"] == [{"type": "emoji", "emoji": "👌"}]
+    assert len(to_chat(bot, "sendMessage", GROUP.id)) == said  # no message: stays quiet
+
+    # A resident who blocked the bot did not get it: no reaction says they did.
+    bot.fake.block(RESIDENT.id)
+    await bot.send(bot.updates.group_text(GROUP, WORKER, "还在吗？", reply_to=card))
+    await deliver(bot)
+    assert len(bot.fake.calls_to("setMessageReaction")) == 1
+
+
 async def test_a_worker_reply_to_any_ticket_message_is_relayed(bot: BotEnv) -> None:
     """The photo album under the card is the ticket's too; so is a resident's relayed reply."""
     await bind(bot, GROUP)
@@ -515,10 +538,14 @@ async def test_residents_replies_that_cannot_go_are_explained(bot: BotEnv) -> No
 async def test_a_private_message_that_is_no_reply_goes_to_the_fallback(bot: BotEnv) -> None:
     await bind(bot, GROUP)
     await open_ticket(bot)
+    before = await pending_rows(bot)
     await bot.send(bot.updates.private_text(RESIDENT, "你好"))
     t = bot.runtime.translator("zh_Hans")
+    # Offered to be passed on (handlers.freetext), not relayed as it is.
     assert bot.last_text(RESIDENT.id) == t(
-        "I did not understand that. Please choose from the menu below.")
+        "Shall I pass your message on to the staff handling one of your open requests? To "
+        "report something new, describe it in a sentence or two.")
+    assert await pending_rows(bot) == before
 
 
 async def test_an_escalated_tickets_old_card_passes_nothing_on(bot: BotEnv) -> None:

@@ -57,7 +57,8 @@ async def test_quick_wrong_answers_are_each_answered_in_full_after_the_wait(
     assert (await draft(db, EN)).step == "contact"
     waits = telegram_counts_time(bot)
     sent = len(bot.texts(EN.id))
-    explanation = t("Please share your phone number with the button below, or choose Skip.")
+    explanation = t("Please share your phone number with the button below, or press “{button}”.",
+                    button=t("Skip"))
     for _ in range(4):  # typed numbers, one after another, faster than one a second
         await bot.send(bot.updates.private_text(EN, "138 1234"))
     # Each wrong answer gets the explanation with the question and the other choices, in one

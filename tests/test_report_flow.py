@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.apispec import html_visible_text
+from bot.services import tickets
 from handlers import report
 from handlers.cards import STATUS_LABELS, category_name
 from storage.models import Draft, OutboxMessage, Ticket, TicketAttachment, TicketReporter
@@ -179,7 +180,8 @@ async def test_a_complete_report_with_an_album_and_a_location(rbot: BotEnv, db) 
 
     # The old buttons of the finished draft do nothing.
     await press(bot, ZH, "rp:submit")
-    assert alert(bot) == t("This button is no longer valid.")
+    assert alert(bot) == t("That report was already sent or cancelled; this summary is out "
+                           "of date.")
     assert len(await tickets_of(db, ZH)) == 1
 
 
@@ -279,6 +281,52 @@ async def test_emergency_words_and_categories_show_110_119_120(rbot: BotEnv, db)
     assert "rp:skip:media" in _data(bot.fake.last("sendMessage"))
 
 
+# Words that only look like danger: a word inside another word ("fired", "begun"), a place
+# ("fire exit"), a hazard to report (火灾隐患), a help line (打人工客服), a hot-pot shop (一起火锅).
+NOT_EMERGENCIES = [
+    "My employer fired me and has not paid my wages",
+    "Work has begun on the road outside without any notice",
+    "The company may collapse and nobody pays us",
+    "The fire exit is blocked by bicycles",
+    "打人工客服电话一直没人接",
+    "楼道堆满杂物，有火灾隐患",
+    "楼下一起火锅店油烟太大",
+    "打人工客服電話一直沒人接",
+    "樓道堆滿雜物，有火災隱患",
+]
+EMERGENCIES = [
+    "There is a fire in the stairwell",
+    "A man with a GUN is shouting at the gate",
+    "Gas leak in block 3, it smells everywhere",
+    "The ceiling collapsed on the third floor",
+    "楼道起火了",
+    "火锅店起火了",
+    "有人持刀砍人",
+    "樓道起火了，有人受傷了",
+]
+
+
+@pytest.mark.parametrize("text", NOT_EMERGENCIES)
+def test_words_that_only_look_like_danger_are_no_emergency(text: str) -> None:
+    config = make_config()
+    assert not tickets.is_emergency(config, config.category("sanitation"), text)
+
+
+@pytest.mark.parametrize("text", EMERGENCIES)
+def test_real_emergencies_still_match(text: str) -> None:
+    config = make_config()
+    assert tickets.is_emergency(config, config.category("sanitation"), text)
+
+
+async def test_a_fire_exit_is_not_an_emergency(rbot: BotEnv, db) -> None:
+    bot = rbot
+    await bot.send(bot.updates.command(EN, "/report"))
+    await press(bot, EN, "rp:cat:sanitation")
+    await bot.send(bot.updates.private_text(EN, "The fire exit is blocked by bicycles"))
+    assert not any("110" in text for text in bot.texts(EN.id))
+    assert (await draft(db, EN)).data["urgent"] is False
+
+
 async def test_wrong_input_gets_an_explanation_and_the_same_question(rbot: BotEnv,
                                                                      db) -> None:
     bot = rbot
@@ -297,6 +345,21 @@ async def test_wrong_input_gets_an_explanation_and_the_same_question(rbot: BotEn
     assert bot.last_text(EN.id).startswith(t(
         "That is too long: please keep it within {max} characters (this was {count}).",
         max=2000, count=2001))
+    # Characters as a person counts them: five emoji (ten UTF-16 units, one with a skin
+    # tone and a family of five code points) are no description at all.
+    await bot.send(bot.updates.private_text(EN, "😡😡👍🏽👨‍👩‍👧🔥"))
+    assert bot.last_text(EN.id).startswith(t(
+        "Please write it in words: emoji and symbols alone do not say what is wrong."))
+    await bot.send(bot.updates.private_text(EN, "bins 👨‍👩‍👧👍🏽"))
+    assert bot.last_text(EN.id).startswith(t(
+        "That is too short: please write at least {min} characters (this was {count}).",
+        min=10, count=7))
+    assert (await draft(db, EN)).step == "description"
+    # 511 characters, but as long in a message as 2040 (the summary must fit Telegram's limit).
+    await bot.send(bot.updates.private_text(EN, "a" + "👨‍👩‍👧" * 510))
+    assert bot.last_text(EN.id).startswith(t(
+        "That is too long: please keep it within {max} characters (this was {count}).",
+        max=2000, count=2040))
     await bot.send(bot.updates.sticker(EN))
     assert bot.last_text(EN.id).startswith(t(
         "Please describe the problem in words, or send a voice message or a video note. "
@@ -358,10 +421,11 @@ async def test_back_and_cancel(rbot: BotEnv, db) -> None:
     assert bot.last_text(EN.id) == t("There is nothing to cancel.")
     await press(bot, EN, "rp:cat:sanitation")
     assert alert(bot) == t("This button is no longer valid.")
-    # Outside the flow, messages reach the fallback as before.
+    # Outside the flow, words are offered to be reported (handlers.freetext).
     await bot.send(bot.updates.private_text(EN, "hello"))
-    assert bot.last_text(EN.id) == t("I did not understand that. Please choose from the "
-                                     "menu below.")
+    assert bot.last_text(EN.id) == t(
+        "Hello! To report a problem, describe it in a sentence or two (at least {min} "
+        "characters) and I will offer to send it, or choose from the menu.", min=10)
 
 
 async def test_edit_from_the_summary_returns_to_the_summary(rbot: BotEnv, db) -> None:
@@ -536,7 +600,7 @@ async def test_forged_callback_data_changes_nothing(rbot: BotEnv, db) -> None:
         await bot.send(bot.updates.callback(EN, data, message))
         assert alert(bot) == t("This button is no longer valid."), data
     row = await draft(db, EN)
-    assert (row.step, row.data) == ("category", {"kind": "report"})
+    assert (row.step, row.data) == ("category", {"kind": "report", "token": row.data["token"]})
 
     await press(bot, EN, "rp:cat:sanitation")
     await bot.send(bot.updates.private_text(EN, TEXT))
@@ -635,3 +699,80 @@ async def test_html_and_control_characters_are_escaped(rbot: BotEnv, db) -> None
     assert "&lt;script&gt;" in card.params["text"]
     assert "Ann &lt;b&gt;&amp;amp;" in card.params["text"]
     await deliver(bot)
+
+
+async def test_a_name_cannot_turn_the_card_around(rbot: BotEnv, db) -> None:
+    """A right-to-left override in a name would reverse the masked phone after it on the
+    card; names and texts from people keep to their own place on the line."""
+    bot = rbot
+    await bind_group(bot)
+    tricky = User(300_010, "Bob\u202e & Lee", language_code="en")
+    hebrew = User(300_011, "שרה", last_name="כהן", language_code="en")
+    for user, text, category in (
+            (tricky, "Broken lamp \u2067at the gate\u2069 since Monday", "sanitation"),
+            (hebrew, "The neighbours have blocked the corridor again", "neighbour_dispute")):
+        await to_summary(bot, user, text=text, category=category)
+        assert "\u2067" not in bot.last_text(user.id)
+        await press(bot, user, "rp:submit")
+    async with db.sessions() as session:
+        cards = (await session.scalars(select(OutboxMessage).where(
+            OutboxMessage.purpose == "card").order_by(OutboxMessage.id))).all()
+    first, second = (card.params["text"] for card in cards)
+    assert "👤 Bob &amp; Lee · 138****5678" in first
+    assert not {"\u202e", "\u2067", "\u2069"} & set(first)
+    # Text in a right-to-left script is isolated: shown right to left inside, and the phone
+    # after it stays as it is.
+    assert "👤 \u2068שרה כהן\u2069 · 138****5678" in second
+    await deliver(bot)
+
+
+async def test_an_old_summary_cannot_act_on_the_next_report(rbot: BotEnv, db) -> None:
+    bot = rbot
+    t = bot.runtime.translator("en")
+    await to_summary(bot, EN)
+    old_summary = _find(bot, EN, "rp:submit")
+    await press(bot, EN, "rp:submit")
+    [first] = await tickets_of(db, EN)
+    # Sent: the summary's buttons go.
+    removed = bot.fake.last("editMessageReplyMarkup")
+    assert removed.params["message_id"] == old_summary.result["message_id"]
+    assert "reply_markup" not in removed.params or not removed.params["reply_markup"].get(
+        "inline_keyboard")
+
+    # The next report reaches its own summary; the old summary's buttons (still on a client
+    # that missed the edit) neither send nor change it.
+    await to_summary(bot, EN, category="infrastructure",
+                     text="The street light at gate 3 has been out for a week")
+    for data in _data(old_summary):
+        await bot.send(bot.updates.callback(EN, data, old_summary.result))
+        assert alert(bot) == t("That report was already sent or cancelled; this summary is "
+                               "out of date.")
+    current = await draft(db, EN)
+    assert current.step == "summary" and "editing" not in current.data
+    assert [ticket.id for ticket in await tickets_of(db, EN)] == [first.id]
+    # Its own summary works.
+    await press(bot, EN, "rp:submit")
+    assert len(await tickets_of(db, EN)) == 2
+
+
+async def test_each_question_says_which_step_it_is(rbot: BotEnv, db) -> None:
+    bot = rbot
+    t = bot.runtime.translator("zh_Hans")
+    await bot.send(bot.updates.command(ZH, "/report"))
+    assert bot.last_text(ZH.id).startswith(t("Step {step} of {total}", step=1, total=5))
+    await press(bot, ZH, "rp:cat:sanitation")
+    assert t("Step {step} of {total}", step=2, total=5) in bot.last_text(ZH.id)
+    await bot.send(bot.updates.private_text(ZH, TEXT))
+    assert t("Step {step} of {total}", step=3, total=5) in bot.last_text(ZH.id)
+    await press(bot, ZH, "rp:skip:media")
+    assert t("Step {step} of {total}", step=4, total=5) in bot.texts(ZH.id)[-2]
+    await bot.send(bot.updates.location(ZH, *INSIDE))
+    assert t("Step {step} of {total}", step=5, total=5) in bot.texts(ZH.id)[-2]
+    await bot.send(bot.updates.contact(ZH, PHONE))
+    summary = bot.last_text(ZH.id)  # no question: no number
+    assert t("Step {step} of {total}", step=5, total=5) not in summary
+    assert t("Step {step} of {total}", step=6, total=6) not in summary
+    # A consultation counts its own questions.
+    await bot.send(bot.updates.command(EN, "/consult"))
+    en = bot.runtime.translator("en")
+    assert en("Step {step} of {total}", step=1, total=5) in bot.last_text(EN.id)

@@ -15,6 +15,10 @@ from storage.models import Ticket
 
 CARD = "$card"
 TOPIC = "$topic"
+# Not a Bot API parameter: a message to react to once this row is sent ({"chat_id",
+# "message_id", "emoji"}). A worker's reply relayed to a resident gets it, so that the group
+# sees the resident got the reply without a message of its own.
+REACT_WHEN_SENT = "$react_when_sent"
 
 
 class CardNotThere(Exception):
@@ -79,7 +83,9 @@ def resolve(params: dict[str, Any], ticket: Ticket | None, chat_id: int, *,
             return [walk(item, here) for item in value]
         return value
 
-    return walk(params, chat_id)
+    resolved = walk(params, chat_id)
+    resolved.pop(REACT_WHEN_SENT, None)
+    return resolved
 
 
 def api_kwargs(params: dict[str, Any]) -> dict[str, Any]:

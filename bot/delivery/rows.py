@@ -22,6 +22,7 @@ from telegram.error import (
 from bot.clock import Clock
 from bot.config import Config
 from bot.delivery.calls import (
+    REACT_WHEN_SENT,
     CardNotThere,
     describe,
     message_ids,
@@ -198,6 +199,13 @@ class Rows:
                 row.status, row.sent_at, row.last_error = "sent", now, None
             if row.ticket_id is not None and result is not None:
                 await self._record_for_ticket(uow, row, call, result)
+            react = row.params.get(REACT_WHEN_SENT)
+            if isinstance(react, dict) and result is not None:
+                # Not about the ticket (no ticket id): if the ticket moves on, the reaction
+                # still belongs to the message in the group it was written in.
+                uow.outbox.add(chat_id=react["chat_id"], method="setMessageReaction", params={
+                    "chat_id": react["chat_id"], "message_id": react["message_id"],
+                    "reaction": [{"type": "emoji", "emoji": react["emoji"]}]}, now=now)
             await uow.commit()
         log.debug("outbox %s: %s to %s sent", call.id, call.method, call.chat_id)
 

@@ -7,12 +7,14 @@ to and whether it may go through; they then write the outbox rows. Nothing here 
 from __future__ import annotations
 
 import enum
+import re
 import unicodedata
 from dataclasses import dataclass
 
 from bot.clock import Clock
 from bot.config import tier_of
 from bot.services import tickets
+from bot.services.text import DIRECTION_CONTROLS, utf16_len
 from storage.models import OPEN_STATUSES, OrgNode, Ticket
 from storage.uow import UnitOfWork
 
@@ -140,6 +142,27 @@ async def for_resident(uow: UnitOfWork, *, ticket_id: int, user_id: int) -> Targ
     return _verdict(ticket)
 
 
+# Ticket numbers as the bot writes them: "1122-0042" (the day, then the day's sequence).
+_NUMBER = re.compile(r"(?<![\d-])\d{4}-\d{4,6}(?![\d-])")
+# Numbers repeat after a year: the newest of the person's tickets with the number counts.
+_TICKETS_LOOKED_AT = 200
+
+
+async def named_in(uow: UnitOfWork, *, user_id: int, text: str) -> Target:
+    """A resident's reply to a message of the bot that is not remembered with a ticket (a
+    direct answer, such as "registered as No. X"): the first ticket it names that is the
+    person's own, else IGNORE."""
+    numbers = _NUMBER.findall(text)
+    if not numbers:
+        return Target(Verdict.IGNORE)
+    mine = await uow.tickets.of_resident(user_id, offset=0, limit=_TICKETS_LOOKED_AT)
+    for number in numbers:
+        ticket = next((t for t in mine if t.number == number), None)
+        if ticket is not None:
+            return _verdict(ticket)
+    return Target(Verdict.IGNORE)
+
+
 def may_withdraw(ticket: Ticket, user_id: int) -> bool:
     """Only the one who reported it, and only before it is resolved."""
     return ticket.reporter_id == user_id and ticket.status in OPEN_STATUSES
@@ -192,25 +215,17 @@ async def record(uow: UnitOfWork, clock: Clock, ticket: Ticket, *, actor_id: int
                                text=content.text or None, file=content.attachment, name=name)
 
 
-# Right-to-left overrides and isolates can make a name read as something else in the header.
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
 def clean_name(name: str) -> str:
     """A display name on one line: control characters (line breaks, escapes) and bidi
     overrides removed."""
     return "".join(ch for ch in name if unicodedata.category(ch) != "Cc"
-                   and ch not in _BIDI_CONTROLS).strip()
+                   and ch not in DIRECTION_CONTROLS).strip()
 
 
 def clean_text(text: str) -> str:
     """A message text without control characters other than line breaks and tabs."""
     return "".join(ch for ch in text
                    if ch in "\n\t" or unicodedata.category(ch) != "Cc").strip()
-
-
-def utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def fit(text: str, limit: int) -> str:

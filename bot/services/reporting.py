@@ -13,17 +13,21 @@ summary re-asks one step and then returns to the summary.
 from __future__ import annotations
 
 import enum
+import secrets
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import regex
+
 from bot.clock import Clock
 from bot.config import Category, Config
 from bot.services import tickets
 from bot.services.calendar import WorkCalendar
 from bot.services.grids import GridDirectory
+from bot.services.text import utf16_len
 from bot.services.tickets import NewReport
 from storage.models import OPEN_STATUSES, Draft, OrgNode, Ticket
 from storage.uow import UnitOfWork
@@ -70,6 +74,7 @@ class Problem(enum.StrEnum):
     USE_BUTTONS = "use_buttons"          # a message where only buttons answer
     TOO_SHORT = "too_short"
     TOO_LONG = "too_long"
+    NO_WORDS = "no_words"                # only emoji, symbols or punctuation
     NOT_DESCRIPTION = "not_description"  # a sticker, photo, file ... instead of words
     TOO_LARGE = "too_large"              # over Telegram's download limit for bots
     ALBUM_FULL = "album_full"            # items of an album beyond the limit were left out
@@ -118,6 +123,38 @@ def clean_text(text: str | None) -> str:
                    if ch in "\n\t" or unicodedata.category(ch) != "Cc").strip()
 
 
+# One character as a reader counts it: a grapheme cluster (an emoji with its skin tone or a
+# family joined by zero-width joiners is one, however many code points it takes).
+_GRAPHEME = regex.compile(r"\X")
+_WORD = regex.compile(r"[\p{L}\p{N}]")
+
+
+def characters(text: str) -> int:
+    """How many characters a person would count in `text`."""
+    return len(_GRAPHEME.findall(text))
+
+
+def has_words(text: str) -> bool:
+    """Whether `text` has a letter or a digit: emoji and punctuation alone describe nothing."""
+    return _WORD.search(text) is not None
+
+
+def description_problem(config: Config, text: str) -> tuple[Problem, dict[str, Any]] | None:
+    """Why `text` (cleaned) will not do as a description, with the explanation's values."""
+    limits = config.limits
+    if not has_words(text):
+        return Problem.NO_WORDS, {}
+    count = characters(text)
+    if count < limits.description_min_chars:
+        return Problem.TOO_SHORT, {"min": limits.description_min_chars, "count": count}
+    # Long: by characters, and by the room it takes in a message (the summary and the card
+    # must stay within Telegram's 4096 UTF-16 units, and a family emoji takes 11).
+    size = max(count, utf16_len(text) // 2)
+    if size > limits.description_max_chars:
+        return Problem.TOO_LONG, {"max": limits.description_max_chars, "count": size}
+    return None
+
+
 def display_name(first_name: str | None, last_name: str | None) -> str:
     return clean_text(" ".join(p for p in (first_name, last_name) if p))[:NAME_MAX_CHARS]
 
@@ -125,9 +162,20 @@ def display_name(first_name: str | None, last_name: str | None) -> str:
 class Report:
     """The draft's step and data, with the rules for moving between steps."""
 
-    def __init__(self, step: str, data: dict[str, Any]) -> None:
+    def __init__(self, step: str, data: dict[str, Any], draft_id: int | None = None) -> None:
         self.step = Step(step)
         self.data = dict(data)
+        self.draft_id = draft_id
+
+    @property
+    def token(self) -> str | None:
+        """Which draft this is: a summary's buttons name it, so that those of a report sent
+        or cancelled since cannot act on the next one. Random, for ids come back (SQLite
+        gives a deleted row's id to the next one); a draft from before tokens has its id."""
+        token = self.data.get("token")
+        if token:
+            return str(token)
+        return str(self.draft_id) if self.draft_id is not None else None
 
     # -- what has been collected -----------------------------------------------------------
     @property
@@ -233,6 +281,14 @@ class Report:
             steps.remove(Step.MEDIA)
         return steps
 
+    def position(self, config: Config) -> tuple[int, int] | None:
+        """The current question as "step n of m" (the summary and the duplicate offer are
+        no questions): None when it has no number."""
+        questions = [step for step in self.order(config) if step is not Step.SUMMARY]
+        if self.step not in questions:
+            return None
+        return questions.index(self.step) + 1, len(questions)
+
     def _advance(self, config: Config) -> None:
         """On to the next step; an edit started from the summary returns there."""
         if self.editing or self.data.pop("then_summary", False):
@@ -283,7 +339,21 @@ class Report:
             self.data.pop("anonymous", None)
         urgent_now = self._mark_urgency(config)
         self._advance(config)
+        if self.step is Step.DESCRIPTION and self.data.pop("prefilled", False):
+            self._advance(config)  # what the person wrote before the report began
         return Outcome(moved=True, newly_urgent=urgent_now)
+
+    def prefill(self, config: Config, text: str) -> Outcome:
+        """Take words the person wrote before the report began (see bot.services.freetext)
+        as the description: asked no more, shown on the summary, editable there."""
+        self.data["description"] = text
+        self.data.pop("spoken", None)
+        if self.step is Step.DESCRIPTION:
+            urgent_now = self._mark_urgency(config)
+            self._advance(config)
+            return Outcome(moved=True, newly_urgent=urgent_now)
+        self.data["prefilled"] = True
+        return Outcome()
 
     def choose_way(self, config: Config, way: str) -> Outcome | None:
         """How a consultation is answered. Choosing a call-back is the resident's consent to
@@ -382,16 +452,11 @@ class Report:
         return Outcome(silent=True)
 
     def answer_description(self, config: Config, answer: Answer) -> Outcome:
-        limits = config.limits
         if answer.kind == "text":
             text = clean_text(answer.text)
-            count = len(text)
-            if count < limits.description_min_chars:
-                return Outcome(problem=Problem.TOO_SHORT,
-                               values={"min": limits.description_min_chars, "count": count})
-            if count > limits.description_max_chars:
-                return Outcome(problem=Problem.TOO_LONG,
-                               values={"max": limits.description_max_chars, "count": count})
+            problem = description_problem(config, text)
+            if problem is not None:
+                return Outcome(problem=problem[0], values=problem[1])
             self.data["description"] = text
             self.data.pop("spoken", None)
         elif answer.kind in SPOKEN_KINDS:
@@ -527,10 +592,10 @@ async def load(uow: UnitOfWork, user_id: int) -> tuple[Draft, Report] | None:
     if row is None:
         return None
     try:
-        return row, Report(row.step, row.data or {})
+        return row, Report(row.step, row.data or {}, row.id)
     except ValueError:
         # A step this version does not know (an older or newer release): start that step over.
-        return row, Report(Step.CATEGORY, row.data or {})
+        return row, Report(Step.CATEGORY, row.data or {}, row.id)
 
 
 async def begin(uow: UnitOfWork, clock: Clock, user_id: int, *, config: Config,
@@ -538,7 +603,7 @@ async def begin(uow: UnitOfWork, clock: Clock, user_id: int, *, config: Config,
     """A fresh draft (replacing any unfinished one) of a request of this kind, remembering
     the resident's last grid. None for an enterprise matter from someone who acts for no
     enterprise (they register first)."""
-    data: dict[str, Any] = {"kind": kind}
+    data: dict[str, Any] = {"kind": kind, "token": secrets.token_hex(4)}
     if kind == REPORT:
         for ticket in await uow.tickets.of_resident(user_id, offset=0, limit=5):
             if ticket.grid_id is not None:
@@ -558,7 +623,7 @@ async def begin(uow: UnitOfWork, clock: Clock, user_id: int, *, config: Config,
     report = Report(Step.CATEGORY, data)
     report.step = report.order(config)[0]
     row = await uow.drafts.start(user_id, FLOW, report.step.value, data, clock.now())
-    return row, Report(row.step, row.data)
+    return row, Report(row.step, row.data, row.id)
 
 
 def visit_days(config: Config, now: datetime) -> list[str]:

@@ -18,7 +18,7 @@ from sqlalchemy import and_, case, func
 
 from bot.clock import Clock
 from bot.config import Category, Config, tier_of
-from bot.services import routing
+from bot.services import emergency, routing
 from bot.services.calendar import WorkCalendar
 from storage.models import (
     OPEN_STATUSES,
@@ -68,8 +68,8 @@ class NewReport:
 def is_emergency(config: Config, category: Category, text: str) -> bool:
     if category.emergency:
         return True
-    lowered = text.casefold()
-    return any(word.casefold() in lowered for word in config.emergency.all_words)
+    return emergency.signals_danger(config.emergency.all_words, config.emergency.all_harmless,
+                                    text)
 
 
 def mask_phone(phone: str | None) -> str | None:
