@@ -68,6 +68,9 @@ def _call(handler: Callable[[Config, argparse.Namespace], int],
         return status
     except KeyboardInterrupt:
         return 130
+    except StartupError as exc:
+        print(f"gridgate: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except BrokenPipeError:
         # `gridgate grids list | head`: the reader took what it wanted and closed the pipe.
         # Nothing to say; point standard output at nothing so the flush at exit is quiet.

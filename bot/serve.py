@@ -68,7 +68,11 @@ async def serve(config: Config, options: ServeOptions = ServeOptions()) -> int:
             log.error("%s", problem)
         return EXIT_USAGE
     clock = SystemClock()
-    db = open_database(config)
+    try:
+        db = open_database(config)
+    except StartupError as exc:
+        log.error("%s", exc)
+        return EXIT_USAGE
     try:
         await prepare(db, config, clock)
         await warn_unbound_centre(db)

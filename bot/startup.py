@@ -36,6 +36,12 @@ class NotMigrated(StartupError):
 
 
 def open_database(config: Config) -> Database:
+    path = sqlite_file(config.database.url)
+    if path is not None and not path.parent.is_dir():
+        # Said before SQLite fails on it: aiosqlite's worker thread, failing to open the
+        # file, may outlive the event loop and print a traceback of its own.
+        raise StartupError(f"cannot open {where(config.database.url)}: there is no folder "
+                           f"{path.parent.resolve()}")
     return create_database(config.database.url, echo=config.database.echo,
                            busy_timeout_ms=config.database.sqlite_busy_timeout_ms)
 
