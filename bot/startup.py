@@ -109,6 +109,23 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
                  each.__context__]
 
 
+_DRIVERS = ("asyncpg", "aiosqlite", "sqlalchemy", "sqlite3")
+
+
+def _from_database(exc: BaseException) -> bool:
+    """Raised by the database or its drivers? asyncpg lets a refused connection or an unknown
+    host out as the plain OSError, so where it was raised tells as much as what it is."""
+    if isinstance(exc, SQLAlchemyError | sqlite3.Error) or type(exc).__module__.startswith(
+            _DRIVERS):
+        return True
+    trace = exc.__traceback__
+    while trace is not None:
+        if str(trace.tb_frame.f_globals.get("__name__", "")).startswith(_DRIVERS):
+            return True
+        trace = trace.tb_next
+    return False
+
+
 def database_failure(exc: BaseException, url: str) -> str | None:
     """One line saying why the database cannot be used, for an operator; None when ``exc`` is
     not a database's failure. Never the URL as written (it may hold the password)."""
@@ -116,8 +133,8 @@ def database_failure(exc: BaseException, url: str) -> str | None:
     address = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
     known = where(url)
     causes = list(_causes(exc))
-    if not any(isinstance(c, SQLAlchemyError | OSError | sqlite3.Error) for c in causes):
-        return None
+    if not any(_from_database(cause) for cause in causes):
+        return None  # a file that cannot be read, say, is not the database's failure
     for cause in causes:
         kind = type(cause)
         if kind.__module__.startswith("asyncpg"):

@@ -267,6 +267,13 @@ def test_database_failures_are_one_line_and_exit_2(tmp_path: Path) -> None:
             assert "s3cret" not in result.stderr
 
 
+def test_only_the_databases_own_failures_are_blamed_on_it() -> None:
+    from bot.startup import database_failure
+
+    # An unreadable file is not "the database cannot be used".
+    assert database_failure(PermissionError(13, "Permission denied"), "sqlite:///x.db") is None
+
+
 def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     """`gridgate grids list | head -1`: the reader goes before gridgate has written."""
     load_demo(tmp_path)
