@@ -153,7 +153,14 @@ def bot_api_failure(exc: BaseException, base_url: str) -> str:
             return f"there is no route to {host} (network unreachable)"
         if isinstance(cause, TimedOut | TimeoutError):
             return f"{host} did not answer in time (timed out)"
+        # httpx's names for a connection that went away mid-call (a proxy or a NAT forgot
+        # it; routine on a long poll), without importing httpx for three names.
+        if isinstance(cause, ConnectionError) or type(cause).__name__ in _DROPPED:
+            return f"{host} closed the connection before answering"
         cause = cause.__cause__ or cause.__context__
     if isinstance(exc, TelegramError) and not isinstance(exc, NetworkError):
         return f"it answered with an error ({exc.message})"
     return type(exc).__name__
+
+
+_DROPPED = ("RemoteProtocolError", "ReadError", "WriteError")

@@ -223,8 +223,7 @@ class _PollingTrouble:
         self._base_url = config.telegram.api_base_url
 
     def note(self, exc: TelegramError) -> None:
-        log.warning("long polling: %s (%s); asking again",
-                    bot_api_failure(exc, self._base_url), type(exc).__name__)
+        log.warning("long polling: %s; asking again", bot_api_failure(exc, self._base_url))
 
 
 async def _set_webhook(app: Application, config: Config, allowed: list[str]) -> None:
