@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from sqlalchemy import func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Enterprise, GroupChat, OrgNode, Ticket, TicketSurvey
+from storage.models import Draft, Enterprise, GroupChat, OrgNode, Ticket, TicketSurvey
 
 
 class NodeRepository:
@@ -59,8 +59,8 @@ class NodeRepository:
         return count, latest
 
     async def uses(self, node_ids: Collection[int]) -> dict[str, int]:
-        """What in the database points at these nodes, by kind ("tickets", "groups", …):
-        nothing means they can be removed without losing anything."""
+        """What in the database points at these nodes, by kind ("tickets", "bound groups",
+        …): nothing means they can be removed without losing anything."""
         ids = list(node_ids)
         counts = {
             "tickets": select(func.count()).select_from(Ticket).where(
@@ -71,6 +71,9 @@ class NodeRepository:
                 GroupChat.node_id.in_(ids)),
             "enterprises": select(func.count()).select_from(Enterprise).where(
                 Enterprise.node_id.in_(ids)),
+            # A draft keeps the places it was given by id inside its answers: any draft at
+            # all may hold one of these.
+            "unfinished forms": select(func.count()).select_from(Draft),
         }
         found = {kind: await self._s.scalar(query) or 0 for kind, query in counts.items()}
         return {kind: count for kind, count in found.items() if count}
