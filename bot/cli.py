@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -11,11 +12,18 @@ from pathlib import Path
 
 from bot.apispec import BUNDLED_SPEC
 from bot.clock import SystemClock
-from bot.config import Config, ConfigError, load_config
+from bot.config import Config, ConfigError, load_config, startup_problems
 from bot.logs import configure_logging
 from bot.services import audit, export, grids
 from bot.services.orgtree import ImportFileError
-from bot.startup import StartupError, open_database, prepare
+from bot.startup import (
+    StartupError,
+    database_failure,
+    open_database,
+    open_for_reading,
+    prepare,
+    where,
+)
 from storage import migrate
 from storage.uow import UnitOfWork
 
@@ -47,7 +55,38 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"gridgate: {exc}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
     _configure_logging(config, args.verbose)
-    sys.exit(args.handler(config, args) or 0)
+    sys.exit(_call(args.handler, config, args))
+
+
+def _call(handler: Callable[[Config, argparse.Namespace], int],
+          config: Config, args: argparse.Namespace) -> int:
+    """Run the command; whatever goes wrong is one line for the operator and exit status 2
+    (the whole traceback with -v), never a page of traceback."""
+    try:
+        status = handler(config, args) or 0
+        sys.stdout.flush()  # here, where a closed pipe can still be caught
+        return status
+    except KeyboardInterrupt:
+        return 130
+    except StartupError as exc:
+        print(f"gridgate: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        # `gridgate grids list | head`: the reader took what it wanted and closed the pipe.
+        # Nothing to say; point standard output at nothing so the flush at exit is quiet.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_USAGE
+    except Exception as exc:
+        why = database_failure(exc, config.database.url)
+        if why is None:
+            said = str(exc).strip().splitlines()
+            why = f"failed: {type(exc).__name__}" + (f": {said[0]}" if said else "")
+            if not args.verbose:
+                why += " (gridgate -v ... shows where)"
+        print(f"gridgate: {why}", file=sys.stderr)
+        logging.getLogger(__name__).debug("the failure in full", exc_info=True)
+        return EXIT_USAGE
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="log more")
     parser = argparse.ArgumentParser(prog="gridgate", parents=[common],
                                      description="网格通 — grid-based community governance bot")
+    parser.add_argument("--version", action="version", version=f"gridgate {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", parents=[common], help="run the bot (long polling, or webhook "
@@ -84,6 +124,18 @@ def _parser() -> argparse.ArgumentParser:
                     "demo district and short timers. Open the printed address in a browser.")
     _demo_arguments(demo)
     demo.set_defaults(handler=_demo)
+
+    settings = sub.add_parser("config", parents=[common], help="the configuration")
+    settings_sub = settings.add_subparsers(dest="config_command", required=True,
+                                           metavar="ACTION")
+    settings_sub.add_parser(
+        "check", parents=[common],
+        help="check it and print the values gridgate would use, with where each came from",
+        description="Loads the configuration as `gridgate run` would (the files, then the "
+                    "environment), checks it, and prints every value with the file, "
+                    "environment variable or default it came from. Secrets are not shown. "
+                    "Exit status 2 when the bot would refuse to start with it.",
+    ).set_defaults(handler=_config_check)
 
     db = sub.add_parser("db", parents=[common], help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -116,11 +168,37 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gridgate")
+    except PackageNotFoundError:  # a checkout run without installing it
+        return "(not installed)"
+
+
+def _config_check(config: Config, args: argparse.Namespace) -> int:
+    from bot.config_check import lines, warnings
+
+    for line in lines(config):
+        print(line)
+    for warning in warnings(config):
+        print(f"gridgate: warning: {warning}", file=sys.stderr)
+    problems = startup_problems(config)
+    for problem in problems:
+        print(f"gridgate: {problem}", file=sys.stderr)
+    if problems:
+        return EXIT_USAGE
+    print(f"gridgate: {config.source}: the configuration is valid", file=sys.stderr)
+    return 0
+
+
 def _configure_logging(config: Config, verbose: bool) -> None:
     # [runtime] log_format and log_level; -v means DEBUG. bot.logs keeps httpx and httpcore
     # (URLs with the token), python-telegram-bot's debug output (whole updates) and
     # APScheduler's every tick out, whatever the level.
-    configure_logging(config.runtime.log_format, config.runtime.log_level, verbose)
+    configure_logging(config.runtime.log_format, config.runtime.log_level, verbose,
+                      timezone=config.timezone)
 
 
 def _async(command: Callable[[Config, argparse.Namespace], Awaitable[int]]):
@@ -130,14 +208,37 @@ def _async(command: Callable[[Config, argparse.Namespace], Awaitable[int]]):
 
 
 async def _with_database(config: Config, body) -> int:
+    """A command that writes: the database is brought up to date first (SQLite migrates
+    itself; PostgreSQL must be upgraded already) and the desks synced, but never the demo
+    district loaded, which would stand in the way of the operator's own."""
     db = open_database(config)
     try:
-        await prepare(db, config, SystemClock())
+        await prepare(db, config, SystemClock(), demo=False)
         async with UnitOfWork(db) as uow:
             return await body(uow)
     except StartupError as exc:
         print(f"gridgate: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    finally:
+        await db.dispose()
+
+
+async def _reading(config: Config, body) -> int:
+    """A command that only reads: it creates, migrates and loads nothing. ``body`` gets None
+    when there is nothing to read yet (no file, no schema)."""
+    try:
+        db = await open_for_reading(config)
+    except StartupError as exc:
+        print(f"gridgate: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if db is None:
+        print(f"gridgate: {where(config.database.url)} holds nothing yet (`gridgate grids "
+              "import FILE` brings your district in; `gridgate run` starts the bot)",
+              file=sys.stderr)
+        return await body(None)
+    try:
+        async with UnitOfWork(db) as uow:
+            return await body(uow)
     finally:
         await db.dispose()
 
@@ -194,20 +295,28 @@ async def _grids_import(config: Config, args: argparse.Namespace) -> int:
             for problem in exc.problems:
                 print(f"  {problem}", file=sys.stderr)
             return EXIT_USAGE
+        replaced = report.replaced_demo
         audit.record(uow, SystemClock(), _cli_actor(), "grids_import", target=args.file.name,
                      created=report.created, updated=report.updated,
-                     unchanged=report.unchanged)
+                     unchanged=report.unchanged,
+                     replaced_demo=replaced[0] if replaced else None)
         await uow.commit()
+        if replaced:
+            print(f"replaced the demo district {replaced[0]} ({replaced[1]} places, never "
+                  "used) with the district of the file")
         print(f"imported {args.file}: {report.created} created, {report.updated} updated, "
               f"{report.unchanged} unchanged")
+        if replaced and config.demo_district_when_empty:
+            print("gridgate: set [general] demo_district_when_empty = false, so that an empty "
+                  "database is not given the demo again", file=sys.stderr)
         return 0
     return await _with_database(config, body)
 
 
 async def _grids_list(config: Config, args: argparse.Namespace) -> int:
-    async def body(uow: UnitOfWork) -> int:
-        nodes = await uow.nodes.all()
-        groups = {g.node_id: g for g in await uow.groups.bound()}
+    async def body(uow: UnitOfWork | None) -> int:
+        nodes = await uow.nodes.all() if uow else []
+        groups = {g.node_id: g for g in await uow.groups.bound()} if uow else {}
         children: dict[int | None, list] = {}
         for node in nodes:
             children.setdefault(node.parent_id, []).append(node)
@@ -224,19 +333,21 @@ async def _grids_list(config: Config, args: argparse.Namespace) -> int:
         if not nodes:
             print("the org tree is empty; import one with `gridgate grids import FILE`")
         return 0
-    return await _with_database(config, body)
+    return await _reading(config, body)
 
 
 async def _grids_locate(config: Config, args: argparse.Namespace) -> int:
-    async def body(uow: UnitOfWork) -> int:
-        node = await grids.GridDirectory().locate(uow, lat=args.lat, lon=args.lon)
-        if node is None:
+    async def body(uow: UnitOfWork | None) -> int:
+        node = None
+        if uow is not None:
+            node = await grids.GridDirectory().locate(uow, lat=args.lat, lon=args.lon)
+        if uow is None or node is None:
             print(f"no grid contains {args.lat}, {args.lon}")
             return 1
         path = await uow.nodes.path(node)
         print(" / ".join(f"{n.name} ({n.code})" for n in path))
         return 0
-    return await _with_database(config, body)
+    return await _reading(config, body)
 
 
 def _data_rights_parsers(sub, common: argparse.ArgumentParser) -> None:
@@ -337,8 +448,8 @@ async def _admin_log(config: Config, args: argparse.Namespace) -> int:
         print("gridgate: --limit: give a number of entries, 1 or more", file=sys.stderr)
         return EXIT_USAGE
 
-    async def body(uow: UnitOfWork) -> int:
-        entries = await audit.entries(uow, since, limit=args.limit)
+    async def body(uow: UnitOfWork | None) -> int:
+        entries = await audit.entries(uow, since, limit=args.limit) if uow else []
         for row in entries:
             at = row.at.astimezone(config.timezone).isoformat(timespec="seconds")
             who = audit.actor_of(row).label
@@ -352,7 +463,7 @@ async def _admin_log(config: Config, args: argparse.Namespace) -> int:
         if not entries and not args.json:
             print("no admin actions" + (f" since {args.since}" if args.since else ""))
         return 0
-    return await _with_database(config, body)
+    return await _reading(config, body)
 
 
 def _demo_arguments(parser: argparse.ArgumentParser) -> None:

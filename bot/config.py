@@ -64,6 +64,7 @@ from bot.config_types import (
 __all__ = [
     "KINDS_NEEDING_DESK",
     "LANGUAGES",
+    "TELEGRAM_API_ROOT",
     "TIERS",
     "Category",
     "Config",
@@ -81,6 +82,7 @@ __all__ = [
     "load_config",
     "parse_config",
     "parse_duration",
+    "startup_problems",
     "tier_of",
 ]
 
@@ -95,6 +97,20 @@ ENV_OVERRIDES = {
 }
 _SECRET_KEYS = ("token", "secret_token")
 _TIER_OF_LEVEL = {"village": "community", "town": "street", "park": "street"}
+
+
+def startup_problems(config: Config) -> list[str]:
+    """Why a bot with this configuration should not start, although each value is valid: it
+    would answer residents, but could take nothing from them."""
+    if config.categories:
+        return []
+    last = config.source.split(" + ")[-1]
+    return [f"{config.source}: there are no [[categories]], so residents could report nothing "
+            "(/report would offer only Cancel). Each --config file replaces the usual "
+            "gridgate.toml; one that changes only some settings (as gridgate.demo.toml does) "
+            "goes after a whole configuration, which it is laid over: `gridgate --config "
+            f"WHOLE.toml --config {last} run`. The example with every category is "
+            f"{example_config_path()}."]
 
 
 def tier_of(level: str) -> str:
@@ -132,11 +148,27 @@ class Config(Section):
     checkup_topics: tuple[Topic, ...] = ()
     industries: tuple[Industry, ...] = ()
     _source: str = PrivateAttr(default="<config>")
+    _origins: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @property
     def source(self) -> str:
         """Where this configuration came from, as messages show it."""
         return self._source
+
+    def origin(self, path: str) -> str | None:
+        """Which file (or environment variable) set the key at ``path`` ("general.timezone",
+        "categories"); None when no file did, so the value is gridgate's default. A table
+        written in several files names each of them."""
+        if path in self._origins:
+            return self._origins[path]
+        below = [source for key, source in self._origins.items() if key.startswith(f"{path}.")]
+        if below:
+            return " + ".join(dict.fromkeys(below))
+        parts = path.split(".")
+        for end in range(len(parts) - 1, 0, -1):
+            if ".".join(parts[:end]) in self._origins:
+                return self._origins[".".join(parts[:end])]
+        return None
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -214,11 +246,25 @@ def load_config(
     paths = [path] if path is None or isinstance(path, str | Path) else list(path)
     data: dict[str, Any] = {}
     sources = []
+    origins: dict[str, str] = {}
     for each in paths or [None]:
         source, layer = _read_toml(each)
         data = _laid_over(data, layer)
         sources.append(source)
-    return parse_config(data, source=" + ".join(sources), environ=environ)
+        origins.update(dict.fromkeys(_leaves(layer), source))
+    config = parse_config(data, source=" + ".join(sources), environ=environ)
+    config._origins = {**origins, **config._origins}
+    return config
+
+
+def _leaves(table: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
+    """The key paths a TOML table sets: "general.timezone", "categories" (a list is one)."""
+    for key, value in table.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            yield from _leaves(value, f"{path}.")
+        else:
+            yield path
 
 
 def _read_toml(path: Path | str | None) -> tuple[str, dict[str, Any]]:
@@ -266,10 +312,15 @@ def parse_config(
         config = Config.model_validate(data)
     except ValidationError as error:
         raise _config_error(source, list(_explain_all(error, from_env))) from None
-    problems = list(_consistency_problems(config))
+    # A value from the environment is blamed on its variable, not on a file that may not
+    # even hold the key.
+    by_path = {f"{section}.{key}": variable for (section, key), variable in from_env.items()}
+    problems = [(by_path.get(where, where), text)
+                for where, text in _consistency_problems(config)]
     if problems:
         raise _config_error(source, problems)
     config._source = source
+    config._origins = {path: f"${variable}" for path, variable in by_path.items()}
     return config
 
 

@@ -9,12 +9,17 @@ restarts one that stops being alive.
 from __future__ import annotations
 
 import asyncio
+import errno
+import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from sqlalchemy import text
+from telegram.error import NetworkError, TelegramError, TimedOut
 
 from bot.clock import Clock
 from bot.config import Config
@@ -83,7 +88,7 @@ class Health:
                 await self.ask_bot_api()
             result = (now, True, "")
         except Exception as exc:
-            result = (now, False, _why(exc))
+            result = (now, False, bot_api_failure(exc, self.config.telegram.api_base_url))
         self._bot_api = result
         return {"ok": result[1], **({"detail": result[2]} if result[2] else {})}
 
@@ -132,3 +137,38 @@ class Health:
 def _why(exc: BaseException) -> str:
     # The class only: a driver's message may quote a URL with a password, or the bot token.
     return "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
+
+
+def bot_api_failure(exc: BaseException, base_url: str) -> str:
+    """Why a call to the Bot API failed, in words an operator can act on: the name does not
+    resolve, the connection is refused, nothing answers in time, TLS failed."""
+    # Never the exception's own text: an HTTP library's may quote the URL, token included.
+    host = urlsplit(base_url).hostname or base_url
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, socket.gaierror):
+            return f"the name {host} does not resolve (DNS)"
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return (f"the TLS certificate of {host} is not trusted "
+                    f"({cause.verify_message or cause.reason})")
+        if isinstance(cause, ssl.SSLError):
+            return f"the TLS handshake with {host} failed ({cause.reason or type(cause).__name__})"
+        if isinstance(cause, ConnectionRefusedError):
+            return f"{host} refused the connection"
+        if isinstance(cause, OSError) and cause.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+            return f"there is no route to {host} (network unreachable)"
+        if isinstance(cause, TimedOut | TimeoutError):
+            return f"{host} did not answer in time (timed out)"
+        # httpx's names for a connection that went away mid-call (a proxy or a NAT forgot
+        # it; routine on a long poll), without importing httpx for three names.
+        if isinstance(cause, ConnectionError) or type(cause).__name__ in _DROPPED:
+            return f"{host} closed the connection before answering"
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(exc, TelegramError) and not isinstance(exc, NetworkError):
+        return f"it answered with an error ({exc.message})"
+    return type(exc).__name__
+
+
+_DROPPED = ("RemoteProtocolError", "ReadError", "WriteError")

@@ -28,7 +28,7 @@ import traceback
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from types import MappingProxyType
 from typing import IO, Literal
 
@@ -54,8 +54,11 @@ _RESERVED = frozenset(_BASE_FIELDS) | frozenset(vars(logging.LogRecord(
 # - APScheduler logs every run of every job at INFO: the scheduler's tick, every few seconds;
 # - aiohttp's access log prints every request's path (a webhook path may hold a secret) and
 #   every health probe;
-# - matplotlib and Pillow (the digests' charts) fill DEBUG with font and file chatter.
+# - matplotlib and Pillow (the digests' charts) fill DEBUG with font and file chatter;
+# - Alembic says how it talks to the database on every command, at INFO (gridgate says
+#   itself when it upgraded the schema, and from which revision).
 _FLOORS = {
+    "alembic": logging.WARNING,
     "httpx": logging.WARNING,
     "httpcore": logging.WARNING,
     "telegram": logging.INFO,
@@ -159,11 +162,21 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    """``2026-01-05 08:30:00,123 INFO handlers.report: ticket 0105-0001 created [update_id=17
-    ticket=0105-0001]``: the usual line, with the context at the end when there is one."""
+    """``2026-01-05 08:30:00.123+08:00 INFO handlers.report: ticket 0105-0001 created
+    [update_id=17 ticket=0105-0001]``: the usual line, with the context at the end when there
+    is one. The time is in ``timezone`` (gridgate's configured one, which tickets and
+    deadlines show too; the process's own when None), and always says its offset: a server
+    kept on UTC would otherwise log times eight hours from the ones on the tickets."""
 
-    def __init__(self) -> None:
+    def __init__(self, timezone: tzinfo | None = None) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self._timezone = timezone
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        at = datetime.fromtimestamp(record.created, self._timezone)
+        if self._timezone is None:
+            at = at.astimezone()
+        return at.isoformat(sep=" ", timespec="milliseconds")
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         line = super().formatMessage(record)
@@ -175,16 +188,18 @@ class TextFormatter(logging.Formatter):
 
 def configure_logging(fmt: LogFormat = "text", level: str | int = "INFO",
                       verbose: bool = False, *, stream: IO[str] | None = None,
-                      capture_warnings: bool = True) -> logging.Handler:
+                      capture_warnings: bool = True,
+                      timezone: tzinfo | None = None) -> logging.Handler:
     """Send all logs to ``stream`` (standard error) as text or JSON lines, at ``level``
-    (DEBUG with ``verbose``), and Python's warnings with them. Calling it again replaces the
+    (DEBUG with ``verbose``), and Python's warnings with them. Text lines give their time in
+    ``timezone`` with its offset; JSON lines in UTC. Calling it again replaces the
     handler it installed before and leaves any other handler (pytest's, say) alone. Returns
     the handler it installed."""
     if fmt not in ("text", "json"):
         raise ValueError(f"unknown log format {fmt!r} (use text or json)")
     number = logging.DEBUG if verbose else _level_number(level)
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter(timezone))
     handler.addFilter(ContextFilter())
     handler.gridgate = True  # type: ignore[attr-defined]
     root = logging.getLogger()

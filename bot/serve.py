@@ -1,8 +1,9 @@
 """`gridgate run`: one instance of the bot as a service, from start to a clean stop.
 
-Start: prepare the database, reach the Bot API (retrying, with a plain message, while it cannot
-be reached), start the HTTP server (health, metrics, and in webhook mode the webhook), the
-scheduler and the outbox sender, then take updates by long polling or by webhook.
+Start: refuse a configuration that could take no reports, prepare the database, start the HTTP
+server (health, metrics, and in webhook mode the webhook), reach the Bot API (retrying, saying
+why it cannot be reached and what to do about it), start the scheduler and the outbox sender,
+then take updates by long polling or by webhook.
 
 Stop (SIGTERM or SIGINT): stop accepting updates (the webhook answers 503 and /readyz fails, so
 Telegram and the balancer go elsewhere), finish the updates in hand, send what the outbox has due,
@@ -24,12 +25,19 @@ from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application
 
 from bot.clock import SystemClock
-from bot.config import Config
+from bot.config import TELEGRAM_API_ROOT, Config, startup_problems
 from bot.delivery import OutboxSender
+from bot.health import bot_api_failure
 from bot.i18n import Catalogs
 from bot.inbox import Inbox, InboxDispatcher
 from bot.runtime import Runtime
-from bot.startup import StartupError, open_database, prepare
+from bot.startup import (
+    StartupError,
+    database_failure,
+    open_database,
+    prepare,
+    warn_unbound_centre,
+)
 from bot.web import Webhook, WebServer, derived_secret
 from storage.uow import UnitOfWork
 
@@ -54,20 +62,30 @@ class ServeOptions:
 async def serve(config: Config, options: ServeOptions = ServeOptions()) -> int:
     from bot.app import ALLOWED_UPDATES, build_application
 
+    unusable = startup_problems(config)
+    if unusable:
+        for problem in unusable:
+            log.error("%s", problem)
+        return EXIT_USAGE
     clock = SystemClock()
-    db = open_database(config)
+    try:
+        db = open_database(config)
+    except StartupError as exc:
+        log.error("%s", exc)
+        return EXIT_USAGE
     try:
         await prepare(db, config, clock)
+        await warn_unbound_centre(db)
     except StartupError as exc:
         await db.dispose()
         log.error("%s", exc)
         return EXIT_USAGE
     except (OSError, SQLAlchemyError) as exc:
-        # The class only: a driver's message may quote the URL, password included. A service
-        # manager (systemd's Restart=on-failure) tries again.
+        # Never the URL as written: it may hold the password. A service manager (systemd's
+        # Restart=on-failure) tries again, which is why this is status 1 and not 2.
         await db.dispose()
-        log.error("the database cannot be used (%s); is it running, and is [database] url "
-                  "(DATABASE_URL) right?", type(exc).__name__)
+        log.error("the database cannot be used: %s", database_failure(exc, config.database.url)
+                  or type(exc).__name__)
         log.debug("database failure", exc_info=True)
         return 1
     rt = Runtime(config=config, db=db, clock=clock, catalogs=Catalogs.load())
@@ -76,25 +94,24 @@ async def serve(config: Config, options: ServeOptions = ServeOptions()) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    mode = "webhook" if options.webhook else "long polling"
     server: WebServer | None = None
     dispatcher: InboxDispatcher | None = None
     started = False
+    listening = ""
     try:
-        if not await _reach_bot_api(app, config, stop):
-            return 0  # stopped while waiting for the Bot API
-        if app.post_init:
-            await app.post_init(app)
-        hook = None
         # In polling mode too: updates a webhook-mode run stored and left (acknowledged to
         # Telegram already) are handled, not stranded.
         dispatcher = InboxDispatcher(app, db, clock, lease=config.runtime.inbox_lease,
                                      slots=config.runtime.max_concurrent_updates)
+        hook = None
         if options.webhook:
             inbox = Inbox(db, clock, app, dispatcher)
             hook = Webhook(path=config.webhook.path,
                            secret=_secret(config), receive=inbox.receive)
         if config.server.enabled:
+            # Before the Bot API is reached: /healthz answers (and /readyz says what is
+            # missing) while Telegram cannot be reached, instead of a process that looks dead.
+            # Updates a webhook brings meanwhile wait in the inbox for the dispatcher.
             server = WebServer(db=db, clock=clock, health=app.bot_data["health"],
                                metrics=rt.metrics, webhook=hook)
             host = options.listen or config.server.listen
@@ -104,18 +121,27 @@ async def serve(config: Config, options: ServeOptions = ServeOptions()) -> int:
             except OSError as exc:
                 raise CannotStart(f"cannot listen on {host}:{options.port or config.server.port}"
                                   f" ({exc.strerror or type(exc).__name__})") from None
+            listening = f"http://{host}:{port}"
             served = "webhook, " if hook else ""
-            log.info("HTTP server on http://%s:%d (%s/healthz, /readyz, /metrics)", host, port,
-                     served)
+            log.info("HTTP server on %s (%s/healthz, /readyz, /metrics)", listening, served)
+        if not await _reach_bot_api(app, config, stop):
+            return 0  # stopped while waiting for the Bot API
+        if app.post_init:
+            await app.post_init(app)
         await app.start()
         started = True
         dispatcher.start()
         if options.webhook:
             await _set_webhook(app, config, ALLOWED_UPDATES)
+            # Where this instance takes Telegram's calls (the path is [webhook] url's, which
+            # may be a secret, so it is not repeated here).
+            log.info("gridgate is running: webhook mode, taking updates on %s", listening)
         else:
             assert app.updater is not None
-            await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
-        log.info("gridgate is running (%s, %s)", mode, config.telegram.api_base_url)
+            await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES,
+                                            error_callback=_PollingTrouble(config).note)
+            log.info("gridgate is running: long polling %s%s", config.telegram.api_base_url,
+                     f"; HTTP server on {listening}" if listening else "")
         await stop.wait()
     except CannotStart as exc:
         log.error("%s", exc)
@@ -155,20 +181,49 @@ async def _reach_bot_api(app: Application, config: Config, stop: asyncio.Event) 
     """Initialize (getMe), waiting as long as the Bot API cannot be reached; False when told
     to stop meanwhile."""
     pause = 1.0
+    told: str | None = None
     while True:
         try:
             await app.initialize()
+            if told is not None:
+                log.info("reached the Bot API at %s", config.telegram.api_base_url)
             return True
         except InvalidToken:
             raise CannotStart("the Bot API refused the bot token; check TELEGRAM_BOT_TOKEN (or "
                               "[telegram] token) against what @BotFather gave") from None
         except (NetworkError, TelegramError) as exc:
-            log.error("cannot reach the Bot API at %s (%s); trying again in %.0f s",
-                      config.telegram.api_base_url, type(exc).__name__, pause)
+            why = bot_api_failure(exc, config.telegram.api_base_url)
+            # What to do about it once, and again only when the reason changes.
+            hint = "" if why == told else f" {_reach_hint(config)}"
+            told = why
+            log.error("cannot reach the Bot API at %s: %s; trying again in %.0f s.%s",
+                      config.telegram.api_base_url, why, pause, hint)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), pause)
             return False
         pause = min(pause * 2, MAX_RETRY_PAUSE)
+
+
+def _reach_hint(config: Config) -> str:
+    if config.telegram.api_base_url == TELEGRAM_API_ROOT:
+        return ("If this network cannot reach Telegram, run a Bot API server where it can "
+                "(telegram-bot-api) and set TELEGRAM_API_BASE_URL (or [telegram] api_base_url) "
+                "to its address, or give a proxy in HTTPS_PROXY; see docs/deployment.md, "
+                "\"When Telegram cannot be reached\".")
+    return ("Is the Bot API server there running, and is TELEGRAM_API_BASE_URL (or [telegram] "
+            "api_base_url) its address?")
+
+
+class _PollingTrouble:
+    """PTB's polling loop logs a failed getUpdates as a traceback at ERROR, though it only
+    waits and asks again; a dropped connection is routine on a long poll. One warning line
+    with the reason instead, and a line when polling works again."""
+
+    def __init__(self, config: Config) -> None:
+        self._base_url = config.telegram.api_base_url
+
+    def note(self, exc: TelegramError) -> None:
+        log.warning("long polling: %s; asking again", bot_api_failure(exc, self._base_url))
 
 
 async def _set_webhook(app: Application, config: Config, allowed: list[str]) -> None:

@@ -25,6 +25,11 @@ def head_revision() -> str:
     return head
 
 
+def known_revisions() -> set[str]:
+    return {script.revision for script in ScriptDirectory.from_config(
+        alembic_config()).walk_revisions()}
+
+
 class MigrationError(Exception):
     """A migration left the database inconsistent; it was rolled back."""
 

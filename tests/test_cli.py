@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
+import tomllib
 from importlib import resources
 from pathlib import Path
 
 import pytest
 
 from bot.clock import FakeClock
+from bot.config import example_config_path, load_config
+from bot.sandbox.demo import overlay_path as demo_overlay
 from bot.startup import NotMigrated, prepare
 from storage import migrate
-from tests.conftest import BACKENDS, pg_schema
+from storage.db import create_database
+from storage.uow import UnitOfWork
+from tests.conftest import BACKENDS, PG_URL, pg_schema
 from tests.harness import make_config
+from tests.sandbox_client import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,7 +80,20 @@ def test_a_bad_config_is_one_clear_message_and_exit_2(tmp_path: Path, config: st
     assert "Traceback" not in result.stderr
 
 
+def load_demo(tmp_path: Path) -> None:
+    """The database as `gridgate run` leaves it on its first start: migrated, with the demo
+    district in it (the example's demo_district_when_empty) and the example's desks."""
+    async def start() -> None:
+        db = create_database(f"sqlite+aiosqlite:///{tmp_path / 'gridgate.db'}")
+        try:
+            await prepare(db, load_config(example_config_path(), {}), FakeClock())
+        finally:
+            await db.dispose()
+    asyncio.run(start())
+
+
 def test_grids_list_locate_and_db_upgrade_on_the_demo(tmp_path: Path) -> None:
+    load_demo(tmp_path)
     listing = gridgate(tmp_path, "grids", "list")
     assert listing.returncode == 0, listing.stderr
     assert "SFQ-DH-01-G1  grid  东湖一社区第1网格" in listing.stdout
@@ -86,6 +107,231 @@ def test_grids_list_locate_and_db_upgrade_on_the_demo(tmp_path: Path) -> None:
     upgrade = gridgate(tmp_path, "db", "upgrade")
     assert upgrade.returncode == 0
     assert f"revision {migrate.head_revision()}" in upgrade.stdout
+    # What an operator reads is gridgate's, not Alembic's chatter or the bot's warnings.
+    for result in (listing, found, upgrade):
+        assert "alembic" not in result.stderr and "district centre" not in result.stderr
+
+
+def test_reading_commands_create_migrate_and_load_nothing(tmp_path: Path) -> None:
+    database = tmp_path / "gridgate.db"
+    for args in (("grids", "list"), ("grids", "locate", "31.23", "121.42"), ("admin", "log"),
+                 ("config", "check")):
+        result = gridgate(tmp_path, *args)
+        assert result.returncode in (0, 1), (args, result.stderr)
+        assert "Traceback" not in result.stderr
+        assert not database.exists(), f"`gridgate {' '.join(args)}` created the database"
+    listing = gridgate(tmp_path, "grids", "list")
+    assert "the org tree is empty" in listing.stdout
+    assert "holds nothing yet" in listing.stderr and "grids import" in listing.stderr
+
+    # A migrated database stays empty: listing it does not load the demo district.
+    assert gridgate(tmp_path, "db", "upgrade").returncode == 0
+    listing = gridgate(tmp_path, "grids", "list")
+    assert listing.returncode == 0 and "the org tree is empty" in listing.stdout
+
+    # An older schema is not upgraded behind the operator's back, nor read wrongly.
+    older = tmp_path / "older"
+    older.mkdir()
+    assert gridgate(older, "db", "upgrade").returncode == 0
+    asyncio.run(_downgrade(older / "gridgate.db", "0005"))
+    refused = gridgate(older, "grids", "list")
+    assert refused.returncode == 2, refused
+    assert "older than this gridgate" in refused.stderr
+    assert "gridgate db upgrade" in refused.stderr
+    assert asyncio.run(_revision(older / "gridgate.db")) == "0005"
+
+
+async def _downgrade(path: Path, revision: str) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    db = create_database(f"sqlite+aiosqlite:///{path}")
+    try:
+        # Only the recorded revision: enough for the command to see an older schema.
+        async with db.engine.begin() as connection:
+            await connection.execute(text("UPDATE alembic_version SET version_num = :r"),
+                                     {"r": revision})
+    finally:
+        await db.dispose()
+    assert command  # the real downgrade is not what is under test
+
+
+async def _revision(path: Path) -> str | None:
+    db = create_database(f"sqlite+aiosqlite:///{path}")
+    try:
+        return await migrate.current_revision(db)
+    finally:
+        await db.dispose()
+
+
+# A district of the operator's own, over the same ground as the demo's first grid.
+def district(code: str = "JY") -> dict:
+    def square(west: float, east: float) -> dict:
+        return {"type": "Polygon", "coordinates": [[[west, 31.21], [east, 31.21], [east, 31.24],
+                                                    [west, 31.24], [west, 31.21]]]}
+
+    def feature(suffix: str, name: str, level: str, parent: str | None, shape: dict) -> dict:
+        return {"type": "Feature", "geometry": shape, "properties": {
+            "code": code + suffix, "name": name, "level": level,
+            "parent": None if parent is None else code + parent}}
+
+    return {"type": "FeatureCollection", "features": [
+        feature("", "锦园区", "district", None, square(121.40, 121.45)),
+        feature("-HX", "花溪街道", "street", "", square(121.40, 121.45)),
+        feature("-HX-01", "花溪第一社区", "community", "-HX", square(121.40, 121.45)),
+        feature("-HX-01-G1", "花溪一社区第1网格", "grid", "-HX-01", square(121.40, 121.425)),
+        feature("-HX-01-G2", "花溪一社区第2网格", "grid", "-HX-01", square(121.425, 121.45)),
+    ]}
+
+
+def write_district(folder: Path, name: str = "district.geojson", code: str = "JY") -> str:
+    (folder / name).write_text(json.dumps(district(code), ensure_ascii=False), "utf-8")
+    return name
+
+
+def test_importing_a_district_replaces_the_untouched_demo(tmp_path: Path) -> None:
+    load_demo(tmp_path)  # the bot was started once, as the quick start does
+    result = gridgate(tmp_path, "grids", "import", write_district(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "replaced the demo district SFQ (19 places, never used)" in result.stdout
+    assert "5 created" in result.stdout
+    assert "demo_district_when_empty = false" in result.stderr  # or it comes back
+    listing = gridgate(tmp_path, "grids", "list").stdout.splitlines()
+    assert listing[0] == "JY  district  锦园区"
+    assert "SFQ" not in "\n".join(listing)
+    assert "  legal  desk  公共法律服务" in listing  # the desks hang under the new district
+    located = gridgate(tmp_path, "grids", "locate", "31.228", "121.42")
+    assert located.stdout.strip().endswith("花溪一社区第1网格 (JY-HX-01-G1)")
+    log = gridgate(tmp_path, "admin", "log").stdout
+    assert '"replaced_demo": "SFQ"' in log
+
+    # Into a database that has nothing yet, the demo is never loaded on the way.
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    first = gridgate(fresh, "grids", "import", write_district(fresh))
+    assert first.returncode == 0, first.stderr
+    assert "replaced" not in first.stdout and "5 created" in first.stdout
+
+
+def test_a_used_demo_or_another_district_is_kept_and_the_way_out_said(tmp_path: Path) -> None:
+    load_demo(tmp_path)
+
+    async def bind_a_group() -> None:
+        from storage.models import GroupChat
+
+        db = create_database(f"sqlite+aiosqlite:///{tmp_path / 'gridgate.db'}")
+        try:
+            async with UnitOfWork(db) as uow:
+                node = await uow.nodes.by_code("SFQ-DH-01-G1")
+                now = FakeClock().now()
+                uow.groups.add(GroupChat(chat_id=-100123, title="网格群", chat_type="supergroup",
+                                         node_id=node.id, active=True, bound_at=now,
+                                         created_at=now, updated_at=now))
+                await uow.commit()
+        finally:
+            await db.dispose()
+
+    asyncio.run(bind_a_group())
+    used = gridgate(tmp_path, "grids", "import", write_district(tmp_path))
+    assert used.returncode == 2
+    assert "demo district 'SFQ', which has been used (1 bound groups)" in used.stderr
+    assert "new database" in used.stderr and "Traceback" not in used.stderr
+    assert gridgate(tmp_path, "grids", "list").stdout.startswith("SFQ  district")
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    assert gridgate(mine, "grids", "import", write_district(mine)).returncode == 0
+    other = gridgate(mine, "grids", "import", write_district(mine, "other.geojson", "QT"))
+    assert other.returncode == 2
+    assert "already holds the district 'JY'" in other.stderr
+    assert "new database" in other.stderr
+
+
+def test_database_failures_are_one_line_and_exit_2(tmp_path: Path) -> None:
+    closed = free_port()
+    cases = [
+        (f"postgresql://gridgate:s3cret@127.0.0.1:{closed}/gridgate", "connection refused"),
+        ("postgresql://gridgate:s3cret@nowhere.invalid:5432/gridgate", "is not known (DNS)"),
+        (f"sqlite:///{tmp_path / 'no' / 'such' / 'folder' / 'x.db'}", "there is no folder"),
+    ]
+    if "postgresql" in BACKENDS:
+        server = PG_URL.rsplit("/", 1)[0]
+        cases.append((f"{server}/gridgate_missing_{os.getpid()}", "does not exist"))
+    for url, expected in cases:
+        for args in (("db", "upgrade"), ("grids", "import", "nothing.geojson"),
+                     ("export", "tickets", "--from", "2026-01-01", "--to", "2026-01-02")):
+            result = gridgate(tmp_path, *args, env={"DATABASE_URL": url})
+            assert result.returncode == 2, (url, args, result.stderr)
+            lines = result.stderr.splitlines()
+            assert len(lines) == 1 and expected in lines[0], (url, args, result.stderr)
+            assert "s3cret" not in result.stderr
+
+
+def test_only_the_databases_own_failures_are_blamed_on_it() -> None:
+    from bot.startup import database_failure
+
+    # An unreadable file is not "the database cannot be used".
+    assert database_failure(PermissionError(13, "Permission denied"), "sqlite:///x.db") is None
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    """`gridgate grids list | head -1`: the reader goes before gridgate has written."""
+    load_demo(tmp_path)
+    read, write = os.pipe()
+    os.close(read)  # nobody will read: every write fails with EPIPE
+    environ = {**os.environ, "PYTHONPATH": str(ROOT),
+               "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'gridgate.db'}"}
+    try:
+        result = subprocess.run([sys.executable, "-m", "bot", "grids", "list"], cwd=tmp_path,
+                                env=environ, stdout=write, stderr=subprocess.PIPE, text=True,
+                                timeout=120, check=False)
+    finally:
+        os.close(write)
+    assert result.stderr == ""
+    assert result.returncode == 2
+
+
+def test_version_and_config_check(tmp_path: Path) -> None:
+    from importlib.metadata import version
+
+    shown = gridgate(tmp_path, "--version")
+    assert shown.returncode == 0 and shown.stdout.strip() == f"gridgate {version('gridgate')}"
+
+    overlay = tmp_path / "mine.toml"
+    overlay.write_text('[general]\nadmins = [42]\n\n[limits]\nmax_photos = 3\n', "utf-8")
+    token = "123456789:AAEsecretsecretsecret"
+    result = gridgate(tmp_path, "--config", str(example_config_path()), "--config",
+                      str(overlay), "config", "check",
+                      env={"TELEGRAM_BOT_TOKEN": token, "DATABASE_URL":
+                           "postgresql://gridgate:s3cret@db.internal:5432/gridgate"})
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    tomllib.loads(out)  # TOML: a line can be copied into gridgate.toml as it is
+    assert re.search(r'^admins = \[42\] +# .*mine\.toml$', out, re.M)
+    assert re.search(r'^max_photos = 3 +# .*mine\.toml$', out, re.M)
+    assert re.search(r'^tickets_per_hour = 5 +# .*gridgate\.example\.toml$', out, re.M)
+    assert re.search(r'^token = "\(set, not shown\)" +# \$TELEGRAM_BOT_TOKEN$', out, re.M)
+    assert re.search(r'^url = "postgresql\+asyncpg://gridgate:\*\*\*@db\.internal:5432/'
+                     r'gridgate" +# \$DATABASE_URL$', out, re.M)
+    assert re.search(r'^# url is not set +# default$', out, re.M)  # [webhook]
+    assert re.search(r"^# \[\[categories\]\]: 15 \(neighbour_dispute, ", out, re.M)
+    assert token.split(":")[1] not in out + result.stderr and "s3cret" not in out
+
+    alone = gridgate(tmp_path, "--config", str(demo_overlay()), "config", "check")
+    assert alone.returncode == 2
+    assert "no [[categories]]" in alone.stderr
+
+
+def test_run_refuses_a_configuration_without_categories(tmp_path: Path) -> None:
+    """The demo's overlay given alone replaces the whole configuration: a bot whose /report
+    offers only Cancel must not start as if all were well."""
+    result = gridgate(tmp_path, "--config", str(demo_overlay()), "run",
+                      env={"TELEGRAM_BOT_TOKEN": "123456789:AAEsecretsecretsecret"})
+    assert result.returncode == 2
+    assert "no [[categories]]" in result.stderr
+    assert f"--config WHOLE.toml --config {demo_overlay()} run" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "gridgate.db").exists()
 
 
 def test_grids_import_reports_every_problem_and_writes_nothing(tmp_path: Path) -> None:

@@ -583,6 +583,39 @@ def test_a_webhook_url_must_be_https_with_a_host(tmp_path, monkeypatch, url, exp
     assert TOKEN not in message
 
 
+def test_a_value_from_the_environment_is_blamed_on_its_variable(tmp_path, monkeypatch):
+    # The file holds no webhook url at all: naming gridgate.toml would send the admin looking
+    # in the wrong place.
+    message = error_of(tmp_path, monkeypatch, "[general]\n",
+                       GRIDGATE_WEBHOOK_URL="http://gridgate.example.gov.cn/hook")
+    assert message.startswith("GRIDGATE_WEBHOOK_URL: is not an https address"), message
+    assert "gridgate.toml" not in message
+
+
+def test_where_each_value_came_from(tmp_path):
+    whole, mine = tmp_path / "whole.toml", tmp_path / "mine.toml"
+    whole.write_text('[general]\ntimezone = "Asia/Urumqi"\n\n[timings.claim]\n'
+                     'remind_after = "20m"\nescalate_after = "2h"\n', "utf-8")
+    mine.write_text('[timings.claim]\nremind_after = "10m"\n', "utf-8")
+    config = load_config([whole, mine], environ={"DATABASE_URL": "sqlite:///x.db"})
+    assert config.origin("general.timezone") == str(whole)
+    assert config.origin("timings.claim.remind_after") == str(mine)
+    assert config.origin("timings.claim.escalate_after") == str(whole)
+    assert config.origin("timings.claim") == f"{mine} + {whole}"
+    assert config.origin("database.url") == "$DATABASE_URL"
+    assert config.origin("limits.max_photos") is None  # gridgate's default
+
+
+def test_a_configuration_without_categories_may_not_start_a_bot():
+    from bot.config import startup_problems
+
+    assert startup_problems(load_config(example_config_path(), environ={})) == []
+    bare = parse_config({"general": {"admins": [1]}}, source="gridgate.demo.toml")
+    (problem,) = startup_problems(bare)
+    assert problem.startswith("gridgate.demo.toml: there are no [[categories]]")
+    assert "--config WHOLE.toml --config gridgate.demo.toml run" in problem
+
+
 def test_the_webhook_url_stays_out_of_repr():
     url = f"https://gridgate.example.gov.cn/{TOKEN}"
     config = parse_config({"webhook": {"url": url}})

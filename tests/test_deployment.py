@@ -645,3 +645,113 @@ log_format = "json"
     assert lines and all(json.loads(line)["level"] for line in lines), lines[:5]
     assert any("webhook set" in json.loads(line)["message"] for line in lines)
     assert sandbox.world.violations == [], sandbox.world.violations
+
+
+# -- Section 9: from an empty server to a district that takes reports ------------------------
+
+
+def _section(title: str) -> str:
+    guide = (ROOT / "docs" / "deployment.md").read_text("utf-8")
+    start = guide.index(f"\n## {title}")
+    return guide[start:guide.index("\n## ", start + 1)]
+
+
+async def test_from_an_empty_database_to_the_first_report(tmp_path: Path, catalogs) -> None:
+    """Section 9 of the guide, step by step, as an operator runs it: the commands it shows
+    against an empty folder, the bot started, the groups bound by the administrator, and a
+    resident's report that reaches the grid's group. The sandbox plays Telegram."""
+    import aiohttp
+
+    from bot.config import example_config_path
+    from bot.sandbox import demo
+    from tests.sandbox_client import People, last_id, text_of
+    from tests.telegram_fake import load_spec
+    from tests.test_cli import write_district
+    from tests.test_e2e_sandbox import report
+
+    guide = _section("9. Your district")
+    command = "gridgate --config /etc/gridgate/gridgate.toml"
+
+    def shown(*args: str) -> list[str]:
+        """The command as the guide shows it (so the guide cannot drift from what runs)."""
+        line = f"{command} {' '.join(args)}"
+        assert line in guide, f"the guide does not show `{line}`"
+        return [*args]
+
+    # 1 and 2: administrators, no demo; the example's categories and desks as they are.
+    settings = example_config_path().read_text("utf-8")
+    for old, new in (("admins = []", f"admins = [{demo.CENTRE_STAFF}]"),
+                     ("demo_district_when_empty = true", "demo_district_when_empty = false")):
+        assert new.split("[")[0].split("=")[0].strip() in guide
+        assert old in settings
+        settings = settings.replace(old, new, 1)
+    assert "demo_district_when_empty = false" in guide
+    (tmp_path / "gridgate.toml").write_text(settings, "utf-8")
+    sandbox = demo.demo_sandbox(demo.new_token(), spec=load_spec(), catalogs=catalogs)
+    address = await sandbox.start()
+    env = {"TELEGRAM_BOT_TOKEN": sandbox.token, "TELEGRAM_API_BASE_URL": address,
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'gridgate.db'}", "PYTHONUNBUFFERED": "1"}
+    config = ["--config", "gridgate.toml"]
+    bot = None
+    try:
+        checked = await agridgate(tmp_path, *config, *shown("config", "check"), env=env)
+        assert checked.returncode == 0, checked.stderr
+        assert f"admins = [{demo.CENTRE_STAFF}]" in checked.stdout
+        assert sandbox.token.split(":")[1] not in checked.stdout
+
+        # 3 and 4: the schema, the district, the tree as the guide shows it.
+        upgraded = await agridgate(tmp_path, *config, *shown("db", "upgrade"), env=env)
+        assert upgraded.returncode == 0, upgraded.stderr
+        write_district(tmp_path)
+        imported = await agridgate(tmp_path, *config,
+                                   *shown("grids", "import", "district.geojson"), env=env)
+        assert imported.returncode == 0, imported.stderr
+        assert f"# {imported.stdout.strip()}" in guide
+        listed = await agridgate(tmp_path, *config, *shown("grids", "list"), env=env)
+        tree = guide.split(f"{command} grids list\n", 1)[1].split("   ```", 1)[0]
+        assert listed.stdout.splitlines() == [
+            line.strip().removeprefix("# ") for line in tree.splitlines()], listed.stdout
+
+        # 5: the bot, as the service starts it.
+        assert "systemctl enable --now gridgate" in guide
+        log_path = tmp_path / "bot.log"
+        with log_path.open("wb") as log:
+            bot = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", *config, "run", cwd=tmp_path,
+                stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log, env=_environ(env))
+
+        async with aiohttp.ClientSession() as session:
+            people = People(session, address)
+            # 6: the administrator adds the bot to each group and binds it.
+            for chat_id, code in ((demo.CENTRE_GROUP, "JY"), (demo.GRID_GROUP, "JY-HX-01-G1"),
+                                  (demo.DESK_GROUP, "legal")):
+                assert f"/bind {code} " in guide
+                sandbox.people.add_bot(chat_id, demo.CENTRE_STAFF)
+                mark = last_id(await people.messages(chat_id))
+                await people.say(chat_id, demo.CENTRE_STAFF, f"/bind {code}")
+                await people.wait_for(chat_id, lambda m: m["from"]["is_bot"] and m.get(
+                    "reply_to_message", {}).get("text", "").startswith("/bind"),
+                    f"the answer to /bind {code}", 60, after=mark)
+            listed = await agridgate(tmp_path, *config, "grids", "list", env=env)
+            assert f"JY  district  锦园区  [group {demo.CENTRE_GROUP}]" in listed.stdout
+            assert f"JY-HX-01-G1  grid  花溪一社区第1网格  [group {demo.GRID_GROUP}]" in (
+                listed.stdout)
+
+            # 7: a resident reports from inside the grid; the card reaches its group.
+            assert "/report" in guide
+            number = await report(people, description="花溪路口的路灯坏了三天", photo=False)
+            card = await people.wait_for_button(demo.GRID_GROUP, "tk:claim:",
+                                                f"the card of {number}")
+            assert number in text_of(card)
+    finally:
+        stopped = None
+        if bot is not None:
+            if bot.returncode is None:
+                bot.send_signal(signal.SIGTERM)
+            stopped = await asyncio.wait_for(bot.wait(), 60)
+        await sandbox.stop()
+    log = (tmp_path / "bot.log").read_text("utf-8")
+    assert stopped == 0, log
+    assert "Traceback" not in log, log
+    assert "the district centre JY has no active group yet" in log  # as step 5 says
+    assert sandbox.world.violations == [], sandbox.world.violations

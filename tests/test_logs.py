@@ -10,7 +10,8 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -45,15 +46,16 @@ class Captured:
 
 
 @contextmanager
-def captured(fmt: str = "json", level: str = "DEBUG") -> Iterator[Captured]:
+def captured(fmt: str = "json", level: str = "DEBUG", **options) -> Iterator[Captured]:
     """configure_logging as gridgate does, into a buffer; everything put back afterwards."""
     root = logging.getLogger()
     names = ("httpx", "httpcore", "telegram", "sqlalchemy", "aiosqlite", "apscheduler",
-             "aiohttp.access", "matplotlib", "PIL")
+             "aiohttp.access", "matplotlib", "PIL", "alembic")
     levels = {name: logging.getLogger(name).level for name in names}
     root_level = root.level
     out = Captured()
-    handler = configure_logging(fmt, level, stream=out.stream, capture_warnings=False)
+    handler = configure_logging(fmt, level, stream=out.stream, capture_warnings=False,
+                                **options)
     try:
         yield out
     finally:
@@ -127,6 +129,28 @@ def test_text_lines_end_with_the_context() -> None:
     plain, in_context = out.lines()
     assert plain.endswith(" INFO tests.logs: plain")
     assert in_context.endswith(" INFO tests.logs: in context [update_id=3 ticket=1205-0007]")
+
+
+def test_text_lines_say_their_time_zone() -> None:
+    """Tickets show times in the configured zone (+08:00); a log kept on a UTC server must not
+    leave the reader to guess which of the two a line's time is."""
+    before = datetime.now(UTC)
+    with captured("text", "INFO", timezone=ZoneInfo("Asia/Shanghai")) as out:
+        log.info("in Shanghai")
+    with captured("text", "INFO") as local:
+        log.info("the process's own zone")
+    stamp = out.lines()[0].split(" INFO ")[0]
+    at = datetime.fromisoformat(stamp)
+    assert stamp.endswith("+08:00") and at.utcoffset() == timedelta(hours=8)
+    assert -timedelta(seconds=1) < at - before < timedelta(minutes=1)  # to the millisecond
+    assert datetime.fromisoformat(local.lines()[0].split(" INFO ")[0]).utcoffset() is not None
+
+
+def test_alembic_says_nothing_at_info() -> None:
+    with captured("text", "INFO") as out:
+        logging.getLogger("alembic.runtime.migration").info("Context impl SQLiteImpl.")
+        logging.getLogger("alembic.runtime.migration").warning("a real problem")
+    assert [line.split(": ", 1)[1] for line in out.lines()] == ["a real problem"]
 
 
 def test_tasks_started_inside_a_context_keep_it_and_do_not_change_it() -> None:

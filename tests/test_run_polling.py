@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
+import socket
 import sys
 from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 
 from bot.sandbox.api import add_bot_api
@@ -72,8 +75,9 @@ async def test_gridgate_run_polls_answers_and_stops_cleanly(tmp_path: Path, cata
 
 async def test_an_unreachable_bot_api_is_waited_for_with_a_plain_message(tmp_path: Path,
                                                                           catalogs) -> None:
-    """Telegram (or the local Bot API server) is down when gridgate starts: it says so, tries
-    again, and serves once the server is there; SIGTERM meanwhile would stop it cleanly."""
+    """Telegram (or the local Bot API server) is down when gridgate starts: it says why and
+    what to do, tries again, answers /healthz meanwhile, and serves once the server is there;
+    SIGTERM meanwhile would stop it cleanly."""
     port = free_port()
     process = await gridgate_run(tmp_path, port)
     fake = FakeTelegram()
@@ -86,7 +90,20 @@ async def test_an_unreachable_bot_api_is_waited_for_with_a_plain_message(tmp_pat
             line = await asyncio.wait_for(process.stderr.readline(), 30)
             assert line, seen.decode()
             seen += line
-        assert b"trying again in" in seen and b"Traceback" not in seen
+        said = seen.decode()
+        assert f"cannot reach the Bot API at http://127.0.0.1:{port}: 127.0.0.1 refused the " \
+               "connection; trying again in 1 s." in said
+        assert "TELEGRAM_API_BASE_URL" in said and "Traceback" not in said
+        # Alive meanwhile (a supervisor must not kill it), and not ready.
+        listening = re.search(r"HTTP server on (http://127\.0\.0\.1:\d+) ", said)
+        assert listening, said
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{listening[1]}/healthz") as response:
+                assert response.status == 200
+            async with session.get(f"{listening[1]}/readyz") as response:
+                assert response.status == 503
+                checks = (await response.json())["checks"]
+        assert checks["bot_api"] == {"ok": False, "detail": "127.0.0.1 refused the connection"}
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()  # the server comes back
         resident = User(300_002, "Ann", language_code="en")
@@ -104,4 +121,95 @@ async def test_an_unreachable_bot_api_is_waited_for_with_a_plain_message(tmp_pat
             await process.wait()
         await runner.cleanup()
     assert process.returncode == 0, (seen + rest).decode()
-    assert TOKEN.split(":")[1] not in (seen + rest).decode()
+    log = (seen + rest).decode()
+    assert TOKEN.split(":")[1] not in log
+    # The hint is given once, not with every retry.
+    assert log.count("TELEGRAM_API_BASE_URL") == 1
+    assert f"reached the Bot API at http://127.0.0.1:{port}" in log
+    assert re.search(r"gridgate is running: long polling http://127\.0\.0\.1:\d+; HTTP server "
+                     r"on http://127\.0\.0\.1:\d+", log), log
+
+
+async def test_a_dropped_long_poll_is_one_warning_and_polling_goes_on(tmp_path: Path,
+                                                                      catalogs) -> None:
+    fake = FakeTelegram()
+    drops = [2]  # the first two getUpdates lose their connection
+
+    @web.middleware
+    async def dropping(request: web.Request, handler):
+        if request.path.endswith("/getUpdates") and drops[0]:
+            drops[0] -= 1
+            await request.read()
+            request.transport.close()  # as a NAT or a proxy that forgets the connection
+            return web.Response(status=200)  # never arrives
+        return await handler(request)
+
+    app = web.Application(middlewares=[dropping])
+    add_bot_api(app, fake.server, TOKEN)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    resident = User(300_003, "Bo", language_code="en")
+    fake.queue_update(UpdateFactory(fake.bot(), fake).command(resident, "/start"))
+    process = await gridgate_run(tmp_path, port)
+    try:
+        for _ in range(300):
+            if fake.sent_texts(resident.id) or process.returncode is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert fake.calls_to("sendMessage"), "the bot never answered"
+        assert fake.last("sendMessage").params["text"] == welcome(catalogs["en"])
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await runner.cleanup()
+    log = stderr.decode()
+    assert process.returncode == 0, log
+    assert drops == [0]
+    assert "Traceback" not in log and " ERROR " not in log, log
+    warnings = [line for line in log.splitlines() if "long polling:" in line]
+    assert len(warnings) == 2, log
+    assert all(line.endswith(" WARNING bot.serve: long polling: 127.0.0.1 closed the "
+                             "connection before answering; asking again")
+               for line in warnings), warnings
+
+
+async def test_why_the_bot_api_cannot_be_reached() -> None:
+    """Each reason an operator must tell apart, from a real failed call."""
+    from telegram import Bot
+    from telegram.request import HTTPXRequest
+
+    from bot.health import bot_api_failure
+
+    async def failure(base: str) -> str:
+        bot = Bot(TOKEN, base_url=f"{base}/bot",
+                  request=HTTPXRequest(connect_timeout=2, read_timeout=0.5))
+        try:
+            await bot.get_me()
+        except Exception as exc:
+            return bot_api_failure(exc, base)
+        raise AssertionError(f"{base} answered")
+
+    # Connections that are taken and then never answered; and plain HTTP where TLS is expected.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    plain = await asyncio.start_server(lambda _r, w: w.close(), "127.0.0.1", 0)
+    try:
+        assert await failure(f"http://127.0.0.1:{free_port()}") == (
+            "127.0.0.1 refused the connection")
+        assert await failure("https://bot-api.invalid") == (
+            "the name bot-api.invalid does not resolve (DNS)")
+        assert await failure(f"http://127.0.0.1:{silent.getsockname()[1]}") == (
+            "127.0.0.1 did not answer in time (timed out)")
+        tls = await failure(f"https://127.0.0.1:{plain.sockets[0].getsockname()[1]}")
+        assert tls.startswith("the TLS handshake with 127.0.0.1 failed ("), tls
+    finally:
+        silent.close()
+        plain.close()
+        await plain.wait_closed()

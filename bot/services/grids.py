@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from bot.clock import Clock
@@ -21,6 +22,7 @@ from bot.services.orgtree import (
     geometry_to_text,
     in_import_order,
     parse_file,
+    parse_geojson,
     validate,
 )
 from storage.models import OrgNode
@@ -44,6 +46,14 @@ class ImportReport:
     created: int
     updated: int
     unchanged: int
+    # The demo district this import took the place of: its code and how many places it had.
+    replaced_demo: tuple[str, int] | None = None
+
+
+def demo_district() -> ParsedFile:
+    """The bundled demo district (示范区), which an empty database may be given to try the bot."""
+    text = (resources.files("bot") / "data" / "demo_district.geojson").read_text("utf-8")
+    return parse_geojson(text)
 
 
 async def import_file(uow: UnitOfWork, clock: Clock, path: Path) -> ImportReport:
@@ -55,8 +65,9 @@ async def import_parsed(uow: UnitOfWork, clock: Clock, parsed: ParsedFile) -> Im
     """Apply parsed features (created or updated by code) after validating them all."""
     features = parsed.features
     existing = {node.code: node for node in await uow.nodes.all()}
+    replaced, problems = await _make_way(uow, existing, features)
     by_id = {node.id: node for node in existing.values()}
-    problems = list(parsed.problems)
+    problems += parsed.problems
     for feature in features:
         clash = existing.get(feature.code)
         if clash is not None and clash.level == "desk":
@@ -102,7 +113,51 @@ async def import_parsed(uow: UnitOfWork, clock: Clock, parsed: ParsedFile) -> Im
             unchanged += 1
         await uow.nodes.flush()
     await _reparent_desks(uow, existing.values())
-    return ImportReport(created=created, updated=updated, unchanged=unchanged)
+    return ImportReport(created=created, updated=updated, unchanged=unchanged,
+                        replaced_demo=replaced)
+
+
+async def _make_way(uow: UnitOfWork, existing: dict[str, OrgNode],
+                    features: Sequence) -> tuple[tuple[str, int] | None, list[Problem]]:
+    """A file that brings another district than the database's: when the database's is the
+    demo, loaded into the empty database and never used, it goes (removed from ``existing``
+    too) and the new district takes its place. Otherwise, with two districts the import is
+    refused, and the problem says how to start afresh.
+
+    Returns the demo's code and size when it went, and the problems to report."""
+    brought = {f.code for f in features if f.level == "district"}
+    held = [node for node in existing.values() if node.level == "district"]
+    if not brought or not held or brought & {node.code for node in held}:
+        return None, []
+    places = [node for node in existing.values() if node.level != "desk"]
+    demo = {feature.code for feature in demo_district().features}
+    root = held[0].code
+    if {node.code for node in places} != demo:
+        return None, [Problem(None, None, (
+            f"the database already holds the district {root!r}, and one database serves one "
+            f"district: to change {root!r}, give the file its code; to start another, set "
+            "[database] url (DATABASE_URL) to a new database and import there"))]
+    uses = await uow.nodes.uses([node.id for node in places])
+    if uses:
+        used = ", ".join(f"{count} {kind}" for kind, count in uses.items())
+        return None, [Problem(None, None, (
+            f"the database holds the demo district {root!r}, which has been used ({used}), so "
+            "it is not replaced; to start your district, set [database] url (DATABASE_URL) to "
+            "a new database and import there (and set [general] demo_district_when_empty = "
+            "false, so the demo does not come back)"))]
+    for node in existing.values():
+        if node.level == "desk":
+            node.parent_id = None  # until _reparent_desks hangs them under the new district
+    await uow.nodes.flush()
+    by_id = {node.id: node for node in places}
+
+    def depth(node: OrgNode) -> int:
+        return 0 if node.parent_id not in by_id else 1 + depth(by_id[node.parent_id])
+
+    await uow.nodes.delete(sorted(places, key=depth, reverse=True))
+    for node in places:
+        del existing[node.code]
+    return (root, len(places)), []
 
 
 async def sync_desks(uow: UnitOfWork, clock: Clock, desks: Iterable[tuple[str, str, str | None,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import OrgNode
+from storage.models import Draft, Enterprise, GroupChat, OrgNode, Ticket, TicketSurvey
 
 
 class NodeRepository:
@@ -57,6 +57,32 @@ class NodeRepository:
         stmt = select(func.count(), func.max(OrgNode.updated_at)).where(OrgNode.level == "grid")
         count, latest = (await self._s.execute(stmt)).one()
         return count, latest
+
+    async def uses(self, node_ids: Collection[int]) -> dict[str, int]:
+        """What in the database points at these nodes, by kind ("tickets", "bound groups",
+        …): nothing means they can be removed without losing anything."""
+        ids = list(node_ids)
+        counts = {
+            "tickets": select(func.count()).select_from(Ticket).where(
+                or_(Ticket.node_id.in_(ids), Ticket.grid_id.in_(ids))),
+            "follow-up answers": select(func.count()).select_from(TicketSurvey).where(
+                TicketSurvey.node_id.in_(ids)),
+            "bound groups": select(func.count()).select_from(GroupChat).where(
+                GroupChat.node_id.in_(ids)),
+            "enterprises": select(func.count()).select_from(Enterprise).where(
+                Enterprise.node_id.in_(ids)),
+            # A draft keeps the places it was given by id inside its answers: any draft at
+            # all may hold one of these.
+            "unfinished forms": select(func.count()).select_from(Draft),
+        }
+        found = {kind: await self._s.scalar(query) or 0 for kind, query in counts.items()}
+        return {kind: count for kind, count in found.items() if count}
+
+    async def delete(self, nodes: Sequence[OrgNode]) -> None:
+        """Remove ``nodes``, given children before parents (a parent is RESTRICTed)."""
+        for node in nodes:
+            await self._s.delete(node)
+            await self._s.flush()
 
     def add(self, node: OrgNode) -> None:
         self._s.add(node)
