@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from bot.apispec import html_visible_text
 from bot.services import tickets
 from storage.models import Draft
 from tests.harness import BotEnv, start_bot, stop_bot
@@ -86,11 +87,54 @@ async def test_free_text_is_offered_as_a_report_that_survives_a_restart(db, cata
                                               ["inline_keyboard"][0][0]["callback_data"],
                                               offer.result))
     assert second.fake.last("answerCallbackQuery").params["text"] == t(
-        "That message is no longer kept. Please send it again.")
+        "This offer has been answered or has expired: see the answer above, or write again.")
     assert (await _draft(second, RESIDENT, "report")).step == "media"
     await stop_bot(second)
     second.fake.assert_no_violations()
     assert second.errors == []
+
+
+def _guidance(t) -> str:
+    return t("🚨 <b>If anyone is in danger, call now:</b>\n"
+             "110 — police\n119 — fire\n120 — ambulance\n\n"
+             "Your report will be marked urgent, but it does not replace an emergency call.")
+
+
+async def test_words_of_danger_get_the_emergency_numbers_before_the_offer(bot: BotEnv) -> None:
+    """Not after two taps: at once, above whatever the words get (the menu for a cry too
+    short to report, the offer for a description), and the report made of them is urgent."""
+    await bind(bot, GROUP)
+    t = bot.runtime.translator("zh_Hans")
+    sent = len(bot.fake.calls_to("sendMessage"))
+    await bot.send(bot.updates.private_text(RESIDENT, "着火了！快来人"))  # under 10 characters
+    guidance, menu = bot.fake.calls_to("sendMessage")[sent:]
+    assert guidance.params["text"] == _guidance(t)
+    assert "rp:new" in _buttons(menu)
+    await bot.send(bot.updates.command(RESIDENT, "/cancel"))
+
+    sent = len(bot.fake.calls_to("sendMessage"))
+    await bot.send(bot.updates.private_text(RESIDENT, "三楼楼道里起火了，浓烟很大，快来人帮忙"))
+    guidance, offer = bot.fake.calls_to("sendMessage")[sent:]
+    assert guidance.params["text"] == _guidance(t)
+    assert _buttons(offer)[0].startswith("ft:r:")
+    # Harmless words get no alarm.
+    sent = len(bot.fake.calls_to("sendMessage"))
+    await bot.send(bot.updates.private_text(NEIGHBOUR, "我要打人工客服，电话一直打不通"))
+    [offer_to_neighbour] = bot.fake.calls_to("sendMessage")[sent:]
+    assert "110" not in offer_to_neighbour.params["text"]
+
+    await _press(bot, RESIDENT, "ft:r:", offer)
+    await _press(bot, RESIDENT, "rp:cat:sanitation")
+    assert (await _draft(bot, RESIDENT, "report")).data["urgent"] is True
+    # Shown once: the offer had it.
+    assert bot.fake.sent_texts(RESIDENT.id).count(html_visible_text(_guidance(t))) == 2
+    await _press(bot, RESIDENT, "rp:skip:media")
+    await bot.send(bot.updates.location(RESIDENT, *INSIDE))
+    await bot.send(bot.updates.contact(RESIDENT, PHONE))
+    await _press(bot, RESIDENT, "rp:submit")
+    async with bot.runtime.uow() as uow:
+        [ticket] = await uow.tickets.of_resident(RESIDENT.id, offset=0, limit=5)
+    assert ticket.urgent
 
 
 async def test_a_greeting_gets_the_menu_and_is_joined_to_what_follows(bot: BotEnv) -> None:
@@ -131,7 +175,7 @@ async def test_with_open_tickets_the_text_can_go_to_their_staff(bot: BotEnv) -> 
     send = next(b for b in _buttons(offer) if b.startswith("ft:s:"))
     await bot.send(bot.updates.callback(RESIDENT, send, offer.result))
     assert bot.fake.last("answerCallbackQuery").params["text"] == t(
-        "That message is no longer kept. Please send it again.")
+        "This offer has been answered or has expired: see the answer above, or write again.")
     assert await pending_rows(bot) == before
     assert len(await events(bot, ticket_id, "resident_message")) == 1
 

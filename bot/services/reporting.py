@@ -343,11 +343,15 @@ class Report:
             self._advance(config)  # what the person wrote before the report began
         return Outcome(moved=True, newly_urgent=urgent_now)
 
-    def prefill(self, config: Config, text: str) -> Outcome:
+    def prefill(self, config: Config, text: str, *, warned: bool = False) -> Outcome:
         """Take words the person wrote before the report began (see bot.services.freetext)
-        as the description: asked no more, shown on the summary, editable there."""
+        as the description: asked no more, shown on the summary, editable there. `warned`:
+        the person was shown the 110/119/120 guidance for these words already (the urgency
+        still comes, with the category)."""
         self.data["description"] = text
         self.data.pop("spoken", None)
+        if warned:
+            self.data["warned"] = True
         if self.step is Step.DESCRIPTION:
             urgent_now = self._mark_urgency(config)
             self._advance(config)
