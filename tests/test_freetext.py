@@ -74,6 +74,9 @@ async def test_free_text_is_offered_as_a_report_that_survives_a_restart(db, cata
     question = _last_to(second, RESIDENT)
     assert "rp:cat:sanitation" in _buttons(question)
     assert "乱停车" in question.params["text"]
+    # The description is not asked for, so it is not counted: 4 questions, none skipped.
+    step = "Step {step} of {total}"
+    assert t(step, step=1, total=4) in question.params["text"]
     assert second.fake.last("editMessageReplyMarkup").params["message_id"] == \
         offer.result["message_id"]  # the offer is answered: its buttons go
     assert await _draft(second, RESIDENT, "freetext") is None
@@ -82,6 +85,7 @@ async def test_free_text_is_offered_as_a_report_that_survives_a_restart(db, cata
     # Not asked again: on to the photos.
     assert report.step == "media" and report.data["description"] == PARKING
     assert "rp:skip:media" in _buttons(_last_to(second, RESIDENT))
+    assert t(step, step=2, total=4) in _last_to(second, RESIDENT).params["text"]
     # The old offer cannot start another report.
     await second.send(second.updates.callback(RESIDENT, offer.params["reply_markup"]
                                               ["inline_keyboard"][0][0]["callback_data"],
