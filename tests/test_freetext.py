@@ -15,7 +15,9 @@ from tests.test_relay import (
     GROUP,
     NEIGHBOUR,
     RESIDENT,
+    WORKER,
     bind,
+    card_of,
     events,
     open_ticket,
     pending_rows,
@@ -184,17 +186,22 @@ async def test_with_open_tickets_the_text_can_go_to_their_staff(bot: BotEnv) -> 
     assert len(await events(bot, ticket_id, "resident_message")) == 1
 
 
-async def test_a_reply_to_the_registration_reaches_the_staff(bot: BotEnv) -> None:
-    await bind(bot, GROUP)
-    t = bot.runtime.translator("zh_Hans")
+async def _report(bot: BotEnv, description: str):
+    """A report made in the chat; the message that says it is registered."""
     await bot.send(bot.updates.command(RESIDENT, "/report"))
     await _press(bot, RESIDENT, "rp:cat:sanitation")
-    await bot.send(bot.updates.private_text(RESIDENT, "楼道里堆满了垃圾，已经一周没人清理了"))
+    await bot.send(bot.updates.private_text(RESIDENT, description))
     await _press(bot, RESIDENT, "rp:skip:media")
     await bot.send(bot.updates.location(RESIDENT, *INSIDE))
     await bot.send(bot.updates.contact(RESIDENT, PHONE))
     await _press(bot, RESIDENT, "rp:submit")
-    registered = _last_to(bot, RESIDENT)
+    return _last_to(bot, RESIDENT)
+
+
+async def test_a_reply_to_the_registration_reaches_the_staff(bot: BotEnv) -> None:
+    await bind(bot, GROUP)
+    t = bot.runtime.translator("zh_Hans")
+    registered = await _report(bot, "楼道里堆满了垃圾，已经一周没人清理了")
     async with bot.runtime.uow() as uow:
         [ticket] = await uow.tickets.of_resident(RESIDENT.id, offset=0, limit=5)
     assert ticket.number in registered.params["text"]
@@ -224,6 +231,47 @@ async def test_a_reply_to_the_registration_reaches_the_staff(bot: BotEnv) -> Non
     await _press(bot, RESIDENT, "rp:cat:sanitation")
     assert (await _draft(bot, RESIDENT, "report")).data["description"] == \
         "垃圾又堆起来了，请再来看看"
+
+
+async def test_a_reply_to_an_old_registration_during_a_new_report_answers_the_report(
+        bot: BotEnv) -> None:
+    """A reply swiped onto the nearest message while a new report asks a question is the
+    report's answer, not a message for the old ticket's staff."""
+    await bind(bot, GROUP)
+    registered = await _report(bot, "楼道里堆满了垃圾，已经一周没人清理了")
+    async with bot.runtime.uow() as uow:
+        [ticket] = await uow.tickets.of_resident(RESIDENT.id, offset=0, limit=5)
+    assert ticket.number in registered.params["text"]
+    await bot.deliver()
+    before = await pending_rows(bot)
+    await bot.send(bot.updates.command(RESIDENT, "/report"))
+    await _press(bot, RESIDENT, "rp:cat:sanitation")
+    lamp = "二楼楼道的灯坏了，晚上一片漆黑"
+    await bot.send(bot.updates.private_text(RESIDENT, lamp, reply_to=registered.result))
+    report = await _draft(bot, RESIDENT, "report")
+    assert report.step == "media" and report.data["description"] == lamp
+    assert await pending_rows(bot) == before
+    assert await events(bot, ticket.id, "resident_message") == []
+
+    # The same for any message of the bot that names the ticket without being remembered
+    # with it.
+    await bot.send(bot.updates.command(RESIDENT, "/cancel"))
+    await bot.send(bot.updates.command(RESIDENT, "/report"))
+    await _press(bot, RESIDENT, "rp:cat:sanitation")
+    naming = {**_last_to(bot, RESIDENT).result, "text": f"No. {ticket.number}"}
+    await bot.send(bot.updates.private_text(RESIDENT, lamp, reply_to=naming))
+    assert (await _draft(bot, RESIDENT, "report")).step == "media"
+    assert await events(bot, ticket.id, "resident_message") == []
+
+    # A reply to a worker's relayed message is a conversation, form or not.
+    await bot.send(bot.updates.group_text(GROUP, WORKER, "灯是哪一层的？",
+                                          reply_to=await card_of(bot, ticket.id)))
+    await bot.deliver()
+    relayed = to_chat(bot, "sendMessage", RESIDENT.id)[-1]
+    await bot.send(bot.updates.private_text(RESIDENT, "是二楼的", reply_to=relayed.result))
+    assert [e.data["text"] for e in await events(bot, ticket.id, "resident_message")] == [
+        "是二楼的"]
+    assert (await _draft(bot, RESIDENT, "report")).step == "media"
 
 
 async def test_someone_elses_ticket_number_is_no_way_in(bot: BotEnv) -> None:
