@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from bot.apispec import html_visible_text
 from bot.services import tickets
+from handlers import booking
 from storage.models import Draft
 from tests.harness import BotEnv, start_bot, stop_bot
 from tests.test_relay import (
@@ -300,13 +301,13 @@ async def test_another_conversation_keeps_its_draft(bot: BotEnv) -> None:
     welcome = _last_to(bot, RESIDENT).result
     rt = bot.runtime
     async with rt.uow() as uow:
-        await uow.drafts.start(RESIDENT.id, "booking", "day", {}, rt.clock.now())
+        await uow.drafts.start(RESIDENT.id, booking.FLOW, "day", {}, rt.clock.now())
         await uow.commit()
     await bot.send(bot.updates.private_text(RESIDENT, PARKING, reply_to=welcome))
     assert bot.last_text(RESIDENT.id) == t(
         "You are in the middle of something: please answer the last question above, or send "
         "/cancel to stop it.")
-    assert await _draft(bot, RESIDENT, "booking") is not None
+    assert await _draft(bot, RESIDENT, booking.FLOW) is not None
     assert await _draft(bot, RESIDENT, "freetext") is None
 
 
