@@ -155,10 +155,12 @@ async def _no_places(rt: Runtime, uow: UnitOfWork, t: Translator, node: OrgNode,
                      enterprise_id: int, user_id: int) -> View:
     """Nothing to book for the enterprise: rather than a dead end, the desk hears that it is
     waiting (once in a while, not at every try) and the contact hears that the desk knows.
-    An enterprise with a check-up to come is not waiting: its contact is shown the way to
-    it instead."""
+    With no group for the desk (nor above it) nobody can be told: the contact is not told
+    otherwise, and the enterprise is not noted as waiting, so that the desk hears of it at
+    the next try once a group is bound. An enterprise with a check-up to come is not
+    waiting: its contact is shown the way to it instead."""
     enterprise = await uow.enterprises.get(enterprise_id)
-    name = html.escape(enterprise.name if enterprise else "?")
+    name = user_html(enterprise.name if enterprise else "?")
     days = rt.config.timings.booking.horizon_days
     mine = await uow.bookings.of_enterprises(
         [e.id for e in await uow.enterprises.of_user(user_id)], limit=1)
@@ -168,16 +170,17 @@ async def _no_places(rt: Runtime, uow: UnitOfWork, t: Translator, node: OrgNode,
         return t("There is no other free check-up place in the next {days} days. The "
                  "check-up <b>{name}</b> has booked is under My bookings.", days=days,
                  name=name), markup
+    _, group = await routing.handling_group(uow, node)
+    if group is None:
+        return t("There is no free check-up place in the next {days} days. Please send "
+                 "/checkup again in a few days.", days=days), markup
     if await bookings.note_waiting(uow, rt.clock, enterprise_id):
-        _, group = await routing.handling_group(uow, node)
-        if group is not None:
-            gt = rt.translator(group.language)
-            Notifier(rt, uow).say(group.chat_id, gt(
-                "📅 <b>{name}</b> would like a legal check-up, but no place is free in the "
-                "next {days} days. Please open some with /slots add; its contacts can then "
-                "book them with /checkup.", name=name, days=days))
-            log.info("told the desk that enterprise %s is waiting for a check-up",
-                     enterprise_id)
+        gt = rt.translator(group.language)
+        Notifier(rt, uow).say(group.chat_id, gt(
+            "📅 <b>{name}</b> would like a legal check-up, but no place is free in the "
+            "next {days} days. Please open some with /slots add; its contacts can then "
+            "book them with /checkup.", name=name, days=days))
+        log.info("told the desk that enterprise %s is waiting for a check-up", enterprise_id)
     return t("There is no free check-up place in the next {days} days. The legal desk has "
              "been told that <b>{name}</b> is waiting for one; please send /checkup again in "
              "a few days.", days=days, name=name), markup

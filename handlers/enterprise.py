@@ -171,7 +171,9 @@ async def form_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
             before = form.step
             outcome = await enterprises.answer_message(uow, rt.clock, rt.config, form,
                                                        _answer(message), user_id=user.id)
-            await _after(reply, rt, uow, t, draft, form, outcome, before, user.id)
+            # A contact may have come from the share button, which is gone once pressed.
+            await _after(reply, rt, uow, t, draft, form, outcome, before, user.id,
+                         button_gone=message.contact is not None)
         await uow.commit()
     await reply.send(update)
     raise ApplicationHandlerStop
@@ -275,9 +277,11 @@ async def _on_button(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator,
 
 async def _after(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, draft: Draft,
                  form: Form, outcome: Outcome, before: Step, user_id: int, *,
-                 acknowledge: bool = True) -> None:
+                 acknowledge: bool = True, button_gone: bool = False) -> None:
     """Save the form and say what comes next: an explanation and the same question, or the
-    next question; or end the form when the outcome says it is over."""
+    next question; or end the form when the outcome says it is over. `button_gone`: the
+    answer may have been the press of the share button under the input field, which takes
+    the button away (it is shown once), so a question asked again brings it back."""
     if outcome.finished:
         await uow.drafts.discard(user_id, form.flow)
         reply.say(_explain(rt, t, outcome), ReplyKeyboardRemove())
@@ -288,7 +292,7 @@ async def _after(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, draf
         return
     if outcome.problem is not None:
         await _ask(reply, rt, uow, t, form, user_id, prefix=_explain(rt, t, outcome),
-                   again=form.step is before)
+                   again=form.step is before and not button_gone)
         return
     ack = None
     if acknowledge and outcome.enterprise is not None and form.joining:

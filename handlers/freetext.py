@@ -18,7 +18,7 @@ from telegram.ext import Application, CallbackQueryHandler, ContextTypes
 
 from bot.i18n import Translator
 from bot.runtime import Runtime, runtime
-from bot.services import freetext, relay, reporting
+from bot.services import freetext, relay, reporting, tickets
 from bot.services.relay import TEXT, Content, Verdict
 from handlers import freetext_keyboards as kb
 from handlers import keyboards, report
@@ -46,6 +46,9 @@ async def take_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
         return False
     rt = runtime(context)
     user_id = update.effective_user.id
+    # Whatever is done with the words later, even when they cannot be taken now, someone may
+    # be in danger: the emergency numbers come first, before any button is pressed.
+    danger = command is None and tickets.words_signal_danger(rt.config, message.text)
     async with rt.uow() as uow:
         t = await translator_for(rt, uow, update)
         if command == "cancel":
@@ -64,6 +67,8 @@ async def take_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
             else:
                 answer, markup = _offer(rt, t, offer)
                 await uow.commit()
+    if danger:
+        await message.reply_html(report.emergency_text(t))
     await message.reply_html(answer, reply_markup=markup)
     return True
 
@@ -132,7 +137,11 @@ async def _on_button(reply: report.Reply, rt: Runtime, uow: UnitOfWork, t: Trans
     token = token or send_token
     text = await freetext.kept(uow, user.id, token)
     if text is None:
-        reply.alert = t("That message is no longer kept. Please send it again.")
+        # Answered already (a double tap: the first press removes the buttons, but the second
+        # may be on its way) or dropped: not "send it again", which would invite a duplicate
+        # of what the first press delivered.
+        reply.alert = t("This offer has been answered or has expired: see the answer above, "
+                        "or write again.")
         return True
     if action == kb.FORGET:
         await freetext.forget(uow, user.id)

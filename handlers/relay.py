@@ -228,10 +228,11 @@ async def from_resident(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     rt = runtime(context)
     markup = None
     async with rt.uow() as uow:
+        in_form = await _in_a_form(uow, user.id)
         target = await relay.from_resident(uow, user_id=user.id,
-                                           reply_to_id=replied.message_id)
+                                           reply_to_id=replied.message_id, in_form=in_form)
         if target.verdict is Verdict.IGNORE and replied.from_user is not None \
-                and replied.from_user.id == context.bot.id:
+                and replied.from_user.id == context.bot.id and not in_form:
             # One of the bot's own answers that is not remembered with a ticket (such as
             # "registered as No. X"): the ticket it names, if it is the person's.
             target = await relay.named_in(uow, user_id=user.id,
@@ -248,6 +249,16 @@ async def from_resident(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await uow.commit()
     await message.reply_html(outcome_text(t, rt, target.ticket, outcome), reply_markup=markup)
     raise ApplicationHandlerStop
+
+
+async def _in_a_form(uow: UnitOfWork, user_id: int) -> bool:
+    """Whether the person is answering the questions of a form (a report, a consultation,
+    a booking…): a reply to an old message that merely names a ticket is then an answer
+    swiped onto whatever message was at hand, not words for that ticket's staff. A reply to
+    a worker's relayed message or to a notice about the ticket is a conversation, and stays
+    one."""
+    current = await uow.drafts.any_of(user_id)
+    return current is not None and current.flow != freetext.FLOW
 
 
 async def take_from_resident(rt: Runtime, uow: UnitOfWork, target: relay.Target,

@@ -19,6 +19,7 @@ from telegram.ext import ContextTypes
 
 from bot.delivery import OutboxSender
 from bot.runtime import Runtime
+from bot.services.relay import ANSWER
 from storage.models import OutboxMessage, Ticket
 from storage.uow import UnitOfWork
 
@@ -34,13 +35,14 @@ class Kept:
 def keep(rt: Runtime, uow: UnitOfWork, chat_id: int, method: str, params: dict[str, Any], *,
          ticket: Ticket | None = None) -> Kept:
     """Write ``method(chat_id=chat_id, **params)`` to the outbox in ``uow``, about ``ticket``
-    (a reply to it is then taken as being about the ticket). Buttons may be PTB objects."""
+    (a reply to it is then taken as being about the ticket, unless the person is in the
+    middle of a form: bot.services.relay.ANSWER). Buttons may be PTB objects."""
     now = rt.clock.now()
     params = {key: value.to_dict() if isinstance(value, TelegramObject) else value
               for key, value in params.items()}
     row = uow.outbox.add(chat_id=chat_id, method=method, params={"chat_id": chat_id, **params},
                          now=now, ticket_id=ticket.id if ticket is not None else None,
-                         purpose="relay" if ticket is not None else None)
+                         purpose=ANSWER if ticket is not None else None)
     # Leased to this handler: no sender takes it before the lease runs out.
     row.not_before = now + rt.config.delivery.lease
     return Kept(row)

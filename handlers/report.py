@@ -37,7 +37,7 @@ from bot.config import tier_of
 from bot.i18n import N_, Translator
 from bot.logs import bind_log_context
 from bot.runtime import Runtime, runtime
-from bot.services import reporting
+from bot.services import reporting, tickets
 from bot.services.reporting import Answer, Outcome, Problem, Report, Step, Submitted
 from bot.services.text import user_html
 from handlers import report_keyboards as kb
@@ -309,10 +309,12 @@ async def begin_with_text(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Transla
         await _new_report(reply, rt, uow, t, user_id, kind)
         return
     row, report = begun
-    outcome = report.prefill(rt.config, text)
+    # The offer of these words showed the 110/119/120 guidance already if they signal danger.
+    warned = tickets.words_signal_danger(rt.config, text)
+    outcome = report.prefill(rt.config, text, warned=warned)
     reporting.save(uow, rt.clock, row, report)
     if outcome.newly_urgent:
-        reply.say(_emergency(t))
+        reply.say(emergency_text(t))
     await _ask(reply, rt, uow, t, report, prefix=t(
         "Your message is its description: {text}", text=user_html(trimmed(text, 300))))
 
@@ -551,7 +553,7 @@ async def _render(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, rep
     if outcome.silent:
         return
     if outcome.newly_urgent:
-        reply.say(_emergency(t))
+        reply.say(emergency_text(t))
     if outcome.problem is not None:
         text = _explain(t, outcome.problem, outcome.values, report)
         if outcome.show_places:
@@ -824,7 +826,9 @@ async def _enterprise_name(uow: UnitOfWork, report: Report) -> str:
     return user_html(enterprise.name) if enterprise else "—"
 
 
-def _emergency(t: Translator) -> str:
+def emergency_text(t: Translator) -> str:
+    """The 110/119/120 guidance, shown the moment words or a category signal danger (also
+    to free text, handlers.freetext, before any report exists)."""
     return t("🚨 <b>If anyone is in danger, call now:</b>\n"
              "110 — police\n119 — fire\n120 — ambulance\n\n"
              "Your report will be marked urgent, but it does not replace an emergency call.")

@@ -28,12 +28,11 @@ def _welcome(t: Translator) -> str:
 
 
 def _private_help(t: Translator) -> str:
+    # /mydata and /deletemydata are in the command list, with what they do: said once.
     return "\n\n".join([
         t("<b>How to use Gridgate</b>"),
         html.escape(command_list(t, group=False)),
-        t("In an emergency call 110 (police), 119 (fire) or 120 (ambulance) first."),
-        t("Your data: /mydata sends you a copy of everything the bot keeps about you; "
-          "/deletemydata erases it.")])
+        t("In an emergency call 110 (police), 119 (fire) or 120 (ambulance) first.")])
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -36,9 +36,10 @@ def local(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=SHANGHAI).astimezone(UTC)
 
 
-async def _setup(bot: BotEnv) -> dict[str, int]:
+async def _setup(bot: BotEnv, *, bind: bool = True) -> dict[str, int]:
     """The desk group bound, two enterprises with one contact each."""
-    await bot.send(bot.updates.command(DESK_GROUP, "/bind", "legal", user=ADMIN))
+    if bind:
+        await bot.send(bot.updates.command(DESK_GROUP, "/bind", "legal", user=ADMIN))
     rt = bot.runtime
     now = rt.clock.now()
     ids = {}
@@ -629,6 +630,27 @@ async def test_no_free_place_tells_the_desk_that_the_enterprise_waits(bot: BotEn
     await bot.send(bot.updates.command(OWNER_B, "/checkup"))
     await _press(bot, OWNER_B, f"ck:e:{ids['a']}")
     assert "ck:t:0" in _buttons(bot.fake.messages_in(OWNER_B.id)[-1])
+
+
+async def test_with_no_desk_group_nobody_is_said_to_be_told(bot: BotEnv) -> None:
+    """No group for the desk nor above it: the contact is not told that the desk knows, and
+    the desk hears of the enterprise at the first try after a group is bound, not a day
+    later."""
+    await _setup(bot, bind=False)
+    t = bot.runtime.translator("zh_Hans")
+    await bot.send(bot.updates.command(OWNER_B, "/checkup"))
+    assert bot.last_text(OWNER_B.id) == t(
+        "There is no free check-up place in the next {days} days. Please send /checkup again "
+        "in a few days.", days=30)
+    await bot.deliver()
+    await bot.send(bot.updates.command(DESK_GROUP, "/bind", "legal", user=ADMIN))
+    desk_before = len(bot.texts(DESK_GROUP.id))
+    bot.clock.advance(timedelta(hours=1))
+    await bot.send(bot.updates.command(OWNER_B, "/checkup"))
+    await bot.deliver()
+    assert "<Acme> b" in bot.last_text(OWNER_B.id)
+    notices = bot.texts(DESK_GROUP.id)[desk_before:]
+    assert len(notices) == 1 and "<Acme> b" in notices[0] and "/slots add" in notices[0]
 
 
 async def test_a_check_up_card_names_the_enterprise_once_and_its_booking_status(

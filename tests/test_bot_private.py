@@ -160,6 +160,9 @@ async def test_main_menu_buttons_open_help_and_languages(bot: BotEnv) -> None:
     menu = bot.fake.last("sendMessage").result
     await bot.send(bot.updates.callback(EN, "menu:help", menu))
     assert bot.last_text(EN.id).startswith("How to use Gridgate")
+    # Each command said once: the data commands are in the list, not again below it.
+    assert bot.last_text(EN.id).count("/mydata") == 1
+    assert bot.last_text(EN.id).count("/deletemydata") == 1
     assert bot.fake.last("answerCallbackQuery").params.get("text") is None
     await bot.send(bot.updates.callback(EN, "menu:lang", menu))
     assert _buttons(bot.fake.last("sendMessage")) == ["lang:zh_Hans", "lang:zh_Hant", "lang:en"]

@@ -113,7 +113,13 @@ async def test_an_in_person_consultation_picks_a_working_day(bot: BotEnv) -> Non
     await bot.send(bot.updates.command(RESIDENT, "/consult"))
     await press(bot, RESIDENT, "rp:cat:legal_housing")
     await bot.send(bot.updates.private_text(RESIDENT, "房东不退押金，我能起诉吗？"))
+    t = bot.runtime.translator("zh_Hans")
+    assert t("Step {step} of {total}", step=3, total=5) in bot.last_text(RESIDENT.id)
     await press(bot, RESIDENT, "rp:way:visit")
+    # The day belongs to the way of answering: no number of its own, and the count of
+    # steps stays what it was (no "of 6" from here on).
+    assert not any(t("Step {step} of {total}", step=n, total=total) in bot.last_text(RESIDENT.id)
+                   for n in range(1, 7) for total in (5, 6))
     days = [b["callback_data"] for row in bot.fake.last("sendMessage").params["reply_markup"][
         "inline_keyboard"] for b in row if b["callback_data"].startswith("rp:day:")]
     assert days[:5] == ["rp:day:2026-11-24", "rp:day:2026-11-25", "rp:day:2026-11-26",
@@ -122,7 +128,11 @@ async def test_an_in_person_consultation_picks_a_working_day(bot: BotEnv) -> Non
     await bot.send(bot.updates.callback(RESIDENT, "rp:day:2026-11-28", message))  # Saturday
     assert alert(bot)
     await press(bot, RESIDENT, "rp:day:2026-11-26")
+    assert any(t("Step {step} of {total}", step=4, total=5) in text
+               for text in bot.texts(RESIDENT.id)[-2:])
     await press(bot, RESIDENT, "rp:skip:media")
+    assert any(t("Step {step} of {total}", step=5, total=5) in text
+               for text in bot.texts(RESIDENT.id)[-2:])
     await press(bot, RESIDENT, "rp:skip:contact")
     await press(bot, RESIDENT, "rp:submit")
     ticket = await _ticket(bot, RESIDENT)

@@ -7,14 +7,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from bot.apispec import html_visible_text
 from bot.services import tickets
+from handlers import booking
 from storage.models import Draft
 from tests.harness import BotEnv, start_bot, stop_bot
 from tests.test_relay import (
     GROUP,
     NEIGHBOUR,
     RESIDENT,
+    WORKER,
     bind,
+    card_of,
     events,
     open_ticket,
     pending_rows,
@@ -73,6 +77,9 @@ async def test_free_text_is_offered_as_a_report_that_survives_a_restart(db, cata
     question = _last_to(second, RESIDENT)
     assert "rp:cat:sanitation" in _buttons(question)
     assert "乱停车" in question.params["text"]
+    # The description is not asked for, so it is not counted: 4 questions, none skipped.
+    step = "Step {step} of {total}"
+    assert t(step, step=1, total=4) in question.params["text"]
     assert second.fake.last("editMessageReplyMarkup").params["message_id"] == \
         offer.result["message_id"]  # the offer is answered: its buttons go
     assert await _draft(second, RESIDENT, "freetext") is None
@@ -81,16 +88,60 @@ async def test_free_text_is_offered_as_a_report_that_survives_a_restart(db, cata
     # Not asked again: on to the photos.
     assert report.step == "media" and report.data["description"] == PARKING
     assert "rp:skip:media" in _buttons(_last_to(second, RESIDENT))
+    assert t(step, step=2, total=4) in _last_to(second, RESIDENT).params["text"]
     # The old offer cannot start another report.
     await second.send(second.updates.callback(RESIDENT, offer.params["reply_markup"]
                                               ["inline_keyboard"][0][0]["callback_data"],
                                               offer.result))
     assert second.fake.last("answerCallbackQuery").params["text"] == t(
-        "That message is no longer kept. Please send it again.")
+        "This offer has been answered or has expired: see the answer above, or write again.")
     assert (await _draft(second, RESIDENT, "report")).step == "media"
     await stop_bot(second)
     second.fake.assert_no_violations()
     assert second.errors == []
+
+
+def _guidance(t) -> str:
+    return t("🚨 <b>If anyone is in danger, call now:</b>\n"
+             "110 — police\n119 — fire\n120 — ambulance\n\n"
+             "Your report will be marked urgent, but it does not replace an emergency call.")
+
+
+async def test_words_of_danger_get_the_emergency_numbers_before_the_offer(bot: BotEnv) -> None:
+    """Not after two taps: at once, above whatever the words get (the menu for a cry too
+    short to report, the offer for a description), and the report made of them is urgent."""
+    await bind(bot, GROUP)
+    t = bot.runtime.translator("zh_Hans")
+    sent = len(bot.fake.calls_to("sendMessage"))
+    await bot.send(bot.updates.private_text(RESIDENT, "着火了！快来人"))  # under 10 characters
+    guidance, menu = bot.fake.calls_to("sendMessage")[sent:]
+    assert guidance.params["text"] == _guidance(t)
+    assert "rp:new" in _buttons(menu)
+    await bot.send(bot.updates.command(RESIDENT, "/cancel"))
+
+    sent = len(bot.fake.calls_to("sendMessage"))
+    await bot.send(bot.updates.private_text(RESIDENT, "三楼楼道里起火了，浓烟很大，快来人帮忙"))
+    guidance, offer = bot.fake.calls_to("sendMessage")[sent:]
+    assert guidance.params["text"] == _guidance(t)
+    assert _buttons(offer)[0].startswith("ft:r:")
+    # Harmless words get no alarm.
+    sent = len(bot.fake.calls_to("sendMessage"))
+    await bot.send(bot.updates.private_text(NEIGHBOUR, "我要打人工客服，电话一直打不通"))
+    [offer_to_neighbour] = bot.fake.calls_to("sendMessage")[sent:]
+    assert "110" not in offer_to_neighbour.params["text"]
+
+    await _press(bot, RESIDENT, "ft:r:", offer)
+    await _press(bot, RESIDENT, "rp:cat:sanitation")
+    assert (await _draft(bot, RESIDENT, "report")).data["urgent"] is True
+    # Shown once: the offer had it.
+    assert bot.fake.sent_texts(RESIDENT.id).count(html_visible_text(_guidance(t))) == 2
+    await _press(bot, RESIDENT, "rp:skip:media")
+    await bot.send(bot.updates.location(RESIDENT, *INSIDE))
+    await bot.send(bot.updates.contact(RESIDENT, PHONE))
+    await _press(bot, RESIDENT, "rp:submit")
+    async with bot.runtime.uow() as uow:
+        [ticket] = await uow.tickets.of_resident(RESIDENT.id, offset=0, limit=5)
+    assert ticket.urgent
 
 
 async def test_a_greeting_gets_the_menu_and_is_joined_to_what_follows(bot: BotEnv) -> None:
@@ -131,22 +182,27 @@ async def test_with_open_tickets_the_text_can_go_to_their_staff(bot: BotEnv) -> 
     send = next(b for b in _buttons(offer) if b.startswith("ft:s:"))
     await bot.send(bot.updates.callback(RESIDENT, send, offer.result))
     assert bot.fake.last("answerCallbackQuery").params["text"] == t(
-        "That message is no longer kept. Please send it again.")
+        "This offer has been answered or has expired: see the answer above, or write again.")
     assert await pending_rows(bot) == before
     assert len(await events(bot, ticket_id, "resident_message")) == 1
+
+
+async def _report(bot: BotEnv, description: str):
+    """A report made in the chat; the message that says it is registered."""
+    await bot.send(bot.updates.command(RESIDENT, "/report"))
+    await _press(bot, RESIDENT, "rp:cat:sanitation")
+    await bot.send(bot.updates.private_text(RESIDENT, description))
+    await _press(bot, RESIDENT, "rp:skip:media")
+    await bot.send(bot.updates.location(RESIDENT, *INSIDE))
+    await bot.send(bot.updates.contact(RESIDENT, PHONE))
+    await _press(bot, RESIDENT, "rp:submit")
+    return _last_to(bot, RESIDENT)
 
 
 async def test_a_reply_to_the_registration_reaches_the_staff(bot: BotEnv) -> None:
     await bind(bot, GROUP)
     t = bot.runtime.translator("zh_Hans")
-    await bot.send(bot.updates.command(RESIDENT, "/report"))
-    await _press(bot, RESIDENT, "rp:cat:sanitation")
-    await bot.send(bot.updates.private_text(RESIDENT, "楼道里堆满了垃圾，已经一周没人清理了"))
-    await _press(bot, RESIDENT, "rp:skip:media")
-    await bot.send(bot.updates.location(RESIDENT, *INSIDE))
-    await bot.send(bot.updates.contact(RESIDENT, PHONE))
-    await _press(bot, RESIDENT, "rp:submit")
-    registered = _last_to(bot, RESIDENT)
+    registered = await _report(bot, "楼道里堆满了垃圾，已经一周没人清理了")
     async with bot.runtime.uow() as uow:
         [ticket] = await uow.tickets.of_resident(RESIDENT.id, offset=0, limit=5)
     assert ticket.number in registered.params["text"]
@@ -178,6 +234,47 @@ async def test_a_reply_to_the_registration_reaches_the_staff(bot: BotEnv) -> Non
         "垃圾又堆起来了，请再来看看"
 
 
+async def test_a_reply_to_an_old_registration_during_a_new_report_answers_the_report(
+        bot: BotEnv) -> None:
+    """A reply swiped onto the nearest message while a new report asks a question is the
+    report's answer, not a message for the old ticket's staff."""
+    await bind(bot, GROUP)
+    registered = await _report(bot, "楼道里堆满了垃圾，已经一周没人清理了")
+    async with bot.runtime.uow() as uow:
+        [ticket] = await uow.tickets.of_resident(RESIDENT.id, offset=0, limit=5)
+    assert ticket.number in registered.params["text"]
+    await bot.deliver()
+    before = await pending_rows(bot)
+    await bot.send(bot.updates.command(RESIDENT, "/report"))
+    await _press(bot, RESIDENT, "rp:cat:sanitation")
+    lamp = "二楼楼道的灯坏了，晚上一片漆黑"
+    await bot.send(bot.updates.private_text(RESIDENT, lamp, reply_to=registered.result))
+    report = await _draft(bot, RESIDENT, "report")
+    assert report.step == "media" and report.data["description"] == lamp
+    assert await pending_rows(bot) == before
+    assert await events(bot, ticket.id, "resident_message") == []
+
+    # The same for any message of the bot that names the ticket without being remembered
+    # with it.
+    await bot.send(bot.updates.command(RESIDENT, "/cancel"))
+    await bot.send(bot.updates.command(RESIDENT, "/report"))
+    await _press(bot, RESIDENT, "rp:cat:sanitation")
+    naming = {**_last_to(bot, RESIDENT).result, "text": f"No. {ticket.number}"}
+    await bot.send(bot.updates.private_text(RESIDENT, lamp, reply_to=naming))
+    assert (await _draft(bot, RESIDENT, "report")).step == "media"
+    assert await events(bot, ticket.id, "resident_message") == []
+
+    # A reply to a worker's relayed message is a conversation, form or not.
+    await bot.send(bot.updates.group_text(GROUP, WORKER, "灯是哪一层的？",
+                                          reply_to=await card_of(bot, ticket.id)))
+    await bot.deliver()
+    relayed = to_chat(bot, "sendMessage", RESIDENT.id)[-1]
+    await bot.send(bot.updates.private_text(RESIDENT, "是二楼的", reply_to=relayed.result))
+    assert [e.data["text"] for e in await events(bot, ticket.id, "resident_message")] == [
+        "是二楼的"]
+    assert (await _draft(bot, RESIDENT, "report")).step == "media"
+
+
 async def test_someone_elses_ticket_number_is_no_way_in(bot: BotEnv) -> None:
     """A reply to a message of the bot passes on only to a ticket of the person's own."""
     await bind(bot, GROUP)
@@ -204,13 +301,13 @@ async def test_another_conversation_keeps_its_draft(bot: BotEnv) -> None:
     welcome = _last_to(bot, RESIDENT).result
     rt = bot.runtime
     async with rt.uow() as uow:
-        await uow.drafts.start(RESIDENT.id, "booking", "day", {}, rt.clock.now())
+        await uow.drafts.start(RESIDENT.id, booking.FLOW, "day", {}, rt.clock.now())
         await uow.commit()
     await bot.send(bot.updates.private_text(RESIDENT, PARKING, reply_to=welcome))
     assert bot.last_text(RESIDENT.id) == t(
         "You are in the middle of something: please answer the last question above, or send "
         "/cancel to stop it.")
-    assert await _draft(bot, RESIDENT, "booking") is not None
+    assert await _draft(bot, RESIDENT, booking.FLOW) is not None
     assert await _draft(bot, RESIDENT, "freetext") is None
 
 

@@ -293,6 +293,8 @@ NOT_EMERGENCIES = [
     "楼下一起火锅店油烟太大",
     "打人工客服電話一直沒人接",
     "樓道堆滿雜物，有火災隱患",
+    "我要打人工客服",
+    "打人工服務的電話打不通",
 ]
 EMERGENCIES = [
     "There is a fire in the stairwell",
@@ -303,6 +305,8 @@ EMERGENCIES = [
     "火锅店起火了",
     "有人持刀砍人",
     "樓道起火了，有人受傷了",
+    # "打人" followed by "工作人员": a help line's phrase must not hide it.
+    "他在打人工作人员都不敢管",
 ]
 
 

@@ -86,6 +86,12 @@ def co_reporter_of(purpose: str | None) -> int | None:
     return int(value) if value.isascii() and value.isdigit() else None
 
 
+# How the bot's direct answer that names a ticket is remembered in the person's chat ("your
+# report is registered as No. X"): a reply to it is about that ticket, except while the person
+# fills in a form, when it is an answer swiped onto the nearest message.
+ANSWER = "answer"
+
+
 def is_prompt(purpose: str | None) -> bool:
     """Messages that ask a worker or resident for an answer ("resolve_prompt", …) belong to the
     flow that sent them: a reply to one is that flow's input, not a message to pass on."""
@@ -126,10 +132,12 @@ async def from_group(uow: UnitOfWork, *, chat_id: int, reply_to_id: int | None,
     return Target(target.verdict, ticket, resident_id)
 
 
-async def from_resident(uow: UnitOfWork, *, user_id: int, reply_to_id: int) -> Target:
-    """A resident's reply, in private, to a message the bot sent them about a ticket."""
+async def from_resident(uow: UnitOfWork, *, user_id: int, reply_to_id: int,
+                        in_form: bool = False) -> Target:
+    """A resident's reply, in private, to a message the bot sent them about a ticket.
+    `in_form`: the person is answering a form's questions (see ANSWER)."""
     link = await uow.tickets.message(user_id, reply_to_id)
-    if link is None or is_prompt(link.purpose):
+    if link is None or is_prompt(link.purpose) or (in_form and link.purpose == ANSWER):
         return Target(Verdict.IGNORE)
     return await for_resident(uow, ticket_id=link.ticket_id, user_id=user_id)
 

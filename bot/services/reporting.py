@@ -282,9 +282,15 @@ class Report:
         return steps
 
     def position(self, config: Config) -> tuple[int, int] | None:
-        """The current question as "step n of m" (the summary and the duplicate offer are
-        no questions): None when it has no number."""
-        questions = [step for step in self.order(config) if step is not Step.SUMMARY]
+        """The current question as "step n of m": None when it has no number. Only what the
+        person is asked counts, and the count stays the same all the way: the summary and
+        the duplicate offer are no questions, a description written before the report began
+        was not asked for, and the day of a visit is part of the question of how to be
+        answered (numbered, it would change the count when the visit is chosen)."""
+        skipped = {Step.SUMMARY, Step.DAY}
+        if self.data.get("described_before"):
+            skipped.add(Step.DESCRIPTION)
+        questions = [step for step in self.order(config) if step not in skipped]
         if self.step not in questions:
             return None
         return questions.index(self.step) + 1, len(questions)
@@ -343,11 +349,16 @@ class Report:
             self._advance(config)  # what the person wrote before the report began
         return Outcome(moved=True, newly_urgent=urgent_now)
 
-    def prefill(self, config: Config, text: str) -> Outcome:
+    def prefill(self, config: Config, text: str, *, warned: bool = False) -> Outcome:
         """Take words the person wrote before the report began (see bot.services.freetext)
-        as the description: asked no more, shown on the summary, editable there."""
+        as the description: asked no more, shown on the summary, editable there. `warned`:
+        the person was shown the 110/119/120 guidance for these words already (the urgency
+        still comes, with the category)."""
         self.data["description"] = text
+        self.data["described_before"] = True
         self.data.pop("spoken", None)
+        if warned:
+            self.data["warned"] = True
         if self.step is Step.DESCRIPTION:
             urgent_now = self._mark_urgency(config)
             self._advance(config)

@@ -66,8 +66,11 @@ class NewReport:
 
 
 def is_emergency(config: Config, category: Category, text: str) -> bool:
-    if category.emergency:
-        return True
+    return category.emergency or words_signal_danger(config, text)
+
+
+def words_signal_danger(config: Config, text: str) -> bool:
+    """Whether the words alone signal danger (before any category is chosen)."""
     return emergency.signals_danger(config.emergency.all_words, config.emergency.all_harmless,
                                     text)
 
