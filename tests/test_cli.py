@@ -323,6 +323,28 @@ def test_version_and_config_check(tmp_path: Path) -> None:
     assert "no [[categories]]" in alone.stderr
 
 
+def test_config_check_shows_no_secret_of_a_url(tmp_path: Path) -> None:
+    # The bot takes Telegram's calls at the webhook URL's path, which may be the secret that
+    # keeps others from posting updates (PTB's examples put the token there).
+    hook = "https://bot.example.org:8443/telegram/hook-s3cret?x=y"
+    result = gridgate(tmp_path, "config", "check", env={"GRIDGATE_WEBHOOK_URL": hook})
+    assert result.returncode == 0, result.stderr
+    assert re.search(r'^url = "https://bot\.example\.org:8443/\*\*\*" +# '
+                     r'\$GRIDGATE_WEBHOOK_URL$', result.stdout, re.M), result.stdout
+    assert "s3cret" not in result.stdout + result.stderr
+
+    # Whatever else is a URL never shows a user name or password; the checks refuse them in
+    # the Bot API's address today, and the listing must not rely on that.
+    from bot.config_check import _value
+
+    assert _value("telegram.api_base_url", "https://gg:s3cret@bot-api.example.org") == (
+        '"https://***@bot-api.example.org"')
+    assert _value("somewhere.url", "http://gg:s3cret@example.org/path") == (
+        '"http://***@example.org/path"')
+    assert _value("telegram.api_base_url", "https://api.telegram.org") == (
+        '"https://api.telegram.org"')
+
+
 def test_run_refuses_a_configuration_without_categories(tmp_path: Path) -> None:
     """The demo's overlay given alone replaces the whole configuration: a bot whose /report
     offers only Cancel must not start as if all were well."""
