@@ -70,6 +70,7 @@ async def test_gridgate_run_polls_answers_and_stops_cleanly(tmp_path: Path, cata
     assert "Traceback" not in log
     assert TOKEN not in log and TOKEN.split(":")[1] not in log  # the token never reaches logs
     assert "李" not in log
+    assert "works again" not in log  # nothing went wrong
     methods = {call.method for call in fake.calls}
     assert {"getMe", "getUpdates", "setMyCommands", "sendMessage"} <= methods
     assert len(fake.calls_to("setMyCommands")) == 6
@@ -180,6 +181,12 @@ async def test_a_dropped_long_poll_is_one_warning_and_polling_goes_on(tmp_path: 
     assert all(line.endswith(" WARNING bot.serve: long polling: 127.0.0.1 closed the "
                              "connection before answering; asking again")
                for line in warnings), warnings
+    # And once it works again, a line that says so (the operator need not wonder).
+    recovered = [line for line in log.splitlines() if "works again" in line]
+    assert len(recovered) == 1, log
+    assert recovered[0].endswith(" INFO bot.serve: long polling works again (after 2 failed "
+                                 "calls)")
+    assert log.index(recovered[0]) > log.index(warnings[-1])
 
 
 async def test_a_crash_is_logged_with_its_traceback_as_json(tmp_path: Path) -> None:
