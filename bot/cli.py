@@ -278,7 +278,8 @@ async def _db_upgrade(config: Config, args: argparse.Namespace) -> int:
         after = await migrate.current_revision(db)
     finally:
         await db.dispose()
-    print(f"database at revision {after}" + ("" if before == after else f" (was {before})"))
+    print(f"database at revision {after}"
+          + ("" if before == after else f" (was {before or 'empty'})"))
     return 0
 
 
