@@ -183,7 +183,9 @@ def _parser() -> argparse.ArgumentParser:
     grid_sub = grid.add_subparsers(dest="grids_command", required=True, metavar="ACTION")
     imp = grid_sub.add_parser("import", parents=[common],
                               help="import a GeoJSON FeatureCollection or a CSV file")
-    imp.add_argument("file", type=Path)
+    imp.add_argument("file", type=Path,
+                     help="the district's places and grid boundaries (.geojson, .json or .csv; "
+                          "the README's \"Import format\" says what they hold)")
     imp.set_defaults(handler=_async(_grids_import))
     grid_sub.add_parser("list", parents=[common], help="print the org tree").set_defaults(
         handler=_async(_grids_list))
