@@ -267,6 +267,18 @@ def test_database_failures_are_one_line_and_exit_2(tmp_path: Path) -> None:
             assert "s3cret" not in result.stderr
 
 
+def test_run_on_a_database_it_cannot_use_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    """Not 2: starting again may work once the database is back, and a supervisor (the
+    demo's) takes 2 for a configuration that never will."""
+    url = f"postgresql://gridgate:s3cret@127.0.0.1:{free_port()}/gridgate"
+    result = gridgate(tmp_path, "run", env={"DATABASE_URL": url,
+                                            "TELEGRAM_BOT_TOKEN": "123456789:AAEsecret"})
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and "connection refused" in lines[0], result.stderr
+    assert "s3cret" not in result.stderr
+
+
 def test_only_the_databases_own_failures_are_blamed_on_it() -> None:
     from bot.startup import database_failure
 
