@@ -15,7 +15,7 @@ from bot.clock import SystemClock
 from bot.config import Config, ConfigError, load_config, startup_problems
 from bot.logs import configure_logging
 from bot.services import audit, export, grids
-from bot.services.orgtree import ImportFileError
+from bot.services.orgtree import ImportFileError, parse_file
 from bot.startup import (
     StartupError,
     database_failure,
@@ -313,12 +313,17 @@ def _db_backup(config: Config, args: argparse.Namespace) -> int:
 
 
 async def _grids_import(config: Config, args: argparse.Namespace) -> int:
+    # The file first: a mistyped name must not leave a new database behind (a gridgate.db
+    # in the folder makes `gridgate run` without a token refuse instead of starting the demo).
+    try:
+        parsed = parse_file(args.file)
+    except ImportFileError as exc:
+        print(f"gridgate: {args.file}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
     async def body(uow: UnitOfWork) -> int:
         try:
-            report = await grids.import_file(uow, SystemClock(), args.file)
-        except ImportFileError as exc:
-            print(f"gridgate: {args.file}: {exc}", file=sys.stderr)
-            return EXIT_USAGE
+            report = await grids.import_parsed(uow, SystemClock(), parsed)
         except grids.ImportRejected as exc:
             print(f"gridgate: {args.file}: nothing imported, {len(exc.problems)} problem(s):",
                   file=sys.stderr)

@@ -213,6 +213,16 @@ def test_importing_a_district_replaces_the_untouched_demo(tmp_path: Path) -> Non
     assert "replaced" not in first.stdout and "5 created" in first.stdout
 
 
+def test_a_file_that_cannot_be_read_leaves_no_database_behind(tmp_path: Path) -> None:
+    # A gridgate.db left in the folder would make `gridgate run` without a token refuse
+    # instead of starting the demo.
+    result = gridgate(tmp_path, "grids", "import", "distrct.geojson")
+    assert result.returncode == 2
+    assert result.stderr == ("gridgate: distrct.geojson: cannot read it (No such file or "
+                             "directory)\n"), result.stderr
+    assert not (tmp_path / "gridgate.db").exists()
+
+
 def test_a_used_demo_or_another_district_is_kept_and_the_way_out_said(tmp_path: Path) -> None:
     load_demo(tmp_path)
 
@@ -257,8 +267,9 @@ def test_database_failures_are_one_line_and_exit_2(tmp_path: Path) -> None:
     if "postgresql" in BACKENDS:
         server = PG_URL.rsplit("/", 1)[0]
         cases.append((f"{server}/gridgate_missing_{os.getpid()}", "does not exist"))
+    imported = write_district(tmp_path)
     for url, expected in cases:
-        for args in (("db", "upgrade"), ("grids", "import", "nothing.geojson"),
+        for args in (("db", "upgrade"), ("grids", "import", imported),
                      ("export", "tickets", "--from", "2026-01-01", "--to", "2026-01-02")):
             result = gridgate(tmp_path, *args, env={"DATABASE_URL": url})
             assert result.returncode == 2, (url, args, result.stderr)
