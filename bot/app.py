@@ -77,6 +77,8 @@ def build_application(rt: Runtime, *, request: BaseRequest | None = None,
     )
     if request is not None:
         builder = builder.request(request).get_updates_request(get_updates_request or request)
+    elif get_updates_request is not None:
+        builder = builder.get_updates_request(get_updates_request)
     app = builder.build()
     app.bot_data["runtime"] = rt
     app.bot_data["sender_factory"] = partial(OutboxSender, rt.db, rt.clock, rt.config, app.bot,

@@ -15,7 +15,7 @@ from bot.clock import SystemClock
 from bot.config import Config, ConfigError, load_config, startup_problems
 from bot.logs import configure_logging
 from bot.services import audit, export, grids
-from bot.services.orgtree import ImportFileError
+from bot.services.orgtree import ImportFileError, parse_file
 from bot.startup import (
     StartupError,
     database_failure,
@@ -28,6 +28,8 @@ from storage import migrate
 from storage.uow import UnitOfWork
 
 EXIT_USAGE = 2
+# What a shell reports for a process killed by SIGPIPE (128 + 13).
+EXIT_BROKEN_PIPE = 141
 NO_TOKEN_HELP = """\
 gridgate: no Telegram bot token is configured.
 
@@ -61,7 +63,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 def _call(handler: Callable[[Config, argparse.Namespace], int],
           config: Config, args: argparse.Namespace) -> int:
     """Run the command; whatever goes wrong is one line for the operator and exit status 2
-    (the whole traceback with -v), never a page of traceback."""
+    (the whole traceback with -v), never a page of traceback. `gridgate run` is a service,
+    though: an unexpected failure of it is logged with its traceback (see _service_failure)."""
     try:
         status = handler(config, args) or 0
         sys.stdout.flush()  # here, where a closed pipe can still be caught
@@ -72,21 +75,45 @@ def _call(handler: Callable[[Config, argparse.Namespace], int],
         print(f"gridgate: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:
-        # `gridgate grids list | head`: the reader took what it wanted and closed the pipe.
-        # Nothing to say; point standard output at nothing so the flush at exit is quiet.
+        # `gridgate grids list | head`: the reader took what it wanted and closed the pipe,
+        # which is no failure of the command. Nothing to say; point standard output at nothing
+        # so the flush at exit is quiet, and exit as a process killed by SIGPIPE would (as
+        # other tools do), not with 2, which `set -o pipefail` scripts would take for misuse.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_USAGE
+        return EXIT_BROKEN_PIPE
     except Exception as exc:
+        if args.handler is _run:
+            return _service_failure(exc, config)
         why = database_failure(exc, config.database.url)
         if why is None:
-            said = str(exc).strip().splitlines()
-            why = f"failed: {type(exc).__name__}" + (f": {said[0]}" if said else "")
+            why = _failed(exc)
             if not args.verbose:
                 why += " (gridgate -v ... shows where)"
         print(f"gridgate: {why}", file=sys.stderr)
         logging.getLogger(__name__).debug("the failure in full", exc_info=True)
         return EXIT_USAGE
+
+
+def _failed(exc: BaseException) -> str:
+    said = str(exc).strip().splitlines()
+    return f"failed: {type(exc).__name__}" + (f": {said[0]}" if said else "")
+
+
+def _service_failure(exc: Exception, config: Config) -> int:
+    """`gridgate run` stopped by an exception: it runs unattended, and a crash that happened
+    once at night must be diagnosable from the journal afterwards, so an unexpected one is
+    logged with its traceback (through the configured logging: JSON logs stay JSON), then
+    the one-line summary. A database that cannot be used is expected, and stays one line.
+    Status 1, not 2: starting again may well work (systemd's Restart=on-failure, the demo's
+    supervisor), where 2 says the configuration is wrong."""
+    log = logging.getLogger(__name__)
+    why = database_failure(exc, config.database.url)
+    if why is None:
+        log.error("gridgate stopped on an unexpected error", exc_info=exc)
+        why = _failed(exc)
+    log.error("%s", why)
+    return 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -156,7 +183,9 @@ def _parser() -> argparse.ArgumentParser:
     grid_sub = grid.add_subparsers(dest="grids_command", required=True, metavar="ACTION")
     imp = grid_sub.add_parser("import", parents=[common],
                               help="import a GeoJSON FeatureCollection or a CSV file")
-    imp.add_argument("file", type=Path)
+    imp.add_argument("file", type=Path,
+                     help="the district's places and grid boundaries (.geojson, .json or .csv; "
+                          "the README's \"Import format\" says what they hold)")
     imp.set_defaults(handler=_async(_grids_import))
     grid_sub.add_parser("list", parents=[common], help="print the org tree").set_defaults(
         handler=_async(_grids_list))
@@ -251,7 +280,8 @@ async def _db_upgrade(config: Config, args: argparse.Namespace) -> int:
         after = await migrate.current_revision(db)
     finally:
         await db.dispose()
-    print(f"database at revision {after}" + ("" if before == after else f" (was {before})"))
+    print(f"database at revision {after}"
+          + ("" if before == after else f" (was {before or 'empty'})"))
     return 0
 
 
@@ -283,12 +313,17 @@ def _db_backup(config: Config, args: argparse.Namespace) -> int:
 
 
 async def _grids_import(config: Config, args: argparse.Namespace) -> int:
+    # The file first: a mistyped name must not leave a new database behind (a gridgate.db
+    # in the folder makes `gridgate run` without a token refuse instead of starting the demo).
+    try:
+        parsed = parse_file(args.file)
+    except ImportFileError as exc:
+        print(f"gridgate: {args.file}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
     async def body(uow: UnitOfWork) -> int:
         try:
-            report = await grids.import_file(uow, SystemClock(), args.file)
-        except ImportFileError as exc:
-            print(f"gridgate: {args.file}: {exc}", file=sys.stderr)
-            return EXIT_USAGE
+            report = await grids.import_parsed(uow, SystemClock(), parsed)
         except grids.ImportRejected as exc:
             print(f"gridgate: {args.file}: nothing imported, {len(exc.problems)} problem(s):",
                   file=sys.stderr)

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import date, time, timedelta
 from enum import Enum
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
@@ -24,6 +25,10 @@ from bot.config_types import show
 DEFAULT = "default"
 # Keys whose values are secrets: what is shown of them says only whether they are set.
 _MASKED = {"telegram.token", "webhook.secret_token"}
+# URLs whose path may be a secret: the bot's HTTP server takes Telegram's calls at the webhook
+# URL's path, and PTB's examples put the bot token there.
+_SECRET_PATH = {"webhook.url"}
+_HIDDEN = "***"
 _COMMENT_AT = 48
 
 
@@ -86,7 +91,27 @@ def _value(key: str, value: Any) -> str:
             return json.dumps(make_url(value).render_as_string(hide_password=True))
         except ArgumentError:  # not expected of a checked configuration; masked all the same
             return '"(set, not shown)"'
+    if isinstance(value, str) and (shown := _url(key, value)) is not None:
+        return json.dumps(shown)
     return _toml(value)
+
+
+def _url(key: str, value: str) -> str | None:
+    """A URL as it may be shown: never a user name or password, nor the path (query and
+    fragment included) where that may be a secret. None when ``value`` is not a URL."""
+    try:
+        parts = urlsplit(value.strip())
+        host = parts.netloc.rpartition("@")[2]
+    except ValueError:
+        return None
+    if not parts.scheme or not parts.netloc:
+        return None
+    netloc = host if "@" not in parts.netloc else f"{_HIDDEN}@{host}"
+    rest = parts.path + (f"?{parts.query}" if parts.query else "") + (
+        f"#{parts.fragment}" if parts.fragment else "")
+    if key in _SECRET_PATH and rest.strip("/"):
+        rest = f"/{_HIDDEN}"
+    return f"{parts.scheme}://{netloc}{rest}"
 
 
 def _toml(value: Any) -> str:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import SQLAlchemyError
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application
+from telegram.request import HTTPXRequest
 
 from bot.clock import SystemClock
 from bot.config import TELEGRAM_API_ROOT, Config, startup_problems
@@ -89,7 +90,9 @@ async def serve(config: Config, options: ServeOptions = ServeOptions()) -> int:
         log.debug("database failure", exc_info=True)
         return 1
     rt = Runtime(config=config, db=db, clock=clock, catalogs=Catalogs.load())
-    app = build_application(rt)
+    trouble = _PollingTrouble(config)
+    app = build_application(rt, get_updates_request=None if options.webhook
+                            else trouble.watched_request())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -139,7 +142,7 @@ async def serve(config: Config, options: ServeOptions = ServeOptions()) -> int:
         else:
             assert app.updater is not None
             await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES,
-                                            error_callback=_PollingTrouble(config).note)
+                                            error_callback=trouble.note)
             log.info("gridgate is running: long polling %s%s", config.telegram.api_base_url,
                      f"; HTTP server on {listening}" if listening else "")
         await stop.wait()
@@ -221,9 +224,36 @@ class _PollingTrouble:
 
     def __init__(self, config: Config) -> None:
         self._base_url = config.telegram.api_base_url
+        self._failed = 0
 
     def note(self, exc: TelegramError) -> None:
+        self._failed += 1
         log.warning("long polling: %s; asking again", bot_api_failure(exc, self._base_url))
+
+    def answered(self) -> None:
+        if self._failed:
+            log.info("long polling works again (after %d failed %s)", self._failed,
+                     "call" if self._failed == 1 else "calls")
+            self._failed = 0
+
+    def watched_request(self) -> HTTPXRequest:
+        """What getUpdates is sent with (as PTB's own, one connection): PTB's loop says
+        nothing when a call succeeds, so the request itself tells."""
+        return _AnsweredRequest(self.answered)
+
+
+class _AnsweredRequest(HTTPXRequest):
+    __slots__ = ("_answered",)
+
+    def __init__(self, answered: Callable[[], None]) -> None:
+        super().__init__(connection_pool_size=1)
+        self._answered = answered
+
+    async def do_request(self, *args, **kwargs) -> tuple[int, bytes]:
+        code, payload = await super().do_request(*args, **kwargs)
+        if 200 <= code <= 299:
+            self._answered()
+        return code, payload
 
 
 async def _set_webhook(app: Application, config: Config, allowed: list[str]) -> None:

@@ -213,6 +213,16 @@ def test_importing_a_district_replaces_the_untouched_demo(tmp_path: Path) -> Non
     assert "replaced" not in first.stdout and "5 created" in first.stdout
 
 
+def test_a_file_that_cannot_be_read_leaves_no_database_behind(tmp_path: Path) -> None:
+    # A gridgate.db left in the folder would make `gridgate run` without a token refuse
+    # instead of starting the demo.
+    result = gridgate(tmp_path, "grids", "import", "distrct.geojson")
+    assert result.returncode == 2
+    assert result.stderr == ("gridgate: distrct.geojson: cannot read it (No such file or "
+                             "directory)\n"), result.stderr
+    assert not (tmp_path / "gridgate.db").exists()
+
+
 def test_a_used_demo_or_another_district_is_kept_and_the_way_out_said(tmp_path: Path) -> None:
     load_demo(tmp_path)
 
@@ -257,14 +267,27 @@ def test_database_failures_are_one_line_and_exit_2(tmp_path: Path) -> None:
     if "postgresql" in BACKENDS:
         server = PG_URL.rsplit("/", 1)[0]
         cases.append((f"{server}/gridgate_missing_{os.getpid()}", "does not exist"))
+    imported = write_district(tmp_path)
     for url, expected in cases:
-        for args in (("db", "upgrade"), ("grids", "import", "nothing.geojson"),
+        for args in (("db", "upgrade"), ("grids", "import", imported),
                      ("export", "tickets", "--from", "2026-01-01", "--to", "2026-01-02")):
             result = gridgate(tmp_path, *args, env={"DATABASE_URL": url})
             assert result.returncode == 2, (url, args, result.stderr)
             lines = result.stderr.splitlines()
             assert len(lines) == 1 and expected in lines[0], (url, args, result.stderr)
             assert "s3cret" not in result.stderr
+
+
+def test_run_on_a_database_it_cannot_use_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    """Not 2: starting again may work once the database is back, and a supervisor (the
+    demo's) takes 2 for a configuration that never will."""
+    url = f"postgresql://gridgate:s3cret@127.0.0.1:{free_port()}/gridgate"
+    result = gridgate(tmp_path, "run", env={"DATABASE_URL": url,
+                                            "TELEGRAM_BOT_TOKEN": "123456789:AAEsecret"})
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and "connection refused" in lines[0], result.stderr
+    assert "s3cret" not in result.stderr
 
 
 def test_only_the_databases_own_failures_are_blamed_on_it() -> None:
@@ -288,7 +311,8 @@ def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     finally:
         os.close(write)
     assert result.stderr == ""
-    assert result.returncode == 2
+    # As a process killed by SIGPIPE: not 2, which `set -o pipefail` would take for misuse.
+    assert result.returncode == 141
 
 
 def test_version_and_config_check(tmp_path: Path) -> None:
@@ -320,6 +344,28 @@ def test_version_and_config_check(tmp_path: Path) -> None:
     alone = gridgate(tmp_path, "--config", str(demo_overlay()), "config", "check")
     assert alone.returncode == 2
     assert "no [[categories]]" in alone.stderr
+
+
+def test_config_check_shows_no_secret_of_a_url(tmp_path: Path) -> None:
+    # The bot takes Telegram's calls at the webhook URL's path, which may be the secret that
+    # keeps others from posting updates (PTB's examples put the token there).
+    hook = "https://bot.example.org:8443/telegram/hook-s3cret?x=y"
+    result = gridgate(tmp_path, "config", "check", env={"GRIDGATE_WEBHOOK_URL": hook})
+    assert result.returncode == 0, result.stderr
+    assert re.search(r'^url = "https://bot\.example\.org:8443/\*\*\*" +# '
+                     r'\$GRIDGATE_WEBHOOK_URL$', result.stdout, re.M), result.stdout
+    assert "s3cret" not in result.stdout + result.stderr
+
+    # Whatever else is a URL never shows a user name or password; the checks refuse them in
+    # the Bot API's address today, and the listing must not rely on that.
+    from bot.config_check import _value
+
+    assert _value("telegram.api_base_url", "https://gg:s3cret@bot-api.example.org") == (
+        '"https://***@bot-api.example.org"')
+    assert _value("somewhere.url", "http://gg:s3cret@example.org/path") == (
+        '"http://***@example.org/path"')
+    assert _value("telegram.api_base_url", "https://api.telegram.org") == (
+        '"https://api.telegram.org"')
 
 
 def test_run_refuses_a_configuration_without_categories(tmp_path: Path) -> None:

@@ -264,7 +264,7 @@ async def test_pg_dump_and_restore_into_a_fresh_database(tmp_path: Path, catalog
             first = await agridgate(tmp_path, "db", "upgrade", env={"DATABASE_URL": url})
             assert first.returncode == 0, first.stderr
             assert first.stdout.strip() == (
-                f"database at revision {migrate.head_revision()} (was None)")
+                f"database at revision {migrate.head_revision()} (was empty)")
             assert password not in first.stdout + first.stderr
 
             async_url = url.replace("postgresql://", "postgresql+asyncpg://")

@@ -4,6 +4,7 @@ Bot API server at TELEGRAM_API_BASE_URL, stopped by SIGTERM."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -14,6 +15,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from bot.config import example_config_path
 from bot.sandbox.api import add_bot_api
 from handlers.start import _welcome as welcome
 from tests.sandbox_client import free_port
@@ -22,15 +24,16 @@ from tests.telegram_fake import TOKEN, FakeTelegram, UpdateFactory, User
 ROOT = Path(__file__).resolve().parent.parent
 
 
-async def gridgate_run(folder: Path, api_port: int) -> asyncio.subprocess.Process:
+async def gridgate_run(folder: Path, api_port: int,
+                       *options: str) -> asyncio.subprocess.Process:
     """`gridgate run` as an operator starts it, on SQLite in ``folder``, against the Bot API
-    server on ``api_port``."""
+    server on ``api_port``; ``options`` come before the command."""
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env.update(PYTHONPATH=str(ROOT), TELEGRAM_BOT_TOKEN=TOKEN,
                TELEGRAM_API_BASE_URL=f"http://127.0.0.1:{api_port}",
                DATABASE_URL=f"sqlite+aiosqlite:///{folder / 'gridgate.db'}")
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", "--port", "0", cwd=folder, env=env,
+        sys.executable, "-m", "bot", *options, "run", "--port", "0", cwd=folder, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
 
 
@@ -67,6 +70,7 @@ async def test_gridgate_run_polls_answers_and_stops_cleanly(tmp_path: Path, cata
     assert "Traceback" not in log
     assert TOKEN not in log and TOKEN.split(":")[1] not in log  # the token never reaches logs
     assert "李" not in log
+    assert "works again" not in log  # nothing went wrong
     methods = {call.method for call in fake.calls}
     assert {"getMe", "getUpdates", "setMyCommands", "sendMessage"} <= methods
     assert len(fake.calls_to("setMyCommands")) == 6
@@ -177,6 +181,57 @@ async def test_a_dropped_long_poll_is_one_warning_and_polling_goes_on(tmp_path: 
     assert all(line.endswith(" WARNING bot.serve: long polling: 127.0.0.1 closed the "
                              "connection before answering; asking again")
                for line in warnings), warnings
+    # And once it works again, a line that says so (the operator need not wonder).
+    recovered = [line for line in log.splitlines() if "works again" in line]
+    assert len(recovered) == 1, log
+    assert recovered[0].endswith(" INFO bot.serve: long polling works again (after 2 failed "
+                                 "calls)")
+    assert log.index(recovered[0]) > log.index(warnings[-1])
+
+
+async def test_a_crash_is_logged_with_its_traceback_as_json(tmp_path: Path) -> None:
+    """An unexpected failure of the service (here Telegram refusing the command menu while it
+    starts) must be diagnosable from the journal: the traceback at ERROR, in the configured
+    JSON, then the one-line summary; and status 1, so that it is started again."""
+    @web.middleware
+    async def refusing(request: web.Request, handler):
+        if request.path.endswith("/setMyCommands"):
+            await request.read()
+            return web.json_response({"ok": False, "error_code": 400,
+                                      "description": "Bad Request: the menu is broken"},
+                                     status=400)
+        return await handler(request)
+
+    fake = FakeTelegram()
+    app = web.Application(middlewares=[refusing])
+    add_bot_api(app, fake.server, TOKEN)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    overlay = tmp_path / "json.toml"
+    overlay.write_text('[runtime]\nlog_format = "json"\n', "utf-8")
+    process = await gridgate_run(tmp_path, port, "--config", str(example_config_path()),
+                                 "--config", str(overlay))
+    try:
+        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await runner.cleanup()
+    assert process.returncode == 1, stderr.decode()
+    assert stdout == b""
+    records = [json.loads(line) for line in stderr.decode().splitlines()]  # all of it JSON
+    crash = [r for r in records if "traceback" in r]
+    assert len(crash) == 1, records
+    assert crash[0]["level"] == "ERROR", crash
+    assert crash[0]["exc_type"] == "telegram.error.BadRequest", crash
+    assert "set_my_commands" in crash[0]["traceback"], crash[0]["traceback"]
+    assert records[-1]["level"] == "ERROR"
+    assert records[-1]["message"] == "failed: BadRequest: The menu is broken"
+    assert TOKEN.split(":")[1] not in stderr.decode()
 
 
 async def test_why_the_bot_api_cannot_be_reached() -> None:

@@ -174,17 +174,18 @@ class ExistingNode:
 
 
 def parse_file(path: Path) -> ParsedFile:
-    """Read a ``.geojson``/``.json`` (GeoJSON) or ``.csv`` file; UTF-8, a BOM is accepted."""
+    """Read a ``.geojson``/``.json`` (GeoJSON) or ``.csv`` file; UTF-8, a BOM is accepted.
+    Its messages do not name the file: the caller says which file they are about."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".geojson", ".json", ".csv"):
         raise ImportFileError(
-            f"{path.name}: unknown file type {suffix or '(none)'!r}; use .geojson, .json or .csv"
+            f"unknown file type {suffix or '(none)'!r}; use .geojson, .json or .csv"
         )
     try:
         raw = path.read_bytes()
     except OSError as e:
-        raise ImportFileError(f"cannot read {path}: {e.strerror or e}") from e
+        raise ImportFileError(f"cannot read it ({e.strerror or e})") from e
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -196,7 +197,7 @@ def parse_file(path: Path) -> ParsedFile:
         except UnicodeDecodeError:
             pass
         raise ImportFileError(
-            f"{path.name} is not UTF-8 text (bad byte at offset {e.start}).{hint}"
+            f"not UTF-8 text (bad byte at offset {e.start}).{hint}"
         ) from e
     return parse_csv(text) if suffix == ".csv" else parse_geojson(text)
 
