@@ -117,7 +117,8 @@ class Notifier:
         a second copy, sent when a send timed out after reaching Telegram (or the process
         died during it). The copy is brought up to date. In the ticket's group it is
         remembered, so that later changes of the card reach it too and replies to it are
-        relayed; anywhere else the ticket has moved on, and the copy loses its buttons."""
+        relayed; anywhere else the ticket has moved on, and a copy not known there loses its
+        buttons (a known one was retired as the ticket left)."""
         if ticket.group_chat_id == chat_id:
             known = await self.uow.tickets.message(chat_id, message_id)
             if known is None:
@@ -130,6 +131,11 @@ class Notifier:
             self._enqueue(chat_id, "editMessageText",
                           {"message_id": message_id, **await self.card(ticket, language)},
                           ticket, "card_edit")
+            return
+        if await self.uow.tickets.message(chat_id, message_id) is not None:
+            # Retired when the ticket left, with a note on where it went and who sent it
+            # (retire_card takes the card and every copy known then); its edit may still be
+            # on its way, and a second note here would only replace the better one.
             return
         group = await self.uow.groups.get(chat_id)
         t = self.rt.translator(group.language if group else self.rt.config.default_language)
