@@ -867,6 +867,8 @@ async def _event_words(t: Translator, event: TicketEvent, names: dict,
                  target=await place(data.get("to_node")))
     if kind == "card_failed":  # bot.delivery.facts
         return t("Its card could not be delivered to the group; the district centre was told")
+    if kind == "card_arrived":  # bot.delivery.facts
+        return t("Its card reached the group after all")
     if kind == "resident_unreachable":
         return t("The resident blocked the bot and can no longer be reached")
     if kind == "reopened":
