@@ -13,6 +13,7 @@ from telegram.helpers import create_deep_linked_url
 from bot.runtime import runtime
 from bot.services import binding
 from bot.services.binding import Outcome
+from bot.services.text import user_html
 from handlers import keyboards
 from handlers.common import group_info, is_group, language_of, place_html
 
@@ -109,7 +110,7 @@ async def _report(update: Update, context: ContextTypes.DEFAULT_TYPE,
         lines = []
         if result.displaced_group is not None and result.displaced_group.active:
             lines.append(t("<b>{place}</b> is served by the group “{group}” now.", place=place,
-                           group=html.escape(result.displaced_group.title)))
+                           group=user_html(result.displaced_group.title)))
         if result.previous_node is not None:
             lines.append(t("This group serves <b>{previous}</b> now and would stop serving it "
                            "if you bind it here.",

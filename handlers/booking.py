@@ -425,7 +425,7 @@ async def _held_text(rt: Runtime, uow: UnitOfWork, t: Translator,
     return t("<b>{name}</b> already has a place at that time (No. {number}). Each enterprise "
              "takes one place per time, so that the others stay free for other enterprises. "
              "Please choose another time.",
-             name=html.escape(enterprise.name if enterprise else "?"),
+             name=user_html(enterprise.name) if enterprise else "?",
              number=ticket.number if ticket else "?")
 
 
@@ -480,7 +480,7 @@ async def _my_view(rt: Runtime, uow: UnitOfWork, t: Translator, user_id: int) ->
     for booking, slot in rows:
         when = slot_label(rt.config, slot.starts_at, slot.ends_at)
         status = t(BOOKING_LABELS[booking.status])
-        name = html.escape(names.get(booking.enterprise_id, ""))
+        name = user_html(names.get(booking.enterprise_id, ""))
         lines.append(f"\n🗓 {when} · {status}\n🏢 {name}")
         buttons.append([_button(f"{when} · {status}", f"{PREFIX}b:{booking.id}")])
     buttons.append([_button(t("📅 Book a check-up"), NEW)])

@@ -645,7 +645,7 @@ def _code_problem(t: Translator, check: credit_code.CodeCheck) -> str:
     if problem is CodeProblem.LENGTH:
         return t("A unified social credit code has 18 characters; this one has {count}.",
                  count=check.length)
-    character = html.escape(check.character or "")
+    character = user_html(check.character)
     if problem is CodeProblem.CHARACTER:
         text = t("Character {position}, “{character}”, is not used in credit codes: they have "
                  "digits and capital letters, but no I, O, Z, S or V.",

@@ -117,7 +117,8 @@ class Notifier:
         a second copy, sent when a send timed out after reaching Telegram (or the process
         died during it). The copy is brought up to date. In the ticket's group it is
         remembered, so that later changes of the card reach it too and replies to it are
-        relayed; anywhere else the ticket has moved on, and the copy loses its buttons."""
+        relayed; anywhere else the ticket has moved on, and a copy not known there loses its
+        buttons (a known one was retired as the ticket left)."""
         if ticket.group_chat_id == chat_id:
             known = await self.uow.tickets.message(chat_id, message_id)
             if known is None:
@@ -130,6 +131,11 @@ class Notifier:
             self._enqueue(chat_id, "editMessageText",
                           {"message_id": message_id, **await self.card(ticket, language)},
                           ticket, "card_edit")
+            return
+        if await self.uow.tickets.message(chat_id, message_id) is not None:
+            # Retired when the ticket left, with a note on where it went and who sent it
+            # (retire_card takes the card and every copy known then); its edit may still be
+            # on its way, and a second note here would only replace the better one.
             return
         group = await self.uow.groups.get(chat_id)
         t = self.rt.translator(group.language if group else self.rt.config.default_language)
@@ -271,12 +277,10 @@ def delivery_notices(rt: Runtime) -> Notices:
     async def card_failed(uow: UnitOfWork, ticket: Ticket, to: GroupChat,
                           meant_for: GroupChat) -> None:
         t = rt.translator(to.language)
-        node = await uow.nodes.get(meant_for.node_id) if meant_for.node_id else None
-        place = node.display_name(t.language) if node is not None else meant_for.title
         Notifier(rt, uow).say(to.chat_id, t(
             "⚠️ The card of <b>No. {number}</b> could not be delivered to the group of "
             "{place}. Please make sure the ticket is handled.",
-            number=html.escape(ticket.number), place=html.escape(place)))
+            number=html.escape(ticket.number), place=await _group_place(uow, t, meant_for)))
 
     async def resident_unreachable(uow: UnitOfWork, ticket: Ticket, group: GroupChat) -> None:
         t = rt.translator(group.language)
@@ -285,4 +289,18 @@ def delivery_notices(rt: Runtime) -> Notices:
             "on this ticket. Messages to them are not delivered.",
             number=html.escape(ticket.number)))
 
-    return Notices(card_failed, resident_unreachable)
+    async def card_arrived(uow: UnitOfWork, ticket: Ticket, to: GroupChat,
+                           meant_for: GroupChat) -> None:
+        t = rt.translator(to.language)
+        Notifier(rt, uow).say(to.chat_id, t(
+            "✅ The card of <b>No. {number}</b> did reach the group of {place} after all.",
+            number=html.escape(ticket.number), place=await _group_place(uow, t, meant_for)))
+
+    return Notices(card_failed, resident_unreachable, card_arrived)
+
+
+async def _group_place(uow: UnitOfWork, t: Translator, group: GroupChat) -> str:
+    """The place a group serves (HTML), or its title when it serves none now."""
+    node = await uow.nodes.get(group.node_id) if group.node_id else None
+    return (html.escape(node.display_name(t.language)) if node is not None
+            else user_html(group.title))

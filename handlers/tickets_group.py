@@ -862,11 +862,13 @@ async def _event_words(t: Translator, event: TicketEvent, names: dict,
             return t("Passed on to {target}: the group that had it can no longer be reached; "
                      "{name}, who held it there, no longer does",
                      target=await place(data.get("to_node")),
-                     name=html.escape(data["holder"]))
+                     name=user_html(data["holder"]))
         return t("Passed on to {target}: the group that had it can no longer be reached",
                  target=await place(data.get("to_node")))
     if kind == "card_failed":  # bot.delivery.facts
         return t("Its card could not be delivered to the group; the district centre was told")
+    if kind == "card_arrived":  # bot.delivery.facts
+        return t("Its card reached the group after all")
     if kind == "resident_unreachable":
         return t("The resident blocked the bot and can no longer be reached")
     if kind == "reopened":

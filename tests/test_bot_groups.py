@@ -263,9 +263,13 @@ async def test_a_claimed_ticket_re_routed_arrives_unclaimed_with_its_history(
     t = bot.runtime.translator("zh_Hans")
     community = Chat(-1001000000003, "supergroup", title="东湖第一社区")
     other_worker = User(200_002, "社区工作者", language_code="zh-hans")
+    # A name in a right-to-left script keeps to its place: it would pull the words after it
+    # on the history line into its direction.
+    holder = User(200_003, "网格员 <دانا>", language_code="zh-hans")
+    shown = "\u2068网格员 <دانا>\u2069"
     await bot.send(bot.updates.command(GROUP, "/bind", GRID, user=ADMIN))
     await bot.send(bot.updates.command(community, "/bind", "SFQ-DH-01", user=ADMIN))
-    bot.fake.set_member(GROUP.id, WORKER.id, "member")
+    bot.fake.set_member(GROUP.id, holder.id, "member")
     bot.fake.set_member(community.id, other_worker.id, "member")
     rt = bot.runtime
     async with rt.uow() as uow:
@@ -278,8 +282,8 @@ async def test_a_claimed_ticket_re_routed_arrives_unclaimed_with_its_history(
     await bot.deliver()
     card = next(c for c in reversed(bot.fake.calls_to("sendMessage"))
                 if c.params["chat_id"] == GROUP.id and c.params.get("reply_markup"))
-    await bot.send(bot.updates.callback(WORKER, f"tk:claim:{ticket.id}", card.result))
-    await bot.send(bot.updates.callback(WORKER, f"tk:start:{ticket.id}", card.result))
+    await bot.send(bot.updates.callback(holder, f"tk:claim:{ticket.id}", card.result))
+    await bot.send(bot.updates.callback(holder, f"tk:start:{ticket.id}", card.result))
 
     await bot.send(bot.updates.my_chat_member(GROUP, "member", "kicked", ADMIN))
     await bot.deliver()
@@ -300,7 +304,7 @@ async def test_a_claimed_ticket_re_routed_arrives_unclaimed_with_its_history(
     await bot.send(bot.updates.callback(other_worker, f"tk:details:{ticket.id}",
                                         new_card.result))
     history = bot.last_text(community.id)
-    assert t("Claimed by {name}", name="网格员 <小王>") in history
+    assert t("Claimed by {name}", name=shown) in history
     assert t("Passed on to {target}: the group that had it can no longer be reached; "
              "{name}, who held it there, no longer does", target="东湖第一社区",
-             name="网格员 <小王>") in history
+             name=shown) in history

@@ -546,6 +546,50 @@ async def test_a_card_is_kept_trying_visibly_then_given_up_and_the_district_is_t
     assert kinds.count("card_failed") == 1
 
 
+async def test_a_card_given_up_that_arrived_after_all_is_told_to_the_district_once(
+        env: Env, catalogs) -> None:
+    await env.bind(GRID_GROUP, GRID)
+    await env.bind(DISTRICT_GROUP, DISTRICT)
+    rt = Runtime(config=env.config, db=env.db, clock=env.clock, catalogs=catalogs)
+    sender, other = (env.sender(notices=delivery_notices(rt)) for _ in range(2))
+    ticket_id = await env.new_ticket(group=GRID_GROUP)
+    card = await env.enqueue(GRID_GROUP, text="card", reply_markup=BUTTONS, purpose="card",
+                             ticket_id=ticket_id)
+    server = env.fake.server
+    original = server.call
+
+    async def call(method, params, uploads):
+        if method == "sendMessage" and params.get("chat_id") == GRID_GROUP:
+            server.call = original
+            # The call takes longer than its lease: another instance takes the row over,
+            # is refused and gives up on it, so the district centre hears the card is lost.
+            env.later(env.config.delivery.lease.total_seconds() + 1)
+            env.fake.fail("sendMessage", chat_id=GRID_GROUP, error_code=400,
+                          description="Bad Request: can't parse entities")
+            await other.drain()
+            assert (await env.row(card)).status == "failed"
+        return await original(method, params, uploads)
+
+    server.call = call
+    await sender.drain()  # ... and then the first call comes back: it did arrive
+    await sender.drain()
+    ticket = await env.ticket(ticket_id)
+    assert ticket.card_message_id is not None
+    t = catalogs["zh_Hans"]
+    async with UnitOfWork(env.db) as uow:
+        place = (await uow.nodes.by_code(GRID)).display_name("zh_Hans")
+    assert [c.params["text"] for c in _calls(env.fake, "sendMessage", DISTRICT_GROUP)] == [
+        t("⚠️ The card of <b>No. {number}</b> could not be delivered to the group of "
+          "{place}. Please make sure the ticket is handled.", number=ticket.number,
+          place=place),
+        t("✅ The card of <b>No. {number}</b> did reach the group of {place} after all.",
+          number=ticket.number, place=place)]
+    async with env.db.sessions() as session:
+        kinds = (await session.scalars(select(TicketEvent.kind).where(
+            TicketEvent.ticket_id == ticket_id))).all()
+    assert (kinds.count("card_failed"), kinds.count("card_arrived")) == (1, 1)
+
+
 async def test_a_row_about_a_ticket_closed_meanwhile_stops(env: Env) -> None:
     env.config = make_config(delivery={"retry_backoffs": ["5s"]})
     await env.bind(DISTRICT_GROUP, DISTRICT)

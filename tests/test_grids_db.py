@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from bot.clock import FakeClock
-from bot.services import grids
+from bot.services import grids, tickets
 from bot.services.orgtree import parse_geojson
 from storage.db import Database
+from storage.models import TicketResolution
 from storage.uow import UnitOfWork
+from tests.harness import make_config
 
 DEMO = (resources.files("bot") / "data" / "demo_district.geojson").read_text("utf-8")
 
@@ -113,3 +115,21 @@ async def test_a_desk_may_not_take_the_code_of_a_place(db: Database) -> None:
     async with UnitOfWork(db) as uow:
         with pytest.raises(grids.DeskCodeTaken, match="SFQ-DH"):
             await grids.sync_desks(uow, clock, [("SFQ-DH", "服务台", None, None)])
+
+
+async def test_a_resolution_made_at_a_place_is_a_use_of_it(db: Database) -> None:
+    """Rows that point at a place keep it from being removed (the demo district is replaced
+    only when nothing does): the ticket may have moved on, its resolution there stays."""
+    clock, config = FakeClock(), make_config()
+    await _import(db, clock, DEMO)
+    async with UnitOfWork(db) as uow:
+        grid = await uow.nodes.by_code("SFQ-DH-01-G1")
+        community = await uow.nodes.by_code("SFQ-DH-01")
+        ticket = await tickets.create(uow, clock, config, tickets.NewReport(
+            category=config.category("sanitation"), description="垃圾没人清理已经一周",
+            reporter_id=900_100, language="zh_Hans", grid_id=grid.id))
+        uow.tickets.record_resolution(TicketResolution(
+            ticket_id=ticket.id, node_id=community.id, resolved_at=clock.now(), on_time=True))
+        await uow.commit()
+        assert ticket.node_id != community.id
+        assert await uow.nodes.uses([community.id]) == {"resolutions": 1}

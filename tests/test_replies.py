@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from bot.sandbox.flood import RateLimits
 from storage.models import OutboxMessage
-from tests.harness import BotEnv, FakeMonotonic, start_bot, stop_bot
+from tests.harness import BotEnv, FakeMonotonic, make_config, start_bot, stop_bot
 from tests.test_report_flow import (
     EN,
     INSIDE,
@@ -123,6 +123,38 @@ async def test_the_ticket_number_is_sent_once_and_kept_in_the_outbox(bot: BotEnv
         row = (await session.scalars(select(OutboxMessage).where(
             OutboxMessage.chat_id == EN.id))).one()
     assert (row.status, row.ticket_id) == ("sent", ticket.id)
+
+
+async def test_a_flooded_ticket_number_waits_in_the_outbox_and_arrives_once(
+        db, catalogs) -> None:
+    # Telegram asks for a wait longer than the handler's lease on the reply: were the wait
+    # made inside the handler, the sender would take the row over meanwhile and send it too.
+    bot = _wire(await start_bot(db, catalogs, config=make_config(delivery={"lease": "30s"})))
+    try:
+        t = bot.runtime.translator("en")
+        await bind_group(bot)
+        await to_summary(bot, EN)
+        waited: list[float] = []
+
+        async def the_sender_runs_meanwhile(seconds: float) -> None:
+            waited.append(seconds)
+            bot.clock.advance(timedelta(seconds=seconds))
+            await bot.deliver()
+
+        bot.app.bot.rate_limiter.sleep = the_sender_runs_meanwhile
+        bot.fake.fail("sendMessage", chat_id=EN.id, retry_after=40)
+        await press(bot, EN, "rp:submit")
+        [ticket] = await tickets_of(db, EN)
+        confirmation = t("✅ Your report is registered as No. {number}.", number=ticket.number)
+        assert not any(text.startswith(confirmation) for text in bot.texts(EN.id))
+        await bot.deliver()  # too early: the wait Telegram asked for is not over
+        assert not any(text.startswith(confirmation) for text in bot.texts(EN.id))
+        bot.clock.advance(timedelta(seconds=41))
+        await bot.deliver()
+        assert sum(text.startswith(confirmation) for text in bot.texts(EN.id)) == 1
+        assert waited == [] and bot.errors == []
+    finally:
+        await stop_bot(bot)
 
 
 async def test_the_ticket_number_arrives_after_a_crash_right_after_submit(db, catalogs) -> None:

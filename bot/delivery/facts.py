@@ -17,6 +17,7 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.services import tickets
 from bot.services.groups import MIGRATED, REROUTED, PostCard, repost
+from bot.services.text import user_html
 from storage.models import OPEN_STATUSES, GroupChat, OrgNode, Ticket, TicketEvent, User
 from storage.uow import UnitOfWork
 
@@ -50,7 +51,8 @@ def note_only_card(clock: Clock) -> PostCard:
 # outbox in the caller's transaction: card_failed(uow, ticket, to, meant_for) tells the district
 # centre's group ``to`` that the ticket's card never reached ``meant_for``;
 # resident_unreachable(uow, ticket, group) tells the ticket's group that its resident blocked
-# the bot. The real ones (handlers.notify) speak the group's language.
+# the bot; card_arrived(uow, ticket, to, meant_for) takes card_failed back, the card having
+# reached ``meant_for`` after all. The real ones (handlers.notify) speak the group's language.
 CardFailed = Callable[[UnitOfWork, Ticket, GroupChat, GroupChat], Awaitable[None]]
 ResidentUnreachable = Callable[[UnitOfWork, Ticket, GroupChat], Awaitable[None]]
 
@@ -59,6 +61,7 @@ ResidentUnreachable = Callable[[UnitOfWork, Ticket, GroupChat], Awaitable[None]]
 class Notices:
     card_failed: CardFailed
     resident_unreachable: ResidentUnreachable
+    card_arrived: CardFailed
 
 
 def plain_notices(clock: Clock) -> Notices:
@@ -78,7 +81,12 @@ def plain_notices(clock: Clock) -> Notices:
         say(uow, group.chat_id, f"⚠️ Ticket <b>{html.escape(ticket.number)}</b>: the resident "
                                 "blocked the bot and cannot be reached.")
 
-    return Notices(card_failed, resident_unreachable)
+    async def card_arrived(uow: UnitOfWork, ticket: Ticket, to: GroupChat,
+                           meant_for: GroupChat) -> None:
+        say(uow, to.chat_id, f"✅ The card of ticket <b>{html.escape(ticket.number)}</b> did "
+                             f"reach {user_html(meant_for.title)} after all.")
+
+    return Notices(card_failed, resident_unreachable, card_arrived)
 
 
 async def card_undelivered(uow: UnitOfWork, clock: Clock, ticket: Ticket, chat_id: int,
@@ -101,6 +109,31 @@ async def card_undelivered(uow: UnitOfWork, clock: Clock, ticket: Ticket, chat_i
                   "group can be told", ticket.number, chat_id)
         return False
     await notices.card_failed(uow, ticket, district, meant_for)
+    return True
+
+
+async def card_arrived_after_all(uow: UnitOfWork, clock: Clock, ticket: Ticket,
+                                 chat_id: int, notices: Notices) -> bool:
+    """A card whose row had failed went out after all (a call still under way when its row
+    was given up, e.g. by an instance that took it over): if the district centre's group was
+    told it never arrived, it is told that it did, once, and the ticket's log says so. When
+    the ticket no longer needs that card (it is over or has moved on) only the log keeps it.
+    True when someone was told."""
+    events = await uow.tickets.events(ticket.id)
+    reported = [e for e in events if (e.data or {}).get("group") == chat_id
+                and e.kind in ("card_failed", "card_arrived")]
+    if not reported or reported[-1].kind != "card_failed":
+        return False
+    uow.tickets.log(TicketEvent(ticket_id=ticket.id, at=clock.now(), kind="card_arrived",
+                                actor_id=None, actor_role="system", data={"group": chat_id}))
+    root = await uow.nodes.root()
+    district = await uow.groups.for_node(root.id) if root is not None else None
+    meant_for = await uow.groups.get(chat_id)
+    if (ticket.status not in OPEN_STATUSES or ticket.group_chat_id != chat_id
+            or district is None or not district.active or district.chat_id == chat_id
+            or meant_for is None):
+        return False
+    await notices.card_arrived(uow, ticket, district, meant_for)
     return True
 
 

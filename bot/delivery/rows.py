@@ -33,6 +33,7 @@ from bot.delivery.calls import (
 from bot.delivery.facts import (
     Notices,
     PostCard,
+    card_arrived_after_all,
     card_undelivered,
     group_gone,
     resident_lost,
@@ -192,13 +193,16 @@ class Rows:
             if row is None:
                 return
             now = self._clock.now()
+            failed = row.status == "failed"
             if row.status != "sent":
-                if row.status == "failed":
+                if failed:
                     log.info("outbox %s: %s to %s went out after all (%s)", row.id, row.method,
                              row.chat_id, row.last_error)
                 row.status, row.sent_at, row.last_error = "sent", now, None
             if row.ticket_id is not None and result is not None:
                 await self._record_for_ticket(uow, row, call, result)
+                if failed and row.purpose == "card":
+                    await self._card_found(uow, row)
             react = row.params.get(REACT_WHEN_SENT)
             if isinstance(react, dict) and result is not None:
                 # Not about the ticket (no ticket id): if the ticket moves on, the reaction
@@ -356,6 +360,14 @@ class Rows:
                                                          self._notices):
             log.warning("outbox %s: the card of ticket %s never reached chat %s; the "
                         "district centre's group is told", row.id, ticket.number, row.chat_id)
+
+    async def _card_found(self, uow: UnitOfWork, row: OutboxMessage) -> None:
+        """A card given up went out after all: an alarm raised for it is taken back."""
+        ticket = await uow.tickets.get(row.ticket_id)
+        if ticket is not None and await card_arrived_after_all(uow, self._clock, ticket,
+                                                               row.chat_id, self._notices):
+            log.info("outbox %s: the card of ticket %s reached chat %s after all; the "
+                     "district centre's group is told", row.id, ticket.number, row.chat_id)
 
     async def _unreachable(self, call: Call, error: str) -> None:
         async with UnitOfWork(self._db) as uow:

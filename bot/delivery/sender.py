@@ -288,8 +288,15 @@ class OutboxSender:
         still arrive if the process dies first (then the lease runs out and the loop sends
         it). Telegram's answer is handled as for any row; a row that has to wait is left to
         the loop."""
-        with log_context(outbox=row_id):
-            await self._deliver(row_id, chat_id, lease, reserved=False)
+        # Made as the loop makes it, not as a call of the update being handled: a 429 is not
+        # waited out here (the lease could run out meanwhile and the loop send the row too)
+        # but postpones the row, and this sender's limits learn of it.
+        scope = current_update.set(None)
+        try:
+            with log_context(outbox=row_id):
+                await self._deliver(row_id, chat_id, lease, reserved=False)
+        finally:
+            current_update.reset(scope)
 
     async def _may_create_topics(self, call: Call) -> bool:
         """Ask Telegram whether the bot may create topics in the group, and remember it; a

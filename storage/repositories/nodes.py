@@ -7,7 +7,15 @@ from collections.abc import Collection, Sequence
 from sqlalchemy import func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Draft, Enterprise, GroupChat, OrgNode, Ticket, TicketSurvey
+from storage.models import (
+    Draft,
+    Enterprise,
+    GroupChat,
+    OrgNode,
+    Ticket,
+    TicketResolution,
+    TicketSurvey,
+)
 
 
 class NodeRepository:
@@ -67,6 +75,10 @@ class NodeRepository:
                 or_(Ticket.node_id.in_(ids), Ticket.grid_id.in_(ids))),
             "follow-up answers": select(func.count()).select_from(TicketSurvey).where(
                 TicketSurvey.node_id.in_(ids)),
+            # A ticket resolved at a place and then moved on (reopened, passed up) still
+            # counts that work there.
+            "resolutions": select(func.count()).select_from(TicketResolution).where(
+                TicketResolution.node_id.in_(ids)),
             "bound groups": select(func.count()).select_from(GroupChat).where(
                 GroupChat.node_id.in_(ids)),
             "enterprises": select(func.count()).select_from(Enterprise).where(
