@@ -41,7 +41,6 @@ from telegram.ext import (
 )
 from telegram.helpers import mention_html
 
-from bot.apispec import utf16_len
 from bot.config import Config
 from bot.i18n import N_, Translator
 from bot.logs import bind_log_context
@@ -49,7 +48,7 @@ from bot.runtime import Runtime, runtime
 from bot.services import routing, surveys, tickets
 from bot.services.grids import path_label
 from bot.services.relay import clean_name
-from bot.services.text import user_html
+from bot.services.text import user_html, utf16_len
 from bot.services.tickets import Refusal, TicketRefused
 from handlers.cards import (
     ACTION_PREFIX,
