@@ -108,7 +108,8 @@ async def keep_item(uow: UnitOfWork, clock: Clock, config: Config, user_id: int,
     if kind in MEDIA_KINDS and file_id:
         # As many as a report takes; the rest would be dropped at the report anyway.
         media = list(data.get("media", []))
-        if len(media) < config.limits.max_photos:
+        # The same photo sent twice (forwarded again, say) is one photo of the problem.
+        if [kind, file_id] not in media and len(media) < config.limits.max_photos:
             data["media"] = [*media, [kind, file_id]]
     elif kind in SPOKEN_KINDS and file_id:
         data["spoken"] = [kind, file_id]  # one spoken description; a later one is the newer
