@@ -20,7 +20,7 @@ from tests.test_relay import (
     to_chat,
     wire,
 )
-from tests.test_report_flow import INSIDE, PHONE
+from tests.test_report_flow import FAR_AWAY, INSIDE, PHONE
 
 CAPTION = "小区门口的路灯坏了一个星期，晚上很黑"
 NOT_UNDERSTOOD = "I did not understand that. Please choose from the menu below."
@@ -170,3 +170,37 @@ async def test_a_sticker_gets_a_way_on(bot: BotEnv) -> None:
     assert answer.params["text"] != t(NOT_UNDERSTOOD)
     assert "rp:new" in _buttons(answer)
     assert await _draft(bot, RESIDENT, "freetext") is None
+
+
+async def test_a_file_too_large_is_refused_and_a_cry_for_help_is_answered_first(
+        bot: BotEnv) -> None:
+    t = bot.runtime.translator("zh_Hans")
+    limit = bot.runtime.config.limits.max_file_bytes
+    await bot.send(bot.updates.photo(RESIDENT, file_size=limit + 1024 * 1024))
+    mb = 1024 * 1024
+    assert bot.last_text(RESIDENT.id) == t(
+        "That file is too large ({size} MB). Bots can receive files of up to {limit} MB; "
+        "please send a smaller one.", size=f"{(limit + mb) / mb:.1f}", limit=f"{limit / mb:.0f}")
+    assert await _draft(bot, RESIDENT, "freetext") is None
+
+    # Words of danger in a caption: the emergency numbers at once, before the offer.
+    sent = len(bot.fake.calls_to("sendMessage"))
+    await bot.send(bot.updates.photo(RESIDENT, caption="三楼楼道里起火了，浓烟很大，快来人帮忙"))
+    guidance, offer = bot.fake.calls_to("sendMessage")[sent:]
+    assert "110" in guidance.params["text"] and "120" in guidance.params["text"]
+    assert _buttons(offer)[0].startswith("ft:r:")
+
+
+async def test_a_location_outside_every_grid_still_begins_a_report(bot: BotEnv) -> None:
+    t = bot.runtime.translator("zh_Hans")
+    await bot.send(bot.updates.location(RESIDENT, *FAR_AWAY))
+    await _press(bot, RESIDENT, "ft:r:")
+    assert t("The location you shared is outside every grid we serve; you will be asked to "
+             "choose the grid.") in _last_to(bot, RESIDENT).params["text"]
+    await _press(bot, RESIDENT, "rp:cat:sanitation")
+    await bot.send(bot.updates.private_text(RESIDENT, CAPTION))
+    await _press(bot, RESIDENT, "rp:skip:media")
+    report = await _draft(bot, RESIDENT, "report")
+    # Asked where it is, the location kept all the same (the boundaries may be rough).
+    assert report.step == "place" and "grid_id" not in report.data
+    assert (report.data["latitude"], report.data["longitude"]) == FAR_AWAY
