@@ -17,13 +17,19 @@ log = logging.getLogger(__name__)
 async def unknown_private_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     # Words a resident typed are never just "not understood": they are offered to be
     # reported or passed on to the staff of their tickets.
-    if await freetext.take_text(update, context):
+    # So are the photos, videos, voice messages and places with which a report often begins.
+    if await freetext.take_text(update, context) or await freetext.take_media(update, context):
         return
     rt = runtime(context)
     t = await language_of(rt, update)
-    await update.effective_message.reply_html(
-        t("I did not understand that. Please choose from the menu below."),
-        reply_markup=keyboards.main_menu(t))
+    if update.effective_message.text is None:
+        # A sticker, a file, a contact…: what the bot can take instead, and the way on.
+        text = t("Thanks! I cannot do anything with this kind of message. To report a "
+                 "problem, describe it in words, or send a photo, a voice message or the "
+                 "location; or choose from the menu below.")
+    else:
+        text = t("I did not understand that. Please choose from the menu below.")
+    await update.effective_message.reply_html(text, reply_markup=keyboards.main_menu(t))
 
 
 async def edited_private_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -1,6 +1,7 @@
 """What a resident types outside any conversation (rules in bot.services.freetext): the bot
 offers to report it, to ask a lawyer about it, or to pass it on to the staff of one of the
-person's open tickets, instead of saying it did not understand.
+person's open tickets, instead of saying it did not understand. A photo, a video, a voice
+message or a shared location gets the same offer: many begin a report that way.
 
 The offer's buttons carry the token of the draft that keeps the text ("ft:r:<token>"); an offer
 that is no longer the person's conversation (they went on to something else, or it expired)
@@ -73,8 +74,62 @@ async def take_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     return True
 
 
+# What a message outside any conversation may carry besides words: kept as the report's photos
+# or spoken description (bot.services.reporting's kinds), by Telegram's file id.
+_FILE_KINDS = (*reporting.MEDIA_KINDS, *reporting.SPOKEN_KINDS)
+
+
+async def take_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """For the fallback: a photo, video, voice message, video note or location no conversation
+    took, offered like words (`take_text`); an album's photos make one offer. False: nothing
+    this can take (a sticker, a file)."""
+    message = update.effective_message
+    kind = next((k for k in _FILE_KINDS if getattr(message, k, None)), None)
+    if kind is None and message.location is None:
+        return False
+    rt = runtime(context)
+    item = None
+    if kind is not None:
+        media = getattr(message, kind)
+        item = max(media, key=lambda size: size.width * size.height) if kind == "photo" \
+            else media
+    location = ((message.location.latitude, message.location.longitude)
+                if kind is None else None)
+    caption = message.caption or ""
+    danger = bool(caption) and tickets.words_signal_danger(rt.config, caption)
+    limit = rt.config.limits.max_file_bytes
+    async with rt.uow() as uow:
+        t = await translator_for(rt, uow, update)
+        if item is not None and item.file_size is not None and item.file_size > limit:
+            mb = 1024 * 1024
+            size, most = f"{item.file_size / mb:.1f}", f"{limit / mb:.0f}"
+            answer, markup = t("That file is too large ({size} MB). Bots can receive files of "
+                               "up to {limit} MB; please send a smaller one.",
+                               size=size, limit=most), None
+        else:
+            offer = await freetext.keep_item(
+                uow, rt.clock, rt.config, update.effective_user.id, text=caption, kind=kind,
+                file_id=item.file_id if item is not None else None,
+                album=message.media_group_id, location=location)
+            if offer is None:
+                answer, markup = t("You are in the middle of something: please answer the "
+                                   "last question above, or send /cancel to stop it."), None
+            else:
+                await uow.commit()
+                if offer.quiet:
+                    return True
+                answer, markup = _offer(rt, t, offer)
+    if danger:
+        await message.reply_html(report.emergency_text(t))
+    await message.reply_html(answer, reply_markup=markup)
+    return True
+
+
 def _offer(rt: Runtime, t: Translator,
            offer: freetext.Offer) -> tuple[str, InlineKeyboardMarkup]:
+    kept = offer.kept
+    if kept.files or kept.location:
+        return _media_offer(rt, t, offer)
     consultations = bool(rt.config.categories_of(reporting.CONSULTATION))
     markup = kb.offer(t, offer.token, describable=offer.describable,
                       consultations=consultations, tickets=offer.tickets)
@@ -99,6 +154,30 @@ def _offer(rt: Runtime, t: Translator,
         # A greeting, a word or two: too little to report, so the menu. The words are kept
         # all the same, and what comes next is added to them.
         return text, keyboards.main_menu(t)
+    return text, markup
+
+
+def _media_offer(rt: Runtime, t: Translator,
+                 offer: freetext.Offer) -> tuple[str, InlineKeyboardMarkup]:
+    kept = offer.kept
+    if not kept.files:
+        # A place alone is no message for the staff: it can only begin a report.
+        return (t("Shall I report a problem at this place? You then choose what it is about "
+                  "and describe it."),
+                kb.offer(t, offer.token, describable=False, consultations=False, tickets=[]))
+    markup = kb.offer(t, offer.token, describable=True, consultations=False,
+                      tickets=offer.tickets)
+    if offer.tickets:
+        text = t("What shall I do with what you sent? I can report it as a new problem, or "
+                 "pass it on to the staff handling one of your open requests.")
+    elif kept.spoken is not None and not kept.media:
+        text = t("Shall I report this as a problem? Your voice message becomes its "
+                 "description; you then choose what it is about and where it is.")
+    else:
+        text = t("Shall I report this as a problem? Your photos or videos are attached to it "
+                 "(and a caption of {min} characters or more becomes its description); you "
+                 "then choose what it is about and where it is.",
+                 min=rt.config.limits.description_min_chars)
     return text, markup
 
 
@@ -135,8 +214,8 @@ async def _on_button(reply: report.Reply, rt: Runtime, uow: UnitOfWork, t: Trans
     action, token, send_token, ticket_id = match.groups()
     user = update.effective_user
     token = token or send_token
-    text = await freetext.kept(uow, user.id, token)
-    if text is None:
+    kept = await freetext.kept(uow, user.id, token)
+    if kept is None:
         # Answered already (a double tap: the first press removes the buttons, but the second
         # may be on its way) or dropped: not "send it again", which would invite a duplicate
         # of what the first press delivered.
@@ -150,16 +229,25 @@ async def _on_button(reply: report.Reply, rt: Runtime, uow: UnitOfWork, t: Trans
         return True
     if action in (kb.REPORT, kb.CONSULT):
         kind = reporting.REPORT if action == kb.REPORT else reporting.CONSULTATION
-        described = text if freetext.describable(rt.config, text) else None
-        await report.begin_with_text(reply, rt, uow, t, user.id, kind, described)
+        described = kept.text if freetext.describable(rt.config, kept.text) else None
+        await report.begin_with_text(reply, rt, uow, t, user.id, kind, described,
+                                     media=kept.media, spoken=kept.spoken,
+                                     location=kept.location)
         await uow.commit()
         return True
     target = await relay.for_resident(uow, ticket_id=int(ticket_id), user_id=user.id)
-    if target.verdict is Verdict.IGNORE:
+    contents = ([Content(TEXT, kept.text)] if kept.text else []) + [
+        Content(kind, file_id=file_id) for kind, file_id in kept.files]
+    if target.verdict is Verdict.IGNORE or not contents:
         reply.alert = t("This button is no longer valid.")
         return False
-    outcome = await relay_handlers.take_content(
-        rt, uow, target, user, Content(TEXT, text), source_chat=user.id, source_message=0)
+    for content in contents:
+        # One ticket: the words and each file go the same way (or all are refused as closed).
+        outcome = await relay_handlers.take_content(
+            rt, uow, target, user, content, source_chat=user.id, source_message=0)
+        if outcome is not relay_handlers.Outcome.SENT and \
+                outcome is not relay_handlers.Outcome.SAVED:
+            break
     if outcome is relay_handlers.Outcome.CLOSED:
         # Kept: the same words may still be reported as a new problem.
         reply.say(relay_handlers.outcome_text(t, rt, target.ticket, outcome),

@@ -63,6 +63,9 @@ Callback = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
 # without a message (reactions notify nobody; groups stay quiet).
 DELIVERED = "👌"
 
+_BY_FILE_ID = {"photo": ("sendPhoto", "photo"), "video": ("sendVideo", "video"),
+               "voice": ("sendVoice", "voice"), "video_note": ("sendVideoNote", "video_note")}
+
 _TO_CARD = {"message_thread_id": "$topic",
             "reply_parameters": {"message_id": "$card", "allow_sending_without_reply": True}}
 
@@ -198,13 +201,20 @@ def enqueue_relay(rt: Runtime, uow: UnitOfWork, ticket: Ticket, *, chat_id: int,
         body = relay.fit(relay.clean_text(content.text), TEXT_LIMIT - header_cost)
         add("sendMessage", {"text": _joined(header, body), "parse_mode": "HTML"})
         return
-    copy = {"from_chat_id": source_chat, "message_id": source_message}
+    if source_message:
+        method, params = "copyMessage", {"from_chat_id": source_chat,
+                                         "message_id": source_message}
+    else:
+        # Kept from an earlier message (a photo sent outside any conversation, passed on when
+        # the person chose so): sent again by its file id, nothing was downloaded.
+        method, field = _BY_FILE_ID[content.kind]
+        params = {field: content.file_id}
     if content.kind in relay.CAPTIONED:
         body = relay.fit(relay.clean_text(content.text), CAPTION_LIMIT - header_cost)
-        copy.update(caption=_joined(header, body), parse_mode="HTML")
+        params.update(caption=_joined(header, body), parse_mode="HTML")
     else:
         add("sendMessage", {"text": header, "parse_mode": "HTML"}, last=False)
-    add("copyMessage", copy)
+    add(method, params)
 
 
 def _joined(header: str, body: str) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import html
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -299,24 +299,47 @@ async def _new_report(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator,
 
 
 async def begin_with_text(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator,
-                          user_id: int, kind: str, text: str | None) -> None:
+                          user_id: int, kind: str, text: str | None, *,
+                          media: Sequence[tuple[str, str]] = (),
+                          spoken: tuple[str, str] | None = None,
+                          location: tuple[float, float] | None = None) -> None:
     """A new report or consultation whose description is what the person had already
-    written (bot.services.freetext), when that will do: it is not asked for again."""
+    written or said (bot.services.freetext), when that will do: it is not asked for again;
+    nor are the photos or the place they had already sent."""
     begun = None
-    if text is not None:
+    if text is not None or media or spoken or location:
         begun = await reporting.begin(uow, rt.clock, user_id, config=rt.config, kind=kind)
     if begun is None:  # too little to describe anything (or an enterprise matter)
         await _new_report(reply, rt, uow, t, user_id, kind)
         return
     row, report = begun
-    # The offer of these words showed the 110/119/120 guidance already if they signal danger.
-    warned = tickets.words_signal_danger(rt.config, text)
-    outcome = report.prefill(rt.config, text, warned=warned)
+    said = []
+    report.prefill_media(rt.config, media)
+    if report.media:
+        said.append(t("Your photos or videos are attached to it ({count}).",
+                      count=len(report.media)))
+    if location is not None:
+        grid = await rt.grids.locate(uow, lat=location[0], lon=location[1])
+        report.prefill_place(*location, grid)
+        said.append(t("The location you shared is where it is.") if grid is not None else
+                    t("The location you shared is outside every grid we serve; you will be "
+                      "asked to choose the grid."))
+    outcome = None
+    if text is not None:
+        # The offer of these words showed the 110/119/120 guidance already if they signal
+        # danger.
+        warned = tickets.words_signal_danger(rt.config, text)
+        outcome = report.prefill(rt.config, text, warned=warned)
+        said.insert(0, t("Your message is its description: {text}",
+                         text=user_html(trimmed(text, 300))))
+    if spoken is not None:
+        outcome = report.prefill_spoken(rt.config, *spoken)
+        said.insert(0, t("Your voice message is its description.") if spoken[0] == "voice"
+                    else t("Your video note is its description."))
     reporting.save(uow, rt.clock, row, report)
-    if outcome.newly_urgent:
+    if outcome is not None and outcome.newly_urgent:
         reply.say(emergency_text(t))
-    await _ask(reply, rt, uow, t, report, prefix=t(
-        "Your message is its description: {text}", text=user_html(trimmed(text, 300))))
+    await _ask(reply, rt, uow, t, report, prefix="\n".join(said) or None)
 
 
 def unfinished_text(rt: Runtime, t: Translator, report: Report) -> str:

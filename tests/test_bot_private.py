@@ -90,11 +90,16 @@ async def test_forged_and_stale_buttons_get_a_clear_answer(bot: BotEnv, db) -> N
 async def test_stickers_photos_and_edits_get_an_explanation(bot: BotEnv) -> None:
     t = bot.runtime.translator("en")
     await bot.send(bot.updates.sticker(EN))
-    assert bot.last_text(EN.id) == t("I did not understand that. Please choose from the menu "
-                                     "below.")
+    assert bot.last_text(EN.id) == t(
+        "Thanks! I cannot do anything with this kind of message. To report a problem, "
+        "describe it in words, or send a photo, a voice message or the location; or choose "
+        "from the menu below.")
+    # A photo may begin a report (tests/test_media_offer.py); its caption stays text.
     await bot.send(bot.updates.photo(EN, caption="<script>"))
-    assert bot.last_text(EN.id) == t("I did not understand that. Please choose from the menu "
-                                     "below.")
+    assert bot.last_text(EN.id) == t(
+        "Shall I report this as a problem? Your photos or videos are attached to it (and a "
+        "caption of {min} characters or more becomes its description); you then choose what "
+        "it is about and where it is.", min=10)
     original = bot.updates.private_text(EN, "hello")
     await bot.send(original)
     await bot.send(bot.updates.edited_message(original, "hello again"))

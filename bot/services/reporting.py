@@ -287,7 +287,7 @@ class Report:
         the duplicate offer are no questions, a description written before the report began
         was not asked for, and the day of a visit is part of the question of how to be
         answered (numbered, it would change the count when the visit is chosen)."""
-        skipped = {Step.SUMMARY, Step.DAY}
+        skipped = {Step.SUMMARY, Step.DAY, *self._given_before()}
         if self.data.get("described_before"):
             skipped.add(Step.DESCRIPTION)
         questions = [step for step in self.order(config) if step not in skipped]
@@ -303,6 +303,18 @@ class Report:
             return
         order = self.order(config)
         self.step = order[order.index(self.step) + 1]
+        # Photos or the place sent before the report began are not asked for again (the
+        # summary can still change them).
+        while self.step in self._given_before() and self.step is not Step.SUMMARY:
+            self.step = order[order.index(self.step) + 1]
+
+    def _given_before(self) -> set[Step]:
+        given = set()
+        if "media" in self.data.get("given_before", []) and self.media:
+            given.add(Step.MEDIA)
+        if "place" in self.data.get("given_before", []) and self.grid_id is not None:
+            given.add(Step.PLACE)
+        return given
 
     def back(self, config: Config) -> None:
         """The previous step; "back" during an edit means "never mind" (the summary)."""
@@ -365,6 +377,39 @@ class Report:
             return Outcome(moved=True, newly_urgent=urgent_now)
         self.data["prefilled"] = True
         return Outcome()
+
+    def prefill_spoken(self, config: Config, kind: str, file_id: str) -> Outcome:
+        """Like `prefill`, with a voice message or video note sent before the report began
+        (after `prefill`, when there were words too: both go)."""
+        self.data["spoken"] = [kind, file_id]
+        if self.description:
+            return Outcome()
+        self.data["description"] = ""
+        self.data["described_before"] = True
+        if self.step is Step.DESCRIPTION:
+            self._advance(config)
+            return Outcome(moved=True)
+        self.data["prefilled"] = True
+        return Outcome()
+
+    def prefill_media(self, config: Config, media: Sequence[tuple[str, str]]) -> None:
+        """Photos or videos sent before the report began: the media step is not asked."""
+        kept = [[kind, file_id] for kind, file_id in media
+                if kind in self.media_kinds()][:config.limits.max_photos]
+        if kept:
+            self.data["media"] = kept
+            self._give("media")
+
+    def prefill_place(self, latitude: float, longitude: float, grid: OrgNode | None) -> None:
+        """A location shared before the report began: where it is, when a grid has it (else
+        the place step still asks, with the location kept)."""
+        self.data["latitude"], self.data["longitude"] = latitude, longitude
+        if grid is not None and self.kind == REPORT:
+            self.data["grid_id"] = grid.id
+            self._give("place")
+
+    def _give(self, step: str) -> None:
+        self.data["given_before"] = [*self.data.get("given_before", []), step]
 
     def choose_way(self, config: Config, way: str) -> Outcome | None:
         """How a consultation is answered. Choosing a call-back is the resident's consent to
