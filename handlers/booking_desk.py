@@ -42,7 +42,7 @@ from handlers import slots as slot_handlers
 from handlers.cards import BOOKING_PREFIX, role_name, slot_label
 from handlers.common import is_group, translator_for
 from handlers.membership_check import Membership, membership
-from handlers.notify import Notifier
+from handlers.notify import Notifier, bring_copy_up_to_date
 from handlers.tickets_group import say, short, thread_of, worker_name
 from storage.models import CheckupSlot, Ticket
 from storage.uow import UnitOfWork
@@ -54,6 +54,9 @@ log = logging.getLogger(__name__)
 PROMPT_HANDLER_GROUP = -14
 REPORT_PROMPT = "bk_report_prompt"
 CARD_ACTIONS = ("cf", "as", "pp", "dn", "ns", "px")
+# The buttons of the card itself (the others are on pickers): a press on one of them may be
+# on a second copy of the card, which is then brought up to date.
+ON_CARD = ("cf", "as", "pp", "dn", "ns")
 PICKER_LIMIT = 10
 # Enterprise buttons under a proposal (handled in handlers.booking).
 ACCEPT, DECLINE = "ck:pa", "ck:pd"
@@ -118,6 +121,8 @@ async def desk_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
                                            int(second) if second else None)
     for step in after:
         await step()
+    if match is not None and match.group(1) in ON_CARD and member is Membership.MEMBER:
+        await bring_copy_up_to_date(rt, query.message, query.data, int(match.group(2)))
 
 
 async def _card_action(rt: Runtime, uow: UnitOfWork, t: Translator, update: Update,

@@ -60,7 +60,7 @@ from handlers.cards import (
 )
 from handlers.common import is_group, place_html, translator_for
 from handlers.membership_check import Membership, membership
-from handlers.notify import Notifier
+from handlers.notify import Notifier, bring_copy_up_to_date
 from handlers.survey import rating_words
 from storage.models import OPEN_STATUSES, OrgNode, Ticket, TicketEvent
 from storage.uow import UnitOfWork
@@ -348,24 +348,7 @@ async def card_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     for step in after:
         await step()
     if data is not None and data.action in CARD_ACTIONS and member is Membership.MEMBER:
-        await _bring_copy_up_to_date(rt, query.message, data.ticket_id)
-
-
-async def _bring_copy_up_to_date(rt: Runtime, message: Message, ticket_id: int) -> None:
-    """A card's button pressed on a message that is not the ticket's card is a second copy
-    of it (Notifier.show_copy). Looked at once the press is done, so the copy shows what
-    the press did; a copy already kept up to date with the card is left alone."""
-    async with rt.uow() as uow:
-        ticket = await uow.tickets.get(ticket_id)
-        if ticket is None or (message.chat.id, message.message_id) == (
-                ticket.group_chat_id, ticket.card_message_id):
-            return
-        known = await uow.tickets.message(message.chat.id, message.message_id)
-        if known is not None and (known.ticket_id != ticket.id or known.purpose != "card"):
-            return
-        await Notifier(rt, uow).show_copy(ticket, chat_id=message.chat.id,
-                                          message_id=message.message_id)
-        await uow.commit()
+        await bring_copy_up_to_date(rt, query.message, query.data, data.ticket_id)
 
 
 async def _press_refusal(uow: UnitOfWork, update: Update, t: Translator,

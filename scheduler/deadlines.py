@@ -80,7 +80,11 @@ def deadline_handlers(rt: Runtime) -> dict[str, TaskHandler]:
         grace = rt.config.sla(ticket.category, level=tickets.sla_level(node)
                               ).resolution_escalate_after_overdue
         when = local_time(rt.config, ticket.deadline_at)
-        if await routing.escalation_target(uow, node) is None:  # nobody above to pass it to
+        # Passing up is promised only when it will happen: something above can take the
+        # ticket now, and its timer was armed (none is where nothing could when the ticket
+        # came here, and a group bound above since does not arm one).
+        if (await routing.escalation_target(uow, node) is None
+                or not await uow.tasks.pending(ticket_id=ticket.id, kind="deadline_escalate")):
             text = _holder(ticket) + t(
                 "⚠️ <b>No. {number}</b> is overdue: it was due by {time}. Please resolve it "
                 "as soon as possible.", number=ticket.number, time=when)

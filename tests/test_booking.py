@@ -318,6 +318,69 @@ async def test_no_show_closes_without_a_survey(bot: BotEnv) -> None:
     assert any("nobody came" in text for text in bot.texts(OWNER_A.id))
 
 
+async def test_a_second_copy_of_a_check_up_card_acts_and_is_kept_up_to_date(
+        bot: BotEnv) -> None:
+    ids = await _setup(bot)
+    await _slots(bot, "add", "2026-11-25", "09:00-10:00", "60m", "1")
+    [slot] = await _all_slots(bot)
+    await _book(bot, OWNER_A, slot.id, day="20261125")
+    # The card reaches the desk but the answer is lost: it is sent again, and shows twice.
+    bot.fake.fail("sendMessage", chat_id=DESK_GROUP.id, timeout=True, delivered=True)
+    await _press(bot, OWNER_A, "ck:ok")
+    await bot.deliver()
+    bot.clock.advance(timedelta(seconds=5))
+    await bot.deliver()
+    ticket_id = (await _booking(bot, ids["a"])).ticket_id
+
+    def copies() -> list[dict]:
+        return [m for m in bot.fake.messages_in(DESK_GROUP.id)
+                if f"bk:pp:{ticket_id}" in " ".join(_buttons(m))
+                or "<Acme> a" in m.get("text", "")]
+
+    first, second = copies()
+    assert _buttons(first) == _buttons(second) and f"bk:cf:{ticket_id}" in _buttons(first)
+    async with bot.runtime.uow() as uow:
+        assert (await uow.tickets.get(ticket_id)).card_message_id == second["message_id"]
+
+    # Confirm on the copy the bot never heard of: it confirms the booking, and that copy
+    # too stops offering Confirm (not only the card).
+    await bot.send(bot.updates.callback(LAWYER, f"bk:cf:{ticket_id}", first))
+    assert (await _booking(bot, ids["a"])).status == "confirmed"
+    await bot.deliver()
+    first, second = copies()
+    assert f"bk:cf:{ticket_id}" not in _buttons(first)
+    assert _buttons(first) == _buttons(second) and first["text"] == second["text"]
+
+    # Known now: a press on the card brings the copy along too.
+    await bot.send(bot.updates.callback(LAWYER, f"bk:as:{ticket_id}", second))
+    await bot.deliver()
+    first, second = copies()
+    assert (await _booking(bot, ids["a"])).lawyer_id == LAWYER.id
+    assert LAWYER.first_name in first["text"] and first["text"] == second["text"]
+    # A press made up on a message without that button (the desk's note) does not turn the
+    # note into a copy of the card.
+    note = bot.fake.messages_in(DESK_GROUP.id)[-1]
+    await _forge(bot, LAWYER, f"bk:cf:{ticket_id}", DESK_GROUP.id)
+    await bot.deliver()
+    assert bot.fake.messages_in(DESK_GROUP.id)[-1]["text"] == note["text"]
+
+    # A reply to the copy reaches the enterprise, like one to the card.
+    await bot.send(bot.updates.group_text(DESK_GROUP, LAWYER, "请带上劳动合同", reply_to=first))
+    await bot.deliver()
+    assert bot.texts(OWNER_A.id)[-1].endswith("请带上劳动合同")
+
+    # No-show from the copy, once the slot is over: neither offers the desk's actions.
+    await _run_until(bot, local("2026-11-25 10:00"))
+    first, second = copies()
+    assert f"bk:ns:{ticket_id}" in _buttons(first) and _buttons(first) == _buttons(second)
+    await bot.send(bot.updates.callback(LAWYER, f"bk:ns:{ticket_id}", first))
+    await bot.deliver()
+    assert (await _booking(bot, ids["a"])).status == "no_show"
+    first, second = copies()
+    assert _buttons(first) == _buttons(second)
+    assert not [b for b in _buttons(first) if b.startswith("bk:")]
+
+
 # -- rules -------------------------------------------------------------------------------------
 
 async def test_minimum_notice_and_the_horizon(bot: BotEnv) -> None:

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from bot.clock import FakeClock
 from bot.services import tickets
+from handlers.cards import local_time
 from handlers.notify import Notifier
 from tests.harness import ADMIN, BotEnv, start_bot, stop_bot
 from tests.telegram_fake import Chat, User
@@ -18,6 +19,7 @@ RESIDENT = User(810_001, "居民甲", language_code="zh-hans")
 WORKER = User(810_101, "网格员乙", language_code="zh-hans")
 GRID_GROUP = Chat(-1008100000001, "supergroup", title="第1网格")
 COMMUNITY_GROUP = Chat(-1008100000002, "supergroup", title="东湖第一社区")
+DISTRICT_GROUP = Chat(-1008100000003, "supergroup", title="示范区")
 
 
 def local(text: str) -> datetime:
@@ -159,6 +161,8 @@ async def test_urgent_tickets_count_wall_clock_hours_through_the_weekend(db, cat
 async def test_a_transfer_sets_a_new_deadline_and_the_old_timers_do_nothing(
         bot: BotEnv) -> None:
     ticket_id = await _open(bot)
+    # With a group above the community, so that the escalation is armed there too.
+    await bot.send(bot.updates.command(DISTRICT_GROUP, "/bind", "SFQ", user=ADMIN))
     rt = bot.runtime
     bot.clock.advance(timedelta(days=1))  # Tuesday 09:00
     async with rt.uow() as uow:
@@ -202,6 +206,50 @@ async def test_at_the_top_an_overdue_ticket_is_not_promised_an_escalation(bot: B
         await uow.commit()
         kinds = {task.kind for task in await uow.tasks.pending(ticket_id=ticket_id)}
     assert "deadline_overdue" in kinds and "deadline_escalate" not in kinds
+
+
+async def test_no_escalation_timer_where_nothing_above_can_take_the_ticket(
+        bot: BotEnv) -> None:
+    rt = bot.runtime
+    t = rt.translator("zh_Hans")
+
+    async def kinds() -> set[str]:
+        async with rt.uow() as uow:
+            return {task.kind for task in await uow.tasks.pending(ticket_id=ticket_id)}
+
+    async def move_to(code: str) -> None:
+        async with rt.uow() as uow:
+            node = await uow.nodes.by_code(code)
+            ticket, _, _ = await tickets.move(
+                uow, rt.clock, rt.config, ticket_id, to_node_id=node.id, actor_id=WORKER.id,
+                role="worker", reason="协调", kind="transferred")
+            await Notifier(rt, uow).post_card(ticket)
+            await uow.commit()
+        await bot.deliver()
+
+    # In the grid's group, with the community's group above: both escalations are armed.
+    ticket_id = await _open(bot)
+    assert {"claim_escalate", "deadline_escalate"} <= await kinds()
+    # At the district there is nothing above: the reminders, and no escalation to fire.
+    await move_to("SFQ")
+    assert {"claim_remind", "deadline_overdue"} <= await kinds()
+    assert not {"claim_escalate", "deadline_escalate"} & await kinds()
+    # The community's group with no group bound above it: nothing there can take it either.
+    await move_to("SFQ-DH-01")
+    assert {"claim_remind", "deadline_overdue"} <= await kinds()
+    assert not {"claim_escalate", "deadline_escalate"} & await kinds()
+
+    # A district group bound afterwards: the group is not promised a passing up that no
+    # timer will make.
+    await bot.send(bot.updates.command(DISTRICT_GROUP, "/bind", "SFQ", user=ADMIN))
+    ticket = await _ticket(bot, ticket_id)
+    await _run_until(bot, ticket.deadline_at + timedelta(minutes=1))
+    overdue = [text for text in bot.texts(COMMUNITY_GROUP.id) if "⚠️" in text]
+    assert overdue and overdue[-1] == t(
+        "⚠️ <b>No. {number}</b> is overdue: it was due by {time}. Please resolve it as soon "
+        "as possible.", number=ticket.number, time=local_time(rt.config, ticket.deadline_at)
+    ).replace("<b>", "").replace("</b>", "")
+    assert (await _ticket(bot, ticket_id)).group_chat_id == COMMUNITY_GROUP.id
 
 
 async def test_no_pings_at_night_for_ordinary_tickets_but_urgent_ones_go_on(db, catalogs) -> None:
