@@ -81,8 +81,7 @@ def deadline_handlers(rt: Runtime) -> dict[str, TaskHandler]:
                               ).resolution_escalate_after_overdue
         when = local_time(rt.config, ticket.deadline_at)
         # Passing up is promised only when it will happen: something above can take the
-        # ticket now, and its timer was armed (none is where nothing could when the ticket
-        # came here, and a group bound above since does not arm one).
+        # ticket now, and its timer is armed.
         if (await routing.escalation_target(uow, node) is None
                 or not await uow.tasks.pending(ticket_id=ticket.id, kind="deadline_escalate")):
             text = _holder(ticket) + t(

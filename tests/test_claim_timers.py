@@ -61,10 +61,9 @@ async def test_reminded_after_30_minutes_then_escalated_after_2_hours(bot: BotEn
         ticket = await uow.tickets.get(ticket_id)
         node = await uow.nodes.get(ticket.node_id)
         assert (node.code, ticket.group_chat_id) == ("SFQ-DH-01", COMMUNITY_GROUP.id)
-        # The new level has timers of its own; no group is bound above the community, so
-        # none of them would pass it up further.
+        # The new level has timers of its own.
         assert {task.kind for task in await uow.tasks.pending(ticket_id=ticket_id)} == {
-            "claim_remind", "deadline_remind", "deadline_overdue"}
+            "claim_remind", "claim_escalate", *tickets.DEADLINE_TIMERS}
     assert any("SFQ" not in text and "东湖第一社区" in text
                for text in bot.fake.sent_texts(RESIDENT.id))
 

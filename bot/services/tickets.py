@@ -111,10 +111,11 @@ def _when(config: Config, ticket: Ticket, moment: datetime) -> datetime:
 async def _arm_claim_timers(uow: UnitOfWork, config: Config, ticket: Ticket, node: OrgNode,
                             now: datetime) -> None:
     """An open ticket is reminded in its group, then escalated, unless someone claims it first;
-    the figures are the category's at the node's level. Where nothing above can take it (the
-    district centre, or no group bound above: ``routing.escalation_target``) there is no
-    escalation timer, only the reminder: it would fire to do nothing. Should the tree change
-    so that it can no longer go up by the time a timer fires, the timer does nothing."""
+    the figures are the category's at the node's level. At the top of the tree there is no
+    escalation timer, only the reminder. Below it the timer is armed even while no group
+    above could take the ticket: one may be bound before it fires (a district setting up),
+    and a ticket must not stay put for want of a timer; if none can by then, it does
+    nothing."""
     sla = config.sla(ticket.category, level=sla_level(node))
     await uow.tasks.cancel(CLAIM_TIMERS, ticket_id=ticket.id)
     payload = {"node_id": node.id}
@@ -123,7 +124,7 @@ async def _arm_claim_timers(uow: UnitOfWork, config: Config, ticket: Ticket, nod
     await uow.tasks.schedule("claim_remind",
                              _when(config, ticket, start + sla.claim_remind_after), now,
                              ticket_id=ticket.id, payload=payload)
-    if await routing.escalation_target(uow, node) is not None:
+    if node.parent_id is not None:
         await uow.tasks.schedule("claim_escalate",
                                  _when(config, ticket, start + sla.claim_escalate_after), now,
                                  ticket_id=ticket.id, payload=payload)
@@ -132,9 +133,9 @@ async def _arm_claim_timers(uow: UnitOfWork, config: Config, ticket: Ticket, nod
 async def _arm_deadline_timers(uow: UnitOfWork, config: Config, ticket: Ticket, node: OrgNode,
                                now: datetime) -> None:
     """Before the deadline the holder (or the group) is reminded, at it the group is told the
-    ticket is overdue, and after the grace period it goes up one level, where something
-    above can take it (as for the claim timers). The timers carry the deadline they were
-    set for: a moved or reopened ticket has a new one."""
+    ticket is overdue, and after the grace period it goes up one level (below the top of the
+    tree, as for the claim timers). The timers carry the deadline they were set for: a moved
+    or reopened ticket has a new one."""
     await uow.tasks.cancel(DEADLINE_TIMERS, ticket_id=ticket.id)
     if ticket.deadline_at is None:
         return
@@ -146,7 +147,7 @@ async def _arm_deadline_timers(uow: UnitOfWork, config: Config, ticket: Ticket, 
                                  payload=payload)
     await uow.tasks.schedule("deadline_overdue", _when(config, ticket, ticket.deadline_at), now,
                              ticket_id=ticket.id, payload=payload)
-    if await routing.escalation_target(uow, node) is not None:
+    if node.parent_id is not None:  # at the top there is nobody to pass it to
         escalate_at = ticket.deadline_at + sla.resolution_escalate_after_overdue
         await uow.tasks.schedule("deadline_escalate", _when(config, ticket, escalate_at),
                                  now, ticket_id=ticket.id, payload=payload)
