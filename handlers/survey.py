@@ -234,15 +234,29 @@ async def tell_workers(rt: Runtime, uow: UnitOfWork, answer: Answer,
     so the reopening's notice skips them."""
     notifier = Notifier(rt, uow)
     ticket, survey = answer.ticket, answer.survey
+    # A request made for an enterprise was answered by one of its contacts, not a resident.
+    contact = ticket.enterprise_id is not None
     if answer.outcome is Outcome.REOPENED:
+
+        def left(t: Translator) -> str:
+            words, place = answer_words(t, survey, ticket), place_html(path, t.language)
+            if contact:
+                return t("Reopened by an enterprise contact ({answer}) and passed to {place}.",
+                         answer=words, place=place)
+            return t("Reopened by a resident ({answer}) and passed to {place}.",
+                     answer=words, place=place)
+
+        def arrived(t: Translator) -> str:
+            words = answer_words(t, survey, ticket)
+            if contact:
+                return t("Reopened by an enterprise contact ({answer}): please take it on "
+                         "again.", answer=words)
+            return t("Reopened by a resident ({answer}): please take it on again.",
+                     answer=words)
+
         await notifier.moved(
             ticket, old_chat=answer.old_chat, old_card=answer.old_card,
-            old_topic=answer.old_topic,
-            left=lambda t: t("Reopened by a resident ({answer}) and passed to {place}.",
-                             answer=answer_words(t, survey, ticket),
-                             place=place_html(path, t.language)),
-            arrived=lambda t: t("Reopened by a resident ({answer}): please take it on "
-                                "again.", answer=answer_words(t, survey, ticket)),
+            old_topic=answer.old_topic, left=left, arrived=arrived,
             residents=lambda t: t("We have reopened {request} and passed it to {place}.",
                                   request=your_request(t, ticket),
                                   place=place_html(path, t.language)),
@@ -252,8 +266,12 @@ async def tell_workers(rt: Runtime, uow: UnitOfWork, answer: Answer,
         return
     group = await uow.groups.get(ticket.group_chat_id)
     t = rt.translator(group.language if group else rt.config.default_language)
-    text = t("⭐ A resident rated <b>No. {number}</b>: {answer}.", number=ticket.number,
-             answer=answer_words(t, survey, ticket))
+    if contact:
+        text = t("⭐ An enterprise contact rated <b>No. {number}</b>: {answer}.",
+                 number=ticket.number, answer=answer_words(t, survey, ticket))
+    else:
+        text = t("⭐ A resident rated <b>No. {number}</b>: {answer}.", number=ticket.number,
+                 answer=answer_words(t, survey, ticket))
     if answer.outcome is Outcome.CLOSED:
         text += "\n" + t("The ticket is closed.")
         await notifier.refresh_card(ticket)
