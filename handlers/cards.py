@@ -70,6 +70,13 @@ _REQUESTS = {
 }
 
 
+# Reasons the system gives when it moves a ticket on its own (scheduler.deadlines logs
+# "overdue"): codes in the log, words for whoever reads the history.
+SYSTEM_REASONS = {
+    "overdue": N_("it was not resolved by its deadline"),
+}
+
+
 def your_request(t: Translator, ticket: Ticket) -> str:
     """"your consultation", "您的咨询": the {request} of the texts residents get about it."""
     return t(_REQUESTS.get(ticket.kind, _REQUESTS["report"]))

@@ -49,7 +49,13 @@ from bot.services.relay import Verdict
 from bot.services.text import user_html
 from bot.services.tickets import TicketRefused
 from handlers import relay as relay_handlers
-from handlers.cards import STATUS_LABELS, category_name, local_time, trimmed
+from handlers.cards import (
+    STATUS_LABELS,
+    SYSTEM_REASONS,
+    category_name,
+    local_time,
+    trimmed,
+)
 from handlers.common import command_of, conversation_is, place_html, translator_for
 from handlers.notify import Notifier
 from handlers.survey import rating_words
@@ -252,14 +258,14 @@ async def _history(rt: Runtime, uow: UnitOfWork, t: Translator, ticket: Ticket,
     lines = []
     reporter = ticket.reporter_id == viewer_id
     for event in await uow.tickets.events(ticket.id):
-        sentence = await _sentence(uow, t, event, viewer_id, reporter=reporter)
+        sentence = await _sentence(uow, t, event, ticket, viewer_id, reporter=reporter)
         if sentence is not None:
             lines.append(f"<i>{local_time(rt.config, event.at)}</i> · {sentence}")
     return lines
 
 
-async def _sentence(uow: UnitOfWork, t: Translator, event: TicketEvent, viewer_id: int, *,
-                    reporter: bool) -> str | None:
+async def _sentence(uow: UnitOfWork, t: Translator, event: TicketEvent, ticket: Ticket,
+                    viewer_id: int, *, reporter: bool) -> str | None:
     """One event in plain words. Workers appear by what they did, never by name or account.
     Each resident sees their own messages only; the workers' messages are the reporter's
     conversation, and a co-reporter (`reporter` False) sees the status changes alone."""
@@ -289,6 +295,8 @@ async def _sentence(uow: UnitOfWork, t: Translator, event: TicketEvent, viewer_i
     if kind in ("transfer", "transferred", "escalate", "escalated"):
         to = await place("to_node")
         reason = text("reason")
+        if event.actor_role == "system" and data.get("reason") in SYSTEM_REASONS:
+            reason = t(SYSTEM_REASONS[data["reason"]])
         if kind.startswith("transfer"):
             if reason:
                 return t("Transferred to {place}. Reason: {reason}", place=to, reason=reason)
@@ -301,12 +309,15 @@ async def _sentence(uow: UnitOfWork, t: Translator, event: TicketEvent, viewer_i
     if kind == "resolved":
         return t("Resolved: {note}", note=text("note"))
     if kind == "reopened":
+        if data.get("to_node") == data.get("from_node"):  # at the top it stays where it was
+            return t("Reopened at {place}.", place=await place("to_node"))
         return t("Reopened and passed to {place}.", place=await place("to_node"))
     if kind == "rated":
         if event.actor_id != viewer_id:
             return None
         return t("You rated it: {answer}",
-                 answer=rating_words(t, bool(data.get("solved")), int(data.get("score") or 0)))
+                 answer=rating_words(t, bool(data.get("solved")), int(data.get("score") or 0),
+                                    ticket.kind))
     if kind == "closed":
         return t("Closed.")
     if kind == "withdrawn":

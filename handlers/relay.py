@@ -31,13 +31,14 @@ from bot.delivery.calls import REACT_WHEN_SENT
 from bot.i18n import Translator
 from bot.logs import bind_log_context
 from bot.runtime import Runtime, runtime
-from bot.services import freetext, relay
+from bot.services import freetext, relay, tickets
 from bot.services.relay import CAPTION_LIMIT, TEXT, TEXT_LIMIT, Content, Verdict
 from bot.services.text import user_html
 from handlers import freetext_keyboards
 from handlers.cards import STATUS_LABELS, role_name
 from handlers.common import translator_for
 from handlers.notify import Notifier
+from handlers.report import emergency_text
 from storage.models import OrgNode, Ticket
 from storage.uow import UnitOfWork
 
@@ -237,6 +238,7 @@ async def from_resident(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     replied = message.reply_to_message
     rt = runtime(context)
     markup = None
+    danger = False
     async with rt.uow() as uow:
         in_form = await _in_a_form(uow, user.id)
         target = await relay.from_resident(uow, user_id=user.id,
@@ -256,7 +258,12 @@ async def from_resident(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
             offer = await freetext.keep(uow, rt.clock, rt.config, user.id, message.text)
             if offer is not None:
                 markup = freetext_keyboards.report_instead(t, offer.token)
+            # Nobody on staff reads these words: if they signal danger, the emergency numbers
+            # come first, as for any text outside a conversation (handlers.freetext).
+            danger = tickets.words_signal_danger(rt.config, message.text)
         await uow.commit()
+    if danger:
+        await message.reply_html(emergency_text(t))
     await message.reply_html(outcome_text(t, rt, target.ticket, outcome), reply_markup=markup)
     raise ApplicationHandlerStop
 

@@ -37,7 +37,7 @@ from bot.services import relay, reporting, surveys
 from bot.services.surveys import Answer, Outcome, SurveyProblem
 from bot.services.text import user_html
 from handlers import relay as relay_handlers
-from handlers.cards import category_name, trimmed
+from handlers.cards import category_name, trimmed, your_request
 from handlers.common import command_of, conversation_is, place_html, translator_for
 from handlers.notify import Notifier
 from storage.models import OrgNode, Ticket, TicketSurvey
@@ -71,6 +71,7 @@ def register(app: Application) -> None:
 _RESOLVED = {
     "consultation": N_("Your consultation was answered: {note}"),
     "checkup": N_("Your legal check-up is done. The lawyer's report: {note}"),
+    "enterprise_dispute": N_("Your enterprise matter was resolved: {note}"),
 }
 _SOLVED_QUESTION = {
     "consultation": N_("Has your question been answered?"),
@@ -117,14 +118,23 @@ def _button(text: str, survey: TicketSurvey, action: str) -> dict:
     return {"text": text, "callback_data": f"{PREFIX}{survey.id}:{action}"}
 
 
-def answer_words(t: Translator, survey: TicketSurvey) -> str:
-    return rating_words(t, bool(survey.solved), survey.score)
+def answer_words(t: Translator, survey: TicketSurvey, ticket: Ticket) -> str:
+    return rating_words(t, bool(survey.solved), survey.score, ticket.kind)
 
 
-def rating_words(t: Translator, solved: bool, score: int | None) -> str:
+# The first answer in the words of the question it answers (_SOLVED_QUESTION): a check-up
+# that did not help was not a problem left unsolved.
+_ANSWERED = {
+    "consultation": (N_("Answered"), N_("Not answered")),
+    "checkup": (N_("Helped"), N_("Did not help")),
+}
+
+
+def rating_words(t: Translator, solved: bool, score: int | None, kind: str) -> str:
     """"Solved · 🙂 Satisfied (4/5)": an answer as the resident and the workers read it
     ("Not solved" alone when no score was given)."""
-    solved_words = t("Solved") if solved else t("Not solved")
+    yes, no = _ANSWERED.get(kind, (N_("Solved"), N_("Not solved")))
+    solved_words = t(yes) if solved else t(no)
     if not score:
         return solved_words
     label = t(SCORE_LABELS[score]) if score in SCORE_LABELS else "?"
@@ -134,17 +144,21 @@ def rating_words(t: Translator, solved: bool, score: int | None) -> str:
 def _thanks(t: Translator, rt: Runtime, answer: Answer,
             path: Sequence[OrgNode]) -> tuple[str, InlineKeyboardMarkup]:
     lines = [_heading(t, rt, answer.ticket),
-             t("Thank you. Your answer: {answer}.", answer=answer_words(t, answer.survey))]
+             t("Thank you. Your answer: {answer}.",
+               answer=answer_words(t, answer.survey, answer.ticket))]
     survey = answer.survey
+    request = your_request(t, answer.ticket)
     if answer.outcome is Outcome.CLOSED:
-        lines.append(t("Your report is now closed."))
+        lines.append(t("We have closed {request}.", request=request))
     elif answer.outcome is Outcome.REOPENED and survey.solved:
         # Solved, but a poor score: the resident did not say it is unsolved.
-        lines.append(t("We are sorry you are not satisfied: your report has been reopened "
-                       "and passed to {place}.", place=place_html(path, t.language)))
+        lines.append(t("We are sorry you are not satisfied: {request} has been reopened "
+                       "and passed to {place}.", request=request,
+                       place=place_html(path, t.language)))
     elif answer.outcome is Outcome.REOPENED:
-        lines.append(t("We are sorry it is not settled yet: your report has been reopened "
-                       "and passed to {place}.", place=place_html(path, t.language)))
+        lines.append(t("We are sorry it is not settled yet: {request} has been reopened "
+                       "and passed to {place}.", request=request,
+                       place=place_html(path, t.language)))
     rows = []
     if survey.solved is False and survey.score is None:
         # "Not solved" has been acted on; the score is welcome but not waited for.
@@ -220,16 +234,31 @@ async def tell_workers(rt: Runtime, uow: UnitOfWork, answer: Answer,
     so the reopening's notice skips them."""
     notifier = Notifier(rt, uow)
     ticket, survey = answer.ticket, answer.survey
+    # A request made for an enterprise was answered by one of its contacts, not a resident.
+    contact = ticket.enterprise_id is not None
     if answer.outcome is Outcome.REOPENED:
+
+        def left(t: Translator) -> str:
+            words, place = answer_words(t, survey, ticket), place_html(path, t.language)
+            if contact:
+                return t("Reopened by an enterprise contact ({answer}) and passed to {place}.",
+                         answer=words, place=place)
+            return t("Reopened by a resident ({answer}) and passed to {place}.",
+                     answer=words, place=place)
+
+        def arrived(t: Translator) -> str:
+            words = answer_words(t, survey, ticket)
+            if contact:
+                return t("Reopened by an enterprise contact ({answer}): please take it on "
+                         "again.", answer=words)
+            return t("Reopened by a resident ({answer}): please take it on again.",
+                     answer=words)
+
         await notifier.moved(
             ticket, old_chat=answer.old_chat, old_card=answer.old_card,
-            old_topic=answer.old_topic,
-            left=lambda t: t("Reopened by a resident ({answer}) and passed to {place}.",
-                             answer=answer_words(t, survey),
-                             place=place_html(path, t.language)),
-            arrived=lambda t: t("Reopened by a resident ({answer}): please take it on "
-                                "again.", answer=answer_words(t, survey)),
-            residents=lambda t: t("Your report has been reopened and passed to {place}.",
+            old_topic=answer.old_topic, left=left, arrived=arrived,
+            residents=lambda t: t("We have reopened {request} and passed it to {place}.",
+                                  request=your_request(t, ticket),
                                   place=place_html(path, t.language)),
             except_resident=survey.user_id if resident_told else None)
         return
@@ -237,8 +266,12 @@ async def tell_workers(rt: Runtime, uow: UnitOfWork, answer: Answer,
         return
     group = await uow.groups.get(ticket.group_chat_id)
     t = rt.translator(group.language if group else rt.config.default_language)
-    text = t("⭐ A resident rated <b>No. {number}</b>: {answer}.", number=ticket.number,
-             answer=answer_words(t, survey))
+    if contact:
+        text = t("⭐ An enterprise contact rated <b>No. {number}</b>: {answer}.",
+                 number=ticket.number, answer=answer_words(t, survey, ticket))
+    else:
+        text = t("⭐ A resident rated <b>No. {number}</b>: {answer}.", number=ticket.number,
+                 answer=answer_words(t, survey, ticket))
     if answer.outcome is Outcome.CLOSED:
         text += "\n" + t("The ticket is closed.")
         await notifier.refresh_card(ticket)

@@ -53,6 +53,7 @@ from bot.services.tickets import Refusal, TicketRefused
 from handlers.cards import (
     ACTION_PREFIX,
     STATUS_LABELS,
+    SYSTEM_REASONS,
     local_time,
     role_name,
     trimmed,
@@ -769,6 +770,9 @@ async def _resolve_with(rt: Runtime, uow: UnitOfWork, update: Update, t: Transla
         role=html.escape(role(t)), name=user_html(name), request=your_request(t, ticket),
         note=user_html(note)))
     await uow.commit()
+    if ticket.enterprise_id is not None:
+        return t("✅ No. {number} is resolved. The enterprise contact has been told.",
+                 number=ticket.number)
     return t("✅ No. {number} is resolved. The resident has been told.", number=ticket.number)
 
 
@@ -799,24 +803,45 @@ async def history_text(uow: UnitOfWork, rt: Runtime, t: Translator, ticket: Tick
 
     lines = []
     for event in events:
-        words = await _event_words(t, event, names, place, rt.config)
+        words = await _event_words(t, ticket, event, names, place, rt.config)
         lines.append(f"{local_time(rt.config, event.at)} · {words}")
     head = [t("<b>No. {number}</b> · history", number=ticket.number),
             t("Status: {status}", status=t(STATUS_LABELS[ticket.status]))]
     return _fit(head, lines)
 
 
-async def _event_words(t: Translator, event: TicketEvent, names: dict,
+# A request made for an enterprise (an enterprise matter, a check-up) comes from the
+# enterprise's contacts, not from residents of the grid: the history says so.
+_CONTACT_WORDS = {
+    "created": N_("Reported by the enterprise contact"),
+    "co_reporter": N_("Another contact of the enterprise joined the request"),
+    "resident_unreachable": N_("The enterprise contact blocked the bot and can no longer be "
+                               "reached"),
+    "unanswered": N_("Closed: the enterprise contact did not answer the follow-up"),
+    "erased": N_("The enterprise contact had their personal data erased"),
+}
+_RESIDENT_WORDS = {
+    "created": N_("Reported by the resident"),
+    "co_reporter": N_("Another resident joined the request"),
+    "resident_unreachable": N_("The resident blocked the bot and can no longer be reached"),
+    "unanswered": N_("Closed: the resident did not answer the follow-up"),
+    "erased": N_("The resident had their personal data erased"),
+}
+
+
+async def _event_words(t: Translator, ticket: Ticket, event: TicketEvent, names: dict,
                        place: Callable, rt_config: Config) -> str:
     data = event.data or {}
+    contact = ticket.enterprise_id is not None
+    who = _CONTACT_WORDS if contact else _RESIDENT_WORDS
     name = user_html(names.get(event.actor_id) or data.get("name") or t("a worker"))
     if event.actor_role == "system":
         name = t("the system")
     kind = event.kind
-    if kind == "created":
-        return t("Reported by the resident")
-    if kind == "co_reporter":
-        return t("Another resident joined the request")
+    if kind == "created" and ticket.kind == "checkup":
+        return t("Check-up booked by the enterprise contact")
+    if kind in ("created", "co_reporter", "resident_unreachable"):
+        return t(who[kind])
     if kind == "claimed":
         return t("Claimed by {name}", name=name)
     if kind == "released":
@@ -835,8 +860,13 @@ async def _event_words(t: Translator, event: TicketEvent, names: dict,
             text = t("Transferred from {source} to {target} by {name}", source=source,
                      target=target, name=name)
         reason = data.get("reason")
+        if event.actor_role == "system" and reason in SYSTEM_REASONS:
+            return text + ": " + t(SYSTEM_REASONS[reason])
         return text + (": " + user_html(reason) if reason else "")
     if kind == "withdrawn":
+        if contact:
+            return t("Withdrawn by the enterprise contact: {reason}",
+                     reason=user_html(data.get("reason") or ""))
         return t("Withdrawn by the resident: {reason}",
                  reason=user_html(data.get("reason") or ""))
     if kind == "rerouted":
@@ -851,22 +881,31 @@ async def _event_words(t: Translator, event: TicketEvent, names: dict,
         return t("Its card could not be delivered to the group; the district centre was told")
     if kind == "card_arrived":  # bot.delivery.facts
         return t("Its card reached the group after all")
-    if kind == "resident_unreachable":
-        return t("The resident blocked the bot and can no longer be reached")
     if kind == "reopened":
+        source, target = await place(data.get("from_node")), await place(data.get("to_node"))
+        # At the top a reopened ticket stays where it was: no "passed from X to X".
+        if data.get("from_node") == data.get("to_node"):
+            if contact:
+                return t("Reopened by the enterprise contact at {place}", place=target)
+            return t("Reopened by the resident at {place}", place=target)
+        if contact:
+            return t("Reopened by the enterprise contact and passed from {source} to "
+                     "{target}", source=source, target=target)
         return t("Reopened by the resident and passed from {source} to {target}",
-                 source=await place(data.get("from_node")),
-                 target=await place(data.get("to_node")))
+                 source=source, target=target)
     if kind in _BOOKING_WORDS:
         when = data.get("starts_at")
         moment = local_time(rt_config, datetime.fromisoformat(when)) if when else "—"
         return t(_BOOKING_WORDS[kind], name=name, time=moment)
     if kind == "rated":
-        return t("Rated by a resident: {answer}", answer=rating_words(
-            t, bool(data.get("solved")), int(data.get("score") or 0)))
+        answer = rating_words(t, bool(data.get("solved")), int(data.get("score") or 0),
+                              ticket.kind)
+        if contact:
+            return t("Rated by an enterprise contact: {answer}", answer=answer)
+        return t("Rated by a resident: {answer}", answer=answer)
     if kind == "closed":
         if data.get("reason") == "unanswered":
-            return t("Closed: the resident did not answer the follow-up")
+            return t(who["unanswered"])
         if data.get("reason") == "erased":
             return t("Closed: the resident had their personal data erased")
         return t("Closed")
@@ -875,11 +914,13 @@ async def _event_words(t: Translator, event: TicketEvent, names: dict,
             return t("Personal data erased: the retention period is over")
         if data.get("scope") == "co_reporter":
             return t("A co-reporter had their personal data erased")
-        return t("The resident had their personal data erased")
+        return t(who["erased"])
     # Relayed messages and added information (their kinds belong to the relay).
     message = user_html(trimmed(str(data.get("text") or ""), HISTORY_TEXT_LIMIT))
     if data.get("file"):
         message = (message + " " if message else "") + "📎"
+    if event.actor_role == "resident" and contact:
+        return t("The enterprise contact: {message}", message=message or "…")
     if event.actor_role == "resident":
         return t("The resident: {message}", message=message or "…")
     if event.actor_role == "worker":

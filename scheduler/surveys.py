@@ -68,7 +68,10 @@ def survey_handlers(rt: Runtime) -> dict[str, TaskHandler]:
         await notifier.refresh_card(closed)
         group = await uow.groups.get(closed.group_chat_id)
         t = rt.translator(group.language if group else rt.config.default_language)
-        if closed.close_reason == "unanswered":
+        if closed.close_reason == "unanswered" and closed.enterprise_id is not None:
+            text = t("<b>No. {number}</b> is closed: the enterprise contact did not answer "
+                     "the follow-up.", number=closed.number)
+        elif closed.close_reason == "unanswered":
             text = t("<b>No. {number}</b> is closed: the resident did not answer the "
                      "follow-up.", number=closed.number)
         else:

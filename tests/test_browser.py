@@ -189,8 +189,9 @@ async def test_a_report_from_the_resident_to_the_rating_in_the_browser(
         # The survey arrives seconds later: solved, very satisfied.
         await press(page, me, t("✅ Yes, solved"))
         await press(page, me, t("😊 Very satisfied"))
-        await expect(bot_messages(page, me).filter(
-            has_text=t("Your report is now closed.")).last).to_be_visible(timeout=STEP)
+        closed = t("We have closed {request}.", request=t("your report"))
+        await expect(bot_messages(page, me).filter(has_text=closed).last
+                     ).to_be_visible(timeout=STEP)
         await screens.shot("rated-and-closed")
 
         # The same page in the other two languages: its own words and the bot's.

@@ -535,6 +535,38 @@ async def test_residents_replies_that_cannot_go_are_explained(bot: BotEnv) -> No
     assert await events(bot, ticket_id, "resident_message") == []
 
 
+async def test_words_of_danger_to_a_closed_ticket_get_the_emergency_numbers_first(
+        bot: BotEnv) -> None:
+    """Nobody on staff reads a reply to a ticket that is over: if its words signal danger,
+    the emergency numbers come before the offer to report them anew, as for any text."""
+    await bind(bot, GROUP)
+    ticket_id = await open_ticket(bot)
+    card = await card_of(bot, ticket_id)
+    await bot.send(bot.updates.group_text(GROUP, WORKER, "请补充", reply_to=card))
+    await deliver(bot)
+    relayed = to_chat(bot, "sendMessage", RESIDENT.id)[-1].result
+    rt = bot.runtime
+    async with rt.uow() as uow:
+        await tickets.withdraw(uow, rt.clock, ticket_id, RESIDENT.id, "已解决")
+        await uow.commit()
+    t = rt.translator("zh_Hans")
+    guidance = t("🚨 <b>If anyone is in danger, call now:</b>\n"
+                 "110 — police\n119 — fire\n120 — ambulance\n\n"
+                 "Your report will be marked urgent, but it does not replace an emergency call.")
+    sent = len(to_chat(bot, "sendMessage", RESIDENT.id))
+    await bot.send(bot.updates.private_text(RESIDENT, "三楼楼道里起火了，浓烟很大，快来人",
+                                            reply_to=relayed))
+    first, offer = to_chat(bot, "sendMessage", RESIDENT.id)[sent:]
+    assert first.params["text"] == guidance
+    assert "ft:r:" in str(offer.params["reply_markup"])
+    # Harmless words get the offer alone.
+    sent = len(to_chat(bot, "sendMessage", RESIDENT.id))
+    await bot.send(bot.updates.private_text(RESIDENT, "垃圾又堆起来了，请再来看看",
+                                            reply_to=relayed))
+    [offer] = to_chat(bot, "sendMessage", RESIDENT.id)[sent:]
+    assert "ft:r:" in str(offer.params["reply_markup"])
+
+
 async def test_a_private_message_that_is_no_reply_goes_to_the_fallback(bot: BotEnv) -> None:
     await bind(bot, GROUP)
     await open_ticket(bot)

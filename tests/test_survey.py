@@ -302,8 +302,9 @@ async def test_not_solved_alone_reopens_at_once_and_is_never_closed_as_unanswere
     [survey] = await _surveys(bot, ticket_id)
     assert (survey.status, survey.solved, survey.score) == ("answered", False, None)
     thanks = _last_edit(bot, RESIDENT)
-    assert t("We are sorry it is not settled yet: your report has been reopened and passed "
-             "to {place}.", place="示范区 / 东湖街道 / 东湖第一社区") in thanks["text"]
+    assert t("We are sorry it is not settled yet: {request} has been reopened and passed "
+             "to {place}.", request=t("your report"),
+             place="示范区 / 东湖街道 / 东湖第一社区") in thanks["text"]
     # The score is offered, not required; the survey's time running out closes nothing.
     await _at(bot, local("2026-12-01 11:00"))
     ticket = await _ticket(bot, ticket_id)
@@ -326,10 +327,10 @@ async def test_solved_with_a_low_score_is_not_called_unsolved(bot: BotEnv) -> No
     t = bot.runtime.translator("zh_Hans")
     thanks = _last_edit(bot, RESIDENT)["text"]
     place = "示范区 / 东湖街道 / 东湖第一社区"
-    assert t("We are sorry you are not satisfied: your report has been reopened and passed "
-             "to {place}.", place=place) in thanks
-    assert t("We are sorry it is not settled yet: your report has been reopened and passed "
-             "to {place}.", place=place) not in thanks
+    assert t("We are sorry you are not satisfied: {request} has been reopened and passed "
+             "to {place}.", request=t("your report"), place=place) in thanks
+    assert t("We are sorry it is not settled yet: {request} has been reopened and passed "
+             "to {place}.", request=t("your report"), place=place) not in thanks
 
 
 async def test_a_resolution_sent_back_up_still_counts_where_it_was_made(bot: BotEnv) -> None:
@@ -409,5 +410,5 @@ async def test_not_solved_said_before_an_upgrade_reopens_at_the_give_up(bot: Bot
     [survey] = await _surveys(bot, ticket_id)
     assert (survey.status, survey.solved) == ("answered", False)
     t = bot.runtime.translator("zh_Hans")
-    assert t("Your report has been reopened and passed to {place}.",
+    assert t("We have reopened {request} and passed it to {place}.", request=t("your report"),
              place="示范区 / 东湖街道 / 东湖第一社区") in bot.last_text(RESIDENT.id)

@@ -15,10 +15,14 @@ from bot.i18n import Catalogs, format_duration, format_names
 from handlers import commands
 from handlers.cards import topic_names
 from locales import tools
+from tests import test_booking as booking
 from tests import test_consultation as consultation
+from tests import test_deadlines as deadlines
+from tests import test_survey as survey
 from tests.harness import ADMIN, BotEnv
 from tests.telegram_fake import Chat, User
 from tests.test_consultation import QUESTION
+from tests.test_relay import wire
 from tests.test_report_flow import INSIDE, OTHER, TEXT, press
 
 RESIDENT = User(870_001, "居民", language_code="zh-hans")
@@ -272,3 +276,153 @@ def test_a_button_a_text_names_is_quoted_in_its_own_translation(language) -> Non
             if not any(button.startswith(q) for button in buttons for q in quoted):
                 wrong.append((name, translated(message.id)))
     assert wrong == []
+
+
+# -- who asked, and what: the words of the history, the survey and its news -------------------
+
+def _newest(bot: BotEnv, chat_id: int, *, with_data: str = "", force_reply: bool = False):
+    """The bot's newest message in the chat with a button whose data contains ``with_data``
+    (or that asks for a reply)."""
+    for call in reversed(bot.fake.calls_to("sendMessage")):
+        markup = call.params.get("reply_markup") or {}
+        if call.params["chat_id"] != chat_id:
+            continue
+        if force_reply and markup.get("force_reply"):
+            return call
+        if with_data and with_data in str(markup):
+            return call
+    raise AssertionError(f"no such message in {chat_id}")
+
+
+async def _history(bot: BotEnv, user: User, chat: Chat, ticket_id: int) -> str:
+    """The ticket's history as its group reads it (the card's Details button)."""
+    card = _newest(bot, chat.id, with_data=f"tk:details:{ticket_id}")
+    await bot.send(bot.updates.callback(user, f"tk:details:{ticket_id}", card.result))
+    return bot.last_text(chat.id)
+
+
+async def test_an_enterprise_matter_is_told_to_the_workers_as_its_contacts(bot: BotEnv) -> None:
+    """The enterprise's contact made the request: the group's history and its confirmation
+    of a resolution say so, not "the resident"."""
+    boss, lawyer, group = consultation.BOSS, consultation.LAWYER, consultation.ENTERPRISE_GROUP
+    await consultation._bind(bot)
+    await consultation._enterprise(bot, "东湖制造有限公司", "91310000MA1FL0000A", boss)
+    bot.fake.set_member(group.id, lawyer.id, "member")
+    await bot.send(bot.updates.command(boss, "/matter"))
+    await bot.send(bot.updates.private_text(boss, "A supplier has not paid for three months."))
+    await press(bot, boss, "rp:skip:media")
+    await press(bot, boss, "rp:skip:contact")
+    await press(bot, boss, "rp:submit")
+    ticket = await consultation._ticket(bot, boss)
+    assert ticket.kind == "enterprise_dispute"
+    await bot.deliver()
+    card = consultation._card(bot, group)
+    await bot.send(bot.updates.callback(lawyer, f"tk:claim:{ticket.id}", card.result))
+    await bot.send(bot.updates.group_text(group, lawyer, "请提供合同", reply_to=card.result))
+    await bot.deliver()
+    relayed = [c for c in bot.fake.calls_to("sendMessage")
+               if c.params["chat_id"] == boss.id][-1]
+    await bot.send(bot.updates.private_text(boss, "The contract <follows>",
+                                            reply_to=relayed.result))
+    await bot.deliver()
+    await bot.send(bot.updates.callback(lawyer, f"tk:resolve:{ticket.id}", card.result))
+    prompt = _newest(bot, group.id, force_reply=True)
+    await bot.send(bot.updates.group_text(group, lawyer, "已协调供应商付款",
+                                          reply_to=prompt.result))
+    t = bot.runtime.translator("zh_Hans")
+    assert t("✅ No. {number} is resolved. The enterprise contact has been told.",
+             number=ticket.number) in bot.texts(group.id)
+    history = await _history(bot, lawyer, group, ticket.id)
+    assert t("Reported by the enterprise contact") in history
+    assert t("The enterprise contact: {message}", message="The contract <follows>") in history
+    assert "居民" not in history
+
+
+async def test_a_check_up_that_did_not_help_is_told_in_the_words_of_its_question(
+        bot: BotEnv) -> None:
+    """The check-up's follow-up asks whether it helped: the answer is "did not help" for the
+    contact and the desk alike (not "not solved"), the news of the reopening names the
+    booking, and the desk's history names the enterprise contact."""
+    owner, lawyer, desk = booking.OWNER_A, booking.LAWYER, booking.DESK_GROUP
+    await booking._setup(bot)
+    await booking._slots(bot, "add", "2026-11-25", "09:00-11:00", "60m", "1")
+    first, _ = await booking._all_slots(bot)
+    await booking._book(bot, owner, first.id, day="20261125")
+    await booking._press(bot, owner, "ck:ok")
+    await bot.deliver()
+    card = booking._with_button(bot, desk.id, "bk:cf:")
+    ticket_id = int(booking._buttons(card)[0].rsplit(":", 1)[1])
+    await booking._press(bot, lawyer, f"bk:cf:{ticket_id}", desk.id)
+    await booking._press(bot, lawyer, f"bk:as:{ticket_id}", desk.id)
+    await booking._run_until(bot, booking.local("2026-11-25 11:00"))
+    await booking._press(bot, lawyer, f"bk:dn:{ticket_id}", desk.id)
+    prompt = bot.fake.last("sendMessage").result
+    await bot.send(bot.updates.group_text(desk, lawyer, "劳动合同需补充竞业限制条款",
+                                          reply_to=prompt))
+    await booking._run_until(bot, booking.local("2026-11-25 13:00"))
+    survey = booking._with_button(bot, owner.id, "sv:")
+    no = next(data for data in booking._buttons(survey) if data.endswith(":n"))
+    await bot.send(bot.updates.callback(owner, no, survey))
+    await bot.deliver()
+
+    en, zh = bot.runtime.translator("en"), bot.runtime.translator("zh_Hans")
+    thanks = [c for c in bot.fake.calls_to("editMessageText")
+              if c.params["chat_id"] == owner.id][-1].params["text"]
+    assert en("Thank you. Your answer: {answer}.", answer=en("Did not help")) in thanks
+    assert "your check-up booking has been reopened" in thanks
+    assert "solved" not in thanks and "report" not in thanks
+    assert zh("Reopened by an enterprise contact ({answer}): please take it on again.",
+              answer=zh("Did not help")) in bot.texts(desk.id)[-1]
+    history = await _history(bot, lawyer, desk, ticket_id)
+    assert zh("Check-up booked by the enterprise contact") in history
+    assert zh("Rated by an enterprise contact: {answer}", answer=zh("Did not help")) in history
+    assert "居民" not in history and zh("Not solved") not in history
+
+
+async def test_a_ticket_reopened_where_it_was_is_not_said_to_pass_from_there_to_there(
+        bot: BotEnv) -> None:
+    wire(bot.app)
+    ticket_id = await survey._resolved(bot)
+    await bot.send(bot.updates.command(survey.COMMUNITY_GROUP, "/unbind", user=ADMIN))
+    await survey._at(bot, survey.local("2026-11-23 11:00"))
+    message = survey._survey_message(bot, survey.RESIDENT)
+    t = bot.runtime.translator("zh_Hans")
+    await survey._press(bot, survey.RESIDENT, message,
+                        survey._buttons(message)[t("❌ Not solved")])
+    async with bot.runtime.uow() as uow:
+        reopened = (await uow.tickets.events(ticket_id))[-1].data
+        node = await uow.nodes.by_code(reopened["to_node"])
+    assert reopened["from_node"] == reopened["to_node"]  # nothing above with a group
+    place = node.display_name("zh_Hans")
+    history = await _history(bot, survey.WORKER, survey.GRID_GROUP, ticket_id)
+    assert t("Reopened by the resident at {place}", place=place) in history
+    assert t("Reopened by the resident and passed from {source} to {target}", source=place,
+             target=place) not in history
+    # The resident's own history says the same.
+    await bot.send(bot.updates.command(survey.RESIDENT, "/mytickets"))
+    listing = bot.fake.last("sendMessage").result
+    await bot.send(bot.updates.callback(survey.RESIDENT, f"my:t:{ticket_id}", listing))
+    detail = bot.fake.last("editMessageText").params["text"]
+    assert t("Reopened at {place}.", place=place) in detail
+    assert t("Reopened and passed to {place}.", place=place) not in detail
+
+
+async def test_a_ticket_passed_up_for_being_late_says_so_in_words(bot: BotEnv) -> None:
+    """The system's reason is a code in the log; the resident and the workers read words."""
+    wire(bot.app)
+    ticket_id = await deadlines._open(bot)
+    await deadlines._claim(bot, ticket_id)
+    await deadlines._run_until(bot, deadlines.local("2026-11-27 09:00"))  # passed up
+    async with bot.runtime.uow() as uow:
+        assert (await uow.tickets.events(ticket_id))[-1].data["reason"] == "overdue"
+    t = bot.runtime.translator("zh_Hans")
+    reason = t("it was not resolved by its deadline")
+    await bot.send(bot.updates.command(deadlines.RESIDENT, "/mytickets"))
+    listing = bot.fake.last("sendMessage").result
+    await bot.send(bot.updates.callback(deadlines.RESIDENT, f"my:t:{ticket_id}", listing))
+    detail = bot.fake.last("editMessageText").params["text"]
+    assert reason in detail
+    assert "overdue" not in detail
+    bot.fake.set_member(deadlines.COMMUNITY_GROUP.id, deadlines.WORKER.id, "member")
+    history = await _history(bot, deadlines.WORKER, deadlines.COMMUNITY_GROUP, ticket_id)
+    assert reason in history and "overdue" not in history
