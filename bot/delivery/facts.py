@@ -89,6 +89,17 @@ def plain_notices(clock: Clock) -> Notices:
     return Notices(card_failed, resident_unreachable, card_arrived)
 
 
+async def _district_and_group(uow: UnitOfWork, chat_id: int
+                              ) -> tuple[GroupChat | None, GroupChat | None]:
+    """The district centre's active group, to be told about a card for the group ``chat_id``
+    (None when it has none, or is that very group), and that group."""
+    root = await uow.nodes.root()
+    district = await uow.groups.for_node(root.id) if root is not None else None
+    if district is not None and (not district.active or district.chat_id == chat_id):
+        district = None
+    return district, await uow.groups.get(chat_id)
+
+
 async def card_undelivered(uow: UnitOfWork, clock: Clock, ticket: Ticket, chat_id: int,
                            notices: Notices) -> bool:
     """The ticket's card could not be delivered to its group ``chat_id`` for good: the
@@ -101,10 +112,8 @@ async def card_undelivered(uow: UnitOfWork, clock: Clock, ticket: Ticket, chat_i
         return False
     uow.tickets.log(TicketEvent(ticket_id=ticket.id, at=clock.now(), kind="card_failed",
                                 actor_id=None, actor_role="system", data={"group": chat_id}))
-    root = await uow.nodes.root()
-    district = await uow.groups.for_node(root.id) if root is not None else None
-    meant_for = await uow.groups.get(chat_id)
-    if district is None or not district.active or district.chat_id == chat_id or meant_for is None:
+    district, meant_for = await _district_and_group(uow, chat_id)
+    if district is None or meant_for is None:
         log.error("the card of ticket %s could not be delivered to group %s, and no other "
                   "group can be told", ticket.number, chat_id)
         return False
@@ -126,12 +135,9 @@ async def card_arrived_after_all(uow: UnitOfWork, clock: Clock, ticket: Ticket,
         return False
     uow.tickets.log(TicketEvent(ticket_id=ticket.id, at=clock.now(), kind="card_arrived",
                                 actor_id=None, actor_role="system", data={"group": chat_id}))
-    root = await uow.nodes.root()
-    district = await uow.groups.for_node(root.id) if root is not None else None
-    meant_for = await uow.groups.get(chat_id)
+    district, meant_for = await _district_and_group(uow, chat_id)
     if (ticket.status not in OPEN_STATUSES or ticket.group_chat_id != chat_id
-            or district is None or not district.active or district.chat_id == chat_id
-            or meant_for is None):
+            or district is None or meant_for is None):
         return False
     await notices.card_arrived(uow, ticket, district, meant_for)
     return True
