@@ -3,6 +3,7 @@ complete translations in every language."""
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import subprocess
@@ -84,6 +85,27 @@ def test_no_import_circles_between_modules() -> None:
     assert new == {}
     # A known circle that is gone must leave the list, so the list stays true.
     assert KNOWN_CIRCLES <= set(circles)
+
+
+def private_imports(path: Path) -> list[str]:
+    """The underscored names ``path`` imports from the product's packages."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module \
+                and node.module.split(".")[0] in PRODUCT_PACKAGES:
+            found += [f"{node.module}.{alias.name}" for alias in node.names
+                      if alias.name.startswith("_")]
+    return found
+
+
+def test_the_test_fake_uses_only_the_sandbox_public_api(tmp_path: Path) -> None:
+    """The fake transport shares the sandbox's Telegram world; reaching for its private names
+    would tie the tests to how the sandbox happens to be written today."""
+    caught = tmp_path / "caught.py"
+    caught.write_text("from bot.sandbox.world import TOKEN, _Hidden\n", "utf-8")
+    assert private_imports(caught) == ["bot.sandbox.world._Hidden"]
+    fake = ROOT / "tests" / "telegram_fake"
+    assert [name for path in sorted(fake.rglob("*.py")) for name in private_imports(path)] == []
 
 
 def test_no_translation_inside_f_strings() -> None:

@@ -32,9 +32,9 @@ from bot.sandbox.world import (
     ApiError,
     ApiSpecViolation,
     Call,
+    PlannedFailure,
     TelegramServer,
     Upload,
-    _Failure,
     chat_member,
     error_body,
     member_status,
@@ -270,7 +270,8 @@ class FakeTelegram(BaseRequest):
                 retry_after=retry_after,
                 migrate_to_chat_id=migrate_to_chat_id,
             )
-        self.server.failures.append(_Failure(method, chat_id, times, body, timeout, delivered))
+        self.server.failures.append(
+            PlannedFailure(method, chat_id, times, body, timeout, delivered))
 
     def block(self, user_id: int) -> None:
         """The user blocked the bot: every later call to that chat is a 403."""
