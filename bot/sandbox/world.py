@@ -30,7 +30,7 @@ from telegram import (
 )
 from telegram.error import TelegramError, TimedOut
 
-from bot.apispec import BotApiSpec, parse_html, utf16_len
+from bot.sandbox.apispec import BotApiSpec, parse_html, utf16_len
 from bot.sandbox.flood import FloodControl, RateLimits, sends_messages
 
 # What the rest of the sandbox, the tests' fake transport and the benchmarks may use; the
