@@ -11,7 +11,7 @@ with text and buttons, to N private chats. Then the real OutboxSender of the rea
 them over HTTP, through python-telegram-bot's own client, to the sandbox's Bot API with
 Telegram's rate limits on (bot/sandbox/flood.py). The sandbox runs in a process of its own,
 as Telegram runs elsewhere, and checks every call against the Bot API specification the
-repository keeps (bot/apispec/spec/bot-api-10.0.json).
+repository keeps (bot/sandbox/apispec/spec/bot-api-10.0.json).
 
 Measured: the time from starting the sender until the last row is recorded sent, against the
 limit's own time (N at 30 a second); sent/s every ``--every`` seconds; the 429s the sandbox
@@ -72,7 +72,7 @@ def _sandbox_process(conn, spec_file: str | None) -> None:
 
 
 async def _serve_sandbox(conn, spec_file: str | None) -> None:
-    from bot.apispec import BotApiSpec
+    from bot.sandbox.apispec import BotApiSpec
 
     spec = BotApiSpec.load(Path(spec_file)) if spec_file else None
     world = TelegramServer(spec, strict=False, rate_limits=RateLimits())

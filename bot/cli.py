@@ -10,10 +10,10 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-from bot.apispec import BUNDLED_SPEC
 from bot.clock import SystemClock
 from bot.config import Config, ConfigError, load_config, startup_problems
 from bot.logs import configure_logging
+from bot.sandbox.apispec import BUNDLED_SPEC
 from bot.services import audit, export, grids
 from bot.services.orgtree import ImportFileError, parse_file
 from bot.startup import (

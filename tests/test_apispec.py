@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from bot.apispec import BotApiSpec, html_violations, html_visible_text, parse_html, utf16_len
+from bot.sandbox.apispec import (
+    BotApiSpec,
+    html_violations,
+    html_visible_text,
+    parse_html,
+    utf16_len,
+)
 from tests.telegram_fake import load_spec
 
 KEYBOARD = {

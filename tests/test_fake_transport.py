@@ -77,7 +77,8 @@ def seconds(value: int | dtm.timedelta) -> float:
 def test_spec_is_the_repository_s_own_copy(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GRIDGATE_BOT_API_SPEC", raising=False)
     project_root = Path(__file__).resolve().parents[1]
-    assert spec_path() == project_root / "bot" / "apispec" / "spec" / "bot-api-10.0.json"
+    kept = project_root / "bot" / "sandbox" / "apispec" / "spec" / "bot-api-10.0.json"
+    assert spec_path() == kept
     assert SPEC_PATH.is_file()
     assert load_spec().version == "Bot API 10.0"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.apispec import html_visible_text
+from bot.sandbox.apispec import html_visible_text
 from bot.services import tickets
 from handlers import booking
 from storage.models import Draft

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.apispec import html_visible_text
+from bot.sandbox.apispec import html_visible_text
 from bot.services import tickets
 from bot.services.tickets import NewReport
 from handlers import fallback, my_tickets, relay

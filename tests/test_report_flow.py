@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select
 
-from bot.apispec import html_visible_text
+from bot.sandbox.apispec import html_visible_text
 from bot.services import tickets
 from handlers import report
 from handlers.cards import STATUS_LABELS, category_name

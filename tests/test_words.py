@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from telegram.ext import CommandHandler
 
-from bot.apispec import html_visible_text
 from bot.config import load_config
 from bot.i18n import Catalogs, format_duration, format_names
+from bot.sandbox.apispec import html_visible_text
 from handlers import commands
 from handlers.cards import topic_names
 from locales import tools

@@ -16,36 +16,12 @@ from dataclasses import dataclass
 from bot.clock import Clock
 from bot.config import Config
 from bot.services import tickets
-from bot.services.groups import MIGRATED, REROUTED, PostCard, repost
+from bot.services.groups import REROUTED, PostCard, note_only_card, repost
 from bot.services.text import user_html
 from storage.models import OPEN_STATUSES, GroupChat, OrgNode, Ticket, TicketEvent, User
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
-
-# Plain text, not translated: the real card renderer passed as post_card (handlers.notify)
-# shows a translated note of its own instead.
-NOTES = {
-    REROUTED: "↪️ Ticket <b>{number}</b> was moved here: the bot can no longer post in the "
-              "group that handled it.",
-    MIGRATED: "↪️ Ticket <b>{number}</b>: this group became a supergroup, so its card is "
-              "posted here again.",
-}
-
-
-def note_only_card(clock: Clock) -> PostCard:
-    """The default post_card: a note alone, as the ticket's stand-in card, so nothing is lost
-    (replies to it are relayed, and later card edits turn it into the real card)."""
-
-    async def post(uow: UnitOfWork, ticket: Ticket, group: GroupChat, why: str) -> None:
-        note = NOTES.get(why, NOTES[REROUTED]).format(number=html.escape(ticket.number))
-        ticket.group_chat_id = group.chat_id
-        uow.outbox.add(chat_id=group.chat_id, method="sendMessage",
-                       params={"chat_id": group.chat_id, "text": note, "parse_mode": "HTML"},
-                       now=clock.now(), ticket_id=ticket.id, purpose="card")
-
-    return post
-
 
 # What the people concerned are told about a delivery that failed for good, written to the
 # outbox in the caller's transaction: card_failed(uow, ticket, to, meant_for) tells the district

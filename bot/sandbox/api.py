@@ -25,7 +25,7 @@ from telegram import Bot
 from telegram._utils.defaultvalue import DefaultValue
 from telegram.error import TimedOut
 
-from bot.apispec import BotApiSpec
+from bot.sandbox.apispec import BotApiSpec
 from bot.sandbox.world import ApiError, TelegramServer, Upload
 
 log = logging.getLogger(__name__)

@@ -32,9 +32,9 @@ from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.apispec import BotApiSpec
 from bot.config import example_config_path
 from bot.i18n import N_, Catalogs
+from bot.sandbox.apispec import BotApiSpec
 from bot.sandbox.people import People, Person
 from bot.sandbox.server import Pane, Sandbox
 from bot.sandbox.world import JSON, TelegramServer

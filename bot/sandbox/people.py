@@ -13,8 +13,8 @@ import copy
 import re
 from dataclasses import dataclass
 
-from bot.apispec import utf16_len
 from bot.i18n import N_
+from bot.sandbox.apispec import utf16_len
 from bot.sandbox.world import (
     JSON,
     TelegramServer,

@@ -30,8 +30,16 @@ from telegram import (
 )
 from telegram.error import TelegramError, TimedOut
 
-from bot.apispec import BotApiSpec, parse_html, utf16_len
+from bot.sandbox.apispec import BotApiSpec, parse_html, utf16_len
 from bot.sandbox.flood import FloodControl, RateLimits, sends_messages
+
+# What the rest of the sandbox, the tests' fake transport and the benchmarks may use; the
+# underscored names are this module's own.
+__all__ = [
+    "BOT_ID", "BOT_USER", "BOT_USERNAME", "JSON", "MAX_DOWNLOAD_BYTES", "NOT_MODIFIED",
+    "SUPERGROUP_ID_BELOW", "TOKEN", "ApiError", "ApiSpecViolation", "Call", "PlannedFailure",
+    "TelegramServer", "Upload", "chat_member", "error_body", "member_status", "telegram_refusal",
+]
 
 JSON = dict[str, Any]
 
@@ -149,7 +157,12 @@ class Call:
 
 
 @dataclass
-class _Failure:
+class PlannedFailure:
+    """A failure planned for the next ``times`` calls (None: every call) of ``method`` (None:
+    any) to ``chat_id`` (None: any chat): the error ``body`` Telegram would send, or a
+    ``timeout``; ``delivered`` makes the call take effect first, as when only its answer is
+    lost. Tests and the demo plan them in ``TelegramServer.failures``."""
+
     method: str | None
     chat_id: int | str | None
     times: int | None
@@ -226,7 +239,7 @@ class TelegramServer:
         self.long_poll_cap = long_poll_cap
         self.calls: list[Call] = []
         self.violations: list[str] = []
-        self.failures: list[_Failure] = []
+        self.failures: list[PlannedFailure] = []
         self.chats: dict[int, dict[str, Any]] = {}
         self.users: dict[int, dict[str, Any]] = {}
         self.members: dict[tuple[int, int], tuple[str, dict[str, Any]]] = {}
@@ -335,7 +348,7 @@ class TelegramServer:
             raise TimedOut()
         return HTTPStatus.OK, {"ok": True, "result": record.result}
 
-    def _take_failure(self, method: str, params: dict[str, Any]) -> _Failure | None:
+    def _take_failure(self, method: str, params: dict[str, Any]) -> PlannedFailure | None:
         for failure in self.failures:
             if failure.matches(method, params):
                 if failure.times is not None:

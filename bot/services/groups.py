@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -20,6 +21,29 @@ log = logging.getLogger(__name__)
 PostCard = Callable[[UnitOfWork, Ticket, GroupChat, str], Awaitable[None] | None]
 REROUTED = "rerouted"  # the bot can no longer post in the group that had the ticket
 MIGRATED = "migrated"  # the group became a supergroup, where the old card is not valid
+
+# Plain text, not translated: the real card renderer passed as post_card (handlers.notify)
+# shows a translated note of its own instead.
+NOTES = {
+    REROUTED: "↪️ Ticket <b>{number}</b> was moved here: the bot can no longer post in the "
+              "group that handled it.",
+    MIGRATED: "↪️ Ticket <b>{number}</b>: this group became a supergroup, so its card is "
+              "posted here again.",
+}
+
+
+def note_only_card(clock: Clock) -> PostCard:
+    """The default post_card: a note alone, as the ticket's stand-in card, so nothing is lost
+    (replies to it are relayed, and later card edits turn it into the real card)."""
+
+    async def post(uow: UnitOfWork, ticket: Ticket, group: GroupChat, why: str) -> None:
+        note = NOTES.get(why, NOTES[REROUTED]).format(number=html.escape(ticket.number))
+        ticket.group_chat_id = group.chat_id
+        uow.outbox.add(chat_id=group.chat_id, method="sendMessage",
+                       params={"chat_id": group.chat_id, "text": note, "parse_mode": "HTML"},
+                       now=clock.now(), ticket_id=ticket.id, purpose="card")
+
+    return post
 
 
 async def bot_joined(uow: UnitOfWork, clock: Clock, group: GroupInfo,
@@ -45,7 +69,7 @@ async def migrated(uow: UnitOfWork, clock: Clock, *, old_chat_id: int, new_chat_
 
     A supergroup numbers its messages afresh, so the cards shown in the old group are no use
     in the new one: each open ticket gets a fresh card there through ``post_card`` (the
-    default, from ``bot.delivery.facts``, is a stand-in note), its pending card edits fail as
+    default, ``note_only_card``, is a stand-in note), its pending card edits fail as
     stale, and its pending conversation follows behind the fresh card. A ticket whose card
     had not gone out yet just has it sent to the new id. Tickets that are over stay with the
     old group, where their ids are valid.
@@ -93,9 +117,6 @@ async def repost(uow: UnitOfWork, clock: Clock, ticket: Ticket, *, from_chat: in
     group is left to show it in), and its pending conversation there follows it to the group
     it ends up in."""
     if post_card is None:
-        # Imported here: bot.delivery imports this module (for migrations).
-        from bot.delivery.facts import note_only_card
-
         post_card = note_only_card(clock)
     conversation = await uow.outbox.leave_chat(ticket.id, from_chat)
     ticket.group_chat_id = ticket.card_message_id = ticket.topic_id = None

@@ -14,7 +14,7 @@ from typing import Any
 
 from telegram import Bot, Message, Update
 
-from bot.apispec import BotApiSpec, utf16_len
+from bot.sandbox.apispec import BotApiSpec, utf16_len
 from tests.telegram_fake.transport import (
     BOT_ID,
     BOT_USERNAME,

@@ -22,7 +22,7 @@ from telegram import Update
 from telegram.ext import ApplicationBuilder, ExtBot
 from telegram.request import BaseRequest, RequestData
 
-from bot.apispec import BUNDLED_SPEC, BotApiSpec
+from bot.sandbox.apispec import BUNDLED_SPEC, BotApiSpec
 from bot.sandbox.world import (
     BOT_ID,
     BOT_USER,
@@ -32,9 +32,9 @@ from bot.sandbox.world import (
     ApiError,
     ApiSpecViolation,
     Call,
+    PlannedFailure,
     TelegramServer,
     Upload,
-    _Failure,
     chat_member,
     error_body,
     member_status,
@@ -44,7 +44,8 @@ JSON = dict[str, Any]
 
 
 def spec_path() -> Path:
-    """``$GRIDGATE_BOT_API_SPEC`` or the copy the repository keeps (``bot/apispec/spec``)."""
+    """``$GRIDGATE_BOT_API_SPEC`` or the copy the repository keeps
+    (``bot/sandbox/apispec/spec``)."""
     override = os.environ.get("GRIDGATE_BOT_API_SPEC")
     if override:
         return Path(override)
@@ -70,7 +71,7 @@ def load_spec(path: Path | None = None) -> BotApiSpec:
         # Never skip: a missing spec must not silently turn every Telegram check off.
         raise FileNotFoundError(
             f"Bot API spec not found at {path}; the repository keeps it as "
-            "bot/apispec/spec/bot-api-10.0.json, or set GRIDGATE_BOT_API_SPEC"
+            "bot/sandbox/apispec/spec/bot-api-10.0.json, or set GRIDGATE_BOT_API_SPEC"
         )
     return _load(path.resolve())
 
@@ -270,7 +271,8 @@ class FakeTelegram(BaseRequest):
                 retry_after=retry_after,
                 migrate_to_chat_id=migrate_to_chat_id,
             )
-        self.server.failures.append(_Failure(method, chat_id, times, body, timeout, delivered))
+        self.server.failures.append(
+            PlannedFailure(method, chat_id, times, body, timeout, delivered))
 
     def block(self, user_id: int) -> None:
         """The user blocked the bot: every later call to that chat is a 403."""

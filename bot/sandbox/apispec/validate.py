@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.apispec.html import parse_html, utf16_len
+from bot.sandbox.apispec.html import parse_html, utf16_len
 
 PARSE_MODES = {"html", "markdown", "markdownv2"}  # Telegram compares case-insensitively
 _ARRAY = "Array of "

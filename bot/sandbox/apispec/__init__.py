@@ -2,8 +2,14 @@
 
 from pathlib import Path
 
-from bot.apispec.html import ParsedHtml, html_violations, html_visible_text, parse_html, utf16_len
-from bot.apispec.validate import BotApiSpec, FieldRule, OwnerRule
+from bot.sandbox.apispec.html import (
+    ParsedHtml,
+    html_violations,
+    html_visible_text,
+    parse_html,
+    utf16_len,
+)
+from bot.sandbox.apispec.validate import BotApiSpec, FieldRule, OwnerRule
 
 # The published spec, kept in the package so that the tests and the demo check every call
 # without anything outside the repository.
