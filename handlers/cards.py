@@ -9,9 +9,9 @@ from datetime import datetime
 
 from bot.config import Config
 from bot.i18n import N_, Translator, format_names
+from bot.services.phones import mask_phone
 from bot.services.relay import Role, role_of
 from bot.services.text import user_html
-from bot.services.tickets import mask_phone
 from storage.models import OrgNode, Ticket, TicketAttachment
 
 CARD_DESCRIPTION_LIMIT = 1200

@@ -75,16 +75,6 @@ def words_signal_danger(config: Config, text: str) -> bool:
                                     text)
 
 
-def mask_phone(phone: str | None) -> str | None:
-    """138****5678: enough to recognise, not enough to call."""
-    if not phone:
-        return None
-    digits = "".join(ch for ch in phone if ch.isdigit())
-    if len(digits) < 7:
-        return "*" * len(digits)
-    return f"{digits[-11:-8] if len(digits) >= 11 else digits[:3]}****{digits[-4:]}"
-
-
 CLAIM_TIMERS = ("claim_remind", "claim_escalate")
 DEADLINE_TIMERS = ("deadline_remind", "deadline_overdue", "deadline_escalate")
 
