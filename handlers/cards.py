@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 from bot.config import Config
 from bot.i18n import N_, Translator, format_names
@@ -93,6 +93,18 @@ def local_time(config: Config, moment: datetime | None) -> str:
     return moment.astimezone(config.timezone).strftime("%m-%d %H:%M")
 
 
+WEEKDAYS = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))
+
+
+def day_label(t: Translator, day: date | str) -> str:
+    """A day as people are shown it, on buttons and in text alike, so the day a resident picks
+    reads the same on the workers' card: "12-01 (Tue)", short, and the weekday helps people
+    choose. `day` may be the ISO form kept in a draft or a ticket's details."""
+    value = date.fromisoformat(day) if isinstance(day, str) else day
+    weekday = t(WEEKDAYS[value.weekday()])
+    return f"{value:%m-%d} ({weekday})"
+
+
 def trimmed(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -132,7 +144,7 @@ def details_lines(t: Translator, ticket: Ticket) -> list[str]:
     if way in WAY_LABELS:
         line = t("Answer: {way}", way=t(WAY_LABELS[way]))
         if way == WAY_VISIT and details.get("visit_day"):
-            line += " · " + html.escape(str(details["visit_day"]))
+            line += " · " + day_label(t, str(details["visit_day"]))
         lines.append(line)
     return lines
 
