@@ -39,14 +39,14 @@ from telegram.ext import (
     filters,
 )
 
-from bot.i18n import N_, Translator
+from bot.i18n import Translator
 from bot.logs import bind_log_context
 from bot.runtime import Runtime, runtime
 from bot.services import bookings, routing
 from bot.services.bookings import BookingRefused, Problem
 from bot.services.text import user_html
 from handlers import relay as relay_handlers
-from handlers.cards import BOOKING_LABELS, slot_label, topic_names
+from handlers.cards import BOOKING_LABELS, day_label, slot_label, topic_names
 from handlers.common import conversation_is, translator_for
 from handlers.notify import Notifier
 from handlers.replies import Kept, keep, send_kept
@@ -63,7 +63,6 @@ MY = "ck:my"
 HANDLER_GROUP = -19
 PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
 MY_LIMIT = 10
-WEEKDAYS = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))
 
 _DATA = re.compile(r"ck:(new|td|ok|back|x|my|e|t|d|s|b|c|cy|r|pa|pd)(?::(\d{1,18}))?"
                    r"(?::(\d{1,18}))?", re.ASCII)
@@ -102,11 +101,6 @@ class Reply:
 
 def _button(text: str, data: str) -> InlineKeyboardButton:
     return InlineKeyboardButton(text, callback_data=data)
-
-
-def _day_label(t: Translator, day: date) -> str:
-    weekday = t(WEEKDAYS[day.weekday()])
-    return f"{day:%m-%d} {weekday}"
 
 
 def _time_label(rt: Runtime, slot: CheckupSlot) -> str:
@@ -228,7 +222,7 @@ async def _question(rt: Runtime, uow: UnitOfWork, t: Translator, draft: Draft) -
             return t("There are no free check-up places in the next {days} days. Please try "
                      "again later.", days=config.timings.booking.horizon_days), \
                 InlineKeyboardMarkup([cancel])
-        buttons = [_button(_day_label(t, day), f"{PREFIX}d:{day:%Y%m%d}") for day in days]
+        buttons = [_button(day_label(t, day), f"{PREFIX}d:{day:%Y%m%d}") for day in days]
         rows = [buttons[i:i + 3] for i in range(0, len(buttons), 3)]
         rows.append(([] if data.get("reschedule") else back) + cancel)
         return t("Choose a day (at least {notice} from now):",
@@ -245,7 +239,7 @@ async def _question(rt: Runtime, uow: UnitOfWork, t: Translator, draft: Draft) -
             slots = await bookings.free_on(uow, config, node.id, now,
                                            date.fromisoformat(data["day"]), enterprise_id)
             labels = {s.id: _time_label(rt, s) for s in slots}
-            question = t("Choose a time on {day}:", day=data["day"])
+            question = t("Choose a time on {day}:", day=day_label(t, data["day"]))
         rows = [[_button(t("{time} · {free} free", time=labels[s.id],
                            free=s.capacity - s.booked), f"{PREFIX}s:{s.id}")]
                 for s in slots]

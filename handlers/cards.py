@@ -5,25 +5,26 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 from bot.config import Config
 from bot.i18n import N_, Translator, format_names
+from bot.services.phones import mask_phone
 from bot.services.relay import Role, role_of
 from bot.services.text import user_html
-from bot.services.tickets import mask_phone
-from storage.models import OrgNode, Ticket, TicketAttachment
+from bot.services.tickets import HELD_STATUSES
+from storage.models import OPEN_STATUSES, OrgNode, Ticket, TicketAttachment, TicketStatus
 
 CARD_DESCRIPTION_LIMIT = 1200
 ACTION_PREFIX = "tk:"
 
 STATUS_LABELS = {
-    "open": N_("Waiting to be claimed"),
-    "claimed": N_("Claimed"),
-    "in_progress": N_("In progress"),
-    "resolved": N_("Resolved"),
-    "closed": N_("Closed"),
-    "withdrawn": N_("Withdrawn by the resident"),
+    TicketStatus.OPEN: N_("Waiting to be claimed"),
+    TicketStatus.CLAIMED: N_("Claimed"),
+    TicketStatus.IN_PROGRESS: N_("In progress"),
+    TicketStatus.RESOLVED: N_("Resolved"),
+    TicketStatus.CLOSED: N_("Closed"),
+    TicketStatus.WITHDRAWN: N_("Withdrawn by the resident"),
 }
 
 _BUTTONS = {
@@ -37,9 +38,10 @@ _BUTTONS = {
 }
 
 _ACTIONS_BY_STATUS = {
-    "open": (("claim", "transfer"), ("escalate", "details")),
-    "claimed": (("start", "resolve"), ("release", "transfer"), ("escalate", "details")),
-    "in_progress": (("resolve", "transfer"), ("escalate", "details")),
+    TicketStatus.OPEN: (("claim", "transfer"), ("escalate", "details")),
+    TicketStatus.CLAIMED: (("start", "resolve"), ("release", "transfer"),
+                           ("escalate", "details")),
+    TicketStatus.IN_PROGRESS: (("resolve", "transfer"), ("escalate", "details")),
 }
 
 
@@ -93,6 +95,18 @@ def local_time(config: Config, moment: datetime | None) -> str:
     return moment.astimezone(config.timezone).strftime("%m-%d %H:%M")
 
 
+WEEKDAYS = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))
+
+
+def day_label(t: Translator, day: date | str) -> str:
+    """A day as people are shown it, on buttons and in text alike, so the day a resident picks
+    reads the same on the workers' card: "12-01 (Tue)", short, and the weekday helps people
+    choose. `day` may be the ISO form kept in a draft or a ticket's details."""
+    value = date.fromisoformat(day) if isinstance(day, str) else day
+    weekday = t(WEEKDAYS[value.weekday()])
+    return f"{value:%m-%d} ({weekday})"
+
+
 def trimmed(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -132,7 +146,7 @@ def details_lines(t: Translator, ticket: Ticket) -> list[str]:
     if way in WAY_LABELS:
         line = t("Answer: {way}", way=t(WAY_LABELS[way]))
         if way == WAY_VISIT and details.get("visit_day"):
-            line += " · " + html.escape(str(details["visit_day"]))
+            line += " · " + day_label(t, str(details["visit_day"]))
         lines.append(line)
     return lines
 
@@ -147,12 +161,12 @@ def card_text(t: Translator, config: Config, ticket: Ticket, path: Sequence[OrgN
     urgent = " · " + t("🚨 URGENT") if ticket.urgent else ""
     lines.append(f"<b>{number}</b> · {category}{urgent}")
     if not _has_booking(ticket) or (booking_status(ticket) is None
-                                    and ticket.status in ("open", "claimed", "in_progress")):
+                                    and ticket.status in OPEN_STATUSES):
         # A check-up's booking line says where it stands (its ticket's "waiting to be
         # claimed" beside "confirmed" would only confuse); a ticket reopened after its
         # check-up is handled as any other and shows its status again.
         status = t(STATUS_LABELS[ticket.status])
-        if ticket.holder_name and ticket.status in ("claimed", "in_progress"):
+        if ticket.holder_name and ticket.status in HELD_STATUSES:
             status += " · " + t("held by {name}", name=user_html(ticket.holder_name))
         lines.append(t("Status: {status}", status=status))
     if path:
@@ -172,7 +186,7 @@ def card_text(t: Translator, config: Config, ticket: Ticket, path: Sequence[OrgN
         lines.append(f"👤 {reporter_line(t, ticket)}")
     if ticket.kind != "checkup":
         lines.append(t("⏰ Due by {time}", time=local_time(config, ticket.deadline_at)))
-    if ticket.resolution and ticket.status in ("resolved", "closed"):
+    if ticket.resolution and ticket.status in (TicketStatus.RESOLVED, TicketStatus.CLOSED):
         lines.append(t("Resolution: {note}", note=user_html(trimmed(ticket.resolution, 600))))
     return "\n".join(lines)
 
@@ -258,7 +272,7 @@ def checkup_lines(t: Translator, config: Config, ticket: Ticket) -> list[str]:
     status = BOOKING_LABELS.get(details["booking"])
     if status:
         lines.append(t("Booking: {status}", status=t(status)))
-    if ticket.holder_name and ticket.status in ("claimed", "in_progress"):
+    if ticket.holder_name and ticket.status in HELD_STATUSES:
         lines.append(t("Lawyer: {name}", name=user_html(ticket.holder_name)))
     proposal = details.get("proposal")
     if proposal:

@@ -59,6 +59,7 @@ from bot.services.enterprises import (
     Registered,
     Step,
 )
+from bot.services.phones import mask_phone
 from bot.services.text import user_html
 from handlers.cards import local_time, trimmed
 from handlers.common import command_of, conversation_is, place_html, translator_for
@@ -452,7 +453,7 @@ async def _ask(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, form: 
         if previous is not None:
             rows.append([_button(t("Same as before: {name}, {phone}",
                                    name=trimmed(previous.name, BUTTON_NAME_CHARS),
-                                   phone=enterprises.mask_phone(previous.phone)),
+                                   phone=mask_phone(previous.phone) or ""),
                                  f"{PREFIX}same")])
         reply.say(lead(t("<b>Your name</b>, as the enterprise's contact person ({min} to {max} "
                          "characters):", min=enterprises.CONTACT_MIN_CHARS,

@@ -18,7 +18,6 @@ import html
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 from telegram import Message, ReplyKeyboardRemove, Update
@@ -34,14 +33,14 @@ from telegram.ext import (
 )
 
 from bot.config import tier_of
-from bot.i18n import N_, Translator
+from bot.i18n import Translator
 from bot.logs import bind_log_context
 from bot.runtime import Runtime, runtime
 from bot.services import reporting, tickets
 from bot.services.reporting import Answer, Outcome, Problem, Report, Step, Submitted
 from bot.services.text import user_html
 from handlers import report_keyboards as kb
-from handlers.cards import STATUS_LABELS, WAY_LABELS, category_name, trimmed
+from handlers.cards import STATUS_LABELS, WAY_LABELS, category_name, day_label, trimmed
 from handlers.common import conversation_is, place_html, translator_for
 from handlers.notify import Notifier
 from handlers.replies import Kept, keep, send_kept
@@ -611,7 +610,7 @@ async def _ack(uow: UnitOfWork, t: Translator, rt: Runtime, report: Report,
     if answered is Step.WAY and report.way in WAY_LABELS:
         return t("Answer: {way}", way=t(WAY_LABELS[report.way]))
     if answered is Step.DAY and report.visit_day:
-        return t("Day: {day}", day=_day_label(t, report.visit_day))
+        return t("Day: {day}", day=day_label(t, report.visit_day))
     if answered is Step.ENTERPRISE:
         return t("Enterprise: <b>{name}</b>", name=await _enterprise_name(uow, report))
     if answered is Step.PLACE:
@@ -685,7 +684,7 @@ async def _ask(reply: Reply, rt: Runtime, uow: UnitOfWork, t: Translator, report
         days = reporting.visit_days(config, rt.clock.now())
         reply.say(lead(t("<b>Which day would you like to come?</b> The service point is open "
                          "on working days; the lawyer will confirm the time.")),
-                  kb.days(t, [(day, _day_label(t, day)) for day in days]))
+                  kb.days(t, [(day, day_label(t, day)) for day in days]))
     elif step is Step.MEDIA and kind == reporting.CONSULTATION:
         count = len(report.media)
         text = t("<b>Documents</b> (optional): photos of papers or PDF files, up to {max}. Or "
@@ -822,7 +821,7 @@ def _consultation_summary(t: Translator, rt: Runtime, report: Report) -> str:
     if report.way in WAY_LABELS:
         way = t(WAY_LABELS[report.way])
         if report.way == "visit" and report.visit_day:
-            way += " · " + _day_label(t, report.visit_day)
+            way += " · " + day_label(t, report.visit_day)
         lines.append(t("Answer: {way}", way=way))
     if report.media:
         lines.append(t("Documents: {count}", count=len(report.media)))
@@ -834,14 +833,6 @@ def _consultation_summary(t: Translator, rt: Runtime, report: Report) -> str:
     return "\n".join(lines)
 
 
-def _day_label(t: Translator, day: str) -> str:
-    """"12-01 (Tue)": short, and the weekday helps people choose."""
-    value = date.fromisoformat(day)
-    weekday = t(WEEKDAYS[value.weekday()])
-    return f"{value:%m-%d} ({weekday})"
-
-
-WEEKDAYS = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))
 
 
 async def _enterprise_name(uow: UnitOfWork, report: Report) -> str:

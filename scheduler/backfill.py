@@ -15,7 +15,7 @@ from sqlalchemy import exists, select
 
 from bot.runtime import Runtime
 from bot.services import surveys, tickets
-from storage.models import OPEN_STATUSES, ScheduledTask, Ticket, TicketSurvey
+from storage.models import OPEN_STATUSES, ScheduledTask, Ticket, TicketStatus, TicketSurvey
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ async def arm_missing(rt: Runtime) -> int:
     for where, arm in (
             ((Ticket.status.in_(OPEN_STATUSES), no_timer),
              lambda uow, ticket: tickets.arm_timers(uow, rt.clock, rt.config, ticket)),
-            ((Ticket.status == "resolved", not_asked),
+            ((Ticket.status == TicketStatus.RESOLVED, not_asked),
              lambda uow, ticket: surveys.plan(uow, rt.clock, rt.config, ticket))):
         after = 0
         while True:  # in batches, by id, so a ticket that needs nothing is not seen again

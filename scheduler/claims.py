@@ -8,7 +8,7 @@ from handlers.cards import your_request
 from handlers.notify import Notifier
 from scheduler.passing_up import pass_up
 from scheduler.ticker import TaskHandler
-from storage.models import OrgNode, ScheduledTask, Ticket
+from storage.models import OrgNode, ScheduledTask, Ticket, TicketStatus
 from storage.uow import UnitOfWork
 
 
@@ -33,7 +33,7 @@ async def _still_waiting(uow: UnitOfWork, task: ScheduledTask) -> Ticket | None:
     """The ticket, if it is still open and unclaimed at the node the timer was set for
     (read under its lock: see TaskRepository.cancel)."""
     ticket = await uow.tickets.get_locked(task.ticket_id)
-    if ticket is None or ticket.status != "open":
+    if ticket is None or ticket.status != TicketStatus.OPEN:
         return None
     if ticket.node_id != task.payload.get("node_id"):
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     JSON,
@@ -162,8 +163,21 @@ class InboundUpdate(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 
-TICKET_STATUSES = ("open", "claimed", "in_progress", "resolved", "closed", "withdrawn")
-OPEN_STATUSES = ("open", "claimed", "in_progress")
+class TicketStatus(StrEnum):
+    """Where a ticket is in its life; stored as the plain value, so a row read back compares
+    equal to the member. Which action leads from which status to which is the transition
+    table in bot.services.states."""
+
+    OPEN = "open"                # waiting to be claimed
+    CLAIMED = "claimed"          # a worker holds it
+    IN_PROGRESS = "in_progress"  # its holder is working on it
+    RESOLVED = "resolved"        # done, waiting for the residents' answer
+    CLOSED = "closed"
+    WITHDRAWN = "withdrawn"      # the resident took it back
+
+
+TICKET_STATUSES = tuple(TicketStatus)
+OPEN_STATUSES = (TicketStatus.OPEN, TicketStatus.CLAIMED, TicketStatus.IN_PROGRESS)
 
 
 class Draft(Base):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import html
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.services import bookings
 from bot.services.bookings import BookingRefused, Problem
+from handlers.cards import day_label
 from storage.models import Booking, CheckupSlot, Enterprise, EnterpriseContact
 from tests.harness import ADMIN, BotEnv
 from tests.telegram_fake import Chat, User
@@ -392,7 +393,15 @@ async def test_minimum_notice_and_the_horizon(bot: BotEnv) -> None:
     await bot.send(bot.updates.command(OWNER_B, "/checkup"))
     await _press(bot, OWNER_B, "ck:t:2")
     await _press(bot, OWNER_B, "ck:td")
+    # A day is written as everywhere else a person picks one: "11-24 (Tue)" in their language.
+    t = bot.runtime.translator("zh_Hans")
+    label = day_label(t, date(2026, 11, 24))
+    assert label == "11-24 (" + t("Tue") + ")"
+    days = _with_button(bot, OWNER_B.id, "ck:d:20261124")["reply_markup"]["inline_keyboard"]
+    assert label in [b["text"] for row in days for b in row]
     await _press(bot, OWNER_B, "ck:d:20261124")
+    question = bot.fake.messages_in(OWNER_B.id)[-1]["text"]
+    assert label in question and "2026-11-24" not in question
     offered = _buttons(bot.fake.messages_in(OWNER_B.id)[-1])
     assert f"ck:s:{fine.id}" in offered and f"ck:s:{too_soon.id}" not in offered
     # Forged: the too-soon slot is refused when booked, with the nearest free time instead.

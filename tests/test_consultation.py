@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from handlers.cards import day_label
 from storage.models import Enterprise, EnterpriseContact, Ticket
 from tests.harness import ADMIN, BotEnv
 from tests.telegram_fake import Chat, User
@@ -124,6 +125,9 @@ async def test_an_in_person_consultation_picks_a_working_day(bot: BotEnv) -> Non
         "inline_keyboard"] for b in row if b["callback_data"].startswith("rp:day:")]
     assert days[:5] == ["rp:day:2026-11-24", "rp:day:2026-11-25", "rp:day:2026-11-26",
                         "rp:day:2026-11-27", "rp:day:2026-11-30"]
+    labels = [b["text"] for row in bot.fake.last("sendMessage").params["reply_markup"][
+        "inline_keyboard"] for b in row if b["callback_data"].startswith("rp:day:")]
+    assert labels[0] == day_label(t, "2026-11-24")
     message = bot.fake.last("sendMessage").result
     await bot.send(bot.updates.callback(RESIDENT, "rp:day:2026-11-28", message))  # Saturday
     assert alert(bot)
@@ -138,7 +142,10 @@ async def test_an_in_person_consultation_picks_a_working_day(bot: BotEnv) -> Non
     ticket = await _ticket(bot, RESIDENT)
     assert ticket.details == {"way": "visit", "visit_day": "2026-11-26"}
     await bot.deliver()
-    assert "2026-11-26" in _card(bot, LEGAL_GROUP).params["text"]
+    # The workers read the day as the resident picked it, not as it is stored.
+    assert day_label(t, "2026-11-26") == "11-26 (" + t("Thu") + ")"
+    card = _card(bot, LEGAL_GROUP).params["text"]
+    assert day_label(t, "2026-11-26") in card and "2026-11-26" not in card
 
 
 async def _enterprise(bot: BotEnv, name: str, code: str, *contacts: User) -> int:

@@ -42,8 +42,8 @@ from sqlalchemy.exc import IntegrityError
 from bot.clock import Clock
 from bot.config import Category, Config
 from bot.services import surveys, tickets
+from bot.services.states import Action
 from storage.models import (
-    OPEN_STATUSES,
     Booking,
     CheckupSlot,
     CheckupWaiting,
@@ -51,6 +51,7 @@ from storage.models import (
     Ticket,
     TicketAttachment,
     TicketEvent,
+    TicketStatus,
 )
 from storage.repositories.bookings import ACTIVE_BOOKING
 from storage.uow import UnitOfWork
@@ -416,9 +417,8 @@ async def _withdraw(uow: UnitOfWork, now: datetime, booking: Booking, ticket: Ti
     """Cancel the booking, free its place and withdraw its ticket, for the enterprise."""
     await uow.bookings.free_place(slot.id)
     booking.status, booking.updated_at = "cancelled", now
-    await uow.tickets.transition(ticket.id, allowed=OPEN_STATUSES, values={
-        "status": "withdrawn", "closed_at": now, "close_reason": "withdrawn",
-        "updated_at": now})
+    await tickets.transition(uow, ticket.id, Action.WITHDRAW, {
+        "closed_at": now, "close_reason": "withdrawn", "updated_at": now})
     await uow.tickets.refresh(ticket)
     ticket.details = _details(booking, slot, ticket, proposal=None)
     _log(uow, ticket, "withdrawn", now, actor_id, "resident", **why)
@@ -539,10 +539,10 @@ async def assign(uow: UnitOfWork, clock: Clock, ticket_id: int, actor_id: int,
 async def _hold(uow: UnitOfWork, clock: Clock, ticket: Ticket, actor_id: int,
                 name: str) -> None:
     now = clock.now()
-    if ticket.status == "open":
+    if ticket.status == TicketStatus.OPEN:
         await tickets.claim(uow, clock, ticket.id, actor_id, name)
     else:
-        await uow.tickets.transition(ticket.id, allowed=("claimed", "in_progress"), values={
+        await tickets.transition(uow, ticket.id, Action.TAKE_OVER, {
             "holder_id": actor_id, "holder_name": name, "updated_at": now})
         _log(uow, ticket, "claimed", now, actor_id, "worker", name=name)
     await uow.tickets.refresh(ticket)
@@ -638,8 +638,8 @@ async def no_show(uow: UnitOfWork, clock: Clock, ticket_id: int, actor_id: int,
     booking, ticket, slot = await _marking(uow, clock, ticket_id, actor_id, name)
     now = clock.now()
     booking.status, booking.updated_at = "no_show", now
-    await uow.tickets.transition(ticket.id, allowed=OPEN_STATUSES, values={
-        "status": "closed", "closed_at": now, "close_reason": "no_show", "updated_at": now})
+    await tickets.transition(uow, ticket.id, Action.NO_SHOW, {
+        "closed_at": now, "close_reason": "no_show", "updated_at": now})
     await uow.tickets.refresh(ticket)
     ticket.details = _details(booking, slot, ticket, proposal=None, ended=True)
     _log(uow, ticket, "closed", now, actor_id, "worker", reason="no_show", name=name)

@@ -118,12 +118,6 @@ def _is_control(ch: str) -> bool:
     return unicodedata.category(ch) in ("Cc", "Cf")
 
 
-def mask_phone(phone: str | None) -> str:
-    if not phone or len(phone) < 7:
-        return phone or ""
-    return phone[:3] + "****" + phone[-4:]
-
-
 class Form:
     """A draft's step and data, with the rules for moving between steps."""
 

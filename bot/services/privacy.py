@@ -50,6 +50,7 @@ from storage.models import (
     OutboxMessage,
     Ticket,
     TicketEvent,
+    TicketStatus,
 )
 from storage.repositories.bookings import ACTIVE_BOOKING
 from storage.uow import UnitOfWork
@@ -73,7 +74,7 @@ _GROUP_COPIES = ("card_media", "relay")
 # Pending outbox rows of a ticket that may still go out: its card (rewritten by the caller)
 # and its forum topic (named by the ticket's number and category only).
 _KEPT_PENDING = ("card", "topic")
-OVER_STATUSES = ("closed", "withdrawn")
+OVER_STATUSES = (TicketStatus.CLOSED, TicketStatus.WITHDRAWN)
 
 
 @dataclass
@@ -152,7 +153,7 @@ async def erasure_plan(uow: UnitOfWork, user_id: int) -> ErasurePlan:
                 to_cancel += 1
             else:
                 to_withdraw += 1
-        elif ticket.status == "resolved":
+        elif ticket.status == TicketStatus.RESOLVED:
             to_close += 1
     enterprises = await uow.enterprises.of_user(user_id)
     counts = await uow.enterprises.contact_counts(e.id for e in enterprises)
@@ -280,7 +281,7 @@ async def erase_user(uow: UnitOfWork, clock: Clock, config: Config,
                     ended = WITHDRAWN
                 except TicketRefused:
                     await uow.tickets.refresh(ticket)
-        if ticket.status == "resolved" and await _close_resolved(uow, clock, ticket):
+        if ticket.status == TicketStatus.RESOLVED and await _close_resolved(uow, clock, ticket):
             ended = CLOSED
             await uow.tickets.refresh(ticket)
         residents = [u for u in await uow.tickets.residents(ticket) if u != user_id]

@@ -26,7 +26,7 @@ from datetime import datetime
 from bot.clock import Clock
 from bot.config import Config
 from bot.services import tickets
-from storage.models import OrgNode, Ticket, TicketEvent, TicketSurvey
+from storage.models import OrgNode, Ticket, TicketEvent, TicketStatus, TicketSurvey
 from storage.uow import UnitOfWork
 
 ASK, REMIND, GIVE_UP = "survey_ask", "survey_remind", "survey_give_up"
@@ -63,7 +63,7 @@ async def current(uow: UnitOfWork, ticket_id: int | None,
     ticket's lock, so the round's answers committed meanwhile are seen (and none comes in
     while the timer acts)."""
     ticket = await uow.tickets.get_locked(ticket_id)
-    if ticket is None or ticket.status != "resolved" or ticket.reopen_count != round_:
+    if ticket is None or ticket.status != TicketStatus.RESOLVED or ticket.reopen_count != round_:
         return None
     return ticket
 
@@ -215,7 +215,7 @@ async def _act_on(uow: UnitOfWork, clock: Clock, config: Config, survey: TicketS
                   ticket: Ticket) -> Answer:
     """What a complete answer does to the ticket: reopen it, close it, or nothing yet."""
     answer = Answer(survey, ticket)
-    if ticket.status != "resolved" or ticket.reopen_count != survey.round:
+    if ticket.status != TicketStatus.RESOLVED or ticket.reopen_count != survey.round:
         answer.outcome = Outcome.RECORDED
         return answer
     if reopens(config, bool(survey.solved), survey.score):

@@ -18,8 +18,9 @@ from sqlalchemy import and_, case, func
 
 from bot.clock import Clock
 from bot.config import Category, Config, tier_of
-from bot.services import emergency, routing
+from bot.services import emergency, routing, states
 from bot.services.calendar import WorkCalendar
+from bot.services.states import Action
 from storage.models import (
     OPEN_STATUSES,
     OrgNode,
@@ -27,6 +28,7 @@ from storage.models import (
     TicketAttachment,
     TicketEvent,
     TicketResolution,
+    TicketStatus,
 )
 from storage.uow import UnitOfWork
 
@@ -45,6 +47,30 @@ class TicketRefused(Exception):
         super().__init__(refusal.value)
         self.refusal = refusal
         self.ticket = ticket
+
+
+def check(ticket: Ticket, action: Action) -> TicketStatus:
+    """The status ``action`` would give the ticket, or TicketRefused(WRONG_STATE) if the
+    transition table does not allow it from the ticket's status."""
+    follows = states.TRANSITIONS.get((TicketStatus(ticket.status), action))
+    if follows is None:
+        raise TicketRefused(Refusal.WRONG_STATE, ticket)
+    return follows
+
+
+async def transition(uow: UnitOfWork, ticket_id: int, action: Action, values: dict, *,
+                     among: tuple[str, ...] | None = None) -> bool:
+    """Apply ``action`` as one compare-and-set: the ticket changes (to the table's status and
+    ``values``) only if its status is still one the table allows ``action`` from, and, with
+    ``among``, one of those; False if it no longer is (someone else was quicker)."""
+    froms = tuple(status for status in states.sources(action)
+                  if among is None or status in among)
+    if not froms:
+        return False
+    follows = states.target(action, froms)
+    if follows is not None:
+        values = {**values, "status": follows}
+    return await uow.tickets.transition(ticket_id, allowed=froms, values=values)
 
 
 @dataclass(frozen=True)
@@ -73,16 +99,6 @@ def words_signal_danger(config: Config, text: str) -> bool:
     """Whether the words alone signal danger (before any category is chosen)."""
     return emergency.signals_danger(config.emergency.all_words, config.emergency.all_harmless,
                                     text)
-
-
-def mask_phone(phone: str | None) -> str | None:
-    """138****5678: enough to recognise, not enough to call."""
-    if not phone:
-        return None
-    digits = "".join(ch for ch in phone if ch.isdigit())
-    if len(digits) < 7:
-        return "*" * len(digits)
-    return f"{digits[-11:-8] if len(digits) >= 11 else digits[:3]}****{digits[-4:]}"
 
 
 CLAIM_TIMERS = ("claim_remind", "claim_escalate")
@@ -164,7 +180,7 @@ async def arm_timers(uow: UnitOfWork, clock: Clock, config: Config, ticket: Tick
     timers for an open ticket, and claim timers while nobody holds it."""
     node = await uow.nodes.get(ticket.node_id)
     now = clock.now()
-    if ticket.status == "open":
+    if ticket.status == TicketStatus.OPEN:
         await _arm_claim_timers(uow, config, ticket, node, now)
     await _arm_deadline_timers(uow, config, ticket, node, now)
 
@@ -183,7 +199,7 @@ async def create(uow: UnitOfWork, clock: Clock, config: Config, report: NewRepor
     node = await routing.target_node(uow, report.category, grid)
     ticket = Ticket(
         number=f"{local:%m%d}-{sequence:04d}", kind=report.category.kind,
-        category=report.category.code, status="open",
+        category=report.category.code, status=TicketStatus.OPEN,
         urgent=is_emergency(config, report.category, report.description),
         description=report.description, node_id=node.id, grid_id=report.grid_id,
         address=report.address, latitude=report.latitude, longitude=report.longitude,
@@ -266,8 +282,8 @@ async def _load_locked(uow: UnitOfWork, ticket_id: int) -> Ticket:
 async def claim(uow: UnitOfWork, clock: Clock, ticket_id: int, worker_id: int,
                 worker_name: str) -> Ticket:
     now = clock.now()
-    won = await uow.tickets.transition(ticket_id, allowed=("open",), values={
-        "status": "claimed", "holder_id": worker_id, "holder_name": worker_name,
+    won = await transition(uow, ticket_id, Action.CLAIM, {
+        "holder_id": worker_id, "holder_name": worker_name,
         "updated_at": now, "claimed_at": func.coalesce(Ticket.claimed_at, now)})
     ticket = await _load(uow, ticket_id)
     await uow.tickets.refresh(ticket)
@@ -280,15 +296,13 @@ async def claim(uow: UnitOfWork, clock: Clock, ticket_id: int, worker_id: int,
 
 
 async def _holder_step(uow: UnitOfWork, clock: Clock, ticket_id: int, worker_id: int, *,
-                       allowed: tuple[str, ...], values: dict, kind: str, **data) -> Ticket:
+                       action: Action, values: dict, kind: str, **data) -> Ticket:
     ticket = await _load_locked(uow, ticket_id)
-    if ticket.status not in allowed:
-        raise TicketRefused(Refusal.WRONG_STATE, ticket)
+    check(ticket, action)
     if ticket.holder_id != worker_id:
         raise TicketRefused(Refusal.NOT_HOLDER, ticket)
     now = clock.now()
-    won = await uow.tickets.transition(ticket_id, allowed=allowed,
-                                       values={**values, "updated_at": now})
+    won = await transition(uow, ticket_id, action, {**values, "updated_at": now})
     await uow.tickets.refresh(ticket)
     if not won:
         raise TicketRefused(Refusal.WRONG_STATE, ticket)
@@ -299,9 +313,9 @@ async def _holder_step(uow: UnitOfWork, clock: Clock, ticket_id: int, worker_id:
 async def release(uow: UnitOfWork, clock: Clock, ticket_id: int, worker_id: int, *,
                   config: Config | None = None) -> Ticket:
     """Back to open; with the config, the claim timers start again from now."""
-    ticket = await _holder_step(uow, clock, ticket_id, worker_id, allowed=("claimed",),
-                                values={"status": "open", "holder_id": None,
-                                        "holder_name": None}, kind="released")
+    ticket = await _holder_step(uow, clock, ticket_id, worker_id, action=Action.RELEASE,
+                                values={"holder_id": None, "holder_name": None},
+                                kind="released")
     if config is not None:
         await _arm_claim_timers(uow, config, ticket, await uow.nodes.get(ticket.node_id),
                                 clock.now())
@@ -309,8 +323,8 @@ async def release(uow: UnitOfWork, clock: Clock, ticket_id: int, worker_id: int,
 
 
 async def start(uow: UnitOfWork, clock: Clock, ticket_id: int, worker_id: int) -> Ticket:
-    return await _holder_step(uow, clock, ticket_id, worker_id, allowed=("claimed",),
-                              values={"status": "in_progress"}, kind="started")
+    return await _holder_step(uow, clock, ticket_id, worker_id, action=Action.START,
+                              values={}, kind="started")
 
 
 async def resolve(uow: UnitOfWork, clock: Clock, ticket_id: int, worker_id: int,
@@ -321,8 +335,8 @@ async def resolve(uow: UnitOfWork, clock: Clock, ticket_id: int, worker_id: int,
     on_time = case((Ticket.deadline_at.is_(None), None),
                    else_=and_(Ticket.deadline_at >= now, Ticket.missed_deadline.is_(False)))
     ticket = await _holder_step(uow, clock, ticket_id, worker_id,
-                                allowed=("claimed", "in_progress"),
-                                values={"status": "resolved", "resolution": note,
+                                action=Action.RESOLVE,
+                                values={"resolution": note,
                                         "resolved_at": now, "on_time": on_time},
                                 kind="resolved", note=note)
     # Kept apart from the ticket, which a reopening takes its resolution from: the work was
@@ -337,8 +351,8 @@ async def close(uow: UnitOfWork, clock: Clock, ticket_id: int, reason: str) -> T
     """A resolved ticket closes once its residents are content ("rated") or did not answer in
     time ("unanswered"). None if it is no longer resolved (reopened, closed meanwhile)."""
     now = clock.now()
-    won = await uow.tickets.transition(ticket_id, allowed=("resolved",), values={
-        "status": "closed", "closed_at": now, "close_reason": reason, "updated_at": now})
+    won = await transition(uow, ticket_id, Action.CLOSE, {
+        "closed_at": now, "close_reason": reason, "updated_at": now})
     if not won:
         return None
     ticket = await _load(uow, ticket_id)
@@ -353,13 +367,13 @@ async def reopen(uow: UnitOfWork, clock: Clock, config: Config, ticket_id: int, 
     an escalation goes (``routing.escalation_target``; at the top it stays where it is), with
     a fresh deadline and its timers. None if it is no longer resolved."""
     ticket = await _load_locked(uow, ticket_id)
-    if ticket.status != "resolved":
+    if not states.allows(ticket.status, Action.REOPEN):
         return None
     source = await uow.nodes.get(ticket.node_id)
     target = await routing.escalation_target(uow, source) or source
     now = clock.now()
-    won = await uow.tickets.transition(ticket.id, allowed=("resolved",), values={
-        "status": "open", "node_id": target.id, "holder_id": None, "holder_name": None,
+    won = await transition(uow, ticket.id, Action.REOPEN, {
+        "node_id": target.id, "holder_id": None, "holder_name": None,
         "resolved_at": None, "on_time": None, "reopen_count": Ticket.reopen_count + 1,
         "updated_at": now, "deadline_at": _deadline(config, ticket, target, now)})
     await uow.tickets.refresh(ticket)
@@ -374,7 +388,7 @@ async def reopen(uow: UnitOfWork, clock: Clock, config: Config, ticket_id: int, 
 def resolve_refusal(ticket: Ticket, worker_id: int) -> Refusal | None:
     """Why ``worker_id`` may not resolve the ticket now, or None if they may: lets a handler
     refuse at once instead of first asking for a resolution note (``resolve`` checks again)."""
-    if ticket.status not in ("claimed", "in_progress"):
+    if not states.allows(ticket.status, Action.RESOLVE):
         return Refusal.WRONG_STATE
     if ticket.holder_id != worker_id:
         return Refusal.NOT_HOLDER
@@ -382,14 +396,14 @@ def resolve_refusal(ticket: Ticket, worker_id: int) -> Refusal | None:
 
 
 # Statuses in which someone holds the ticket: only they may send it elsewhere.
-HELD_STATUSES = ("claimed", "in_progress")
+HELD_STATUSES = (TicketStatus.CLAIMED, TicketStatus.IN_PROGRESS)
 
 
 def move_refusal(ticket: Ticket, actor_id: int | None, *, system: bool = False) -> Refusal | None:
     """Why ``actor_id`` may not transfer or escalate the ticket now, or None if they may: an
     open ticket may be moved by any member of its group, a held one only by its holder (a
     system move, such as an SLA escalation, by nobody's leave). ``move`` checks again."""
-    if ticket.status not in OPEN_STATUSES:
+    if not states.allows(ticket.status, Action.MOVE):
         return Refusal.WRONG_STATE
     if not system and ticket.status in HELD_STATUSES and ticket.holder_id != actor_id:
         return Refusal.NOT_HOLDER
@@ -426,9 +440,10 @@ async def move(uow: UnitOfWork, clock: Clock, config: Config, ticket_id: int, *,
             raise TicketRefused(Refusal.SAME_NODE, ticket)
     now = clock.now()
     # The row is locked since _load_locked: status and holder are still what was checked.
-    won = await uow.tickets.transition(ticket.id, allowed=(ticket.status,), values={
-        "status": "open", "node_id": target.id, "holder_id": None, "holder_name": None,
-        "updated_at": now, "deadline_at": _deadline(config, ticket, target, now)})
+    won = await transition(uow, ticket.id, Action.MOVE, {
+        "node_id": target.id, "holder_id": None, "holder_name": None,
+        "updated_at": now, "deadline_at": _deadline(config, ticket, target, now)},
+        among=(ticket.status,))
     await uow.tickets.refresh(ticket)
     if not won:
         raise TicketRefused(Refusal.WRONG_STATE, ticket)
@@ -445,12 +460,12 @@ async def unclaim_for_new_group(uow: UnitOfWork, clock: Clock, config: Config,
     where nobody could act on it in their name. So it arrives there open, to be claimed, with
     its claim timers running from now. Returns the former holder's name (None if nobody
     held it)."""
-    if ticket.status not in HELD_STATUSES:
+    if not states.allows(ticket.status, Action.HAND_OVER):
         return None
     holder = ticket.holder_name or "?"
     now = clock.now()
-    won = await uow.tickets.transition(ticket.id, allowed=HELD_STATUSES, values={
-        "status": "open", "holder_id": None, "holder_name": None, "updated_at": now})
+    won = await transition(uow, ticket.id, Action.HAND_OVER, {
+        "holder_id": None, "holder_name": None, "updated_at": now})
     await uow.tickets.refresh(ticket)
     if not won:
         return None
@@ -464,8 +479,8 @@ async def withdraw(uow: UnitOfWork, clock: Clock, ticket_id: int, resident_id: i
     if ticket.reporter_id != resident_id:
         raise TicketRefused(Refusal.NOT_HOLDER, ticket)
     now = clock.now()
-    won = await uow.tickets.transition(ticket.id, allowed=OPEN_STATUSES, values={
-        "status": "withdrawn", "closed_at": now, "close_reason": "withdrawn",
+    won = await transition(uow, ticket.id, Action.WITHDRAW, {
+        "closed_at": now, "close_reason": "withdrawn",
         "updated_at": now})
     await uow.tickets.refresh(ticket)
     if not won:
