@@ -4,12 +4,14 @@ Bot API server at TELEGRAM_API_BASE_URL, stopped by SIGTERM."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
 import signal
 import socket
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -37,35 +39,48 @@ async def gridgate_run(folder: Path, api_port: int,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
 
 
-async def test_gridgate_run_polls_answers_and_stops_cleanly(tmp_path: Path, catalogs) -> None:
-    fake = FakeTelegram()
-    app = web.Application()
+@contextlib.asynccontextmanager
+async def bot_api(fake: FakeTelegram, *middlewares) -> AsyncIterator[int]:
+    """The fake's Bot API served over HTTP on a free local port (yielded), as Telegram for a
+    gridgate process; ``middlewares`` bend its answers."""
+    app = web.Application(middlewares=list(middlewares))
     add_bot_api(app, fake.server, TOKEN)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    resident = User(300_001, "李<四>", language_code="zh-TW")
-    fake.queue_update(UpdateFactory(fake.bot(), fake).command(resident, "/start"))
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield runner.addresses[0][1]
+    finally:
+        await runner.cleanup()
 
-    process = await gridgate_run(tmp_path, port)
+
+async def answered_then_stopped(process: asyncio.subprocess.Process, fake: FakeTelegram,
+                                resident: User) -> str:
+    """Waits until the bot has answered ``resident``, stops it with SIGTERM as a service
+    manager would, and returns what it wrote to stderr (it is killed if it outlives this)."""
     try:
         for _ in range(300):
             if fake.sent_texts(resident.id) or process.returncode is not None:
                 break
             await asyncio.sleep(0.1)
         assert fake.calls_to("sendMessage"), "the bot never answered"
-        answer = fake.last("sendMessage")
-        assert answer.params["text"] == welcome(catalogs["zh_Hant"])
         process.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
     finally:
         if process.returncode is None:
             process.kill()
             await process.wait()
-        await runner.cleanup()
-    log = stderr.decode()
+    return stderr.decode()
+
+
+async def test_gridgate_run_polls_answers_and_stops_cleanly(tmp_path: Path, catalogs) -> None:
+    fake = FakeTelegram()
+    resident = User(300_001, "李<四>", language_code="zh-TW")
+    fake.queue_update(UpdateFactory(fake.bot(), fake).command(resident, "/start"))
+    async with bot_api(fake) as port:
+        process = await gridgate_run(tmp_path, port)
+        log = await answered_then_stopped(process, fake, resident)
+    assert fake.last("sendMessage").params["text"] == welcome(catalogs["zh_Hant"])
     assert process.returncode == 0, log
     assert "Traceback" not in log
     assert TOKEN not in log and TOKEN.split(":")[1] not in log  # the token never reaches logs
@@ -148,31 +163,12 @@ async def test_a_dropped_long_poll_is_one_warning_and_polling_goes_on(tmp_path: 
             return web.Response(status=200)  # never arrives
         return await handler(request)
 
-    app = web.Application(middlewares=[dropping])
-    add_bot_api(app, fake.server, TOKEN)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
     resident = User(300_003, "Bo", language_code="en")
     fake.queue_update(UpdateFactory(fake.bot(), fake).command(resident, "/start"))
-    process = await gridgate_run(tmp_path, port)
-    try:
-        for _ in range(300):
-            if fake.sent_texts(resident.id) or process.returncode is not None:
-                break
-            await asyncio.sleep(0.1)
-        assert fake.calls_to("sendMessage"), "the bot never answered"
-        assert fake.last("sendMessage").params["text"] == welcome(catalogs["en"])
-        process.send_signal(signal.SIGTERM)
-        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-        await runner.cleanup()
-    log = stderr.decode()
+    async with bot_api(fake, dropping) as port:
+        process = await gridgate_run(tmp_path, port)
+        log = await answered_then_stopped(process, fake, resident)
+    assert fake.last("sendMessage").params["text"] == welcome(catalogs["en"])
     assert process.returncode == 0, log
     assert drops == [0]
     assert "Traceback" not in log and " ERROR " not in log, log
@@ -203,24 +199,17 @@ async def test_a_crash_is_logged_with_its_traceback_as_json(tmp_path: Path) -> N
         return await handler(request)
 
     fake = FakeTelegram()
-    app = web.Application(middlewares=[refusing])
-    add_bot_api(app, fake.server, TOKEN)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
     overlay = tmp_path / "json.toml"
     overlay.write_text('[runtime]\nlog_format = "json"\n', "utf-8")
-    process = await gridgate_run(tmp_path, port, "--config", str(example_config_path()),
-                                 "--config", str(overlay))
-    try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-        await runner.cleanup()
+    async with bot_api(fake, refusing) as port:
+        process = await gridgate_run(tmp_path, port, "--config", str(example_config_path()),
+                                     "--config", str(overlay))
+        try:
+            stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
     assert process.returncode == 1, stderr.decode()
     assert stdout == b""
     records = [json.loads(line) for line in stderr.decode().splitlines()]  # all of it JSON
