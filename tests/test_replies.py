@@ -5,6 +5,7 @@ commit."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -30,6 +31,28 @@ TOO_OLD = "Bad Request: query is too old and response timeout expired or query I
 
 class Killed(BaseException):
     """The process dies (kill -9): nothing after this runs, no handler catches it."""
+
+
+async def killed_at_the_answer(bot: BotEnv, method: str, chat_id: int,
+                               act: Callable[[], Awaitable[object]]) -> None:
+    """Does ``act`` in a process that dies as it makes its ``method`` call to ``chat_id``:
+    after the handler's commit, before the person sees the answer."""
+    calls = bot.fake.server.call
+
+    async def dies_when_answering(called, params, uploads):
+        if called == method and params.get("chat_id") == chat_id:
+            raise Killed
+        return await calls(called, params, uploads)
+
+    bot.fake.server.call = dies_when_answering
+    try:
+        await act()
+    except Killed:
+        pass
+    else:
+        raise AssertionError("the process was meant to die after the commit")
+    finally:
+        bot.fake.server.call = calls
 
 
 def telegram_counts_time(bot: BotEnv) -> list[float]:
@@ -163,21 +186,8 @@ async def test_the_ticket_number_arrives_after_a_crash_right_after_submit(db, ca
     await bind_group(first)
     await to_summary(first, EN)
     summary_at = len(first.texts(EN.id))
-    calls = first.fake.server.call
-
-    async def dies_when_answering(method, params, uploads):
-        if method == "sendMessage" and params.get("chat_id") == EN.id:
-            raise Killed
-        return await calls(method, params, uploads)
-
-    first.fake.server.call = dies_when_answering
-    try:
-        await press(first, EN, "rp:submit")
-    except Killed:
-        pass
-    else:
-        raise AssertionError("the process was meant to die after the commit")
-    first.fake.server.call = calls
+    await killed_at_the_answer(first, "sendMessage", EN.id,
+                               lambda: press(first, EN, "rp:submit"))
     [ticket] = await tickets_of(db, EN)  # committed: the card is on its way to the group
     assert len(first.texts(EN.id)) == summary_at  # the resident still sees the summary
     await stop_bot(first)
@@ -213,21 +223,8 @@ async def test_a_booking_number_arrives_after_a_crash_right_after_the_booking(
                                                   first.clock.now() + timedelta(days=30))
     await _book(first, OWNER_A, slot.id, day="20261125")
     summary = _with_button(first, OWNER_A.id, "ck:ok")
-    calls = first.fake.server.call
-
-    async def dies_when_answering(method, params, uploads):
-        if method == "editMessageText" and params.get("chat_id") == OWNER_A.id:
-            raise Killed
-        return await calls(method, params, uploads)
-
-    first.fake.server.call = dies_when_answering
-    try:
-        await _press(first, OWNER_A, "ck:ok")
-    except Killed:
-        pass
-    else:
-        raise AssertionError("the process was meant to die after the commit")
-    first.fake.server.call = calls
+    await killed_at_the_answer(first, "editMessageText", OWNER_A.id,
+                               lambda: _press(first, OWNER_A, "ck:ok"))
     booking = await _booking(first, ids["a"])
     assert booking is not None and booking.status == "booked"
     async with first.runtime.uow() as uow:
