@@ -7,7 +7,7 @@ schema of the machine's server, as the tests use) with the demo district. N resi
 have a resolved ticket, and the survey's own timer (scheduler/surveys.py: the "survey_ask"
 task handler, as the ticker runs it) writes their questions to the outbox: N sendMessage rows
 with text and buttons, to N private chats. Then the real OutboxSender of the real Application
-(``bot_data["sender_factory"]``, its background loop as ``gridgate run`` starts it) delivers
+(``bot_data.sender_factory``, its background loop as ``gridgate run`` starts it) delivers
 them over HTTP, through python-telegram-bot's own client, to the sandbox's Bot API with
 Telegram's rate limits on (bot/sandbox/flood.py). The sandbox runs in a process of its own,
 as Telegram runs elsewhere, and checks every call against the Bot API specification the
@@ -204,7 +204,7 @@ def received_429(rt: Runtime) -> int:
 async def deliver(rt: Runtime, sandbox: SandboxProcess, count: int, every: float) -> dict:
     app = build_application(rt)
     await app.bot.initialize()
-    sender = app.bot_data["sender_factory"]()
+    sender = app.bot_data.sender_factory()
     limit_time = count / PER_SECOND
     deadline = 3 * limit_time + 60
     rows = []

@@ -252,7 +252,7 @@ async def timed(app: Application, transport: Transport, run: Run, residents: ran
                 concurrency: int, profile: cProfile.Profile | None) -> None:
     gc.collect()
     spent_before = transport.seconds
-    engine = app.bot_data["runtime"].db.engine.sync_engine if "runtime" in app.bot_data else None
+    engine = app.bot_data.runtime.db.engine.sync_engine if app.bot_data.runtime else None
 
     def began(conn) -> None:
         run.transactions += 1

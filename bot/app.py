@@ -7,17 +7,17 @@ from functools import partial
 
 from telegram import Update
 from telegram.ext import (
-    Application,
     ApplicationBuilder,
     CallbackQueryHandler,
     ChatMemberHandler,
     CommandHandler,
-    ContextTypes,
     MessageHandler,
     filters,
 )
 from telegram.request import BaseRequest
 
+from bot.actions.notifier import delivery_notices, rerouted_card_poster
+from bot.context import CONTEXT_TYPES, App, Context
 from bot.delivery import OutboxSender
 from bot.delivery.replies import InlineReplies
 from bot.health import Health
@@ -44,7 +44,6 @@ from handlers import (
 )
 from handlers.commands import publish_command_menus
 from handlers.errors import on_error
-from handlers.notify import delivery_notices, rerouted_card_poster
 from scheduler import backfill, digests, maintenance, retention
 from scheduler.handlers import task_handlers
 from scheduler.ticker import Ticker
@@ -56,7 +55,7 @@ PRIVATE = filters.ChatType.PRIVATE & NEW_MESSAGES
 
 
 def build_application(rt: Runtime, *, request: BaseRequest | None = None,
-                      get_updates_request: BaseRequest | None = None) -> Application:
+                      get_updates_request: BaseRequest | None = None) -> App:
     token = rt.config.telegram.token
     if not token:
         raise ValueError("a bot token is required to build the application")
@@ -68,6 +67,7 @@ def build_application(rt: Runtime, *, request: BaseRequest | None = None,
         # Answers sent while handling an update wait out a 429 and do not stop at a press
         # that can no longer be answered.
         .rate_limiter(InlineReplies())
+        .context_types(CONTEXT_TYPES)
         .concurrent_updates(ChatOrderedUpdateProcessor(
             rt.db, rt.clock, workers=rt.config.runtime.max_concurrent_updates,
             metrics=rt.metrics))
@@ -79,18 +79,19 @@ def build_application(rt: Runtime, *, request: BaseRequest | None = None,
         builder = builder.request(request).get_updates_request(get_updates_request or request)
     elif get_updates_request is not None:
         builder = builder.get_updates_request(get_updates_request)
-    app = builder.build()
-    app.bot_data["runtime"] = rt
-    app.bot_data["sender_factory"] = partial(OutboxSender, rt.db, rt.clock, rt.config, app.bot,
+    app: App = builder.build()
+    data = app.bot_data
+    data.runtime = rt
+    data.sender_factory = partial(OutboxSender, rt.db, rt.clock, rt.config, app.bot,
                                              post_card=rerouted_card_poster(rt),
                                              lease=rt.config.delivery.lease,
                                              metrics=rt.metrics,
                                              notices=delivery_notices(rt))
-    app.bot_data["health"] = Health(rt.db, rt.clock, rt.config, ask_bot_api=app.bot.get_me)
-    app.bot_data["ticker"] = Ticker(rt.db, rt.clock, task_handlers(rt),
-                                    batch_size=rt.config.scheduler.batch_size,
-                                    backoffs=rt.config.scheduler.retry_backoffs,
-                                    lease=rt.config.scheduler.lease)
+    data.health = Health(rt.db, rt.clock, rt.config, ask_bot_api=app.bot.get_me)
+    data.tick = Ticker(rt.db, rt.clock, task_handlers(rt),
+                       batch_size=rt.config.scheduler.batch_size,
+                       backoffs=rt.config.scheduler.retry_backoffs,
+                       lease=rt.config.scheduler.lease).tick
     register_handlers(app)
     # Timers live in the database, so a restart loses none and several processes share them;
     # this tick only asks it what is due.
@@ -106,7 +107,7 @@ def build_application(rt: Runtime, *, request: BaseRequest | None = None,
     return app
 
 
-def register_handlers(app: Application) -> None:
+def register_handlers(app: App) -> None:
     # Flows with drafts run in handler groups of their own before group 0; each takes only
     # the updates of people who have its draft and lets everything else through.
     report.register(app)
@@ -150,49 +151,46 @@ def register_handlers(app: Application) -> None:
     app.add_error_handler(on_error)
 
 
-async def _post_init(app: Application) -> None:
-    rt: Runtime = app.bot_data["runtime"]
+async def _post_init(app: App) -> None:
+    rt = app.bot_data.runtime
     await publish_command_menus(app.bot, rt.catalogs, rt.config.default_language)
     await digests.schedule_upcoming(rt)  # idempotent: each digest is scheduled once
     await backfill.arm_missing(rt)  # idempotent: only tickets without timers
     # The outbox sender runs beside the update processing for the life of the process.
-    sender: OutboxSender = app.bot_data["sender_factory"]()
-    app.bot_data["sender"] = sender
+    sender = app.bot_data.sender = app.bot_data.sender_factory()
     sender.start()
 
 
-async def _post_stop(app: Application) -> None:
-    sender: OutboxSender | None = app.bot_data.pop("sender", None)
+async def _post_stop(app: App) -> None:
+    sender, app.bot_data.sender = app.bot_data.sender, None
     if sender is not None:
         await sender.stop()
 
 
-async def _tick(context: ContextTypes.DEFAULT_TYPE) -> None:
-    ticker: Ticker = context.bot_data["ticker"]
-    rt: Runtime = context.bot_data["runtime"]
-    ran = await ticker.tick()
+async def _tick(context: Context) -> None:
+    rt = context.runtime
+    ran = await context.bot_data.tick()
     # Marked after a whole tick: /readyz fails when ticks stop coming (or hang).
-    context.bot_data["health"].ticked()
+    context.bot_data.health.ticked()
     rt.metrics.last_tick.set_to_current_time()
     rt.metrics.scheduler_tasks.inc(ran)
 
 
-async def _purge_processed_updates(context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt: Runtime = context.bot_data["runtime"]
+async def _purge_processed_updates(context: Context) -> None:
+    rt = context.runtime
     await maintenance.purge_processed_updates(rt.db, rt.clock,
                                               rt.config.runtime.processed_update_retention)
     await maintenance.forget_invite_guesses(rt.db, rt.clock)
 
 
-async def _ensure_digests(context: ContextTypes.DEFAULT_TYPE) -> None:
+async def _ensure_digests(context: Context) -> None:
     # Each digest schedules the next; should one fail for good (its retries spent), this
     # makes sure the cadence goes on all the same (idempotent: each is scheduled once).
-    await digests.schedule_upcoming(context.bot_data["runtime"])
+    await digests.schedule_upcoming(context.runtime)
 
 
-async def _post_shutdown(app: Application) -> None:
-    rt: Runtime = app.bot_data["runtime"]
-    await rt.db.dispose()
+async def _post_shutdown(app: App) -> None:
+    await app.bot_data.runtime.db.dispose()
 
 
 ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY,

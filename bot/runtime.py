@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from telegram.ext import CallbackContext
-
 from bot.clock import Clock
 from bot.config import Config
 from bot.i18n import Catalogs, Translator
@@ -32,7 +30,3 @@ class Runtime:
 
     def is_admin(self, user_id: int | None) -> bool:
         return user_id is not None and user_id in self.config.admins
-
-
-def runtime(context: CallbackContext) -> Runtime:
-    return context.bot_data["runtime"]

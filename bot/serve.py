@@ -115,7 +115,7 @@ async def serve(config: Config, options: ServeOptions = ServeOptions()) -> int:
             # Before the Bot API is reached: /healthz answers (and /readyz says what is
             # missing) while Telegram cannot be reached, instead of a process that looks dead.
             # Updates a webhook brings meanwhile wait in the inbox for the dispatcher.
-            server = WebServer(db=db, clock=clock, health=app.bot_data["health"],
+            server = WebServer(db=db, clock=clock, health=app.bot_data.health,
                                metrics=rt.metrics, webhook=hook)
             host = options.listen or config.server.listen
             try:
@@ -166,7 +166,7 @@ async def _drain_outbox(app: Application, sender: OutboxSender,
                     "instance")
         return
     try:
-        async with UnitOfWork(app.bot_data["runtime"].db) as uow:
+        async with UnitOfWork(app.bot_data.runtime.db) as uow:
             last = await uow.outbox.last_id()
         await sender.drain(timeout=left(), up_to=last)
     except TimeoutError as exc:
@@ -292,7 +292,7 @@ async def _shut_down(app: Application, config: Config, server: WebServer | None,
         await app.updater.stop()
     if app.running:
         await app.stop()  # handles what polling fetched; lets a running tick finish
-        sender = app.bot_data.get("sender")
+        sender = app.bot_data.sender
         if sender is not None:
             await _drain_outbox(app, sender, left)
         if app.post_stop:

@@ -10,12 +10,13 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 from telegram.helpers import create_deep_linked_url
 
-from bot.runtime import runtime
+from bot.context import runtime
 from bot.services import binding
 from bot.services.binding import Outcome
 from bot.services.text import user_html
+from bot.views.places import place_html
 from handlers import keyboards
-from handlers.common import group_info, is_group, language_of, place_html
+from handlers.common import group_info, is_group, language_of
 
 log = logging.getLogger(__name__)
 

@@ -39,16 +39,17 @@ from telegram.ext import (
     filters,
 )
 
+from bot.actions.notifier import Notifier
+from bot.context import runtime
 from bot.i18n import Translator
 from bot.logs import bind_log_context
-from bot.runtime import Runtime, runtime
+from bot.runtime import Runtime
 from bot.services import bookings, routing
 from bot.services.bookings import BookingRefused, Problem
 from bot.services.text import user_html
+from bot.views.cards import BOOKING_LABELS, day_label, slot_label, topic_names
 from handlers import relay as relay_handlers
-from handlers.cards import BOOKING_LABELS, day_label, slot_label, topic_names
 from handlers.common import conversation_is, translator_for
-from handlers.notify import Notifier
 from handlers.replies import Kept, keep, send_kept
 from storage.models import Booking, CheckupSlot, Draft, OrgNode, Ticket
 from storage.uow import UnitOfWork

@@ -32,17 +32,18 @@ from telegram.ext import (
 )
 from telegram.helpers import mention_html
 
+from bot.actions.notifier import Notifier, bring_copy_up_to_date
+from bot.context import runtime
 from bot.i18n import Translator
 from bot.logs import bind_log_context
-from bot.runtime import Runtime, runtime
+from bot.runtime import Runtime
 from bot.services import bookings
 from bot.services.bookings import BookingRefused, Change, Problem
 from bot.services.text import user_html
+from bot.views.cards import BOOKING_PREFIX, role_name, slot_label
 from handlers import slots as slot_handlers
-from handlers.cards import BOOKING_PREFIX, role_name, slot_label
 from handlers.common import is_group, translator_for
 from handlers.membership_check import Membership, membership
-from handlers.notify import Notifier, bring_copy_up_to_date
 from handlers.tickets_group import say, short, thread_of, worker_name
 from storage.models import CheckupSlot, Ticket
 from storage.uow import UnitOfWork

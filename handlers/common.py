@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import html
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from contextvars import ContextVar
 
 from telegram import Chat, Message, Update
@@ -12,8 +11,6 @@ from bot.i18n import Translator
 from bot.runtime import Runtime
 from bot.services import users
 from bot.services.binding import GroupInfo
-from bot.services.grids import path_label
-from storage.models import OrgNode
 from storage.uow import UnitOfWork
 
 
@@ -80,8 +77,3 @@ def command_of(message: Message) -> str | None:
 def is_group(update: Update) -> bool:
     chat = update.effective_chat
     return chat is not None and chat.type in (Chat.GROUP, Chat.SUPERGROUP)
-
-
-def place_html(path: Sequence[OrgNode], language: str) -> str:
-    """A node's path for HTML messages; names come from imported files, so they are escaped."""
-    return html.escape(path_label(path, language))

@@ -44,8 +44,9 @@ from telegram.ext import (
 )
 
 from bot.config import Config
+from bot.context import runtime
 from bot.i18n import Translator
-from bot.runtime import Runtime, runtime
+from bot.runtime import Runtime
 from bot.services import credit_code, enterprises
 from bot.services.credit_code import CodeProblem
 from bot.services.enterprises import (
@@ -61,8 +62,9 @@ from bot.services.enterprises import (
 )
 from bot.services.phones import mask_phone
 from bot.services.text import user_html
-from handlers.cards import local_time, trimmed
-from handlers.common import command_of, conversation_is, place_html, translator_for
+from bot.views.cards import local_time, trimmed
+from bot.views.places import place_html
+from handlers.common import command_of, conversation_is, translator_for
 from handlers.relay import stop_on_error
 from storage.models import Draft, Enterprise
 from storage.uow import UnitOfWork

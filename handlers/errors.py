@@ -8,7 +8,7 @@ from telegram import Chat, Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from bot.runtime import runtime
+from bot.context import runtime
 from handlers.common import translator_for
 from storage.uow import DuplicateUpdate
 

@@ -7,7 +7,7 @@ import logging
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot.runtime import runtime
+from bot.context import runtime
 from handlers import freetext, keyboards
 from handlers.common import language_of
 

@@ -17,8 +17,9 @@ from telegram import InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes
 
+from bot.context import runtime
 from bot.i18n import Translator
-from bot.runtime import Runtime, runtime
+from bot.runtime import Runtime
 from bot.services import freetext, relay, reporting, tickets
 from bot.services.relay import TEXT, Content, Verdict
 from handlers import freetext_keyboards as kb

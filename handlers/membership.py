@@ -7,11 +7,11 @@ import logging
 from telegram import Chat, ChatMember, Update
 from telegram.ext import ContextTypes
 
+from bot.actions.notifier import rerouted_card_poster
+from bot.context import runtime
 from bot.delivery.facts import group_gone
-from bot.runtime import runtime
 from bot.services import groups
 from handlers.common import group_info
-from handlers.notify import rerouted_card_poster
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """Is this person a member of this group? Asked of Telegram (getChatMember) and remembered for
 `telegram.membership_cache_ttl`, so a busy group does not cost one API call per button press.
 
-The cache lives in the Application's bot_data: it is per process and starts empty after a
-restart, which only means Telegram is asked again.
+The cache lives in the Application's bot data (``BotData.caches``): it is per process and
+starts empty after a restart, which only means Telegram is asked again.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from telegram import ChatMember
 from telegram.error import TelegramError
 from telegram.ext import CallbackContext
 
-from bot.runtime import runtime
+from bot.context import runtime
 
 log = logging.getLogger(__name__)
 
-_BOT_DATA_KEY = "membership_cache"
+_CACHE_KEY = "membership_cache"
 _MEMBER_STATUSES = {ChatMember.OWNER, ChatMember.ADMINISTRATOR, ChatMember.MEMBER}
 # Past this many entries, expired ones are swept out on the next write.
 _SWEEP_ABOVE = 5000
@@ -52,7 +52,7 @@ class MembershipCache:
 
 
 def cache_of(context: CallbackContext) -> MembershipCache:
-    return context.bot_data.setdefault(_BOT_DATA_KEY, MembershipCache())
+    return context.bot_data.caches.setdefault(_CACHE_KEY, MembershipCache())
 
 
 def is_member_status(member: ChatMember) -> bool:

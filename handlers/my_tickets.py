@@ -41,23 +41,25 @@ from telegram.ext import (
     filters,
 )
 
+from bot.actions.notifier import Notifier
+from bot.context import runtime
 from bot.i18n import N_, Translator
 from bot.logs import bind_log_context
-from bot.runtime import Runtime, runtime
+from bot.runtime import Runtime
 from bot.services import relay, reporting, tickets
 from bot.services.relay import Verdict
 from bot.services.text import user_html
 from bot.services.tickets import TicketRefused
-from handlers import relay as relay_handlers
-from handlers.cards import (
+from bot.views.cards import (
     STATUS_LABELS,
     SYSTEM_REASONS,
     category_name,
     local_time,
     trimmed,
 )
-from handlers.common import command_of, conversation_is, place_html, translator_for
-from handlers.notify import Notifier
+from bot.views.places import place_html
+from handlers import relay as relay_handlers
+from handlers.common import command_of, conversation_is, translator_for
 from handlers.survey import rating_words
 from storage.models import OPEN_STATUSES, Draft, Ticket, TicketEvent
 from storage.uow import UnitOfWork

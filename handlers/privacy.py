@@ -22,13 +22,14 @@ from datetime import timedelta
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, filters
 
+from bot.actions.notifier import Notifier
+from bot.context import runtime
 from bot.i18n import N_, Translator
-from bot.runtime import Runtime, runtime
+from bot.runtime import Runtime
 from bot.services import privacy
 from bot.services.privacy import ErasurePlan, TicketErasure, UserErasure
-from handlers.cards import slot_label
+from bot.views.cards import slot_label
 from handlers.common import translator_for
-from handlers.notify import Notifier
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)

@@ -27,17 +27,18 @@ from telegram import Message, Update
 from telegram import User as TelegramUser
 from telegram.ext import Application, ApplicationHandlerStop, ContextTypes, MessageHandler, filters
 
+from bot.actions.notifier import Notifier
+from bot.context import runtime
 from bot.delivery.calls import REACT_WHEN_SENT
 from bot.i18n import Translator
 from bot.logs import bind_log_context
-from bot.runtime import Runtime, runtime
+from bot.runtime import Runtime
 from bot.services import freetext, relay, tickets
 from bot.services.relay import CAPTION_LIMIT, TEXT, TEXT_LIMIT, Content, Verdict
 from bot.services.text import user_html
+from bot.views.cards import STATUS_LABELS, role_name
 from handlers import freetext_keyboards
-from handlers.cards import STATUS_LABELS, role_name
 from handlers.common import translator_for
-from handlers.notify import Notifier
 from handlers.report import emergency_text
 from storage.models import OrgNode, Ticket
 from storage.uow import UnitOfWork

@@ -17,7 +17,6 @@ from typing import Any
 from telegram import TelegramObject
 from telegram.ext import ContextTypes
 
-from bot.delivery import OutboxSender
 from bot.runtime import Runtime
 from bot.services.relay import ANSWER
 from storage.models import OutboxMessage, Ticket
@@ -50,8 +49,5 @@ def keep(rt: Runtime, uow: UnitOfWork, chat_id: int, method: str, params: dict[s
 
 async def send_kept(context: ContextTypes.DEFAULT_TYPE, kept: Kept) -> None:
     """Send a kept reply now (after the commit of the transaction that wrote it)."""
-    bot_data = context.application.bot_data
-    # The running sender keeps this process's count of Telegram's limits; the tests and a
-    # process that has not started one make a sender for the occasion.
-    sender: OutboxSender = bot_data.get("sender") or bot_data["sender_factory"]()
-    await sender.send_held(kept.row.id, kept.row.chat_id, kept.row.not_before)
+    await context.bot_data.outbox_sender().send_held(kept.row.id, kept.row.chat_id,
+                                                     kept.row.not_before)

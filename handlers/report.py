@@ -32,17 +32,19 @@ from telegram.ext import (
     filters,
 )
 
+from bot.actions.notifier import Notifier
 from bot.config import tier_of
+from bot.context import runtime
 from bot.i18n import Translator
 from bot.logs import bind_log_context
-from bot.runtime import Runtime, runtime
+from bot.runtime import Runtime
 from bot.services import reporting, tickets
 from bot.services.reporting import Answer, Outcome, Problem, Report, Step, Submitted
 from bot.services.text import user_html
+from bot.views.cards import STATUS_LABELS, WAY_LABELS, category_name, day_label, trimmed
+from bot.views.places import place_html
 from handlers import report_keyboards as kb
-from handlers.cards import STATUS_LABELS, WAY_LABELS, category_name, day_label, trimmed
-from handlers.common import conversation_is, place_html, translator_for
-from handlers.notify import Notifier
+from handlers.common import conversation_is, translator_for
 from handlers.replies import Kept, keep, send_kept
 from storage.models import Draft, OrgNode, Ticket
 from storage.uow import UnitOfWork

@@ -31,12 +31,13 @@ from telegram.ext import ContextTypes
 
 from bot.config import format_duration
 from bot.config_types import parse_duration
+from bot.context import runtime
 from bot.i18n import Translator
-from bot.runtime import Runtime, runtime
+from bot.runtime import Runtime
 from bot.services import audit, bookings
 from bot.services.bookings import BookingRefused, SlotPlan
 from bot.services.calendar import WorkCalendar
-from handlers.cards import BOOKING_PREFIX, slot_label
+from bot.views.cards import BOOKING_PREFIX, slot_label
 from handlers.common import is_group, translator_for
 from handlers.tickets_group import short
 from storage.models import OrgNode

@@ -9,14 +9,15 @@ from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+from bot.context import runtime
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, Translator
-from bot.runtime import runtime
 from bot.services import users
 from bot.services.groups import set_group_language
+from bot.views.places import place_html
 from handlers import keyboards, report
 from handlers.binding import bind_in_group
 from handlers.commands import command_list, publish_chat_menu
-from handlers.common import group_info, is_group, language_of, place_html, translator_for
+from handlers.common import group_info, is_group, language_of, translator_for
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from datetime import timedelta
 from telegram import InputFile, Update
 from telegram.ext import ContextTypes
 
+from bot.context import runtime
 from bot.i18n import Translator
-from bot.runtime import runtime
 from bot.services import charts, stats
 from bot.services.stats import Line, Report, Tally
 from bot.services.text import user_html

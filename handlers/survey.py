@@ -31,15 +31,17 @@ from telegram.ext import (
     filters,
 )
 
+from bot.actions.notifier import Notifier
+from bot.context import runtime
 from bot.i18n import N_, Translator
-from bot.runtime import Runtime, runtime
+from bot.runtime import Runtime
 from bot.services import relay, reporting, surveys
 from bot.services.surveys import Answer, Outcome, SurveyProblem
 from bot.services.text import user_html
+from bot.views.cards import category_name, trimmed, your_request
+from bot.views.places import place_html
 from handlers import relay as relay_handlers
-from handlers.cards import category_name, trimmed, your_request
-from handlers.common import command_of, conversation_is, place_html, translator_for
-from handlers.notify import Notifier
+from handlers.common import command_of, conversation_is, translator_for
 from storage.models import OrgNode, Ticket, TicketSurvey
 from storage.uow import UnitOfWork
 

@@ -41,16 +41,18 @@ from telegram.ext import (
 )
 from telegram.helpers import mention_html
 
+from bot.actions.notifier import Notifier, bring_copy_up_to_date
 from bot.config import Config
+from bot.context import runtime
 from bot.i18n import N_, Translator
 from bot.logs import bind_log_context
-from bot.runtime import Runtime, runtime
+from bot.runtime import Runtime
 from bot.services import routing, surveys, tickets
 from bot.services.grids import path_label
 from bot.services.relay import clean_name
 from bot.services.text import user_html, utf16_len
 from bot.services.tickets import Refusal, TicketRefused
-from handlers.cards import (
+from bot.views.cards import (
     ACTION_PREFIX,
     STATUS_LABELS,
     SYSTEM_REASONS,
@@ -59,9 +61,9 @@ from handlers.cards import (
     trimmed,
     your_request,
 )
-from handlers.common import is_group, place_html, translator_for
+from bot.views.places import place_html
+from handlers.common import is_group, translator_for
 from handlers.membership_check import Membership, membership
-from handlers.notify import Notifier, bring_copy_up_to_date
 from handlers.survey import rating_words
 from storage.models import OPEN_STATUSES, OrgNode, Ticket, TicketEvent
 from storage.uow import UnitOfWork

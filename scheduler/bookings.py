@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from telegram.helpers import mention_html
 
+from bot.actions.notifier import Notifier
 from bot.i18n import resolve_language
 from bot.runtime import Runtime
 from bot.services import bookings
 from bot.services.text import user_html
-from handlers.cards import slot_label
-from handlers.notify import Notifier
+from bot.views.cards import slot_label
 from scheduler.ticker import TaskHandler
 from storage.models import ScheduledTask
 from storage.uow import UnitOfWork

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from bot.actions.notifier import Notifier
 from bot.i18n import Translator
 from bot.runtime import Runtime
-from handlers.cards import your_request
-from handlers.notify import Notifier
+from bot.views.cards import your_request
 from scheduler.passing_up import pass_up
 from scheduler.ticker import TaskHandler
 from storage.models import OrgNode, ScheduledTask, Ticket, TicketStatus

@@ -12,11 +12,11 @@ from datetime import datetime
 
 from telegram.helpers import mention_html
 
+from bot.actions.notifier import Notifier
 from bot.i18n import Translator
 from bot.runtime import Runtime
 from bot.services import routing, tickets
-from handlers.cards import local_time, your_request
-from handlers.notify import Notifier
+from bot.views.cards import local_time, your_request
 from scheduler.passing_up import pass_up
 from scheduler.ticker import TaskHandler
 from storage.models import OPEN_STATUSES, GroupChat, ScheduledTask, Ticket

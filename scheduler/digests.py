@@ -20,13 +20,13 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime, time
 
+from bot.actions.notifier import Notifier
 from bot.config import Config
 from bot.delivery.uploads import chart_placeholder
 from bot.i18n import Translator
 from bot.runtime import Runtime
 from bot.services import stats
 from bot.services.stats import Cadence
-from handlers.notify import Notifier
 from handlers.stats import NAME_LIMIT, chart_caption, chart_spec, render_text
 from scheduler.ticker import TaskHandler
 from storage.models import ScheduledTask

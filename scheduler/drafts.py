@@ -32,9 +32,9 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.i18n import Translator, resolve_language
 from bot.runtime import Runtime
 from bot.services import freetext, reporting
+from bot.views.cards import local_time
 from handlers import my_tickets, report
 from handlers import report_keyboards as kb
-from handlers.cards import local_time
 from scheduler.ticker import TaskHandler
 from storage.models import OPEN_STATUSES, Draft, ScheduledTask, Ticket
 from storage.repositories.drafts import CHECK_KIND, is_private

@@ -6,12 +6,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from bot.actions.notifier import Notifier
 from bot.i18n import Translator
 from bot.runtime import Runtime
 from bot.services import tickets
 from bot.services.tickets import TicketRefused
-from handlers.common import place_html
-from handlers.notify import Notifier
+from bot.views.places import place_html
 from storage.models import Ticket
 from storage.uow import UnitOfWork
 

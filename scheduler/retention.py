@@ -53,7 +53,7 @@ async def arm(rt: Runtime) -> None:
 
 async def ensure_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     """The periodic job (bot.app): arms the day's sweep; idempotent."""
-    await arm(context.bot_data["runtime"])
+    await arm(context.bot_data.runtime)
 
 
 def retention_handlers(rt: Runtime) -> dict[str, TaskHandler]:

@@ -7,9 +7,9 @@ puts itself off until they end, as a new task, since the running one is marked d
 
 from __future__ import annotations
 
+from bot.actions.notifier import Notifier
 from bot.runtime import Runtime
 from bot.services import surveys
-from handlers.notify import Notifier
 from handlers.survey import question, tell_workers
 from scheduler.ticker import TaskHandler
 from storage.models import ScheduledTask

@@ -64,12 +64,12 @@ class BotEnv:
     async def deliver(self) -> None:
         """Run the outbox sender until nothing is due, as the background loop would; rate
         limits run on a clock that sleeping moves, so tests never wait for real."""
-        await self.app.bot_data["sender_factory"](
+        await self.app.bot_data.sender_factory(
             monotonic=self.monotonic, sleep=self.monotonic.sleep).drain()
 
     async def tick(self) -> int:
         """Run the scheduled tasks that are due at the fake clock's time, as the tick would."""
-        return await self.app.bot_data["ticker"].tick()
+        return await self.app.bot_data.tick()
 
     async def send(self, update: Update) -> None:
         """Deliver an update the way the polling loop does, and wait until it is handled."""

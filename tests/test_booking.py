@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.services import bookings
 from bot.services.bookings import BookingRefused, Problem
-from handlers.cards import day_label
+from bot.views.cards import day_label
 from storage.models import Booking, CheckupSlot, Enterprise, EnterpriseContact
 from tests.harness import ADMIN, BotEnv
 from tests.telegram_fake import Chat, User

@@ -179,8 +179,8 @@ async def test_group_language_is_for_admins(bot: BotEnv) -> None:
 
 
 async def test_removing_the_bot_reroutes_open_tickets_up_the_tree(bot: BotEnv, db) -> None:
+    from bot.actions.notifier import Notifier
     from bot.services import tickets
-    from handlers.notify import Notifier
 
     community = Chat(-1001000000003, "supergroup", title="东湖第一社区")
     await bot.send(bot.updates.command(GROUP, "/bind", GRID, user=ADMIN))
@@ -212,8 +212,8 @@ async def test_the_right_to_create_topics_follows_the_bots_membership(bot: BotEn
     """In a forum where the bot is a plain member every ticket used to ask for a topic and be
     refused; the bot's right is known from its membership updates, and cards go to the
     General topic without asking."""
+    from bot.actions.notifier import Notifier
     from bot.services import tickets
-    from handlers.notify import Notifier
 
     forum = Chat(-1001000000005, "supergroup", title="网格论坛", is_forum=True)
 
@@ -257,8 +257,8 @@ async def test_a_claimed_ticket_re_routed_arrives_unclaimed_with_its_history(
         bot: BotEnv, db) -> None:
     """The bot was removed from a grid group while a worker there held a ticket: in the
     community's group nobody could act on it in the name of someone who is not there."""
+    from bot.actions.notifier import Notifier
     from bot.services import tickets
-    from handlers.notify import Notifier
 
     t = bot.runtime.translator("zh_Hans")
     community = Chat(-1001000000003, "supergroup", title="东湖第一社区")

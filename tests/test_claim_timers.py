@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from bot.actions.notifier import Notifier
 from bot.services import tickets
-from handlers.notify import Notifier
 from tests.harness import ADMIN, BotEnv
 from tests.telegram_fake import Chat, User
 

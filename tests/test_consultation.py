@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from handlers.cards import day_label
+from bot.views.cards import day_label
 from storage.models import Enterprise, EnterpriseContact, Ticket
 from tests.harness import ADMIN, BotEnv
 from tests.telegram_fake import Chat, User

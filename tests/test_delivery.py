@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 from telegram.warnings import PTBUserWarning
 
+from bot.actions.notifier import Notifier, delivery_notices
 from bot.clock import FakeClock
 from bot.config import Config
 from bot.delivery import OutboxSender, reroute_from_group
@@ -26,7 +27,6 @@ from bot.runtime import Runtime
 from bot.services import tickets
 from bot.services.groups import migrated as group_migrated
 from bot.startup import prepare
-from handlers.notify import Notifier, delivery_notices
 from storage.db import Database
 from storage.models import (
     GroupChat,

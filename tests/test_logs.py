@@ -223,7 +223,7 @@ PERSONAL = (RESIDENT.first_name, RESIDENT.last_name, RESIDENT.username, *PHONE_F
 
 
 def _log_each_task(bot: BotEnv) -> None:
-    ticker = bot.app.bot_data["ticker"]
+    ticker = bot.app.bot_data.tick.__self__
 
     def logged(kind, handler):
         async def run(uow, task) -> None:

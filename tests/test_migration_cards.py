@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.actions.notifier import Notifier, rerouted_card_poster
 from bot.services import groups, tickets
-from handlers.notify import Notifier, rerouted_card_poster
 from storage.models import GroupChat, OutboxMessage, Ticket
 from tests.harness import BotEnv
 from tests.telegram_fake import Chat, User

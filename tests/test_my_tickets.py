@@ -9,10 +9,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from bot.actions.notifier import Notifier
 from bot.services import tickets
 from bot.services.tickets import NewReport
-from handlers.cards import STATUS_LABELS
-from handlers.notify import Notifier
+from bot.views.cards import STATUS_LABELS
 from storage.models import Draft
 from tests.harness import BotEnv
 from tests.telegram_fake import Chat

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from bot.actions.notifier import Notifier
 from bot.sandbox.apispec import html_visible_text
 from bot.services import tickets
 from bot.services.tickets import NewReport
 from handlers import fallback, my_tickets, relay
-from handlers.notify import Notifier
 from storage.models import GroupChat, OutboxMessage, TicketAttachment, TicketEvent
 from tests.harness import BotEnv
 from tests.telegram_fake import Chat, User

@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from bot.sandbox.apispec import html_visible_text
 from bot.services import tickets
+from bot.views.cards import STATUS_LABELS, category_name
 from handlers import report
-from handlers.cards import STATUS_LABELS, category_name
 from storage.models import Draft, OutboxMessage, Ticket, TicketAttachment, TicketReporter
 from storage.uow import UnitOfWork
 from tests.harness import ADMIN, BotEnv, make_config, start_bot, stop_bot

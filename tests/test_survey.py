@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.actions.notifier import Notifier
 from bot.clock import FakeClock
 from bot.services import tickets
-from handlers.notify import Notifier
 from storage.models import TicketSurvey
 from tests.harness import ADMIN, BotEnv, start_bot, stop_bot
 from tests.telegram_fake import Chat, User

@@ -63,7 +63,7 @@ async def hooked(bot: BotEnv) -> AsyncIterator[Hooked]:
     dispatcher = InboxDispatcher(bot.app, rt.db, rt.clock, lease=timedelta(seconds=30),
                                  poll=0.05)
     inbox = Inbox(rt.db, rt.clock, bot.app, dispatcher)
-    server = WebServer(db=rt.db, clock=rt.clock, health=bot.app.bot_data["health"],
+    server = WebServer(db=rt.db, clock=rt.clock, health=bot.app.bot_data.health,
                        metrics=rt.metrics,
                        webhook=Webhook(path="/telegram/hook", secret=SECRET,
                                        receive=inbox.receive))
@@ -281,7 +281,7 @@ async def test_health_readiness_and_metrics(hooked: Hooked) -> None:
     env = hooked.env
     status, body = await hooked.get("/healthz")
     assert (status, body) == (200, '{"alive": true}')
-    health = env.app.bot_data["health"]
+    health = env.app.bot_data.health
     health.ticked()
     status, body = await hooked.get("/readyz")
     assert status == 200, body

@@ -12,8 +12,8 @@ from telegram.ext import CommandHandler
 from bot.config import load_config
 from bot.i18n import Catalogs, format_duration, format_names
 from bot.sandbox.apispec import html_visible_text
+from bot.views.cards import topic_names
 from handlers import commands
-from handlers.cards import topic_names
 from locales import tools
 from tests import test_booking as booking
 from tests import test_consultation as consultation

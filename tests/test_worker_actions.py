@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bot.actions.notifier import Notifier
 from bot.services import tickets
 from bot.services.grids import path_label
 from handlers import fallback, tickets_group
-from handlers.notify import Notifier
 from storage.db import Database
 from storage.models import Draft, ProcessedUpdate, Ticket, TicketEvent, TicketMessage
 from storage.repositories.tickets import TicketRepository

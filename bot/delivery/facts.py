@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 # centre's group ``to`` that the ticket's card never reached ``meant_for``;
 # resident_unreachable(uow, ticket, group) tells the ticket's group that its resident blocked
 # the bot; card_arrived(uow, ticket, to, meant_for) takes card_failed back, the card having
-# reached ``meant_for`` after all. The real ones (handlers.notify) speak the group's language.
+# reached ``meant_for`` after all. The real ones (bot.actions.notifier) speak the group's language.
 CardFailed = Callable[[UnitOfWork, Ticket, GroupChat, GroupChat], Awaitable[None]]
 ResidentUnreachable = Callable[[UnitOfWork, Ticket, GroupChat], Awaitable[None]]
 

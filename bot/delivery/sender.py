@@ -31,11 +31,11 @@ Running it (the Application does not start it by itself)::
 
     async def post_init(app):            # ApplicationBuilder().post_init(...)
         sender = OutboxSender(rt.db, rt.clock, rt.config, app.bot, post_card=...)
-        app.bot_data["outbox_sender"] = sender
+        app.bot_data.sender = sender
         sender.start()                   # an asyncio task running run_forever()
 
     async def post_stop(app):            # ApplicationBuilder().post_stop(...)
-        await app.bot_data["outbox_sender"].stop()
+        await app.bot_data.sender.stop()
 
 Use ``asyncio.create_task`` (what ``start`` does), not ``Application.create_task``: the
 Application waits for its own tasks to finish before ``post_stop`` runs, and this one never

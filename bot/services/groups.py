@@ -22,7 +22,7 @@ PostCard = Callable[[UnitOfWork, Ticket, GroupChat, str], Awaitable[None] | None
 REROUTED = "rerouted"  # the bot can no longer post in the group that had the ticket
 MIGRATED = "migrated"  # the group became a supergroup, where the old card is not valid
 
-# Plain text, not translated: the real card renderer passed as post_card (handlers.notify)
+# Plain text, not translated: the real card renderer passed as post_card (bot.actions.notifier)
 # shows a translated note of its own instead.
 NOTES = {
     REROUTED: "↪️ Ticket <b>{number}</b> was moved here: the bot can no longer post in the "

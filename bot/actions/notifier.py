@@ -14,7 +14,7 @@ from bot.runtime import Runtime
 from bot.services import routing
 from bot.services.groups import MIGRATED, PostCard
 from bot.services.text import user_html
-from handlers.cards import card_keyboard, card_text, category_name
+from bot.views.cards import card_keyboard, card_text, category_name
 from storage.models import GroupChat, Ticket
 from storage.repositories.tickets import CARD_COPY
 from storage.uow import UnitOfWork

@@ -1,0 +1,83 @@
+"""The one way the Telegram door shows an action's ``Answer``, after the action committed.
+
+A press is answered first (with its alert or toast), then the pressed message is edited,
+then the messages are sent in order. When the pressed message cannot be edited, the answer
+still reaches the person: "not modified" (the same button pressed twice) means the message
+already shows it and is left so; any other refusal (too old, deleted, not a text message)
+sends the edit as a new message instead. Taking buttons away is a courtesy: if it fails, it
+is let go.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Message, Update
+from telegram.error import BadRequest
+
+from bot.context import Context
+from bot.delivery.render import reply_markup
+from bot.views import Answer, Attachment, Kept, View
+
+log = logging.getLogger(__name__)
+
+
+async def show(update: Update, context: Context, answer: Answer) -> None:
+    query = update.callback_query
+    if query is not None:
+        await query.answer(answer.alert or answer.toast, show_alert=answer.alert is not None)
+        if isinstance(answer.edit, Kept):
+            await send_kept(context, answer.edit)
+        elif answer.edit is not None:
+            await _edit(update, context, answer.edit)
+        elif answer.unbutton:
+            try:
+                await query.edit_message_reply_markup(reply_markup=None)
+            except BadRequest as exc:
+                log.debug("could not take the buttons away: %s", exc.message)
+    for item in answer.say:
+        if isinstance(item, Kept):
+            await send_kept(context, item)
+        else:
+            await send(context, update.effective_chat.id, item)
+
+
+async def send(context: Context, chat_id: int, view: View, *,
+               reply_to: int | None = None) -> Message:
+    """Send one view to ``chat_id`` now; its attachments follow the text."""
+    reply = {} if reply_to is None else {"reply_to_message_id": reply_to,
+                                         "allow_sending_without_reply": True}
+    sent = await context.bot.send_message(chat_id, view.text, parse_mode="HTML",
+                                          reply_markup=reply_markup(view), **reply)
+    for attachment in view.attachments:
+        await _attach(context, chat_id, attachment)
+    return sent
+
+
+async def send_kept(context: Context, kept: Kept) -> None:
+    """Send a kept message now, through the outbox sender, so Telegram's answer is recorded
+    as for any outbox row (and the row is not sent again)."""
+    await context.bot_data.outbox_sender().send_held(kept.row_id, kept.chat_id,
+                                                     kept.not_before)
+
+
+async def _edit(update: Update, context: Context, view: View) -> None:
+    try:
+        # An edited message keeps only inline buttons; what else it asks is for new ones.
+        await update.callback_query.edit_message_text(
+            view.text, parse_mode="HTML", reply_markup=reply_markup(view) if view.buttons else None)
+    except BadRequest as exc:
+        if "not modified" in exc.message.lower():
+            return
+        log.debug("could not edit the pressed message, sending anew: %s", exc.message)
+        await send(context, update.effective_chat.id, view)
+
+
+async def _attach(context: Context, chat_id: int, attachment: Attachment) -> None:
+    source = attachment.file_id or attachment.data
+    caption = attachment.caption or None
+    if attachment.kind == "photo":
+        await context.bot.send_photo(chat_id, source, caption=caption, parse_mode="HTML")
+    else:
+        await context.bot.send_document(chat_id, source, caption=caption, parse_mode="HTML",
+                                        filename=attachment.filename or None)

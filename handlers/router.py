@@ -1,0 +1,81 @@
+"""One router for conversations: the person's draft flow decides who takes a message.
+
+A private message goes to the flow the person is in (their newest draft: a report, a form, a
+booking, a comment, an answer about a ticket). Replies to the bot's messages are the relay's
+first (they are about a ticket), unless the flow asks for them itself. What no flow takes
+goes on to the commands and the fallback in handler group 0. In groups, an answer to one of
+the bot's prompts (a transfer reason, a check-up report) goes to its prompt; any other
+message to the relay.
+
+Each taker returns whether it took the message; a taker that fails hands the error to the
+error handlers and the update ends there (it is not "not understood" after the apology).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from telegram import Update
+from telegram.ext import ApplicationHandlerStop, MessageHandler, filters
+
+from bot.actions import conversations
+from bot.context import App, Context
+
+Taker = Callable[[Update, Context], Awaitable[bool]]
+
+_NEW_MESSAGES = filters.UpdateType.MESSAGE
+PRIVATE_MESSAGES = filters.ChatType.PRIVATE & _NEW_MESSAGES
+GROUP_MESSAGES = (filters.ChatType.GROUPS & _NEW_MESSAGES & ~filters.COMMAND
+                  & ~filters.StatusUpdate.ALL & ~filters.IS_AUTOMATIC_FORWARD)
+
+# Before group 0, where the commands and the fallback are.
+ROUTER_GROUP = -1
+
+
+@dataclass(frozen=True)
+class Flow:
+    take: Taker
+    replies_too: bool = False  # replies to the bot's messages come here before the relay
+
+
+@dataclass(frozen=True)
+class Router:
+    flows: Mapping[str, Flow]
+    relay_private: Taker          # a resident's reply about a ticket
+    group_takers: Sequence[Taker]  # in order; the last is the relay
+
+    async def private(self, update: Update, context: Context) -> None:
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None:
+            return
+        flow = self.flows.get(await conversations.flow_of(context.runtime, user.id) or "")
+        is_reply = message.reply_to_message is not None
+        takers: list[Taker] = []
+        if flow is not None and (flow.replies_too or not is_reply):
+            takers.append(flow.take)
+        if is_reply:
+            takers.append(self.relay_private)
+            if flow is not None and not flow.replies_too:
+                takers.append(flow.take)
+        await _first_taker(takers, update, context)
+
+    async def group(self, update: Update, context: Context) -> None:
+        await _first_taker(self.group_takers, update, context)
+
+    def register(self, app: App) -> None:
+        app.add_handler(MessageHandler(PRIVATE_MESSAGES, self.private), group=ROUTER_GROUP)
+        app.add_handler(MessageHandler(GROUP_MESSAGES, self.group), group=ROUTER_GROUP)
+
+
+async def _first_taker(takers: Sequence[Taker], update: Update, context: Context) -> None:
+    for take in takers:
+        try:
+            taken = await take(update, context)
+        except ApplicationHandlerStop:
+            raise
+        except Exception as exc:  # handed to the error handlers, and the update ends
+            await context.application.process_error(update, exc)
+            raise ApplicationHandlerStop from None
+        if taken:
+            raise ApplicationHandlerStop
