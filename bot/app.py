@@ -23,6 +23,8 @@ from bot.delivery.replies import InlineReplies
 from bot.health import Health
 from bot.processor import ChatOrderedUpdateProcessor
 from bot.runtime import Runtime
+from bot.services import enterprises, reporting
+from bot.services import freetext as freetext_rules
 from handlers import (
     binding,
     booking,
@@ -44,6 +46,7 @@ from handlers import (
 )
 from handlers.commands import publish_command_menus
 from handlers.errors import on_error
+from handlers.router import Flow, Router
 from scheduler import backfill, digests, maintenance, retention
 from scheduler.handlers import task_handlers
 from scheduler.ticker import Ticker
@@ -108,8 +111,23 @@ def build_application(rt: Runtime, *, request: BaseRequest | None = None,
 
 
 def register_handlers(app: App) -> None:
-    # Flows with drafts run in handler groups of their own before group 0; each takes only
-    # the updates of people who have its draft and lets everything else through.
+    # Messages in a conversation (a draft) or about a ticket, before the commands and the
+    # fallbacks of group 0.
+    Router(
+        flows={
+            reporting.FLOW: Flow(report.take_message),
+            enterprises.FLOW: Flow(enterprise.form_message, replies_too=True),
+            enterprises.JOIN_FLOW: Flow(enterprise.form_message, replies_too=True),
+            booking.FLOW: Flow(booking.draft_message, replies_too=True),
+            my_tickets.ADD_INFO: Flow(my_tickets.draft_message, replies_too=True),
+            my_tickets.WITHDRAW: Flow(my_tickets.draft_message, replies_too=True),
+            survey.COMMENT_FLOW: Flow(survey.comment_message, replies_too=True),
+            freetext_rules.FLOW: Flow(freetext.take_cancel),
+        },
+        relay_private=relay.from_resident,
+        group_prompts=(tickets_group.prompt_reply, booking_desk.report_reply),
+        relay_group=relay.from_group,
+    ).register(app)
     report.register(app)
     enterprise.register(app)
     app.add_handler(CommandHandler("start", start.start, filters=NEW_MESSAGES))
@@ -129,7 +147,6 @@ def register_handlers(app: App) -> None:
                                          pattern=f"^({keyboards.BIND_MOVE_PREFIX}\\d+|"
                                                  f"{keyboards.BIND_KEEP})$"))
     tickets_group.register(app)
-    relay.register(app)
     my_tickets.register(app)
     survey.register(app)
     booking.register(app)

@@ -35,7 +35,6 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
-    MessageHandler,
     filters,
 )
 
@@ -48,8 +47,7 @@ from bot.services import bookings, routing
 from bot.services.bookings import BookingRefused, Problem
 from bot.services.text import user_html
 from bot.views.cards import BOOKING_LABELS, day_label, slot_label, topic_names
-from handlers import relay as relay_handlers
-from handlers.common import conversation_is, translator_for
+from handlers.common import translator_for
 from handlers.replies import Kept, keep, send_kept
 from storage.models import Booking, CheckupSlot, Draft, OrgNode, Ticket
 from storage.uow import UnitOfWork
@@ -61,7 +59,6 @@ PREFIX = "ck:"
 NEW = "ck:new"
 MY = "ck:my"
 # After my_tickets' drafts (-20), before the group prompts (-15) and the report flow (-5).
-HANDLER_GROUP = -19
 PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
 MY_LIMIT = 10
 
@@ -625,8 +622,6 @@ async def draft_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         if command != "cancel":
             return
     rt = runtime(context)
-    if not await conversation_is(rt, update, (FLOW,)):
-        return
     async with rt.uow() as uow:
         draft = await _our_draft(uow, user.id)
         if draft is None:
@@ -645,6 +640,4 @@ async def draft_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 def register(app: Application) -> None:
     app.add_handler(CommandHandler("checkup", checkup_command, filters=PRIVATE))
     app.add_handler(CallbackQueryHandler(checkup_callback, pattern=f"^{PREFIX}"))
-    app.add_handler(MessageHandler(PRIVATE, relay_handlers.stop_on_error(draft_message)),
-                    group=HANDLER_GROUP)
 

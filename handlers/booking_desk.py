@@ -27,8 +27,6 @@ from telegram.ext import (
     ApplicationHandlerStop,
     CallbackQueryHandler,
     ContextTypes,
-    MessageHandler,
-    filters,
 )
 from telegram.helpers import mention_html
 
@@ -52,7 +50,6 @@ log = logging.getLogger(__name__)
 
 # After tickets_group's prompts (-15), before the relay of replies (-10): a reply to our
 # prompt is the report, not a message for the enterprise.
-PROMPT_HANDLER_GROUP = -14
 REPORT_PROMPT = "bk_report_prompt"
 CARD_ACTIONS = ("cf", "as", "pp", "dn", "ns", "px")
 # The buttons of the card itself (the others are on pickers): a press on one of them may be
@@ -374,6 +371,3 @@ async def _deliver_report(rt: Runtime, uow: UnitOfWork, change: Change, report: 
 
 def register(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(desk_button, pattern=f"^{BOOKING_PREFIX}"))
-    app.add_handler(MessageHandler(
-        filters.ChatType.GROUPS & filters.UpdateType.MESSAGE & filters.REPLY, report_reply),
-        group=PROMPT_HANDLER_GROUP)

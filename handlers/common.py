@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from contextvars import ContextVar
-
 from telegram import Chat, Message, Update
 
+from bot.actions.people import Who
 from bot.i18n import Translator
 from bot.runtime import Runtime
 from bot.services import users
@@ -28,35 +26,19 @@ async def translator_for(rt: Runtime, uow: UnitOfWork, update: Update) -> Transl
         default=rt.config.default_language))
 
 
-# The flow of the person's private conversation, as read for the update being handled.
-_conversation: ContextVar[tuple[Update, str | None] | None] = ContextVar("conversation",
-                                                                        default=None)
-
-
-async def conversation_is(rt: Runtime, update: Update, flows: Collection[str]) -> bool:
-    """Whether the sender's private conversation (their newest private draft) is one of
-    `flows`: what every flow's message handler asks first, before its unit of work.
-
-    Those handlers sit in handler groups one after another (survey, my tickets, booking,
-    enterprise, report), and a group that takes the update stops it, so the answer read by
-    the first holds for the others: it is read once per update. Five transactions reading
-    the same row cost a resident's answer some 10 ms (bench/conversation.py). A handler
-    that goes on reads its draft again in its own unit of work."""
-    cached = _conversation.get()
-    if cached is not None and cached[0] is update:
-        return cached[1] in flows
-    async with rt.uow() as uow:
-        draft = await uow.drafts.any_of(update.effective_user.id)
-    flow = draft.flow if draft is not None else None
-    _conversation.set((update, flow))
-    return flow in flows
-
-
 async def language_of(rt: Runtime, update: Update) -> Translator:
     """The translator for this update, from a unit of work of its own that is closed again
     before the handler talks to Telegram (on SQLite an open one blocks every other writer)."""
     async with rt.uow() as uow:
         return await translator_for(rt, uow, update)
+
+
+def who(update: Update) -> Who:
+    """Who acted in this update, as the actions take it."""
+    chat, user = update.effective_chat, update.effective_user
+    group = group_info(chat) if chat.type != Chat.PRIVATE else None
+    return Who(user_id=user.id if user is not None else None, chat_id=chat.id,
+               language_code=user.language_code if user is not None else None, group=group)
 
 
 def group_info(chat: Chat) -> GroupInfo:

@@ -39,7 +39,6 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
-    MessageHandler,
     filters,
 )
 
@@ -64,17 +63,12 @@ from bot.services.phones import mask_phone
 from bot.services.text import user_html
 from bot.views.cards import local_time, trimmed
 from bot.views.places import place_html
-from handlers.common import command_of, conversation_is, translator_for
-from handlers.relay import stop_on_error
+from handlers.common import command_of, translator_for
 from storage.models import Draft, Enterprise
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-# Before the default group 0 (the fallbacks), after survey (-22) and my_tickets (-20), which
-# take only their own drafts, and before the prompts of group work (-15), the relay (-10) and
-# the report flow (-5), which take no message of a person whose conversation is this form.
-HANDLER_GROUP = -18
 PREFIX = "en:"
 MENU = "en:menu"   # the main menu's entry (handlers.keyboards)
 PRIVATE_MESSAGES = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
@@ -88,12 +82,9 @@ _DATA = re.compile(r"en:(?:(menu|reg|join|cancel|same|agree|confirm|stay)"
 
 
 def register(app: Application) -> None:
-    app.add_handler(CommandHandler("enterprise", stop_on_error(enterprise_command),
-                                   filters=PRIVATE_MESSAGES), group=HANDLER_GROUP)
-    app.add_handler(CallbackQueryHandler(stop_on_error(enterprise_callback),
-                                         pattern=f"^{PREFIX}"), group=HANDLER_GROUP)
-    app.add_handler(MessageHandler(PRIVATE_MESSAGES, stop_on_error(form_message)),
-                    group=HANDLER_GROUP)
+    """In group 0; the form's messages come through the router (form_message)."""
+    app.add_handler(CommandHandler("enterprise", enterprise_command, filters=PRIVATE_MESSAGES))
+    app.add_handler(CallbackQueryHandler(enterprise_callback, pattern=f"^{PREFIX}"))
 
 
 @dataclass
@@ -159,8 +150,6 @@ async def form_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if command not in (None, "cancel"):
         return  # other commands keep their meaning; the form waits for its answer
     rt = runtime(context)
-    if not await conversation_is(rt, update, enterprises.FLOWS):
-        return
     reply = Reply()
     async with rt.uow() as uow:
         loaded = await enterprises.load(uow, user.id)

@@ -6,11 +6,9 @@ my:t:<id>, my:add:<id>, my:wd:<id>, my:cancel.
 
 The drafts ("addinfo", "withdraw") take the next private message. A person has one private
 conversation at a time (storage.repositories.drafts): starting one of these discards an
-unfinished report, and starting a report discards them. Their handler runs in its own handler
-group (DRAFT_GROUP), before the relay of replies and before group 0: it takes a message only
-when the person's conversation is one of these two, and then stops the update
-(ApplicationHandlerStop); otherwise it returns and the other flows (the report flow, the relay,
-the fallbacks) see the message as if this handler did not exist.
+unfinished report, and starting a report discards them. The conversation router
+(handlers/router.py) hands their handler the person's messages, replies included, while one
+of these drafts is their conversation.
 
 A co-reporter (someone who joined another resident's report) sees what the ticket is and how
 it went — category, place, status and its changes — but not the description, the address or
@@ -37,7 +35,6 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
-    MessageHandler,
     filters,
 )
 
@@ -59,7 +56,7 @@ from bot.views.cards import (
 )
 from bot.views.places import place_html
 from handlers import relay as relay_handlers
-from handlers.common import command_of, conversation_is, translator_for
+from handlers.common import command_of, translator_for
 from handlers.survey import rating_words
 from storage.models import OPEN_STATUSES, Draft, Ticket, TicketEvent
 from storage.uow import UnitOfWork
@@ -74,7 +71,6 @@ WITHDRAW = "withdraw"
 MY_FLOWS = (ADD_INFO, WITHDRAW)
 # A draft of ours is forgotten after a day (abandoned).
 DRAFT_TTL = timedelta(hours=24)
-DRAFT_GROUP = -20
 
 DESCRIPTION_LIMIT = 500
 EVENT_TEXT_LIMIT = 300
@@ -93,11 +89,9 @@ _FILE_LABELS = {
 
 
 def register(app: Application) -> None:
-    """Group 0 handlers first (before the fallbacks), then the drafts' own group."""
+    """In group 0; the drafts' messages come through the router (draft_message)."""
     app.add_handler(CommandHandler("mytickets", mytickets_command, filters=_PRIVATE))
     app.add_handler(CallbackQueryHandler(my_callback, pattern=f"^{PREFIX}"))
-    app.add_handler(MessageHandler(_PRIVATE, relay_handlers.stop_on_error(draft_message)),
-                    group=DRAFT_GROUP)
 
 
 # -- list and detail ------------------------------------------------------------------------------
@@ -408,8 +402,6 @@ async def draft_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         return
     rt = runtime(context)
     command = command_of(message)
-    if not await conversation_is(rt, update, MY_FLOWS):
-        return
     async with rt.uow() as uow:
         draft = await _our_draft(rt, uow, user.id)
         if draft is None or command not in (None, "cancel"):

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 
 from telegram import Message, Update
 from telegram import User as TelegramUser
-from telegram.ext import Application, ApplicationHandlerStop, ContextTypes, MessageHandler, filters
+from telegram.ext import ApplicationHandlerStop, ContextTypes, filters
 
 from bot.actions.notifier import Notifier
 from bot.context import runtime
@@ -45,11 +45,6 @@ from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-# Before the report flow (-5) and group 0 (commands, fallbacks); after my_tickets.DRAFT_GROUP
-# (-20), so an "Add information" or "Withdraw" answer is never taken for a reply, and after
-# tickets_group's prompt replies (-15) — replies to "*_prompt" messages are left alone here
-# anyway, whichever runs first.
-HANDLER_GROUP = -10
 
 _NEW_MESSAGES = filters.UpdateType.MESSAGE
 GROUP_MESSAGES = (filters.ChatType.GROUPS & _NEW_MESSAGES & ~filters.COMMAND
@@ -70,13 +65,6 @@ _BY_FILE_ID = {"photo": ("sendPhoto", "photo"), "video": ("sendVideo", "video"),
 
 _TO_CARD = {"message_thread_id": "$topic",
             "reply_parameters": {"message_id": "$card", "allow_sending_without_reply": True}}
-
-
-def register(app: Application) -> None:
-    app.add_handler(MessageHandler(GROUP_MESSAGES, stop_on_error(from_group)),
-                    group=HANDLER_GROUP)
-    app.add_handler(MessageHandler(PRIVATE_REPLIES, stop_on_error(from_resident)),
-                    group=HANDLER_GROUP)
 
 
 def stop_on_error(handler: Callback) -> Callback:

@@ -28,7 +28,6 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
-    MessageHandler,
     filters,
 )
 
@@ -44,7 +43,7 @@ from bot.services.text import user_html
 from bot.views.cards import STATUS_LABELS, WAY_LABELS, category_name, day_label, trimmed
 from bot.views.places import place_html
 from handlers import report_keyboards as kb
-from handlers.common import conversation_is, translator_for
+from handlers.common import command_of, translator_for
 from handlers.replies import Kept, keep, send_kept
 from storage.models import Draft, OrgNode, Ticket
 from storage.uow import UnitOfWork
@@ -53,29 +52,18 @@ log = logging.getLogger(__name__)
 
 # Before the default group 0, so a message that answers a step never reaches the fallback; a
 # handler here that does not take an update simply returns, and group 0 gets it as usual.
-# After my_tickets.DRAFT_GROUP (-20), tickets_group.PROMPT_HANDLER_GROUP (-15) and
-# relay.HANDLER_GROUP (-10): their handlers take only what is theirs (their own newer draft, a
-# reply to a prompt or to a ticket message), and PTB runs at most one handler per group, so
-# this flow needs a group of its own.
-HANDLER_GROUP = -5
 PRIVATE_MESSAGES = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
 # Steps whose question puts a reply keyboard (location / contact button) under the input field.
 REPLY_KEYBOARD_STEPS = (Step.PLACE, Step.CONTACT)
 
 
 def register(app: Application) -> None:
-    app.add_handler(CommandHandler("report", report_command, filters=PRIVATE_MESSAGES),
-                    group=HANDLER_GROUP)
-    app.add_handler(CommandHandler("consult", consult_command, filters=PRIVATE_MESSAGES),
-                    group=HANDLER_GROUP)
-    app.add_handler(CommandHandler("matter", matter_command, filters=PRIVATE_MESSAGES),
-                    group=HANDLER_GROUP)
-    app.add_handler(CommandHandler("cancel", cancel_command, filters=PRIVATE_MESSAGES),
-                    group=HANDLER_GROUP)
-    app.add_handler(CallbackQueryHandler(report_callback, pattern=f"^{kb.PREFIX}"),
-                    group=HANDLER_GROUP)
-    app.add_handler(MessageHandler(PRIVATE_MESSAGES & ~filters.COMMAND, report_message),
-                    group=HANDLER_GROUP)
+    """In group 0; the messages of the flow come through the router (report_message)."""
+    app.add_handler(CommandHandler("report", report_command, filters=PRIVATE_MESSAGES))
+    app.add_handler(CommandHandler("consult", consult_command, filters=PRIVATE_MESSAGES))
+    app.add_handler(CommandHandler("matter", matter_command, filters=PRIVATE_MESSAGES))
+    app.add_handler(CommandHandler("cancel", cancel_command, filters=PRIVATE_MESSAGES))
+    app.add_handler(CallbackQueryHandler(report_callback, pattern=f"^{kb.PREFIX}"))
 
 
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[bool]]
@@ -203,12 +191,16 @@ async def cancel_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     return True
 
 
-@_flow
+async def take_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """The router's taker for the report flow: /cancel ends it, anything else answers it."""
+    if command_of(update.effective_message) == "cancel":
+        return await cancel_command(update, context)
+    return await report_message(update, context)
+
+
 async def report_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     rt = runtime(context)
     user_id = update.effective_user.id
-    if not await conversation_is(rt, update, (reporting.FLOW,)):
-        return False  # not answering a report: the other handlers and the fallback decide
     reply = Reply()
     async with rt.uow() as uow:
         newest = await uow.drafts.any_of(user_id)

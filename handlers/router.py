@@ -21,13 +21,17 @@ from telegram.ext import ApplicationHandlerStop, MessageHandler, filters
 
 from bot.actions import conversations
 from bot.context import App, Context
+from handlers.common import command_of
 
 Taker = Callable[[Update, Context], Awaitable[bool]]
 
 _NEW_MESSAGES = filters.UpdateType.MESSAGE
 PRIVATE_MESSAGES = filters.ChatType.PRIVATE & _NEW_MESSAGES
-GROUP_MESSAGES = (filters.ChatType.GROUPS & _NEW_MESSAGES & ~filters.COMMAND
-                  & ~filters.StatusUpdate.ALL & ~filters.IS_AUTOMATIC_FORWARD)
+GROUP_MESSAGES = filters.ChatType.GROUPS & _NEW_MESSAGES
+# What the relay passes on from a group: no commands, no service messages, and not the
+# channel posts Telegram forwards into a linked discussion group by itself.
+RELAYED_FROM_GROUPS = (GROUP_MESSAGES & ~filters.COMMAND & ~filters.StatusUpdate.ALL
+                       & ~filters.IS_AUTOMATIC_FORWARD)
 
 # Before group 0, where the commands and the fallback are.
 ROUTER_GROUP = -1
@@ -42,15 +46,19 @@ class Flow:
 @dataclass(frozen=True)
 class Router:
     flows: Mapping[str, Flow]
-    relay_private: Taker          # a resident's reply about a ticket
-    group_takers: Sequence[Taker]  # in order; the last is the relay
+    relay_private: Taker           # a resident's reply about a ticket
+    group_prompts: Sequence[Taker]  # answers to the bot's prompts in a group, in order
+    relay_group: Taker             # what workers say in a group about a ticket
 
     async def private(self, update: Update, context: Context) -> None:
         message, user = update.effective_message, update.effective_user
         if message is None or user is None:
             return
+        command = command_of(message)
+        if command not in (None, "cancel"):
+            return  # other commands keep their meaning in the middle of a conversation
         flow = self.flows.get(await conversations.flow_of(context.runtime, user.id) or "")
-        is_reply = message.reply_to_message is not None
+        is_reply = message.reply_to_message is not None and command is None
         takers: list[Taker] = []
         if flow is not None and (flow.replies_too or not is_reply):
             takers.append(flow.take)
@@ -61,7 +69,10 @@ class Router:
         await _first_taker(takers, update, context)
 
     async def group(self, update: Update, context: Context) -> None:
-        await _first_taker(self.group_takers, update, context)
+        takers = list(self.group_prompts)
+        if RELAYED_FROM_GROUPS.check_update(update):
+            takers.append(self.relay_group)
+        await _first_taker(takers, update, context)
 
     def register(self, app: App) -> None:
         app.add_handler(MessageHandler(PRIVATE_MESSAGES, self.private), group=ROUTER_GROUP)

@@ -27,7 +27,6 @@ from telegram.ext import (
     ApplicationHandlerStop,
     CallbackQueryHandler,
     ContextTypes,
-    MessageHandler,
     filters,
 )
 
@@ -40,14 +39,12 @@ from bot.services.surveys import Answer, Outcome, SurveyProblem
 from bot.services.text import user_html
 from bot.views.cards import category_name, trimmed, your_request
 from bot.views.places import place_html
-from handlers import relay as relay_handlers
-from handlers.common import command_of, conversation_is, translator_for
+from handlers.common import command_of, translator_for
 from storage.models import OrgNode, Ticket, TicketSurvey
 from storage.uow import UnitOfWork
 
 PREFIX = "sv:"
 COMMENT_FLOW = "survey_comment"
-DRAFT_GROUP = -22
 _DATA = re.compile(r"sv:(\d{1,12}):(y|n|b|c|s[1-5])")
 _PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
 
@@ -62,8 +59,6 @@ SCORE_LABELS = {
 
 def register(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(survey_callback, pattern=f"^{PREFIX}"))
-    app.add_handler(MessageHandler(_PRIVATE, relay_handlers.stop_on_error(comment_message)),
-                    group=DRAFT_GROUP)
 
 
 # -- what the resident sees ------------------------------------------------------------------
@@ -304,8 +299,6 @@ async def comment_message(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if user is None:
         return
     rt = runtime(context)
-    if not await conversation_is(rt, update, (COMMENT_FLOW,)):
-        return
     async with rt.uow() as uow:
         draft = await uow.drafts.any_of(user.id)
         if draft is None or draft.flow != COMMENT_FLOW:

@@ -36,8 +36,6 @@ from telegram.ext import (
     ApplicationHandlerStop,
     CallbackQueryHandler,
     ContextTypes,
-    MessageHandler,
-    filters,
 )
 from telegram.helpers import mention_html
 
@@ -73,7 +71,6 @@ log = logging.getLogger(__name__)
 # Replies to our prompts are taken in this handler group: after the residents' private drafts
 # (my_tickets, -20), before the relay of replies (-10) and group 0. A reply to a prompt is an
 # answer to the bot, not a message for the resident; any other reply is left alone.
-PROMPT_HANDLER_GROUP = -15
 HISTORY_TEXT_LIMIT = 200  # characters of a relayed message shown in Details
 
 CARD_ACTIONS = ("claim", "start", "resolve", "release", "transfer", "escalate", "details")
@@ -946,11 +943,8 @@ def _fit(head: Sequence[str], lines: Sequence[str]) -> str:
 
 
 def register(app: Application) -> None:
-    """Before the fallback for unknown callbacks (group 0); the prompt replies run in their
-    own group before the relay of replies."""
+    """Before the fallback for unknown callbacks (group 0); the answers to prompts come
+    through the router (prompt_reply)."""
     app.add_handler(CallbackQueryHandler(card_button, pattern=f"^{ACTION_PREFIX}"))
-    app.add_handler(MessageHandler(
-        filters.ChatType.GROUPS & filters.UpdateType.MESSAGE & filters.REPLY, prompt_reply),
-        group=PROMPT_HANDLER_GROUP)
 
 

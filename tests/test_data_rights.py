@@ -53,7 +53,6 @@ from tests.test_relay import (
     open_ticket,
     ticket_of,
     to_chat,
-    wire,
 )
 
 ADDRESS = "东湖路 <12> 号 & 3 楼"
@@ -123,7 +122,6 @@ async def _reply_in_private(bot: BotEnv, user, text: str) -> None:
 # -- /mydata --------------------------------------------------------------------------------------
 
 async def test_mydata_sends_everything_the_bot_holds_as_a_json_document(bot: BotEnv) -> None:
-    wire(bot.app)
     await bind(bot, GROUP)
     await bot.send(bot.updates.command(NEIGHBOUR, "/start"))  # speaks English
     mine = await _report(bot, NEIGHBOUR, name="Ann <Smith>")
@@ -198,7 +196,6 @@ async def test_mydata_in_a_group_says_nothing(bot: BotEnv) -> None:
 
 async def test_erasure_withdraws_open_tickets_and_leaves_anonymous_statistics(
         bot: BotEnv) -> None:
-    wire(bot.app)
     await bind(bot, GROUP)
     await bot.send(bot.updates.command(NEIGHBOUR, "/start"))
     ticket_id = await _report(bot, co_reporters=(NEIGHBOUR,))
@@ -293,7 +290,6 @@ async def test_erasure_withdraws_open_tickets_and_leaves_anonymous_statistics(
 
 
 async def test_forged_foreign_and_stale_confirmations_erase_nothing(bot: BotEnv) -> None:
-    wire(bot.app)
     await bind(bot, GROUP)
     ticket_id = await open_ticket(bot)
     question = await _ask_erasure(bot, RESIDENT)
@@ -325,7 +321,6 @@ async def test_forged_foreign_and_stale_confirmations_erase_nothing(bot: BotEnv)
 
 async def test_a_co_reporter_erases_their_part_and_the_ticket_stays_its_reporters(
         bot: BotEnv) -> None:
-    wire(bot.app)
     await bind(bot, GROUP)
     await bot.send(bot.updates.command(NEIGHBOUR, "/start"))
     ticket_id = await open_ticket(bot, co_reporters=(NEIGHBOUR,))
@@ -363,7 +358,6 @@ async def test_a_co_reporter_erases_their_part_and_the_ticket_stays_its_reporter
 
 
 async def test_resolved_tickets_close_and_their_follow_up_stops(bot: BotEnv) -> None:
-    wire(bot.app)
     await bind(bot, GROUP)
     ticket_id = await open_ticket(bot)
     rt = bot.runtime
@@ -398,7 +392,6 @@ async def test_the_retention_sweep_erases_old_tickets_once(db, catalogs) -> None
     config = make_config(privacy={"personal_data_retention": "30d"})
     bot = await start_bot(db, catalogs, config=config)
     try:
-        wire(bot.app)
         await bind(bot, GROUP)
         old = await open_ticket(bot)
         recent = await open_ticket(bot, STRANGER)
@@ -652,7 +645,6 @@ async def test_an_owner_who_leaves_hands_on_the_role(bot: BotEnv) -> None:
 
 async def test_cards_in_groups_the_ticket_left_are_shown_again_without_the_data(
         bot: BotEnv) -> None:
-    wire(bot.app)
     await bind(bot, GROUP)
     await bind(bot, STREET_GROUP, code="SFQ-DH")
     ticket_id = await _report(bot)

@@ -24,7 +24,6 @@ from tests.test_relay import (
     pending_rows,
     ticket_of,
     to_chat,
-    wire,
 )
 from tests.test_report_flow import INSIDE, PHONE
 
@@ -56,7 +55,6 @@ async def _draft(bot: BotEnv, user, flow: str) -> Draft | None:
 
 async def test_free_text_is_offered_as_a_report_that_survives_a_restart(db, catalogs) -> None:
     first = await start_bot(db, catalogs)
-    wire(first.app)
     t = first.runtime.translator("zh_Hans")
     await first.send(first.updates.private_text(RESIDENT, PARKING))
     offer = _last_to(first, RESIDENT)
@@ -72,7 +70,6 @@ async def test_free_text_is_offered_as_a_report_that_survives_a_restart(db, cata
 
     # After a restart the button still finds the words: they are in the database.
     second = await start_bot(db, catalogs, fake=first.fake, first_update_id=1000)
-    wire(second.app)
     await _press(second, RESIDENT, "ft:r:", offer)
     question = _last_to(second, RESIDENT)
     assert "rp:cat:sanitation" in _buttons(question)

@@ -18,7 +18,6 @@ from tests.test_relay import (
     open_ticket,
     ticket_of,
     to_chat,
-    wire,
 )
 from tests.test_report_flow import FAR_AWAY, INSIDE, PHONE
 
@@ -37,7 +36,6 @@ async def _tickets(bot: BotEnv, user):
 
 async def test_a_photo_with_a_caption_becomes_a_report_after_a_restart(db, catalogs) -> None:
     first = await start_bot(db, catalogs)
-    wire(first.app)
     await bind(first, GROUP)
     t = first.runtime.translator("zh_Hans")
     photo = first.updates.photo(RESIDENT, caption=CAPTION)
@@ -56,7 +54,6 @@ async def test_a_photo_with_a_caption_becomes_a_report_after_a_restart(db, catal
     assert first.errors == []
 
     second = await start_bot(db, catalogs, fake=first.fake, first_update_id=1000)
-    wire(second.app)
     await _press(second, RESIDENT, "ft:r:", offer)
     question = _last_to(second, RESIDENT)
     assert CAPTION in question.params["text"]

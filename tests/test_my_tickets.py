@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 
 from bot.actions.notifier import Notifier
@@ -31,13 +30,7 @@ from tests.test_relay import (
     pending_rows,
     ticket_of,
     to_chat,
-    wire,
 )
-
-
-@pytest.fixture(autouse=True)
-def _wired(bot: BotEnv) -> None:
-    wire(bot.app)
 
 
 def _buttons(call) -> list[str]:

@@ -7,14 +7,13 @@ from __future__ import annotations
 import html
 from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 
 from bot.actions.notifier import Notifier
 from bot.sandbox.apispec import html_visible_text
 from bot.services import tickets
 from bot.services.tickets import NewReport
-from handlers import fallback, my_tickets, relay
+from handlers import relay
 from storage.models import GroupChat, OutboxMessage, TicketAttachment, TicketEvent
 from tests.harness import BotEnv
 from tests.telegram_fake import Chat, User
@@ -32,23 +31,6 @@ DESCRIPTION = "楼道里堆满了垃圾 <script>&，已经一周没人清理"
 
 
 # -- shared with test_my_tickets ---------------------------------------------------------------
-
-def wire(app) -> None:
-    """Register the relay and My tickets the way bot/app.py must: before the fallbacks of
-    group 0 (an unknown callback or private message). Skipped once bot/app.py does it."""
-    registered = {h.callback for handlers in app.handlers.values() for h in handlers}
-    if my_tickets.my_callback in registered:
-        return
-    last = (fallback.unknown_callback, fallback.unknown_private_message,
-            fallback.edited_private_message)
-    tail = [h for h in app.handlers.get(0, []) if h.callback in last]
-    for handler in tail:
-        app.remove_handler(handler, 0)
-    relay.register(app)
-    my_tickets.register(app)
-    for handler in tail:
-        app.add_handler(handler, 0)
-
 
 async def deliver(bot: BotEnv) -> None:
     """Push the outbox to the fake Telegram, recording what was sent for each ticket."""
@@ -151,11 +133,6 @@ def header(bot: BotEnv, language: str, number: str, name: str) -> str:
     t = bot.runtime.translator(language)
     return t("<b>No. {number}</b> · {role} {name}:", number=number, role=t("Grid worker"),
              name=html.escape(name))
-
-
-@pytest.fixture(autouse=True)
-def _wired(bot: BotEnv) -> None:
-    wire(bot.app)
 
 
 # -- group → residents -------------------------------------------------------------------------

@@ -17,7 +17,6 @@ from tests.test_report_flow import (
     EN,
     INSIDE,
     _data,
-    _wire,
     bind_group,
     draft,
     press,
@@ -73,7 +72,6 @@ def telegram_counts_time(bot: BotEnv) -> list[float]:
 
 async def test_quick_wrong_answers_are_each_answered_in_full_after_the_wait(
         bot: BotEnv, db) -> None:
-    _wire(bot)
     t = bot.runtime.translator("en")
     await to_place(bot, EN)
     await bot.send(bot.updates.location(EN, *INSIDE))
@@ -99,7 +97,6 @@ async def test_quick_wrong_answers_are_each_answered_in_full_after_the_wait(
 
 
 async def test_a_press_too_old_to_answer_still_gets_the_next_question(bot: BotEnv, db) -> None:
-    _wire(bot)
     t = bot.runtime.translator("en")
     await bot.send(bot.updates.command(EN, "/report"))
     await press(bot, EN, "rp:cat:sanitation")
@@ -115,7 +112,6 @@ async def test_a_press_too_old_to_answer_still_gets_the_next_question(bot: BotEn
 
 async def test_a_failed_press_is_answered_once_and_the_apology_comes_as_a_message(
         bot: BotEnv, db) -> None:
-    _wire(bot)
     t = bot.runtime.translator("en")
     await bot.send(bot.updates.command(EN, "/report"))
     answered = len(bot.fake.calls_to("answerCallbackQuery"))
@@ -132,7 +128,6 @@ async def test_a_failed_press_is_answered_once_and_the_apology_comes_as_a_messag
 
 
 async def test_the_ticket_number_is_sent_once_and_kept_in_the_outbox(bot: BotEnv, db) -> None:
-    _wire(bot)
     t = bot.runtime.translator("en")
     await bind_group(bot)
     await to_summary(bot, EN)
@@ -152,7 +147,7 @@ async def test_a_flooded_ticket_number_waits_in_the_outbox_and_arrives_once(
         db, catalogs) -> None:
     # Telegram asks for a wait longer than the handler's lease on the reply: were the wait
     # made inside the handler, the sender would take the row over meanwhile and send it too.
-    bot = _wire(await start_bot(db, catalogs, config=make_config(delivery={"lease": "30s"})))
+    bot = await start_bot(db, catalogs, config=make_config(delivery={"lease": "30s"}))
     try:
         t = bot.runtime.translator("en")
         await bind_group(bot)
@@ -181,7 +176,7 @@ async def test_a_flooded_ticket_number_waits_in_the_outbox_and_arrives_once(
 
 
 async def test_the_ticket_number_arrives_after_a_crash_right_after_submit(db, catalogs) -> None:
-    first = _wire(await start_bot(db, catalogs))
+    first = await start_bot(db, catalogs)
     t = first.runtime.translator("en")
     await bind_group(first)
     await to_summary(first, EN)
@@ -194,8 +189,8 @@ async def test_the_ticket_number_arrives_after_a_crash_right_after_submit(db, ca
 
     # Restarted a while later (the handler's lease on the reply has run out).
     first.clock.advance(first.runtime.config.delivery.lease + timedelta(seconds=1))
-    second = _wire(await start_bot(db, catalogs, clock=first.clock, fake=first.fake,
-                                   first_update_id=1000))
+    second = await start_bot(db, catalogs, clock=first.clock, fake=first.fake,
+                             first_update_id=1000)
     try:
         await second.deliver()
         confirmation = t("✅ Your report is registered as No. {number}.", number=ticket.number)

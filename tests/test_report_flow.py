@@ -31,21 +31,14 @@ TEXT = "楼道里堆满了垃圾，已经一周没人清理了"
 PHONE = "+86 138 1234 5678"
 
 
-def _wire(env: BotEnv) -> BotEnv:
-    # Until bot/app.py registers the flow, the tests add it to the running Application.
-    if report.HANDLER_GROUP not in env.app.handlers:
-        report.register(env.app)
-    return env
-
-
 @pytest.fixture
 async def rbot(bot: BotEnv) -> BotEnv:
-    return _wire(bot)
+    return bot
 
 
 @asynccontextmanager
 async def custom_bot(db, catalogs, **config):
-    env = _wire(await start_bot(db, catalogs, config=make_config(**config)))
+    env = await start_bot(db, catalogs, config=make_config(**config))
     try:
         yield env
     finally:
@@ -558,14 +551,14 @@ async def test_the_hourly_limit_keeps_the_draft(db, catalogs) -> None:
 
 
 async def test_a_restart_mid_flow_continues_the_draft(db, catalogs) -> None:
-    first = _wire(await start_bot(db, catalogs))
+    first = await start_bot(db, catalogs)
     await first.send(first.updates.command(EN, "/report"))
     await press(first, EN, "rp:cat:infrastructure")
     await first.send(first.updates.private_text(EN, "The street light at gate 3 is out"))
     await stop_bot(first)
     assert first.errors == []
 
-    second = _wire(await start_bot(db, catalogs, first_update_id=1000))
+    second = await start_bot(db, catalogs, first_update_id=1000)
     for update in second.updates.media_group(EN, 2):
         await second.send(update)
     assert (await draft(db, EN)).step == "place"

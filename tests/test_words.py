@@ -22,7 +22,6 @@ from tests import test_survey as survey
 from tests.harness import ADMIN, BotEnv
 from tests.telegram_fake import Chat, User
 from tests.test_consultation import QUESTION
-from tests.test_relay import wire
 from tests.test_report_flow import INSIDE, OTHER, TEXT, press
 
 RESIDENT = User(870_001, "居民", language_code="zh-hans")
@@ -381,7 +380,6 @@ async def test_a_check_up_that_did_not_help_is_told_in_the_words_of_its_question
 
 async def test_a_ticket_reopened_where_it_was_is_not_said_to_pass_from_there_to_there(
         bot: BotEnv) -> None:
-    wire(bot.app)
     ticket_id = await survey._resolved(bot)
     await bot.send(bot.updates.command(survey.COMMUNITY_GROUP, "/unbind", user=ADMIN))
     await survey._at(bot, survey.local("2026-11-23 11:00"))
@@ -409,7 +407,6 @@ async def test_a_ticket_reopened_where_it_was_is_not_said_to_pass_from_there_to_
 
 async def test_a_ticket_passed_up_for_being_late_says_so_in_words(bot: BotEnv) -> None:
     """The system's reason is a code in the log; the resident and the workers read words."""
-    wire(bot.app)
     ticket_id = await deadlines._open(bot)
     await deadlines._claim(bot, ticket_id)
     await deadlines._run_until(bot, deadlines.local("2026-11-27 09:00"))  # passed up
