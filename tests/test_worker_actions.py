@@ -15,7 +15,6 @@ from sqlalchemy import select
 from bot.actions.notifier import Notifier
 from bot.services import tickets
 from bot.services.grids import path_label
-from handlers import fallback, tickets_group
 from storage.db import Database
 from storage.models import Draft, ProcessedUpdate, Ticket, TicketEvent, TicketMessage
 from storage.repositories.tickets import TicketRepository
@@ -39,26 +38,8 @@ RESIDENT = User(300_101, "张三", language_code="zh-hans")
 
 # -- set-up ----------------------------------------------------------------------------------
 
-def _registered(app) -> bool:
-    return any(getattr(h, "callback", None) is tickets_group.card_button
-               for handlers in app.handlers.values() for h in handlers)
-
-
-def ensure_registered(app) -> None:
-    """Until bot/app.py wires tickets_group.register: put it where the lead will, in front of
-    the fallback for unknown callbacks."""
-    if _registered(app):
-        return
-    tickets_group.register(app)
-    group = app.handlers[0]
-    mine = group.pop()
-    at = next(i for i, h in enumerate(group) if h.callback is fallback.unknown_callback)
-    group.insert(at, mine)
-
-
 @pytest.fixture
 async def env(bot: BotEnv) -> BotEnv:
-    ensure_registered(bot.app)
     for worker in (WORKER_A, WORKER_B):
         for chat in (GROUP, COMMUNITY_GROUP, LEGAL_GROUP, DISTRICT_GROUP, FORUM, OTHER):
             bot.fake.set_member(chat.id, worker.id, "member")
@@ -233,7 +214,6 @@ async def test_membership_is_cached_for_the_ttl_and_asked_again_after_a_restart(
     again = await start_bot(db, catalogs, config=bot.runtime.config, clock=bot.clock,
                             fake=bot.fake, first_update_id=10_000)
     try:
-        ensure_registered(again.app)
         await again.send(again.updates.callback(WORKER_A, f"tk:details:{ticket_id}", message))
         assert asked(WORKER_A) == 5
         assert again.errors == []
