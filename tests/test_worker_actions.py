@@ -505,6 +505,42 @@ async def test_escalating_in_the_district_group_never_moves_a_ticket_down(
     assert len(cards_of(bot, ticket_id, DISTRICT_GROUP.id)) == 1
 
 
+async def test_a_transfer_within_the_same_group_refreshes_the_card_instead_of_a_new_one(
+        env: BotEnv, db: Database) -> None:
+    """Both grids have no group of their own: the community's group handles them both. A
+    transfer from one to the other keeps the ticket in that group, so its one card is edited
+    in place (no second card, no closed topic, no retired card) and the group reads a single
+    note, the answer to the worker."""
+    bot = env
+    await bind(bot, COMMUNITY_GROUP, COMMUNITY)
+    ticket_id = await new_ticket(bot)
+    message = card(bot, ticket_id, COMMUNITY_GROUP.id)
+    other_grid = await node_id(bot, "SFQ-DH-01-G2")
+    await press(bot, WORKER_A, f"tk:transfer:{ticket_id}", message)
+    picker = last_sent(bot, COMMUNITY_GROUP.id)
+    await press(bot, WORKER_A, f"tk:tc:{ticket_id}:{other_grid}", picker.result)
+    prompt = last_sent(bot, COMMUNITY_GROUP.id)
+    sent_before = len(bot.fake.calls_to("sendMessage"))
+    edits_before = len(bot.fake.calls_to("editMessageText"))
+    await bot.send(bot.updates.group_text(COMMUNITY_GROUP, WORKER_A, "属于第2网格",
+                                          reply_to=prompt.result))
+    await bot.deliver()
+    row = await ticket_row(db, ticket_id)
+    assert (row.node_id, row.group_chat_id) == (other_grid, COMMUNITY_GROUP.id)
+    assert row.card_message_id == message["message_id"]
+    in_group = [c for c in bot.fake.calls_to("sendMessage")[sent_before:]
+                if c.params["chat_id"] == COMMUNITY_GROUP.id]
+    assert len(in_group) == 1  # the note: no second card, no announcement besides it
+    note = in_group[0].params["text"]
+    assert "↪️" in note and "属于第2网格" in note and row.number in note
+    assert len(cards_of(bot, ticket_id, COMMUNITY_GROUP.id)) == 1
+    edited = [c for c in bot.fake.calls_to("editMessageText")[edits_before:]
+              if c.params["message_id"] == message["message_id"]]
+    assert edited and all(buttons(c.params) for c in edited)  # still a live card
+    assert bot.fake.calls_to("closeForumTopic") == []
+    assert [e.kind for e in await events(db, ticket_id)][-1] == "transferred"
+
+
 async def test_details_name_each_worker_who_wrote_to_the_resident(env: BotEnv,
                                                                   db: Database) -> None:
     bot, t = env, t_(env)
