@@ -7,7 +7,8 @@ nearest level above the group that handles the ticket now that has a group of it
 card retired with a note and its forum topic closed, and a new card in the group that now
 serves the ticket, or, when that is the very same group, its card refreshed in place; the
 residents told. Both run in the caller's transaction, which the caller commits (a timer's
-is the ticker's).
+is the ticker's). A reopening after the follow-up survey is moved by its rule
+(``bot.services.surveys``) and shown the same way, with ``Notifier.moved``.
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ _RESIDENT_WORDS = {
 
 
 def _event_words(t: Translator, ticket: Ticket, event: TicketEvent, names: dict,
-                       place: Callable, rt_config: Config) -> str:
+                 place: Callable[[str | None], str], rt_config: Config) -> str:
     data = event.data or {}
     contact = ticket.enterprise_id is not None
     who = _CONTACT_WORDS if contact else _RESIDENT_WORDS
