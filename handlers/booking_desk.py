@@ -42,7 +42,7 @@ from bot.views.cards import BOOKING_PREFIX, role_name, slot_label
 from handlers import slots as slot_handlers
 from handlers.common import is_group, translator_for
 from handlers.membership_check import Membership, membership
-from handlers.tickets_group import say, short, thread_of, worker_name
+from handlers.tickets_group import offers_button, say, short, thread_of, worker_name
 from storage.models import CheckupSlot, Ticket
 from storage.uow import UnitOfWork
 
@@ -120,7 +120,9 @@ async def desk_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     for step in after:
         await step()
     if match is not None and match.group(1) in ON_CARD and member is Membership.MEMBER:
-        await bring_copy_up_to_date(rt, query.message, query.data, int(match.group(2)))
+        if offers_button(query.message, query.data):
+            await bring_copy_up_to_date(rt, query.message.chat.id, query.message.message_id,
+                                        int(match.group(2)))
 
 
 async def _card_action(rt: Runtime, uow: UnitOfWork, t: Translator, update: Update,

@@ -7,28 +7,23 @@ starts empty after a restart, which only means Telegram is asked again.
 
 from __future__ import annotations
 
-import enum
 import logging
 from datetime import datetime
 
 from telegram import ChatMember
 from telegram.error import TelegramError
-from telegram.ext import CallbackContext
 
-from bot.context import runtime
+from bot.actions.groups_membership import Membership
+from bot.context import Context
 
 log = logging.getLogger(__name__)
+
+__all__ = ["Membership", "MembershipCache", "cache_of", "is_member_status", "membership"]
 
 _CACHE_KEY = "membership_cache"
 _MEMBER_STATUSES = {ChatMember.OWNER, ChatMember.ADMINISTRATOR, ChatMember.MEMBER}
 # Past this many entries, expired ones are swept out on the next write.
 _SWEEP_ABOVE = 5000
-
-
-class Membership(enum.Enum):
-    MEMBER = "member"
-    NOT_MEMBER = "not_member"
-    UNKNOWN = "unknown"  # Telegram could not be asked; treated as "not allowed, try again"
 
 
 class MembershipCache:
@@ -51,7 +46,7 @@ class MembershipCache:
         self._entries.pop((chat_id, user_id), None)
 
 
-def cache_of(context: CallbackContext) -> MembershipCache:
+def cache_of(context: Context) -> MembershipCache:
     return context.bot_data.caches.setdefault(_CACHE_KEY, MembershipCache())
 
 
@@ -62,11 +57,11 @@ def is_member_status(member: ChatMember) -> bool:
     return member.status == ChatMember.RESTRICTED and bool(getattr(member, "is_member", False))
 
 
-async def membership(context: CallbackContext, chat_id: int, user_id: int) -> Membership:
+async def membership(context: Context, chat_id: int, user_id: int) -> Membership:
     """Whether the person is in the group. It may ask Telegram (getChatMember), so call it
     before opening a unit of work, never inside one: on SQLite an open transaction holds the
     write lock, and every other chat and the outbox would wait for Telegram's answer too."""
-    rt = runtime(context)
+    rt = context.runtime
     cache = cache_of(context)
     now = rt.clock.now()
     known = cache.get(chat_id, user_id, now)

@@ -22,7 +22,10 @@ from bot.views import Answer, Attachment, Kept, View
 log = logging.getLogger(__name__)
 
 
-async def show(update: Update, context: Context, answer: Answer) -> None:
+async def show(update: Update, context: Context, answer: Answer, *,
+               reply_to: int | None = None) -> None:
+    """``reply_to``: the messages sent answer that message (in a group, the one pressed or
+    replied to)."""
     query = update.callback_query
     if query is not None:
         await query.answer(answer.alert or answer.toast, show_alert=answer.alert is not None)
@@ -39,14 +42,18 @@ async def show(update: Update, context: Context, answer: Answer) -> None:
         if isinstance(item, Kept):
             await send_kept(context, item)
         else:
-            await send(context, update.effective_chat.id, item)
+            await send(context, update.effective_chat.id, item, reply_to=reply_to,
+                       thread=answer.thread)
 
 
 async def send(context: Context, chat_id: int, view: View, *,
-               reply_to: int | None = None) -> Message:
-    """Send one view to ``chat_id`` now; its attachments follow the text."""
-    reply = {} if reply_to is None else {"reply_to_message_id": reply_to,
-                                         "allow_sending_without_reply": True}
+               reply_to: int | None = None, thread: int | None = None) -> Message:
+    """Send one view to ``chat_id`` now (in forum topic ``thread``, if given); its
+    attachments follow the text."""
+    reply: dict = {} if reply_to is None else {"reply_to_message_id": reply_to,
+                                               "allow_sending_without_reply": True}
+    if thread is not None:
+        reply["message_thread_id"] = thread
     sent = await context.bot.send_message(chat_id, view.text, parse_mode="HTML",
                                           reply_markup=reply_markup(view), **reply)
     for attachment in view.attachments:

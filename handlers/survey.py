@@ -39,6 +39,7 @@ from bot.services.surveys import Answer, Outcome, SurveyProblem
 from bot.services.text import user_html
 from bot.views.cards import category_name, trimmed, your_request
 from bot.views.places import place_html
+from bot.views.ratings import SCORE_LABELS, rating_words
 from handlers.common import command_of, translator_for
 from storage.models import OrgNode, Ticket, TicketSurvey
 from storage.uow import UnitOfWork
@@ -48,13 +49,6 @@ COMMENT_FLOW = "survey_comment"
 _DATA = re.compile(r"sv:(\d{1,12}):(y|n|b|c|s[1-5])")
 _PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
 
-SCORE_LABELS = {
-    5: N_("😊 Very satisfied"),
-    4: N_("🙂 Satisfied"),
-    3: N_("😐 Fairly satisfied"),
-    2: N_("🙁 Dissatisfied"),
-    1: N_("😞 Very dissatisfied"),
-}
 
 
 def register(app: Application) -> None:
@@ -119,23 +113,6 @@ def answer_words(t: Translator, survey: TicketSurvey, ticket: Ticket) -> str:
     return rating_words(t, bool(survey.solved), survey.score, ticket.kind)
 
 
-# The first answer in the words of the question it answers (_SOLVED_QUESTION): a check-up
-# that did not help was not a problem left unsolved.
-_ANSWERED = {
-    "consultation": (N_("Answered"), N_("Not answered")),
-    "checkup": (N_("Helped"), N_("Did not help")),
-}
-
-
-def rating_words(t: Translator, solved: bool, score: int | None, kind: str) -> str:
-    """"Solved · 🙂 Satisfied (4/5)": an answer as the resident and the workers read it
-    ("Not solved" alone when no score was given)."""
-    yes, no = _ANSWERED.get(kind, (N_("Solved"), N_("Not solved")))
-    solved_words = t(yes) if solved else t(no)
-    if not score:
-        return solved_words
-    label = t(SCORE_LABELS[score]) if score in SCORE_LABELS else "?"
-    return f"{solved_words} · {label} ({score}/5)"
 
 
 def _thanks(t: Translator, rt: Runtime, answer: Answer,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
+
+from bot.actions.timers import claims, deadlines
 from bot.runtime import Runtime
 from scheduler.bookings import booking_handlers
-from scheduler.claims import claim_handlers
-from scheduler.deadlines import deadline_handlers
 from scheduler.digests import digest_handlers
 from scheduler.drafts import draft_handlers
 from scheduler.retention import retention_handlers
@@ -15,9 +16,12 @@ from scheduler.ticker import TaskHandler
 
 def task_handlers(rt: Runtime) -> dict[str, TaskHandler]:
     return {
-        **claim_handlers(rt),
+        "claim_remind": partial(claims.remind, rt),
+        "claim_escalate": partial(claims.escalate, rt),
         **digest_handlers(rt),
-        **deadline_handlers(rt),
+        "deadline_remind": partial(deadlines.remind, rt),
+        "deadline_overdue": partial(deadlines.overdue, rt),
+        "deadline_escalate": partial(deadlines.escalate, rt),
         **survey_handlers(rt),
         **draft_handlers(rt),
         **booking_handlers(rt),

@@ -134,3 +134,32 @@ async def test_passing_up_skips_levels_without_a_group_and_lands_once(bot: BotEn
     assert not [text for text in bot.texts(district_group.id) if "⬆️" in text]
     async with bot.runtime.uow() as uow:
         assert [e.kind for e in await uow.tickets.events(ticket_id)].count("escalated") == 1
+
+
+async def test_passing_up_from_a_forum_topic_closes_it_and_retires_the_card(
+        bot: BotEnv) -> None:
+    """The timer moves a ticket the way a worker does: the old card says where it went and
+    loses its buttons, its forum topic is closed, and one new card goes to the group above."""
+    forum = Chat(-1008000000004, "supergroup", title="网格论坛", is_forum=True)
+    await bot.send(bot.updates.command(forum, "/bind", GRID, user=ADMIN))
+    await bot.send(bot.updates.command(COMMUNITY_GROUP, "/bind", "SFQ-DH-01", user=ADMIN))
+    ticket_id = await _report(bot)
+    async with bot.runtime.uow() as uow:
+        before = await uow.tickets.get(ticket_id)
+        topic, old_card = before.topic_id, before.card_message_id
+    assert topic is not None and old_card is not None
+    bot.clock.advance(timedelta(hours=2))
+    await bot.tick()
+    await bot.deliver()
+    assert [(c.params["chat_id"], c.params["message_thread_id"])
+            for c in bot.fake.calls_to("closeForumTopic")] == [(forum.id, topic)]
+    retired = [c for c in bot.fake.calls_to("editMessageText")
+               if c.params["chat_id"] == forum.id and c.params["message_id"] == old_card]
+    assert retired and retired[-1].params["reply_markup"] == {"inline_keyboard": []}
+    cards = [c for c in bot.fake.calls_to("sendMessage")
+             if c.params["chat_id"] == COMMUNITY_GROUP.id
+             and f"tk:claim:{ticket_id}" in str(c.params.get("reply_markup"))]
+    assert len(cards) == 1
+    async with bot.runtime.uow() as uow:
+        ticket = await uow.tickets.get(ticket_id)
+        assert (ticket.group_chat_id, ticket.topic_id) == (COMMUNITY_GROUP.id, None)

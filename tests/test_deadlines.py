@@ -100,6 +100,35 @@ async def test_holder_reminded_then_overdue_then_passed_up(bot: BotEnv) -> None:
                for text in bot.fake.sent_texts(RESIDENT.id)[-1:])
 
 
+async def test_passing_up_an_overdue_ticket_retires_its_card_and_stops_at_the_top(
+        bot: BotEnv) -> None:
+    """The deadline's escalation moves the ticket as every mover does: the old card loses its
+    buttons and says where it went, one card arrives above; and at the district, the top,
+    nothing is passed anywhere (never down)."""
+    ticket_id = await _open(bot)
+    await bot.send(bot.updates.command(DISTRICT_GROUP, "/bind", "SFQ", user=ADMIN))
+    old_card = (await _ticket(bot, ticket_id)).card_message_id
+    assert await _run_until(bot, local("2026-11-27 09:00")) >= 1
+    retired = [c for c in bot.fake.calls_to("editMessageText")
+               if c.params["chat_id"] == GRID_GROUP.id and c.params["message_id"] == old_card]
+    assert retired and retired[-1].params["reply_markup"] == {"inline_keyboard": []}
+    ticket = await _ticket(bot, ticket_id)
+    assert ticket.group_chat_id == COMMUNITY_GROUP.id
+    community_cards = [c for c in bot.fake.calls_to("sendMessage")
+                       if c.params["chat_id"] == COMMUNITY_GROUP.id
+                       and f"tk:claim:{ticket_id}" in str(c.params.get("reply_markup"))]
+    assert len(community_cards) == 1
+    # On up to the district, then no further, however long it waits there.
+    for _ in range(6):
+        await _run_until(bot, bot.clock.now() + timedelta(days=3))
+    ticket = await _ticket(bot, ticket_id)
+    async with bot.runtime.uow() as uow:
+        assert (await uow.nodes.get(ticket.node_id)).code == "SFQ"
+        kinds = [e.kind for e in await uow.tickets.events(ticket_id)]
+    assert ticket.group_chat_id == DISTRICT_GROUP.id
+    assert kinds.count("escalated") == 2
+
+
 async def test_resolving_in_time_stops_the_deadline_timers(bot: BotEnv) -> None:
     ticket_id = await _open(bot)
     await _claim(bot, ticket_id)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from functools import partial
 
 import pytest
 from sqlalchemy import select
 
 import tests.test_survey as survey_journey
+from bot.actions.timers import deadlines
 from bot.services import surveys, tickets
-from scheduler.deadlines import deadline_handlers
 from scheduler.surveys import survey_handlers
 from storage.models import ScheduledTask
 from tests.harness import BotEnv
@@ -64,7 +65,7 @@ async def test_resolving_while_the_overdue_escalation_runs(bot: BotEnv, db) -> N
     async def resolve(uow) -> None:
         await tickets.resolve(uow, rt.clock, ticket_id, WORKER.id, "已处理")
 
-    results = await _race(bot, escalate.id, deadline_handlers(rt)["deadline_escalate"],
+    results = await _race(bot, escalate.id, partial(deadlines.escalate, rt),
                           resolve)
     assert results == {"timer": "ok", "person": "ok"}
     after = await _ticket(bot, ticket_id)

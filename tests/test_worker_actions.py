@@ -15,7 +15,6 @@ from sqlalchemy import select
 from bot.actions.notifier import Notifier
 from bot.services import tickets
 from bot.services.grids import path_label
-from handlers import fallback, tickets_group
 from storage.db import Database
 from storage.models import Draft, ProcessedUpdate, Ticket, TicketEvent, TicketMessage
 from storage.repositories.tickets import TicketRepository
@@ -39,26 +38,8 @@ RESIDENT = User(300_101, "张三", language_code="zh-hans")
 
 # -- set-up ----------------------------------------------------------------------------------
 
-def _registered(app) -> bool:
-    return any(getattr(h, "callback", None) is tickets_group.card_button
-               for handlers in app.handlers.values() for h in handlers)
-
-
-def ensure_registered(app) -> None:
-    """Until bot/app.py wires tickets_group.register: put it where the lead will, in front of
-    the fallback for unknown callbacks."""
-    if _registered(app):
-        return
-    tickets_group.register(app)
-    group = app.handlers[0]
-    mine = group.pop()
-    at = next(i for i, h in enumerate(group) if h.callback is fallback.unknown_callback)
-    group.insert(at, mine)
-
-
 @pytest.fixture
 async def env(bot: BotEnv) -> BotEnv:
-    ensure_registered(bot.app)
     for worker in (WORKER_A, WORKER_B):
         for chat in (GROUP, COMMUNITY_GROUP, LEGAL_GROUP, DISTRICT_GROUP, FORUM, OTHER):
             bot.fake.set_member(chat.id, worker.id, "member")
@@ -233,7 +214,6 @@ async def test_membership_is_cached_for_the_ttl_and_asked_again_after_a_restart(
     again = await start_bot(db, catalogs, config=bot.runtime.config, clock=bot.clock,
                             fake=bot.fake, first_update_id=10_000)
     try:
-        ensure_registered(again.app)
         await again.send(again.updates.callback(WORKER_A, f"tk:details:{ticket_id}", message))
         assert asked(WORKER_A) == 5
         assert again.errors == []
@@ -523,6 +503,42 @@ async def test_escalating_in_the_district_group_never_moves_a_ticket_down(
     assert "escalated" not in [e.kind for e in await events(db, ticket_id)]
     await bot.deliver()
     assert len(cards_of(bot, ticket_id, DISTRICT_GROUP.id)) == 1
+
+
+async def test_a_transfer_within_the_same_group_refreshes_the_card_instead_of_a_new_one(
+        env: BotEnv, db: Database) -> None:
+    """Both grids have no group of their own: the community's group handles them both. A
+    transfer from one to the other keeps the ticket in that group, so its one card is edited
+    in place (no second card, no closed topic, no retired card) and the group reads a single
+    note, the answer to the worker."""
+    bot = env
+    await bind(bot, COMMUNITY_GROUP, COMMUNITY)
+    ticket_id = await new_ticket(bot)
+    message = card(bot, ticket_id, COMMUNITY_GROUP.id)
+    other_grid = await node_id(bot, "SFQ-DH-01-G2")
+    await press(bot, WORKER_A, f"tk:transfer:{ticket_id}", message)
+    picker = last_sent(bot, COMMUNITY_GROUP.id)
+    await press(bot, WORKER_A, f"tk:tc:{ticket_id}:{other_grid}", picker.result)
+    prompt = last_sent(bot, COMMUNITY_GROUP.id)
+    sent_before = len(bot.fake.calls_to("sendMessage"))
+    edits_before = len(bot.fake.calls_to("editMessageText"))
+    await bot.send(bot.updates.group_text(COMMUNITY_GROUP, WORKER_A, "属于第2网格",
+                                          reply_to=prompt.result))
+    await bot.deliver()
+    row = await ticket_row(db, ticket_id)
+    assert (row.node_id, row.group_chat_id) == (other_grid, COMMUNITY_GROUP.id)
+    assert row.card_message_id == message["message_id"]
+    in_group = [c for c in bot.fake.calls_to("sendMessage")[sent_before:]
+                if c.params["chat_id"] == COMMUNITY_GROUP.id]
+    assert len(in_group) == 1  # the note: no second card, no announcement besides it
+    note = in_group[0].params["text"]
+    assert "↪️" in note and "属于第2网格" in note and row.number in note
+    assert len(cards_of(bot, ticket_id, COMMUNITY_GROUP.id)) == 1
+    edited = [c for c in bot.fake.calls_to("editMessageText")[edits_before:]
+              if c.params["message_id"] == message["message_id"]]
+    assert edited and all(buttons(c.params) for c in edited)  # still a live card
+    assert bot.fake.calls_to("closeForumTopic") == []
+    assert [e.kind for e in await events(db, ticket_id)][-1] == "transferred"
 
 
 async def test_details_name_each_worker_who_wrote_to_the_resident(env: BotEnv,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from bot.delivery.facts import Notices
 from bot.i18n import Translator, resolve_language
@@ -18,9 +17,6 @@ from bot.views.cards import card_keyboard, card_text, category_name
 from storage.models import GroupChat, Ticket
 from storage.repositories.tickets import CARD_COPY
 from storage.uow import UnitOfWork
-
-if TYPE_CHECKING:
-    from telegram import Message
 
 # Telegram albums take 2-10 photos or videos; voice and video notes go one by one.
 _ALBUM_KINDS = {"photo", "video"}
@@ -256,28 +252,24 @@ class Notifier:
                           ticket, "relay")
 
 
-async def bring_copy_up_to_date(rt: Runtime, message: Message, pressed: str,
+async def bring_copy_up_to_date(rt: Runtime, chat_id: int, message_id: int,
                                 ticket_id: int) -> None:
-    """A card's button (``pressed``) pressed on a message that is not the ticket's card is
-    a second copy of it (Notifier.show_copy); the same for every kind of card, so the desks'
-    cards are kept up to date like the grid workers'. Looked at once the press is done, so
-    the copy shows what the press did; a copy already kept up to date with the card is left
-    alone. Only a message that offers the button pressed is taken for a copy: a press made
-    up on any other message of the bot (a note, a prompt) must not turn it into a card."""
-    markup = message.reply_markup
-    if markup is None or not any(button.callback_data == pressed
-                                 for row in markup.inline_keyboard for button in row):
-        return
+    """A card's button pressed on message ``message_id`` that is not the ticket's card is a
+    second copy of it (Notifier.show_copy); the same for every kind of card, so the desks'
+    cards are kept up to date like the grid workers'. Called once the press is done, so the
+    copy shows what the press did; a copy already kept up to date with the card is left
+    alone. Only a message that offers the button pressed is a copy (the door checks that):
+    a press made up on any other message of the bot (a note, a prompt) must not turn it into
+    a card."""
     async with rt.uow() as uow:
         ticket = await uow.tickets.get(ticket_id)
-        if ticket is None or (message.chat.id, message.message_id) == (
-                ticket.group_chat_id, ticket.card_message_id):
+        if ticket is None or (chat_id, message_id) == (ticket.group_chat_id,
+                                                       ticket.card_message_id):
             return
-        known = await uow.tickets.message(message.chat.id, message.message_id)
+        known = await uow.tickets.message(chat_id, message_id)
         if known is not None and (known.ticket_id != ticket.id or known.purpose != "card"):
             return
-        await Notifier(rt, uow).show_copy(ticket, chat_id=message.chat.id,
-                                          message_id=message.message_id)
+        await Notifier(rt, uow).show_copy(ticket, chat_id=chat_id, message_id=message_id)
         await uow.commit()
 
 

@@ -82,7 +82,8 @@ class Answer:
     replaces the pressed message (text and buttons); ``unbutton`` only takes its buttons away.
     ``alert`` is shown to whoever pressed a button (a pop-up); ``toast`` is a brief note
     instead. ``handled`` False: the update was not for this action after all, and the door
-    lets the next handler have it."""
+    lets the next handler have it. ``thread``: the forum topic the messages go to (None:
+    the chat's main one)."""
 
     say: list[View | Kept] = field(default_factory=list)
     edit: View | None = None
@@ -90,6 +91,7 @@ class Answer:
     alert: str | None = None
     toast: str | None = None
     handled: bool = True
+    thread: int | None = None
 
     def add(self, view: View | Kept) -> Answer:
         self.say.append(view)
