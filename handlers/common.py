@@ -59,3 +59,11 @@ def command_of(message: Message) -> str | None:
 def is_group(update: Update) -> bool:
     chat = update.effective_chat
     return chat is not None and chat.type in (Chat.GROUP, Chat.SUPERGROUP)
+
+
+def offers_button(message: Message | None, pressed: str | None) -> bool:
+    """Whether the message offers the button pressed (a made-up press on any other message
+    of the bot must not turn it into a card's copy)."""
+    markup = message.reply_markup if message is not None else None
+    return markup is not None and any(button.callback_data == pressed
+                                      for row in markup.inline_keyboard for button in row)

@@ -48,14 +48,13 @@ async def show(update: Update, context: Context, answer: Answer, *,
 
 async def send(context: Context, chat_id: int, view: View, *,
                reply_to: int | None = None, thread: int | None = None) -> Message:
-    """Send one view to ``chat_id`` now (in forum topic ``thread``, if given); its
+    """Send one view to ``chat_id`` now (in the forum topic ``thread``, if given); its
     attachments follow the text."""
-    reply: dict = {} if reply_to is None else {"reply_to_message_id": reply_to,
-                                               "allow_sending_without_reply": True}
-    if thread is not None:
-        reply["message_thread_id"] = thread
+    reply = {} if reply_to is None else {"reply_to_message_id": reply_to,
+                                         "allow_sending_without_reply": True}
     sent = await context.bot.send_message(chat_id, view.text, parse_mode="HTML",
-                                          reply_markup=reply_markup(view), **reply)
+                                          reply_markup=reply_markup(view),
+                                          message_thread_id=thread, **reply)
     for attachment in view.attachments:
         await _attach(context, chat_id, attachment)
     return sent

@@ -11,8 +11,7 @@ Telegram is never called while the action's transaction is open.
 
 from __future__ import annotations
 
-from telegram import Message, ReplyParameters, Update
-from telegram.constants import ParseMode
+from telegram import Message, Update
 from telegram.ext import Application, ApplicationHandlerStop, CallbackQueryHandler
 
 from bot.actions import prompts, worker
@@ -20,31 +19,17 @@ from bot.actions.groups_membership import Membership
 from bot.actions.notifier import bring_copy_up_to_date
 from bot.actions.people import Who
 from bot.context import Context
-from bot.services.relay import clean_name
 from bot.views.cards import ACTION_PREFIX
-from bot.views.worker import CARD_ACTIONS, parse_button, short
-from handlers.common import is_group, who
+from bot.views.worker import CARD_ACTIONS, parse_button
+from bot.views.worker import worker_name as views_worker_name
+from handlers.common import is_group, offers_button, who
 from handlers.membership_check import membership
 from handlers.reply import send, show
-
-__all__ = [
-    "card_button",
-    "offers_button",
-    "prompt_reply",
-    "register",
-    "say",
-    "short",
-    "thread_of",
-    "worker_name",
-]
-
 
 # -- what the door reads from Telegram -------------------------------------------------------
 
 def worker_name(update: Update) -> str:
-    """The worker's name for cards, notices and mentions: one line, without the control and
-    bidi characters a name could use to garble or disguise the text around it."""
-    return clean_name(update.effective_user.full_name)[:128] or "?"
+    return views_worker_name(update.effective_user.full_name)
 
 
 def topic_of(message: Message | None) -> int | None:
@@ -59,29 +44,11 @@ def thread_of(message: Message | None, topic_id: int | None) -> int | None:
     return topic_id if topic_id is not None else topic_of(message)
 
 
-def offers_button(message: Message | None, pressed: str | None) -> bool:
-    """Whether the message offers the button pressed (a made-up press on any other message
-    of the bot must not turn it into a card's copy)."""
-    markup = message.reply_markup if message is not None else None
-    return markup is not None and any(button.callback_data == pressed
-                                      for row in markup.inline_keyboard for button in row)
-
-
 def _who(update: Update) -> Who:
     if update.effective_chat is None:  # an inline message: no chat to act in
         user = update.effective_user
         return Who(user_id=user.id, chat_id=user.id, language_code=user.language_code)
     return who(update)
-
-
-async def say(context: Context, chat_id: int, text: str, *, reply_to: int | None,
-              thread: int | None, markup=None) -> Message:
-    """An HTML message in a group, replying to ``reply_to`` in forum topic ``thread``."""
-    reply = (ReplyParameters(reply_to, allow_sending_without_reply=True)
-             if reply_to is not None else None)
-    return await context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML,
-                                          reply_markup=markup, message_thread_id=thread,
-                                          reply_parameters=reply)
 
 
 async def ask(context: Context, update: Update, prompt: worker.Prompt, *,

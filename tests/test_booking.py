@@ -24,6 +24,7 @@ from tests.telegram_fake import Chat, User
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DESK_GROUP = Chat(-1008300000001, "supergroup", title="公共法律服务")
 OTHER_GROUP = Chat(-1008300000002, "supergroup", title="第1网格")
+FORUM_DESK = Chat(-1008300000003, "supergroup", title="法律服务论坛", is_forum=True)
 LAWYER = User(830_101, "律师甲", language_code="zh-hans")
 LAWYER_2 = User(830_102, "律师乙", language_code="zh-hans")
 STRANGER = User(830_103, "路人", language_code="zh-hans")
@@ -191,6 +192,43 @@ async def test_closing_a_booked_slot_asks_first_and_keeps_the_booking(bot: BotEn
     await _press(bot, LAWYER, f"bk:sy:{slot.id}", DESK_GROUP.id)
     assert (await _slot(bot, slot.id)).status == "closed"
     assert (await _booking(bot, ids["a"])).status == "booked"
+
+
+async def test_a_forum_desk_is_answered_in_the_check_up_s_topic(bot: BotEnv) -> None:
+    """In a desk group with topics, the desk's notes, pickers and the report prompt go to
+    the ticket's topic, and /slots is answered in the topic it was sent in."""
+    ids = await _setup(bot, bind=False)
+    await bot.send(bot.updates.command(FORUM_DESK, "/bind", "legal", user=ADMIN))
+    bot.fake.set_member(FORUM_DESK.id, LAWYER.id, "member")
+    await bot.send(bot.updates.command(FORUM_DESK, "/slots", "add", "2026-11-25",
+                                       "09:00-11:00", "60m", "1", user=LAWYER))
+    first, second = await _all_slots(bot)
+    await _book(bot, OWNER_A, first.id, day="20261125")
+    await _press(bot, OWNER_A, "ck:ok")
+    await bot.deliver()
+    ticket_id = (await _booking(bot, ids["a"])).ticket_id
+    async with bot.runtime.uow() as uow:
+        topic = (await uow.tickets.get(ticket_id)).topic_id
+    assert topic is not None
+
+    def last_sent() -> dict:
+        return [c for c in bot.fake.calls_to("sendMessage")
+                if c.params["chat_id"] == FORUM_DESK.id][-1].params
+
+    await _press(bot, LAWYER, f"bk:cf:{ticket_id}", FORUM_DESK.id)
+    assert last_sent()["message_thread_id"] == topic
+    await _press(bot, LAWYER, f"bk:pp:{ticket_id}", FORUM_DESK.id)
+    picker = last_sent()
+    assert picker["message_thread_id"] == topic
+    assert f"bk:ps:{ticket_id}:{second.id}" in _buttons(picker)
+    await bot.send(bot.updates.command(FORUM_DESK, "/slots", user=LAWYER,
+                                       message_thread_id=topic))
+    listing = last_sent()
+    assert listing["message_thread_id"] == topic and f"bk:sc:{second.id}" in _buttons(listing)
+    await _run_until(bot, local("2026-11-25 10:00"))
+    await _press(bot, LAWYER, f"bk:dn:{ticket_id}", FORUM_DESK.id)
+    prompt = last_sent()
+    assert prompt["message_thread_id"] == topic and prompt["reply_markup"]["force_reply"]
 
 
 # -- booking, end to end -----------------------------------------------------------------------

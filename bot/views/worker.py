@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.i18n import Translator
+from bot.services.relay import clean_name
 from bot.services.text import user_html
 from bot.services.tickets import Refusal, TicketRefused
 from bot.views import Ask, Button, View
@@ -58,6 +59,12 @@ def parse_button(data: str | None) -> ButtonData | None:
 def short(text: str) -> str:
     """Answers to a button are plain text of at most 200 characters."""
     return text if len(text) <= ANSWER_LIMIT else text[: ANSWER_LIMIT - 1] + "…"
+
+
+def worker_name(full_name: str) -> str:
+    """The worker's name for cards, notices and mentions: one line, without the control and
+    bidi characters a name could use to garble or disguise the text around it."""
+    return clean_name(full_name)[:128] or "?"
 
 
 def mention(user_id: int, name: str) -> str:
