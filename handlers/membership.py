@@ -38,6 +38,7 @@ async def my_chat_member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         if now_present:
             await groups.bot_joined(uow, rt.clock, group_info(chat), rt.config.default_language,
                                     can_manage_topics=_may_create_topics(change.new_chat_member))
+            await uow.commit()
         else:
             # Inactive, and its open tickets go to the nearest group above that still works.
             moved = await group_gone(uow, rt.clock, rt.config, chat.id,

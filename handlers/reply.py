@@ -11,8 +11,9 @@ is let go.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from telegram import Message, Update
+from telegram import InputFile, Message, Update
 from telegram.error import BadRequest
 
 from bot.context import Context
@@ -22,7 +23,10 @@ from bot.views import Answer, Attachment, Kept, View
 log = logging.getLogger(__name__)
 
 
-async def show(update: Update, context: Context, answer: Answer) -> None:
+async def show(update: Update, context: Context, answer: Answer, *,
+               reply_to: int | None = None) -> None:
+    """``reply_to``: the messages sent answer that message (in a group, the one pressed or
+    replied to)."""
     query = update.callback_query
     if query is not None:
         await query.answer(answer.alert or answer.toast, show_alert=answer.alert is not None)
@@ -39,7 +43,7 @@ async def show(update: Update, context: Context, answer: Answer) -> None:
         if isinstance(item, Kept):
             await send_kept(context, item)
         else:
-            await send(context, update.effective_chat.id, item)
+            await send(context, update.effective_chat.id, item, reply_to=reply_to)
 
 
 async def send(context: Context, chat_id: int, view: View, *,
@@ -50,7 +54,7 @@ async def send(context: Context, chat_id: int, view: View, *,
     sent = await context.bot.send_message(chat_id, view.text, parse_mode="HTML",
                                           reply_markup=reply_markup(view), **reply)
     for attachment in view.attachments:
-        await _attach(context, chat_id, attachment)
+        await _attach(context, chat_id, attachment, reply)
     return sent
 
 
@@ -73,11 +77,18 @@ async def _edit(update: Update, context: Context, view: View) -> None:
         await send(context, update.effective_chat.id, view)
 
 
-async def _attach(context: Context, chat_id: int, attachment: Attachment) -> None:
-    source = attachment.file_id or attachment.data
+async def _attach(context: Context, chat_id: int, attachment: Attachment,
+                  reply: dict[str, Any]) -> None:
+    """An attachment answers what its text answers (``reply``)."""
     caption = attachment.caption or None
     if attachment.kind == "photo":
-        await context.bot.send_photo(chat_id, source, caption=caption, parse_mode="HTML")
+        # Content is uploaded under its name, when it has one.
+        source = attachment.file_id or (
+            InputFile(attachment.data, filename=attachment.filename) if attachment.filename
+            else attachment.data)
+        await context.bot.send_photo(chat_id, source, caption=caption, parse_mode="HTML",
+                                     **reply)
     else:
-        await context.bot.send_document(chat_id, source, caption=caption, parse_mode="HTML",
-                                        filename=attachment.filename or None)
+        await context.bot.send_document(chat_id, attachment.file_id or attachment.data,
+                                        caption=caption, parse_mode="HTML",
+                                        filename=attachment.filename or None, **reply)
