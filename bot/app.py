@@ -16,6 +16,8 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
+from bot.actions import backfill
+from bot.actions.digests import schedule_upcoming as schedule_digests
 from bot.actions.notifier import delivery_notices, rerouted_card_poster
 from bot.context import CONTEXT_TYPES, App, Context
 from bot.delivery import OutboxSender
@@ -47,7 +49,7 @@ from handlers import (
 from handlers.commands import publish_command_menus
 from handlers.errors import on_error
 from handlers.router import Flow, Router
-from scheduler import backfill, digests, maintenance, retention
+from scheduler import digests, maintenance, retention
 from scheduler.handlers import task_handlers
 from scheduler.ticker import Ticker
 
@@ -101,9 +103,9 @@ def build_application(rt: Runtime, *, request: BaseRequest | None = None,
     app.job_queue.run_repeating(_tick, interval=rt.config.scheduler.tick_interval, first=1,
                                 name="scheduled tasks",
                                 job_kwargs={"max_instances": 1, "coalesce": True})
-    app.job_queue.run_repeating(_purge_processed_updates, interval=timedelta(hours=1),
+    app.job_queue.run_repeating(maintenance.purge_job, interval=timedelta(hours=1),
                                 first=timedelta(minutes=1), name="purge processed updates")
-    app.job_queue.run_repeating(_ensure_digests, interval=timedelta(hours=1),
+    app.job_queue.run_repeating(digests.ensure_job, interval=timedelta(hours=1),
                                 first=timedelta(hours=1), name="ensure digests")
     app.job_queue.run_repeating(retention.ensure_job, interval=timedelta(hours=1),
                                 first=timedelta(minutes=2), name="retention sweep")
@@ -144,8 +146,7 @@ def register_handlers(app: App) -> None:
     app.add_handler(CallbackQueryHandler(start.language_callback,
                                          pattern=f"^{keyboards.LANGUAGE_PREFIX}"))
     app.add_handler(CallbackQueryHandler(binding.bind_move_callback,
-                                         pattern=f"^({keyboards.BIND_MOVE_PREFIX}\\d+|"
-                                                 f"{keyboards.BIND_KEEP})$"))
+                                         pattern=binding.MOVE_PATTERN))
     tickets_group.register(app)
     my_tickets.register(app)
     survey.register(app)
@@ -171,7 +172,7 @@ def register_handlers(app: App) -> None:
 async def _post_init(app: App) -> None:
     rt = app.bot_data.runtime
     await publish_command_menus(app.bot, rt.catalogs, rt.config.default_language)
-    await digests.schedule_upcoming(rt)  # idempotent: each digest is scheduled once
+    await schedule_digests(rt)  # idempotent: each digest is scheduled once
     await backfill.arm_missing(rt)  # idempotent: only tickets without timers
     # The outbox sender runs beside the update processing for the life of the process.
     sender = app.bot_data.sender = app.bot_data.sender_factory()
@@ -191,19 +192,6 @@ async def _tick(context: Context) -> None:
     context.bot_data.health.ticked()
     rt.metrics.last_tick.set_to_current_time()
     rt.metrics.scheduler_tasks.inc(ran)
-
-
-async def _purge_processed_updates(context: Context) -> None:
-    rt = context.runtime
-    await maintenance.purge_processed_updates(rt.db, rt.clock,
-                                              rt.config.runtime.processed_update_retention)
-    await maintenance.forget_invite_guesses(rt.db, rt.clock)
-
-
-async def _ensure_digests(context: Context) -> None:
-    # Each digest schedules the next; should one fail for good (its retries spent), this
-    # makes sure the cadence goes on all the same (idempotent: each is scheduled once).
-    await digests.schedule_upcoming(context.runtime)
 
 
 async def _post_shutdown(app: App) -> None:

@@ -16,8 +16,6 @@ ENTERPRISE = "en:menu"  # handled by handlers.enterprise
 MENU_HELP = "menu:help"
 MENU_LANGUAGE = "menu:lang"
 LANGUAGE_PREFIX = "lang:"
-BIND_MOVE_PREFIX = "bind:move:"
-BIND_KEEP = "bind:keep"
 
 
 def main_menu(t: Translator) -> InlineKeyboardMarkup:
@@ -42,13 +40,3 @@ def language_menu(current: str) -> InlineKeyboardMarkup:
         for lang in LANGUAGES
     ]])
 
-
-def bind_confirmation(t: Translator, node_id: int) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([[
-        InlineKeyboardButton(t("Move it here"), callback_data=f"{BIND_MOVE_PREFIX}{node_id}"),
-        InlineKeyboardButton(t("Cancel"), callback_data=BIND_KEEP),
-    ]])
-
-
-def add_to_group(t: Translator, url: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([[InlineKeyboardButton(t("Add me to a group"), url=url)]])

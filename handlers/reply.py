@@ -11,8 +11,9 @@ is let go.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from telegram import Message, Update
+from telegram import InputFile, Message, Update
 from telegram.error import BadRequest
 
 from bot.context import Context
@@ -56,7 +57,7 @@ async def send(context: Context, chat_id: int, view: View, *,
                                           reply_markup=reply_markup(view),
                                           message_thread_id=thread, **reply)
     for attachment in view.attachments:
-        await _attach(context, chat_id, attachment)
+        await _attach(context, chat_id, attachment, {**reply, "message_thread_id": thread})
     return sent
 
 
@@ -79,11 +80,18 @@ async def _edit(update: Update, context: Context, view: View) -> None:
         await send(context, update.effective_chat.id, view)
 
 
-async def _attach(context: Context, chat_id: int, attachment: Attachment) -> None:
-    source = attachment.file_id or attachment.data
+async def _attach(context: Context, chat_id: int, attachment: Attachment,
+                  reply: dict[str, Any]) -> None:
+    """An attachment answers what its text answers (``reply``)."""
     caption = attachment.caption or None
     if attachment.kind == "photo":
-        await context.bot.send_photo(chat_id, source, caption=caption, parse_mode="HTML")
+        # Content is uploaded under its name, when it has one.
+        source = attachment.file_id or (
+            InputFile(attachment.data, filename=attachment.filename) if attachment.filename
+            else attachment.data)
+        await context.bot.send_photo(chat_id, source, caption=caption, parse_mode="HTML",
+                                     **reply)
     else:
-        await context.bot.send_document(chat_id, source, caption=caption, parse_mode="HTML",
-                                        filename=attachment.filename or None)
+        await context.bot.send_document(chat_id, attachment.file_id or attachment.data,
+                                        caption=caption, parse_mode="HTML",
+                                        filename=attachment.filename or None, **reply)

@@ -134,6 +134,7 @@ async def language_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) 
         else:
             await users.choose_language(uow, rt.clock, user_id=user.id,
                                         telegram_code=user.language_code, language=language)
+        await uow.commit()
     t = rt.translator(language)
     await query.answer()
     text = t("The language is now {language}.", language=LANGUAGE_NAMES[language])

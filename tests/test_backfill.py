@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from bot.actions.backfill import arm_missing
 from bot.services import tickets
-from scheduler.backfill import arm_missing
 from storage.models import ScheduledTask, Ticket
 from tests.harness import BotEnv
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from storage.models import GroupChat, OrgNode
+from storage.models import GroupChat, OrgNode, OutboxMessage
 from storage.models import User as UserRow
 from tests.harness import ADMIN, BotEnv
 from tests.telegram_fake import Chat, User
@@ -37,6 +37,8 @@ async def test_admin_binds_a_group_and_non_admin_is_refused(bot: BotEnv, db) -> 
 
     await bot.send(bot.updates.command(GROUP, "/bind", GRID, user=ADMIN))
     assert await _binding(db, GROUP.id) == GRID
+    # In a group the answer replies to the command, so that it is clear whose it is.
+    assert "message_id" in bot.fake.last("sendMessage").params["reply_parameters"]
     text = bot.last_text(GROUP.id)
     assert "东湖一社区第1网格" in text and "示范区" in text
 
@@ -74,6 +76,12 @@ async def test_moving_a_bound_node_asks_first_and_only_admins_confirm(bot: BotEn
     assert await _binding(db, OTHER.id) == GRID and await _binding(db, GROUP.id) is None
     assert "东湖一社区第1网格" in bot.last_text(GROUP.id)  # the old group is told
     assert bot.fake.last("editMessageText").params["chat_id"] == OTHER.id
+    # ...through the outbox, written with the move, so the news outlives a crash after it.
+    async with db.sessions() as session:
+        told = (await session.scalars(select(OutboxMessage).where(
+            OutboxMessage.chat_id == GROUP.id))).all()
+    assert [row.status for row in told] == ["sent"]
+    assert "东湖一社区第1网格" in told[0].params["text"]
 
 
 async def test_cancelling_a_move_changes_nothing(bot: BotEnv, db) -> None:

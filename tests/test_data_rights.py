@@ -16,11 +16,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select, text
 
+from bot.actions import retention
 from bot.actions.notifier import Notifier
 from bot.services import audit, bookings, enterprises, privacy, surveys, tickets
 from bot.services.tickets import NewReport
 from handlers.privacy import _mac
-from scheduler import retention
 from storage import migrate
 from storage.db import create_database
 from storage.models import (

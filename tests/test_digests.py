@@ -12,8 +12,8 @@ import matplotlib
 import pytest
 from sqlalchemy import select, update
 
+from bot.actions import digests
 from bot.services import charts
-from scheduler import digests
 from storage.models import GroupChat, OrgNode, OutboxMessage
 from tests.harness import ADMIN, BotEnv, start_bot, stop_bot
 from tests.telegram_fake import Chat, User

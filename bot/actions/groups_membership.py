@@ -37,9 +37,9 @@ async def joined(rt: Runtime, group: GroupInfo, *, can_manage_topics: bool,
     """The bot is in the group (it joined, or its rights changed); with ``greet`` (it was not
     there before) the greeting to send there."""
     async with rt.uow() as uow:
-        # Committed by the rule itself.
         await groups.bot_joined(uow, rt.clock, group, rt.config.default_language,
                                 can_manage_topics=can_manage_topics)
+        await uow.commit()
     if not greet:
         return None
     t = rt.translator(rt.config.default_language)

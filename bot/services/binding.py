@@ -2,6 +2,7 @@
 
 Only administrators from configuration may bind or unbind. Moving a node that already has an
 active group, or re-pointing a group that already serves another node, needs a confirmation.
+Functions change rows in the caller's unit of work; the caller commits (bot.actions.binding).
 """
 
 from __future__ import annotations
@@ -70,7 +71,6 @@ async def _bind_node(uow: UnitOfWork, clock: Clock, *, node: OrgNode, group: Gro
                                  language=default_language)
     await uow.groups.flush()
     if this.node_id == node.id:
-        await uow.commit()
         return BindResult(Outcome.ALREADY_BOUND, node=node, path=path,
                           group_language=this.language)
 
@@ -79,7 +79,6 @@ async def _bind_node(uow: UnitOfWork, clock: Clock, *, node: OrgNode, group: Gro
     previous = await uow.nodes.get(this.node_id) if this.node_id is not None else None
     # A group the bot has left can no longer serve anyone: taking its node needs no question.
     if not confirmed and (previous is not None or (displaced is not None and displaced.active)):
-        await uow.commit()
         return BindResult(Outcome.NEEDS_CONFIRMATION, node=node, path=path,
                           displaced_group=displaced, previous_node=previous,
                           group_language=this.language)
@@ -95,7 +94,6 @@ async def _bind_node(uow: UnitOfWork, clock: Clock, *, node: OrgNode, group: Gro
                  target=f"group:{group.chat_id}", node=node.code,
                  previous_node=previous.code if previous else None,
                  displaced_group=displaced.chat_id if displaced else None)
-    await uow.commit()
     return BindResult(Outcome.BOUND, node=node, path=path, displaced_group=displaced,
                       previous_node=previous, group_language=this.language)
 
@@ -114,5 +112,4 @@ async def unbind(uow: UnitOfWork, clock: Clock, *, is_admin: bool, chat_id: int,
     group.updated_at = clock.now()
     audit.record(uow, clock, audit.Actor("telegram", id=user_id), "unbind",
                  target=f"group:{chat_id}", node=node.code if node else None)
-    await uow.commit()
     return BindResult(Outcome.UNBOUND, node=node, path=path, group_language=group.language)

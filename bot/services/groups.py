@@ -1,4 +1,7 @@
-"""What happens to a group's row when the bot joins, leaves, or the group migrates."""
+"""What happens to a group's row when the bot joins, leaves, or the group migrates.
+
+Functions change rows in the caller's unit of work; the caller (an action) commits.
+"""
 
 from __future__ import annotations
 
@@ -56,7 +59,6 @@ async def bot_joined(uow: UnitOfWork, clock: Clock, group: GroupInfo,
     if can_manage_topics is not None and row.can_manage_topics is not can_manage_topics:
         row.can_manage_topics = can_manage_topics
         row.updated_at = clock.now()
-    await uow.commit()
     return row
 
 
@@ -141,4 +143,3 @@ async def set_group_language(uow: UnitOfWork, clock: Clock, group: GroupInfo, la
     audit.record(uow, clock, audit.Actor("telegram", id=admin_id), "group_language",
                  target=f"group:{group.chat_id}", language=language,
                  previous=previous if previous != language else None)
-    await uow.commit()

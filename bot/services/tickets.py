@@ -176,7 +176,7 @@ async def _arm_timers(uow: UnitOfWork, config: Config, ticket: Ticket, node: Org
 
 
 async def arm_timers(uow: UnitOfWork, clock: Clock, config: Config, ticket: Ticket) -> None:
-    """The timers of the ticket's current state, from now (scheduler.backfill): deadline
+    """The timers of the ticket's current state, from now (bot.actions.backfill): deadline
     timers for an open ticket, and claim timers while nobody holds it."""
     node = await uow.nodes.get(ticket.node_id)
     now = clock.now()

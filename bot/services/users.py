@@ -25,7 +25,6 @@ async def choose_language(uow: UnitOfWork, clock: Clock, *, user_id: int,
     user = await uow.users.seen(user_id, telegram_code, clock.now())
     user.language = language
     user.updated_at = clock.now()
-    await uow.commit()
 
 
 async def group_language(uow: UnitOfWork, chat_id: int, default: str) -> str:

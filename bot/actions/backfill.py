@@ -1,6 +1,6 @@
 """Timers for work that has none: tickets from before timers existed (an upgrade), or whose
-timers were lost to a bug. Run at start-up; it arms only what is missing, so running it
-again changes nothing.
+timers were lost to a bug. Run at start-up (``bot.app``); it arms only what is missing, so
+running it again changes nothing. Each batch is a unit of work of its own, committed here.
 
 * an open, claimed or in-progress ticket without a pending claim or deadline timer gets the
   timers of its state (claim timers only while nobody holds it);
