@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 
 from bot.config import Config
 from bot.i18n import N_, Translator
@@ -294,7 +293,3 @@ def draft_expired(t: Translator, flow: str, ticket: Ticket) -> str:
              "been dropped. Use /mytickets if you still want to withdraw it.",
              number=ticket.number)
 
-
-def when_discarded(t: Translator, config: Config, expire_at: datetime) -> str:
-    return t("Without an answer it will be discarded after {time}.",
-             time=local_time(config, expire_at))
