@@ -49,6 +49,7 @@ def content_of(message: Message) -> Content:
 
 
 def said_of(message: Message, bot_id: int) -> Said:
+    """The message as the relay takes it (``bot_id``: whether it answers the bot's own)."""
     user = message.from_user
     replied = message.reply_to_message
     return Said(user_id=user.id, name=user.full_name, content=content_of(message),
