@@ -18,9 +18,9 @@ from sqlalchemy import select, text
 
 from bot.actions import retention
 from bot.actions.notifier import Notifier
+from bot.actions.privacy import confirmation_mac as _mac
 from bot.services import audit, bookings, enterprises, privacy, surveys, tickets
 from bot.services.tickets import NewReport
-from handlers.privacy import _mac
 from storage import migrate
 from storage.db import create_database
 from storage.models import (

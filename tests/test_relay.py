@@ -9,11 +9,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from bot.actions import relay
 from bot.actions.notifier import Notifier
 from bot.sandbox.apispec import html_visible_text
 from bot.services import tickets
 from bot.services.tickets import NewReport
-from handlers import relay
 from storage.models import GroupChat, OutboxMessage, TicketAttachment, TicketEvent
 from tests.harness import BotEnv
 from tests.telegram_fake import Chat, User
@@ -601,7 +601,7 @@ async def test_an_error_while_relaying_ends_with_the_apology_alone(bot: BotEnv,
     async def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(relay, "take_from_resident", broken)
+    monkeypatch.setattr(relay, "pass_on", broken)
     await bot.send(bot.updates.private_text(RESIDENT, "补充信息", reply_to=relayed))
     assert [type(e) for e in bot.errors] == [RuntimeError]
     bot.errors.clear()

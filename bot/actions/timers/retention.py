@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 from datetime import date, timedelta
 
+from bot.actions.privacy import announce
 from bot.actions.retention import KIND, task_key
 from bot.config import format_duration
 from bot.runtime import Runtime
 from bot.services import audit, privacy
-from handlers.privacy import announce
 from storage.models import ScheduledTask
 from storage.uow import UnitOfWork
 
