@@ -54,9 +54,9 @@ def busy(t: Translator) -> View:
 
 def too_large(t: Translator, size: int, limit: int) -> View:
     mb = 1024 * 1024
+    size_mb, limit_mb = f"{size / mb:.1f}", f"{limit / mb:.0f}"
     return View(t("That file is too large ({size} MB). Bots can receive files of up to "
-                  "{limit} MB; please send a smaller one.",
-                  size=f"{size / mb:.1f}", limit=f"{limit / mb:.0f}"))
+                  "{limit} MB; please send a smaller one.", size=size_mb, limit=limit_mb))
 
 
 def answered(t: Translator) -> str:
