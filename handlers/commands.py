@@ -12,10 +12,7 @@ from telegram import (
 )
 
 from bot.i18n import Catalogs, Translator
-from bot.views.menu import GROUP_COMMANDS, PRIVATE_COMMANDS, USAGE, command_list
-
-__all__ = ["GROUP_COMMANDS", "PRIVATE_COMMANDS", "USAGE", "command_list",
-           "publish_chat_menu", "publish_command_menus"]
+from bot.views.menu import GROUP_COMMANDS, PRIVATE_COMMANDS
 
 # setMyCommands takes a two-letter ISO 639-1 code, so Traditional Chinese cannot be told apart
 # from Simplified here: zh gets the default Chinese menu, and a person or group that picks

@@ -12,8 +12,6 @@ from bot.actions import menu
 from bot.context import Context
 from bot.views import Answer
 from bot.views.menu import LANGUAGE_PREFIX
-from bot.views.menu import private_help_text as _private_help  # noqa: F401  (tests)
-from bot.views.menu import welcome_text as _welcome  # noqa: F401  (tests)
 from handlers.binding import bind_in_group
 from handlers.commands import publish_chat_menu
 from handlers.common import is_group, who

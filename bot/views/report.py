@@ -9,7 +9,7 @@ data stays within Telegram's 64 bytes.
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -525,7 +525,8 @@ def _ask_contact(t: Translator, question: str, options: tuple[Row, ...], *,
             View(t("Or:"), options)]
 
 
-def _duplicate(config: Config, t: Translator, report: Report, ticket: Ticket, lead) -> View:
+def _duplicate(config: Config, t: Translator, report: Report, ticket: Ticket,
+               lead: Callable[[str], str]) -> View:
     # Someone else's report: only what identifies it as the same problem, never its
     # description, address or the people on it (it may even be anonymous).
     nearby = reporting.nearby_summary(report, ticket)
