@@ -27,6 +27,7 @@ from bot.processor import ChatOrderedUpdateProcessor
 from bot.runtime import Runtime
 from bot.services import enterprises, reporting
 from bot.services import freetext as freetext_rules
+from bot.views import menu
 from handlers import (
     binding,
     booking,
@@ -34,7 +35,6 @@ from handlers import (
     enterprise,
     fallback,
     freetext,
-    keyboards,
     membership,
     my_tickets,
     privacy,
@@ -141,10 +141,10 @@ def register_handlers(app: App) -> None:
     app.add_handler(CommandHandler("slots", slots.slots_command, filters=NEW_MESSAGES))
 
     app.add_handler(CallbackQueryHandler(start.menu_callback,
-                                         pattern=f"^({keyboards.MENU_HELP}|"
-                                                 f"{keyboards.MENU_LANGUAGE})$"))
+                                         pattern=f"^({menu.MENU_HELP}|"
+                                                 f"{menu.MENU_LANGUAGE})$"))
     app.add_handler(CallbackQueryHandler(start.language_callback,
-                                         pattern=f"^{keyboards.LANGUAGE_PREFIX}"))
+                                         pattern=f"^{menu.LANGUAGE_PREFIX}"))
     app.add_handler(CallbackQueryHandler(binding.bind_move_callback,
                                          pattern=binding.MOVE_PATTERN))
     tickets_group.register(app)

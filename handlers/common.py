@@ -1,36 +1,11 @@
-"""Small helpers every handler uses: language, group identity, safe replies."""
+"""Small helpers the Telegram door shares: who acted, a command's name, a group's identity."""
 
 from __future__ import annotations
 
 from telegram import Chat, Message, Update
 
 from bot.actions.people import Who
-from bot.i18n import Translator
-from bot.runtime import Runtime
-from bot.services import users
 from bot.services.binding import GroupInfo
-from storage.uow import UnitOfWork
-
-
-async def translator_for(rt: Runtime, uow: UnitOfWork, update: Update) -> Translator:
-    """Private chats answer in the user's language, groups in the group's, one for all members."""
-    chat = update.effective_chat
-    if chat is not None and chat.type != Chat.PRIVATE:
-        return rt.translator(
-            await users.group_language(uow, chat.id, rt.config.default_language))
-    user = update.effective_user
-    if user is None:
-        return rt.translator(rt.config.default_language)
-    return rt.translator(await users.private_language(
-        uow, rt.clock, user_id=user.id, telegram_code=user.language_code,
-        default=rt.config.default_language))
-
-
-async def language_of(rt: Runtime, update: Update) -> Translator:
-    """The translator for this update, from a unit of work of its own that is closed again
-    before the handler talks to Telegram (on SQLite an open one blocks every other writer)."""
-    async with rt.uow() as uow:
-        return await translator_for(rt, uow, update)
 
 
 def who(update: Update) -> Who:

@@ -6,16 +6,17 @@ import logging
 
 from telegram import Chat, Update
 from telegram.error import TelegramError
-from telegram.ext import ContextTypes
 
-from bot.context import runtime
-from handlers.common import translator_for
-from storage.uow import DuplicateUpdate
+from bot.actions import DuplicateUpdate
+from bot.actions.people import language
+from bot.context import Context
+from bot.views.menu import went_wrong
+from handlers.common import who
 
 log = logging.getLogger(__name__)
 
 
-async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_error(update: object, context: Context) -> None:
     error = context.error
     if isinstance(error, DuplicateUpdate):
         # Another worker handled this update first; its answer stands.
@@ -30,13 +31,12 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
               _kind(update), chat.type if chat else "no", exc_info=error)
     if chat is None or chat.type == Chat.CHANNEL:
         return
-    rt = runtime(context)
+    rt = context.runtime
     try:
-        async with rt.uow() as uow:
-            t = await translator_for(rt, uow, update)
+        t = await language(rt, who(update))
     except Exception:  # the database may be what failed
         t = rt.translator(rt.config.default_language)
-    text = t("Sorry, something went wrong on our side. Please try again in a moment.")
+    text = went_wrong(t)
     try:
         # A press is answered once (bot.delivery.replies): when the handler answered it
         # already, or it is too old now, a private chat is told in a message instead.

@@ -10,27 +10,20 @@ gets the 👌 reaction once the resident has it (the outbox sender puts it on).
 
 from __future__ import annotations
 
-from typing import Any
-
-from telegram import InlineKeyboardMarkup, Message, Update
+from telegram import Message, Update
 
 from bot.actions import relay as actions
-from bot.actions.relay import Outcome, Said
+from bot.actions.relay import Said
 from bot.context import Context
 from bot.delivery.render import reply_markup
-from bot.i18n import Translator
-from bot.runtime import Runtime
-from bot.services import relay
 from bot.services.relay import TEXT, Content
-from bot.views import Answer, Button, View
-from bot.views import relay as views
-from handlers import freetext_keyboards
+from bot.views import Answer, View
+from bot.views.freetext import report_instead
+from bot.views.report import emergency
 from handlers.common import who
 from handlers.reply import show
-from handlers.report import emergency_text
 
-__all__ = ["Outcome", "content_of", "from_group", "from_resident", "outcome_text",
-           "said_of", "take_content"]
+__all__ = ["content_of", "from_group", "from_resident", "said_of"]
 
 # Checked in this order: an animation also carries a "document", a photo a list of sizes.
 _MEDIA_KINDS = ("photo", "animation", "video", "document", "audio", "voice", "video_note",
@@ -92,28 +85,9 @@ async def from_resident(update: Update, context: Context) -> bool:
         return False  # a reply to something else: the ordinary handlers answer it
     answer = Answer()
     if reply.danger:
-        answer.add(View(emergency_text(reply.t)))
+        answer.add(emergency(reply.t))
     outcome = reply.outcome
     if reply.offer is not None:
-        outcome = View(outcome.text, _buttons(freetext_keyboards.report_instead(reply.t,
-                                                                                reply.offer)))
+        outcome = View(outcome.text, report_instead(reply.t, reply.offer))
     await show(update, context, answer.add(outcome))
     return True
-
-
-def _buttons(markup: InlineKeyboardMarkup) -> tuple[tuple[Button, ...], ...]:
-    """The report flow's buttons as a view's (until they are views themselves)."""
-    return View.rows(*[[Button(b.text, b.callback_data or "") for b in row]
-                       for row in markup.inline_keyboard])
-
-
-# -- for handlers.freetext, until it calls bot.actions.relay itself ------------------------------
-
-async def take_content(rt: Runtime, uow: Any, target: relay.Target, user,
-                       content: Content, *, source_chat: int, source_message: int) -> Outcome:
-    return await actions.pass_on(rt, uow, target, user.id, user.full_name, content,
-                                 source_chat=source_chat, source_message=source_message)
-
-
-def outcome_text(t: Translator, rt: Runtime, ticket, outcome: Outcome) -> str:
-    return views.outcome_text(t, rt.config, ticket, outcome)

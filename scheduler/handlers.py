@@ -5,10 +5,10 @@ from __future__ import annotations
 from functools import partial
 
 from bot.actions.timers import claims, deadlines
+from bot.actions.timers.drafts import draft_handlers
 from bot.runtime import Runtime
 from scheduler.bookings import booking_handlers
 from scheduler.digests import digest_handlers
-from scheduler.drafts import draft_handlers
 from scheduler.retention import retention_handlers
 from scheduler.surveys import survey_handlers
 from scheduler.ticker import TaskHandler

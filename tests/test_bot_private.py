@@ -8,7 +8,7 @@ from sqlalchemy import select
 from telegram.error import BadRequest
 
 from bot.i18n import Catalogs
-from handlers.start import _welcome as welcome
+from bot.views.menu import welcome_text as welcome
 from storage.models import User as UserRow
 from tests.harness import BotEnv, start_bot, stop_bot
 from tests.telegram_fake import Chat, User

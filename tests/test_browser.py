@@ -21,7 +21,7 @@ from bot.config import example_config_path
 from bot.i18n import Translator
 from bot.sandbox import demo
 from bot.sandbox.apispec import html_visible_text
-from handlers.start import _private_help as private_help
+from bot.views.menu import private_help_text as private_help
 from tests.sandbox_client import FAST_SURVEY, People, gridgate, png, running, stop
 from tests.telegram_fake import spec_path
 

@@ -37,9 +37,9 @@ from sqlalchemy import func, select
 
 from bot.sandbox import demo
 from bot.sandbox.people import Person
+from bot.views.menu import private_help_text as private_help
+from bot.views.menu import welcome_text as welcome
 from bot.web import SECRET_HEADER
-from handlers.start import _private_help as private_help
-from handlers.start import _welcome as welcome
 from storage.db import create_database
 from storage.models import InboundUpdate, ProcessedUpdate, Ticket
 from tests.sandbox_client import ROOT, BotProcess, Residents, free_port, text_of, until

@@ -10,7 +10,6 @@ import subprocess
 from pathlib import Path
 
 import grimp
-import pytest
 
 from locales import tools
 
@@ -200,7 +199,6 @@ def test_the_transaction_check_finds_them(tmp_path: Path) -> None:
 DOOR_TRANSACTIONS_ALLOWED = {"scheduler/ticker.py"}
 
 
-@pytest.mark.xfail(strict=False, reason="until every door module is converted")
 def test_the_doors_leave_transactions_to_the_actions() -> None:
     """The Telegram door (handlers/) and the timers' (scheduler/) parse what came in, call
     one action and show its answer: the unit of work, its commit and storage belong to the

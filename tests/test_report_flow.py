@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
 
+from bot.actions import report
 from bot.sandbox.apispec import html_visible_text
 from bot.services import tickets
+from bot.views import report as report_views
 from bot.views.cards import STATUS_LABELS, category_name
-from handlers import report
 from storage.models import Draft, OutboxMessage, Ticket, TicketAttachment, TicketReporter
 from storage.uow import UnitOfWork
 from tests.harness import ADMIN, BotEnv, make_config, start_bot, stop_bot
@@ -622,14 +622,15 @@ async def test_unfinished_drafts_are_offered_again(rbot: BotEnv, db) -> None:
     await press(bot, EN, "rp:restart")
     row = await draft(db, EN)
     assert (row.step, row.data.get("category")) == ("category", None)
-    # What /start calls: the question inside its unit of work, the offer after it.
+    # What /start asks inside its unit of work, and the offer it then shows.
     async with UnitOfWork(db) as uow:
         unfinished = await report.unfinished_report(uow, EN.id)
     assert unfinished is not None and unfinished.step == "category"
-    context = SimpleNamespace(bot_data=bot.app.bot_data)
-    await report.offer_unfinished(bot.updates.command(EN, "/start"), context, t, unfinished)
+    await bot.send(bot.updates.command(EN, "/start"))
     assert "unfinished report" in bot.last_text(EN.id)
     assert _data(bot.fake.last("sendMessage")) == ["rp:resume", "rp:restart", "rp:cancel"]
+    assert report_views.unfinished_text(bot.runtime.config, t, unfinished) in \
+        bot.last_text(EN.id)
     async with UnitOfWork(db) as uow:
         assert await report.unfinished_report(uow, OTHER.id) is None
 

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from bot.config import example_config_path
 from bot.sandbox.api import add_bot_api
-from handlers.start import _welcome as welcome
+from bot.views.menu import welcome_text as welcome
 from tests.sandbox_client import free_port
 from tests.telegram_fake import TOKEN, FakeTelegram, UpdateFactory, User
 

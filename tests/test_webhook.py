@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import select, update
 
 from bot.inbox import MAX_ATTEMPTS, Inbox, InboxDispatcher
+from bot.views.menu import private_help_text as private_help
+from bot.views.menu import welcome_text as welcome
 from bot.web import SECRET_HEADER, Webhook, WebServer, derived_secret
-from handlers.start import _private_help as private_help
-from handlers.start import _welcome as welcome
 from storage.models import InboundUpdate, ProcessedUpdate
 from storage.repositories.inbox import InboxRepository
 from storage.uow import LeaseLost, UnitOfWork, current_inbox_lease

@@ -12,8 +12,8 @@ from telegram.ext import CommandHandler
 from bot.config import load_config
 from bot.i18n import Catalogs, format_duration, format_names
 from bot.sandbox.apispec import html_visible_text
+from bot.views import menu
 from bot.views.cards import topic_names
-from handlers import commands
 from locales import tools
 from tests import test_booking as booking
 from tests import test_consultation as consultation
@@ -229,8 +229,8 @@ def _answered_commands(bot: BotEnv) -> set[str]:
 
 async def test_every_command_the_bot_answers_is_in_a_menu_in_help_and_in_the_readme(
         bot: BotEnv) -> None:
-    private = {name for name, _ in commands.PRIVATE_COMMANDS}
-    group = {name for name, _ in commands.GROUP_COMMANDS}
+    private = {name for name, _ in menu.PRIVATE_COMMANDS}
+    group = {name for name, _ in menu.GROUP_COMMANDS}
     assert _answered_commands(bot) == private | group
     assert {"consult", "matter"} <= private and "slots" in group
 

@@ -7,3 +7,9 @@ scheduler's tasks) call actions and never touch the database themselves; the rul
 commit. When the action runs while an update is handled, its commit also records the
 update's id (``storage.uow``), so the effects and "handled" land together.
 """
+
+from storage.uow import DuplicateUpdate
+
+# Raised by an action's commit when another worker already committed the handling of the same
+# update: the other one's effects stand, and the door says nothing more.
+__all__ = ["DuplicateUpdate"]

@@ -20,6 +20,7 @@ async def private_language(uow: UnitOfWork, clock: Clock, *, user_id: int,
 
 async def choose_language(uow: UnitOfWork, clock: Clock, *, user_id: int,
                           telegram_code: str | None, language: str) -> None:
+    """The person's own choice of language (not committed: the caller commits)."""
     if language not in LANGUAGES:
         raise ValueError(language)
     user = await uow.users.seen(user_id, telegram_code, clock.now())

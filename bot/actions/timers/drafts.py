@@ -1,5 +1,5 @@
-"""Idle drafts: a resident who stops in the middle of a conversation is
-reminded once, and the draft expires.
+"""Idle drafts: a resident who stops in the middle of a conversation is reminded once, and
+the draft expires.
 
 Each draft has one idle check (armed and cancelled by storage.repositories.drafts). When it
 runs it looks at the draft as it is now, and sets itself again:
@@ -20,32 +20,37 @@ their end, so it is discarded when the resident can be told. Group questions (a 
 note, a transfer reason) get no reminder and expire silently: a late reply to the question is
 answered by the group handlers ("press the button on the card again"). Residents who blocked
 the bot get nothing; their drafts expire on time.
+
+Like every timer action, the check runs in the ticker's unit of work and never commits: the
+ticker commits its effects with the task's "done".
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
-
+from bot.delivery.render import message_params
 from bot.i18n import Translator, resolve_language
 from bot.runtime import Runtime
 from bot.services import freetext, reporting
+from bot.views import View
+from bot.views import drafts as views
 from bot.views.cards import local_time
-from handlers import my_tickets, report
-from handlers import report_keyboards as kb
-from scheduler.ticker import TaskHandler
+
+# The flows of "My tickets" (adding information, withdrawing) and their buttons' data.
+from bot.views.my_tickets import ADD_INFO, MY_FLOWS, PREFIX, WITHDRAW
 from storage.models import OPEN_STATUSES, Draft, ScheduledTask, Ticket
 from storage.repositories.drafts import CHECK_KIND, is_private
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-Message = tuple[str, InlineKeyboardMarkup | None]
+TaskAction = Callable[[UnitOfWork, ScheduledTask], Awaitable[None]]
 
 
-def draft_handlers(rt: Runtime) -> dict[str, TaskHandler]:
+def draft_handlers(rt: Runtime) -> dict[str, TaskAction]:
     config = rt.config
     timings, quiet = config.timings.drafts, config.quiet_hours
 
@@ -71,7 +76,7 @@ def draft_handlers(rt: Runtime) -> dict[str, TaskHandler]:
             await uow.drafts.discard(draft.user_id, flow)
             notice = await _expiry_notice(uow, t, draft) if t is not None else None
             if notice is not None:
-                _send(uow, draft.user_id, (notice, None), now)
+                _send(uow, draft.user_id, notice, now)
             log.info("an idle %s draft expired", flow)
             return
 
@@ -102,12 +107,9 @@ def draft_handlers(rt: Runtime) -> dict[str, TaskHandler]:
     return {CHECK_KIND: check}
 
 
-def _send(uow: UnitOfWork, user_id: int, message: Message, now: datetime) -> None:
-    text, markup = message
-    params: dict = {"chat_id": user_id, "text": text, "parse_mode": "HTML"}
-    if markup is not None:
-        params["reply_markup"] = markup.to_dict()
-    uow.outbox.add(chat_id=user_id, method="sendMessage", params=params, now=now)
+def _send(uow: UnitOfWork, user_id: int, view: View, now: datetime) -> None:
+    uow.outbox.add(chat_id=user_id, method="sendMessage",
+                   params={"chat_id": user_id, **message_params(view)}, now=now)
 
 
 async def _ticket_of(uow: UnitOfWork, draft: Draft) -> Ticket | None:
@@ -116,47 +118,33 @@ async def _ticket_of(uow: UnitOfWork, draft: Draft) -> Ticket | None:
 
 
 async def _reminder(rt: Runtime, uow: UnitOfWork, t: Translator, draft: Draft,
-                    expire_at: datetime) -> Message | None:
+                    expire_at: datetime) -> View | None:
     """The reminder for this draft, with buttons that continue or discard it; None when the
     flow has nothing to continue."""
-    until = t("Without an answer it will be discarded after {time}.",
-              time=local_time(rt.config, expire_at))
+    time = local_time(rt.config, expire_at)
     if draft.flow == reporting.FLOW:
         # Only the category is shown, whatever step the draft is at.
         unfinished = reporting.Report(reporting.Step.CATEGORY, draft.data or {})
-        return (f"⏰ {report.unfinished_text(rt, t, unfinished)}\n{until}",
-                kb.unfinished(t))
-    if draft.flow not in my_tickets.MY_FLOWS:
+        return views.report_reminder(rt.config, t, unfinished, time)
+    if draft.flow not in MY_FLOWS:
         return None
     ticket = await _ticket_of(uow, draft)
     if ticket is None or ticket.status not in OPEN_STATUSES:
         return None
-    if draft.flow == my_tickets.ADD_INFO:
-        text = t("⏰ You started adding information to No. {number} but have not sent it yet.",
-                 number=ticket.number)
-        again = f"{my_tickets.PREFIX}add:{ticket.id}"
-    else:
-        text = t("⏰ You started withdrawing No. {number} but have not given the reason yet.",
-                 number=ticket.number)
-        again = f"{my_tickets.PREFIX}wd:{ticket.id}"
-    # "Continue" asks the question again, which is all a one-step draft needs.
-    return f"{text}\n{until}", InlineKeyboardMarkup([
-        [InlineKeyboardButton(t("▶️ Continue"), callback_data=again),
-         InlineKeyboardButton(t("Cancel"), callback_data=f"{my_tickets.PREFIX}cancel")]])
+    adding = draft.flow == ADD_INFO
+    again = f"{PREFIX}add:{ticket.id}" if adding else f"{PREFIX}wd:{ticket.id}"
+    return views.ticket_reminder(t, ticket.number, adding=adding, again=again,
+                                 cancel=f"{PREFIX}cancel", time=time)
 
 
-async def _expiry_notice(uow: UnitOfWork, t: Translator, draft: Draft) -> str | None:
+async def _expiry_notice(uow: UnitOfWork, t: Translator, draft: Draft) -> View | None:
     if draft.flow == freetext.FLOW:
         return None  # words typed outside any conversation: nothing was begun
     if draft.flow == reporting.FLOW:
-        return t("Your unfinished report was discarded because it was not continued; nothing "
-                 "was sent. Send /report to start again.")
-    ticket = await _ticket_of(uow, draft) if draft.flow in my_tickets.MY_FLOWS else None
-    if ticket is not None and draft.flow == my_tickets.ADD_INFO:
-        return t("Nothing was added to No. {number}: the request was not continued and has "
-                 "been dropped. Use /mytickets to add information.", number=ticket.number)
-    if ticket is not None and draft.flow == my_tickets.WITHDRAW:
-        return t("No. {number} was not withdrawn: no reason was given, so the request has "
-                 "been dropped. Use /mytickets if you still want to withdraw it.",
-                 number=ticket.number)
-    return t("Your unfinished form was discarded because it was not continued.")
+        return views.report_expired(t)
+    ticket = await _ticket_of(uow, draft) if draft.flow in MY_FLOWS else None
+    if ticket is not None and draft.flow == ADD_INFO:
+        return views.nothing_added(t, ticket.number)
+    if ticket is not None and draft.flow == WITHDRAW:
+        return views.not_withdrawn(t, ticket.number)
+    return views.form_expired(t)
