@@ -28,6 +28,7 @@ from bot.runtime import Runtime
 from bot.services import enterprises, reporting
 from bot.services import freetext as freetext_rules
 from bot.views import menu
+from bot.views import my_tickets as my_views
 from handlers import (
     binding,
     booking,
@@ -121,8 +122,8 @@ def register_handlers(app: App) -> None:
             enterprises.FLOW: Flow(enterprise.form_message, replies_too=True),
             enterprises.JOIN_FLOW: Flow(enterprise.form_message, replies_too=True),
             booking.FLOW: Flow(booking.draft_message, replies_too=True),
-            my_tickets.ADD_INFO: Flow(my_tickets.draft_message, replies_too=True),
-            my_tickets.WITHDRAW: Flow(my_tickets.draft_message, replies_too=True),
+            my_views.ADD_INFO: Flow(my_tickets.draft_message, replies_too=True),
+            my_views.WITHDRAW: Flow(my_tickets.draft_message, replies_too=True),
             survey.COMMENT_FLOW: Flow(survey.comment_message, replies_too=True),
             freetext_rules.FLOW: Flow(freetext.take_cancel),
         },

@@ -17,14 +17,12 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filt
 
 from bot.actions import my_tickets as actions
 from bot.context import Context
-from bot.views.my_tickets import ADD_INFO, MENU_MY_TICKETS, MY_FLOWS, PREFIX, WITHDRAW
+from bot.views.my_tickets import PREFIX
 from handlers.common import command_of, who
 from handlers.relay import said_of
 from handlers.reply import show
 
-# The flows and the data, where the drafts' timer (scheduler/drafts.py) still looks for them.
-__all__ = ["ADD_INFO", "MENU_MY_TICKETS", "MY_FLOWS", "PREFIX", "WITHDRAW", "draft_message",
-           "my_callback", "mytickets_command", "register"]
+__all__ = ["draft_message", "my_callback", "mytickets_command", "register"]
 
 _PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
 _DATA = re.compile(r"my:(?:(list|cancel)|(page|t|add|wd):(\d{1,12}))")

@@ -25,7 +25,7 @@ is marked sent only after its call returned, so a process that dies mid-call (or
 database fails right after the call) sends that row again once its lease runs out (after at
 most ``lease``, one minute by default). Otherwise a row is sent once. A ticket's card that
 shows twice that way stays usable: a press on either copy acts on the ticket and brings that
-copy up to date (``handlers.tickets_group``).
+copy up to date (``bot.actions.notifier.bring_copy_up_to_date``).
 
 Running it (the Application does not start it by itself)::
 

@@ -72,7 +72,7 @@ _REQUESTS = {
 }
 
 
-# Reasons the system gives when it moves a ticket on its own (scheduler.deadlines logs
+# Reasons the system gives when it moves a ticket on its own (bot.actions.timers.deadlines logs
 # "overdue"): codes in the log, words for whoever reads the history.
 SYSTEM_REASONS = {
     "overdue": N_("it was not resolved by its deadline"),
@@ -291,7 +291,7 @@ def checkup_keyboard(t: Translator, ticket: Ticket) -> dict:
         rows = [("as", "pp"), ("details",)]
 
     def button(action: str) -> dict:
-        if action == "details":  # the history, as on every card (handlers.tickets_group)
+        if action == "details":  # the history, as on every card (bot.views.history)
             label = _BUTTONS[action]
             return {"text": t(label),
                     "callback_data": f"{ACTION_PREFIX}details:{ticket.id}"}

@@ -23,7 +23,7 @@ from bot.views.places import place_html
 from storage.models import Enterprise, EnterpriseContact, OrgNode
 
 PREFIX = "en:"
-MENU = "en:menu"   # the main menu's entry (handlers.keyboards)
+MENU = "en:menu"   # the main menu's entry (bot.views.menu)
 # Telegram shows at most 100 buttons in one inline keyboard; keep room for Back and Cancel.
 MAX_CHOICES = 90
 BUTTON_NAME_CHARS = 24

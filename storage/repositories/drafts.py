@@ -6,7 +6,7 @@ report, adding information, a withdrawal) discards that person's other private d
 answer can never be taken by a flow the person has moved away from. Group questions (a
 resolution note, a transfer reason) are not private conversations and are never touched.
 
-Every draft has one durable idle check (a scheduled task row; scheduler.drafts decides
+Every draft has one durable idle check (a scheduled task row; bot.actions.timers.drafts decides
 what it does: remind the resident once, then expire the draft). The repository arms it when the
 draft starts and cancels it when the draft is discarded; answers do not touch it, so no task is
 written per step: the check reads `updated_at` when it runs and sets itself again for the moment
@@ -35,7 +35,7 @@ from storage.repositories.tasks import TaskRepository
 GROUP_FLOWS = ("resolve", "transfer")
 
 
-# The scheduled task that looks at an idle draft (handled in scheduler.drafts).
+# The scheduled task that looks at an idle draft (handled in bot.actions.timers.drafts).
 CHECK_KIND = "draft_check"
 
 
