@@ -158,7 +158,9 @@ class InboxDispatcher:
             except Exception as exc:  # the database may come back
                 log.error("inbox: looking for work failed (%s)", type(exc).__name__)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll)
+                # Not wait_for: on Python 3.11 it can swallow a cancellation (the stop).
+                async with asyncio.timeout(self._poll):
+                    await self._wake.wait()
             self._wake.clear()
 
     async def _heartbeat(self) -> None:

@@ -202,7 +202,9 @@ async def _reach_bot_api(app: Application, config: Config, stop: asyncio.Event) 
             log.error("cannot reach the Bot API at %s: %s; trying again in %.0f s.%s",
                       config.telegram.api_base_url, why, pause, hint)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), pause)
+            # Not wait_for: on Python 3.11 it can swallow a cancellation.
+            async with asyncio.timeout(pause):
+                await stop.wait()
             return False
         pause = min(pause * 2, MAX_RETRY_PAUSE)
 

@@ -57,7 +57,11 @@ class WriteTurns:
             turn.depth += 1
             return
         try:
-            await asyncio.wait_for(turn.lock.acquire(), self._timeout)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+            # cancellation that arrives as the lock is granted, and the cancelled task (an
+            # outbox sender being stopped) would then run on forever.
+            async with asyncio.timeout(self._timeout):
+                await turn.lock.acquire()
         except TimeoutError:
             raise OperationalError("BEGIN IMMEDIATE", None,
                                    sqlite3.OperationalError("database is locked")) from None

@@ -85,3 +85,23 @@ async def test_a_batch_is_claimed_with_one_statement(db: Database) -> None:
     assert {t.leased_until for t in leased} == {NOW + timedelta(minutes=2)}
     async with UnitOfWork(db) as uow:  # leased: nobody else claims them meanwhile
         assert await uow.tasks.claim_due(NOW, 50, timedelta(minutes=2)) == []
+
+
+async def test_a_task_cancelled_as_its_turn_comes_stops_and_passes_the_turn_on() -> None:
+    """Cancelled at the very moment the turn is handed to it, a waiting task must still end
+    cancelled (an outbox sender being stopped); on Python 3.11, asyncio.wait_for returned
+    the granted lock instead and the cancelled sender ran on forever. The turn goes to the
+    next in line."""
+    from storage.db import WriteTurns
+
+    turns = WriteTurns(5)
+    await turns.acquire()  # this test holds the turn
+    waiter = asyncio.create_task(turns.acquire())
+    await asyncio.sleep(0)  # the waiter queues for the turn
+    turns.release()  # the turn is handed to the waiter ...
+    waiter.cancel()  # ... and the waiter is cancelled before it runs again
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    async with asyncio.timeout(1):  # the turn was passed on, not lost
+        await turns.acquire()
+    turns.release()

@@ -207,7 +207,9 @@ class OutboxSender:
             return
         self._stopping = True
         try:
-            await asyncio.wait_for(asyncio.shield(task), grace)
+            # Not wait_for: on Python 3.11 it can swallow a cancellation of the stopper.
+            async with asyncio.timeout(grace):
+                await asyncio.shield(task)
         except TimeoutError:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
