@@ -44,6 +44,7 @@ import argparse
 import asyncio
 import contextlib
 import copy
+import json
 import os
 import pstats
 import re
@@ -89,6 +90,7 @@ global_per_second = 1000
 per_group_per_minute = 100000
 per_private_chat_per_second = 1000
 """
+COUNTS = "sql-counts.json"  # bench/sql_counter.py writes gridgate's database work here
 ADMIN = demo.CENTRE_STAFF  # the demo's administrator (the overlay's [general] admins)
 
 
@@ -154,7 +156,7 @@ def child_env(token: str, address: str, database_url: str | None) -> dict[str, s
 
 
 def gridgate_child(folder: Path, token: str, address: str, database_url: str, mode: str,
-                   profile: Path | None) -> Child:
+                   profile: Path | None, count_sql: bool) -> Child:
     extra = folder / "bench.toml"
     text = DELIVERY
     if mode == "webhook":
@@ -165,9 +167,24 @@ def gridgate_child(folder: Path, token: str, address: str, database_url: str, mo
     configs = [Path(str(example_config_path())), demo.overlay_path(), extra]
     runner = [sys.executable, "-m", "cProfile", "-o", str(profile)] if profile else [
         sys.executable]
-    command = [*runner, "-m", "bot", "run",
+    bot = [str(ROOT / "bench" / "sql_counter.py"), str(folder / COUNTS)] if count_sql else [
+        "-m", "bot"]
+    command = [*runner, *bot, "run",
                *(arg for path in configs for arg in ("--config", str(path)))]
     return Child("gridgate", command, child_env(token, address, database_url), folder)
+
+
+async def sql_counts(child: Child) -> dict[str, int]:
+    """gridgate's transactions and statements so far (bench/sql_counter.py, on SIGUSR1)."""
+    path = child.folder / COUNTS
+    path.unlink(missing_ok=True)
+    assert child.process is not None
+    child.process.send_signal(signal.SIGUSR1)
+    for _ in range(200):
+        if path.is_file():
+            return json.loads(path.read_text())
+        await asyncio.sleep(0.01)
+    raise RuntimeError("gridgate did not write its database counts within 2 s")
 
 
 def echo_child(folder: Path, token: str, address: str, mode: str) -> Child:
@@ -314,6 +331,8 @@ class Run:
     cards_after: float | None = None  # seconds from the last answer until the last card
     load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
     sandbox_cpu: float = 0.0  # this process (sandbox and residents) over the timed part
+    transactions: int | None = None  # gridgate's, over the timed part (--sql-counts)
+    statements: int | None = None
 
     @property
     def latencies(self) -> list[float]:
@@ -421,7 +440,7 @@ def extra_groups(sandbox: Sandbox) -> list[tuple[int, str]]:
 
 
 async def one_run(bot: str, backend: str, mode: str, residents: int, spec: Any,
-                  catalogs: Catalogs, profile: Path | None) -> Run:
+                  catalogs: Catalogs, profile: Path | None, count_sql: bool) -> Run:
     run = Run(bot, backend, mode, residents, load_before=os.getloadavg())
     folder = Path(tempfile.mkdtemp(prefix=f"gg-bench-http-{bot}-"))
     sandbox = demo.demo_sandbox(demo.new_token(), spec=spec, catalogs=catalogs)
@@ -441,7 +460,8 @@ async def one_run(bot: str, backend: str, mode: str, residents: int, spec: Any,
         if backend == "postgresql":
             await fresh_postgresql()
             database_url = PG_URL
-        child = gridgate_child(folder, sandbox.token, address, database_url, mode, profile)
+        child = gridgate_child(folder, sandbox.token, address, database_url, mode, profile,
+                               count_sql)
     else:
         child = echo_child(folder, sandbox.token, address, mode)
     people = Residents(sandbox, watch, bot == "gridgate")
@@ -458,6 +478,8 @@ async def one_run(bot: str, backend: str, mode: str, residents: int, spec: Any,
         await asyncio.gather(*(people.report(n, None) for n in range(WARM_UP)))
         assert child.process is not None
         pid = child.process.pid
+        counting = count_sql and bot == "gridgate"
+        counts_before = await sql_counts(child) if counting else {}
         cpu_before, ours_before = cpu_seconds(pid), time.process_time()
         started = time.perf_counter()
         await asyncio.gather(*(people.report(n, run) for n in
@@ -465,6 +487,10 @@ async def one_run(bot: str, backend: str, mode: str, residents: int, spec: Any,
         run.wall = time.perf_counter() - started
         run.cpu = cpu_seconds(pid) - cpu_before
         run.sandbox_cpu = time.process_time() - ours_before
+        if counting:
+            counts = await sql_counts(child)
+            run.transactions = counts["transactions"] - counts_before["transactions"]
+            run.statements = counts["statements"] - counts_before["statements"]
         run.updates = sum(len(times) for times in run.by_step.values())
         if bot == "gridgate":
             ended = time.perf_counter()
@@ -507,6 +533,9 @@ def line(run: Run) -> str:
     lat = run.latencies
     cards = f" | cards in groups {run.cards_after:4.1f} s after" if run.cards_after is not None \
         else ""
+    if run.transactions is not None:
+        cards += (f" | {run.transactions / run.updates:.1f} transactions, "
+                  f"{run.statements / run.updates:.1f} statements an update")
     return (f"  {run.bot:8} {run.updates:5} updates in {run.wall:6.2f} s = {run.rate:6.1f}/s | "
             f"p50 {pct(lat, 0.5):6.1f} p99 {pct(lat, 0.99):7.1f} ms | CPU "
             f"{run.cpu / run.updates * 1000:5.2f} ms/update ({run.cpu / run.wall:4.0%} of a core)"
@@ -557,7 +586,7 @@ async def main_async(args: argparse.Namespace) -> None:
                     profile = profiles / f"gridgate-{backend}-{mode}-{pair}.prof" \
                         if profiles and bot == "gridgate" else None
                     run = await one_run(bot, backend, mode, args.residents, spec, catalogs,
-                                        profile)
+                                        profile, args.sql_counts)
                     runs.append(run)
                     print(line(run), flush=True)
                     if profile is not None:
@@ -576,6 +605,9 @@ def main() -> None:
     parser.add_argument("--spec", action=argparse.BooleanOptionalAction, default=True,
                         help="check every Bot API call against the specification (the "
                              "sandbox's work, in this process; default on)")
+    parser.add_argument("--sql-counts", action=argparse.BooleanOptionalAction, default=True,
+                        help="count gridgate's transactions and statements (bench/sql_counter.py "
+                             "runs `python -m bot` with SQLAlchemy listeners; default on)")
     parser.add_argument("--profile", metavar="DIR",
                         help="run gridgate under cProfile, one file per run in DIR, and print "
                              "its top functions")
