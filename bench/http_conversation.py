@@ -67,8 +67,10 @@ from bench.conversation import CATEGORIES, DESCRIPTION, PLACES, capacity, steps 
 from bot.config import example_config_path  # noqa: E402
 from bot.i18n import Catalogs  # noqa: E402
 from bot.sandbox import demo  # noqa: E402
+from bot.sandbox import server as sandbox_server  # noqa: E402
 from bot.sandbox.people import Person  # noqa: E402
 from bot.sandbox.server import Sandbox  # noqa: E402
+from bot.sandbox.webhook import WebhookPusher  # noqa: E402
 
 JSON = dict[str, Any]
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -315,6 +317,21 @@ def new_message(after: int, pattern: re.Pattern[str] | None = None
         pattern is None or bool(pattern.search(text_of(m))))
 
 
+class TimedPusher(WebhookPusher):
+    """The sandbox's webhook delivery, unchanged, with the time each POST took until the bot's
+    answer (what holds up the next update: the sandbox sends one at a time)."""
+
+    acks: list[float] | None = None  # the run's list while it is timed
+
+    async def _post(self, session, hook, update):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        try:
+            return await super()._post(session, hook, update)
+        finally:
+            if TimedPusher.acks is not None:
+                TimedPusher.acks.append(time.perf_counter() - started)
+
+
 # -- the residents -----------------------------------------------------------------------------
 
 
@@ -331,6 +348,7 @@ class Run:
     cards_after: float | None = None  # seconds from the last answer until the last card
     load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
     sandbox_cpu: float = 0.0  # this process (sandbox and residents) over the timed part
+    acks: list[float] = field(default_factory=list)  # webhook POSTs, timed part
     transactions: int | None = None  # gridgate's, over the timed part (--sql-counts)
     statements: int | None = None
 
@@ -482,8 +500,12 @@ async def one_run(bot: str, backend: str, mode: str, residents: int, spec: Any,
         counts_before = await sql_counts(child) if counting else {}
         cpu_before, ours_before = cpu_seconds(pid), time.process_time()
         started = time.perf_counter()
-        await asyncio.gather(*(people.report(n, run) for n in
-                               range(WARM_UP, WARM_UP + residents)))
+        TimedPusher.acks = run.acks
+        try:
+            await asyncio.gather(*(people.report(n, run) for n in
+                                   range(WARM_UP, WARM_UP + residents)))
+        finally:
+            TimedPusher.acks = None
         run.wall = time.perf_counter() - started
         run.cpu = cpu_seconds(pid) - cpu_before
         run.sandbox_cpu = time.process_time() - ours_before
@@ -533,6 +555,9 @@ def line(run: Run) -> str:
     lat = run.latencies
     cards = f" | cards in groups {run.cards_after:4.1f} s after" if run.cards_after is not None \
         else ""
+    if run.acks:
+        cards += (f" | webhook POST answered in p50 {pct(run.acks, 0.5):.1f} p99 "
+                  f"{pct(run.acks, 0.99):.1f} ms")
     if run.transactions is not None:
         cards += (f" | {run.transactions / run.updates:.1f} transactions, "
                   f"{run.statements / run.updates:.1f} statements an update")
@@ -570,6 +595,7 @@ async def main_async(args: argparse.Namespace) -> None:
         from tests.telegram_fake import load_spec
         spec = load_spec()
     catalogs = Catalogs.load()
+    sandbox_server.WebhookPusher = TimedPusher  # type: ignore[misc]  # the same, timed
     print(f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}, {os.cpu_count()} CPUs, load average "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}, Python {sys.version.split()[0]}, "
           f"Bot API checks against the specification: {'on' if spec else 'off'}")
