@@ -349,6 +349,7 @@ class Run:
     load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
     sandbox_cpu: float = 0.0  # this process (sandbox and residents) over the timed part
     acks: list[float] = field(default_factory=list)  # webhook POSTs, timed part
+    calls: dict[str, int] = field(default_factory=dict)  # Bot API calls, timed part
     transactions: int | None = None  # gridgate's, over the timed part (--sql-counts)
     statements: int | None = None
 
@@ -499,6 +500,7 @@ async def one_run(bot: str, backend: str, mode: str, residents: int, spec: Any,
         counting = count_sql and bot == "gridgate"
         counts_before = await sql_counts(child) if counting else {}
         cpu_before, ours_before = cpu_seconds(pid), time.process_time()
+        calls_before = dict(watch.calls)
         started = time.perf_counter()
         TimedPusher.acks = run.acks
         try:
@@ -509,6 +511,9 @@ async def one_run(bot: str, backend: str, mode: str, residents: int, spec: Any,
         run.wall = time.perf_counter() - started
         run.cpu = cpu_seconds(pid) - cpu_before
         run.sandbox_cpu = time.process_time() - ours_before
+        run.calls = {method: count - calls_before.get(method, 0)
+                     for method, count in watch.calls.items()
+                     if count > calls_before.get(method, 0)}
         if counting:
             counts = await sql_counts(child)
             run.transactions = counts["transactions"] - counts_before["transactions"]
@@ -555,6 +560,9 @@ def line(run: Run) -> str:
     lat = run.latencies
     cards = f" | cards in groups {run.cards_after:4.1f} s after" if run.cards_after is not None \
         else ""
+    calls = sorted(run.calls.items(), key=lambda item: -item[1])
+    cards += f" | Bot API calls an update {sum(run.calls.values()) / run.updates:.2f} (" + \
+        ", ".join(f"{method} {count / run.updates:.2f}" for method, count in calls[:5]) + ")"
     if run.acks:
         cards += (f" | webhook POST answered in p50 {pct(run.acks, 0.5):.1f} p99 "
                   f"{pct(run.acks, 0.99):.1f} ms")
