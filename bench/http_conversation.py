@@ -4,7 +4,8 @@ child process against the sandbox's Bot API server, next to a bare python-telegr
 
     python bench/http_conversation.py [--residents 50] [--pairs 3]
                                       [--backend sqlite,postgresql] [--mode polling,webhook]
-                                      [--profile DIR] [--spec | --no-spec]
+                                      [--at-once K] [--profile DIR] [--no-spec]
+                                      [--no-sql-counts]
 
 The sandbox (bot/sandbox: the demo's world, its people and its HTTP Bot API, in this process)
 is made afresh for every run. gridgate runs exactly as `gridgate demo` starts it
@@ -16,11 +17,11 @@ administrator adds the bot to the demo's three groups and binds them with /bind;
 benchmark adds a group for each of the district's other grids, bound the same way, so every
 report's card goes to a group.
 
-N residents are at it at once; each sends the seven updates of a full report, each after the
-bot has answered the previous one (a person waits): /report, a category button, the
-description, "skip photos", a shared location, "skip contact", "submit". The echo bot gets the
-same updates in the same chats (its presses are on its own last message). Runs alternate,
-gridgate then echo, --pairs times per backend and mode.
+N residents are at it at once (or --at-once of them at a time); each sends the seven updates
+of a full report, each after the bot has answered the previous one (a person waits): /report,
+a category button, the description, "skip photos", a shared location, "skip contact",
+"submit". The echo bot gets the same updates in the same chats (its presses are on its own
+last message). Runs alternate, gridgate then echo, --pairs times per backend and mode.
 
 Per run: updates per second over the timed part (after a warm-up of a few residents); latency
 per step, from the moment the resident's update is queued in the sandbox until the bot's answer
@@ -459,7 +460,8 @@ def extra_groups(sandbox: Sandbox) -> list[tuple[int, str]]:
 
 
 async def one_run(bot: str, backend: str, mode: str, residents: int, spec: Any,
-                  catalogs: Catalogs, profile: Path | None, count_sql: bool) -> Run:
+                  catalogs: Catalogs, profile: Path | None, count_sql: bool,
+                  at_once: int | None = None) -> Run:
     run = Run(bot, backend, mode, residents, load_before=os.getloadavg())
     folder = Path(tempfile.mkdtemp(prefix=f"gg-bench-http-{bot}-"))
     sandbox = demo.demo_sandbox(demo.new_token(), spec=spec, catalogs=catalogs)
@@ -503,9 +505,14 @@ async def one_run(bot: str, backend: str, mode: str, residents: int, spec: Any,
         calls_before = dict(watch.calls)
         started = time.perf_counter()
         TimedPusher.acks = run.acks
+        todo = iter(range(WARM_UP, WARM_UP + residents))
+
+        async def one_after_another() -> None:
+            for n in todo:
+                await people.report(n, run)
+
         try:
-            await asyncio.gather(*(people.report(n, run) for n in
-                                   range(WARM_UP, WARM_UP + residents)))
+            await asyncio.gather(*(one_after_another() for _ in range(at_once or residents)))
         finally:
             TimedPusher.acks = None
         run.wall = time.perf_counter() - started
@@ -612,7 +619,8 @@ async def main_async(args: argparse.Namespace) -> None:
         profiles.mkdir(parents=True, exist_ok=True)
     for backend in args.backend.split(","):
         for mode in args.mode.split(","):
-            print(f"{backend}, {mode}, {args.residents} residents at once, "
+            print(f"{backend}, {mode}, {args.residents} residents, "
+                  f"{args.at_once or args.residents} at once, "
                   f"{len(STEP_NAMES)} updates each:")
             runs = []
             for pair in range(args.pairs):
@@ -620,7 +628,7 @@ async def main_async(args: argparse.Namespace) -> None:
                     profile = profiles / f"gridgate-{backend}-{mode}-{pair}.prof" \
                         if profiles and bot == "gridgate" else None
                     run = await one_run(bot, backend, mode, args.residents, spec, catalogs,
-                                        profile, args.sql_counts)
+                                        profile, args.sql_counts, args.at_once)
                     runs.append(run)
                     print(line(run), flush=True)
                     if profile is not None:
@@ -634,6 +642,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--residents", type=int, default=50)
     parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--at-once", type=int,
+                        help="residents at it at once (default: all of them); 1 gives the "
+                             "time of an update with nothing queued")
     parser.add_argument("--backend", default="sqlite,postgresql")
     parser.add_argument("--mode", default="polling,webhook")
     parser.add_argument("--spec", action=argparse.BooleanOptionalAction, default=True,
