@@ -320,9 +320,23 @@ def new_message(after: int, pattern: re.Pattern[str] | None = None
 
 class TimedPusher(WebhookPusher):
     """The sandbox's webhook delivery, unchanged, with the time each POST took until the bot's
-    answer (what holds up the next update: the sandbox sends one at a time)."""
+    answer (what holds up the next update: the sandbox sends one at a time).
+
+    In polling mode it does not run at all. The sandbox's pusher waits on the same event as
+    getUpdates and clears it whenever it wakes without a webhook; an update that arrives
+    between a getUpdates' clear() and the start of its wait (wait_for runs the wait as a new
+    task) is then not noticed until the long poll's timeout: 10 s for PTB's default. A bot
+    that answers fast enough to have its next getUpdates and its answer in flight together
+    (the echo bot) met it on about one update in a hundred."""
 
     acks: list[float] | None = None  # the run's list while it is timed
+    delivering = True  # False in polling mode: no pusher, so no lost wake-ups
+
+    async def run(self) -> None:
+        if TimedPusher.delivering:
+            await super().run()
+        else:
+            await asyncio.Event().wait()  # until the sandbox stops and cancels it
 
     async def _post(self, session, hook, update):  # type: ignore[no-untyped-def]
         started = time.perf_counter()
@@ -475,6 +489,7 @@ async def one_run(bot: str, backend: str, mode: str, residents: int, spec: Any,
             sandbox.people.add_bot(chat_id, ADMIN)
             sandbox.people.say(chat_id, ADMIN, f"/bind {code}")
     watch = Watch(sandbox, groups)
+    TimedPusher.delivering = mode == "webhook"
     address = await sandbox.start()
     if bot == "gridgate":
         database_url = f"sqlite+aiosqlite:///{folder / 'gridgate.db'}"
