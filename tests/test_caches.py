@@ -21,7 +21,8 @@ from bot.services.orgtree import parse_geojson
 from bot.startup import prepare
 from storage.repositories.nodes import TreeCache
 from storage.repositories.users import LanguageCache
-from tests.harness import make_config
+from tests.harness import BotEnv, make_config
+from tests.telegram_fake import User
 
 DEMO = (resources.files("bot") / "data" / "demo_district.geojson").read_text("utf-8")
 GRID = "SFQ-DH-01-G1"
@@ -183,3 +184,42 @@ async def test_a_language_is_read_once_and_follows_a_choice_on_every_instance(
         await uow.commit()
     async with here.uow() as uow:
         assert (await uow.users.get(person.user_id)).telegram_language_code == "en"
+
+
+async def test_a_resident_reporting_reads_neither_their_row_nor_the_tree(bot: BotEnv) -> None:
+    """Through the real bot: once a first resident's report has filled the caches, a second
+    resident's answers read their row only until it is known (their first two updates), and
+    the org tree not at all, not even where the place is located and named."""
+    bot.runtime.tree.check_every = 3600  # no periodic fingerprint during the test
+
+    async def report(person: User, category: str) -> list[list[str]]:
+        def press(data: str):
+            for call in reversed(bot.fake.calls):
+                markup = call.params.get("reply_markup") or {}
+                for row in markup.get("inline_keyboard", []):
+                    for button in row:
+                        if button.get("callback_data", "").startswith(data):
+                            return bot.updates.callback(person, button["callback_data"],
+                                                        call.result)
+            raise AssertionError(data)
+
+        steps = [lambda: bot.updates.command(person, "/report"),
+                 lambda: press(f"rp:cat:{category}"),
+                 lambda: bot.updates.private_text(person, "楼道里堆满了垃圾，已经一周没人清理了"),
+                 lambda: press("rp:skip:media"),
+                 lambda: bot.updates.location(person, 31.23, 121.42),
+                 lambda: press("rp:skip:contact"), lambda: press("rp:submit")]
+        read: list[list[str]] = []
+        for make in steps:
+            update = make()
+            with statements(bot.runtime.db) as seen:
+                await bot.send(update)
+            read.append([s for s in seen if "app_user" in s or "org_node" in s])
+        return read
+
+    await report(User(300_201, "甲", language_code="zh-hans"), "sanitation")
+    read = await report(User(300_202, "乙", language_code="zh-hans"), "infrastructure")
+    assert all(read[:2]) and not any(read[2:]), read
+    t = bot.runtime.translator("zh_Hans")
+    assert t("✅ <b>Your report is registered as No. {number}.</b>",
+             number="1123-0002").replace("<b>", "").replace("</b>", "") in bot.last_text(300_202)
