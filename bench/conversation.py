@@ -252,7 +252,9 @@ async def timed(app: Application, transport: Transport, run: Run, residents: ran
                 concurrency: int, profile: cProfile.Profile | None) -> None:
     gc.collect()
     spent_before = transport.seconds
-    engine = app.bot_data.runtime.db.engine.sync_engine if app.bot_data.runtime else None
+    # The echo bot's bot_data is a plain dict: it has no runtime and no database.
+    rt = getattr(app.bot_data, "runtime", None)
+    engine = rt.db.engine.sync_engine if rt else None
 
     def began(conn) -> None:
         run.transactions += 1

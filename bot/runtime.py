@@ -1,4 +1,11 @@
-"""What every handler needs, built once per Application (nothing is built at import time)."""
+"""What every handler needs, built once per Application (nothing is built at import time).
+
+The Runtime also holds the process's caches of what is read on nearly every update and
+changes rarely: the org tree (``tree``, storage.repositories.nodes) and each person's language
+(``languages``, storage.repositories.users). The units of work it opens (``uow()``) read
+through them; how each is kept in step with the database, across instances too, is said
+where it is defined. Nothing that must survive a crash is only in them.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,24 @@ from bot.i18n import Catalogs, Translator
 from bot.metrics import Metrics
 from bot.services.grids import GridDirectory
 from storage.db import Database
+from storage.repositories.nodes import NodeRepository, TreeCache
+from storage.repositories.users import LanguageCache, UserRepository
 from storage.uow import UnitOfWork
+
+
+class CachedUnitOfWork(UnitOfWork):
+    """A unit of work whose org tree and language reads go through the Runtime's caches."""
+
+    def __init__(self, db: Database, tree: TreeCache, languages: LanguageCache) -> None:
+        super().__init__(db)
+        self._tree = tree
+        self._languages = languages
+
+    async def __aenter__(self) -> CachedUnitOfWork:
+        await super().__aenter__()
+        self.nodes = NodeRepository(self.session, tree=self._tree)
+        self.users = UserRepository(self.session, languages=self._languages)
+        return self
 
 
 @dataclass
@@ -21,9 +45,11 @@ class Runtime:
     catalogs: Catalogs
     grids: GridDirectory = field(default_factory=GridDirectory)
     metrics: Metrics = field(default_factory=Metrics)
+    tree: TreeCache = field(default_factory=TreeCache)
+    languages: LanguageCache = field(default_factory=LanguageCache)
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.db)
+        return CachedUnitOfWork(self.db, self.tree, self.languages)
 
     def translator(self, language: str) -> Translator:
         return self.catalogs[language]

@@ -19,7 +19,7 @@ from bot.delivery.render import reply_markup
 from bot.services.relay import TEXT, Content
 from bot.views import Answer, View
 from bot.views.freetext import report_instead
-from bot.views.report import emergency
+from bot.views.report import emergency, one_message
 from handlers.common import who
 from handlers.reply import show
 
@@ -89,5 +89,7 @@ async def from_resident(update: Update, context: Context) -> bool:
     outcome = reply.outcome
     if reply.offer is not None:
         outcome = View(outcome.text, report_instead(reply.t, reply.offer))
-    await show(update, context, answer.add(outcome))
+    answer.add(outcome)
+    answer.say = one_message(answer.say)  # the emergency numbers above it, one message
+    await show(update, context, answer)
     return True

@@ -167,8 +167,9 @@ async def test_after_a_day_the_draft_is_discarded_and_the_resident_told(bot: Bot
     await press(bot, ZH, "rp:cancel")
     assert alert(bot) == t("There is nothing to cancel.")
     await press(bot, ZH, "rp:resume")
-    assert t("That unfinished report is no longer kept. Please start again.") in bot.texts(
-        ZH.id)[-2]
+    # Said above the new report's first question, in the same message.
+    assert bot.texts(ZH.id)[-1].startswith(
+        t("That unfinished report is no longer kept. Please start again."))
     assert "rp:cat:sanitation" in _data(bot.fake.last("sendMessage"))  # a new report begins
     assert (await draft(bot, ZH)).step == "category"
 

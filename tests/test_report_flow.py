@@ -252,8 +252,9 @@ async def test_emergency_words_and_categories_show_110_119_120(rbot: BotEnv, db)
     await press(bot, ZH, "rp:cat:sanitation")
     sent = len(bot.fake.calls_to("sendMessage"))
     await bot.send(bot.updates.private_text(ZH, "三楼楼道起火了，冒烟很大，有人受伤"))
-    first, question = bot.fake.calls_to("sendMessage")[sent:]
-    assert first.params["text"] == guidance  # at once, before the next question
+    [question] = bot.fake.calls_to("sendMessage")[sent:]
+    # At once, above the next question in the same message.
+    assert question.params["text"].startswith(guidance + "\n\n")
     assert "rp:skip:media" in _data(question)
     assert (await draft(db, ZH)).data["urgent"] is True
     await press(bot, ZH, "rp:skip:media")
@@ -268,7 +269,8 @@ async def test_emergency_words_and_categories_show_110_119_120(rbot: BotEnv, db)
     # An emergency category warns as soon as it is chosen, and only once.
     await bot.send(bot.updates.command(OTHER, "/report"))
     await press(bot, OTHER, "rp:cat:safety_hazard")
-    assert bot.texts(OTHER.id)[-2] == html_visible_text(guidance)
+    assert bot.texts(OTHER.id)[-1].startswith(html_visible_text(guidance) + "\n\n")
+    assert "rp:back:description" in _data(bot.fake.last("sendMessage"))  # the question below
     await bot.send(bot.updates.private_text(OTHER, "小区门口的燃气管道有异味"))
     assert "110" not in bot.last_text(OTHER.id)
     assert "rp:skip:media" in _data(bot.fake.last("sendMessage"))
@@ -669,8 +671,9 @@ async def test_continue_makes_the_report_the_only_conversation(rbot: BotEnv, db)
     await bot.send(bot.updates.command(EN, "/cancel"))
     assert await draft(db, EN) is None
     await press(bot, EN, "rp:resume")
-    assert bot.texts(EN.id)[-2] == t("That unfinished report is no longer kept. Please start "
-                                     "again.")
+    # Said above the new report's first question, in the same message.
+    assert bot.texts(EN.id)[-1].startswith(t("That unfinished report is no longer kept. "
+                                             "Please start again.") + "\n\n")
     assert "rp:cat:sanitation" in _data(bot.fake.last("sendMessage"))
     assert (await draft(db, EN)).step == "category"
 

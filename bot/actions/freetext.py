@@ -19,7 +19,7 @@ from bot.services.relay import TEXT, Content, Verdict
 from bot.views import Answer, View
 from bot.views import freetext as views
 from bot.views.relay import Outcome, outcome_text
-from bot.views.report import emergency
+from bot.views.report import emergency, one_message
 from storage.uow import UnitOfWork
 
 _DATA = re.compile(r"ft:(?:([rcx]):([0-9a-f]{8})|s:([0-9a-f]{8}):(\d{1,18}))")
@@ -72,7 +72,9 @@ async def take_text(rt: Runtime, who: Who, text: str, *, cancel: bool = False) -
             await uow.commit()
     if danger:
         answer.add(emergency(t))
-    return answer.add(reply)
+    answer.add(reply)
+    answer.say = one_message(answer.say)
+    return answer
 
 
 async def take_item(rt: Runtime, who: Who, item: Item) -> Answer:
@@ -98,7 +100,9 @@ async def take_item(rt: Runtime, who: Who, item: Item) -> Answer:
                 reply = views.offer(rt.config, t, offer)
     if danger:
         answer.add(emergency(t))
-    return answer.add(reply)
+    answer.add(reply)
+    answer.say = one_message(answer.say)
+    return answer
 
 
 async def press(rt: Runtime, who: Who, sender: Sender, data: str) -> Answer:

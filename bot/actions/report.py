@@ -124,8 +124,10 @@ async def press(rt: Runtime, who: Who, pressed: Press) -> Answer:
             # The report was discarded meanwhile (another flow was started, or it was
             # cancelled or sent): the person still means to report, so a new one begins
             # and, being their only conversation now, takes their next answers.
+            start = len(answer.say)
             answer.add(View(t("That unfinished report is no longer kept. Please start again.")))
             await _new_report(answer, rt, uow, t, user_id, reporting.REPORT)
+            answer.say[start:] = views.one_message(answer.say[start:])
             await uow.commit()
             return answer
         if loaded is None and pressed.data == views.CANCEL:
@@ -200,9 +202,11 @@ async def begin_with_text(answer: Answer, rt: Runtime, uow: UnitOfWork, t: Trans
         said.insert(0, t("Your voice message is its description.") if spoken[0] == "voice"
                     else t("Your video note is its description."))
     reporting.save(uow, rt.clock, row, report)
+    start = len(answer.say)
     if outcome is not None and outcome.newly_urgent:
         answer.add(views.emergency(t))
     await _ask(answer, rt, uow, t, report, prefix="\n".join(said) or None)
+    answer.say[start:] = views.one_message(answer.say[start:])
 
 
 async def _on_button(answer: Answer, rt: Runtime, uow: UnitOfWork, t: Translator, who: Who,
@@ -382,8 +386,15 @@ async def _render(answer: Answer, rt: Runtime, uow: UnitOfWork, t: Translator, r
     """What to say after an answer was applied: guidance, explanation or the next question."""
     if outcome.silent:
         return
+    start = len(answer.say)
     if outcome.newly_urgent:
         answer.add(views.emergency(t))
+    await _say_next(answer, rt, uow, t, report, outcome, before)
+    answer.say[start:] = views.one_message(answer.say[start:])
+
+
+async def _say_next(answer: Answer, rt: Runtime, uow: UnitOfWork, t: Translator,
+                    report: Report, outcome: Outcome, before: Step) -> None:
     if outcome.problem is not None:
         text = views.explain(t, outcome.problem, outcome.values, report)
         if outcome.show_places:

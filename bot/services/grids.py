@@ -64,6 +64,7 @@ async def import_file(uow: UnitOfWork, clock: Clock, path: Path) -> ImportReport
 async def import_parsed(uow: UnitOfWork, clock: Clock, parsed: ParsedFile) -> ImportReport:
     """Apply parsed features (created or updated by code) after validating them all."""
     features = parsed.features
+    uow.nodes.for_writing()
     existing = {node.code: node for node in await uow.nodes.all()}
     replaced, problems = await _make_way(uow, existing, features)
     by_id = {node.id: node for node in existing.values()}
@@ -163,6 +164,7 @@ async def _make_way(uow: UnitOfWork, existing: dict[str, OrgNode],
 async def sync_desks(uow: UnitOfWork, clock: Clock, desks: Iterable[tuple[str, str, str | None,
                                                                           str | None]]) -> None:
     """Create or rename the desks from configuration: (code, name, name_zh_hant, name_en)."""
+    uow.nodes.for_writing()
     root = await uow.nodes.root()
     now = clock.now()
     for code, name, name_zh_hant, name_en in desks:
@@ -195,18 +197,20 @@ async def _reparent_desks(uow: UnitOfWork, nodes: Iterable[OrgNode]) -> None:
 
 
 class GridDirectory:
-    """Point → grid, through an STRtree kept in memory and rebuilt when grids change.
+    """Point → grid, through an STRtree kept in memory and rebuilt when the tree changes.
 
-    Another process may import grids at any time, so the index remembers a fingerprint of the
-    grid rows (count and latest change) and rebuilds when it differs.
+    Another process may import grids at any time, so the index remembers the tree's version
+    (``uow.nodes.version()``: the Runtime's tree cache, which checks the database at most
+    every few seconds, or a fingerprint read from the database without one) and rebuilds when
+    it differs.
     """
 
     def __init__(self) -> None:
         self._locator: GridLocator | None = None
-        self._fingerprint: tuple[int, object] | None = None
+        self._fingerprint: tuple | None = None
 
     async def locate(self, uow: UnitOfWork, *, lat: float, lon: float) -> OrgNode | None:
-        fingerprint = await uow.nodes.grid_fingerprint()
+        fingerprint = await uow.nodes.version()
         if self._locator is None or fingerprint != self._fingerprint:
             grids = await uow.nodes.grids_with_geometry()
             self._locator = GridLocator(

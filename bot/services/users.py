@@ -12,10 +12,14 @@ async def private_language(uow: UnitOfWork, clock: Clock, *, user_id: int,
     """Note that the user wrote to us and return the language to answer in.
 
     Nothing is committed here: the note lands with whatever the handler commits next, in the
-    same transaction as the update's own effects.
+    same transaction as the update's own effects. A Runtime's unit of work answers from its
+    language cache while the person's row needs no change (storage.repositories.users): then
+    nothing is read or written. The row has no "last seen" time, so a person who writes is
+    noted only when something about them changed (a new Telegram language code, marked
+    reachable again, a first update).
     """
-    user = await uow.users.seen(user_id, telegram_code, clock.now())
-    return resolve_language(user.language, telegram_code, default)
+    choice = await uow.users.seen_choice(user_id, telegram_code, clock.now())
+    return resolve_language(choice, telegram_code, default)
 
 
 async def choose_language(uow: UnitOfWork, clock: Clock, *, user_id: int,
@@ -24,6 +28,7 @@ async def choose_language(uow: UnitOfWork, clock: Clock, *, user_id: int,
     if language not in LANGUAGES:
         raise ValueError(language)
     user = await uow.users.seen(user_id, telegram_code, clock.now())
+    uow.users.language_changes(user_id)
     user.language = language
     user.updated_at = clock.now()
 
