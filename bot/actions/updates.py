@@ -1,0 +1,23 @@
+"""The update being handled is marked handled before the door says anything.
+
+An action's commit records the update's id with its effects (``storage.uow``), so a
+delivery of an update already handled fails at that commit, before any answer is sent. An
+answer that no commit came before (a read-only look, a refusal) would escape that check;
+``settle`` records the id alone first, so the second delivery stops there too and nothing is
+said twice. After a commit it costs nothing.
+"""
+
+from __future__ import annotations
+
+from bot.runtime import Runtime
+from storage.uow import current_update
+
+
+async def settle(rt: Runtime) -> None:
+    """Record the current update's id now if no commit has yet; raises DuplicateUpdate when
+    another delivery of it was handled first. Nothing to do outside an update."""
+    scope = current_update.get()
+    if scope is None or scope.recorded:
+        return
+    async with rt.uow() as uow:
+        await uow.commit()
