@@ -25,7 +25,7 @@ def _press(bot: BotEnv, data: str):
     raise AssertionError(f"no {data!r} button")
 
 
-async def test_an_answer_to_a_report_takes_three_transactions(bot: BotEnv, db) -> None:
+async def test_an_answer_to_a_report_takes_one_transaction(bot: BotEnv, db) -> None:
     await bot.send(bot.updates.command(RESIDENT, "/report"))
     await bot.send(_press(bot, "rp:cat:sanitation"))
     transactions: list[object] = []
@@ -39,9 +39,8 @@ async def test_an_answer_to_a_report_takes_three_transactions(bot: BotEnv, db) -
     finally:
         event.remove(db.engine.sync_engine, "begin", began)
     assert "rp:skip:media" in str(bot.fake.last("sendMessage").params["reply_markup"])
-    # Is this update new; whose conversation is it (read once for all the flows' handlers);
-    # the answer itself, stored with the update's id.
-    assert len(transactions) == 3
+    # Whose conversation it is, the answer, and the update's id: one transaction.
+    assert len(transactions) == 1
 
 
 async def test_a_place_is_named_with_one_query(db) -> None:
