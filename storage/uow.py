@@ -50,6 +50,9 @@ class UpdateScope:
     recorded: bool = False
     # The inbox lease the update is handled under (webhook mode), checked at commit.
     inbox_token: str | None = None
+    # The update's first commit comes after a message is sent (a question whose message id
+    # is remembered with it): nothing records the id before (bot.actions.updates).
+    deferred: bool = False
 
 
 current_update: ContextVar[UpdateScope | None] = ContextVar("current_update", default=None)
