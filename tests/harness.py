@@ -19,8 +19,7 @@ from bot.i18n import Catalogs
 from bot.runtime import Runtime
 from bot.startup import prepare
 from storage.db import Database
-from storage.uow import DuplicateUpdate
-from storage.uow import UnitOfWork
+from storage.uow import DuplicateUpdate, UnitOfWork
 from tests.telegram_fake import TOKEN, FakeTelegram, UpdateFactory, User
 
 ADMIN = User(900_001, "Admin <b>&amp;</b>", username="district_admin", language_code="zh-hans")

@@ -84,6 +84,10 @@ class Outcome:
 
     answer: Answer
     prompt: Prompt | None = None
+    # Whether the pressed message may be a second copy of the card, for the door to bring up
+    # to date (notifier.bring_copy_up_to_date); False when it is the ticket's card itself,
+    # which spares that look-up its own transaction.
+    maybe_copy: bool = True
 
 
 def refused(t: Translator, exc: TicketRefused, user_id: int | None,
@@ -143,6 +147,10 @@ async def press(rt: Runtime, pressed: Press) -> Outcome:
                 moving := tickets.move_refusal(ticket, p.user_id)) is not None:
             return p.refused(TicketRefused(moving, ticket))
         outcome = await _ACTIONS[data.action](p)
+        # The card as the press found it (a move may put it elsewhere: then it is looked at).
+        if data.action not in MOVE_ACTIONS and (p.chat_id, pressed.message_id) == (
+                ticket.group_chat_id, ticket.card_message_id):
+            outcome.maybe_copy = False
         if outcome.prompt is not None:
             await defer(uow)  # the question's commit records the update (remember_prompt)
         return outcome
