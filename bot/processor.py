@@ -100,7 +100,7 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
                 await coroutine
                 return
             scope = UpdateScope(update_id=update_id, received_at=self._clock.now(),
-                                inbox_token=current_inbox_lease.get())
+                                inbox=current_inbox_lease.get())
             token = current_update.set(scope)
             started = time.perf_counter()
             try:
@@ -110,10 +110,8 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
                 took = time.perf_counter() - started
                 kind = update_type(update)
                 log.debug("update %s (%s) handled in %.1f ms", update_id, kind, took * 1000)
-                if self._metrics is not None:
-                    self._metrics.updates.labels(kind).inc()
-                    self._metrics.handling.labels(kind).observe(took)
-            if not scope.recorded:
+            again = scope.duplicate
+            if not again and not scope.recorded:
                 # No handler committed (an ignored update): record the id alone, through the
                 # same commit (and inbox lease check) as a handler's.
                 scope_token = current_update.set(scope)
@@ -121,9 +119,17 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
                     async with UnitOfWork(self._db) as uow:
                         await uow.commit()
                 except DuplicateUpdate:
-                    log.info("update %s delivered again; it was handled first elsewhere",
-                             update_id)
-                    if self._metrics is not None:
-                        self._metrics.duplicates.inc()
+                    again = True
                 finally:
                     current_update.reset(scope_token)
+            if again:
+                # Handled before (another delivery, another instance): its commit was
+                # refused before anything was said.
+                log.info("update %s delivered again; it was handled first elsewhere",
+                         update_id)
+            if self._metrics is not None:
+                if again:
+                    self._metrics.duplicates.inc()
+                else:
+                    self._metrics.updates.labels(kind).inc()
+                    self._metrics.handling.labels(kind).observe(took)

@@ -21,7 +21,6 @@ async def on_error(update: object, context: Context) -> None:
     if isinstance(error, DuplicateUpdate):
         # Another worker handled this update first; its answer stands.
         log.info("update %s was handled elsewhere first", error.args[0])
-        context.runtime.metrics.duplicates.inc()
         return
     if not isinstance(update, Update):
         log.error("error outside an update", exc_info=error)

@@ -100,7 +100,7 @@ async def start_bot(db: Database, catalogs: Catalogs, *, config: Config | None =
     async def record(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         # A second delivery of an update is refused at its commit (DuplicateUpdate): that is
         # how it is dropped, not a handler's error.
-        if not isinstance(context.error, DuplicateUpdate):
+        if type(context.error) is not DuplicateUpdate:
             env.errors.append(context.error)
 
     app.add_error_handler(record)
