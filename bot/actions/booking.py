@@ -55,18 +55,6 @@ async def begin(rt: Runtime, who: Who) -> Answer:
     return answer
 
 
-async def draft_message(rt: Runtime, who: Who, *, cancel: bool) -> Answer | None:
-    """A private message while the person is booking: /cancel (``cancel``) ends it; anything
-    else gets the question again. None when the person is not booking."""
-    async with rt.uow() as uow:
-        draft = await _our_draft(uow, who.user_id)
-        if draft is None:
-            return None
-        answer = await take(rt, uow, await translator(rt, uow, who), who, draft, cancel=cancel)
-        await uow.commit()
-    return answer
-
-
 async def take(rt: Runtime, uow: UnitOfWork, t: Translator, who: Who, draft: Draft, *,
                cancel: bool) -> Answer | None:
     """Inside the caller's unit of work (the caller commits): a message while ``draft``, the

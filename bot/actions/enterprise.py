@@ -55,19 +55,6 @@ async def _entry(rt: Runtime, uow: UnitOfWork, t: Translator, user_id: int) -> l
     return [views.overview(t, rt.config, await enterprises.managed_by(uow, user_id))]
 
 
-async def form_message(rt: Runtime, who: Who, answer: FormAnswer | None) -> Answer | None:
-    """A message while the person fills in one of the forms (``answer`` None: /cancel).
-    None when the person is not in one of them."""
-    async with rt.uow() as uow:
-        newest = await uow.drafts.any_of(who.user_id)
-        if newest is None:
-            return None
-        reply = await take(rt, uow, await translator(rt, uow, who), who, newest, answer)
-        if reply is not None:
-            await uow.commit()
-    return reply
-
-
 async def take(rt: Runtime, uow: UnitOfWork, t: Translator, who: Who, draft: Draft,
                answer: FormAnswer | None) -> Answer | None:
     """Inside the caller's unit of work (the caller commits): a message while ``draft``, the

@@ -151,20 +151,6 @@ async def _our_draft(rt: Runtime, uow: UnitOfWork, user_id: int) -> Draft | None
     return draft
 
 
-async def draft_message(rt: Runtime, who: Who, said: Said, *, cancel: bool) -> Answer:
-    """The person's next private message while one of our drafts is their conversation
-    (``cancel``: it is /cancel); not this action's otherwise."""
-    async with rt.uow() as uow:
-        newest = await uow.drafts.any_of(said.user_id)
-        if newest is None:
-            return Answer.not_mine()
-        answer = await take(rt, uow, await translator(rt, uow, who), who, newest, said,
-                            cancel=cancel)
-        if answer.handled:
-            await uow.commit()
-    return answer
-
-
 async def take(rt: Runtime, uow: UnitOfWork, t: Translator, who: Who, newest: Draft,
                said: Said, *, cancel: bool) -> Answer:
     """Inside the caller's unit of work (the caller commits): the person's message while

@@ -36,7 +36,7 @@ from storage.uow import UnitOfWork
 log = logging.getLogger(__name__)
 
 __all__ = ["DELIVERED", "Outcome", "ResidentReply", "Said", "enqueue_relay", "from_group",
-           "from_resident", "pass_on"]
+           "pass_on", "resident_reply"]
 
 # The reaction a worker's message gets in the group once the resident has it: "got it"
 # without a message (reactions notify nobody; groups stay quiet).
@@ -173,22 +173,13 @@ class ResidentReply:
     offer: str | None = None
 
 
-async def from_resident(rt: Runtime, who: Who, said: Said) -> ResidentReply | None:
-    """A resident's private reply: passed on to the staff of the ticket it is about (the
-    message it answers is remembered with the ticket, or is one of the bot's answers that
-    names it). None: a reply to something else, for the ordinary handlers."""
-    async with rt.uow() as uow:
-        newest = await uow.drafts.any_of(said.user_id)
-        reply = await resident_reply(rt, uow, who, newest, said)
-        if reply is not None:
-            await uow.commit()
-    return reply
-
-
 async def resident_reply(rt: Runtime, uow: UnitOfWork, who: Who, newest: Draft | None,
                          said: Said) -> ResidentReply | None:
-    """``from_resident`` inside the caller's unit of work (the caller commits); ``newest``:
-    the person's newest draft, already read."""
+    """A resident's private reply, inside the caller's unit of work (the caller commits;
+    ``newest``: the person's newest draft, already read): passed on to the staff of the
+    ticket it is about (the message it answers is remembered with the ticket, or is one of
+    the bot's answers that names it). None: a reply to something else, for the ordinary
+    handlers."""
     user_id = said.user_id
     # Whether the person is answering the questions of a form (a report, a consultation,
     # a booking…): a reply to an old message that merely names a ticket is then an answer

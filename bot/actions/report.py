@@ -71,18 +71,6 @@ async def cancel(rt: Runtime, who: Who) -> Answer:
     return answer
 
 
-async def answer_message(rt: Runtime, who: Who, message: reporting.Answer) -> Answer:
-    """A message while the report is the person's conversation: the answer to its step."""
-    async with rt.uow() as uow:
-        newest = await uow.drafts.any_of(who.user_id)
-        if newest is None or newest.flow != reporting.FLOW:
-            return Answer.not_mine()
-        t = await translator(rt, uow, who)
-        answer = await take(rt, uow, t, who, newest, message)
-        await uow.commit()
-    return answer
-
-
 async def take(rt: Runtime, uow: UnitOfWork, t: Translator, who: Who, row: Draft,
                message: reporting.Answer | None) -> Answer:
     """Inside the caller's unit of work (the caller commits): a message while ``row``, the

@@ -102,21 +102,6 @@ async def _start_comment(rt: Runtime, uow: UnitOfWork, t: Translator, survey_id:
     return Answer(say=[views.comment_prompt(t, report_dropped=reporting.FLOW in dropped)])
 
 
-async def comment(rt: Runtime, who: Who, text: str | None, *, cancel: bool) -> Answer:
-    """The person's next private message while the comment draft is their conversation
-    (``text`` None: not a text; ``cancel``: /cancel). Not theirs to take otherwise."""
-    if who.user_id is None:
-        return Answer.not_mine()
-    async with rt.uow() as uow:
-        draft = await uow.drafts.any_of(who.user_id)
-        if draft is None or draft.flow != COMMENT_FLOW:
-            return Answer.not_mine()
-        answer = await take(rt, uow, await translator(rt, uow, who), who, draft, text,
-                            cancel=cancel)
-        await uow.commit()
-    return answer
-
-
 async def take(rt: Runtime, uow: UnitOfWork, t: Translator, who: Who, draft: Draft,
                text: str | None, *, cancel: bool) -> Answer:
     """Inside the caller's unit of work (the caller commits): the message while ``draft``,
