@@ -25,10 +25,7 @@ from bot.delivery.replies import InlineReplies
 from bot.health import Health
 from bot.processor import ChatOrderedUpdateProcessor
 from bot.runtime import Runtime
-from bot.services import enterprises, reporting
-from bot.services import freetext as freetext_rules
 from bot.views import menu
-from bot.views import my_tickets as my_views
 from handlers import (
     binding,
     booking,
@@ -49,7 +46,7 @@ from handlers import (
 )
 from handlers.commands import publish_command_menus
 from handlers.errors import on_error
-from handlers.router import Flow, Router
+from handlers.router import Router
 from scheduler import digests, maintenance, retention
 from scheduler.handlers import task_handlers
 from scheduler.ticker import Ticker
@@ -117,17 +114,6 @@ def register_handlers(app: App) -> None:
     # Messages in a conversation (a draft) or about a ticket, before the commands and the
     # fallbacks of group 0.
     Router(
-        flows={
-            reporting.FLOW: Flow(report.take_message),
-            enterprises.FLOW: Flow(enterprise.form_message, replies_too=True),
-            enterprises.JOIN_FLOW: Flow(enterprise.form_message, replies_too=True),
-            booking.FLOW: Flow(booking.draft_message, replies_too=True),
-            my_views.ADD_INFO: Flow(my_tickets.draft_message, replies_too=True),
-            my_views.WITHDRAW: Flow(my_tickets.draft_message, replies_too=True),
-            survey.COMMENT_FLOW: Flow(survey.comment_message, replies_too=True),
-            freetext_rules.FLOW: Flow(freetext.take_cancel),
-        },
-        relay_private=relay.from_resident,
         group_prompts=(tickets_group.prompt_reply, booking_desk.report_reply),
         relay_group=relay.from_group,
     ).register(app)

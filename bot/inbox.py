@@ -16,7 +16,11 @@ The webhook stores each update (``Inbox.receive``) and answers Telegram; every i
   aside after a few takeovers, kept in the table out of its chat's line, instead of blocking
   the chat for ever; a failure that is reported (the database was away) is only retried.
 * **Fast.** The instance that stored an update is nudged and usually handles it at once; the
-  others look at the table every ``poll`` seconds.
+  others look at the table every ``poll`` seconds. An update costs few transactions: looking
+  for work leases every free chat's oldest update in one, the update's own first commit
+  removes its row and names the chat's next update (storage.uow ``InboxLease``), and only a
+  chat with more waiting takes a transaction to lease its next one. (Storing it, before
+  Telegram is answered, is one more: the webhook cannot wait for the handling.)
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from bot.clock import Clock
 from bot.logs import log_context
 from bot.processor import chat_key
 from storage.db import Database
-from storage.uow import UnitOfWork, current_inbox_lease
+from storage.uow import InboxLease, UnitOfWork, current_inbox_lease
 
 log = logging.getLogger(__name__)
 
@@ -129,23 +133,30 @@ class InboxDispatcher:
         return finished
 
     async def run_once(self) -> int:
-        """Start serving chats whose oldest update is free; returns how many were started."""
+        """Lease the oldest update of chats nobody serves and start serving them, in one
+        transaction; returns how many were started."""
         free = self._slots - len(self._chats)
         if free <= 0 or self._stopping:
             return 0
+        now = self._clock.now()
+        leased: dict[str, tuple[int, dict]] = {}
         async with UnitOfWork(self._db) as uow:
-            heads = await uow.inbox.free_heads(self._clock.now(), limit=free,
-                                               skip_chats=sorted(self._chats))
-        started = 0
-        for update_id, key in heads:
-            if key in self._chats:
-                continue
-            task = asyncio.create_task(self._serve_chat(key, update_id),
+            heads = await uow.inbox.free_heads(now, limit=free, skip_chats=sorted(self._chats))
+            for update_id, key in heads:
+                if key in self._chats or key in leased:
+                    continue
+                taken = await uow.inbox.lease(update_id, self.token, now=now,
+                                              until=now + self._lease)
+                if taken is not None:  # else another instance was quicker
+                    leased[key] = (update_id, taken)
+            await uow.session.commit()
+        for key, (update_id, taken) in leased.items():
+            self._held.add(update_id)
+            task = asyncio.create_task(self._serve_chat(key, update_id, taken),
                                        name=f"gridgate inbox {key}")
             self._chats[key] = task
             task.add_done_callback(lambda _t, key=key: self._finished(key))
-            started += 1
-        return started
+        return len(leased)
 
     def _finished(self, key: str) -> None:
         self._chats.pop(key, None)
@@ -174,31 +185,30 @@ class InboxDispatcher:
             except Exception as exc:
                 log.warning("inbox: leases could not be renewed (%s)", type(exc).__name__)
 
-    async def _serve_chat(self, key: str, update_id: int | None) -> None:
-        """Handle the chat's updates one after the other while it has any."""
+    async def _serve_chat(self, key: str, update_id: int, taken: dict) -> None:
+        """Handle the chat's updates one after the other while it has any (``taken``: the
+        leased first one)."""
         try:
-            while update_id is not None and not self._stopping:
-                update_id = await self._serve_one(key, update_id)
+            next_one: tuple[int, dict] | None = (update_id, taken)
+            while next_one is not None:
+                next_one = await self._serve_one(key, *next_one)
         except Exception as exc:
             # The database, most likely. Nothing is lost: an update this instance still held
             # is no longer renewed, runs out of lease and is taken over (here or elsewhere).
             log.error("inbox: serving a chat stopped (%s); its updates are looked at again",
                       type(exc).__name__)
 
-    async def _serve_one(self, key: str, update_id: int) -> int | None:
-        """Lease, handle and remove one update; the chat's next one, if any."""
-        now = self._clock.now()
-        async with UnitOfWork(self._db) as uow:
-            taken = await uow.inbox.lease(update_id, self.token, now=now,
-                                          until=now + self._lease)
-            await uow.session.commit()
-        if taken is None:
-            return None  # another instance was quicker
+    async def _serve_one(self, key: str, update_id: int,
+                         taken: dict) -> tuple[int, dict] | None:
+        """Handle one leased update (its first commit removes it); the chat's next one,
+        leased, if any."""
         self._held.add(update_id)
+        lease = InboxLease(self.token, key)
         try:
             try:
                 with log_context(update_id=update_id):
-                    handled = await self._handle(update_id, taken["payload"], taken["attempts"])
+                    handled = await self._handle(update_id, taken["payload"],
+                                                 taken["attempts"], lease)
             except Exception as exc:
                 # Most likely the database (handlers' own errors go to the error handler):
                 # give the update back, to be tried again after a pause.
@@ -207,17 +217,33 @@ class InboxDispatcher:
                           type(exc).__name__, pause)
                 await self._give_back(update_id, timedelta(seconds=pause))
                 return None
-            async with UnitOfWork(self._db) as uow:
-                if handled:
-                    await uow.inbox.remove(update_id, self.token)
-                else:
-                    await uow.inbox.set_aside(update_id, self.token)
-                await uow.session.commit()
-                return await uow.inbox.head_of(key)
+            if handled and lease.removed:
+                next_id = lease.next_head
+            else:
+                # Set aside, or no commit of its handling passed (it had been handled
+                # before, or the lease was lost): the row goes (if still this lease's) here.
+                async with UnitOfWork(self._db) as uow:
+                    if handled:
+                        await uow.inbox.remove(update_id, self.token)
+                    else:
+                        await uow.inbox.set_aside(update_id, self.token)
+                    await uow.session.commit()
+                    next_id = await uow.inbox.head_of(key)
         finally:
             self._held.discard(update_id)
+        if next_id is None or self._stopping:
+            return None
+        now = self._clock.now()
+        async with UnitOfWork(self._db) as uow:
+            following = await uow.inbox.lease(next_id, self.token, now=now,
+                                              until=now + self._lease)
+            await uow.session.commit()
+        if following is None:
+            return None  # another instance was quicker
+        return next_id, following
 
-    async def _handle(self, update_id: int, payload: dict, attempts: int) -> bool:
+    async def _handle(self, update_id: int, payload: dict, attempts: int,
+                      lease: InboxLease) -> bool:
         """Handle the update; False when it is to be set aside instead."""
         if attempts > MAX_ATTEMPTS:
             log.error("inbox: update %s set aside: its handling never finished in %d tries "
@@ -232,8 +258,8 @@ class InboxDispatcher:
                       type(exc).__name__)
             return False
         app = self._app
-        # Commits made while handling it check that this instance still holds it (uow).
-        token = current_inbox_lease.set(self.token)
+        # Its first commit checks that this instance still holds it, and removes it (uow).
+        token = current_inbox_lease.set(lease)
         try:
             await app.update_processor.process_update(update, app.process_update(update))
         finally:

@@ -2,8 +2,10 @@
 
 Updates of different chats run concurrently; updates of one chat run strictly in arrival order,
 so a resident's answers are never applied out of order. Each update_id is handled once: the id is
-recorded in the same transaction as the handler's effects (see storage.uow), and an update whose
-id is already recorded is dropped before any handler sees it.
+recorded in the same transaction as the handler's effects (see storage.uow), whose primary key
+refuses a second delivery at that commit, before anything is said (an answer no commit came
+before records the id first: bot.actions.updates.settle). There is no separate "seen before?"
+read: it would cost every update a transaction of its own to spare the rare duplicate one.
 """
 
 from __future__ import annotations
@@ -97,19 +99,8 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
             if update_id is None:
                 await coroutine
                 return
-            try:
-                seen = await self._already_processed(update_id)
-            except BaseException:
-                coroutine.close()  # type: ignore[attr-defined]
-                raise
-            if seen:
-                log.info("update %s delivered again; dropped", update_id)
-                if self._metrics is not None:
-                    self._metrics.duplicates.inc()
-                coroutine.close()  # type: ignore[attr-defined]
-                return
             scope = UpdateScope(update_id=update_id, received_at=self._clock.now(),
-                                inbox_token=current_inbox_lease.get())
+                                inbox=current_inbox_lease.get())
             token = current_update.set(scope)
             started = time.perf_counter()
             try:
@@ -119,21 +110,26 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
                 took = time.perf_counter() - started
                 kind = update_type(update)
                 log.debug("update %s (%s) handled in %.1f ms", update_id, kind, took * 1000)
-                if self._metrics is not None:
-                    self._metrics.updates.labels(kind).inc()
-                    self._metrics.handling.labels(kind).observe(took)
-            if not scope.recorded:
-                # The handlers wrote nothing (a /help, an ignored update): record the id alone,
-                # through the same commit (and inbox lease check) as a handler's.
+            again = scope.duplicate
+            if not again and not scope.recorded:
+                # No handler committed (an ignored update): record the id alone, through the
+                # same commit (and inbox lease check) as a handler's.
                 scope_token = current_update.set(scope)
                 try:
                     async with UnitOfWork(self._db) as uow:
                         await uow.commit()
                 except DuplicateUpdate:
-                    log.info("update %s was recorded elsewhere first", update_id)
+                    again = True
                 finally:
                     current_update.reset(scope_token)
-
-    async def _already_processed(self, update_id: int) -> bool:
-        async with UnitOfWork(self._db) as uow:
-            return await uow.updates.is_processed(update_id)
+            if again:
+                # Handled before (another delivery, another instance): its commit was
+                # refused before anything was said.
+                log.info("update %s delivered again; it was handled first elsewhere",
+                         update_id)
+            if self._metrics is not None:
+                if again:
+                    self._metrics.duplicates.inc()
+                else:
+                    self._metrics.updates.labels(kind).inc()
+                    self._metrics.handling.labels(kind).observe(took)

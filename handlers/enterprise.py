@@ -3,8 +3,8 @@
 one or to join one with an invitation code; the two forms ask one question at a time;
 contacts can leave.
 
-The form's messages come through the router (bot/app.py: the form's flows take
-``form_message``); /cancel ends the form, other commands keep their meaning. Callback data
+The form's messages come through the conversation router (handlers/router.py reads them
+with ``form_answer``); /cancel ends the form, other commands keep their meaning. Callback data
 is described in bot.views.enterprise.
 """
 
@@ -23,14 +23,14 @@ from bot.actions import enterprise as actions
 from bot.context import Context
 from bot.services.enterprises import Answer as FormAnswer
 from bot.views.enterprise import PREFIX
-from handlers.common import command_of, who
+from handlers.common import who
 from handlers.reply import show
 
 PRIVATE_MESSAGES = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
 
 
 def register(app: Application) -> None:
-    """In group 0; the form's messages come through the router (form_message)."""
+    """In group 0; the form's messages come through the conversation router."""
     app.add_handler(CommandHandler("enterprise", enterprise_command, filters=PRIVATE_MESSAGES))
     app.add_handler(CallbackQueryHandler(enterprise_callback, pattern=f"^{PREFIX}"))
 
@@ -40,28 +40,14 @@ async def enterprise_command(update: Update, context: Context) -> None:
     raise ApplicationHandlerStop
 
 
-async def form_message(update: Update, context: Context) -> bool:
-    message = update.effective_message
-    if update.effective_user is None or message is None:
-        return False
-    command = command_of(message)
-    if command not in (None, "cancel"):
-        return False  # other commands keep their meaning; the form waits for its answer
-    answer = await actions.form_message(context.runtime, who(update),
-                                        None if command == "cancel" else _answer(message))
-    if answer is None:
-        return False  # not answering one of these forms
-    await show(update, context, answer)
-    return True
-
-
 async def enterprise_callback(update: Update, context: Context) -> None:
     await show(update, context, await actions.press(context.runtime, who(update),
                                                     update.callback_query.data or ""))
     raise ApplicationHandlerStop
 
 
-def _answer(message: Message) -> FormAnswer:
+def form_answer(message: Message) -> FormAnswer:
+    """A message as the forms take it (the conversation router reads it so)."""
     if message.text is not None:
         return FormAnswer("text", text=message.text)
     if message.contact is not None:

@@ -6,7 +6,7 @@ import logging
 
 from telegram import Update
 
-from bot.actions.people import language
+from bot.actions.people import answer_language
 from bot.context import Context
 from bot.views import Answer
 from bot.views import menu as views
@@ -23,17 +23,17 @@ async def unknown_private_message(update: Update, context: Context) -> None:
     # So are the photos, videos, voice messages and places with which a report often begins.
     if await freetext.take_text(update, context) or await freetext.take_media(update, context):
         return
-    t = await language(context.runtime, who(update))
+    t = await answer_language(context.runtime, who(update))
     text = update.effective_message.text is not None
     await show(update, context, Answer([views.not_understood(t, text=text)]))
 
 
 async def edited_private_message(update: Update, context: Context) -> None:
-    t = await language(context.runtime, who(update))
+    t = await answer_language(context.runtime, who(update))
     await show(update, context, Answer([views.edits_ignored(t)]))
 
 
 async def unknown_callback(update: Update, context: Context) -> None:
     """Old keyboards, buttons from a removed feature, or forged callback data."""
-    t = await language(context.runtime, who(update))
+    t = await answer_language(context.runtime, who(update))
     await show(update, context, Answer(alert=views.button_invalid(t)))

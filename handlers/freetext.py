@@ -24,14 +24,6 @@ def register(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(offer_callback, pattern=f"^{PREFIX}"))
 
 
-async def take_cancel(update: Update, context: Context) -> bool:
-    """The router's taker while words wait for "report this?": /cancel forgets them; the
-    rest reaches the fallback, which hands texts to ``take_text``."""
-    if command_of(update.effective_message) != "cancel":
-        return False
-    return await take_text(update, context)
-
-
 async def take_text(update: Update, context: Context) -> bool:
     """For the fallback: answer a private text no conversation took. False: not a text
     this can take (a command other than /cancel, a sticker); the fallback answers as

@@ -4,8 +4,9 @@ to bot.actions.my_tickets (the words: bot.views.my_tickets).
 Callback data: my:list (from the main menu: a new message), my:page:<n> (edits in place),
 my:t:<id>, my:add:<id>, my:wd:<id>, my:cancel.
 
-The conversation router (handlers/router.py) hands ``draft_message`` the person's messages,
-replies included, while one of the drafts ("addinfo", "withdraw") is their conversation.
+The conversation router (handlers/router.py, bot.actions.conversations) hands the person's
+messages, replies included, to bot.actions.my_tickets.take while one of the drafts
+("addinfo", "withdraw") is their conversation.
 """
 
 from __future__ import annotations
@@ -18,18 +19,17 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filt
 from bot.actions import my_tickets as actions
 from bot.context import Context
 from bot.views.my_tickets import PREFIX
-from handlers.common import command_of, who
-from handlers.relay import said_of
+from handlers.common import who
 from handlers.reply import show
 
-__all__ = ["draft_message", "my_callback", "mytickets_command", "register"]
+__all__ = ["my_callback", "mytickets_command", "register"]
 
 _PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
 _DATA = re.compile(r"my:(?:(list|cancel)|(page|t|add|wd):(\d{1,12}))")
 
 
 def register(app: Application) -> None:
-    """In group 0; the drafts' messages come through the router (draft_message)."""
+    """In group 0; the drafts' messages come through the conversation router."""
     app.add_handler(CommandHandler("mytickets", mytickets_command, filters=_PRIVATE))
     app.add_handler(CallbackQueryHandler(my_callback, pattern=f"^{PREFIX}"))
 
@@ -48,20 +48,3 @@ async def my_callback(update: Update, context: Context) -> None:
                await actions.press(context.runtime, who(update), button, number))
 
 
-async def draft_message(update: Update, context: Context) -> bool:
-    """The router's taker while one of the drafts is the person's conversation."""
-    message = update.effective_message
-    if update.effective_user is None or message.from_user is None:
-        return False
-    command = command_of(message)
-    if command not in (None, "cancel"):
-        # Other commands (/start, /help …) keep their meaning; the draft still waits for
-        # its answer afterwards.
-        return False
-    answer = await actions.draft_message(context.runtime, who(update),
-                                         said_of(message, context.bot.id),
-                                         cancel=command == "cancel")
-    if not answer.handled:
-        return False
-    await show(update, context, answer)
-    return True

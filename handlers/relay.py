@@ -2,8 +2,10 @@
 replies about their tickets, handed to bot.actions.relay (who sees what, and how, is
 explained there).
 
-The router (handlers/router.py) hands both takers their messages: a message that is not
-about a ticket is left for the handlers after them, a relayed one stops there. A worker's
+The router (handlers/router.py) hands ``from_group`` the groups' messages, and a resident's
+reply goes through the conversations (bot.actions.conversations), which read it with
+``said_of``: a message that is not about a ticket is left for the handlers after them, a
+relayed one stops there. A worker's
 message that could not be passed on gets a short reply in the group; one that was passed on
 gets the 👌 reaction once the resident has it (the outbox sender puts it on).
 """
@@ -17,13 +19,9 @@ from bot.actions.relay import Said
 from bot.context import Context
 from bot.delivery.render import reply_markup
 from bot.services.relay import TEXT, Content
-from bot.views import Answer, View
-from bot.views.freetext import report_instead
-from bot.views.report import emergency, one_message
 from handlers.common import who
-from handlers.reply import show
 
-__all__ = ["content_of", "from_group", "from_resident", "said_of"]
+__all__ = ["content_of", "from_group", "said_of"]
 
 # Checked in this order: an animation also carries a "document", a photo a list of sizes.
 _MEDIA_KINDS = ("photo", "animation", "video", "document", "audio", "voice", "video_note",
@@ -72,24 +70,3 @@ async def from_group(update: Update, context: Context) -> bool:
         await message.reply_html(view.text, reply_markup=reply_markup(view))
     return True
 
-
-# -- resident → group -----------------------------------------------------------------------------
-
-async def from_resident(update: Update, context: Context) -> bool:
-    message = update.effective_message
-    if message.reply_to_message is None or update.effective_user is None:
-        return False
-    said = said_of(message, context.bot.id)
-    reply = await actions.from_resident(context.runtime, who(update), said)
-    if reply is None:
-        return False  # a reply to something else: the ordinary handlers answer it
-    answer = Answer()
-    if reply.danger:
-        answer.add(emergency(reply.t))
-    outcome = reply.outcome
-    if reply.offer is not None:
-        outcome = View(outcome.text, report_instead(reply.t, reply.offer))
-    answer.add(outcome)
-    answer.say = one_message(answer.say)  # the emergency numbers above it, one message
-    await show(update, context, answer)
-    return True

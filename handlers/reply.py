@@ -16,6 +16,7 @@ from typing import Any
 from telegram import InputFile, Message, Update
 from telegram.error import BadRequest
 
+from bot.actions.updates import settle
 from bot.context import Context
 from bot.delivery.render import reply_markup
 from bot.views import Answer, Attachment, Kept, View
@@ -27,6 +28,7 @@ async def show(update: Update, context: Context, answer: Answer, *,
                reply_to: int | None = None) -> None:
     """``reply_to``: the messages sent answer that message (in a group, the one pressed or
     replied to)."""
+    await settle(context.runtime)  # a delivery handled before says nothing twice
     query = update.callback_query
     if query is not None:
         await query.answer(answer.alert or answer.toast, show_alert=answer.alert is not None)
@@ -51,6 +53,7 @@ async def send(context: Context, chat_id: int, view: View, *,
                reply_to: int | None = None, thread: int | None = None) -> Message:
     """Send one view to ``chat_id`` now (in the forum topic ``thread``, if given); its
     attachments follow the text."""
+    await settle(context.runtime)
     reply = {} if reply_to is None else {"reply_to_message_id": reply_to,
                                          "allow_sending_without_reply": True}
     sent = await context.bot.send_message(chat_id, view.text, parse_mode="HTML",

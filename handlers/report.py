@@ -2,9 +2,10 @@
 and its buttons (use cases in bot.actions.report, texts in bot.views.report).
 
 Each handler reads the update into plain values, calls one action and shows its answer. The
-flow's messages come through the conversation router (``take_message``) while the person's
-conversation is a report (a person has one private draft at a time: starting a report drops
-an "Add information" or a withdrawal, and those drop an unfinished report).
+flow's messages come through the conversation router (which reads them with ``content``)
+while the person's conversation is a report (a person has one private draft at a time:
+starting a report drops an "Add information" or a withdrawal, and those drop an unfinished
+report).
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ from bot.actions import report as actions
 from bot.context import Context
 from bot.services import reporting
 from bot.views import report as views
-from handlers.common import command_of, who
+from handlers.common import who
 from handlers.reply import show
 
 PRIVATE_MESSAGES = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
 
 
 def register(app: Application) -> None:
-    """In group 0; the messages of the flow come through the router (take_message)."""
+    """In group 0; the messages of the flow come through the conversation router."""
     app.add_handler(CommandHandler("report", report_command, filters=PRIVATE_MESSAGES))
     app.add_handler(CommandHandler("consult", consult_command, filters=PRIVATE_MESSAGES))
     app.add_handler(CommandHandler("matter", matter_command, filters=PRIVATE_MESSAGES))
@@ -50,17 +51,6 @@ async def cancel_command(update: Update, context: Context) -> bool:
     """/cancel of the report; False while another flow is in progress (its own /cancel
     handles it)."""
     answer = await actions.cancel(context.runtime, who(update))
-    if answer.handled:
-        await show(update, context, answer)
-    return answer.handled
-
-
-async def take_message(update: Update, context: Context) -> bool:
-    """The router's taker for the report flow: /cancel ends it, anything else answers it."""
-    if command_of(update.effective_message) == "cancel":
-        return await cancel_command(update, context)
-    answer = await actions.answer_message(context.runtime, who(update),
-                                          content(update.effective_message))
     if answer.handled:
         await show(update, context, answer)
     return answer.handled

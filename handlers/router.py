@@ -1,19 +1,21 @@
 """One router for conversations: the person's draft flow decides who takes a message.
 
-A private message goes to the flow the person is in (their newest draft: a report, a form, a
-booking, a comment, an answer about a ticket). Replies to the bot's messages are the relay's
-first (they are about a ticket), unless the flow asks for them itself. What no flow takes
+A private message goes to the conversation the person is in (their newest draft: a report, a
+form, a booking, a comment, an answer about a ticket) or, for a reply about a ticket, to the
+relay: ``bot.actions.conversations.take`` decides and answers in one unit of work; this door
+only reads the message into plain values and shows the answer. What no conversation takes
 goes on to the commands and the fallback in handler group 0. In groups, an answer to one of
 the bot's prompts (a transfer reason, a check-up report) goes to its prompt; any other
 message to the relay.
 
-Each taker returns whether it took the message; a taker that fails hands the error to the
-error handlers and the update ends there (it is not "not understood" after the apology).
+Each group taker returns whether it took the message; a taker (or the conversation) that
+fails hands the error to the error handlers and the update ends there (it is not "not
+understood" after the apology).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from telegram import Update
@@ -21,7 +23,11 @@ from telegram.ext import ApplicationHandlerStop, MessageHandler, filters
 
 from bot.actions import conversations
 from bot.context import App, Context
-from handlers.common import command_of
+from handlers.common import command_of, who
+from handlers.enterprise import form_answer
+from handlers.relay import said_of
+from handlers.reply import show
+from handlers.report import content
 
 Taker = Callable[[Update, Context], Awaitable[bool]]
 
@@ -38,15 +44,7 @@ ROUTER_GROUP = -1
 
 
 @dataclass(frozen=True)
-class Flow:
-    take: Taker
-    replies_too: bool = False  # replies to the bot's messages come here before the relay
-
-
-@dataclass(frozen=True)
 class Router:
-    flows: Mapping[str, Flow]
-    relay_private: Taker           # a resident's reply about a ticket
     group_prompts: Sequence[Taker]  # answers to the bot's prompts in a group, in order
     relay_group: Taker             # what workers say in a group about a ticket
 
@@ -57,16 +55,17 @@ class Router:
         command = command_of(message)
         if command not in (None, "cancel"):
             return  # other commands keep their meaning in the middle of a conversation
-        flow = self.flows.get(await conversations.flow_of(context.runtime, user.id) or "")
-        is_reply = message.reply_to_message is not None and command is None
-        takers: list[Taker] = []
-        if flow is not None and (flow.replies_too or not is_reply):
-            takers.append(flow.take)
-        if is_reply:
-            takers.append(self.relay_private)
-            if flow is not None and not flow.replies_too:
-                takers.append(flow.take)
-        await _first_taker(takers, update, context)
+        said = conversations.Message(
+            cancel=command == "cancel", said=said_of(message, context.bot.id),
+            report=content(message), form=form_answer(message), text=message.text)
+        try:
+            answer = await conversations.take(context.runtime, who(update), said)
+            if answer is None:
+                return  # no conversation's: group 0 has it
+            await show(update, context, answer)
+        except Exception as exc:  # handed to the error handlers, and the update ends
+            await context.application.process_error(update, exc)
+        raise ApplicationHandlerStop
 
     async def group(self, update: Update, context: Context) -> None:
         takers = list(self.group_prompts)

@@ -15,13 +15,13 @@ from telegram.ext import Application, CallbackQueryHandler
 from bot.actions import survey as actions
 from bot.context import Context
 from bot.views.survey import PREFIX
-from handlers.common import command_of, who
+from handlers.common import who
 from handlers.reply import show
 
 COMMENT_FLOW = actions.COMMENT_FLOW
 _DATA = re.compile(r"sv:(\d{1,12}):(y|n|b|c|s[1-5])")
 
-__all__ = ["COMMENT_FLOW", "comment_message", "register", "survey_callback"]
+__all__ = ["COMMENT_FLOW", "register", "survey_callback"]
 
 
 def register(app: Application) -> None:
@@ -35,19 +35,3 @@ async def survey_callback(update: Update, context: Context) -> None:
                await actions.press(context.runtime, who(update), survey_id, choice))
 
 
-async def comment_message(update: Update, context: Context) -> bool:
-    """The router's taker while the comment draft is the person's conversation."""
-    message = update.effective_message
-    if update.effective_user is None:
-        return False
-    command = command_of(message)
-    if command not in (None, "cancel"):
-        # Other commands keep their meaning (/start, /report …): the comment waits, or goes
-        # when a new conversation begins.
-        return False
-    answer = await actions.comment(context.runtime, who(update), message.text,
-                                   cancel=command == "cancel")
-    if not answer.handled:
-        return False
-    await show(update, context, answer)
-    return True

@@ -77,7 +77,7 @@ async def card_button(update: Update, context: Context) -> None:
     if outcome.prompt is not None:
         await ask(context, update, outcome.prompt, reply_to=message_id)
     if (data is not None and data.action in CARD_ACTIONS and member is Membership.MEMBER
-            and offers_button(message, query.data)):
+            and outcome.maybe_copy and offers_button(message, query.data)):
         await bring_copy_up_to_date(rt, message.chat.id, message.message_id, data.ticket_id)
 
 

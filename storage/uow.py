@@ -42,19 +42,38 @@ class LeaseLost(DuplicateUpdate):
 
 
 @dataclass
+class InboxLease:
+    """The inbox row an update is handled under (webhook mode, bot.inbox): the update's
+    first commit removes it, so taking the update from the inbox and handling it need no
+    transaction of their own, and learns the chat's next update (``next_head``)."""
+
+    token: str
+    chat_key: str
+    removed: bool = False
+    next_head: int | None = None
+
+
+@dataclass
 class UpdateScope:
     """The update being handled by the current asyncio task, if any."""
 
     update_id: int
     received_at: datetime
     recorded: bool = False
-    # The inbox lease the update is handled under (webhook mode), checked at commit.
-    inbox_token: str | None = None
+    # The inbox lease the update is handled under (webhook mode): its row goes at commit.
+    inbox: InboxLease | None = None
+    # The update's first commit comes after a message is sent (a question whose message id
+    # is remembered with it): nothing records the id before (bot.actions.updates).
+    deferred: bool = False
+    # A commit was refused: the update had been handled before (counted once, by the
+    # processor).
+    duplicate: bool = False
 
 
 current_update: ContextVar[UpdateScope | None] = ContextVar("current_update", default=None)
 # Set by the inbox dispatcher around the handling of a leased update (bot.inbox).
-current_inbox_lease: ContextVar[str | None] = ContextVar("current_inbox_lease", default=None)
+current_inbox_lease: ContextVar[InboxLease | None] = ContextVar("current_inbox_lease",
+                                                              default=None)
 
 
 class UnitOfWork:
@@ -116,11 +135,18 @@ class UnitOfWork:
                 await self.session.flush()
             except IntegrityError as exc:
                 await self.session.rollback()
+                scope.duplicate = True
                 raise DuplicateUpdate(scope.update_id) from exc
-            if scope.inbox_token is not None and not await self.inbox.still_held(
-                    scope.update_id, scope.inbox_token):
-                await self.session.rollback()
-                raise LeaseLost(scope.update_id)
+            inbox = scope.inbox
+            if inbox is not None:
+                # The fence a lease lost meanwhile cannot pass (the row is another
+                # instance's now), and the handled row leaves the inbox with the effects.
+                if not await self.inbox.remove(scope.update_id, inbox.token):
+                    await self.session.rollback()
+                    raise LeaseLost(scope.update_id)
+                next_head = await self.inbox.head_of(inbox.chat_key)
         await self.session.commit()
-        if scope is not None:
+        if scope is not None and not scope.recorded:
             scope.recorded = True
+            if scope.inbox is not None:
+                scope.inbox.removed, scope.inbox.next_head = True, next_head

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import aiohttp
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from bot.inbox import MAX_ATTEMPTS, Inbox, InboxDispatcher
 from bot.views.menu import private_help_text as private_help
@@ -18,7 +18,7 @@ from bot.views.menu import welcome_text as welcome
 from bot.web import SECRET_HEADER, Webhook, WebServer, derived_secret
 from storage.models import InboundUpdate, ProcessedUpdate
 from storage.repositories.inbox import InboxRepository
-from storage.uow import LeaseLost, UnitOfWork, current_inbox_lease
+from storage.uow import InboxLease, LeaseLost, UnitOfWork, current_inbox_lease
 from tests.harness import BotEnv
 from tests.telegram_fake import TOKEN, User
 
@@ -325,37 +325,59 @@ async def test_the_derived_secret_is_stable_and_not_the_token() -> None:
     assert derived_secret(TOKEN) != derived_secret(TOKEN + "x")
 
 
-async def test_a_chat_is_not_stranded_when_removing_a_handled_update_fails(
+async def test_a_chat_is_not_stranded_when_taking_its_next_update_fails(
         bot: BotEnv, catalogs, monkeypatch) -> None:
+    """The handled update's commit removes it and names the chat's next one; leasing that
+    one then fails (the database went away for a moment): the chat is looked at again."""
     rt = bot.runtime
     start = bot.updates.command(RESIDENT, "/start")
     help_ = bot.updates.command(RESIDENT, "/help")
     inbox = Inbox(rt.db, rt.clock, bot.app)
     await inbox.receive(start.to_dict())
     await inbox.receive(help_.to_dict())
-    original = InboxRepository.remove
+    original = InboxRepository.lease
     failures = [ConnectionResetError("the database went away for a moment")]
 
-    async def remove_once_failing(self, update_id, token):
-        if failures:
+    async def lease_next_once_failing(self, update_id, token, **kwargs):
+        if update_id == help_.update_id and failures:
             raise failures.pop()
-        return await original(self, update_id, token)
+        return await original(self, update_id, token, **kwargs)
 
-    monkeypatch.setattr(InboxRepository, "remove", remove_once_failing)
+    monkeypatch.setattr(InboxRepository, "lease", lease_next_once_failing)
     dispatcher = InboxDispatcher(bot.app, rt.db, rt.clock, lease=timedelta(seconds=30))
     assert await dispatcher.run_once() == 1
     await asyncio.gather(*dispatcher._chats.values())
     zh = catalogs["zh_Hans"]
-    assert sent_to(bot, RESIDENT.id) == [welcome(zh)]  # handled; not removed
-    # Its heartbeat renews only what is being handled: the row left behind is not renewed.
-    async with UnitOfWork(rt.db) as uow:
-        assert await uow.inbox.renew(dispatcher.token, sorted(dispatcher._held),
-                                     rt.clock.now() + timedelta(seconds=30)) == 0
-    rt.clock.advance(timedelta(seconds=31))  # so its lease runs out
-    assert await dispatcher.run_once() == 1
+    assert failures == []
+    assert sent_to(bot, RESIDENT.id) == [welcome(zh)]  # handled and removed
+    assert dispatcher._held == set()
+    assert await dispatcher.run_once() == 1  # the next one is free: taken at once
     await asyncio.gather(*dispatcher._chats.values())
-    # Taken over, dropped as handled (no second welcome), and the chat goes on.
     assert sent_to(bot, RESIDENT.id) == [welcome(zh), private_help(zh)]
+    async with UnitOfWork(rt.db) as uow:
+        assert await uow.inbox.backlog() == 0
+
+
+async def test_a_handled_update_leaves_the_inbox_in_its_own_commit(bot: BotEnv) -> None:
+    """Taken (with the other free chats' oldest updates) in one transaction, handled and
+    removed in another: no transaction of the inbox's own per update."""
+    rt = bot.runtime
+    start = bot.updates.command(RESIDENT, "/start")
+    await Inbox(rt.db, rt.clock, bot.app).receive(start.to_dict())
+    dispatcher = InboxDispatcher(bot.app, rt.db, rt.clock, lease=timedelta(seconds=30))
+    began: list[object] = []
+
+    def begin(conn) -> None:
+        began.append(conn)
+
+    event.listen(rt.db.engine.sync_engine, "begin", begin)
+    try:
+        assert await dispatcher.run_once() == 1
+        await asyncio.gather(*dispatcher._chats.values())
+    finally:
+        event.remove(rt.db.engine.sync_engine, "begin", begin)
+    assert len(began) == 2
+    assert await processed(rt.db, start.update_id)
     async with UnitOfWork(rt.db) as uow:
         assert await uow.inbox.backlog() == 0
 
@@ -366,15 +388,16 @@ async def test_reported_failures_are_retried_however_many_not_set_aside(
     start = bot.updates.command(RESIDENT, "/start")
     await Inbox(rt.db, rt.clock, bot.app).receive(start.to_dict())
     processor = bot.app.update_processor
-    original = processor._already_processed
+    original = processor.process_update
     failures = [OSError("no database")] * (MAX_ATTEMPTS + 3)
 
-    async def flaky(update_id):
+    async def flaky(update, coroutine):
         if failures:
+            coroutine.close()
             raise failures.pop()
-        return await original(update_id)
+        return await original(update, coroutine)
 
-    monkeypatch.setattr(processor, "_already_processed", flaky)
+    monkeypatch.setattr(processor, "process_update", flaky)
     dispatcher = InboxDispatcher(bot.app, rt.db, rt.clock, lease=timedelta(seconds=30))
     for _ in range(MAX_ATTEMPTS + 4):
         rt.clock.advance(timedelta(seconds=61))  # past any pause
@@ -397,7 +420,7 @@ async def test_a_lease_lost_meanwhile_stops_the_commit(bot: BotEnv) -> None:
         assert await uow.inbox.lease(start.update_id, "other", now=now,
                                      until=now + timedelta(seconds=30))
         await uow.session.commit()
-    token = current_inbox_lease.set("mine, lapsed")
+    token = current_inbox_lease.set(InboxLease("mine, lapsed", f"chat:{RESIDENT.id}"))
     try:
         await bot.send(start)
     finally:
@@ -415,19 +438,21 @@ async def test_stopping_hands_back_an_update_still_in_hand(bot: BotEnv, catalogs
     await Inbox(rt.db, rt.clock, bot.app).receive(start.to_dict())
     stuck = asyncio.Event()
     processor = bot.app.update_processor
-    original = processor._already_processed
+    original = processor.process_update
 
-    async def slow(update_id):
+    async def slow(update, coroutine):
         stuck.set()
-        await asyncio.sleep(3600)  # a handler that does not finish in the shutdown time
-        return await original(update_id)
+        try:
+            await asyncio.sleep(3600)  # a handler that does not finish in the shutdown time
+        finally:
+            coroutine.close()
 
-    monkeypatch.setattr(processor, "_already_processed", slow)
+    monkeypatch.setattr(processor, "process_update", slow)
     stopping = InboxDispatcher(bot.app, rt.db, rt.clock, lease=timedelta(seconds=30))
     assert await stopping.run_once() == 1
     await stuck.wait()
     assert not await stopping.stop(0.1)  # not everything finished
-    monkeypatch.setattr(processor, "_already_processed", original)
+    monkeypatch.setattr(processor, "process_update", original)
     other = InboxDispatcher(bot.app, rt.db, rt.clock, lease=timedelta(seconds=30))
     assert await other.run_once() == 1  # at once: handed back, not left to run out
     await asyncio.gather(*other._chats.values())

@@ -904,7 +904,8 @@ async def test_a_prompt_is_recorded_with_its_update_or_asked_again(
     assert [d.data["prompt_id"] for d in drafts] == [prompt["message_id"]]
     assert (remembered.purpose, processed is not None) == ("resolve_prompt", True)
 
-    # Delivered once more after that commit: dropped before any handler, no third prompt.
+    # Delivered once more after that commit: refused by the press before it asks, no third
+    # prompt.
     await bot.send(pressed)
     assert len(prompts()) == 2
 

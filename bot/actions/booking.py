@@ -55,20 +55,17 @@ async def begin(rt: Runtime, who: Who) -> Answer:
     return answer
 
 
-async def draft_message(rt: Runtime, who: Who, *, cancel: bool) -> Answer | None:
-    """A private message while the person is booking: /cancel (``cancel``) ends it; anything
-    else gets the question again. None when the person is not booking."""
-    async with rt.uow() as uow:
-        draft = await _our_draft(uow, who.user_id)
-        if draft is None:
-            return None
-        t = await translator(rt, uow, who)
-        if cancel:
-            await uow.drafts.discard(who.user_id, FLOW)
-            view = views.cancelled(t)
-        else:
-            view = await _view(rt, uow, t, draft, views.use_the_buttons(t))
-        await uow.commit()
+async def take(rt: Runtime, uow: UnitOfWork, t: Translator, who: Who, draft: Draft, *,
+               cancel: bool) -> Answer | None:
+    """Inside the caller's unit of work (the caller commits): a message while ``draft``, the
+    person's newest, is their booking. None when it is not."""
+    if draft.flow != FLOW:
+        return None
+    if cancel:
+        await uow.drafts.discard(who.user_id, FLOW)
+        view = views.cancelled(t)
+    else:
+        view = await _view(rt, uow, t, draft, views.use_the_buttons(t))
     return Answer(say=[view])
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from bot.actions import slots
 from bot.actions.notifier import Notifier
 from bot.actions.people import Who, translator
+from bot.actions.updates import defer
 from bot.delivery.render import markup_json
 from bot.i18n import Translator
 from bot.logs import bind_log_context
@@ -103,8 +104,11 @@ async def press(rt: Runtime, who: Who, pressed: Pressed) -> DeskAnswer:
         if action in slots.SLOT_ACTIONS:
             answer = await slots.press(rt, uow, t, who, action, first)
             return DeskAnswer(answer, thread=pressed.topic)
-        return await _card_action(rt, uow, t, who, pressed, action, first,
-                                  int(second) if second else None)
+        result = await _card_action(rt, uow, t, who, pressed, action, first,
+                                    int(second) if second else None)
+        if result.prompt is not None:
+            await defer(uow)  # the question's commit records the update (remember_prompt)
+        return result
 
 
 async def _card_action(rt: Runtime, uow: UnitOfWork, t: Translator, who: Who,
@@ -216,6 +220,8 @@ async def take_report(rt: Runtime, who: Who, full_name: str, prompt_id: int,
                   else topic)
         result = await _take_report(rt, uow, t, who, full_name, ticket, prompt_id, report)
         result.thread = thread
+        if result.prompt is not None:
+            await defer(uow)  # the question's commit records the update (remember_prompt)
         return result
 
 

@@ -55,27 +55,27 @@ async def _entry(rt: Runtime, uow: UnitOfWork, t: Translator, user_id: int) -> l
     return [views.overview(t, rt.config, await enterprises.managed_by(uow, user_id))]
 
 
-async def form_message(rt: Runtime, who: Who, answer: FormAnswer | None) -> Answer | None:
-    """A message while the person fills in one of the forms (``answer`` None: /cancel).
-    None when the person is not in one of them."""
+async def take(rt: Runtime, uow: UnitOfWork, t: Translator, who: Who, draft: Draft,
+               answer: FormAnswer | None) -> Answer | None:
+    """Inside the caller's unit of work (the caller commits): a message while ``draft``, the
+    person's newest, is one of the forms (``answer`` None: /cancel). None when it is not."""
     user_id = who.user_id
+    if draft.flow not in enterprises.FLOWS:
+        return None
+    try:
+        form = Form(draft.flow, draft.step, draft.data or {})
+    except ValueError:  # a step this release does not know
+        return None
     reply = Answer()
-    async with rt.uow() as uow:
-        loaded = await enterprises.load(uow, user_id)
-        if loaded is None:
-            return None
-        draft, form = loaded
-        t = await translator(rt, uow, who)
-        if answer is None:
-            reply.say.append(await _cancel(uow, t, form, user_id))
-        else:
-            before = form.step
-            outcome = await enterprises.answer_message(uow, rt.clock, rt.config, form, answer,
-                                                       user_id=user_id)
-            # A contact may have come from the share button, which is gone once pressed.
-            await _after(reply, rt, uow, t, draft, form, outcome, before, user_id,
-                         button_gone=answer.kind == "contact")
-        await uow.commit()
+    if answer is None:
+        reply.say.append(await _cancel(uow, t, form, user_id))
+    else:
+        before = form.step
+        outcome = await enterprises.answer_message(uow, rt.clock, rt.config, form, answer,
+                                                   user_id=user_id)
+        # A contact may have come from the share button, which is gone once pressed.
+        await _after(reply, rt, uow, t, draft, form, outcome, before, user_id,
+                     button_gone=answer.kind == "contact")
     return reply
 
 

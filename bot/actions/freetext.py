@@ -59,9 +59,9 @@ async def take_text(rt: Runtime, who: Who, text: str, *, cancel: bool = False) -
         if cancel:
             if await uow.drafts.get(who.user_id, freetext.FLOW) is None:
                 return Answer.not_mine()
-            await freetext.forget(uow, who.user_id)
+            answer = await take_cancel(uow, t, who)
             await uow.commit()
-            return Answer([views.nothing_sent(t)])
+            return answer
         offer = await freetext.keep(uow, rt.clock, rt.config, who.user_id, text)
         if offer is None:
             # Another conversation waits for an answer its handler did not see in this
@@ -75,6 +75,13 @@ async def take_text(rt: Runtime, who: Who, text: str, *, cancel: bool = False) -
     answer.add(reply)
     answer.say = one_message(answer.say)
     return answer
+
+
+async def take_cancel(uow: UnitOfWork, t: Translator, who: Who) -> Answer:
+    """Inside the caller's unit of work (the caller commits): /cancel while words wait for
+    "report this?" (the person's newest draft is theirs): they are forgotten."""
+    await freetext.forget(uow, who.user_id)
+    return Answer([views.nothing_sent(t)])
 
 
 async def take_item(rt: Runtime, who: Who, item: Item) -> Answer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.actions import report
-from bot.actions.people import Who, language, translator
+from bot.actions.people import Who, answer_language, translator
 from bot.i18n import LANGUAGES, Translator
 from bot.runtime import Runtime
 from bot.services import users
@@ -28,7 +28,7 @@ async def start(rt: Runtime, who: Who) -> Answer:
 
 
 async def private_help(rt: Runtime, who: Who) -> Answer:
-    return Answer([views.private_help(await language(rt, who))])
+    return Answer([views.private_help(await answer_language(rt, who))])
 
 
 async def group_help(rt: Runtime, who: Who) -> Answer:
@@ -37,12 +37,13 @@ async def group_help(rt: Runtime, who: Who) -> Answer:
         group = await uow.groups.get(who.chat_id)
         node = await uow.nodes.get(group.node_id) if group and group.node_id else None
         path = await uow.nodes.path(node) if node else None
+        await uow.commit()  # an answer only: the update is handled with it
     return Answer([views.group_help(t, path=path, active=bool(group and group.active))])
 
 
 async def menu(rt: Runtime, who: Who, choice: str) -> Answer:
     """The main menu's language or help entry (sent anew: the menu may be too old to edit)."""
-    t = await language(rt, who)
+    t = await answer_language(rt, who)
     if choice == views.MENU_LANGUAGE:
         return Answer([views.language_menu(t)])
     return Answer([views.private_help(t)])
@@ -50,7 +51,7 @@ async def menu(rt: Runtime, who: Who, choice: str) -> Answer:
 
 async def language_menu(rt: Runtime, who: Who, *, admin: bool) -> Answer:
     """/language: the languages to choose from (in a group, for administrators only)."""
-    t = await language(rt, who)
+    t = await answer_language(rt, who)
     if who.in_group and not admin:
         return Answer([View(views.admins_only(t))])
     return Answer([views.language_menu(t)])
@@ -66,12 +67,14 @@ class Chosen:
 
 
 async def choose_language(rt: Runtime, who: Who, chosen: str, *, admin: bool) -> Chosen:
-    t = await language(rt, who)
-    if chosen not in LANGUAGES:
-        return Chosen(Answer(alert=views.button_invalid(t)))
-    if who.in_group and not admin:
-        return Chosen(Answer(alert=views.admins_only(t)))
     async with rt.uow() as uow:
+        t = await translator(rt, uow, who)
+        if chosen not in LANGUAGES:
+            await uow.commit()  # an answer only: the update is handled
+            return Chosen(Answer(alert=views.button_invalid(t)))
+        if who.in_group and not admin:
+            await uow.commit()
+            return Chosen(Answer(alert=views.admins_only(t)))
         if who.group is not None:
             await set_group_language(uow, rt.clock, who.group, chosen,
                                      rt.config.default_language, admin_id=who.user_id)

@@ -151,21 +151,18 @@ async def _our_draft(rt: Runtime, uow: UnitOfWork, user_id: int) -> Draft | None
     return draft
 
 
-async def draft_message(rt: Runtime, who: Who, said: Said, *, cancel: bool) -> Answer:
-    """The person's next private message while one of our drafts is their conversation
-    (``cancel``: it is /cancel); not this action's otherwise."""
-    async with rt.uow() as uow:
-        draft = await _our_draft(rt, uow, said.user_id)
-        if draft is None:
-            return Answer.not_mine()
-        t = await translator(rt, uow, who)
-        if cancel:
-            view = await _cancel(uow, t, draft)
-        elif draft.flow == ADD_INFO:
-            view = await _add_info(rt, uow, t, draft, said)
-        else:
-            view = await _withdraw(rt, uow, t, draft, said)
-        await uow.commit()
+async def take(rt: Runtime, uow: UnitOfWork, t: Translator, who: Who, newest: Draft,
+               said: Said, *, cancel: bool) -> Answer:
+    """Inside the caller's unit of work (the caller commits): the person's message while
+    ``newest``, their newest draft, is one of ours and still current; not ours otherwise."""
+    if newest.flow not in MY_FLOWS or newest.updated_at < rt.clock.now() - DRAFT_TTL:
+        return Answer.not_mine()
+    if cancel:
+        view = await _cancel(uow, t, newest)
+    elif newest.flow == ADD_INFO:
+        view = await _add_info(rt, uow, t, newest, said)
+    else:
+        view = await _withdraw(rt, uow, t, newest, said)
     return Answer(say=[view])
 
 

@@ -43,3 +43,14 @@ async def language(rt: Runtime, who: Who) -> Translator:
     committed, so the person is noted as having written by the next action that commits)."""
     async with rt.uow() as uow:
         return await translator(rt, uow, who)
+
+
+async def answer_language(rt: Runtime, who: Who) -> Translator:
+    """The translator for ``who``, for an answer that changes nothing else, committed at once
+    (the note that the person wrote, and the update's id, as any action's commit): the door
+    then shows the answer without another transaction, and a second delivery of the update
+    is refused here, before anything is said."""
+    async with rt.uow() as uow:
+        t = await translator(rt, uow, who)
+        await uow.commit()
+    return t

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from bot.actions import worker
 from bot.actions.people import Who, translator
+from bot.actions.updates import defer
 from bot.actions.worker import PROMPT_FLOWS, Outcome, Prompt
 from bot.i18n import N_, Translator
 from bot.runtime import Runtime
@@ -75,8 +76,10 @@ async def _take(rt: Runtime, uow: UnitOfWork, t: Translator, reply: Reply, ticke
     if not words.NOTE_MIN_CHARS <= len(text) <= words.NOTE_MAX_CHARS:
         # Nothing is written now: the draft is renewed with the new question
         # (worker.remember_prompt).
-        return Outcome(Answer(thread=thread), await _question_again(
-            uow, t, reply, ticket, purpose, dict(draft.data), thread=thread))
+        question = await _question_again(uow, t, reply, ticket, purpose, dict(draft.data),
+                                         thread=thread)
+        await defer(uow)  # the question's commit records the update (remember_prompt)
+        return Outcome(Answer(thread=thread), question)
     if flow == "resolve":
         return _said(thread, await _resolve_with(rt, uow, t, reply, ticket, text))
     await uow.drafts.discard(user_id, flow)

@@ -30,13 +30,13 @@ from bot.services.text import user_html
 from bot.views import Answer, View
 from bot.views import relay as views
 from bot.views.relay import Outcome
-from storage.models import Ticket
+from storage.models import Draft, Ticket
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
 __all__ = ["DELIVERED", "Outcome", "ResidentReply", "Said", "enqueue_relay", "from_group",
-           "from_resident", "pass_on"]
+           "pass_on", "resident_reply"]
 
 # The reaction a worker's message gets in the group once the resident has it: "got it"
 # without a message (reactions notify nobody; groups stay quiet).
@@ -173,46 +173,41 @@ class ResidentReply:
     offer: str | None = None
 
 
-async def from_resident(rt: Runtime, who: Who, said: Said) -> ResidentReply | None:
-    """A resident's private reply: passed on to the staff of the ticket it is about (the
-    message it answers is remembered with the ticket, or is one of the bot's answers that
-    names it). None: a reply to something else, for the ordinary handlers."""
+async def resident_reply(rt: Runtime, uow: UnitOfWork, who: Who, newest: Draft | None,
+                         said: Said) -> ResidentReply | None:
+    """A resident's private reply, inside the caller's unit of work (the caller commits;
+    ``newest``: the person's newest draft, already read): passed on to the staff of the
+    ticket it is about (the message it answers is remembered with the ticket, or is one of
+    the bot's answers that names it). None: a reply to something else, for the ordinary
+    handlers."""
     user_id = said.user_id
-    async with rt.uow() as uow:
-        in_form = await _in_a_form(uow, user_id)
-        target = await relay.from_resident(uow, user_id=user_id, reply_to_id=said.reply_to,
-                                           in_form=in_form)
-        if target.verdict is Verdict.IGNORE and said.reply_to_bot and not in_form:
-            # One of the bot's own answers that is not remembered with a ticket (such as
-            # "registered as No. X"): the ticket it names, if it is the person's.
-            target = await relay.named_in(uow, user_id=user_id, text=said.reply_to_text)
-        if target.verdict is Verdict.IGNORE:
-            return None
-        t = await translator(rt, uow, who)
-        outcome = await pass_on(rt, uow, target, user_id, said.name, said.content,
-                                source_chat=said.chat_id, source_message=said.message_id)
-        reply = ResidentReply(t, View(views.outcome_text(t, rt.config, target.ticket,
-                                                         outcome)))
-        words = said.content.text if said.content.kind == TEXT else ""
-        if outcome is Outcome.CLOSED and words:
-            # The words are kept, so that they can be reported as a new problem.
-            offer = await freetext.keep(uow, rt.clock, rt.config, user_id, words)
-            reply.offer = offer.token if offer is not None else None
-            # Nobody on staff reads these words: if they signal danger, the emergency numbers
-            # come first, as for any text outside a conversation.
-            reply.danger = tickets.words_signal_danger(rt.config, words)
-        await uow.commit()
+    # Whether the person is answering the questions of a form (a report, a consultation,
+    # a booking…): a reply to an old message that merely names a ticket is then an answer
+    # swiped onto whatever message was at hand, not words for that ticket's staff. A reply to
+    # a worker's relayed message or to a notice about the ticket is a conversation, and stays
+    # one.
+    in_form = newest is not None and newest.flow != freetext.FLOW
+    target = await relay.from_resident(uow, user_id=user_id, reply_to_id=said.reply_to,
+                                       in_form=in_form)
+    if target.verdict is Verdict.IGNORE and said.reply_to_bot and not in_form:
+        # One of the bot's own answers that is not remembered with a ticket (such as
+        # "registered as No. X"): the ticket it names, if it is the person's.
+        target = await relay.named_in(uow, user_id=user_id, text=said.reply_to_text)
+    if target.verdict is Verdict.IGNORE:
+        return None
+    t = await translator(rt, uow, who)
+    outcome = await pass_on(rt, uow, target, user_id, said.name, said.content,
+                            source_chat=said.chat_id, source_message=said.message_id)
+    reply = ResidentReply(t, View(views.outcome_text(t, rt.config, target.ticket, outcome)))
+    words = said.content.text if said.content.kind == TEXT else ""
+    if outcome is Outcome.CLOSED and words:
+        # The words are kept, so that they can be reported as a new problem.
+        offer = await freetext.keep(uow, rt.clock, rt.config, user_id, words)
+        reply.offer = offer.token if offer is not None else None
+        # Nobody on staff reads these words: if they signal danger, the emergency numbers
+        # come first, as for any text outside a conversation.
+        reply.danger = tickets.words_signal_danger(rt.config, words)
     return reply
-
-
-async def _in_a_form(uow: UnitOfWork, user_id: int) -> bool:
-    """Whether the person is answering the questions of a form (a report, a consultation,
-    a booking…): a reply to an old message that merely names a ticket is then an answer
-    swiped onto whatever message was at hand, not words for that ticket's staff. A reply to
-    a worker's relayed message or to a notice about the ticket is a conversation, and stays
-    one."""
-    current = await uow.drafts.any_of(user_id)
-    return current is not None and current.flow != freetext.FLOW
 
 
 async def pass_on(rt: Runtime, uow: UnitOfWork, target: relay.Target, user_id: int, name: str,

@@ -64,32 +64,37 @@ async def cancel(rt: Runtime, who: Who) -> Answer:
             return Answer.not_mine()
         t = await translator(rt, uow, who)
         if newest is not None:
-            loaded = await reporting.load(uow, who.user_id)
-            await reporting.discard(uow, who.user_id)
-            view = views.cancelled(t, loaded[1] if loaded else None)
+            answer = await take(rt, uow, t, who, newest, None)
         else:
-            view = View(views.nothing_to_cancel(t), ask=Ask.TEXT)
-        await uow.commit()
-    return Answer([view])
-
-
-async def answer_message(rt: Runtime, who: Who, message: reporting.Answer) -> Answer:
-    """A message while the report is the person's conversation: the answer to its step."""
-    user_id = who.user_id
-    answer = Answer()
-    async with rt.uow() as uow:
-        newest = await uow.drafts.any_of(user_id)
-        if newest is None or newest.flow != reporting.FLOW:
-            return Answer.not_mine()
-        row, report = await reporting.load(uow, user_id)
-        t = await translator(rt, uow, who)
-        before = report.step
-        outcome = await reporting.answer_message(uow, rt.config, rt.grids, report, message,
-                                                 user_id=user_id)
-        reporting.save(uow, rt.clock, row, report)
-        await _render(answer, rt, uow, t, report, outcome, before)
+            answer = Answer([View(views.nothing_to_cancel(t), ask=Ask.TEXT)])
         await uow.commit()
     return answer
+
+
+async def take(rt: Runtime, uow: UnitOfWork, t: Translator, who: Who, row: Draft,
+               message: reporting.Answer | None) -> Answer:
+    """Inside the caller's unit of work (the caller commits): a message while ``row``, the
+    person's newest draft, is their report; ``message`` None: /cancel."""
+    report = _report_of(row)
+    if message is None:
+        await reporting.discard(uow, who.user_id)
+        return Answer([views.cancelled(t, report)])
+    answer = Answer()
+    before = report.step
+    outcome = await reporting.answer_message(uow, rt.config, rt.grids, report, message,
+                                             user_id=who.user_id)
+    reporting.save(uow, rt.clock, row, report)
+    await _render(answer, rt, uow, t, report, outcome, before)
+    return answer
+
+
+def _report_of(row: Draft) -> Report:
+    """The report a draft row holds, read as reporting.load reads it (without reading the
+    row again)."""
+    try:
+        return Report(row.step, row.data or {}, row.id)
+    except ValueError:  # a step this version does not know: that step starts over
+        return Report(Step.CATEGORY, row.data or {}, row.id)
 
 
 async def unfinished_report(uow: UnitOfWork, user_id: int) -> Report | None:

@@ -24,7 +24,7 @@ from bot.services.surveys import Answer as SurveyAnswer
 from bot.services.surveys import Outcome, SurveyProblem
 from bot.views import Answer, View
 from bot.views import survey as views
-from storage.models import OrgNode
+from storage.models import Draft, OrgNode
 from storage.uow import UnitOfWork
 
 COMMENT_FLOW = "survey_comment"
@@ -102,31 +102,25 @@ async def _start_comment(rt: Runtime, uow: UnitOfWork, t: Translator, survey_id:
     return Answer(say=[views.comment_prompt(t, report_dropped=reporting.FLOW in dropped)])
 
 
-async def comment(rt: Runtime, who: Who, text: str | None, *, cancel: bool) -> Answer:
-    """The person's next private message while the comment draft is their conversation
-    (``text`` None: not a text; ``cancel``: /cancel). Not theirs to take otherwise."""
-    if who.user_id is None:
+async def take(rt: Runtime, uow: UnitOfWork, t: Translator, who: Who, draft: Draft,
+               text: str | None, *, cancel: bool) -> Answer:
+    """Inside the caller's unit of work (the caller commits): the message while ``draft``,
+    the person's newest, is the comment draft; not this flow's otherwise."""
+    if who.user_id is None or draft.flow != COMMENT_FLOW:
         return Answer.not_mine()
     user_id = who.user_id
-    async with rt.uow() as uow:
-        draft = await uow.drafts.any_of(user_id)
-        if draft is None or draft.flow != COMMENT_FLOW:
-            return Answer.not_mine()
-        t = await translator(rt, uow, who)
-        survey_id = int(draft.data.get("survey_id") or 0)
-        view = None
-        if cancel:
-            await uow.drafts.discard(user_id, COMMENT_FLOW)
-            view = views.no_comment(t)
+    survey_id = int(draft.data.get("survey_id") or 0)
+    if cancel:
+        await uow.drafts.discard(user_id, COMMENT_FLOW)
+        view = views.no_comment(t)
+    else:
+        words = relay.clean_text(text or "")
+        if not words:
+            view = views.comment_as_text(t)
+        elif len(words) > surveys.COMMENT_LIMIT:
+            view = views.comment_too_long(t, len(words))
         else:
-            words = relay.clean_text(text or "")
-            if not words:
-                view = views.comment_as_text(t)
-            elif len(words) > surveys.COMMENT_LIMIT:
-                view = views.comment_too_long(t, len(words))
-            else:
-                view = await _take_comment(rt, uow, t, survey_id, user_id, words)
-        await uow.commit()
+            view = await _take_comment(rt, uow, t, survey_id, user_id, words)
     return Answer(say=[view])
 
 

@@ -21,6 +21,7 @@ from bot.actions.groups_membership import Membership
 from bot.actions.moving import move_and_show
 from bot.actions.notifier import Notifier
 from bot.actions.people import Who, translator
+from bot.actions.updates import defer
 from bot.i18n import N_, Translator
 from bot.runtime import Runtime
 from bot.services import routing, tickets
@@ -83,6 +84,10 @@ class Outcome:
 
     answer: Answer
     prompt: Prompt | None = None
+    # Whether the pressed message may be a second copy of the card, for the door to bring up
+    # to date (notifier.bring_copy_up_to_date); False when it is the ticket's card itself,
+    # which spares that look-up its own transaction.
+    maybe_copy: bool = True
 
 
 def refused(t: Translator, exc: TicketRefused, user_id: int | None,
@@ -141,7 +146,14 @@ async def press(rt: Runtime, pressed: Press) -> Outcome:
         if data.action in MOVE_ACTIONS and (
                 moving := tickets.move_refusal(ticket, p.user_id)) is not None:
             return p.refused(TicketRefused(moving, ticket))
-        return await _ACTIONS[data.action](p)
+        outcome = await _ACTIONS[data.action](p)
+        # The card as the press found it (a move may put it elsewhere: then it is looked at).
+        if data.action not in MOVE_ACTIONS and (p.chat_id, pressed.message_id) == (
+                ticket.group_chat_id, ticket.card_message_id):
+            outcome.maybe_copy = False
+        if outcome.prompt is not None:
+            await defer(uow)  # the question's commit records the update (remember_prompt)
+        return outcome
 
 
 async def _press_refusal(uow: UnitOfWork, t: Translator, pressed: Press,
@@ -331,9 +343,10 @@ async def remember_prompt(rt: Runtime, who: Who, prompt: Prompt, message_id: int
     leaves nothing recorded, not even the update_id, so Telegram delivers the update again
     and the worker gets a second question, which works; the first is an orphan whose replies
     nobody takes as the answer (in a forum topic the relay may pass them on as an ordinary
-    message). Once the commit is done, a redelivered update is dropped by the update
-    processor before any handler runs: no second question. The other order (commit the
-    draft and the update_id, send, then remember the question) would lose the only question
+    message). Once the commit is done, a redelivered update is stopped by the pressing
+    action (``bot.actions.updates.defer``) before the question is sent: no second question.
+    The other order (commit the draft and the update_id, send, then remember the question)
+    would lose the only question
     for good on a crash in between: the update is not delivered again and no reply to the
     unknown question is ever taken."""
     flow = PROMPT_FLOWS[prompt.purpose]

@@ -96,17 +96,9 @@ class InboxRepository:
             .values(leased_until=until).execution_options(synchronize_session=False))
         return result.rowcount or 0
 
-    async def still_held(self, update_id: int, token: str) -> bool:
-        """Whether ``token`` still holds the row, locking it until the transaction ends (the
-        fence an update's commit passes: a lease lost meanwhile must not commit twice)."""
-        result = await self._s.execute(
-            update(InboundUpdate)
-            .where(InboundUpdate.update_id == update_id, InboundUpdate.lease == token)
-            .values(lease=token).execution_options(synchronize_session=False))
-        return bool(result.rowcount)
-
     async def remove(self, update_id: int, token: str) -> bool:
-        """Delete a handled row, if this lease still holds it."""
+        """Delete a handled row, if this lease still holds it (in the update's first commit:
+        also the fence a lease lost meanwhile cannot pass)."""
         result = await self._s.execute(delete(InboundUpdate).where(
             InboundUpdate.update_id == update_id, InboundUpdate.lease == token))
         return bool(result.rowcount)
