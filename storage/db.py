@@ -66,8 +66,11 @@ class WriteTurns:
     (bench/conversation.py: p99 of 4 s with 40 residents at once, against 1 s in turns).
     Units of work therefore queue here, in order, before they take a connection; SQLite's
     busy timeout still covers other processes. A task that already has the turn (a unit of
-    work opened inside another) goes on as before. Waiting longer than the busy timeout fails
-    as SQLite would ("database is locked").
+    work opened inside another) goes on as before. Waiting longer than ``timeout`` fails as
+    SQLite would ("database is locked"). That is a minute at least, not the busy timeout: the
+    line is this process's own work, served in order, and under a flood (hundreds of
+    residents at once on a busy machine) a turn came after more than the 5 s busy timeout,
+    and updates failed that waiting a little longer would have handled.
     """
 
     def __init__(self, timeout: float) -> None:
@@ -293,6 +296,7 @@ class Database:
 
 
 Synchronous = Literal["normal", "full"]
+MIN_TURN_WAIT = 60.0  # seconds a unit of work waits for its turn at least (WriteTurns)
 
 
 def create_database(
@@ -344,7 +348,7 @@ def create_database(
     else:
         event.listen(engine.sync_engine, "checkout", _drop_closed)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
-    turns = WriteTurns(busy_timeout_ms / 1000) if sqlite else None
+    turns = WriteTurns(max(busy_timeout_ms / 1000, MIN_TURN_WAIT)) if sqlite else None
     return Database(engine=engine, sessions=sessions, write_turns=turns)
 
 

@@ -148,8 +148,9 @@ async def _terminate_app_connections(db: Database) -> int:
     """Ends, from another session, every server process behind the connections in ``db``'s
     pool (as a server restart or an idle timeout would)."""
     pool = db.engine.sync_engine.pool
-    pids = [record.dbapi_connection.driver_connection.get_server_pid()
-            for record in list(pool._pool._queue._queue) if record.dbapi_connection is not None]
+    drivers = [record.dbapi_connection.driver_connection
+               for record in list(pool._pool._queue._queue) if record.dbapi_connection is not None]
+    pids = [driver.get_server_pid() for driver in drivers]
     assert pids, "the pool holds no connection"
     other = create_database(PG_URL)
     try:
@@ -158,7 +159,10 @@ async def _terminate_app_connections(db: Database) -> int:
                 await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
     finally:
         await other.dispose()
-    await asyncio.sleep(0.05)  # the closed sockets reach asyncpg
+    for _ in range(200):  # the server's goodbye reaches asyncpg (at once, unless very busy)
+        if all(driver.is_closed() for driver in drivers):
+            break
+        await asyncio.sleep(0.01)
     return len(pids)
 
 
