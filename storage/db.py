@@ -8,7 +8,7 @@ and waits for the answer: two thread switches per statement, which were 39 % of 
 busy bot (about 50 hand-offs per update), while the statement itself takes microseconds on a
 small local file. So SQLAlchemy's aiosqlite dialect is given, through ``async_creator``, a
 connection with aiosqlite's async API (``InlineConnection``) that runs each sqlite3 call where
-it is awaited. Two things could hold the loop there, and neither does:
+it is awaited. Two things could hold the loop there:
 
 * A lock held by someone else. SQLite's own busy handler would sleep inside the call; instead
   the connection's busy timeout is 0 and a statement refused with SQLITE_BUSY is tried again
@@ -16,17 +16,19 @@ it is awaited. Two things could hold the loop there, and neither does:
   same wait as SQLite's, with the loop free meanwhile. Within the process the units of work take
   turns anyway (``WriteTurns``); this covers other processes (a ``gridgate`` command run beside
   the service) and the few transactions outside a unit of work.
-* Writing to disk. The database is in WAL mode with ``synchronous=NORMAL`` by default: a commit
-  appends to the write-ahead log and does not wait for the disk (fsync); only a checkpoint,
-  which copies the log into the database about every 1000 pages (4 MB) written, syncs. On a
-  power cut (or an operating-system crash; a crash of gridgate alone loses nothing) NORMAL may
-  lose the last transactions committed before it, and the database stays consistent: those
-  updates were acknowledged and are not handled again, so a resident may have to repeat the
-  last step. ``[database] synchronous = "full"`` syncs the log at every commit: nothing
-  committed is lost, at the price of one fsync per commit, on the loop's thread.
+* Waiting for the disk. The database is in WAL mode with ``synchronous=NORMAL`` by default: a
+  commit appends to the write-ahead log and does not wait for the disk (fsync); only a
+  checkpoint, which copies the log into the database about every 1000 pages (4 MB) written,
+  syncs, and holds the loop for that sync, once every few thousand updates. On a power cut (or
+  an operating-system crash; a crash of gridgate alone loses nothing) NORMAL may lose the last
+  transactions committed before it, and the database stays consistent: those updates were
+  answered and are not handled again, so a resident may have to repeat the last step.
+  ``[database] synchronous = "full"`` syncs the log at every commit: nothing committed is lost,
+  at the price of one fsync per commit, which holds the loop (docs/deployment.md, "SQLite: what
+  a commit is worth").
 
-``create_database(..., sqlite_inline=False)`` keeps aiosqlite's thread (what the tools and the
-benchmark compare against).
+``create_database(..., sqlite_inline=False)`` keeps aiosqlite's thread per connection (what
+bench/unit_of_work.py and bench/conversation.py --backend sqlite-threads compare against).
 """
 
 from __future__ import annotations
