@@ -45,6 +45,7 @@ from bot.startup import (
     warn_unbound_centre,
 )
 from bot.web import Webhook, WebServer, derived_secret
+from storage.db import Database
 from storage.models import ProcessedUpdate
 from storage.uow import UnitOfWork
 
@@ -153,6 +154,8 @@ async def serve(config: Config, options: ServeOptions = ServeOptions()) -> int:
             log.info("gridgate is running: webhook mode, taking updates on %s", listening)
         else:
             assert app.updater is not None
+            if not await _inbox_first(db, stop):
+                return 0
             await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES,
                                             error_callback=trouble.note)
             log.info("gridgate is running: long polling %s%s", config.telegram.api_base_url,
@@ -185,6 +188,34 @@ async def _drain_outbox(app: Application, sender: OutboxSender,
         log.warning("stopping: %s; they stay queued for the next instance", exc)
     except Exception as exc:  # the database may be what failed
         log.warning("stopping: the outbox could not be drained (%s)", type(exc).__name__)
+
+
+INBOX_FIRST_LIMIT = 60.0
+
+
+async def _inbox_first(db: Database, stop: asyncio.Event) -> bool:
+    """Before long polling starts: let the dispatcher handle what waits in the inbox (updates a
+    stop that ran out of time kept, or a webhook-mode run left), so that a chat's newer updates,
+    still at Telegram, come after them. False when told to stop meanwhile."""
+    waited = 0.0
+    while True:
+        try:
+            async with UnitOfWork(db) as uow:
+                waiting = await uow.inbox.backlog()
+        except SQLAlchemyError:
+            return True  # the dispatcher and the handlers meet the database's trouble
+        if waiting == 0:
+            return True
+        if waited == 0.0:
+            log.info("handling %d updates left in the inbox before polling", waiting)
+        if waited >= INBOX_FIRST_LIMIT:
+            log.warning("%d updates still wait in the inbox; polling starts beside them",
+                        waiting)
+            return True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.2)
+            return False
+        waited += 0.2
 
 
 async def _keep_unhandled(app: Application, polled: _AnsweredRequest | None) -> None:
