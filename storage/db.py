@@ -298,7 +298,10 @@ class Database:
 
 
 Synchronous = Literal["normal", "full"]
-MIN_TURN_WAIT = 60.0  # seconds a unit of work waits for its turn at least (WriteTurns)
+MIN_TURN_WAIT = 60.0
+# PostgreSQL: connections opened beyond the pool in a burst, and closed again. Few: every
+# instance's connections count against the server's max_connections (100 by default).
+POOL_OVERFLOW = 4  # seconds a unit of work waits for its turn at least (WriteTurns)
 
 
 def create_database(
@@ -339,7 +342,7 @@ def create_database(
         # unit of work gets a fresh one.
         if pool_size is not None:
             kwargs["pool_size"] = pool_size
-            kwargs["max_overflow"] = max(5, pool_size // 4)
+            kwargs["max_overflow"] = POOL_OVERFLOW
         if connect_args:
             kwargs["connect_args"] = connect_args
     engine = create_async_engine(url, **kwargs)
