@@ -40,6 +40,7 @@ import logging
 import pstats
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
@@ -66,7 +67,7 @@ from bot.i18n import Catalogs
 from bot.runtime import Runtime
 from bot.startup import prepare
 from storage import migrate
-from storage.db import Database
+from storage.db import Database, create_database
 from storage.models import Ticket
 from tests.conftest import fresh_database
 from tests.harness import ADMIN, make_config
@@ -218,6 +219,7 @@ class Run:
     by_step: dict[int, list[float]] = field(default_factory=dict)  # latencies
     transactions: int = 0  # database transactions and statements (gridgate, timed part)
     statements: int = 0
+    cpu: float = 0.0  # the process's CPU time (all threads) over the timed part
 
 
 async def drive(app: Application, transport: Transport, residents: range, concurrency: int,
@@ -252,8 +254,7 @@ async def timed(app: Application, transport: Transport, run: Run, residents: ran
                 concurrency: int, profile: cProfile.Profile | None) -> None:
     gc.collect()
     spent_before = transport.seconds
-    # The echo bot's bot_data is a plain dict: it has no runtime and no database.
-    rt = getattr(app.bot_data, "runtime", None)
+    rt = getattr(app.bot_data, "runtime", None)  # the bare bot's bot_data is a plain dict
     engine = rt.db.engine.sync_engine if rt else None
 
     def began(conn) -> None:
@@ -265,7 +266,7 @@ async def timed(app: Application, transport: Transport, run: Run, residents: ran
     if engine is not None:
         event.listen(engine, "begin", began)
         event.listen(engine, "before_cursor_execute", statement)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     if profile is not None:
         profile.enable()
     try:
@@ -278,6 +279,7 @@ async def timed(app: Application, transport: Transport, run: Run, residents: ran
             event.remove(engine, "begin", began)
             event.remove(engine, "before_cursor_execute", statement)
     run.wall = time.perf_counter() - started
+    run.cpu = time.process_time() - cpu
     run.updates = len(run.latency)
     run.transport = transport.seconds - spent_before
 
@@ -341,6 +343,14 @@ async def gridgate_run(backend: str, residents: int, concurrency: int,
             raise AssertionError(f"{tickets} tickets for {WARM_UP + residents} residents")
         transport.fake.assert_no_violations()
 
+    if backend == "sqlite-threads":  # SQLite on aiosqlite's threads, to compare
+        with tempfile.TemporaryDirectory() as folder:
+            db = create_database(f"sqlite+aiosqlite:///{folder}/bench.db", sqlite_inline=False)
+            try:
+                await on(db)
+            finally:
+                await db.dispose()
+        return run
     async with fresh_database(backend) as db:
         await on(db)
     return run
@@ -412,7 +422,8 @@ def line(run: Run) -> str:
     return (f"  {run.name:9} {run.updates:5} updates in {run.wall:6.2f} s = "
             f"{run.updates / run.wall:6.0f}/s | latency p50 {lat[0]:6.1f} p95 {lat[1]:6.1f} "
             f"p99 {lat[2]:6.1f} ms | handling p50 {hand[0]:5.1f} p95 {hand[1]:6.1f} "
-            f"p99 {hand[2]:6.1f} ms | in fake Telegram {run.transport / run.wall:4.0%} of wall")
+            f"p99 {hand[2]:6.1f} ms | in fake Telegram {run.transport / run.wall:4.0%} of wall"
+            f" | CPU {run.cpu * 1000 / max(1, run.updates):5.1f} ms/update")
 
 
 async def level(backend: str, residents: int, concurrency: int, catalogs: Catalogs,
@@ -451,7 +462,9 @@ def main() -> None:
     parser.add_argument("--concurrency", default="200,1",
                         help="residents at it at once, a comma-separated list of levels "
                              "(capped at --residents)")
-    parser.add_argument("--backend", default="sqlite,postgresql")
+    parser.add_argument("--backend", default="sqlite,postgresql",
+                        help="sqlite, postgresql, or sqlite-threads (SQLite with a thread per "
+                             "connection, as aiosqlite runs it, to compare)")
     parser.add_argument("--profile", metavar="FILE",
                         help="cProfile gridgate's timed runs into FILE and print the top")
     args = parser.parse_args()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import partial
 
+import httpx
 from telegram import Update
 from telegram.ext import (
     ApplicationBuilder,
@@ -14,7 +15,7 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.request import BaseRequest
+from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.actions import backfill
 from bot.actions.digests import schedule_upcoming as schedule_digests
@@ -57,6 +58,22 @@ NEW_MESSAGES = filters.UpdateType.MESSAGE
 PRIVATE = filters.ChatType.PRIVATE & NEW_MESSAGES
 
 
+# Bot API calls that may be under way at once besides the update workers': the outbox
+# sender's (OutboxSender's default concurrency), the scheduler's tick, /readyz's getMe and one
+# to spare.
+OTHER_BOT_API_CALLS = 8 + 3
+
+
+def bot_api_request(workers: int) -> HTTPXRequest:
+    """The HTTP client for Bot API calls (getUpdates has its own): a connection for each update
+    worker and each other caller, all kept open between calls (for httpx's 5 s), so a burst
+    neither waits for a connection (PTB gives up after its 1 s pool timeout) nor opens more
+    connections, each with a TLS handshake, than there can be callers (PTB's default: 256)."""
+    size = workers + OTHER_BOT_API_CALLS
+    return HTTPXRequest(connection_pool_size=size, httpx_kwargs={
+        "limits": httpx.Limits(max_connections=size, max_keepalive_connections=size)})
+
+
 def build_application(rt: Runtime, *, request: BaseRequest | None = None,
                       get_updates_request: BaseRequest | None = None) -> App:
     token = rt.config.telegram.token
@@ -80,8 +97,10 @@ def build_application(rt: Runtime, *, request: BaseRequest | None = None,
     )
     if request is not None:
         builder = builder.request(request).get_updates_request(get_updates_request or request)
-    elif get_updates_request is not None:
-        builder = builder.get_updates_request(get_updates_request)
+    else:
+        builder = builder.request(bot_api_request(rt.config.runtime.max_concurrent_updates))
+        if get_updates_request is not None:
+            builder = builder.get_updates_request(get_updates_request)
     app: App = builder.build()
     data = app.bot_data
     data.runtime = rt

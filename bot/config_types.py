@@ -347,6 +347,9 @@ class DatabaseSettings(Section):
     url: str = Field(default=DEFAULT_DATABASE_URL, repr=False)  # may hold a password
     echo: Flag = False
     sqlite_busy_timeout_ms: NonNegativeInt = 5000
+    # SQLite: "normal" may lose the last commits on a power cut, "full" syncs every commit
+    # (storage.db says more).
+    synchronous: Literal["normal", "full"] = "normal"
 
     @field_validator("url")
     @classmethod

@@ -15,15 +15,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
+from telegram import Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application
-from telegram.request import HTTPXRequest
+from telegram.request import HTTPXRequest, RequestData
+from telegram.request._requestparameter import RequestParameter
 
 from bot.clock import SystemClock
 from bot.config import TELEGRAM_API_ROOT, Config, startup_problems
@@ -40,6 +45,8 @@ from bot.startup import (
     warn_unbound_centre,
 )
 from bot.web import Webhook, WebServer, derived_secret
+from storage.db import Database
+from storage.models import ProcessedUpdate
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -47,6 +54,10 @@ log = logging.getLogger(__name__)
 EXIT_USAGE = 2
 MAX_RETRY_PAUSE = 60.0
 MIN_SENDER_GRACE = 3.0
+# Long polling fetches no more than this many updates per worker ahead of their handling.
+IN_FLIGHT_PER_WORKER = 2
+GET_UPDATES_LIMIT = 100  # the Bot API's largest getUpdates batch
+ROOM_CHECK_INTERVAL = 0.02
 
 
 class CannotStart(Exception):
@@ -91,8 +102,10 @@ async def serve(config: Config, options: ServeOptions = ServeOptions()) -> int:
         return 1
     rt = Runtime(config=config, db=db, clock=clock, catalogs=Catalogs.load())
     trouble = _PollingTrouble(config)
-    app = build_application(rt, get_updates_request=None if options.webhook
-                            else trouble.watched_request())
+    polling_request = None if options.webhook else trouble.watched_request()
+    app = build_application(rt, get_updates_request=polling_request)
+    if polling_request is not None:
+        polling_request.hold_back(app, IN_FLIGHT_PER_WORKER * config.runtime.max_concurrent_updates)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -141,6 +154,8 @@ async def serve(config: Config, options: ServeOptions = ServeOptions()) -> int:
             log.info("gridgate is running: webhook mode, taking updates on %s", listening)
         else:
             assert app.updater is not None
+            if not await _inbox_first(db, stop):
+                return 0
             await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES,
                                             error_callback=trouble.note)
             log.info("gridgate is running: long polling %s%s", config.telegram.api_base_url,
@@ -150,7 +165,7 @@ async def serve(config: Config, options: ServeOptions = ServeOptions()) -> int:
         log.error("%s", exc)
         return EXIT_USAGE
     finally:
-        await _shut_down(app, config, server, dispatcher, started)
+        await _shut_down(app, config, server, dispatcher, started, polling_request)
     return 0
 
 
@@ -173,6 +188,73 @@ async def _drain_outbox(app: Application, sender: OutboxSender,
         log.warning("stopping: %s; they stay queued for the next instance", exc)
     except Exception as exc:  # the database may be what failed
         log.warning("stopping: the outbox could not be drained (%s)", type(exc).__name__)
+
+
+INBOX_FIRST_LIMIT = 60.0
+
+
+async def _inbox_first(db: Database, stop: asyncio.Event) -> bool:
+    """Before long polling starts: let the dispatcher handle what waits in the inbox (updates a
+    stop that ran out of time kept, or a webhook-mode run left), so that a chat's newer updates,
+    still at Telegram, come after them. False when told to stop meanwhile."""
+    waited = 0.0
+    while True:
+        try:
+            async with UnitOfWork(db) as uow:
+                waiting = await uow.inbox.backlog()
+        except SQLAlchemyError:
+            return True  # the dispatcher and the handlers meet the database's trouble
+        if waiting == 0:
+            return True
+        if waited == 0.0:
+            log.info("handling %d updates left in the inbox before polling", waiting)
+        if waited >= INBOX_FIRST_LIMIT:
+            log.warning("%d updates still wait in the inbox; polling starts beside them",
+                        waiting)
+            return True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.2)
+            return False
+        waited += 0.2
+
+
+async def _keep_unhandled(app: Application, polled: _AnsweredRequest | None) -> None:
+    """The stop ran out of time with updates fetched by long polling still unhandled: Telegram
+    has them as delivered and will not send them again. Their handling is cancelled (a unit of
+    work not committed leaves nothing behind) and they are stored in the inbox, which the next
+    start (or another instance) handles, in order, before anything newer of their chats."""
+    queued: list[object] = []
+    while not app.update_queue.empty():  # not yet handed to the update processor
+        queued.append(app.update_queue.get_nowait())
+        app.update_queue.task_done()
+    for item in queued:
+        if not isinstance(item, Update):
+            app.update_queue.put_nowait(item)  # PTB's own stop signal goes back
+    prefix = f"Application:{app.bot.id}:process_concurrent_update"
+    handling = [task for task in asyncio.all_tasks() if task.get_name().startswith(prefix)]
+    for task in handling:
+        task.cancel()
+    await asyncio.gather(*handling, return_exceptions=True)
+    if polled is None or not polled.fetched:
+        return
+    rt = app.bot_data.runtime
+    kept = 0
+    try:
+        async with UnitOfWork(rt.db) as uow:
+            ids = list(polled.fetched)
+            done = set(await uow.session.scalars(select(ProcessedUpdate.update_id).where(
+                ProcessedUpdate.update_id.in_(ids))))
+        inbox = Inbox(rt.db, rt.clock, app)
+        for update_id, payload in polled.fetched.items():
+            if update_id not in done:
+                kept += await inbox.receive(payload)
+    except Exception as exc:  # the database may be what failed
+        log.warning("stopping: updates fetched by long polling could not be kept (%s); "
+                    "they are lost", type(exc).__name__)
+        return
+    if kept:
+        log.warning("stopping: %d updates fetched by long polling were not handled in time; "
+                    "they wait in the inbox for the next start", kept)
 
 
 def _secret(config: Config) -> str:
@@ -245,17 +327,73 @@ class _PollingTrouble:
 
 
 class _AnsweredRequest(HTTPXRequest):
-    __slots__ = ("_answered",)
+    """getUpdates, told when a call succeeded, and held back while the updates already fetched
+    wait for their handling (``hold_back``)."""
+
+    __slots__ = ("_answered", "_app", "_capacity", "fetched")
 
     def __init__(self, answered: Callable[[], None]) -> None:
         super().__init__(connection_pool_size=1)
         self._answered = answered
+        self._app: Application | None = None
+        self._capacity = 0
+        # The updates fetched last, as Telegram sent them, by update_id: what a stop that runs
+        # out of time stores in the inbox for the next start (_keep_unhandled).
+        self.fetched: OrderedDict[int, dict] = OrderedDict()
 
-    async def do_request(self, *args, **kwargs) -> tuple[int, bytes]:
-        code, payload = await super().do_request(*args, **kwargs)
+    def hold_back(self, app: Application, capacity: int) -> None:
+        """Fetch only while fewer than ``capacity`` fetched updates are unhandled, and no more
+        than makes up the difference. PTB's polling loop otherwise takes everything Telegram
+        has, as fast as it comes, and confirms it to Telegram with the next call: after a flood
+        thousands of updates waited in memory, and a stop, which must handle every confirmed
+        update (Telegram will not send it again), took minutes instead of seconds. Held back,
+        the rest wait at Telegram, unconfirmed, for this process or the next."""
+        self._app, self._capacity = app, capacity
+
+    def _in_flight(self) -> int:
+        assert self._app is not None
+        # Fetched and not yet handed to the update processor, and handed and not yet done.
+        return (self._app.update_queue.qsize()
+                + self._app.update_processor.current_concurrent_updates)
+
+    async def _room(self) -> int | None:
+        """How many updates the next getUpdates may fetch (None: as it asks), once there is
+        room; while stopping (the last call only confirms), at once."""
+        app = self._app
+        while app is not None and app.updater is not None and app.updater.running:
+            room = self._capacity - self._in_flight()
+            if room > 0:
+                return min(room, GET_UPDATES_LIMIT)
+            await asyncio.sleep(ROOM_CHECK_INTERVAL)
+        return None
+
+    async def do_request(self, url: str, method: str, request_data: RequestData | None = None,
+                         *args, **kwargs) -> tuple[int, bytes]:
+        if self._app is not None and request_data is not None and url.endswith("/getUpdates"):
+            room = await self._room()
+            if room is not None:
+                asked = request_data.parameters
+                if asked.get("limit") is None or int(asked["limit"]) > room:  # type: ignore[arg-type]
+                    request_data = RequestData([RequestParameter.from_input(key, value)
+                                                for key, value in {**asked, "limit": room}.items()])
+        code, payload = await super().do_request(url, method, request_data, *args, **kwargs)
         if 200 <= code <= 299:
             self._answered()
+            if self._app is not None and url.endswith("/getUpdates"):
+                self._note_fetched(payload)
         return code, payload
+
+    def _note_fetched(self, payload: bytes) -> None:
+        try:
+            updates = json.loads(payload).get("result") or []
+        except (ValueError, AttributeError):
+            return
+        for update in updates:
+            if isinstance(update, dict) and isinstance(update.get("update_id"), int):
+                self.fetched[update["update_id"]] = update
+        # In flight are never more than the capacity; the window keeps a few batches more.
+        while len(self.fetched) > self._capacity + 2 * GET_UPDATES_LIMIT:
+            self.fetched.popitem(last=False)
 
 
 async def _set_webhook(app: Application, config: Config, allowed: list[str]) -> None:
@@ -275,7 +413,8 @@ async def _set_webhook(app: Application, config: Config, allowed: list[str]) -> 
 
 
 async def _shut_down(app: Application, config: Config, server: WebServer | None,
-                     dispatcher: InboxDispatcher | None, started: bool) -> None:
+                     dispatcher: InboxDispatcher | None, started: bool,
+                     polled: _AnsweredRequest | None = None) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + config.runtime.shutdown_timeout.total_seconds()
 
@@ -293,7 +432,14 @@ async def _shut_down(app: Application, config: Config, server: WebServer | None,
     if app.updater is not None and app.updater.running:
         await app.updater.stop()
     if app.running:
-        await app.stop()  # handles what polling fetched; lets a running tick finish
+        # Handles what polling fetched (confirmed to Telegram, so it is not sent again: held
+        # back to a few per worker, see _AnsweredRequest) and lets a running tick finish.
+        stopping = asyncio.ensure_future(app.stop())
+        await asyncio.wait({stopping}, timeout=max(0.0, left() - MIN_SENDER_GRACE))
+        if not stopping.done():
+            await _keep_unhandled(app, polled)
+            # What is left is a running tick (or a task a handler started) finishing.
+            await asyncio.wait({stopping}, timeout=max(0.0, left() - MIN_SENDER_GRACE))
         sender = app.bot_data.sender
         if sender is not None:
             await _drain_outbox(app, sender, left)

@@ -18,7 +18,7 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.services import grids
 from storage import migrate
-from storage.db import Database, create_database
+from storage.db import Database, create_database, pool_size_for
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,9 @@ def open_database(config: Config) -> Database:
         raise StartupError(f"cannot open {where(config.database.url)}: there is no folder "
                            f"{path.parent.resolve()}")
     return create_database(config.database.url, echo=config.database.echo,
-                           busy_timeout_ms=config.database.sqlite_busy_timeout_ms)
+                           busy_timeout_ms=config.database.sqlite_busy_timeout_ms,
+                           synchronous=config.database.synchronous,
+                           pool_size=pool_size_for(config.runtime.max_concurrent_updates))
 
 
 def sqlite_file(url: str) -> Path | None:

@@ -2,18 +2,48 @@
 
 SQLite (aiosqlite) is the embedded default; PostgreSQL (asyncpg) is for scale. The same models
 and queries run on both; the differences are confined to this module.
+
+SQLite runs on the event loop's thread. aiosqlite hands every statement to a thread of its own
+and waits for the answer: two thread switches per statement, which were 39 % of the CPU of a
+busy bot (about 50 hand-offs per update), while the statement itself takes microseconds on a
+small local file. So SQLAlchemy's aiosqlite dialect is given, through ``async_creator``, a
+connection with aiosqlite's async API (``InlineConnection``) that runs each sqlite3 call where
+it is awaited. Two things could hold the loop there:
+
+* A lock held by someone else. SQLite's own busy handler would sleep inside the call; instead
+  the connection's busy timeout is 0 and a statement refused with SQLITE_BUSY is tried again
+  after an asyncio sleep (1 ms, growing to 25 ms), until ``busy_timeout_ms`` has passed — the
+  same wait as SQLite's, with the loop free meanwhile. Within the process the units of work take
+  turns anyway (``WriteTurns``); this covers other processes (a ``gridgate`` command run beside
+  the service) and the few transactions outside a unit of work.
+* Waiting for the disk. The database is in WAL mode with ``synchronous=NORMAL`` by default: a
+  commit appends to the write-ahead log and does not wait for the disk (fsync); only a
+  checkpoint, which copies the log into the database about every 1000 pages (4 MB) written,
+  syncs, and holds the loop for that sync, once every few thousand updates. On a power cut (or
+  an operating-system crash; a crash of gridgate alone loses nothing) NORMAL may lose the last
+  transactions committed before it, and the database stays consistent: those updates were
+  answered and are not handled again, so a resident may have to repeat the last step.
+  ``[database] synchronous = "full"`` syncs the log at every commit: nothing committed is lost,
+  at the price of one fsync per commit, which holds the loop (docs/deployment.md, "SQLite: what
+  a commit is worth").
+
+``create_database(..., sqlite_inline=False)`` keeps aiosqlite's thread per connection (what
+bench/unit_of_work.py and bench/conversation.py --backend sqlite-threads compare against).
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -38,8 +68,11 @@ class WriteTurns:
     (bench/conversation.py: p99 of 4 s with 40 residents at once, against 1 s in turns).
     Units of work therefore queue here, in order, before they take a connection; SQLite's
     busy timeout still covers other processes. A task that already has the turn (a unit of
-    work opened inside another) goes on as before. Waiting longer than the busy timeout fails
-    as SQLite would ("database is locked").
+    work opened inside another) goes on as before. Waiting longer than ``timeout`` fails as
+    SQLite would ("database is locked"). That is a minute at least, not the busy timeout: the
+    line is this process's own work, served in order, and under a flood (hundreds of
+    residents at once on a busy machine) a turn came after more than the 5 s busy timeout,
+    and updates failed that waiting a little longer would have handled.
     """
 
     def __init__(self, timeout: float) -> None:
@@ -75,6 +108,184 @@ class WriteTurns:
             turn.lock.release()
 
 
+# -- SQLite on the loop's thread ----------------------------------------------------------------
+
+_BUSY_FIRST_PAUSE = 0.001
+_BUSY_LONGEST_PAUSE = 0.025
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    # SQLITE_BUSY and its extended codes, but not BUSY_SNAPSHOT: that one means a read
+    # transaction must start again, which repeating the statement cannot do.
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return "database is locked" in str(exc)
+    return code & 0xFF == sqlite3.SQLITE_BUSY and code != _SQLITE_BUSY_SNAPSHOT
+
+
+_SQLITE_BUSY_SNAPSHOT = 517
+
+
+class _RunNow:
+    """Stands for aiosqlite's queue to its thread: what is put in runs at once (SQLAlchemy's
+    dialect sets isolation_level through the queue)."""
+
+    @staticmethod
+    def put_nowait(item: tuple[asyncio.Future | None, Callable[[], Any]]) -> None:
+        future, function = item
+        try:
+            result = function()
+        except BaseException as exc:
+            if future is not None and not future.done():
+                future.set_exception(exc)
+            return
+        if future is not None and not future.done():
+            future.set_result(result)
+
+
+class InlineCursor:
+    """aiosqlite's Cursor API over a sqlite3 cursor, run on the caller's thread."""
+
+    __slots__ = ("_connection", "_cursor")
+
+    def __init__(self, connection: InlineConnection, cursor: sqlite3.Cursor) -> None:
+        self._connection = connection
+        self._cursor = cursor
+
+    async def __aenter__(self) -> InlineCursor:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._cursor.close()
+
+    def __await__(self):  # aiosqlite's cursor() may be awaited as well as entered
+        yield from ()
+        return self
+
+    @property
+    def description(self):
+        return self._cursor.description
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._cursor.lastrowid
+
+    @property
+    def arraysize(self) -> int:
+        return self._cursor.arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._cursor.arraysize = value
+
+    async def execute(self, sql: str, parameters: Any = None) -> InlineCursor:
+        await self._connection._run(self._cursor.execute, sql,
+                                    () if parameters is None else parameters)
+        return self
+
+    async def executemany(self, sql: str, parameters: Any) -> InlineCursor:
+        await self._connection._run(self._cursor.executemany, sql, parameters)
+        return self
+
+    async def fetchone(self):
+        return self._cursor.fetchone()
+
+    async def fetchmany(self, size: int | None = None):
+        return self._cursor.fetchmany(self._cursor.arraysize if size is None else size)
+
+    async def fetchall(self):
+        return self._cursor.fetchall()
+
+    async def close(self) -> None:
+        self._cursor.close()
+
+
+class InlineConnection:
+    """aiosqlite's Connection API (what SQLAlchemy's aiosqlite dialect uses) over a sqlite3
+    connection, each call run where it is awaited instead of on a thread of its own. A
+    statement refused because another connection holds the lock is tried again after an
+    asyncio sleep, for up to ``busy_timeout`` seconds (the sqlite3 connection itself never
+    waits: its own timeout is 0)."""
+
+    def __init__(self, connection: sqlite3.Connection, busy_timeout: float) -> None:
+        self._connection: sqlite3.Connection | None = connection
+        self._busy_timeout = busy_timeout
+        self._tx = _RunNow()
+
+    def __await__(self):
+        yield from ()
+        return self
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        if self._connection is None:
+            raise ValueError("no active connection")
+        return self._connection
+
+    async def _run(self, function: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return function(*args)
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc) or self._busy_timeout <= 0:
+                raise
+        # Someone else holds the lock: wait for it as SQLite's busy handler would, but
+        # without holding the event loop.
+        give_up = time.monotonic() + self._busy_timeout
+        pause = _BUSY_FIRST_PAUSE
+        while True:
+            await asyncio.sleep(min(pause, max(0.0, give_up - time.monotonic())))
+            pause = min(pause * 2, _BUSY_LONGEST_PAUSE)
+            try:
+                return function(*args)
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() >= give_up:
+                    raise
+
+    def cursor(self) -> InlineCursor:
+        return InlineCursor(self, self._conn.cursor())
+
+    async def execute(self, sql: str, parameters: Any = None) -> InlineCursor:
+        return await self.cursor().execute(sql, parameters)
+
+    async def commit(self) -> None:
+        await self._run(self._conn.commit)
+
+    async def rollback(self) -> None:
+        await self._run(self._conn.rollback)
+
+    async def close(self) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
+
+    async def create_function(self, name: str, num_params: int, func: Callable,
+                              deterministic: bool = False) -> None:
+        self._conn.create_function(name, num_params, func, deterministic=deterministic)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._conn.in_transaction
+
+    @property
+    def isolation_level(self) -> str | None:
+        return self._conn.isolation_level
+
+    @isolation_level.setter
+    def isolation_level(self, value: str | None) -> None:
+        self._conn.isolation_level = value
+
+    @property
+    def total_changes(self) -> int:
+        return self._conn.total_changes
+
+
 @dataclass(frozen=True)
 class Database:
     engine: AsyncEngine
@@ -90,30 +301,86 @@ class Database:
         await self.engine.dispose()
 
 
+Synchronous = Literal["normal", "full"]
+MIN_TURN_WAIT = 60.0
+# PostgreSQL: connections opened beyond the pool in a burst, and closed again. Few: every
+# instance's connections count against the server's max_connections (100 by default).
+POOL_OVERFLOW = 4  # seconds a unit of work waits for its turn at least (WriteTurns)
+
+
 def create_database(
-    url: str, *, echo: bool = False, busy_timeout_ms: int = 5000, connect_args: dict | None = None
+    url: str, *, echo: bool = False, busy_timeout_ms: int = 5000, connect_args: dict | None = None,
+    synchronous: Synchronous = "normal", sqlite_inline: bool = True, pool_size: int | None = None,
 ) -> Database:
+    """``pool_size`` (PostgreSQL): the connections kept open, one for each task that may hold a
+    unit of work at once (``pool_size_for``); a few more are opened for a burst and closed
+    again."""
     parsed = make_url(url)
     # A database error's text quotes its statement's values (names, phones, message texts) and
     # ends up in logged tracebacks; only echo, a debugging aid, shows them.
     kwargs: dict = {"echo": echo, "hide_parameters": not echo}
-    if parsed.get_backend_name() == "sqlite":
+    sqlite = parsed.get_backend_name() == "sqlite"
+    if sqlite:
         # One file, many short transactions: WAL lets readers run beside the writer, and the busy
         # timeout makes a second writer wait instead of failing with "database is locked".
-        kwargs["connect_args"] = {"timeout": busy_timeout_ms / 1000, **(connect_args or {})}
+        args = {"timeout": busy_timeout_ms / 1000, **(connect_args or {})}
+        if sqlite_inline:
+            engine_ref: list[AsyncEngine] = []
+
+            async def connect() -> InlineConnection:
+                cargs, cparams = engine_ref[0].sync_engine.dialect.create_connect_args(parsed)
+                # Every call is made on the loop's thread; the pool may still close a
+                # connection from elsewhere (garbage collection), which sqlite3 allows once
+                # told so.
+                cparams = {**cparams, **args, "timeout": 0, "check_same_thread": False}
+                return InlineConnection(sqlite3.connect(*cargs, **cparams),
+                                        busy_timeout_ms / 1000)
+
+            kwargs["async_creator"] = connect
+        else:
+            kwargs["connect_args"] = args
     else:
-        kwargs["pool_pre_ping"] = True
+        # No ping before every checkout (a round trip each time): a connection the server closed
+        # is noticed by asyncpg as it happens and refused at checkout (_drop_closed), and a
+        # failure on a connection that broke unnoticed discards the whole pool, so the next
+        # unit of work gets a fresh one.
+        if pool_size is not None:
+            kwargs["pool_size"] = pool_size
+            kwargs["max_overflow"] = POOL_OVERFLOW
         if connect_args:
             kwargs["connect_args"] = connect_args
     engine = create_async_engine(url, **kwargs)
-    if parsed.get_backend_name() == "sqlite":
-        _configure_sqlite(engine, busy_timeout_ms)
+    if sqlite:
+        if sqlite_inline:
+            engine_ref.append(engine)
+        _configure_sqlite(engine, 0 if sqlite_inline else busy_timeout_ms, synchronous)
+    else:
+        event.listen(engine.sync_engine, "checkout", _drop_closed)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
-    turns = WriteTurns(busy_timeout_ms / 1000) if parsed.get_backend_name() == "sqlite" else None
+    turns = WriteTurns(max(busy_timeout_ms / 1000, MIN_TURN_WAIT)) if sqlite else None
     return Database(engine=engine, sessions=sessions, write_turns=turns)
 
 
-def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
+def pool_size_for(workers: int) -> int:
+    """PostgreSQL connections for an instance: one per update worker, one each for the outbox
+    sender, the scheduler's tick and the inbox dispatcher (webhook mode), and one for the
+    health check and the hourly jobs."""
+    return workers + 4
+
+
+def _drop_closed(dbapi_connection, _record, _proxy) -> None:
+    # asyncpg marks a connection closed as soon as the server ends it (a restart,
+    # pg_terminate_backend, an idle timeout): no round trip to find out. The pool then
+    # discards it and checks out another.
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    if driver is not None and driver.is_closed():
+        raise DisconnectionError("the server closed this connection")
+
+
+def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int,
+                      synchronous: Synchronous) -> None:
+    level = {"normal": "NORMAL", "full": "FULL"}[synchronous]
+
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:  # pragma: no cover - exercised by tests
         # pysqlite's own transaction handling would defer BEGIN and break SAVEPOINTs; let
@@ -123,7 +390,8 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        # See the module's docstring for what NORMAL and FULL may lose on a power cut.
+        cursor.execute(f"PRAGMA synchronous={level}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

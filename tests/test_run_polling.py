@@ -257,3 +257,64 @@ async def test_why_the_bot_api_cannot_be_reached() -> None:
         silent.close()
         plain.close()
         await plain.wait_closed()
+
+
+async def test_a_stop_after_a_flood_ends_in_time_and_loses_no_update(tmp_path: Path,
+                                                                      catalogs) -> None:
+    """Hundreds of residents at once, then SIGINT: the process is gone within
+    ``shutdown_timeout`` (long polling fetched only a few updates per worker ahead of their
+    handling; those it could not finish wait in the inbox), and the next start answers every
+    resident exactly once."""
+    fake = FakeTelegram()
+    updates = UpdateFactory(fake.bot(), fake)
+    residents = [User(310_000 + n, f"R{n}", language_code="en") for n in range(400)]
+    for resident in residents:
+        fake.queue_update(updates.command(resident, "/start"))
+    settings = tmp_path / "stop.toml"
+    settings.write_text('[runtime]\nshutdown_timeout = "4s"\nmax_concurrent_updates = 16\n')
+    options = ("--config", str(example_config_path()), "--config", str(settings))
+
+    def answered() -> int:
+        return len({call.params["chat_id"] for call in fake.calls_to("sendMessage")})
+
+    async with bot_api(fake) as port:
+        process = await gridgate_run(tmp_path, port, *options)
+        try:
+            for _ in range(600):
+                if answered() >= 10 or process.returncode is not None:
+                    break
+                await asyncio.sleep(0.05)
+            assert answered() >= 10, "the bot never answered"
+            process.send_signal(signal.SIGINT)
+            stopped = asyncio.get_running_loop().time()
+            _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+            took = asyncio.get_running_loop().time() - stopped
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        log = stderr.decode()
+        assert process.returncode == 0, log
+        assert "Traceback" not in log
+        # 4 s, and the interpreter's own exit, on a machine that may be busy.
+        assert took < 4 + 3, (took, log)
+        assert answered() < len(residents), "no flood: everything was handled before the stop"
+        # The rest: at Telegram (never fetched, so never confirmed) or in the inbox.
+        process = await gridgate_run(tmp_path, port, *options)
+        try:
+            for _ in range(1200):
+                if answered() == len(residents) or process.returncode is not None:
+                    break
+                await asyncio.sleep(0.05)
+            process.send_signal(signal.SIGTERM)
+            _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    assert process.returncode == 0, stderr.decode()
+    assert answered() == len(residents)
+    welcomes = [call.params["chat_id"] for call in fake.calls_to("sendMessage")
+                if call.params["text"] == welcome(catalogs["en"])]
+    assert sorted(welcomes) == sorted(r.id for r in residents)  # each once
+    fake.assert_no_violations()
