@@ -28,8 +28,18 @@ per step, from the moment the resident's update is queued in the sandbox until t
 arrives there: for gridgate the message the resident needs for the next step (the next
 question with its buttons; after "submit" the ticket's number), for the echo bot its echo or
 its answer to the press; the CPU time (user + system, all threads, from /proc/PID/stat) the
-bot's process spent over the timed part, per update. gridgate's cards are then awaited in the
-groups (every ticket's number must reach a group), untimed.
+bot's process spent over the timed part, per update.
+
+Keeping up (gridgate): each card's latency, from the arrival of the submit's answer (the
+message with the ticket's number) until the first message in a group with that number; the
+scheduler's tick, timed inside the process by bench/sql_counter.py (each tick's start and end),
+as the longest time in the timed part without a completed tick, set against
+`[scheduler] tick_interval`, with APScheduler's "skipped" warnings counted in the log; and the
+stop: right after the last resident's answer the bot is sent SIGTERM (as systemd does,
+deploy/gridgate.service; SIGINT takes the same path), and the time until its process exits is
+set against `[runtime] shutdown_timeout` (killed after 90 s). Cards still queued then are sent
+by the stop's drain of the outbox; a card not in a group when the process has exited is counted
+as missing (it stays in the outbox for the next start).
 
 The sandbox's flood control (bot/sandbox/flood.py) is off: `demo_sandbox` makes a world
 without rate limits, so the bot is never answered 429. gridgate's own sender keeps its own
@@ -45,6 +55,7 @@ import argparse
 import asyncio
 import contextlib
 import copy
+import itertools
 import json
 import os
 import pstats
@@ -93,11 +104,33 @@ global_per_second = 1000
 per_group_per_minute = 100000
 per_private_chat_per_second = 1000
 """
+STOP_SIGNAL = signal.SIGTERM  # what systemd sends (deploy/gridgate.service); SIGINT is the same
+STOP_WAIT = 90.0  # then SIGKILL: long enough to see how far past shutdown_timeout a stop runs
+CARD_TARGET = 2.0  # seconds from the submit's answer to the card in its group
+TICK_TARGET = 2.0  # seconds a tick may come late (beyond its interval)
 COUNTS = "sql-counts.json"  # bench/sql_counter.py writes gridgate's database work here
 ADMIN = demo.CENTRE_STAFF  # the demo's administrator (the overlay's [general] admins)
 
 
 # -- the bot processes -------------------------------------------------------------------------
+
+
+def longest_gap(ends: list[float], began: float, ended: float) -> float:
+    """The longest time within [began, ended] with none of `ends` (counted from the last one
+    before `began`, and up to `ended` after the last one)."""
+    ends = sorted(ends)
+    before = [end for end in ends if end < began]
+    points = ([before[-1]] if before else [began]) + \
+        [end for end in ends if began <= end <= ended] + [ended]
+    return max(b - a for a, b in itertools.pairwise(points))
+
+
+def tick_gaps(ticks: list[list[float]], began: float, ended: float
+              ) -> tuple[float, float | None]:
+    """The longest time within [began, ended] with no tick completed, and the longest tick
+    that ended in it."""
+    within = [tick[1] - tick[0] for tick in ticks if began <= tick[1] <= ended]
+    return longest_gap([tick[1] for tick in ticks], began, ended), max(within, default=None)
 
 
 def free_port() -> int:
@@ -142,6 +175,20 @@ class Child:
             process.kill()
             await process.wait()
             raise RuntimeError(f"{self.name} did not stop within 60 s of SIGTERM") from None
+
+    async def stop_timed(self, signum: int, wait: float) -> tuple[int, float | None]:
+        """Signal the process, and the seconds until it exited (None: killed after `wait`)."""
+        process = self.process
+        assert process is not None
+        started = time.perf_counter()
+        process.send_signal(signum)
+        try:
+            status = await asyncio.wait_for(process.wait(), wait)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            return 0, None  # a stop that overruns is a finding, not a failed run
+        return status, time.perf_counter() - started
 
     @property
     def log(self) -> str:
@@ -259,6 +306,7 @@ class Watch:
         self.waiting: dict[int, Waiter] = {}
         self.last_from_bot: dict[int, JSON] = {}
         self.group_numbers: set[str] = set()
+        self.card_arrived: dict[str, float] = {}  # ticket number -> first seen in a group
         self.bind_answers: set[int] = set()
         self.calls: dict[str, int] = {}
         self.ready = asyncio.Event()
@@ -292,6 +340,9 @@ class Watch:
                 self.bind_answers.add(chat_id)
             found = NUMBER.findall(text_of(message))
             if found:
+                now = time.perf_counter()
+                for number in found:
+                    self.card_arrived.setdefault(number, now)
                 self.group_numbers.update(found)
                 self.numbers_changed.set()
             return
@@ -367,6 +418,15 @@ class Run:
     calls: dict[str, int] = field(default_factory=dict)  # Bot API calls, timed part
     transactions: int | None = None  # gridgate's, over the timed part (--sql-counts)
     statements: int | None = None
+    cards: list[float] = field(default_factory=list)  # submit's answer -> card in a group, s
+    cards_missing: int = 0  # timed tickets whose card had not reached a group at the exit
+    tick_gap: float | None = None  # longest time without a completed tick, timed part, s
+    tick_longest: float | None = None  # the longest tick that ended in the timed part, s
+    tasks: int = 0  # scheduled tasks that ended in the timed part
+    task_gap: float | None = None  # longest time without a tick or a task ending, timed part
+    ticks_skipped: int = 0  # APScheduler's "skipped" warnings in the log, whole run
+    stop: float | None = None  # signal after the last answer -> the process's exit, s
+    stop_warnings: list[str] = field(default_factory=list)  # the log's, after the signal
 
     @property
     def latencies(self) -> list[float]:
@@ -382,6 +442,7 @@ class Residents:
         self.sandbox, self.watch, self.gridgate = sandbox, watch, gridgate
         self.people, self.world = sandbox.people, sandbox.world
         self.numbers: dict[str, int] = {}  # ticket number -> resident (gridgate)
+        self.answered: dict[str, float] = {}  # ticket number -> its answer's arrival (timed)
 
     def add(self, n: int) -> int:
         user_id = FIRST_RESIDENT + n
@@ -407,7 +468,10 @@ class Residents:
             if run is not None:
                 run.by_step.setdefault(step, []).append(arrived - started)
         if self.gridgate and message is not None:
-            self.numbers[NUMBER.search(text_of(message))[0]] = n
+            number = NUMBER.search(text_of(message))[0]
+            self.numbers[number] = n
+            if run is not None:
+                self.answered[number] = arrived
 
     def _gridgate_step(self, chat: int, step: int, kind: str, arg: Any, message: JSON | None,
                        mark: int) -> asyncio.Future:
@@ -475,7 +539,7 @@ def extra_groups(sandbox: Sandbox) -> list[tuple[int, str]]:
 
 async def one_run(bot: str, backend: str, mode: str, residents: int, spec: Any,
                   catalogs: Catalogs, profile: Path | None, count_sql: bool,
-                  at_once: int | None = None) -> Run:
+                  at_once: int | None = None, stop_at_once: bool = True) -> Run:
     run = Run(bot, backend, mode, residents, load_before=os.getloadavg())
     folder = Path(tempfile.mkdtemp(prefix=f"gg-bench-http-{bot}-"))
     sandbox = demo.demo_sandbox(demo.new_token(), spec=spec, catalogs=catalogs)
@@ -518,7 +582,7 @@ async def one_run(bot: str, backend: str, mode: str, residents: int, spec: Any,
         counts_before = await sql_counts(child) if counting else {}
         cpu_before, ours_before = cpu_seconds(pid), time.process_time()
         calls_before = dict(watch.calls)
-        started = time.perf_counter()
+        started, started_wall = time.perf_counter(), time.time()
         TimedPusher.acks = run.acks
         todo = iter(range(WARM_UP, WARM_UP + residents))
 
@@ -531,6 +595,7 @@ async def one_run(bot: str, backend: str, mode: str, residents: int, spec: Any,
         finally:
             TimedPusher.acks = None
         run.wall = time.perf_counter() - started
+        ended_wall = time.time()
         run.cpu = cpu_seconds(pid) - cpu_before
         run.sandbox_cpu = time.process_time() - ours_before
         run.calls = {method: count - calls_before.get(method, 0)
@@ -540,11 +605,25 @@ async def one_run(bot: str, backend: str, mode: str, residents: int, spec: Any,
             counts = await sql_counts(child)
             run.transactions = counts["transactions"] - counts_before["transactions"]
             run.statements = counts["statements"] - counts_before["statements"]
+            run.tick_gap, run.tick_longest = tick_gaps(counts["ticks"], started_wall,
+                                                       ended_wall)
+            run.tasks = sum(1 for end in counts["tasks"] if started_wall <= end <= ended_wall)
+            run.task_gap = longest_gap(counts["tasks"] + [t[1] for t in counts["ticks"]],
+                                       started_wall, ended_wall)
         run.updates = sum(len(times) for times in run.by_step.values())
+        ended = time.perf_counter()
+        if stop_at_once:
+            # Stopped right after the flood, as an operator's restart would: the cards still
+            # queued are sent by the drain of the outbox during the stop.
+            log_before = len(child.log)
+            status, run.stop = await child.stop_timed(STOP_SIGNAL, STOP_WAIT)
+            run.stop_warnings = [ln for ln in child.log[log_before:].splitlines()
+                                 if "WARNING" in ln or "ERROR" in ln]
         if bot == "gridgate":
-            ended = time.perf_counter()
             deadline = time.monotonic() + CARDS_TIMEOUT
             while len(watch.group_numbers) < WARM_UP + residents:
+                if stop_at_once:
+                    break  # the process is gone: what did not arrive stays in its outbox
                 if time.monotonic() > deadline:
                     missing = sorted(set(people.numbers) - watch.group_numbers)
                     raise RuntimeError(f"{len(watch.group_numbers)} tickets reached a group, "
@@ -553,9 +632,14 @@ async def one_run(bot: str, backend: str, mode: str, residents: int, spec: Any,
                 watch.numbers_changed.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(watch.numbers_changed.wait(), 1)
-            run.cards_after = time.perf_counter() - ended
+            arrived = [watch.card_arrived[n] for n in people.numbers if n in watch.card_arrived]
+            run.cards_after = max(arrived) - ended if arrived else None
+            run.cards = [watch.card_arrived[n] - at for n, at in people.answered.items()
+                         if n in watch.card_arrived]
+            run.cards_missing = len(people.answered) - len(run.cards)
+            run.ticks_skipped = child.log.count("skipped: maximum number of running instances")
     finally:
-        if child.process is not None:
+        if child.process is not None and child.process.returncode is None:
             status = await child.stop()
         await sandbox.stop()
         if bot == "gridgate" and backend == "postgresql":
@@ -591,11 +675,53 @@ def line(run: Run) -> str:
     if run.transactions is not None:
         cards += (f" | {run.transactions / run.updates:.1f} transactions, "
                   f"{run.statements / run.updates:.1f} statements an update")
+    if run.bot == "gridgate":
+        cards += "\n" + keeping_up(run)
+    if run.stop is not None or run.bot == "gridgate":
+        cards += f"\n    stop: {stopping(run)}"
     return (f"  {run.bot:8} {run.updates:5} updates in {run.wall:6.2f} s = {run.rate:6.1f}/s | "
             f"p50 {pct(lat, 0.5):6.1f} p99 {pct(lat, 0.99):7.1f} ms | CPU "
             f"{run.cpu / run.updates * 1000:5.2f} ms/update ({run.cpu / run.wall:4.0%} of a core)"
             f" | sandbox+residents CPU {run.sandbox_cpu / run.wall:4.0%} | load before "
             f"{run.load_before[0]:.2f}{cards}")
+
+
+def keeping_up(run: Run) -> str:
+    """The cards' latency after the submit's answer and the scheduler's tick, one run."""
+    text = "    cards after the submit's answer: "
+    if run.cards:
+        late = sum(1 for c in run.cards if c > CARD_TARGET)
+        text += (f"p50 {pct(run.cards, 0.5):.0f} p99 {pct(run.cards, 0.99):.0f} max "
+                 f"{max(run.cards) * 1000:.0f} ms, {late} of {len(run.cards)} over "
+                 f"{CARD_TARGET:.0f} s")
+    else:
+        text += "none arrived"
+    if run.cards_missing:
+        text += f", {run.cards_missing} not in a group when the process exited"
+    if run.tick_gap is None:
+        text += " | ticks: not timed (--no-sql-counts)"
+    else:
+        late = run.tick_gap - TICK_INTERVAL
+        text += (f" | longest time without a tick {run.tick_gap:.1f} s (interval "
+                 f"{TICK_INTERVAL:.0f} s: {max(0.0, late):.1f} s late, "
+                 f"{'over' if late > TICK_TARGET else 'within'} {TICK_TARGET:.0f} s), longest "
+                 f"tick {'-' if run.tick_longest is None else f'{run.tick_longest * 1000:.0f}'}"
+                 f" ms, APScheduler skipped {run.ticks_skipped}; {run.tasks} tasks ran, "
+                 f"longest time without a tick or a task ending {run.task_gap:.1f} s")
+    return text
+
+
+def stopping(run: Run) -> str:
+    name = signal.Signals(STOP_SIGNAL).name
+    if run.stop is None:
+        text = f"still running {STOP_WAIT:.0f} s after {name}, killed"
+    else:
+        text = f"exited {run.stop:.1f} s after {name}"
+    if run.bot == "gridgate":
+        text += f" (shutdown_timeout {SHUTDOWN_TIMEOUT:.0f} s)"
+    if run.stop_warnings:
+        text += f"; it logged: {' / '.join(w[-160:] for w in run.stop_warnings[:3])}"
+    return text
 
 
 def summary(runs: list[Run]) -> None:
@@ -616,10 +742,40 @@ def summary(runs: list[Run]) -> None:
             times = [s for r in group for s in r.by_step.get(step, [])]
             steps_ms.append(f"{step_name} {pct(times, 0.5):.0f}/{pct(times, 0.99):.0f}")
         print(f"  {name} by step, p50/p99 ms (all pairs): " + ", ".join(steps_ms))
+    cards = [c for r in ours for c in r.cards]
+    if cards:
+        print(f"  gridgate cards after the submit's answer (all pairs): p50 "
+              f"{pct(cards, 0.5):.0f} p99 {pct(cards, 0.99):.0f} max {max(cards) * 1000:.0f} ms; "
+              f"not arrived by the exit {sum(r.cards_missing for r in ours)}")
+    gaps = [r.tick_gap for r in ours if r.tick_gap is not None]
+    if gaps:
+        print(f"  gridgate longest time without a tick: {', '.join(f'{g:.1f}' for g in gaps)} s"
+              f" (interval {TICK_INTERVAL:.0f} s); APScheduler skipped "
+              f"{', '.join(str(r.ticks_skipped) for r in ours)}")
+    stops = [r for r in runs if r.bot == "gridgate"]
+    print("  gridgate stop after the flood: " + ", ".join(
+        "killed" if r.stop is None else f"{r.stop:.1f} s" for r in stops) +
+          f" (shutdown_timeout {SHUTDOWN_TIMEOUT:.0f} s); echo: " + ", ".join(
+        "killed" if r.stop is None else f"{r.stop:.1f} s" for r in echo))
     sys.stdout.flush()
 
 
+TICK_INTERVAL = 0.0  # gridgate's [scheduler] tick_interval and [runtime] shutdown_timeout,
+SHUTDOWN_TIMEOUT = 0.0  # seconds, from the configuration it runs with (set by main_async)
+
+
+def configured() -> tuple[float, float]:
+    from bot.config import load_config
+
+    config = load_config([Path(str(example_config_path())), demo.overlay_path()],
+                         environ={"TELEGRAM_BOT_TOKEN": demo.new_token()})
+    return (config.scheduler.tick_interval.total_seconds(),
+            config.runtime.shutdown_timeout.total_seconds())
+
+
 async def main_async(args: argparse.Namespace) -> None:
+    global TICK_INTERVAL, SHUTDOWN_TIMEOUT
+    TICK_INTERVAL, SHUTDOWN_TIMEOUT = configured()
     spec = None
     if args.spec:
         from tests.telegram_fake import load_spec
