@@ -41,7 +41,3 @@ class Context(CallbackContext[ExtBot, dict, dict, BotData]):
 
 CONTEXT_TYPES = ContextTypes(context=Context, bot_data=BotData)
 App = Application[ExtBot, Context, dict, dict, BotData, Any]
-
-
-def runtime(context: CallbackContext) -> Runtime:
-    return context.bot_data.runtime
