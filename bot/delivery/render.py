@@ -13,7 +13,6 @@ from telegram import (
     ReplyKeyboardRemove,
     TelegramObject,
 )
-from telegram.constants import InlineKeyboardButtonLimit
 
 from bot.views import Ask, Button, View
 
@@ -65,12 +64,6 @@ def reply_markup(view: View) -> Any:
     if "force_reply" in markup:
         return ForceReply.de_json(markup, None)
     return ReplyKeyboardRemove.de_json(markup, None)
-
-
-def fits_callback(data: str) -> bool:
-    """Whether action data fits Telegram's callback data (1-64 bytes)."""
-    return (InlineKeyboardButtonLimit.MIN_CALLBACK_DATA <= len(data.encode())
-            <= InlineKeyboardButtonLimit.MAX_CALLBACK_DATA)
 
 
 def as_json(value: Any) -> Any:

@@ -9,15 +9,14 @@ from collections.abc import Sequence
 
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator
 from bot.views import Button, Row, View
+from bot.views.booking import NEW as CHECKUP_NEW
+from bot.views.enterprise import MENU as ENTERPRISE
+from bot.views.my_tickets import MENU_MY_TICKETS as MY_TICKETS
 from bot.views.places import place_html
 from bot.views.report import NEW as REPORT_NEW
 from bot.views.report import NEW_CONSULTATION as CONSULTATION_NEW
 from bot.views.report import NEW_ENTERPRISE_MATTER as ENTERPRISE_MATTER_NEW
 from storage.models import OrgNode
-
-MY_TICKETS = "my:list"  # handled by handlers.my_tickets
-CHECKUP_NEW = "ck:new"  # handled by handlers.booking
-ENTERPRISE = "en:menu"  # handled by handlers.enterprise
 
 MENU_HELP = "menu:help"
 MENU_LANGUAGE = "menu:lang"
