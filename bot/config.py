@@ -55,6 +55,7 @@ from bot.config_types import (
     Timings,
     Topic,
     WebhookSettings,
+    WebSettings,
     format_duration,
     parse_duration,
     show,
@@ -142,6 +143,7 @@ class Config(Section):
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     desks: tuple[Desk, ...] = ()
     categories: tuple[Category, ...] = ()

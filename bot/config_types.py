@@ -580,5 +580,40 @@ class ServerSettings(Section):
     port: Annotated[Int, Field(ge=0, le=65535)] = 8081  # 0: any free port (logged)
 
 
+class WebSettings(Section):
+    """The web chat for residents without Telegram (``/chat`` on the bot's HTTP server, reached
+    from the QR code on a grid's poster) and its limits on the open internet."""
+
+    enabled: Flag = True
+    # The address residents open, as the reverse proxy publishes [server]: the posters' QR
+    # codes point at it and the chat accepts requests only from its origin. Left out, the
+    # chat takes requests from the address it was reached at (a local demo).
+    public_url: str | None = None
+    # Per address: new device sessions an hour (a QR code scanned over and over by a script).
+    sessions_per_hour: PositiveInt = 20
+    # Per session and per address: messages and button presses a minute, photos an hour.
+    messages_per_minute: PositiveInt = 30
+    uploads_per_hour: PositiveInt = 30
+    # Per address (a whole office or a mobile operator's NAT shares one): messages a minute.
+    messages_per_minute_per_address: PositiveInt = 300
+    max_upload_bytes: Annotated[Int, Field(ge=100_000, le=20_000_000)] = 10_000_000
+    # A device session unused this long is forgotten (its tickets stay with the person and
+    # the recovery code still opens them).
+    session_idle: PositiveDuration = timedelta(days=180)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().rstrip("/")
+        parts = _split_url(value, "web")
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("is not an http(s) address with a host name")
+        if parts.query or parts.fragment:
+            raise ValueError("must not have a query or a fragment")
+        return value
+
+
 class PrivacySettings(Section):
     personal_data_retention: PositiveDuration | None = None
