@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -563,3 +564,85 @@ class AdminAction(Base):
     action: Mapped[str] = mapped_column(String(32))
     target: Mapped[str | None] = mapped_column(String(128))
     details: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+# -- the web chat ---------------------------------------------------------------------------------
+
+# Residents of the web chat are people like Telegram's, with ids of their own far above any
+# Telegram user id (Telegram's have at most 52 significant bits): their private "chat" with the
+# bot has the same id, so drafts, tickets and the outbox need no second kind of person.
+WEB_USER_BASE = 1 << 60
+
+
+def is_web_user(user_id: int | None) -> bool:
+    return user_id is not None and user_id >= WEB_USER_BASE
+
+
+class WebResident(Base):
+    """A person of the web chat: their user id is ``WEB_USER_BASE + id``. ``last_seq`` numbers
+    the conversation's entries; it is taken under this row's lock, so entries commit in the
+    order of their numbers and a page that has seen entry n has seen every one before it."""
+
+    __tablename__ = "web_resident"
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True)
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # The SHA-256 of the recovery code that opens this person's conversation on another
+    # device (the code itself is shown once, never stored).
+    recovery_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebSession(Base):
+    """A browser's session: its cookie holds a random token, this row only the token's
+    SHA-256, so a copy of the database opens no conversation."""
+
+    __tablename__ = "web_session"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("web_resident.id", ondelete="CASCADE"),
+                                             index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    # The token is replaced the first time the session is used for something (a cookie
+    # planted in the browser before then opens nothing the person did).
+    rotated: Mapped[bool] = mapped_column(Boolean, default=False)
+    at_code: Mapped[str | None] = mapped_column(String(48))  # the poster's place
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class WebEntry(Base):
+    """One entry of a web resident's conversation, in order (``seq``): a message (the bot's or
+    the person's) or the edit of an earlier one (``message_id``: the message it shows or
+    changes). ``outbox_id``: the outbox row it delivers, so a row sent again after a crash
+    is shown once."""
+
+    __tablename__ = "web_entry"
+    __table_args__ = (
+        UniqueConstraint("resident_id", "seq", name="uq_web_entry_resident_seq"),
+        CheckConstraint("sender IN ('bot', 'me')", name="sender"),
+    )
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("web_resident.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    message_id: Mapped[int] = mapped_column(Integer)
+    edit: Mapped[bool] = mapped_column(Boolean, default=False)
+    sender: Mapped[str] = mapped_column(String(4))
+    body: Mapped[dict] = mapped_column(JSON)
+    outbox_id: Mapped[int | None] = mapped_column(TelegramId, unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebFile(Base):
+    """A photo a web resident sent (re-encoded, without its EXIF data), by an unguessable
+    token; cards and relays send it to Telegram as an upload."""
+
+    __tablename__ = "web_file"
+
+    token: Mapped[str] = mapped_column(String(32), primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("web_resident.id", ondelete="CASCADE"),
+                                             index=True)
+    content_type: Mapped[str] = mapped_column(String(32))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -7,6 +7,7 @@ of an update and the fact that it was handled land together or not at all.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +31,7 @@ from storage.repositories.tasks import TaskRepository
 from storage.repositories.tickets import TicketRepository
 from storage.repositories.updates import UpdateRepository
 from storage.repositories.users import UserRepository
+from storage.repositories.web import WebRepository
 
 
 class DuplicateUpdate(Exception):
@@ -68,6 +70,9 @@ class UpdateScope:
     # A commit was refused: the update had been handled before (counted once, by the
     # processor).
     duplicate: bool = False
+    # What the door keeps with the update's first commit (the web chat: the message as the
+    # person sent it), so it is stored exactly when the update counts as handled.
+    with_first_commit: Callable[[UnitOfWork], Awaitable[None]] | None = None
 
 
 current_update: ContextVar[UpdateScope | None] = ContextVar("current_update", default=None)
@@ -92,6 +97,7 @@ class UnitOfWork:
     privacy: PersonalDataRepository
     admin_log: AdminLogRepository
     inbox: InboxRepository
+    web: WebRepository
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -114,6 +120,7 @@ class UnitOfWork:
         self.privacy = PersonalDataRepository(self.session)
         self.admin_log = AdminLogRepository(self.session)
         self.inbox = InboxRepository(self.session)
+        self.web = WebRepository(self.session)
         return self
 
     async def __aexit__(self, exc_type, exc, tb) -> None:
@@ -145,6 +152,8 @@ class UnitOfWork:
                     await self.session.rollback()
                     raise LeaseLost(scope.update_id)
                 next_head = await self.inbox.head_of(inbox.chat_key)
+            if scope.with_first_commit is not None:
+                await scope.with_first_commit(self)
         await self.session.commit()
         if scope is not None and not scope.recorded:
             scope.recorded = True
