@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from functools import partial
 
 import httpx
 from telegram import Update
+from telegram.error import TelegramError
 from telegram.ext import (
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -23,10 +25,12 @@ from bot.actions.notifier import delivery_notices, rerouted_card_poster
 from bot.context import CONTEXT_TYPES, App, Context
 from bot.delivery import OutboxSender
 from bot.delivery.replies import InlineReplies
+from bot.delivery.web import WebChannel
 from bot.health import Health
 from bot.processor import ChatOrderedUpdateProcessor
 from bot.runtime import Runtime
-from bot.views import menu
+from bot.views import Kept, menu
+from bot.webchat.routes import WebChat
 from handlers import (
     binding,
     booking,
@@ -51,6 +55,8 @@ from handlers.router import Router
 from scheduler import digests, maintenance, retention
 from scheduler.handlers import task_handlers
 from scheduler.ticker import Ticker
+
+log = logging.getLogger(__name__)
 
 # Commands count only in new messages: an edited "/start" must not run /start again, and
 # channel posts are not conversations.
@@ -105,6 +111,8 @@ def build_application(rt: Runtime, *, request: BaseRequest | None = None,
     data = app.bot_data
     data.runtime = rt
     data.sender_factory = partial(OutboxSender, rt.db, rt.clock, rt.config, app.bot,
+                                             web=WebChannel(rt.db, rt.clock,
+                                                            wake=data.web_pages.wake),
                                              post_card=rerouted_card_poster(rt),
                                              lease=rt.config.delivery.lease,
                                              metrics=rt.metrics,
@@ -206,3 +214,23 @@ async def _post_shutdown(app: App) -> None:
 
 ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY,
                    Update.MY_CHAT_MEMBER]
+
+
+def web_chat(app: App) -> WebChat:
+    """The web chat's door for this Application: kept messages go out through its outbox
+    sender, and a worker's photo is fetched from Telegram for the page."""
+    data = app.bot_data
+
+    async def send_kept(kept: Kept) -> None:
+        await data.outbox_sender().send_held(kept.row_id, kept.chat_id, kept.not_before)
+
+    async def download(file_id: str) -> bytes | None:
+        try:
+            found = await app.bot.get_file(file_id)
+            return bytes(await found.download_as_bytearray())
+        except TelegramError:
+            log.info("web chat: a file could not be fetched from Telegram")
+            return None
+
+    return WebChat(data.runtime, send_kept=send_kept, download=download,
+                   hub=data.web_pages)

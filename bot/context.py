@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 
+from bot.delivery.web import Hub
 from bot.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -26,6 +27,8 @@ class BotData:
     sender_factory: Callable[[], OutboxSender] | None = None
     sender: OutboxSender | None = None                    # the running outbox sender
     caches: dict[str, Any] = field(default_factory=dict)  # per process, empty at start
+    # Wakes the web chat's open pages when the outbox adds to a web resident's conversation.
+    web_pages: Hub = field(default_factory=Hub)
 
     def outbox_sender(self) -> OutboxSender:
         """The running sender (it keeps this process's count of Telegram's limits); the

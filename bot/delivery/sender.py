@@ -66,9 +66,11 @@ from bot.delivery.calls import api_kwargs, describe
 from bot.delivery.facts import Notices, PostCard, note_only_card, plain_notices
 from bot.delivery.limits import RateLimiter
 from bot.delivery.rows import DONE, HOLD, NO_TOPIC_RIGHT, Call, Rows
+from bot.delivery.web import WebChannel
 from bot.logs import log_context
 from bot.metrics import Metrics
 from storage.db import Database
+from storage.models import is_web_user
 from storage.uow import UnitOfWork, current_update
 
 log = logging.getLogger(__name__)
@@ -89,7 +91,8 @@ class OutboxSender:
                  post_card: PostCard | None = None,
                  sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
                  lease: timedelta = timedelta(minutes=1), concurrency: int = 8,
-                 metrics: Metrics | None = None, notices: Notices | None = None) -> None:
+                 metrics: Metrics | None = None, notices: Notices | None = None,
+                 web: WebChannel | None = None) -> None:
         """``post_card(uow, ticket, group, why)`` shows a ticket in a group after its old
         card became useless: its group is gone (re-routed) or became a supergroup (see
         ``bot.services.groups``); the default sends a note alone. ``notices`` tell people
@@ -104,6 +107,8 @@ class OutboxSender:
         self._lease = lease
         self._concurrency = concurrency
         self._metrics = metrics
+        # Web chats' rows become entries of their conversations (bot.delivery.web).
+        self._web = web or WebChannel(db, clock)
         self._limits = RateLimiter(config.delivery, monotonic)
         self._rows = Rows(db, clock, config, self._limits, post_card or note_only_card(clock),
                           lease, notices or plain_notices(clock), metrics)
@@ -244,6 +249,10 @@ class OutboxSender:
                         stopped.add(chat_id)
                         continue
                     started.add(chat_id)
+                    if is_web_user(chat_id):  # no Telegram limit to keep
+                        chosen.append(_Claimed(row.id, chat_id))
+                        row.not_before = lease
+                        continue
                     if not self._limits.reserve(chat_id):
                         stopped.add(chat_id)
                         if not self._limits.can_send_any():
@@ -254,7 +263,8 @@ class OutboxSender:
                 await uow.commit()
         except BaseException:
             for row in chosen:
-                self._limits.release(row.chat_id)
+                if not is_web_user(row.chat_id):
+                    self._limits.release(row.chat_id)
             raise
         return chosen, lease
 
@@ -275,7 +285,7 @@ class OutboxSender:
                 made += calls
                 if outcome != DONE:
                     rest = ids[index + 1:]
-                    for _ in rest:
+                    for _ in rest if not is_web_user(chat_id) else ():
                         self._limits.release(chat_id)
                     if outcome == HOLD and rest:
                         await self._rows.release(rest, lease)
@@ -323,6 +333,8 @@ class OutboxSender:
         """Prepare, call and record one row; returns its outcome and the calls made.
         ``reserved``: a slot of the rate limits was reserved for it when it was claimed."""
         calls = 0
+        if is_web_user(chat_id):
+            return await self._deliver_web(row_id, lease), 1
         try:
             for _ in range(MAX_MIGRATIONS + 1):
                 prepared = await self._rows.prepare(row_id, lease)
@@ -343,7 +355,8 @@ class OutboxSender:
                 calls += 1
                 try:
                     try:
-                        params = await uploads.materialize(call.params)  # draws charts
+                        # Draws charts, reads web photos.
+                        params = await uploads.materialize(call.params, self._web.file)
                         result = await self._bot.do_api_request(call.method,
                                                                 api_kwargs=api_kwargs(params))
                     finally:
@@ -374,3 +387,20 @@ class OutboxSender:
         finally:
             if reserved:
                 self._limits.release(chat_id)
+
+    async def _deliver_web(self, row_id: int, lease: datetime) -> str:
+        prepared = await self._rows.prepare(row_id, lease)
+        if isinstance(prepared, str):
+            return prepared
+        call: Call = prepared
+        try:
+            result = await self._web.call(call.id, call.chat_id, call.method, call.params)
+        except Exception as exc:
+            # The database, most likely: the row keeps its lease and comes back.
+            self._count_failure(exc)
+            log.error("outbox %s: to the web chat: %s", call.id, describe(exc))
+            return HOLD
+        if self._metrics is not None:
+            self._metrics.outbox_sent.inc()
+        await self._rows.sent(call, result)
+        return DONE
