@@ -30,7 +30,7 @@ from bot.services.text import user_html
 from bot.views import Answer, View
 from bot.views import relay as views
 from bot.views.relay import Outcome
-from storage.models import Draft, Ticket
+from storage.models import Draft, Ticket, is_web_user
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -136,13 +136,15 @@ def enqueue_relay(rt: Runtime, uow: UnitOfWork, ticket: Ticket, *, chat_id: int,
         body = relay.fit(relay.clean_text(content.text), TEXT_LIMIT - header_cost)
         add("sendMessage", {"text": _joined(header, body), "parse_mode": "HTML"})
         return
-    if source_message:
+    # Telegram cannot copy a message to or from a web chat: the file goes by its id (a web
+    # resident's photo by its token, read from the database when sent).
+    if source_message and not is_web_user(chat_id) and not is_web_user(source_chat):
         method, params = "copyMessage", {"from_chat_id": source_chat,
                                          "message_id": source_message}
     else:
         # Kept from an earlier message (a photo sent outside any conversation, passed on when
         # the person chose so): sent again by its file id, nothing was downloaded.
-        method, field = _BY_FILE_ID[content.kind]
+        method, field = _BY_FILE_ID.get(content.kind, ("sendDocument", "document"))
         params = {field: content.file_id}
     if content.kind in relay.CAPTIONED:
         body = relay.fit(relay.clean_text(content.text), CAPTION_LIMIT - header_cost)

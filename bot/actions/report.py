@@ -286,7 +286,11 @@ async def _place_button(answer: Answer, uow: UnitOfWork, t: Translator, report: 
                            views.place_options(t, await reporting.last_grid(uow, report)))
         return Outcome()
     if action == "list" and not arg:
-        answer.edit = await _places_menu(uow, t, None)
+        # From a community's poster (the web chat), the list opens at that community.
+        near = report.data.get("near_node_id")
+        node = await reporting.pickable(uow, near) if isinstance(near, int) else None
+        answer.edit = (await _places_menu(uow, t, node) if node is not None else None) or \
+            await _places_menu(uow, t, None)
         return Outcome()
     if action == "last" and not arg:
         grid = await reporting.last_grid(uow, report)

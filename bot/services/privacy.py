@@ -51,8 +51,10 @@ from storage.models import (
     Ticket,
     TicketEvent,
     TicketStatus,
+    is_web_user,
 )
 from storage.repositories.bookings import ACTIVE_BOOKING
+from storage.repositories.web import resident_of
 from storage.uow import UnitOfWork
 
 ERASED_EVENT = "erased"
@@ -304,6 +306,10 @@ async def erase_user(uow: UnitOfWork, clock: Clock, config: Config,
     await uow.privacy.delete_messages_in_chat(user_id)
     await uow.privacy.clear_outbox_of_chat(user_id, OUTBOX_NOTE)
     await uow.privacy.delete_user(user_id)
+    if is_web_user(user_id):
+        # The web chat's copy of the conversation and the photos sent from it; the browser's
+        # session stays, so the person's page goes on working (empty).
+        await uow.web.forget_conversation(resident_of(user_id))
     return result
 
 

@@ -29,7 +29,8 @@ from bot.services.calendar import WorkCalendar
 from bot.services.grids import GridDirectory
 from bot.services.text import utf16_len
 from bot.services.tickets import NewReport
-from storage.models import OPEN_STATUSES, Draft, OrgNode, Ticket
+from storage.models import OPEN_STATUSES, Draft, OrgNode, Ticket, is_web_user
+from storage.repositories.web import resident_of
 from storage.uow import UnitOfWork
 
 FLOW = "report"
@@ -665,6 +666,7 @@ async def begin(uow: UnitOfWork, clock: Clock, user_id: int, *, config: Config,
             if ticket.grid_id is not None:
                 data["last_grid_id"] = ticket.grid_id
                 break
+        await _poster_place(uow, user_id, data)
     if kind == ENTERPRISE_DISPUTE:
         choices = [e.id for e in await uow.enterprises.of_user(user_id)]
         if not choices:
@@ -680,6 +682,23 @@ async def begin(uow: UnitOfWork, clock: Clock, user_id: int, *, config: Config,
     report.step = report.order(config)[0]
     row = await uow.drafts.start(user_id, FLOW, report.step.value, data, clock.now())
     return row, Report(row.step, row.data, row.id)
+
+
+async def _poster_place(uow: UnitOfWork, user_id: int, data: dict[str, Any]) -> None:
+    """A web resident who opened the chat from a grid's poster reports about that grid
+    unless they change it (the summary can): the place step is not asked. From a community's
+    poster, the list of places opens at that community."""
+    if not is_web_user(user_id):
+        return
+    code = await uow.web.place_of(resident_of(user_id))
+    node = await uow.nodes.by_code(code) if code else None
+    if node is None:
+        return
+    if node.level == "grid":
+        data["grid_id"] = node.id
+        data["given_before"] = [*data.get("given_before", []), "place"]
+    else:
+        data["near_node_id"] = node.id
 
 
 def visit_days(config: Config, now: datetime) -> list[str]:

@@ -13,7 +13,14 @@ from bot.services.phones import mask_phone
 from bot.services.relay import Role, role_of
 from bot.services.text import user_html
 from bot.services.tickets import HELD_STATUSES
-from storage.models import OPEN_STATUSES, OrgNode, Ticket, TicketAttachment, TicketStatus
+from storage.models import (
+    OPEN_STATUSES,
+    OrgNode,
+    Ticket,
+    TicketAttachment,
+    TicketStatus,
+    is_web_user,
+)
 
 CARD_DESCRIPTION_LIMIT = 1200
 ACTION_PREFIX = "tk:"
@@ -112,13 +119,19 @@ def trimmed(text: str, limit: int) -> str:
 
 
 def reporter_line(t: Translator, ticket: Ticket) -> str:
+    # Reported from the web chat: no messenger account stands behind the person, and the
+    # phone number is only what they typed.
+    web = is_web_user(ticket.reporter_id)
+    via = "🌐 " + t("Web chat") + " · " if web else ""
     if ticket.anonymous:
-        return t("Anonymous report")
+        return via + t("Anonymous report")
     name = user_html(ticket.reporter_name or t("Resident"))
     # The whole number only when the resident asked to be called back (a consultation).
     phone = (user_html(ticket.reporter_phone or "") if wants_call_back(ticket)
              else mask_phone(ticket.reporter_phone))
-    return f"{name} · {phone}" if phone else name
+    if phone and web:
+        phone = t("{phone} (not verified)", phone=phone)
+    return via + (f"{name} · {phone}" if phone else name)
 
 
 # How a consultation is to be answered (ticket.details["way"]).

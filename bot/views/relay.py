@@ -12,7 +12,7 @@ from bot.services import relay
 from bot.services.text import user_html
 from bot.views import View
 from bot.views.cards import STATUS_LABELS, role_name
-from storage.models import OrgNode, Ticket
+from storage.models import OrgNode, Ticket, is_web_user
 
 
 class Outcome(enum.Enum):
@@ -35,6 +35,15 @@ def worker_header(t: Translator, ticket: Ticket, node: OrgNode | None, name: str
 
 
 def resident_header(t: Translator, ticket: Ticket, user_id: int, full_name: str) -> str:
+    """The header of a resident's message passed on to the group; marked when it was written
+    in the web chat (no messenger account behind it: see ``_resident_header``)."""
+    header = _resident_header(t, ticket, user_id, full_name)
+    if not is_web_user(user_id):
+        return header
+    return "🌐 " + t("Web chat") + " · " + header
+
+
+def _resident_header(t: Translator, ticket: Ticket, user_id: int, full_name: str) -> str:
     """"No. X · resident Zhang:" for the reporter — "anonymous resident" when they chose so —
     and "co-reporter" for anyone who joined the report: whether a co-reporter wanted to stay
     anonymous is not known, so their name never reaches the group. A request made for an
