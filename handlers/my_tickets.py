@@ -11,8 +11,6 @@ messages, replies included, to bot.actions.my_tickets.take while one of the draf
 
 from __future__ import annotations
 
-import re
-
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
@@ -25,7 +23,6 @@ from handlers.reply import show
 __all__ = ["my_callback", "mytickets_command", "register"]
 
 _PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
-_DATA = re.compile(r"my:(?:(list|cancel)|(page|t|add|wd):(\d{1,12}))")
 
 
 def register(app: Application) -> None:
@@ -39,12 +36,7 @@ async def mytickets_command(update: Update, context: Context) -> None:
 
 
 async def my_callback(update: Update, context: Context) -> None:
-    match = _DATA.fullmatch(update.callback_query.data or "")
-    button, number = None, 0
-    if match is not None:
-        word, action, raw = match.groups()
-        button, number = (word, 0) if word else (action, int(raw))
-    await show(update, context,
-               await actions.press(context.runtime, who(update), button, number))
+    await show(update, context, await actions.press_data(context.runtime, who(update),
+                                                         update.callback_query.data or ""))
 
 

@@ -7,13 +7,11 @@ Callback data: dd:y:<unix time>:<mac> (erase), dd:n (keep).
 from __future__ import annotations
 
 import logging
-import re
 
 from telegram import InputFile, Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
 from bot.actions import privacy as actions
-from bot.actions.privacy import Confirmation
 from bot.context import Context
 from bot.views.privacy import PREFIX
 from handlers.common import who
@@ -24,7 +22,6 @@ log = logging.getLogger(__name__)
 __all__ = ["deletemydata_command", "erase_callback", "mydata_command", "register"]
 
 _PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
-_DATA = re.compile(r"dd:(?:(n)|y:(\d{1,12}):([0-9a-f]{16}))")
 
 
 def register(app: Application) -> None:
@@ -46,8 +43,5 @@ async def deletemydata_command(update: Update, context: Context) -> None:
 
 
 async def erase_callback(update: Update, context: Context) -> None:
-    match = _DATA.fullmatch(update.callback_query.data or "")
-    keep, issued, mac = match.groups() if match is not None else (None, None, None)
-    pressed = Confirmation(int(issued), mac) if issued else None
-    await show(update, context, await actions.erase(context.runtime, who(update), pressed,
-                                                    keep=bool(keep)))
+    await show(update, context, await actions.erase_data(context.runtime, who(update),
+                                                         update.callback_query.data or ""))

@@ -7,8 +7,6 @@ sv:<id>:c (comment).
 
 from __future__ import annotations
 
-import re
-
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler
 
@@ -19,7 +17,6 @@ from handlers.common import who
 from handlers.reply import show
 
 COMMENT_FLOW = actions.COMMENT_FLOW
-_DATA = re.compile(r"sv:(\d{1,12}):(y|n|b|c|s[1-5])")
 
 __all__ = ["COMMENT_FLOW", "register", "survey_callback"]
 
@@ -29,9 +26,7 @@ def register(app: Application) -> None:
 
 
 async def survey_callback(update: Update, context: Context) -> None:
-    match = _DATA.fullmatch(update.callback_query.data or "")
-    survey_id, choice = (int(match[1]), match[2]) if match else (None, None)
-    await show(update, context,
-               await actions.press(context.runtime, who(update), survey_id, choice))
+    await show(update, context, await actions.press_data(context.runtime, who(update),
+                                                         update.callback_query.data or ""))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from datetime import timedelta
 
 from bot.actions import relay as relay_actions
@@ -46,6 +47,20 @@ async def listing(rt: Runtime, who: Who) -> Answer:
         view = await _page(rt, uow, t, who.user_id, 0)
         await uow.commit()  # remember the person, and that this update was handled
     return Answer(say=[view])
+
+
+_DATA = re.compile(r"my:(?:(list|cancel)|(page|t|add|wd):(\d{1,12}))")
+
+
+async def press_data(rt: Runtime, who: Who, data: str) -> Answer:
+    """A button of my tickets by its data: my:list, my:cancel, my:page:<n>, my:t:<id>,
+    my:add:<id>, my:wd:<id> (anything else is an unknown button)."""
+    match = _DATA.fullmatch(data or "")
+    button, number = None, 0
+    if match is not None:
+        word, action, raw = match.groups()
+        button, number = (word, 0) if word else (action, int(raw))
+    return await press(rt, who, button, number)
 
 
 async def press(rt: Runtime, who: Who, button: str | None, number: int = 0) -> Answer:

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -73,6 +74,18 @@ class Confirmation:
 
     issued: int
     mac: str
+
+
+_DATA = re.compile(r"dd:(?:(n)|y:(\d{1,12}):([0-9a-f]{16}))")
+
+
+async def erase_data(rt: Runtime, who: Who, data: str) -> Answer:
+    """A button of the erasure plan by its data: dd:y:<unix time>:<mac> (erase), dd:n
+    (keep)."""
+    match = _DATA.fullmatch(data or "")
+    keep, issued, mac = match.groups() if match is not None else (None, None, None)
+    pressed = Confirmation(int(issued), mac) if issued else None
+    return await erase(rt, who, pressed, keep=bool(keep))
 
 
 async def erase(rt: Runtime, who: Who, pressed: Confirmation | None, *,

@@ -13,6 +13,7 @@ so forged, foreign or stale buttons get a short answer and change nothing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from bot.actions.notifier import Notifier
@@ -29,6 +30,17 @@ from storage.uow import UnitOfWork
 
 COMMENT_FLOW = "survey_comment"
 CHOICES = ("y", "n", "b", "c", *(f"s{score}" for score in surveys.SCORES))
+
+
+_DATA = re.compile(r"sv:(\d{1,12}):(y|n|b|c|s[1-5])")
+
+
+async def press_data(rt: Runtime, who: Who, data: str) -> Answer:
+    """A button of the survey by its data: sv:<survey id>:y|n (solved), sv:<id>:s<1-5>
+    (score), sv:<id>:b (back), sv:<id>:c (comment)."""
+    match = _DATA.fullmatch(data or "")
+    survey_id, choice = (int(match[1]), match[2]) if match else (None, None)
+    return await press(rt, who, survey_id, choice)
 
 
 async def press(rt: Runtime, who: Who, survey_id: int | None, choice: str | None) -> Answer:
