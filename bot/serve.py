@@ -72,7 +72,7 @@ class ServeOptions:
 
 
 async def serve(config: Config, options: ServeOptions = ServeOptions()) -> int:
-    from bot.app import ALLOWED_UPDATES, build_application
+    from bot.app import ALLOWED_UPDATES, build_application, web_chat
 
     unusable = startup_problems(config)
     if unusable:
@@ -129,7 +129,8 @@ async def serve(config: Config, options: ServeOptions = ServeOptions()) -> int:
             # missing) while Telegram cannot be reached, instead of a process that looks dead.
             # Updates a webhook brings meanwhile wait in the inbox for the dispatcher.
             server = WebServer(db=db, clock=clock, health=app.bot_data.health,
-                               metrics=rt.metrics, webhook=hook)
+                               metrics=rt.metrics, webhook=hook,
+                               chat=web_chat(app).routes if config.web.enabled else None)
             host = options.listen or config.server.listen
             try:
                 port = await server.start(host, config.server.port if options.port is None

@@ -91,7 +91,9 @@ class Webhook:
 
 class WebServer:
     def __init__(self, *, db: Database, clock: Clock, health: Health, metrics: Metrics,
-                 webhook: Webhook | None = None) -> None:
+                 webhook: Webhook | None = None,
+                 chat: Callable[[web.Application], None] | None = None) -> None:
+        """``chat`` adds the web chat's routes (bot.webchat) to the server."""
         self._db = db
         self._clock = clock
         self._health = health
@@ -107,6 +109,8 @@ class WebServer:
         self.app.router.add_get("/metrics", self._metrics_page)
         if webhook is not None:
             self.app.router.add_post(webhook.path, self._update)
+        if chat is not None:
+            chat(self.app)
 
     async def start(self, host: str, port: int) -> int:
         """Listen; returns the port (useful with 0)."""

@@ -13,6 +13,8 @@ from __future__ import annotations
 from bot.runtime import Runtime
 from storage.uow import DuplicateUpdate, UnitOfWork, current_update
 
+__all__ = ["DuplicateUpdate", "defer", "settle"]
+
 
 async def settle(rt: Runtime) -> None:
     """Record the current update's id now if no commit has yet; raises DuplicateUpdate when
