@@ -12,9 +12,10 @@ from pathlib import Path
 
 from bot.clock import SystemClock
 from bot.config import Config, ConfigError, load_config, startup_problems
+from bot.i18n import LANGUAGES, Catalogs, Translator
 from bot.logs import configure_logging
 from bot.sandbox.apispec import BUNDLED_SPEC
-from bot.services import audit, export, grids
+from bot.services import audit, export, grids, poster
 from bot.services.orgtree import ImportFileError, parse_file
 from bot.startup import (
     StartupError,
@@ -193,6 +194,7 @@ def _parser() -> argparse.ArgumentParser:
     loc.add_argument("lat", type=float, help="latitude (WGS84)")
     loc.add_argument("lon", type=float, help="longitude (WGS84)")
     loc.set_defaults(handler=_async(_grids_locate))
+    _poster_parser(sub, common)
     _data_rights_parsers(sub, common)
     return parser
 
@@ -383,6 +385,109 @@ async def _grids_locate(config: Config, args: argparse.Namespace) -> int:
         print(" / ".join(f"{n.name} ({n.code})" for n in path))
         return 0
     return await _reading(config, body)
+
+
+def _poster_parser(sub, common: argparse.ArgumentParser) -> None:
+    posters = sub.add_parser(
+        "poster", parents=[common],
+        help="printable A4 posters with a QR code to the web chat, one PDF per place",
+        description="Writes CODE.pdf for each place: its name, a QR code that opens the web "
+                    "chat at that place ([web] public_url + /chat?at=CODE), that address in "
+                    "text, what to report there and the emergency numbers. Needs [web] "
+                    "public_url. Reads the org tree only; an unknown code writes nothing.")
+    posters.add_argument("codes", nargs="*", metavar="CODE",
+                         help="a place's code, as `gridgate grids list` prints it")
+    posters.add_argument("--all-grids", action="store_true",
+                         help="one poster for every grid of the org tree (with the CODEs, if "
+                              "any)")
+    posters.add_argument("--out", type=Path, default=Path(), metavar="DIR",
+                         help="the folder to write the PDFs in (default: the current one; "
+                              "made if missing)")
+    posters.add_argument("--lang", choices=LANGUAGES, metavar="LANG",
+                         help=f"the posters' language: {', '.join(LANGUAGES)} (default: "
+                              "[general] default_language); a place without a name in it "
+                              "keeps its Simplified Chinese name")
+    posters.set_defaults(handler=_async(_poster))
+
+
+async def _poster(config: Config, args: argparse.Namespace) -> int:
+    if not args.codes and not args.all_grids:
+        print("gridgate: poster: give the codes of the places, or --all-grids",
+              file=sys.stderr)
+        return EXIT_USAGE
+    public_url = config.web.public_url
+    if not public_url:
+        # A code pointing at this machine (or the address it happens to be reached at) would
+        # take residents nowhere once it is printed and stuck on a wall.
+        print("gridgate: posters point at the web chat's public address, and none is set: "
+              "set [web] public_url in gridgate.toml to the https address residents open "
+              "(for example public_url = \"https://gridgate.example.gov.cn\")",
+              file=sys.stderr)
+        return EXIT_USAGE
+    if args.out.exists() and not args.out.is_dir():
+        print(f"gridgate: --out {args.out}: not a folder", file=sys.stderr)
+        return EXIT_USAGE
+    language = args.lang or config.default_language
+    wanted: list[poster.Poster] = []
+
+    async def body(uow: UnitOfWork | None) -> int:
+        nodes = await uow.nodes.all() if uow else []
+        by_code = {node.code: node for node in nodes}
+        chosen = list(dict.fromkeys(args.codes))
+        unknown = [code for code in chosen if code not in by_code]
+        desks = [code for code in chosen if code in by_code and by_code[code].level == "desk"]
+        if unknown or desks:
+            for code in unknown:
+                print(f"gridgate: {code!r}: no place has this code (`gridgate grids list` "
+                      "prints them)", file=sys.stderr)
+            for code in desks:
+                print(f"gridgate: {code}: a desk, not a place: residents scan a poster where "
+                      "they live", file=sys.stderr)
+            print("gridgate: no poster written", file=sys.stderr)
+            return EXIT_USAGE
+        if args.all_grids:
+            grids_in_tree = [node.code for node in nodes if node.level == "grid"]
+            if not grids_in_tree:
+                print("gridgate: the org tree has no grids; import yours with `gridgate grids "
+                      "import FILE`", file=sys.stderr)
+                return 1
+            chosen += [code for code in grids_in_tree if code not in chosen]
+        wanted.extend(poster.Poster(code=code, name=by_code[code].display_name(language),
+                                    url=poster.chat_url(public_url, code))
+                      for code in chosen)
+        return 0
+
+    status = await _reading(config, body)
+    if status:
+        return status
+    # Drawn with the database closed: a district has hundreds of grids.
+    return _write_posters(wanted, Catalogs.load()[language], args.out)
+
+
+def _write_posters(posters: Sequence[poster.Poster], t: Translator, out: Path) -> int:
+    """Each poster to out/CODE.pdf, through a temporary file renamed into place, so that a
+    failure never leaves half a PDF behind, nor spoils the one printed last time."""
+    import tempfile
+
+    out.mkdir(parents=True, exist_ok=True)
+    umask = os.umask(0)
+    os.umask(umask)
+    for one in posters:
+        pdf = poster.render_pdf(one, t)
+        target = out / f"{one.code}.pdf"
+        with tempfile.NamedTemporaryFile(dir=out, prefix=f".{one.code}.", suffix=".tmp",
+                                         delete=False) as temporary:
+            try:
+                temporary.write(pdf)
+                temporary.close()
+                # As a file the command wrote itself would be (the temporary one is 0600).
+                os.chmod(temporary.name, 0o666 & ~umask)
+                os.replace(temporary.name, target)
+            except BaseException:
+                os.unlink(temporary.name)
+                raise
+        print(target)
+    return 0
 
 
 def _data_rights_parsers(sub, common: argparse.ArgumentParser) -> None:
