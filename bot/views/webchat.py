@@ -48,8 +48,8 @@ def languages() -> Sequence[dict[str, str]]:
 
 
 def location_sent(t: Translator, latitude: float, longitude: float) -> str:
-    return t("📍 A place on the map ({latitude:.5f}, {longitude:.5f})", latitude=latitude,
-             longitude=longitude)
+    return t("📍 A place on the map ({latitude}, {longitude})", latitude=format(latitude, ".5f"),
+             longitude=format(longitude, ".5f"))
 
 
 def recovery_code(t: Translator, code: str) -> str:
