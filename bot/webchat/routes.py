@@ -128,6 +128,11 @@ class WebChat:
             return self._refused(refusal, request)
         t = self.rt.translator(opened.language)
         found, cursor = await webchat.entries(self.rt, opened.session)
+        if not found:
+            # A new conversation begins with the welcome and the menu, as /start does.
+            await self._run(opened.session, "welcome", None, lambda: inputs.COMMANDS["start"](
+                self.rt, self._who(request, opened.session)), None)
+            found, cursor = await webchat.entries(self.rt, opened.session)
         response = _json_response({
             "csrf": opened.session.csrf, "language": opened.language,
             "languages": list(webchat.languages()), "strings": webchat.page_strings(t),
@@ -358,27 +363,33 @@ class WebChat:
         except Refusal as refusal:
             return self._refused(refusal, request)
         said, action, pressed = (*made, None) if len(made) == 2 else made
+        try:
+            await self._run(current, key, said, action, pressed)
+        except Exception:
+            log.exception("web chat: an action failed")
+            return self._refused(Refusal(500, "error", t("Sorry, something went wrong. "
+                                                          "Please try again.")), request)
+        response = await self._entries(current, _after(request))
+        await self._rotate_after(request, response, current)
+        return response
+
+    async def _run(self, current: webchat.Session, key: str, said: dict | None,
+                   action: Callable[[], Awaitable[Answer]], pressed: int | None) -> None:
+        """One thing the person did, acted on once and its answer stored, one at a time per
+        person (as Telegram's updates of one chat)."""
         lock = self._locks.get(current.resident_id)
         if lock is None:
             lock = self._locks[current.resident_id] = asyncio.Lock()
         async with lock:
-            try:
-                async with webchat.turn(self.rt, current, key, said):
-                    try:
-                        answer = await action()
-                        await settle(self.rt)  # a read-only answer is recorded too
-                        await self._show(current, answer, pressed)
-                    except DuplicateUpdate:
-                        pass  # done before (a retry): the conversation has the answer
-                await webchat.recovery_offer(self.rt, current)
-            except Exception:
-                log.exception("web chat: an action failed")
-                return self._refused(Refusal(500, "error", t("Sorry, something went wrong. "
-                                                              "Please try again.")), request)
+            async with webchat.turn(self.rt, current, key, said):
+                try:
+                    answer = await action()
+                    await settle(self.rt)  # a read-only answer is recorded too
+                    await self._show(current, answer, pressed)
+                except DuplicateUpdate:
+                    pass  # done before (a retry): the conversation has the answer
+            await webchat.recovery_offer(self.rt, current)
         self.hub.wake(current.resident_id)
-        response = await self._entries(current, _after(request))
-        await self._rotate_after(request, response, current)
-        return response
 
     async def _show(self, current: webchat.Session, answer: Answer, pressed: int | None) -> None:
         """The answer as entries, in order: the press's alert and edit, then each message
