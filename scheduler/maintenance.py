@@ -8,6 +8,8 @@ from bot.context import Context
 
 
 async def purge_job(context: Context) -> None:
-    """Hourly (bot.app): old processed update ids and old wrong invitation codes go."""
+    """Hourly (bot.app): old processed update ids, old wrong invitation codes and the web
+    chat's idle sessions go."""
     await maintenance.purge_processed_updates(context.runtime)
     await maintenance.forget_invite_guesses(context.runtime)
+    await maintenance.forget_idle_web_sessions(context.runtime)

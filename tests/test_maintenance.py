@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.actions import maintenance
-from bot.services import enterprises
+from bot.services import enterprises, webchat
 from tests.harness import BotEnv
 
 
@@ -30,3 +30,16 @@ async def test_housekeeping_forgets_only_what_is_old_enough(bot: BotEnv) -> None
         assert await uow.updates.is_processed(10**9 + 1)
         assert await uow.enterprises.guesses_since(4242, old_guess - timedelta(1)) == []
         assert len(await uow.enterprises.guesses_since(4243, old_guess)) == 1
+
+
+async def test_idle_web_sessions_are_forgotten_and_recent_ones_kept(bot: BotEnv) -> None:
+    rt = bot.runtime
+    idle = rt.config.web.session_idle
+    async with rt.uow() as uow:
+        old_token, _ = await webchat.open_session(uow, rt.clock.now() - idle - timedelta(hours=1))
+        new_token, _ = await webchat.open_session(uow, rt.clock.now() - idle + timedelta(hours=1))
+        await uow.commit()
+    assert await maintenance.forget_idle_web_sessions(rt) == 1
+    async with rt.uow() as uow:
+        assert await uow.web.session(webchat.token_hash(old_token)) is None
+        assert await uow.web.session(webchat.token_hash(new_token)) is not None

@@ -34,3 +34,13 @@ async def forget_invite_guesses(rt: Runtime) -> int:
                                                               - enterprises.JOIN_WINDOW)
         await uow.session.commit()  # a job's, not an update's: nothing to record
     return removed
+
+
+async def forget_idle_web_sessions(rt: Runtime) -> int:
+    """Browsers' sessions of the web chat unused for ``[web] session_idle``: their cookies
+    open nothing any more (the person's conversation stays, and their recovery code opens it)."""
+    async with rt.uow() as uow:
+        removed = await uow.web.forget_sessions_idle_since(rt.clock.now()
+                                                           - rt.config.web.session_idle)
+        await uow.session.commit()  # a job's, not an update's: nothing to record
+    return removed
