@@ -11,6 +11,7 @@ import json
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -81,6 +82,13 @@ class Page:
             if response.status == 200:
                 self._take(answer)
             return response.status, answer
+
+    async def refresh(self) -> None:
+        """What the page learns by polling (as it does while its socket is down)."""
+        async with self.http.get(f"{self.url}/chat/api/messages?after={self.cursor}",
+                                 headers=self._headers()) as response:
+            assert response.status == 200
+            self._take(await response.json())
 
     async def say(self, text: str, **extra: Any) -> dict[str, Any]:
         status, answer = await self.call("send", text=text, **extra)
@@ -351,3 +359,60 @@ async def test_the_map_draws_the_grids(chat: Chat_) -> None:
     west, south, east, north = shown["bbox"]
     assert west < east and south < north
     json.dumps(shown)
+
+
+async def test_claim_resolution_and_the_survey_reach_the_page(chat: Chat_) -> None:
+    bot = chat.env
+    page = await chat.page()
+    await page.open(at=GRID)
+    await report(page)
+    await bot.deliver()
+    card = next(c for c in reversed(bot.fake.calls_to("sendMessage"))
+                if c.params["chat_id"] == GRID_GROUP.id and "🌐" in c.params["text"])
+    async with bot.runtime.uow() as uow:
+        ticket_id = await uow.session.scalar(select(func.max(Ticket.id)))
+    await bot.send(bot.updates.callback(WORKER, f"tk:claim:{ticket_id}", card.result))
+    await bot.send(bot.updates.callback(WORKER, f"tk:resolve:{ticket_id}", card.result))
+    prompt = next(c for c in reversed(bot.fake.calls_to("sendMessage"))
+                  if c.params["chat_id"] == GRID_GROUP.id
+                  and c.params.get("reply_markup", {}).get("force_reply"))
+    await bot.send(bot.updates.group_text(GRID_GROUP, WORKER, "灯已更换", reply_to=prompt.result))
+    await bot.deliver()
+    # The survey is due some hours after the resolution.
+    for _ in range(48):
+        bot.clock.advance(timedelta(hours=1))
+        await bot.tick()
+        await bot.deliver()
+        await page.refresh()
+        if any("sv:" in b.get("data", "") for m in page.messages for r in m["buttons"]
+               for b in r):
+            break
+    texts = " ".join(page.texts())
+    assert "灯已更换" in texts
+    await page.press("sv:")  # solved: yes
+    await page.press("sv:")  # the first score offered
+    async with bot.runtime.uow() as uow:
+        [survey] = list(await uow.surveys.of_ticket(ticket_id))
+    assert survey.status == "answered" and survey.score is not None
+
+
+async def test_my_tickets_add_information_and_withdraw_on_the_page(chat: Chat_) -> None:
+    bot = chat.env
+    page = await chat.page()
+    await page.open(at=GRID)
+    await report(page)
+    await bot.deliver()
+    await page.say("/mytickets")
+    await page.press("my:t:")
+    await page.press("my:add:")
+    await page.say("灯在三楼和四楼之间")
+    await bot.deliver()
+    assert "灯在三楼和四楼之间" in bot.last_text(GRID_GROUP.id)
+    await page.say("/mytickets")
+    await page.press("my:t:")
+    await page.press("my:wd:")
+    await page.say("已经自己修好了")
+    await bot.deliver()
+    async with bot.runtime.uow() as uow:
+        ticket = await uow.tickets.get(await uow.session.scalar(select(func.max(Ticket.id))))
+    assert ticket.status == "withdrawn", ticket.status
