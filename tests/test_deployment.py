@@ -487,6 +487,28 @@ def _nginx_conf(folder: Path, site: str) -> Path:
     return conf
 
 
+async def _web_chat_through(http, public: str) -> None:
+    origin = {"Origin": public}
+    async with http.post(f"{public}/chat/api/session", json={}, headers=origin) as response:
+        assert response.status == 200, await response.text()
+        opened = await response.json()
+        assert response.cookies["gg_chat"]["secure"], "behind https the cookie is Secure"
+        assert "max-age" in response.headers["Strict-Transport-Security"]
+    assert opened["messages"], "the welcome"
+    headers = {**origin, "X-CSRF-Token": opened["csrf"]}
+    async with http.post(f"{public}/chat/api/send", json={"key": "deploykey01", "text": "/help"},
+                         headers={**headers, "Origin": "https://evil.example"}) as response:
+        assert response.status == 403
+    socket = await http.ws_connect(f"{public}/chat/ws", headers=origin)
+    await socket.send_json({"after": opened["cursor"]})
+    async with http.post(f"{public}/chat/api/send", json={"key": "deploykey02", "text": "/help"},
+                         headers=headers) as response:
+        assert response.status == 200, await response.text()
+    pushed = await asyncio.wait_for(socket.receive_json(), 20)
+    assert pushed["messages"] and pushed["cursor"] > opened["cursor"]
+    await socket.close()
+
+
 def test_nginx_accepts_the_example(tmp_path: Path) -> None:
     cert, key = _certificate(tmp_path)
     conf = _nginx_conf(tmp_path, _site(tmp_path, cert, key))
@@ -571,6 +593,9 @@ url = "{public}/telegram/webhook"
 listen = "127.0.0.1"
 port = {bot_port}
 
+[web]
+public_url = "{public}"
+
 [runtime]
 log_format = "json"
 """, "utf-8")
@@ -619,6 +644,10 @@ log_format = "json"
         async with outsider.get(f"{internal}/metrics") as response:
             assert response.status == 200 and "gridgate_" in await response.text()
         await _until_answers(f"{internal}/readyz", outsider)
+
+        # The residents' web chat goes through, over TLS: its session, its calls (from its
+        # own origin only) and its WebSocket.
+        await _web_chat_through(outsider, public)
 
         # Telegram → nginx → gridgate → the Bot API: the demo's groups are bound (their
         # /bind went through the webhook) and a resident's /start is answered.
