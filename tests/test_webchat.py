@@ -416,3 +416,26 @@ async def test_my_tickets_add_information_and_withdraw_on_the_page(chat: Chat_) 
     async with bot.runtime.uow() as uow:
         ticket = await uow.tickets.get(await uow.session.scalar(select(func.max(Ticket.id))))
     assert ticket.status == "withdrawn", ticket.status
+
+
+async def test_a_photo_from_the_web_reaches_the_group_as_an_upload(chat: Chat_) -> None:
+    bot = chat.env
+    page = await chat.page()
+    await page.open(at=GRID)
+    await page.press(report_views.NEW)
+    await page.press(report_views.CATEGORY + "infrastructure")
+    await page.say("井盖松动了，晚上很危险，请尽快处理")
+    status, answer = await _upload(page, _jpeg_with_gps(), "IMG_0002.JPG")
+    assert status == 200, answer
+    await page.press(report_views.PREFIX + "skip:media")  # done with photos
+    status, answer = await page.call("contact", phone="13800138000")
+    assert status == 200
+    await page.press(report_views.SUBMIT)
+    await bot.deliver()
+    photos = [c for c in bot.fake.calls_to("sendPhoto") + bot.fake.calls_to("sendMediaGroup")
+              if c.params["chat_id"] == GRID_GROUP.id]
+    assert photos, "the card's photo"
+    uploaded = photos[-1]
+    assert uploaded.files, "sent as a file, not a file id Telegram never saw"
+    assert all(b"SERIAL-12345" not in f.content and f.content.startswith(b"\xff\xd8")
+               for f in uploaded.files.values())
