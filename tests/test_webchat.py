@@ -439,3 +439,25 @@ async def test_a_photo_from_the_web_reaches_the_group_as_an_upload(chat: Chat_) 
     assert uploaded.files, "sent as a file, not a file id Telegram never saw"
     assert all(b"SERIAL-12345" not in f.content and f.content.startswith(b"\xff\xd8")
                for f in uploaded.files.values())
+
+
+async def test_a_workers_photo_reaches_the_page(chat: Chat_) -> None:
+    bot = chat.env
+    page = await chat.page()
+    await page.open(at=GRID)
+    await report(page)
+    await bot.deliver()
+    card = next(m for m in bot.fake.messages_in(GRID_GROUP.id) if "🌐" in m.get("text", ""))
+    photo = bot.updates.photo(WORKER, caption="已修好", chat=GRID_GROUP)
+    sizes = [size.to_dict() for size in photo.message.photo]
+    bot.fake.add_file(sizes[-1]["file_id"], b"\xff\xd8fixed-lamp-photo")
+    message = bot.updates._message(GRID_GROUP, WORKER, photo=sizes, caption="已修好",
+                                   reply_to=card)
+    await bot.send(bot.updates._update(message=message))
+    await bot.deliver()
+    await page.refresh()
+    shown = next(m for m in reversed(page.messages) if m["photos"])
+    assert "已修好" in shown["html"]
+    async with page.http.get(page.url + shown["photos"][0]) as response:
+        assert response.status == 200
+        assert await response.read() == b"\xff\xd8fixed-lamp-photo"
