@@ -297,6 +297,13 @@ async def test_a_laptop_screen_shows_every_pane_and_a_new_chat_offers_start(
         await expect(hint).to_be_hidden()
         # With the bundled specification the page counts violations: none.
         await expect(page.locator(".violations-toggle .count")).to_have_text("0")
+        # The second door, beside the chats: the bot's web chat at the grid, in a new tab.
+        web_chat = page.locator("a.web-chat-link")
+        await expect(web_chat).to_be_visible()
+        await expect(web_chat).to_contain_text(t("Web chat (residents without Telegram)"))
+        await expect(web_chat).to_have_attribute("target", "_blank")
+        await expect(web_chat).to_have_attribute(
+            "href", (await People(session, address).state())["web_chat_url"])
         await page.context.close()
         await stop(process)
     assert errors == []
@@ -317,6 +324,35 @@ async def test_without_a_specification_no_violation_count_is_shown(
             "title", catalogs["zh_Hans"]("No Bot API specification was given, so calls are not "
                                          "checked."))
         await page.screenshot(path=ARTEFACTS / "no-spec.png")
+        await page.context.close()
+    finally:
+        await sandbox.stop()
+    assert errors == []
+
+
+async def test_the_web_chat_link_waits_for_the_bot(browser: Browser, catalogs) -> None:
+    # The bot serves the web chat: until it runs, the link leads nowhere and says why.
+    t: Translator = catalogs["zh_Hans"]
+    sandbox = demo.demo_sandbox(demo.new_token(), spec=None, catalogs=catalogs)
+    address = await sandbox.start()
+    try:
+        page, errors = await open_page(browser, 1366, 768)
+        await page.goto(f"{address}/")
+        await expect(page.locator(".bot-status")).to_be_visible()
+        # A sandbox without a bot of its own offers no web chat (and leaves no trace of it).
+        assert await page.locator(".web-chat").count() == 0
+        await expect(page.locator("header.top")).not_to_contain_text("null")
+        url = f"http://127.0.0.1:9/chat?at={demo.GRID_CODE}"
+        sandbox.set_web_chat_url(url)
+        link = page.locator("a.web-chat-link")
+        await expect(link).to_have_attribute("aria-disabled", "true")
+        assert await link.get_attribute("href") is None
+        await expect(page.locator(".web-chat-hint")).to_have_text(
+            t("The web chat opens once the bot is running."))
+        sandbox.set_bot_status("running")
+        await expect(link).to_have_attribute("href", url)
+        await expect(page.locator(".web-chat-hint")).to_contain_text(demo.GRID_CODE)
+        await page.screenshot(path=ARTEFACTS / "web-chat-link.png")
         await page.context.close()
     finally:
         await sandbox.stop()

@@ -11,6 +11,7 @@ import signal
 import socket
 from datetime import datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -23,6 +24,20 @@ def children(pid: int) -> list[int]:
     return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
+async def web_resident_is_welcomed(session: aiohttp.ClientSession, url: str) -> None:
+    """A resident without Telegram opens the link the page gives (the bot's own web chat at the
+    demo's grid): the chat's first call answers with its token and the welcome."""
+    parts = urlsplit(url)
+    assert parts.path == "/chat" and parts.query == f"at={demo.GRID_CODE}", url
+    origin = f"{parts.scheme}://{parts.netloc}"
+    async with session.post(f"{origin}/chat/api/session", json={"at": demo.GRID_CODE},
+                            headers={"Origin": origin}) as answer:
+        assert answer.status == 200, await answer.text()
+        opened = await answer.json()
+    assert opened["csrf"] and opened["messages"], opened
+    assert opened["place"]["code"] == demo.GRID_CODE
+
+
 async def test_demo_serves_the_page_and_keeps_its_world_with_data(tmp_path: Path) -> None:
     data = tmp_path / "data"
     # A folder relative to where the demo is started, as people type it.
@@ -31,7 +46,8 @@ async def test_demo_serves_the_page_and_keeps_its_world_with_data(tmp_path: Path
             aiohttp.ClientSession() as session:
         assert "Bot API 10.0" in "".join(lines)
         people = People(session, address)
-        await running(people)
+        web_chat = (await running(people))["web_chat_url"]
+        assert f"  The web chat, for residents without Telegram: {web_chat}\n" in lines
         async with session.get(f"{address}/") as page:
             assert page.status == 200 and page.content_type == "text/html"
             assert "app.js" in await page.text()
@@ -43,7 +59,9 @@ async def test_demo_serves_the_page_and_keeps_its_world_with_data(tmp_path: Path
         # The page's restart button: the bot stops as for an operator, and comes back.
         await people.post("/sandbox/bot/restart")
         await asyncio.sleep(0.5)
-        await running(people)
+        # The bot started again serves its web chat where the page already links to.
+        assert (await running(people))["web_chat_url"] == web_chat
+        await web_resident_is_welcomed(session, web_chat)
         # A bot that dies is started again.
         bot_pid = children(process.pid)[0]
         os.kill(bot_pid, signal.SIGKILL)
@@ -82,6 +100,12 @@ async def test_run_without_a_token_starts_the_demo(tmp_path: Path) -> None:
             aiohttp.ClientSession() as session:
         people = People(session, address)
         state = await running(people)
+        # Beside the Telegram chats, the second door: the bot's web chat, on a port of its own
+        # that the announcement gives too, where a resident without Telegram is welcomed.
+        web_chat = state["web_chat_url"]
+        assert urlsplit(web_chat).port not in (None, urlsplit(address).port, 8081), web_chat
+        assert f"  The web chat, for residents without Telegram: {web_chat}\n" in lines
+        await web_resident_is_welcomed(session, web_chat)
         assert [p["chat_id"] for p in state["panes"]] == [p.chat_id for p in demo.PANES]
         # The demo checks every call against the specification gridgate ships.
         assert state["spec"] == "Bot API 10.0"

@@ -7,7 +7,10 @@ an administrator and binds the three groups the first time, as a real administra
 check-up slots with ``/slots add``, so that the enterprise contact has something to book.
 The bot is exactly `gridgate run`, in a child process, on its own SQLite database, with the
 demo's short timers laid over the usual configuration (bot/data/gridgate.demo.toml); a bot
-that stops unexpectedly is started again.
+that stops unexpectedly is started again. Its HTTP server listens on a port the demo chooses,
+so that the page and the announcement can link to the bot's web chat (the second door, for
+residents without Telegram) at the grid that has a group: a web resident and a Telegram
+resident reach the same grid workers.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import time
@@ -30,6 +34,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
 from bot.config import example_config_path
@@ -58,6 +63,10 @@ GRID_POINT = (31.228, 121.42)
 # The demo district's time zone (the example configuration's): the sample slots' days.
 DEMO_TIMEZONE = ZoneInfo("Asia/Shanghai")
 SAMPLE_SLOT_DAYS = 7
+# Written into the data folder at each start of the bot: where its web chat is served.
+WEB_OVERLAY = "web-chat.toml"
+# Addresses that mean "every interface": the browser's address for the chat is not known.
+_WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 
 CAST = (
     Person(RESIDENT, "王小明", phone="+8613800138000", role=N_("Resident")),
@@ -158,6 +167,8 @@ class DemoRunner:
         self._wake = asyncio.Event()
         self.exit_status = 0
         self.default_port_taken = False  # 8080 was busy, so another port was chosen
+        self.web_port: int | None = None  # the bot's HTTP server (its web chat)
+        self.web_host = ""  # the host of the web chat's address, as the sandbox's
 
     async def run(self) -> int:
         opts = self.options
@@ -195,6 +206,9 @@ class DemoRunner:
             print(f"gridgate: cannot listen on {self.options.host}:{port} ({exc.strerror}); "
                   "choose another address or port with --host or --port", file=sys.stderr)
             return 2
+        # Chosen before the announcement, which gives the web chat's address.
+        self.web_host = urlsplit(address).hostname or self.options.host
+        self._choose_web_port(sandbox)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, self.stopping.set)
@@ -229,6 +243,7 @@ class DemoRunner:
     def _announce(self, address: str, folder: Path, keep: bool, spec: BotApiSpec | None) -> None:
         lines = [
             f"gridgate demo: open {address}/ in a browser.",
+            f"  The web chat, for residents without Telegram: {self.sandbox.web_chat_url}",
             *([f"  Port {DEFAULT_PORT} is in use (another program, or a demo already running), "
                "so the demo took a free one; choose it with --port."]
               if self.default_port_taken else []),
@@ -246,9 +261,11 @@ class DemoRunner:
         log_path = folder / "bot.log"
         while not self.stopping.is_set():
             sandbox.set_bot_status("starting")
+            self._choose_web_port(sandbox)
+            self._write_web_overlay(folder)
             with log_path.open("ab") as log_file:
                 self.process = await asyncio.create_subprocess_exec(
-                    *self._bot_command(), env=self._bot_env(sandbox.token, address, folder),
+                    *self._bot_command(folder), env=self._bot_env(sandbox.token, address, folder),
                     cwd=folder, stdin=asyncio.subprocess.DEVNULL, stdout=log_file,
                     stderr=log_file if not self.options.verbose else None,
                     preexec_fn=_ends_with(os.getpid()))
@@ -288,16 +305,50 @@ class DemoRunner:
             for wait in waits:
                 wait.cancel()
 
-    def _bot_command(self) -> list[str]:
+    def _bot_command(self, folder: Path) -> list[str]:
         # The first file (or the usual one) is the base, the demo's timers go over it, and any
-        # further files over those. The bot runs in the data folder: paths must be absolute.
+        # further files over those; last, where the web chat is, which only the demo knows.
+        # The bot runs in the data folder: paths must be absolute.
         local = Path("gridgate.toml")
         base, *more = list(self.options.configs) or [
             local if local.is_file() else Path(str(example_config_path()))]
-        files = [str(path.resolve()) for path in [base, overlay_path(), *more]]
+        files = [str(path.resolve())
+                 for path in [base, overlay_path(), *more, folder / WEB_OVERLAY]]
         command = [sys.executable, "-m", "bot", "run",
-                   *(arg for path in files for arg in ("--config", path))]
+                   *(arg for path in files for arg in ("--config", path)),
+                   "--listen", self.options.host, "--port", str(self.web_port)]
         return command + (["-v"] if self.options.verbose else [])
+
+    def _choose_web_port(self, sandbox: Sandbox) -> None:
+        """The port of the bot's HTTP server: the one the page and the announcement already
+        link to while nobody else has taken it (a restarted bot keeps its address), else any
+        free one, which the page is told."""
+        host = self.options.host
+        if self.web_port is not None and _free_port(host, self.web_port) is not None:
+            return
+        port = _free_port(host, 0)
+        if port is None:
+            raise OSError(errno.EADDRNOTAVAIL, f"no free port on {host}")
+        self.web_port = port
+        sandbox.set_web_chat_url(
+            f"{self._web_origin()}/chat?at={quote(GRID_CODE, safe='')}")
+
+    def _web_origin(self) -> str:
+        host = self.web_host
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.web_port}"
+
+    def _write_web_overlay(self, folder: Path) -> None:
+        """The web chat on, with the address the browser opens as its origin (its Origin check
+        then accepts the page the demo links to). A demo on every interface gives no address:
+        the chat then takes requests from whatever name it is reached by."""
+        public = self.options.host not in _WILDCARD_HOSTS
+        lines = [
+            "# Written by `gridgate demo` each time it starts its bot, laid over the others:",
+            "# the web chat, served by the bot's HTTP server on the port the demo chose.",
+            "[server]", "enabled = true", "", "[web]", "enabled = true",
+            *([f"public_url = {json.dumps(self._web_origin())}"] if public else []), "",
+        ]
+        (folder / WEB_OVERLAY).write_text("\n".join(lines), encoding="utf-8")
 
     def _bot_env(self, token: str, address: str, folder: Path) -> dict[str, str]:
         env = dict(os.environ)
@@ -342,6 +393,19 @@ class DemoRunner:
             changed.clear()
             await asyncio.sleep(2)  # one write for a burst of changes
             await sandbox.save(path)
+
+
+def _free_port(host: str, port: int) -> int | None:
+    """``port`` (0: any) if nobody listens on it at ``host``, as the bot's server would bind it
+    (connections of an earlier bot still closing do not count); None when taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return None
+        return int(probe.getsockname()[1])
 
 
 def _ends_with(parent: int):

@@ -2,7 +2,8 @@
 
 ``GET /`` the page; ``GET /static/…`` its script and style;
 ``GET /sandbox/state`` everything to draw: texts in the page's language, people, panes, each
-chat's messages, reply keyboards and command menus, the map, violations, the bot's status;
+chat's messages, reply keyboards and command menus, the map, violations, the bot's status, the
+address of the bot's web chat (when the sandbox runs a bot that serves one);
 ``GET /sandbox/events`` (WebSocket) each change as it happens;
 ``POST /sandbox/chats/{chat_id}/messages`` a person writes (JSON: text, location or contact;
 multipart: photos or a document); ``…/press`` an inline button; ``…/edit`` an own message;
@@ -106,6 +107,8 @@ class _Page:
             "texts": {key: t(msgid) for key, msgid in PAGE_TEXTS.items()},
             "bot": world.bot_user,
             "bot_status": sb.bot_status,
+            # The bot's web chat, opened in a tab of its own (it refuses to be framed).
+            "web_chat_url": sb.web_chat_url,
             "people": [{"id": p.id, "name": p.name, "phone": p.phone,
                         "role": t(p.role) if p.role else None}
                        for p in sb.people.persons.values()],

@@ -53,6 +53,9 @@ class Sandbox:
     bot_status: str = "starting"  # starting, running, stopping, stopped, crashed
     # What "restart the bot" on the page does (the demo restarts its bot process).
     restart_bot: Callable[[], Awaitable[None]] | None = None
+    # The bot's own web chat, for residents without Telegram (the demo's bot serves it);
+    # None: this sandbox runs no bot of its own, so the page offers none.
+    web_chat_url: str | None = None
     _listeners: list[Callable[[JSON], None]] = field(default_factory=list, init=False)
     _runner: web.AppRunner | None = field(default=None, init=False)
     _pusher: asyncio.Task[None] | None = field(default=None, init=False)
@@ -107,6 +110,10 @@ class Sandbox:
     def set_bot_status(self, status: str) -> None:
         self.bot_status = status
         self.publish({"type": "bot", "status": status})
+
+    def set_web_chat_url(self, url: str | None) -> None:
+        self.web_chat_url = url
+        self.publish({"type": "web_chat", "url": url})
 
     def _on_world_event(self, event: JSON) -> None:
         kind = event["event"]

@@ -16,6 +16,11 @@ PAGE_TEXTS: dict[str, str] = {
     "bot_stopped": N_("The bot has stopped"),
     "bot_crashed": N_("The bot stopped unexpectedly; it is being started again"),
     "restart_bot": N_("Restart the bot"),
+    "web_chat": N_("Web chat (residents without Telegram)"),
+    "web_chat_hint": N_("Opens the bot's web chat in a new tab, at grid {place}: a report "
+                        "made there reaches the same grid workers' group as one from "
+                        "Telegram."),
+    "web_chat_waiting": N_("The web chat opens once the bot is running."),
     "speaking_as": N_("Speaking as"),
     "write": N_("Write a message…"),
     "send": N_("Send"),

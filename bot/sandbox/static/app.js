@@ -487,10 +487,11 @@
       onclick: () => toggleViolations(),
     }, icon("warning"), h("span", { class: "label", text: t("violations") }),
     h("span", { class: "count" }));
-    header.replaceChildren(
+    header.replaceChildren(...[
       h("div", { class: "brand" },
         h("h1", { text: t("title") }),
         h("p", { class: "intro", text: t("intro") })),
+      webChatEntry(),
       h("div", { class: "controls" },
         h("label", { class: "language" }, h("span", { text: t("language") }), select),
         h("div", { class: "bot-status", "data-status": S.bot_status },
@@ -503,12 +504,49 @@
       h("section", { class: "violations-panel", hidden: true },
         h("h2", { text: t("violations") }),
         h("p", { class: "note" }),
-        h("ol", { class: "violation-list" })));
+        h("ol", { class: "violation-list" })),
+    ].filter(Boolean));
     updateBotStatus();
     updateViolations();
   }
 
+  // The second door: the bot's own web chat, for residents without Telegram. It refuses to be
+  // framed, so it opens in a tab of its own; only a sandbox that runs the bot offers it.
+  function webChatEntry() {
+    const url = S.web_chat_url ? safeUrl(S.web_chat_url) : null;
+    if (!url) return null;
+    const place = new URL(url).searchParams.get("at") || "";
+    return h("div", { class: "web-chat" },
+      h("a", { class: "web-chat-link", target: "_blank", rel: "noopener", "data-url": url },
+        h("span", { class: "globe", "aria-hidden": "true", text: "🌐" }),
+        h("span", { text: t("web_chat") })),
+      h("p", { class: "web-chat-hint", "data-hint": t("web_chat_hint", { place }) }));
+  }
+
+  function redrawWebChat() {
+    const old = document.querySelector(".web-chat");
+    const fresh = webChatEntry();
+    if (old && fresh) old.replaceWith(fresh);
+    else if (old) old.remove();
+    else if (fresh) document.querySelector("header.top .brand").after(fresh);
+    updateWebChat();
+  }
+
+  function updateWebChat() {
+    const link = document.querySelector(".web-chat-link");
+    if (!link) return;
+    // Before the bot runs (or while it is started again) the address answers nothing yet.
+    const ready = S.bot_status === "running";
+    if (ready) link.setAttribute("href", link.dataset.url);
+    else link.removeAttribute("href");
+    link.setAttribute("aria-disabled", ready ? "false" : "true");
+    const hint = document.querySelector(".web-chat-hint");
+    hint.textContent = ready ? hint.dataset.hint : t("web_chat_waiting");
+    link.title = hint.textContent;
+  }
+
   function updateBotStatus() {
+    updateWebChat();
     const box = document.querySelector(".bot-status");
     if (!box) return;
     box.dataset.status = S.bot_status;
@@ -1463,6 +1501,11 @@
       case "bot":
         S.bot_status = event.status;
         updateBotStatus();
+        break;
+      case "web_chat":
+        // The demo gave its bot another port (the old one was taken): draw the link anew.
+        S.web_chat_url = event.url || null;
+        redrawWebChat();
         break;
       case "blocked": {
         const owner = panes.get(String(event.user_id));
