@@ -118,6 +118,34 @@ def test_no_translation_inside_f_strings() -> None:
     assert offenders == []
 
 
+def _literal_msgids(path: Path) -> list[tuple[int, str]]:
+    """The msgids written as literals in t(…), N_(…) and _(…) calls of a module."""
+    return [(node.lineno, node.args[0].value) for node in ast.walk(ast.parse(path.read_text(
+            "utf-8"))) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id in ("t", "N_", "_") and node.args
+            and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)]
+
+
+def test_every_msgid_in_the_code_is_in_the_catalog() -> None:
+    """What the extractor does not see (an N_ nested in a call of t(), say) is never
+    translated, and no completeness check of the catalogs notices: each literal msgid of the
+    code must be in the template."""
+    from babel.messages.pofile import read_po
+
+    with tools.template_path().open("rb") as f:
+        known = {message.id for message in read_po(f) if message.id}
+    missing = [f"{path.relative_to(ROOT)}:{line}: {msgid[:50]!r}"
+               for source in tools.SOURCES for path in sorted((ROOT / source).rglob("*.py"))
+               for line, msgid in _literal_msgids(path) if msgid not in known]
+    assert missing == []
+
+
+def test_the_msgid_check_sees_a_nested_one(tmp_path: Path) -> None:
+    module = tmp_path / "nested.py"
+    module.write_text('x = t(KINDS.get(kind, N_("Nested default")), n=1)\n', "utf-8")
+    assert [msgid for _, msgid in _literal_msgids(module)] == ["Nested default"]
+
+
 # A citation of a document or a tracker the repository does not contain explains nothing to
 # its reader: a comment says its reason itself. (A standard's section, "RFC 7946 §3.1", is
 # a public reference and stays.)

@@ -30,6 +30,10 @@ _RESOLVED = {
     "checkup": N_("Your legal check-up is done. The lawyer's report: {note}"),
     "enterprise_dispute": N_("Your enterprise matter was resolved: {note}"),
 }
+# Apart from the dictionaries' values (each an N_ of its own): an N_ inside a call of t() is
+# not seen by the extractor.
+_RESOLVED_REPORT = N_("Your report was resolved: {note}")
+_SOLVED_PROBLEM = N_("Is the problem solved?")
 _SOLVED_QUESTION = {
     "consultation": N_("Has your question been answered?"),
     "checkup": N_("Did the check-up help with what you wanted looked at?"),
@@ -52,10 +56,10 @@ def question(t: Translator, config: Config, ticket: Ticket, survey: TicketSurvey
     lines = [_heading(t, config, ticket)]
     if reminder:
         lines.append(t("A reminder: we would still like to hear from you."))
-    lines.append(t(_RESOLVED.get(ticket.kind, N_("Your report was resolved: {note}")),
+    lines.append(t(_RESOLVED.get(ticket.kind, _RESOLVED_REPORT),
                    note=user_html(trimmed(ticket.resolution or "", 600))))
     if survey.solved is None:
-        lines += ["", t(_SOLVED_QUESTION.get(ticket.kind, N_("Is the problem solved?")))]
+        lines += ["", t(_SOLVED_QUESTION.get(ticket.kind, _SOLVED_PROBLEM))]
         if ticket.kind in _SOLVED_QUESTION:
             yes, no = t("✅ Yes"), t("❌ No")
         else:
