@@ -62,7 +62,9 @@ def _resident_header(t: Translator, ticket: Ticket, user_id: int, full_name: str
         return t("<b>No. {number}</b> · co-reporter:", number=ticket.number)
     if ticket.anonymous:
         return t("<b>No. {number}</b> · anonymous resident:", number=ticket.number)
-    name = relay.clean_name(ticket.reporter_name or full_name) or t("Resident")
+    name = relay.clean_name(ticket.reporter_name or full_name)
+    if not name:  # no name given, and none in a messenger (the web chat)
+        return t("<b>No. {number}</b> · resident:", number=ticket.number)
     return t("<b>No. {number}</b> · resident {name}:", number=ticket.number,
              name=user_html(name))
 
