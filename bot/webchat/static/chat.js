@@ -31,6 +31,9 @@
   const shown = new Map(); // message id → {seq, message, el}, in the conversation's order
   let ask = { kind: "text", message: null }; // what the bot asks for, and the message asking
   let locationOpen = false; // the two ways to share a location are showing
+  // A message of the bot the person chose to answer (as Telegram's swipe to reply): what they
+  // write next goes to the staff of the ticket it is about.
+  let chosenReply = null;
   let stickToBottom = true; // the person is at the end of the conversation: new messages follow
   let socket = null, socketRetries = 0, reconnectTimer = null, pollTimer = null, live = true;
   let sessionPromise = null;
@@ -308,7 +311,11 @@
         h("span", { class: "doc-name", text: doc.name || "" })));
     }
     if (message.html) bubble.append(h("div", { class: "text" }, sanitize(message.html)));
+    const replyable = from === "bot" && Boolean(message.html) && !(message.buttons || []).length;
     bubble.append(h("span", { class: "meta" },
+      replyable && h("button", { type: "button", class: "reply-button", "data-testid": "reply",
+        "aria-label": t("reply"), title: t("reply"), text: "↩",
+        onclick: () => chooseReply(message) }),
       h("time", { datetime: message.at || "", text: message.at ? formatTime(message.at) : "" })));
     return h("div", { class: "message from-" + from, "data-testid": "bubble", "data-from": from,
       "data-id": message.id }, bubble, renderButtons(message));
@@ -388,12 +395,23 @@
     $(".location-button").setAttribute("aria-expanded", String(locationOpen));
     $(".text-row").hidden = ask.kind === "contact";
     $(".phone-row").hidden = ask.kind !== "contact";
-    const replying = ask.kind === "reply" && ask.message;
+    const replying = replyTarget();
     $(".reply-chip").hidden = !replying;
+    $(".reply-cancel").hidden = !chosenReply;
     if (replying) {
-      const text = ask.message.html ? sanitize(ask.message.html).textContent : "";
+      const text = replying.html ? sanitize(replying.html).textContent : "";
       $(".reply-snippet").textContent = text.length > 80 ? text.slice(0, 80) + "…" : text;
     }
+  }
+
+  function replyTarget() {
+    return chosenReply || (ask.kind === "reply" && ask.message) || null;
+  }
+
+  function chooseReply(message) {
+    chosenReply = message;
+    renderComposer();
+    $(".message-box").focus();
   }
 
   function growTextBox() {
@@ -409,7 +427,9 @@
     if (!text || button.disabled) return;
     box.value = "";
     growTextBox();
-    const replyTo = ask.kind === "reply" && ask.message ? ask.message.id : null;
+    const target = replyTarget(), replyTo = target ? target.id : null;
+    chosenReply = null;
+    renderComposer();
     run("/chat/api/send", { text, reply_to: replyTo }, {
       control: button, pending: { text }, persist: true,
       onError: (error) => {
@@ -732,6 +752,10 @@
     else if (action === "zoom-in") zoomMap(1.5);
     else if (action === "zoom-out") zoomMap(1 / 1.5);
     else if (action === "menu") toggleMenu();
+    else if (action === "cancel-reply") {
+      chosenReply = null;
+      renderComposer();
+    }
     else if (action === "recover") {
       toggleMenu(false);
       $(".dialog-error").hidden = true;
