@@ -461,3 +461,37 @@ async def test_a_workers_photo_reaches_the_page(chat: Chat_) -> None:
     async with page.http.get(page.url + shown["photos"][0]) as response:
         assert response.status == 200
         assert await response.read() == b"\xff\xd8fixed-lamp-photo"
+
+
+async def test_my_data_and_deleting_it_on_the_page(chat: Chat_) -> None:
+    bot = chat.env
+    page = await chat.page()
+    await page.open(at=GRID)
+    await report(page)
+    answer = await page.say("/mydata")
+    copy = next(m for m in answer["messages"] if m["document"])
+    async with page.http.get(page.url + copy["document"]["url"]) as response:
+        assert response.status == 200
+        assert "attachment" in response.headers["Content-Disposition"]
+        data = json.loads(await response.read())
+    assert "楼道里的灯坏了一个星期" in json.dumps(data, ensure_ascii=False)
+    # Another browser cannot fetch it by its number.
+    stranger = await chat.page()
+    await stranger.open()
+    async with stranger.http.get(stranger.url + copy["document"]["url"]) as response:
+        assert response.status in (404, 200)
+        if response.status == 200:  # the stranger's own entry of that number, not the copy
+            assert b"\xe6\xa5\xbc\xe9\x81\x93" not in await response.read()
+
+    await page.say("/deletemydata")
+    await page.press("dd:y:")
+    await bot.deliver()
+    async with bot.runtime.uow() as uow:
+        left = await uow.session.scalar(select(func.count()).select_from(WebEntry).where(
+            WebEntry.body.is_not(None)))
+        texts = [e.body.get("html", "") for e in (await uow.session.scalars(
+            select(WebEntry))).all()]
+    assert left >= 1 and not any("楼道里的灯" in text for text in texts)
+    # The page goes on working, on an empty conversation.
+    await page.refresh()
+    await page.say("/start")
