@@ -495,3 +495,14 @@ async def test_my_data_and_deleting_it_on_the_page(chat: Chat_) -> None:
     # The page goes on working, on an empty conversation.
     await page.refresh()
     await page.say("/start")
+
+
+async def test_the_language_follows_the_browser_and_can_be_switched(chat: Chat_) -> None:
+    page = await chat.page(language="en-GB,en;q=0.8")
+    opened = await page.open()
+    assert opened["language"] == "en" and opened["strings"]["send"] == "Send"
+    status, answer = await page.call("language", language="zh_Hant")
+    assert status == 200 and answer["language"] == "zh_Hant"
+    assert answer["strings"]["send"] == "傳送"
+    answer = await page.say("/help")
+    assert any("網格" in m["html"] for m in answer["messages"] if m["from"] == "bot")

@@ -108,7 +108,7 @@ class WebChat:
         """Opens (or resumes) the browser's session: the page's first call. It issues the CSRF
         token, so the Origin alone vouches for it (and the cookie is SameSite)."""
         try:
-            self._check_origin(request, None)
+            self._check_origin(request)
             payload = await _json(request)
             at = payload.get("at")
             at = at if isinstance(at, str) and re.fullmatch(r"[A-Za-z0-9_.\-]{1,48}", at) \
@@ -228,14 +228,11 @@ class WebChat:
                 raise Refusal(400, "bad_request", views.bad_request(t))
             who = self._who(request, current)
             return None, lambda: inputs.press(self.rt, who, "lang:" + code)
-        response = await self._act(request, act)
-        if response.status == 200:
-            current = await self._session(request, rotate=False)
+
+        async def words(current: webchat.Session) -> dict[str, Any]:
             t = await webchat.language_of(self.rt, current, None)
-            body = json.loads(response.body)
-            body.update(language=t.language, strings=webchat.page_strings(t))
-            response.body = json.dumps(body, ensure_ascii=False).encode()
-        return response
+            return {"language": t.language, "strings": webchat.page_strings(t)}
+        return await self._act(request, act, more=words)
 
     async def recover(self, request: web.Request) -> web.Response:
         try:
@@ -286,7 +283,7 @@ class WebChat:
 
     async def socket(self, request: web.Request) -> web.StreamResponse:
         try:
-            self._check_origin(request, None)
+            self._check_origin(request)
             current = await self._session(request, rotate=False)
         except Refusal as refusal:
             return self._refused(refusal, request)
@@ -318,8 +315,6 @@ class WebChat:
                         break
                     cursor = min(cursor, asked)
                     reader = asyncio.create_task(self._read_cursor(ws))
-        except (ConnectionResetError, asyncio.CancelledError):
-            raise
         except Exception:
             log.exception("web chat socket failed")
         finally:
@@ -345,10 +340,12 @@ class WebChat:
 
     # -- the common path of what the person does --------------------------------------------------
 
-    async def _act(self, request: web.Request, act, *, form: bool = False) -> web.Response:
+    async def _act(self, request: web.Request, act, *, form: bool = False,
+                   more: Callable[[webchat.Session], Awaitable[dict[str, Any]]] | None = None
+                   ) -> web.Response:
         """Check, read, act once, store, answer. ``act(session, payload, t)`` validates the
         payload and returns what the person said (None: a press) and the action to run,
-        and for a press the pressed message."""
+        and for a press the pressed message; ``more`` adds to the answer."""
         try:
             current = await self._session(request)
             self._check_csrf(request, current)
@@ -369,7 +366,8 @@ class WebChat:
             log.exception("web chat: an action failed")
             return self._refused(Refusal(500, "error", t("Sorry, something went wrong. "
                                                           "Please try again.")), request)
-        response = await self._entries(current, _after(request))
+        response = await self._entries(current, _after(request),
+                                       more=await more(current) if more else None)
         await self._rotate_after(request, response, current)
         return response
 
@@ -413,7 +411,7 @@ class WebChat:
 
     # -- checks ------------------------------------------------------------------------------
 
-    def _check_origin(self, request: web.Request, current: webchat.Session | None) -> None:
+    def _check_origin(self, request: web.Request) -> None:
         if not guard.same_origin(request, guard.expected_origin(self._config.public_url,
                                                                 request)):
             t = self.rt.translator(self._browser_language(request, None))
@@ -427,7 +425,7 @@ class WebChat:
 
     async def _session(self, request: web.Request, *, rotate: bool = True) -> webchat.Session:
         if request.method == "POST":
-            self._check_origin(request, None)
+            self._check_origin(request)
         current = await webchat.session(self.rt, request.cookies.get(guard.COOKIE))
         if current is None:
             t = self.rt.translator(self._browser_language(request, None))
@@ -470,10 +468,11 @@ class WebChat:
         return await webchat.language_of(self.rt, current, rules.browser_language(
             request.headers.get("Accept-Language")))
 
-    async def _entries(self, current: webchat.Session, after: int) -> web.Response:
+    async def _entries(self, current: webchat.Session, after: int, *,
+                       more: dict[str, Any] | None = None) -> web.Response:
         found, cursor = await webchat.entries(self.rt, current, after)
         return _json_response({"messages": [self._message(e) for e in found],
-                               "cursor": cursor})
+                               "cursor": cursor, **(more or {})})
 
     def _message(self, entry) -> dict[str, Any]:
         shown = entry.body
