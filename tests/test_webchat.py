@@ -23,7 +23,7 @@ from yarl import URL
 from bot.app import web_chat
 from bot.views import report as report_views
 from bot.web import WebServer
-from bot.webchat.guard import COOKIE, CSRF_HEADER
+from bot.web_guard import COOKIE, CSRF_HEADER
 from storage.models import Ticket, WebEntry, WebFile
 from tests.harness import ADMIN, BotEnv
 from tests.telegram_fake import Chat, User
