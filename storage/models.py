@@ -646,3 +646,47 @@ class WebFile(Base):
     content_type: Mapped[str] = mapped_column(String(32))
     content: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# -- the centres' console ---------------------------------------------------------------------
+
+CONSOLE_SIGNIN_STATES = ("waiting", "confirmed", "used", "refused")
+
+
+class ConsoleSignin(Base):
+    """A browser asking to sign in to the console: the nonce it shows (as a Telegram link) and
+    the browser's own secret, both kept as SHA-256. The person who presses Start in Telegram
+    confirms it (``user_id``); only the browser holding the secret then gets the session, once."""
+
+    __tablename__ = "console_signin"
+    __table_args__ = (
+        CheckConstraint(f"state IN ({_in(CONSOLE_SIGNIN_STATES)})", name="state"),
+    )
+
+    nonce_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    browser_hash: Mapped[str] = mapped_column(String(64), index=True)
+    state: Mapped[str] = mapped_column(String(12), default="waiting")
+    user_id: Mapped[int | None] = mapped_column(TelegramId)
+    name: Mapped[str | None] = mapped_column(String(128))
+    # The nodes whose groups the person is in (their subtrees are what they see).
+    roots: Mapped[list] = mapped_column(JSON, default=list)
+    admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ConsoleSession(Base):
+    """A signed-in console browser: its cookie's token as SHA-256, who it is, what they see."""
+
+    __tablename__ = "console_session"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(TelegramId, index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    roots: Mapped[list] = mapped_column(JSON, default=list)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # When the person's groups were last asked (membership is checked again after a while).
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -19,6 +19,7 @@ from storage.db import Database
 from storage.models import ProcessedUpdate
 from storage.repositories.admin_log import AdminLogRepository
 from storage.repositories.bookings import BookingRepository
+from storage.repositories.console_access import ConsoleAccessRepository
 from storage.repositories.drafts import DraftRepository
 from storage.repositories.enterprises import EnterpriseRepository
 from storage.repositories.groups import GroupRepository
@@ -98,6 +99,7 @@ class UnitOfWork:
     admin_log: AdminLogRepository
     inbox: InboxRepository
     web: WebRepository
+    console: ConsoleAccessRepository
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -121,6 +123,7 @@ class UnitOfWork:
         self.admin_log = AdminLogRepository(self.session)
         self.inbox = InboxRepository(self.session)
         self.web = WebRepository(self.session)
+        self.console = ConsoleAccessRepository(self.session)
         return self
 
     async def __aexit__(self, exc_type, exc, tb) -> None:

@@ -130,7 +130,7 @@ class Chat_:
 async def chat(bot: BotEnv) -> AsyncIterator[Chat_]:
     rt = bot.runtime
     server = WebServer(db=rt.db, clock=rt.clock, health=bot.app.bot_data.health,
-                       metrics=rt.metrics, chat=web_chat(bot.app).routes)
+                       metrics=rt.metrics, pages=[web_chat(bot.app).routes])
     port = await server.start("127.0.0.1", 0)
     await bot.send(bot.updates.command(GRID_GROUP, "/bind", GRID, user=ADMIN))
     await bot.deliver()
