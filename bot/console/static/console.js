@@ -337,8 +337,12 @@
       S.ticket = null;
       S.view = VIEWS.includes(view) ? view : "map";
       const node = S.nodes.has(id) ? id : (S.nodes.has(S.node) ? S.node : topNodes()[0]);
-      if (node !== S.node) S.grid = null;
-      if (node !== S.node) S.queue.offset = 0;
+      if (node !== S.node) { // another place: the categories and statuses found there, anew
+        Object.assign(S.queue, { offset: 0, category: "", status: "" });
+        S.categories.clear();
+        S.statuses.clear();
+        S.grid = null;
+      }
       S.node = node ?? null;
     }
     render();
@@ -696,8 +700,8 @@
     for (const button of $$("[data-queue-view]")) {
       button.setAttribute("aria-pressed", String(button.dataset.queueView === q.view));
     }
-    fillFilter($(".f-category"), S.categories, q.category);
-    fillFilter($(".f-status"), S.statuses, q.status);
+    fillFilter($(".f-category"), byName(S.categories), q.category);
+    fillFilter($(".f-status"), byName(S.statuses), q.status);
     $(".queue tbody").replaceChildren(...data.tickets.map(queueRow));
     $(".queue-empty").hidden = data.tickets.length > 0;
     const first = q.total ? q.offset + 1 : 0, last = Math.min(q.offset + PAGE, q.total);
@@ -706,20 +710,16 @@
     $("[data-testid=queue-next]").disabled = q.offset + PAGE >= q.total;
   }
 
-  function fillFilter(select, seen, value) {
-    const options = [...seen].sort((a, b) => a[1].localeCompare(b[1], tag()));
+  // A filter's options: "any", then [value, label] pairs.
+  function fillFilter(select, pairs, value) {
     select.replaceChildren(h("option", { value: "", text: t("filter_any") }),
-      ...options.map(([code, name]) => h("option", { value: code, text: name })));
+      ...[...pairs].map(([code, name]) => h("option", { value: code, text: name })));
     select.value = value;
   }
 
-  function renderAgeOptions() {
-    const select = $(".f-age");
-    select.replaceChildren(h("option", { value: "", text: t("filter_any") }),
-      ...AGES.map((hours) => h("option", { value: hours,
-        text: hours < 48 ? t("hours", { n: hours }) : t("days", { n: hours / 24 }) })));
-    select.value = S.queue.age;
-  }
+  const byName = (seen) => [...seen].sort((a, b) => a[1].localeCompare(b[1], tag()));
+  const renderAgeOptions = () => fillFilter($(".f-age"), AGES.map((hours) =>
+    [hours, hours < 48 ? t("hours", { n: hours }) : t("days", { n: hours / 24 })]), S.queue.age);
 
   function queueRow(ticket) {
     const flags = h("td", { class: "flags" },
