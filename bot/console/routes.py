@@ -98,9 +98,11 @@ class Console:
         link = f"https://t.me/{self.bot_username()}?start=console_{begun.nonce}"
         svg = io.BytesIO()
         segno.make(link, error="m").save(svg, kind="svg", scale=6, border=2, dark="#10263d")
+        t = self._browser_t(request)
         response = _json({"link": link, "start": f"/start console_{begun.nonce}",
                           "qr_svg": svg.getvalue().decode(), "expires_in": begun.expires_in,
-                          "hint": words.signin_prompt(self._browser_t(request))})
+                          "hint": words.signin_prompt(t), "language": t.language,
+                          "strings": console_views.page_strings(t)})
         guard.set_cookie(response, begun.secret, secure=self._https(request),
                          max_age=begun.expires_in, name=guard.CONSOLE_PENDING,
                          path="/console", samesite="Strict")

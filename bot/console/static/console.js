@@ -84,8 +84,8 @@
   function age(iso) {
     const hours = (Date.now() - new Date(iso)) / 3.6e6;
     if (isNaN(hours)) return "";
-    return hours < 48 ? t("hours", { n: Math.max(0, Math.floor(hours)) })
-      : t("days", { n: Math.floor(hours / 24) });
+    return hours < 48 ? t("hours", { count: Math.max(0, Math.floor(hours)) })
+      : t("days", { count: Math.floor(hours / 24) });
   }
 
   const isoDay = (date) => [date.getFullYear(), String(date.getMonth() + 1).padStart(2, "0"),
@@ -719,13 +719,13 @@
 
   const byName = (seen) => [...seen].sort((a, b) => a[1].localeCompare(b[1], tag()));
   const renderAgeOptions = () => fillFilter($(".f-age"), AGES.map((hours) =>
-    [hours, hours < 48 ? t("hours", { n: hours }) : t("days", { n: hours / 24 })]), S.queue.age);
+    [hours, hours < 48 ? t("hours", { count: hours }) : t("days", { count: hours / 24 })]), S.queue.age);
 
   function queueRow(ticket) {
     const flags = h("td", { class: "flags" },
       ticket.overdue && h("span", { class: "badge bad", text: t("flag_overdue") }),
       ticket.urgent && h("span", { class: "badge warn", text: t("flag_urgent") }),
-      ticket.reopen_count > 0 && h("span", { class: "badge", text: t("flag_reopened", { n: ticket.reopen_count }) }));
+      ticket.reopen_count > 0 && h("span", { class: "badge", text: t("flag_reopened", { count: ticket.reopen_count }) }));
     return h("tr", { "data-testid": "queue-row", "data-ticket-id": ticket.id,
       class: ticket.overdue ? "overdue" : null, onclick: (e) => {
         if (!e.target.closest("a")) openTicket(ticket.id);
