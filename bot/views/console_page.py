@@ -20,6 +20,7 @@ def page_strings(t: Translator) -> dict[str, str]:
         "signin_hint": t("Scan the code with your phone, or open the link in Telegram, and "
                          "press Start."),
         "signin_open": t("Open in Telegram"),
+        "signin_or_send": t("Or send this to the bot:"),
         "signin_waiting": t("Waiting for you to press Start in Telegram…"),
         "signin_expires": t("This code expires in {time}."),
         "signin_expired": t("This code has expired."),

@@ -171,6 +171,8 @@
     const href = /^https:\/\/t\.me\//.test(data.link || "") ? data.link : null;
     link.hidden = !href;
     if (href) link.href = href;
+    // The same, typed: for a Telegram where links do not open the app (and the demo's).
+    $("[data-testid=signin-command]").textContent = data.start || "";
     signin.expires = Date.now() + (data.expires_in || 300) * 1000;
     signinStatus(t("signin_waiting"));
     tickCountdown();
@@ -200,6 +202,7 @@
     stopSignin();
     $("[data-testid=signin-qr]").hidden = true;
     $("[data-testid=signin-link]").hidden = true;
+    $("[data-testid=signin-command]").textContent = "";
     $("[data-testid=signin-countdown]").textContent = "";
     signinStatus(message, true);
     $("[data-testid=signin-new]").hidden = false;
