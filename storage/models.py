@@ -259,6 +259,11 @@ class Ticket(Base):
     # For the programme's rates: when it was first claimed, whether the last
     # resolution met its deadline, how often residents sent it back, and why it closed.
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When it had to be claimed by: the claim escalation's moment when it was reported (the
+    # category's claim time at its node's level, counted outside quiet hours for a ticket
+    # that is not urgent). The response rate compares claimed_at with it; None on tickets
+    # reported before it was kept.
+    claim_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     on_time: Mapped[bool | None] = mapped_column(Boolean)
     # Passed up for being overdue: late, even if resolved in time at the next level.
     missed_deadline: Mapped[bool] = mapped_column(Boolean, default=False,

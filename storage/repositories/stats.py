@@ -54,6 +54,37 @@ class TreeNode:
 NodeSums = dict[int, dict[str, float]]
 
 
+# What is summed over the tickets created in a period (after their count, "new").
+CREATED_SUMS = ("cohort", "concluded", "response_due", "responded")
+
+
+def not_withdrawn() -> ColumnElement:
+    return and_(Ticket.status != _WITHDRAWN,
+                or_(Ticket.close_reason.is_(None), Ticket.close_reason != _WITHDRAWN))
+
+
+def created_sums(in_time: ColumnElement, now: datetime) -> list[ColumnElement]:
+    """The sums of CREATED_SUMS over tickets created in a period, as seen at ``now``;
+    ``in_time`` says a ticket's resolution came before the period's end (the console's trend
+    compares local days instead).
+
+    * cohort: not withdrawn by the resident; concluded: of those, resolved (or closed after
+      resolution) before the end;
+    * response_due: of the cohort, those that had a moment to be claimed by (tickets
+      reported before it was kept have none) and either were claimed or saw that moment
+      pass by ``now`` (one still waiting within its time is not counted yet);
+      responded: of those, first claimed by that moment.
+    """
+    kept = not_withdrawn()
+    concluded = and_(kept, Ticket.status.in_(_CONCLUDED),
+                     Ticket.resolved_at.is_not(None), in_time)
+    due = and_(kept, Ticket.claim_due_at.is_not(None),
+               or_(Ticket.claimed_at.is_not(None), Ticket.claim_due_at <= now))
+    responded = and_(due, Ticket.claimed_at <= Ticket.claim_due_at)
+    return [func.sum(case((kept, 1), else_=0)), func.sum(case((concluded, 1), else_=0)),
+            func.sum(case((due, 1), else_=0)), func.sum(case((responded, 1), else_=0))]
+
+
 class StatsRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
@@ -74,7 +105,7 @@ class StatsRepository:
         """Everything a report counts, per node, for the period [start, end) and, for what is
         open, at ``now``. ``node_ids`` limits the nodes (None: all of them)."""
         out: NodeSums = {}
-        for part in (self._created(start, end), self._resolved(start, end),
+        for part in (self._created(start, end, now), self._resolved(start, end),
                      self._claimed(start, end), self._open(now), self._surveys(start, end)):
             stmt, names, *where = part
             node = where[0] if where else Ticket.node_id  # the column that places a row
@@ -87,17 +118,12 @@ class StatsRepository:
         return out
 
     @staticmethod
-    def _created(start: datetime, end: datetime):
-        not_withdrawn = and_(Ticket.status != _WITHDRAWN,
-                             or_(Ticket.close_reason.is_(None), Ticket.close_reason != _WITHDRAWN))
-        concluded = and_(not_withdrawn, Ticket.status.in_(_CONCLUDED),
-                         Ticket.resolved_at.is_not(None), Ticket.resolved_at < end)
+    def _created(start: datetime, end: datetime, now: datetime):
         stmt = (select(Ticket.node_id, func.count(),
-                       func.sum(case((not_withdrawn, 1), else_=0)),
-                       func.sum(case((concluded, 1), else_=0)))
+                       *created_sums(Ticket.resolved_at < end, now))
                 .where(Ticket.created_at >= start, Ticket.created_at < end)
                 .group_by(Ticket.node_id))
-        return stmt, ("new", "cohort", "concluded")
+        return stmt, ("new", *CREATED_SUMS)
 
     def _resolved(self, start: datetime, end: datetime):
         # Every resolution made in the period, at the node that made it: one the resident

@@ -1,0 +1,38 @@
+"""the console: when each ticket had to be claimed by (for the response rate), and the indexes
+behind the centre's map, rates and queue
+
+Revision ID: 0012
+Revises: 0011
+Create Date: 2026-12-07 12:00:00.000000
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+import storage.types
+
+revision: str = "0012"
+down_revision: str | None = "0011"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# name -> columns, as in storage.models.Ticket.__table_args__
+_INDEXES: dict[str, list[str]] = {}
+
+
+def upgrade() -> None:
+    # Tickets reported before this revision have no such moment: the response rate leaves
+    # them out rather than guess one (the timers that knew it may be gone).
+    with op.batch_alter_table("ticket") as batch:
+        batch.add_column(sa.Column("claim_due_at", storage.types.UTCDateTime(), nullable=True))
+    for name, columns in _INDEXES.items():
+        op.create_index(name, "ticket", columns)
+
+
+def downgrade() -> None:
+    for name in reversed(_INDEXES):
+        op.drop_index(name, table_name="ticket")
+    with op.batch_alter_table("ticket") as batch:
+        batch.drop_column("claim_due_at")
