@@ -222,6 +222,12 @@ class Ticket(Base):
         Index("ix_ticket_status_deadline", "status", "deadline_at"),
         # The retention sweep looks for tickets over for longer than the retention.
         Index("ix_ticket_closed_at", "closed_at"),
+        # A street's or a community's numbers and the console: the tickets of a subtree's
+        # nodes (node_id IN …) created or first claimed in a period, without reading all of
+        # theirs; the created one covers what is summed of them.
+        Index("ix_ticket_node_created", "node_id", "created_at", "status", "close_reason",
+              "resolved_at", "claimed_at", "claim_due_at"),
+        Index("ix_ticket_node_claimed", "node_id", "claimed_at", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(AutoId, primary_key=True)
@@ -319,7 +325,10 @@ class TicketResolution(Base):
     the statistics count these, so a desk whose answer was sent back up keeps it."""
 
     __tablename__ = "ticket_resolution"
-    __table_args__ = (Index("ix_ticket_resolution_resolved_at", "resolved_at"),)
+    __table_args__ = (Index("ix_ticket_resolution_resolved_at", "resolved_at"),
+                      # the resolutions made under a subtree's nodes in a period
+                      Index("ix_ticket_resolution_node_resolved", "node_id", "resolved_at",
+                            "on_time"))
 
     id: Mapped[int] = mapped_column(AutoId, primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), index=True)

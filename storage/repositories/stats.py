@@ -147,8 +147,12 @@ class StatsRepository:
     @staticmethod
     def _open(now: datetime):
         overdue = and_(Ticket.deadline_at.is_not(None), Ticket.deadline_at < now)
-        stmt = (select(Ticket.node_id, func.count(), func.sum(case((overdue, 1), else_=0)))
-                .where(Ticket.status.in_(OPEN_STATUSES)).group_by(Ticket.node_id))
+        # Grouped by node_id + 0, not node_id: with statistics (ANALYZE) SQLite takes the
+        # statuses for evenly spread and would read every ticket in node order to group them
+        # (seconds at a million tickets) instead of the few open ones by the status index.
+        node = (Ticket.node_id + 0).label("node_id")
+        stmt = (select(node, func.count(), func.sum(case((overdue, 1), else_=0)))
+                .where(Ticket.status.in_(OPEN_STATUSES)).group_by(node))
         return stmt, ("open", "overdue")
 
     @staticmethod

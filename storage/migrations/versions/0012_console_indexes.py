@@ -18,8 +18,14 @@ down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# name -> columns, as in storage.models.Ticket.__table_args__
-_INDEXES: dict[str, list[str]] = {}
+# name -> (table, columns), as in storage.models
+_INDEXES: dict[str, tuple[str, list[str]]] = {
+    "ix_ticket_node_created": ("ticket", ["node_id", "created_at", "status", "close_reason",
+                                          "resolved_at", "claimed_at", "claim_due_at"]),
+    "ix_ticket_node_claimed": ("ticket", ["node_id", "claimed_at", "created_at"]),
+    "ix_ticket_resolution_node_resolved": ("ticket_resolution",
+                                           ["node_id", "resolved_at", "on_time"]),
+}
 
 
 def upgrade() -> None:
@@ -27,12 +33,12 @@ def upgrade() -> None:
     # them out rather than guess one (the timers that knew it may be gone).
     with op.batch_alter_table("ticket") as batch:
         batch.add_column(sa.Column("claim_due_at", storage.types.UTCDateTime(), nullable=True))
-    for name, columns in _INDEXES.items():
-        op.create_index(name, "ticket", columns)
+    for name, (table, columns) in _INDEXES.items():
+        op.create_index(name, table, columns)
 
 
 def downgrade() -> None:
-    for name in reversed(_INDEXES):
-        op.drop_index(name, table_name="ticket")
+    for name, (table, _) in reversed(_INDEXES.items()):
+        op.drop_index(name, table_name=table)
     with op.batch_alter_table("ticket") as batch:
         batch.drop_column("claim_due_at")
