@@ -200,8 +200,9 @@ async def rates(uow: UnitOfWork, node_id: int, period: Period, now: datetime,
     the node holds itself if it has children and any such tickets: the digests' breakdown
     (``stats.fold``) from the digests' query, with the response rate counted in it."""
     tree, ids = await _scope(uow, node_id)
-    report = stats.fold(tree, await stats.node_sums(uow, period, now, node_ids=ids), node_id,
-                        period, now)
+    # No averages on the console: the time to resolve is left out (resolve_seconds is 0).
+    sums = await stats.node_sums(uow, period, now, node_ids=ids, durations=False)
+    report = stats.fold(tree, sums, node_id, period, now)
     return [RateRow(report.node, True, report.total),
             *(RateRow(line.node, False, line.tally) for line in report.lines)]
 

@@ -317,9 +317,10 @@ async def load_tree(uow: UnitOfWork) -> Tree:
 
 
 async def node_sums(uow: UnitOfWork, period: Period, now: datetime, *,
-                    node_ids: Iterable[int] | None = None) -> NodeSums:
+                    node_ids: Iterable[int] | None = None, durations: bool = True) -> NodeSums:
     return await StatsRepository(uow.session).sums(
-        period.start, period.end, now, None if node_ids is None else list(node_ids))
+        period.start, period.end, now, None if node_ids is None else list(node_ids),
+        durations=durations)
 
 
 async def subtree_report(uow: UnitOfWork, node_id: int, period: Period,

@@ -101,11 +101,14 @@ class StatsRepository:
         return func.round((func.julianday(later) - func.julianday(earlier)) * 86400.0, 3)
 
     async def sums(self, start: datetime, end: datetime, now: datetime,
-                   node_ids: Collection[int] | None = None) -> NodeSums:
+                   node_ids: Collection[int] | None = None, *,
+                   durations: bool = True) -> NodeSums:
         """Everything a report counts, per node, for the period [start, end) and, for what is
-        open, at ``now``. ``node_ids`` limits the nodes (None: all of them)."""
+        open, at ``now``. ``node_ids`` limits the nodes (None: all of them). Without
+        ``durations`` the time to resolve is not summed (it needs each resolved ticket's
+        creation: a join the console, which shows no averages, spares itself)."""
         out: NodeSums = {}
-        for part in (self._created(start, end, now), self._resolved(start, end),
+        for part in (self._created(start, end, now), self._resolved(start, end, durations),
                      self._claimed(start, end), self._open(now), self._surveys(start, end)):
             stmt, names, *where = part
             node = where[0] if where else Ticket.node_id  # the column that places a row
@@ -125,17 +128,23 @@ class StatsRepository:
                 .group_by(Ticket.node_id))
         return stmt, ("new", *CREATED_SUMS)
 
-    def _resolved(self, start: datetime, end: datetime):
+    def _resolved(self, start: datetime, end: datetime, durations: bool = True):
         # Every resolution made in the period, at the node that made it: one the resident
         # sent back up still counts where it was made (and the next one where that was).
         done = TicketResolution
-        stmt = (select(done.node_id, func.count(), func.count(done.on_time),
-                       func.sum(case((done.on_time.is_(True), 1), else_=0)),
-                       func.sum(self._seconds(done.resolved_at, Ticket.created_at)))
-                .join(Ticket, Ticket.id == done.ticket_id)
-                .where(done.resolved_at >= start, done.resolved_at < end)
+        counts = (func.count(), func.count(done.on_time),
+                  func.sum(case((done.on_time.is_(True), 1), else_=0)))
+        names = ("resolved", "timed", "on_time")
+        if durations:
+            stmt = (select(done.node_id, *counts,
+                           func.sum(self._seconds(done.resolved_at, Ticket.created_at)))
+                    .join(Ticket, Ticket.id == done.ticket_id))
+            names = (*names, "resolve_seconds")
+        else:
+            stmt = select(done.node_id, *counts)
+        stmt = (stmt.where(done.resolved_at >= start, done.resolved_at < end)
                 .group_by(done.node_id))
-        return stmt, ("resolved", "timed", "on_time", "resolve_seconds"), done.node_id
+        return stmt, names, done.node_id
 
     def _claimed(self, start: datetime, end: datetime):
         stmt = (select(Ticket.node_id, func.count(),
