@@ -222,6 +222,12 @@ class Ticket(Base):
         Index("ix_ticket_status_deadline", "status", "deadline_at"),
         # The retention sweep looks for tickets over for longer than the retention.
         Index("ix_ticket_closed_at", "closed_at"),
+        # A street's or a community's numbers and the console: the tickets of a subtree's
+        # nodes (node_id IN …) created or first claimed in a period, without reading all of
+        # theirs; the created one covers what is summed of them.
+        Index("ix_ticket_node_created", "node_id", "created_at", "status", "close_reason",
+              "resolved_at", "claimed_at", "claim_due_at"),
+        Index("ix_ticket_node_claimed", "node_id", "claimed_at", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(AutoId, primary_key=True)
@@ -259,6 +265,11 @@ class Ticket(Base):
     # For the programme's rates: when it was first claimed, whether the last
     # resolution met its deadline, how often residents sent it back, and why it closed.
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When it had to be claimed by: the claim escalation's moment when it was reported (the
+    # category's claim time at its node's level, counted outside quiet hours for a ticket
+    # that is not urgent). The response rate compares claimed_at with it; None on tickets
+    # reported before it was kept.
+    claim_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     on_time: Mapped[bool | None] = mapped_column(Boolean)
     # Passed up for being overdue: late, even if resolved in time at the next level.
     missed_deadline: Mapped[bool] = mapped_column(Boolean, default=False,
@@ -314,7 +325,10 @@ class TicketResolution(Base):
     the statistics count these, so a desk whose answer was sent back up keeps it."""
 
     __tablename__ = "ticket_resolution"
-    __table_args__ = (Index("ix_ticket_resolution_resolved_at", "resolved_at"),)
+    __table_args__ = (Index("ix_ticket_resolution_resolved_at", "resolved_at"),
+                      # the resolutions made under a subtree's nodes in a period
+                      Index("ix_ticket_resolution_node_resolved", "node_id", "resolved_at",
+                            "on_time"))
 
     id: Mapped[int] = mapped_column(AutoId, primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), index=True)
