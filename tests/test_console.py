@@ -266,3 +266,32 @@ async def test_an_idle_console_signs_out(console: Console) -> None:
     console.env.clock.advance(console.env.runtime.config.console.idle_timeout
                               + timedelta(minutes=1))
     assert (await staff.get("/console/api/me"))[0] == 401
+
+
+async def test_the_views_show_the_persons_subtree(console: Console) -> None:
+    mine = await _ticket(console.env, "SFQ-DH-01-G1", "垃圾桶满了三天没人清运")
+    await _ticket(console.env, "SFQ-DH-02-G1", "二社区楼道堆物")
+    staff = await console.signed_in(STAFF)
+    console.env.clock.advance(timedelta(minutes=1))  # "so far" ends now: after the reports
+    [root] = staff.me["roots"]
+    status, shown = await staff.get("/console/api/map")
+    assert status == 200 and shown["node"] == root
+    codes = {grid["code"] for grid in shown["grids"]}
+    assert codes == {"SFQ-DH-01-G1", "SFQ-DH-01-G2", "SFQ-DH-01-G3"}
+    assert sum(grid["open"] for grid in shown["grids"]) == 1
+    status, rates = await staff.get("/console/api/rates?period=month")
+    assert status == 200 and rates["rows"][0]["total"] and rates["rows"][0]["new"] == 1
+    assert set(rates["explain"]) == {"response", "resolution", "on_time", "satisfaction"}
+    assert rates["period"]["label"]
+    status, trend = await staff.get("/console/api/trend?rate=response&days=7")
+    assert status == 200 and len(trend["points"]) == 7
+    status, queue = await staff.get("/console/api/queue?view=unclaimed")
+    assert status == 200 and [t["id"] for t in queue["tickets"]] == [mine]
+    assert queue["tickets"][0]["category_name"] and queue["tickets"][0]["status_name"]
+    status, queue = await staff.get("/console/api/queue?view=all&q=" +
+                                    queue["tickets"][0]["number"])
+    assert queue["total"] == 1
+    assert (await staff.get("/console/api/rates?period=eternity"))[0] == 400
+    status, csv = await staff.get(f"/console/api/export?node={root}")
+    assert status == 200 and "垃圾桶" not in csv.decode("utf-8-sig")  # texts: admins only
+    assert csv.decode("utf-8-sig").count("\n") == 2  # the header and the one ticket

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from bot.actions.notifier import Notifier
@@ -17,11 +18,13 @@ from bot.actions.people import Who, translator
 from bot.actions.worker import move_ticket
 from bot.i18n import Translator
 from bot.runtime import Runtime
+from bot.services import console as data
 from bot.services import console_access as access
 from bot.services import export, stats, users
 from bot.services.phones import mask_phone
 from bot.services.webchat import plain_text
 from bot.views import Answer, View
+from bot.views import console as console_views
 from bot.views import console_access as words
 from bot.views.cards import STATUS_LABELS, category_name
 from bot.views.history import event_lines, places_named
@@ -203,6 +206,70 @@ async def tree(rt: Runtime, person: Staff, language: str) -> list[dict[str, Any]
     seen = access.visible(nodes, person.roots)
     return [{"id": n.id, "code": n.code, "name": _name(n, language), "level": n.level,
              "parent_id": n.parent_id} for n in nodes.nodes.values() if n.id in seen]
+
+
+async def grid_map(rt: Runtime, person: Staff, node_id: int, t: Translator) -> dict[str, Any]:
+    async with rt.uow() as uow:
+        shown = await data.grid_map(uow, node_id, rt.clock.now(), rt.config)
+    for grid in shown["grids"]:
+        grid["name"] = grid.get("names", {}).get(t.language) or grid["name"]
+    return shown
+
+
+def _ratio(ratio: data.Ratio) -> dict[str, Any]:
+    return {"num": ratio.num, "den": ratio.den, "rate": ratio.rate}
+
+
+async def rates(rt: Runtime, person: Staff, node_id: int, t: Translator, period: str,
+                first: str, last: str) -> dict[str, Any]:
+    """The node's rates for a period (today, week, month or the local days first…last):
+    the digests' numbers, row by row (raises ValueError for a period that is none)."""
+    now = rt.clock.now()
+    span = data.period_of(period, now, rt.config,
+                          date.fromisoformat(first) if first else None,
+                          date.fromisoformat(last) if last else None)
+    async with rt.uow() as uow:
+        rows = await data.rates(uow, node_id, span, now, rt.config)
+    return {
+        "period": {"start": span.start.isoformat(), "end": span.end.isoformat(),
+                   "label": console_views.period_label(t, span, now)},
+        "rows": [{"node": ({"id": row.node.id, "name": _name(row.node, t.language),
+                            "level": row.node.level} if row.node is not None else None),
+                  "total": row.total, "new": row.new, "open": row.open,
+                  "overdue": row.overdue,
+                  **{rate: _ratio(row.ratio(rate)) for rate in data.RATES}}
+                 for row in rows],
+        "explain": console_views.explain(t, rt.config)}
+
+
+async def trend(rt: Runtime, person: Staff, node_id: int, rate: str,
+                days: int) -> dict[str, Any]:
+    async with rt.uow() as uow:
+        points = await data.trend(uow, node_id, rate, days, rt.clock.now(), rt.config)
+    return {"points": [{"day": day.isoformat(), "num": num, "den": den,
+                        "rate": num / den if den else None} for day, num, den in points]}
+
+
+async def queue(rt: Runtime, person: Staff, node_id: int, t: Translator, view: str, *,
+                category: str | None, status: str | None, min_age_hours: int | None,
+                number: str | None, offset: int, limit: int) -> dict[str, Any]:
+    async with rt.uow() as uow:
+        items, total = await data.queue(
+            uow, node_id, view, category=category, status=status,
+            min_age_hours=min_age_hours, number=number, now=rt.clock.now(),
+            config=rt.config, offset=offset, limit=limit)
+    return {"total": total, "tickets": [{
+        "id": item.ticket.id, "number": item.ticket.number, "kind": item.ticket.kind,
+        "category": item.ticket.category,
+        "category_name": category_name(rt.config, item.ticket.category, t.language),
+        "status": item.ticket.status, "status_name": t(STATUS_LABELS[item.ticket.status]),
+        "node": ({"id": item.node.id, "name": _name(item.node, t.language)}
+                 if item.node is not None else None),
+        "created_at": item.ticket.created_at.isoformat(),
+        "deadline_at": item.ticket.deadline_at.isoformat() if item.ticket.deadline_at
+        else None,
+        "overdue": item.overdue, "reopen_count": item.ticket.reopen_count,
+        "urgent": item.ticket.urgent} for item in items]}
 
 
 async def may_see(rt: Runtime, person: Staff, node_id: int) -> bool:
