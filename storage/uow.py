@@ -97,8 +97,8 @@ class UnitOfWork:
         self._db = db
 
     async def __aenter__(self) -> UnitOfWork:
-        if self._db.write_turns is not None:
-            await self._db.write_turns.acquire()  # SQLite: in turn (storage.db.WriteTurns)
+        if self._db.turns is not None:
+            await self._db.turns.acquire()  # in turn (storage.db.Turns)
         self.session = self._db.sessions()
         self.nodes = NodeRepository(self.session)
         self.groups = GroupRepository(self.session)
@@ -123,8 +123,8 @@ class UnitOfWork:
         try:
             await self.session.close()
         finally:
-            if self._db.write_turns is not None:
-                self._db.write_turns.release()
+            if self._db.turns is not None:
+                self._db.turns.release()
 
     async def commit(self) -> None:
         scope = current_update.get()
