@@ -72,6 +72,10 @@ class DraftRepository:
         return await self._s.scalar(select(Draft).where(Draft.user_id == user_id,
                                                         Draft.flow == flow))
 
+    async def exists(self, user_id: int, flow: str) -> bool:
+        return await self._s.scalar(select(Draft.id).where(Draft.user_id == user_id,
+                                                           Draft.flow == flow)) is not None
+
     async def by_id(self, draft_id: int, *, lock: bool = False) -> Draft | None:
         """With `lock`, the row is held until the transaction ends (on PostgreSQL), so two
         checks of one draft never both act on it."""
@@ -90,9 +94,11 @@ class DraftRepository:
     async def start(self, user_id: int, flow: str, step: str, data: dict,
                     now: datetime) -> Draft:
         """A fresh draft of `flow`; for a private flow, the person's only private one."""
-        await self.discard(user_id, flow)
         if is_private(flow):
-            await self.discard_other_private(user_id, flow)
+            # This flow's old draft and the person's other private ones, in one statement.
+            await self._delete(Draft.user_id == user_id, Draft.flow.not_in(GROUP_FLOWS))
+        else:
+            await self.discard(user_id, flow)
         draft = Draft(user_id=user_id, flow=flow, step=step, data=data, created_at=now,
                       updated_at=now)
         self._s.add(draft)
