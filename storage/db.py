@@ -421,6 +421,10 @@ def create_database(
         if pool_size is not None:
             kwargs["pool_size"] = pool_size
             kwargs["max_overflow"] = POOL_OVERFLOW
+        # The connection used last is taken first: asyncpg prepares each statement once per
+        # connection, and handed out in turn every connection of the pool prepared every
+        # statement again; taken from the top, a few warm connections serve the load.
+        kwargs["pool_use_lifo"] = True
         if connect_args:
             kwargs["connect_args"] = connect_args
     engine = create_async_engine(url, **kwargs)

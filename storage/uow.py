@@ -11,6 +11,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -69,6 +70,8 @@ class UpdateScope:
     # processor).
     duplicate: bool = False
 
+
+_RECORD_UPDATE = insert(ProcessedUpdate.__table__)
 
 current_update: ContextVar[UpdateScope | None] = ContextVar("current_update", default=None)
 # Set by the inbox dispatcher around the handling of a leased update (bot.inbox).
@@ -129,10 +132,12 @@ class UnitOfWork:
     async def commit(self) -> None:
         scope = current_update.get()
         if scope is not None and not scope.recorded:
-            self.session.add(ProcessedUpdate(update_id=scope.update_id,
-                                             processed_at=scope.received_at))
+            # A Core insert, not an ORM object flushed: it is made on every update, and the
+            # ORM's bookkeeping for an object nobody reads again cost more than the insert.
+            # The primary key refuses an update handled before.
             try:
-                await self.session.flush()
+                await self.session.execute(_RECORD_UPDATE, {
+                    "update_id": scope.update_id, "processed_at": scope.received_at})
             except IntegrityError as exc:
                 await self.session.rollback()
                 scope.duplicate = True
