@@ -8,12 +8,17 @@ aiohttp (already installed for the web server) takes a free connection without l
 others, about 0.1 ms a call on this machine (bench/README.md). What the bot sends and how
 failures read is unchanged: the same form-encoded or multipart body, PTB's timeouts with the
 same defaults, TimedOut for a timeout and NetworkError for the rest, the certificates and
-proxy settings httpx would use (its ``create_ssl_context``, HTTPS_PROXY in the environment).
+proxy settings httpx would use (its ``create_ssl_context``; HTTPS_PROXY, HTTP_PROXY, ALL_PROXY
+and NO_PROXY in the environment). The environment is read once per host, not by aiohttp's
+``trust_env``, which looks up the proxy (and ~/.netrc) again in a thread for every call: a
+fifth of the process's CPU.
 """
 
 from __future__ import annotations
 
+import urllib.request
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import httpx
@@ -53,6 +58,7 @@ class AiohttpRequest(BaseRequest):
         # As PTB's client: usable once made (the session is opened at the first call, inside
         # the event loop), not after shutdown() until initialize() again.
         self._shut = False
+        self._proxies: dict[tuple[str, str], str | None] = {}
 
     @property
     def read_timeout(self) -> float | None:
@@ -64,7 +70,7 @@ class AiohttpRequest(BaseRequest):
             connector = aiohttp.TCPConnector(
                 limit=self._size, limit_per_host=self._size, keepalive_timeout=KEEPALIVE,
                 ssl=httpx.create_ssl_context(trust_env=True))
-            self._session = aiohttp.ClientSession(connector=connector, trust_env=True,
+            self._session = aiohttp.ClientSession(connector=connector,
                                                   timeout=aiohttp.ClientTimeout(total=None))
 
     async def shutdown(self) -> None:
@@ -115,9 +121,26 @@ class AiohttpRequest(BaseRequest):
                                         sock_read=read)
         try:
             async with session.request(method, url, data=body, timeout=timeout,
+                                       proxy=self._proxy(url),
                                        headers={"User-Agent": self.USER_AGENT}) as response:
                 return response.status, await response.read()
         except TimeoutError as err:  # aiohttp's timeouts are TimeoutErrors too
             raise TimedOut from err
         except aiohttp.ClientError as err:
             raise NetworkError(f"aiohttp.{err.__class__.__name__}: {err}") from err
+
+    def _proxy(self, url: str) -> str | None:
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.hostname or "")
+        if key not in self._proxies:
+            self._proxies[key] = environment_proxy(*key)
+        return self._proxies[key]
+
+
+def environment_proxy(scheme: str, host: str) -> str | None:
+    """The proxy the environment names for ``scheme`` (or ALL_PROXY), unless NO_PROXY
+    exempts ``host``."""
+    proxies = urllib.request.getproxies_environment()
+    if not proxies or urllib.request.proxy_bypass_environment(host, proxies):
+        return None
+    return proxies.get(scheme) or proxies.get("all")

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.error import BadRequest, InvalidToken
+from telegram.error import BadRequest, InvalidToken, NetworkError
 
 from bot.bot_api_client import AiohttpRequest
 from bot.sandbox import demo
@@ -62,3 +62,39 @@ async def test_calls_uploads_and_errors_go_as_through_ptbs_client(
         await stranger.initialize()  # getMe: a 401 for any token but the bot's
     await stranger.shutdown()
     assert world.violations == []
+
+
+async def test_the_environments_proxy_carries_the_calls(monkeypatch) -> None:
+    """HTTP_PROXY / HTTPS_PROXY (docs/deployment.md, where Telegram is blocked) as httpx
+    honours them, NO_PROXY included."""
+    from aiohttp import web
+
+    asked: list[str] = []
+
+    async def proxy(request: web.Request) -> web.Response:
+        asked.append(str(request.url))  # a proxy is asked for the whole URL
+        return web.json_response({"ok": True, "result": {
+            "id": 1, "is_bot": True, "first_name": "proxied", "username": "proxied_bot"}})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", proxy)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("NO_PROXY", "exempt.invalid")
+    try:
+        bot = Bot("1:token", base_url="http://bot-api.invalid/bot", request=AiohttpRequest(1))
+        async with bot:
+            assert bot.username == "proxied_bot"
+        assert asked == ["http://bot-api.invalid/bot1:token/getMe"]
+        exempt = Bot("1:token", base_url="http://exempt.invalid/bot",
+                     request=AiohttpRequest(1, connect_timeout=2))
+        with pytest.raises(NetworkError):  # straight to a name that does not resolve
+            await exempt.initialize()
+        await exempt.shutdown()
+        assert len(asked) == 1
+    finally:
+        await runner.cleanup()
