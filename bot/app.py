@@ -6,7 +6,6 @@ import logging
 from datetime import timedelta
 from functools import partial
 
-import httpx
 from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import (
@@ -17,11 +16,12 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.request import BaseRequest, HTTPXRequest
+from telegram.request import BaseRequest
 
 from bot.actions import backfill
 from bot.actions.digests import schedule_upcoming as schedule_digests
 from bot.actions.notifier import delivery_notices, rerouted_card_poster
+from bot.bot_api_client import AiohttpRequest
 from bot.console.routes import Console
 from bot.context import CONTEXT_TYPES, App, Context
 from bot.delivery import OutboxSender
@@ -72,14 +72,14 @@ PRIVATE = filters.ChatType.PRIVATE & NEW_MESSAGES
 OTHER_BOT_API_CALLS = 8 + 3
 
 
-def bot_api_request(workers: int) -> HTTPXRequest:
+def bot_api_request(workers: int) -> AiohttpRequest:
     """The HTTP client for Bot API calls (getUpdates has its own): a connection for each update
-    worker and each other caller, all kept open between calls (for httpx's 5 s), so a burst
-    neither waits for a connection (PTB gives up after its 1 s pool timeout) nor opens more
-    connections, each with a TLS handshake, than there can be callers (PTB's default: 256)."""
-    size = workers + OTHER_BOT_API_CALLS
-    return HTTPXRequest(connection_pool_size=size, httpx_kwargs={
-        "limits": httpx.Limits(max_connections=size, max_keepalive_connections=size)})
+    worker and each other caller, all kept open between calls (for 5 s, as httpx does), so a
+    burst neither waits for a connection (PTB gives up after its 1 s pool timeout) nor opens
+    more connections, each with a TLS handshake, than there can be callers (PTB's default:
+    256). On aiohttp rather than PTB's httpx client, whose cost per call grows with the
+    connections in its pool (bot.bot_api_client)."""
+    return AiohttpRequest(connection_pool_size=workers + OTHER_BOT_API_CALLS)
 
 
 def build_application(rt: Runtime, *, request: BaseRequest | None = None,

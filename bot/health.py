@@ -148,21 +148,27 @@ def bot_api_failure(exc: BaseException, base_url: str) -> str:
     cause: BaseException | None = exc
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
+        if isinstance(cause, OSError) and isinstance(cause.__cause__, OSError):
+            # A client's own error made from the system's (aiohttp's connector errors are
+            # OSErrors, its TLS ones SSLErrors): the system's says more.
+            cause = cause.__cause__
+            continue
         if isinstance(cause, socket.gaierror):
             return f"the name {host} does not resolve (DNS)"
         if isinstance(cause, ssl.SSLCertVerificationError):
             return (f"the TLS certificate of {host} is not trusted "
                     f"({cause.verify_message or cause.reason})")
         if isinstance(cause, ssl.SSLError):
-            return f"the TLS handshake with {host} failed ({cause.reason or type(cause).__name__})"
+            reason = getattr(cause, "reason", None)
+            return f"the TLS handshake with {host} failed ({reason or type(cause).__name__})"
         if isinstance(cause, ConnectionRefusedError):
             return f"{host} refused the connection"
         if isinstance(cause, OSError) and cause.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
             return f"there is no route to {host} (network unreachable)"
         if isinstance(cause, TimedOut | TimeoutError):
             return f"{host} did not answer in time (timed out)"
-        # httpx's names for a connection that went away mid-call (a proxy or a NAT forgot
-        # it; routine on a long poll), without importing httpx for three names.
+        # httpx's and aiohttp's names for a connection that went away mid-call (a proxy or a
+        # NAT forgot it; routine on a long poll), without importing them for a few names.
         if isinstance(cause, ConnectionError) or type(cause).__name__ in _DROPPED:
             return f"{host} closed the connection before answering"
         cause = cause.__cause__ or cause.__context__
@@ -171,4 +177,5 @@ def bot_api_failure(exc: BaseException, base_url: str) -> str:
     return type(exc).__name__
 
 
-_DROPPED = ("RemoteProtocolError", "ReadError", "WriteError")
+_DROPPED = ("RemoteProtocolError", "ReadError", "WriteError", "ServerDisconnectedError",
+            "ClientPayloadError")

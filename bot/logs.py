@@ -53,7 +53,8 @@ _RESERVED = frozenset(_BASE_FIELDS) | frozenset(vars(logging.LogRecord(
 #   every call with its values at DEBUG ([database] echo = true still shows the SQL);
 # - APScheduler logs every run of every job at INFO: the scheduler's tick, every few seconds;
 # - aiohttp's access log prints every request's path (a webhook path may hold a secret) and
-#   every health probe;
+#   every health probe; its client (the Bot API calls, bot.bot_api_client) may name a URL,
+#   which holds the bot token;
 # - matplotlib and Pillow (the digests' charts) fill DEBUG with font and file chatter;
 # - Alembic says how it talks to the database on every command, at INFO (gridgate says
 #   itself when it upgraded the schema, and from which revision).
@@ -66,6 +67,7 @@ _FLOORS = {
     "aiosqlite": logging.INFO,
     "apscheduler": logging.WARNING,
     "aiohttp.access": logging.WARNING,
+    "aiohttp.client": logging.WARNING,
     "matplotlib": logging.WARNING,
     "PIL": logging.INFO,
 }

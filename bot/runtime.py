@@ -17,23 +17,29 @@ from bot.i18n import Catalogs, Translator
 from bot.metrics import Metrics
 from bot.services.grids import GridDirectory
 from storage.db import Database
+from storage.repositories.drafts import DraftRepository, FirstCheck
 from storage.repositories.nodes import NodeRepository, TreeCache
 from storage.repositories.users import LanguageCache, UserRepository
 from storage.uow import UnitOfWork
 
 
 class CachedUnitOfWork(UnitOfWork):
-    """A unit of work whose org tree and language reads go through the Runtime's caches."""
+    """A unit of work whose org tree and language reads go through the Runtime's caches,
+    and whose new drafts' idle checks are set for the configured times (no task run at the
+    next tick only to set itself for later)."""
 
-    def __init__(self, db: Database, tree: TreeCache, languages: LanguageCache) -> None:
+    def __init__(self, db: Database, tree: TreeCache, languages: LanguageCache,
+                 first_check: FirstCheck) -> None:
         super().__init__(db)
         self._tree = tree
         self._languages = languages
+        self._first_check = first_check
 
     async def __aenter__(self) -> CachedUnitOfWork:
         await super().__aenter__()
         self.nodes = NodeRepository(self.session, tree=self._tree)
         self.users = UserRepository(self.session, languages=self._languages)
+        self.drafts = DraftRepository(self.session, self._first_check)
         return self
 
 
@@ -49,7 +55,9 @@ class Runtime:
     languages: LanguageCache = field(default_factory=LanguageCache)
 
     def uow(self) -> UnitOfWork:
-        return CachedUnitOfWork(self.db, self.tree, self.languages)
+        timings = self.config.timings.drafts
+        return CachedUnitOfWork(self.db, self.tree, self.languages,
+                                FirstCheck(timings.remind_after, timings.expire_after))
 
     def translator(self, language: str) -> Translator:
         return self.catalogs[language]

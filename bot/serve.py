@@ -336,7 +336,10 @@ class _AnsweredRequest(HTTPXRequest):
     __slots__ = ("_answered", "_app", "_capacity", "fetched")
 
     def __init__(self, answered: Callable[[], None]) -> None:
-        super().__init__(connection_pool_size=1)
+        # Two: the long poll, and the call that confirms the last updates at a stop, which
+        # otherwise waited for the cancelled poll's connection and failed after the pool
+        # timeout (PTB logs it with a traceback) when the stop came during a poll.
+        super().__init__(connection_pool_size=2)
         self._answered = answered
         self._app: Application | None = None
         self._capacity = 0

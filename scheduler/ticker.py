@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from bot.clock import Clock
 from bot.logs import bind_log_context, log_context
-from storage.db import Database
+from storage.db import Database, first_in_line
 from storage.models import ScheduledTask, Ticket
 from storage.uow import UnitOfWork
 
@@ -38,7 +38,13 @@ class Ticker:
         self._lease = lease
 
     async def tick(self) -> int:
-        """Run what is due now, batch after batch; returns how many tasks ran."""
+        """Run what is due now, batch after batch; returns how many tasks ran. Its units of
+        work go before the updates' that wait (storage.db.first_in_line): a task due now
+        must not wait behind a flood of residents."""
+        with first_in_line():
+            return await self._tick()
+
+    async def _tick(self) -> int:
         ran = 0
         while True:
             async with UnitOfWork(self._db) as uow:

@@ -14,7 +14,7 @@ it is awaited. Two things could hold the loop there:
   the connection's busy timeout is 0 and a statement refused with SQLITE_BUSY is tried again
   after an asyncio sleep (1 ms, growing to 25 ms), until ``busy_timeout_ms`` has passed — the
   same wait as SQLite's, with the loop free meanwhile. Within the process the units of work take
-  turns anyway (``WriteTurns``); this covers other processes (a ``gridgate`` command run beside
+  turns anyway (``Turns``); this covers other processes (a ``gridgate`` command run beside
   the service) and the few transactions outside a unit of work.
 * Waiting for the disk. The database is in WAL mode with ``synchronous=NORMAL`` by default: a
   commit appends to the write-ahead log and does not wait for the disk (fsync); only a
@@ -37,7 +37,10 @@ import asyncio
 import sqlite3
 import time
 import weakref
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -51,61 +54,132 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+_first_in_line: ContextVar[bool] = ContextVar("first_in_line", default=False)
+
+
+@contextmanager
+def first_in_line() -> Iterator[None]:
+    """Units of work opened within (in this task and the tasks it starts) get their turn
+    before every update's that waits (``Turns``): the scheduler's tick and the outbox sender,
+    whose work would otherwise wait behind a flood of updates."""
+    token = _first_in_line.set(True)
+    try:
+        yield
+    finally:
+        _first_in_line.reset(token)
+
 
 @dataclass
-class _Turn:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    owner: asyncio.Task | None = None
-    depth: int = 0
+class _Line:
+    held: int = 0
+    # Tasks holding a turn, and how many units of work each has open (nested ones go on).
+    owners: dict[asyncio.Task, int] = field(default_factory=dict)
+    first: deque[asyncio.Future] = field(default_factory=deque)
+    waiting: deque[asyncio.Future] = field(default_factory=deque)
 
 
-class WriteTurns:
-    """First come, first served turns at SQLite's single write lock for this process's tasks.
+class Turns:
+    """Turns at the database for this process's units of work: ``capacity`` at once, served
+    in arrival order, except that units of work opened under ``first_in_line`` go before
+    every other that waits.
 
-    Every transaction here takes that lock (BEGIN IMMEDIATE). Left to SQLite, the waiting
-    connections poll it with growing sleeps, up to 100 ms each, and whoever asks at the right
-    moment gets it: under load an unlucky update waited seconds while later ones overtook it
-    (bench/conversation.py: p99 of 4 s with 40 residents at once, against 1 s in turns).
-    Units of work therefore queue here, in order, before they take a connection; SQLite's
-    busy timeout still covers other processes. A task that already has the turn (a unit of
-    work opened inside another) goes on as before. Waiting longer than ``timeout`` fails as
-    SQLite would ("database is locked"). That is a minute at least, not the busy timeout: the
-    line is this process's own work, served in order, and under a flood (hundreds of
-    residents at once on a busy machine) a turn came after more than the 5 s busy timeout,
-    and updates failed that waiting a little longer would have handled.
+    SQLite (capacity 1): every transaction takes the single write lock (BEGIN IMMEDIATE).
+    Left to SQLite, the waiting connections poll it with growing sleeps, up to 100 ms each,
+    and whoever asks at the right moment gets it: under load an unlucky update waited seconds
+    while later ones overtook it (bench/conversation.py: p99 of 4 s with 40 residents at
+    once, against 1 s in turns). Units of work therefore queue here, in order, before they
+    take a connection; SQLite's busy timeout still covers other processes.
+
+    PostgreSQL (capacity: the pool with its overflow): a unit of work waits here rather than
+    in the pool's own queue, which knows no one first.
+
+    First in line: with up to 64 updates handled at once, a turn in arrival order came after
+    up to 64 other transactions, and the scheduler's tick and the outbox sender (a ticket's
+    card) waited as long as each update: ticks seconds late, cards seconds after the submit
+    (bench/README.md). They are few tasks, each a transaction at a time between calls or
+    tasks, so going first delays the updates behind them by a few transactions at most and
+    cannot starve them: a tick running task after task gives its turn away between two, and
+    an update waiting then takes it.
+
+    A task that already has a turn (a unit of work opened inside another) goes on as before.
+    Waiting longer than ``timeout`` fails as SQLite would ("database is locked"). That is a
+    minute at least, not the busy timeout: the line is this process's own work, served in
+    order, and under a flood (hundreds of residents at once on a busy machine) a turn came
+    after more than the 5 s busy timeout, and updates failed that waiting a little longer
+    would have handled.
     """
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, capacity: int = 1) -> None:
         self._timeout = timeout
-        self._turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Turn] = (
+        self._capacity = capacity
+        self._lines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Line] = (
             weakref.WeakKeyDictionary())
 
-    async def acquire(self) -> None:
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
+    def _line(self) -> _Line:
         loop = asyncio.get_running_loop()
-        turn = self._turns.get(loop)
-        if turn is None:
-            turn = self._turns[loop] = _Turn()
+        line = self._lines.get(loop)
+        if line is None:
+            line = self._lines[loop] = _Line()
+        return line
+
+    async def acquire(self) -> None:
+        line = self._line()
         task = asyncio.current_task()
-        if turn.owner is task:
-            turn.depth += 1
+        assert task is not None
+        depth = line.owners.get(task)
+        if depth:
+            line.owners[task] = depth + 1
             return
+        if line.held < self._capacity and not line.first and not line.waiting:
+            line.held += 1
+            line.owners[task] = 1
+            return
+        granted = asyncio.get_running_loop().create_future()
+        queue = line.first if _first_in_line.get() else line.waiting
+        queue.append(granted)
         try:
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
-            # cancellation that arrives as the lock is granted, and the cancelled task (an
+            # cancellation that arrives as the turn is granted, and the cancelled task (an
             # outbox sender being stopped) would then run on forever.
             async with asyncio.timeout(self._timeout):
-                await turn.lock.acquire()
+                try:
+                    await granted
+                except asyncio.CancelledError:
+                    if granted.done() and not granted.cancelled():
+                        # Granted as it was cancelled: the turn goes to the next in line.
+                        line.held -= 1
+                        self._grant(line)
+                    else:
+                        queue.remove(granted)
+                    raise
         except TimeoutError:
             raise OperationalError("BEGIN IMMEDIATE", None,
                                    sqlite3.OperationalError("database is locked")) from None
-        turn.owner, turn.depth = task, 1
+        line.owners[task] = 1
 
     def release(self) -> None:
-        turn = self._turns[asyncio.get_running_loop()]
-        turn.depth -= 1
-        if turn.depth == 0:
-            turn.owner = None
-            turn.lock.release()
+        line = self._line()
+        task = asyncio.current_task()
+        assert task is not None
+        depth = line.owners[task] - 1
+        if depth:
+            line.owners[task] = depth
+            return
+        del line.owners[task]
+        line.held -= 1
+        self._grant(line)
+
+    def _grant(self, line: _Line) -> None:
+        # The turn passes to the one waiting first (the counted turn goes with it).
+        while line.held < self._capacity and (line.first or line.waiting):
+            granted = (line.first or line.waiting).popleft()
+            if not granted.done():
+                granted.set_result(None)
+                line.held += 1
 
 
 # -- SQLite on the loop's thread ----------------------------------------------------------------
@@ -290,8 +364,8 @@ class InlineConnection:
 class Database:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    # SQLite only: units of work take turns (see WriteTurns).
-    write_turns: WriteTurns | None = None
+    # Units of work take turns (see Turns): SQLite's one writer at a time, PostgreSQL's pool.
+    turns: Turns | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -302,10 +376,10 @@ class Database:
 
 
 Synchronous = Literal["normal", "full"]
-MIN_TURN_WAIT = 60.0
+MIN_TURN_WAIT = 60.0  # seconds a unit of work waits for its turn at least (Turns)
 # PostgreSQL: connections opened beyond the pool in a burst, and closed again. Few: every
 # instance's connections count against the server's max_connections (100 by default).
-POOL_OVERFLOW = 4  # seconds a unit of work waits for its turn at least (WriteTurns)
+POOL_OVERFLOW = 4
 
 
 def create_database(
@@ -347,6 +421,10 @@ def create_database(
         if pool_size is not None:
             kwargs["pool_size"] = pool_size
             kwargs["max_overflow"] = POOL_OVERFLOW
+        # The connection used last is taken first: asyncpg prepares each statement once per
+        # connection, and handed out in turn every connection of the pool prepared every
+        # statement again; taken from the top, a few warm connections serve the load.
+        kwargs["pool_use_lifo"] = True
         if connect_args:
             kwargs["connect_args"] = connect_args
     engine = create_async_engine(url, **kwargs)
@@ -357,8 +435,16 @@ def create_database(
     else:
         event.listen(engine.sync_engine, "checkout", _drop_closed)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
-    turns = WriteTurns(max(busy_timeout_ms / 1000, MIN_TURN_WAIT)) if sqlite else None
-    return Database(engine=engine, sessions=sessions, write_turns=turns)
+    wait = max(busy_timeout_ms / 1000, MIN_TURN_WAIT)
+    if sqlite:
+        turns = Turns(wait)
+    else:
+        # As many at once as the pool has connections, overflow included (SQLAlchemy's
+        # defaults when no size is given).
+        size = 5 if pool_size is None else pool_size
+        overflow = 10 if pool_size is None else POOL_OVERFLOW
+        turns = Turns(wait, capacity=size + overflow)
+    return Database(engine=engine, sessions=sessions, turns=turns)
 
 
 def pool_size_for(workers: int) -> int:

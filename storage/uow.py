@@ -12,6 +12,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -76,6 +77,8 @@ class UpdateScope:
     with_first_commit: Callable[[UnitOfWork], Awaitable[None]] | None = None
 
 
+_RECORD_UPDATE = insert(ProcessedUpdate.__table__)
+
 current_update: ContextVar[UpdateScope | None] = ContextVar("current_update", default=None)
 # Set by the inbox dispatcher around the handling of a leased update (bot.inbox).
 current_inbox_lease: ContextVar[InboxLease | None] = ContextVar("current_inbox_lease",
@@ -105,8 +108,8 @@ class UnitOfWork:
         self._db = db
 
     async def __aenter__(self) -> UnitOfWork:
-        if self._db.write_turns is not None:
-            await self._db.write_turns.acquire()  # SQLite: in turn (storage.db.WriteTurns)
+        if self._db.turns is not None:
+            await self._db.turns.acquire()  # in turn (storage.db.Turns)
         self.session = self._db.sessions()
         self.nodes = NodeRepository(self.session)
         self.groups = GroupRepository(self.session)
@@ -133,16 +136,18 @@ class UnitOfWork:
         try:
             await self.session.close()
         finally:
-            if self._db.write_turns is not None:
-                self._db.write_turns.release()
+            if self._db.turns is not None:
+                self._db.turns.release()
 
     async def commit(self) -> None:
         scope = current_update.get()
         if scope is not None and not scope.recorded:
-            self.session.add(ProcessedUpdate(update_id=scope.update_id,
-                                             processed_at=scope.received_at))
+            # A Core insert, not an ORM object flushed: it is made on every update, and the
+            # ORM's bookkeeping for an object nobody reads again cost more than the insert.
+            # The primary key refuses an update handled before.
             try:
-                await self.session.flush()
+                await self.session.execute(_RECORD_UPDATE, {
+                    "update_id": scope.update_id, "processed_at": scope.received_at})
             except IntegrityError as exc:
                 await self.session.rollback()
                 scope.duplicate = True

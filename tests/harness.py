@@ -3,8 +3,9 @@ spec-checked fake Telegram. Updates go through the same update processor as in p
 
 from __future__ import annotations
 
+import asyncio
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -153,3 +154,50 @@ async def stop_bot(env: BotEnv) -> None:
     # run_polling would, or it would go on delivering other tests' rows.
     await env.app.post_stop(env.app)
     await env.app.shutdown()
+
+
+class Flood:
+    """Every turn at the database (storage.db.Turns) held by a unit of work of its own, and
+    units of work queued behind them, as up to 64 updates handled at once are: each notes in
+    ``order`` when its turn came. Used with ``async with``; a test ends the held ones one at a
+    time (``let_one_go``), so who goes next is decided by the turns alone."""
+
+    def __init__(self, db: Database, waiting: int,
+                 label: Callable[[int], str] = "update {}".format) -> None:
+        self._db = db
+        self._waiting = waiting
+        self._label = label
+        self.order: list[str] = []
+        self._holders: list[tuple[asyncio.Task, asyncio.Event]] = []
+        self._queued: list[asyncio.Task] = []
+
+    async def __aenter__(self) -> Flood:
+        assert self._db.turns is not None
+        for _ in range(self._db.turns.capacity):
+            held, go = asyncio.Event(), asyncio.Event()
+            self._holders.append((asyncio.create_task(self._hold(held, go)), go))
+            await held.wait()
+        for n in range(self._waiting):
+            self._queued.append(asyncio.create_task(self._update(n)))
+        await asyncio.sleep(0)  # each queues for its turn
+        return self
+
+    async def _hold(self, held: asyncio.Event, go: asyncio.Event) -> None:
+        async with UnitOfWork(self._db):
+            held.set()
+            await go.wait()
+
+    async def _update(self, n: int) -> None:
+        async with UnitOfWork(self._db):
+            self.order.append(self._label(n))
+
+    def let_one_go(self) -> None:
+        for _, go in self._holders:
+            if not go.is_set():
+                go.set()
+                return
+
+    async def __aexit__(self, *exc: object) -> None:
+        for _, go in self._holders:
+            go.set()
+        await asyncio.gather(*(task for task, _ in self._holders), *self._queued)

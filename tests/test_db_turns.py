@@ -92,9 +92,9 @@ async def test_a_task_cancelled_as_its_turn_comes_stops_and_passes_the_turn_on()
     cancelled (an outbox sender being stopped); on Python 3.11, asyncio.wait_for returned
     the granted lock instead and the cancelled sender ran on forever. The turn goes to the
     next in line."""
-    from storage.db import WriteTurns
+    from storage.db import Turns
 
-    turns = WriteTurns(5)
+    turns = Turns(5)
     await turns.acquire()  # this test holds the turn
     waiter = asyncio.create_task(turns.acquire())
     await asyncio.sleep(0)  # the waiter queues for the turn
@@ -105,3 +105,40 @@ async def test_a_task_cancelled_as_its_turn_comes_stops_and_passes_the_turn_on()
     async with asyncio.timeout(1):  # the turn was passed on, not lost
         await turns.acquire()
     turns.release()
+
+
+
+@pytest.mark.parametrize("capacity", [1, 3])  # SQLite's one writer, a PostgreSQL pool
+async def test_first_in_line_goes_before_every_unit_of_work_that_waits(capacity: int) -> None:
+    """The scheduler's tick and the outbox sender (storage.db.first_in_line) must not wait
+    behind the updates that queued before them; among themselves, and among the others,
+    arrival order holds."""
+    from storage.db import Turns, first_in_line
+
+    turns = Turns(5, capacity=capacity)
+    order: list[str] = []
+    go = asyncio.Event()
+
+    async def one(name: str, *, first: bool = False) -> None:
+        if first:
+            with first_in_line():
+                await turns.acquire()
+        else:
+            await turns.acquire()
+        order.append(name)
+        turns.release()
+
+    async def hold() -> None:
+        await turns.acquire()
+        await go.wait()
+        turns.release()
+
+    holders = [asyncio.create_task(hold()) for _ in range(capacity)]
+    await asyncio.sleep(0)  # every turn is taken
+    queued = [asyncio.create_task(one("update 1")), asyncio.create_task(one("update 2")),
+              asyncio.create_task(one("tick", first=True)), asyncio.create_task(one("update 3")),
+              asyncio.create_task(one("sender", first=True))]
+    await asyncio.sleep(0)
+    go.set()
+    await asyncio.gather(*holders, *queued)
+    assert order == ["tick", "sender", "update 1", "update 2", "update 3"]

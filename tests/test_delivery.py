@@ -37,7 +37,7 @@ from storage.models import (
     User,
 )
 from storage.uow import UnitOfWork
-from tests.harness import make_config
+from tests.harness import Flood, make_config
 from tests.telegram_fake import BOT_ID, FakeTelegram
 
 GRID = "SFQ-DH-01-G1"
@@ -392,6 +392,26 @@ async def test_a_card_under_way_when_its_ticket_moved_is_recorded_but_not_adopte
     ticket = await env.ticket(ticket_id)
     assert (ticket.group_chat_id, ticket.card_message_id) == (DISTRICT_GROUP, None)
     assert env.fake.calls_to("editMessageReplyMarkup")[0].params["chat_id"] == GRID_GROUP
+
+
+async def test_a_card_does_not_wait_behind_the_updates_that_wait_for_their_turn(env: Env) -> None:
+    """With every turn at the database taken and twenty updates waiting (a flood of
+    residents), the sender's claim and its row's transactions go first: the card is sent
+    after at most two of the updates had their turn, not after all twenty."""
+    await env.bind(GRID_GROUP, GRID)
+    row_id = await env.enqueue(GRID_GROUP, text="<b>1123-0001</b> card", parse_mode="HTML")
+
+    def label(n: int) -> str:
+        return f"update {n}, {len(_calls(env.fake, 'sendMessage', GRID_GROUP))} sent"
+
+    async with Flood(env.db, waiting=20, label=label) as flood:
+        sending = asyncio.create_task(env.sender().run_once())
+        await asyncio.sleep(0)  # the sender queues too, last
+        flood.let_one_go()
+        assert await sending == 1
+    before = [entry for entry in flood.order if entry.endswith(", 0 sent")]
+    assert len(before) <= 2, flood.order
+    assert (await env.row(row_id)).status == "sent"
 
 
 # -- faults ------------------------------------------------------------------------------------

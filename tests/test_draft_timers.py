@@ -248,6 +248,25 @@ async def test_a_draft_due_to_expire_in_quiet_hours_waits_for_morning(bot: BotEn
     assert bot.last_text(ZH.id) == t(EXPIRED)
 
 
+async def test_a_new_drafts_check_is_set_for_its_reminder_and_a_group_questions_for_expiry(
+        bot: BotEnv) -> None:
+    """No task runs at the next tick only to set itself for later: a report costs no task run
+    before its reminder is due (in a flood of reports the tick ran one per report)."""
+    timings = bot.runtime.config.timings.drafts
+    start = bot.clock.now()
+    await bot.send(bot.updates.command(ZH, "/report"))
+    async with bot.runtime.uow() as uow:
+        await uow.drafts.start(WORKER.id, "resolve", "note", {"ticket_id": 1}, start)
+        await uow.commit()
+    assert sorted(task.due_at for task in await checks(bot)) == [
+        start + timings.remind_after, start + timings.expire_after]
+    assert await bot.tick() == 0
+    bot.clock.advance(timings.remind_after)
+    assert await bot.tick() == 1
+    await bot.deliver()
+    assert len(reminders(bot, ZH)) == 1
+
+
 async def test_a_restart_while_a_reminder_is_due_reminds_once(bot: BotEnv, db,
                                                                catalogs) -> None:
     await bot.send(bot.updates.command(ZH, "/report"))

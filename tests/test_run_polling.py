@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
+import pytest
 from aiohttp import web
 
 from bot.config import example_config_path
@@ -223,27 +224,40 @@ async def test_a_crash_is_logged_with_its_traceback_as_json(tmp_path: Path) -> N
     assert TOKEN.split(":")[1] not in stderr.decode()
 
 
-async def test_why_the_bot_api_cannot_be_reached() -> None:
+@pytest.mark.parametrize("client", ["aiohttp", "httpx"])  # Bot API calls; getUpdates (httpx)
+async def test_why_the_bot_api_cannot_be_reached(client: str) -> None:
     """Each reason an operator must tell apart, from a real failed call."""
     from telegram import Bot
     from telegram.request import HTTPXRequest
 
+    from bot.bot_api_client import AiohttpRequest
     from bot.health import bot_api_failure
 
     async def failure(base: str) -> str:
-        bot = Bot(TOKEN, base_url=f"{base}/bot",
-                  request=HTTPXRequest(connect_timeout=2, read_timeout=0.5))
+        request = (AiohttpRequest(1, connect_timeout=2, read_timeout=0.5) if client == "aiohttp"
+                   else HTTPXRequest(connect_timeout=2, read_timeout=0.5))
+        bot = Bot(TOKEN, base_url=f"{base}/bot", request=request)
         try:
             await bot.get_me()
         except Exception as exc:
             return bot_api_failure(exc, base)
+        finally:
+            await request.shutdown()
         raise AssertionError(f"{base} answered")
 
-    # Connections that are taken and then never answered; and plain HTTP where TLS is expected.
+    async def http_only(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(100)  # a TLS hello, read as a request
+        writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    # Connections that are taken and then never answered; plain HTTP where TLS is expected;
+    # and connections closed at once.
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(8)
-    plain = await asyncio.start_server(lambda _r, w: w.close(), "127.0.0.1", 0)
+    plain = await asyncio.start_server(http_only, "127.0.0.1", 0)
+    closing = await asyncio.start_server(lambda _r, w: w.close(), "127.0.0.1", 0)
     try:
         assert await failure(f"http://127.0.0.1:{free_port()}") == (
             "127.0.0.1 refused the connection")
@@ -253,10 +267,13 @@ async def test_why_the_bot_api_cannot_be_reached() -> None:
             "127.0.0.1 did not answer in time (timed out)")
         tls = await failure(f"https://127.0.0.1:{plain.sockets[0].getsockname()[1]}")
         assert tls.startswith("the TLS handshake with 127.0.0.1 failed ("), tls
+        assert await failure(f"http://127.0.0.1:{closing.sockets[0].getsockname()[1]}") == (
+            "127.0.0.1 closed the connection before answering")
     finally:
         silent.close()
-        plain.close()
-        await plain.wait_closed()
+        for server in (plain, closing):
+            server.close()
+            await server.wait_closed()
 
 
 async def test_a_stop_after_a_flood_ends_in_time_and_loses_no_update(tmp_path: Path,

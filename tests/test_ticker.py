@@ -11,6 +11,7 @@ from bot.clock import FakeClock
 from scheduler.ticker import Ticker
 from storage.db import Database
 from storage.uow import UnitOfWork
+from tests.harness import Flood
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
@@ -122,3 +123,23 @@ async def test_two_tickers_on_one_database_run_each_task_exactly_once(db: Databa
     assert sum(counts) == 60
     assert sorted(ran) == list(range(60))
     assert counts[0] > 0 and counts[1] > 0  # both really took part
+
+
+async def test_a_tick_goes_before_the_updates_that_wait_for_their_turn(db: Database) -> None:
+    """With every turn at the database taken and twenty updates waiting, a due task runs
+    after at most one of them: the tick's claim is served first, and between the claim and
+    the task's own transaction one update may take the turn the claim gave back. In arrival
+    order the task would have run after all twenty, seconds late in a flood."""
+    clock = FakeClock(NOW)
+    async def note(uow, task) -> None:
+        flood.order.append("task")
+
+    ticker = Ticker(db, clock, {"note": note})
+    await _schedule(db, clock, "note", timedelta(0))
+    async with Flood(db, waiting=20) as flood:
+        tick = asyncio.create_task(ticker.tick())
+        await asyncio.sleep(0)  # the tick queues too, last
+        flood.let_one_go()
+        assert await tick == 1
+    assert flood.order[:2] == ["update 0", "task"]
+    assert flood.order[2:] == [f"update {n}" for n in range(1, 20)]

@@ -21,6 +21,8 @@ from sqlalchemy import func, select
 from yarl import URL
 
 from bot.app import web_chat
+from bot.services import tickets
+from bot.services import webchat as rules
 from bot.views import report as report_views
 from bot.web import WebServer
 from bot.web_guard import COOKIE, CSRF_HEADER
@@ -506,3 +508,26 @@ async def test_the_language_follows_the_browser_and_can_be_switched(chat: Chat_)
     assert answer["strings"]["send"] == "傳送"
     answer = await page.say("/help")
     assert any("網格" in m["html"] for m in answer["messages"] if m["from"] == "bot")
+
+
+async def test_retention_forgets_old_conversations_but_not_while_a_ticket_is_open(
+        bot: BotEnv) -> None:
+    rt = bot.runtime
+    long_ago = rt.clock.now() - timedelta(days=400)
+    async with rt.uow() as uow:
+        _, done = await rules.open_session(uow, long_ago)
+        _, busy = await rules.open_session(uow, long_ago)
+        for person in (done, busy):
+            await uow.web.append(person.resident_id, sender="me", body={"html": "旧的话"},
+                                 now=long_ago)
+        grid = await uow.nodes.by_code(GRID)
+        await tickets.create(uow, rt.clock, rt.config, tickets.NewReport(
+            category=rt.config.category("sanitation"), description="还没处理完的事情",
+            reporter_id=busy.user_id, language="zh_Hans", grid_id=grid.id))
+        await uow.commit()
+    async with rt.uow() as uow:
+        assert await uow.web.forget_old_conversations(rt.clock.now() - timedelta(days=30)) == 1
+        await uow.commit()
+    async with rt.uow() as uow:
+        assert await uow.web.entries_after(done.resident_id, 0) == []
+        assert len(await uow.web.entries_after(busy.resident_id, 0)) == 1

@@ -116,15 +116,18 @@ async def press(rt: Runtime, who: Who, pressed: Press) -> Answer:
         t = await translator(rt, uow, who)
         if who.in_group:
             return Answer(alert=t("This button is no longer valid."))
-        if tagged and not await _is_current(uow, user_id, tag):
+        starts = action == "new" and (arg or reporting.REPORT) in reporting.KINDS
+        # The draft is read once: for the summary's token and for the button (a new report
+        # reads it where it begins).
+        loaded = None if starts and not tagged else await reporting.load(uow, user_id)
+        if tagged and (loaded is None or loaded[1].token != tag):
             # The summary of a report sent or cancelled since: it must not act on the next.
             return Answer(alert=t("That report was already sent or cancelled; this summary "
                                   "is out of date."), unbutton=True)
-        if action == "new" and (arg or reporting.REPORT) in reporting.KINDS:
+        if starts:
             await _new_report(answer, rt, uow, t, user_id, arg or reporting.REPORT)
             await uow.commit()
             return answer
-        loaded = await reporting.load(uow, user_id)
         if loaded is None and pressed.data in (views.RESUME, views.RESTART):
             # The report was discarded meanwhile (another flow was started, or it was
             # cancelled or sent): the person still means to report, so a new one begins
@@ -141,17 +144,12 @@ async def press(rt: Runtime, who: Who, pressed: Press) -> Answer:
         if loaded is not None and await _on_button(answer, rt, uow, t, who, pressed.name,
                                                    *loaded, action=action, arg=arg):
             # The pressed summary is finished with once its report is: its buttons go.
-            answer.unbutton = bool(tagged) and await uow.drafts.get(
-                user_id, reporting.FLOW) is None
+            answer.unbutton = bool(tagged) and not await uow.drafts.exists(
+                user_id, reporting.FLOW)
             await uow.commit()
             return answer
     # Forged data, or a button of a finished, cancelled or moved-on draft.
     return Answer(alert=t("This button is no longer valid."))
-
-
-async def _is_current(uow: UnitOfWork, user_id: int, token: str) -> bool:
-    loaded = await reporting.load(uow, user_id)
-    return loaded is not None and loaded[1].token == token
 
 
 async def _new_report(answer: Answer, rt: Runtime, uow: UnitOfWork, t: Translator,

@@ -69,7 +69,7 @@ from bot.delivery.rows import DONE, HOLD, NO_TOPIC_RIGHT, Call, Rows
 from bot.delivery.web import WebChannel
 from bot.logs import log_context
 from bot.metrics import Metrics
-from storage.db import Database
+from storage.db import Database, first_in_line
 from storage.models import is_web_user
 from storage.uow import UnitOfWork, current_update
 
@@ -129,14 +129,18 @@ class OutboxSender:
         # A sender started from inside an update's handling must not record that update.
         scope = current_update.set(None)
         try:
-            claimed, lease = await self._claim()
-            by_chat: dict[int, list[int]] = {}
-            for row in claimed:
-                by_chat.setdefault(row.chat_id, []).append(row.id)
-            gate = asyncio.Semaphore(self._concurrency)
-            results = await asyncio.gather(
-                *(self._serve_chat(chat_id, ids, lease, gate) for chat_id, ids in by_chat.items()),
-                return_exceptions=True)
+            # The sender's units of work, and those of the chats it serves (tasks started here),
+            # go before the updates' that wait: a card must not wait behind a flood.
+            with first_in_line():
+                claimed, lease = await self._claim()
+                by_chat: dict[int, list[int]] = {}
+                for row in claimed:
+                    by_chat.setdefault(row.chat_id, []).append(row.id)
+                gate = asyncio.Semaphore(self._concurrency)
+                results = await asyncio.gather(
+                    *(self._serve_chat(chat_id, ids, lease, gate)
+                      for chat_id, ids in by_chat.items()),
+                    return_exceptions=True)
         finally:
             current_update.reset(scope)
         made = 0

@@ -27,13 +27,15 @@ async def target_node(uow: UnitOfWork, category: Category, grid: OrgNode | None)
 
 
 async def handling_group(uow: UnitOfWork, node: OrgNode) -> tuple[OrgNode, GroupChat | None]:
-    """The node itself if it has an active group, else the nearest ancestor that has one."""
-    current: OrgNode | None = node
-    while current is not None:
-        group = await uow.groups.for_node(current.id)
+    """The node itself if it has an active group, else the nearest ancestor that has one.
+    The groups of the whole path are read at once (a query per level was four of a submit's
+    statements)."""
+    path = await uow.nodes.path(node)
+    groups = await uow.groups.for_nodes([step.id for step in path])
+    for current in reversed(path):
+        group = groups.get(current.id)
         if group is not None and group.active:
             return current, group
-        current = await uow.nodes.get(current.parent_id) if current.parent_id else None
     return node, None
 
 

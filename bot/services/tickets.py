@@ -134,7 +134,7 @@ def claim_due(config: Config, ticket: Ticket, node: OrgNode, now: datetime) -> d
 
 
 async def _arm_claim_timers(uow: UnitOfWork, config: Config, ticket: Ticket, node: OrgNode,
-                            now: datetime) -> None:
+                            now: datetime, *, fresh: bool = False) -> None:
     """An open ticket is reminded in its group, then escalated, unless someone claims it first;
     the figures are the category's at the node's level. At the top of the tree there is no
     escalation timer, only the reminder. Below it the timer is armed even while no group
@@ -142,7 +142,8 @@ async def _arm_claim_timers(uow: UnitOfWork, config: Config, ticket: Ticket, nod
     and a ticket must not stay put for want of a timer; if none can by then, it does
     nothing."""
     sla = config.sla(ticket.category, level=sla_level(node))
-    await uow.tasks.cancel(CLAIM_TIMERS, ticket_id=ticket.id)
+    if not fresh:
+        await uow.tasks.cancel(CLAIM_TIMERS, ticket_id=ticket.id)
     payload = {"node_id": node.id}
     # A ticket that arrives in quiet hours waits for the morning before it counts as waiting.
     start = _when(config, ticket, now)
@@ -155,12 +156,14 @@ async def _arm_claim_timers(uow: UnitOfWork, config: Config, ticket: Ticket, nod
 
 
 async def _arm_deadline_timers(uow: UnitOfWork, config: Config, ticket: Ticket, node: OrgNode,
-                               now: datetime) -> None:
+                               now: datetime, *, fresh: bool = False) -> None:
     """Before the deadline the holder (or the group) is reminded, at it the group is told the
     ticket is overdue, and after the grace period it goes up one level (below the top of the
     tree, as for the claim timers). The timers carry the deadline they were set for: a moved
-    or reopened ticket has a new one."""
-    await uow.tasks.cancel(DEADLINE_TIMERS, ticket_id=ticket.id)
+    or reopened ticket has a new one. ``fresh``: a ticket just created, which has no timers to
+    cancel (without the look for them, its timers go in with one statement)."""
+    if not fresh:
+        await uow.tasks.cancel(DEADLINE_TIMERS, ticket_id=ticket.id)
     if ticket.deadline_at is None:
         return
     sla = config.sla(ticket.category, level=sla_level(node))
@@ -225,7 +228,8 @@ async def create(uow: UnitOfWork, clock: Clock, config: Config, report: NewRepor
                                             added_by_role="resident", added_at=now))
     uow.tickets.log(_event(ticket, "created", now, report.reporter_id, "resident",
                            node=node.code, urgent=ticket.urgent))
-    await _arm_timers(uow, config, ticket, node, now)
+    await _arm_claim_timers(uow, config, ticket, node, now, fresh=True)
+    await _arm_deadline_timers(uow, config, ticket, node, now, fresh=True)
     return ticket
 
 
@@ -251,12 +255,12 @@ async def nearby_open(uow: UnitOfWork, config: Config, category: str, lat: float
     radius = config.limits.duplicate_radius_m
     if radius <= 0:
         return None
-    best: tuple[float, Ticket] | None = None
-    for ticket in await uow.tickets.open_with_location(category):
-        d = distance_m(lat, lon, ticket.latitude, ticket.longitude)
+    best: tuple[float, int] | None = None
+    for ticket_id, latitude, longitude in await uow.tickets.open_with_location(category):
+        d = distance_m(lat, lon, latitude, longitude)
         if d <= radius and (best is None or d < best[0]):
-            best = (d, ticket)
-    return best[1] if best else None
+            best = (d, ticket_id)
+    return await uow.tickets.get(best[1]) if best else None
 
 
 async def over_hourly_limit(uow: UnitOfWork, clock: Clock, config: Config,

@@ -10,9 +10,12 @@ Every draft has one durable idle check (a scheduled task row; bot.actions.timers
 what it does: remind the resident once, then expire the draft). The repository arms it when the
 draft starts and cancels it when the draft is discarded; answers do not touch it, so no task is
 written per step: the check reads `updated_at` when it runs and sets itself again for the moment
-that matters. The repository does not know the timings (they are configuration), so the first
-check runs at the next tick. A task cannot re-arm itself (the ticker marks it done once its
-handler returns), so a draft's check lives under two keys in turn: each run arms the other.
+that matters. The timings are configuration: given them (``FirstCheck``, as the bot's units of
+work are) the first check is set for the first moment it can act (a private draft's reminder, a
+group question's expiry), so a draft costs no task run before then; without them it runs at
+the next tick and sets itself for that moment. A task cannot re-arm itself (the ticker marks it
+done once its handler returns), so a draft's check lives under two keys in turn: each run arms
+the other.
 
 Locks, on PostgreSQL: a running check holds its task row, then the draft row, then the other
 key's row. A person's update never waits for a task row: discarding deletes the draft first and
@@ -22,7 +25,8 @@ a new draft's check has keys of its own (they name the draft's id).
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,6 +43,16 @@ GROUP_FLOWS = ("resolve", "transfer")
 CHECK_KIND = "draft_check"
 
 
+@dataclass(frozen=True)
+class FirstCheck:
+    """How long after its start a draft's idle check can first act: a private draft is
+    reminded after ``private`` (the reminder comes before the expiry), a group question
+    expires after ``group``."""
+
+    private: timedelta
+    group: timedelta
+
+
 def is_private(flow: str) -> bool:
     return flow not in GROUP_FLOWS
 
@@ -49,13 +63,18 @@ def check_keys(draft_id: int) -> tuple[str, str]:
 
 
 class DraftRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, first_check: FirstCheck | None = None) -> None:
         self._s = session
         self._tasks = TaskRepository(session)
+        self._first_check = first_check
 
     async def get(self, user_id: int, flow: str) -> Draft | None:
         return await self._s.scalar(select(Draft).where(Draft.user_id == user_id,
                                                         Draft.flow == flow))
+
+    async def exists(self, user_id: int, flow: str) -> bool:
+        return await self._s.scalar(select(Draft.id).where(Draft.user_id == user_id,
+                                                           Draft.flow == flow)) is not None
 
     async def by_id(self, draft_id: int, *, lock: bool = False) -> Draft | None:
         """With `lock`, the row is held until the transaction ends (on PostgreSQL), so two
@@ -75,14 +94,20 @@ class DraftRepository:
     async def start(self, user_id: int, flow: str, step: str, data: dict,
                     now: datetime) -> Draft:
         """A fresh draft of `flow`; for a private flow, the person's only private one."""
-        await self.discard(user_id, flow)
         if is_private(flow):
-            await self.discard_other_private(user_id, flow)
+            # This flow's old draft and the person's other private ones, in one statement.
+            await self._delete(Draft.user_id == user_id, Draft.flow.not_in(GROUP_FLOWS))
+        else:
+            await self.discard(user_id, flow)
         draft = Draft(user_id=user_id, flow=flow, step=step, data=data, created_at=now,
                       updated_at=now)
         self._s.add(draft)
         await self._s.flush()
-        await self._tasks.schedule(CHECK_KIND, now, now, user_id=user_id,
+        due = now
+        if self._first_check is not None:
+            private = is_private(flow)
+            due += self._first_check.private if private else self._first_check.group
+        await self._tasks.schedule(CHECK_KIND, due, now, user_id=user_id,
                                    payload={"draft_id": draft.id},
                                    key=check_keys(draft.id)[0])
         return draft

@@ -24,6 +24,12 @@ class GroupRepository:
     async def for_node(self, node_id: int) -> GroupChat | None:
         return await self._s.scalar(select(GroupChat).where(GroupChat.node_id == node_id))
 
+    async def for_nodes(self, node_ids: Sequence[int]) -> dict[int, GroupChat]:
+        """The groups bound to these nodes, by node (one query for a whole path)."""
+        stmt = select(GroupChat).where(GroupChat.node_id.in_(list(node_ids)))
+        return {group.node_id: group for group in (await self._s.scalars(stmt)).all()
+                if group.node_id is not None}
+
     async def bound(self) -> Sequence[GroupChat]:
         stmt = select(GroupChat).where(GroupChat.node_id.is_not(None)).order_by(GroupChat.chat_id)
         return (await self._s.scalars(stmt)).all()

@@ -88,11 +88,13 @@ class TicketRepository:
             Ticket.reporter_id == user_id, Ticket.created_at >= since)
         return await self._s.scalar(stmt) or 0
 
-    async def open_with_location(self, category: str) -> Sequence[Ticket]:
-        stmt = select(Ticket).where(Ticket.category == category,
-                                    Ticket.status.in_(OPEN_STATUSES),
-                                    Ticket.latitude.is_not(None))
-        return (await self._s.scalars(stmt)).all()
+    async def open_with_location(self, category: str) -> Sequence[tuple[int, float, float]]:
+        """(id, latitude, longitude) of the open tickets of a category that have a place: the
+        positions only, not a whole ticket each (every submit reads them all)."""
+        stmt = select(Ticket.id, Ticket.latitude, Ticket.longitude).where(
+            Ticket.category == category, Ticket.status.in_(OPEN_STATUSES),
+            Ticket.latitude.is_not(None))
+        return [tuple(row) for row in (await self._s.execute(stmt)).all()]
 
     async def open_at_node(self, node_id: int) -> Sequence[Ticket]:
         stmt = select(Ticket).where(Ticket.node_id == node_id,

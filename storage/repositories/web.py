@@ -9,7 +9,15 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import WEB_USER_BASE, WebEntry, WebFile, WebResident, WebSession
+from storage.models import (
+    OPEN_STATUSES,
+    WEB_USER_BASE,
+    Ticket,
+    WebEntry,
+    WebFile,
+    WebResident,
+    WebSession,
+)
 
 
 class WebRepository:
@@ -120,6 +128,17 @@ class WebRepository:
         """What the person wrote and was told, and their photos (their data erased)."""
         await self._s.execute(delete(WebEntry).where(WebEntry.resident_id == resident_id))
         await self._s.execute(delete(WebFile).where(WebFile.resident_id == resident_id))
+
+    async def forget_old_conversations(self, moment: datetime) -> int:
+        """Entries and photos older than ``moment`` of the people with no open ticket (the
+        retention of personal data; an open ticket's conversation is still in use)."""
+        busy = select(Ticket.reporter_id - WEB_USER_BASE).where(
+            Ticket.reporter_id >= WEB_USER_BASE, Ticket.status.in_(OPEN_STATUSES))
+        entries = await self._s.execute(delete(WebEntry).where(
+            WebEntry.created_at < moment, WebEntry.resident_id.not_in(busy)))
+        files = await self._s.execute(delete(WebFile).where(
+            WebFile.created_at < moment, WebFile.resident_id.not_in(busy)))
+        return (entries.rowcount or 0) + (files.rowcount or 0)
 
     # -- photos -----------------------------------------------------------------------------
 

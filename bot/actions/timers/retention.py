@@ -30,6 +30,8 @@ async def sweep(rt: Runtime, uow: UnitOfWork, task: ScheduledTask) -> None:
     retention = rt.config.privacy.personal_data_retention
     if retention is None:  # switched off since the task was armed
         return
+    # The web chat's copies of what residents wrote and were told, as old (bot.webchat).
+    await uow.web.forget_old_conversations(rt.clock.now() - retention)
     erased = await privacy.erase_expired(uow, rt.clock, rt.config, limit=BATCH)
     for erasure in erased:
         await announce(rt, uow, erasure)
