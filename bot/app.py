@@ -22,6 +22,7 @@ from bot.actions import backfill
 from bot.actions.digests import schedule_upcoming as schedule_digests
 from bot.actions.notifier import delivery_notices, rerouted_card_poster
 from bot.bot_api_client import AiohttpRequest
+from bot.console.routes import Console
 from bot.context import CONTEXT_TYPES, App, Context
 from bot.delivery import OutboxSender
 from bot.delivery.replies import InlineReplies
@@ -50,6 +51,7 @@ from handlers import (
     tickets_group,
 )
 from handlers.commands import publish_command_menus
+from handlers.console import member_nodes as console_members
 from handlers.errors import on_error
 from handlers.router import Router
 from scheduler import digests, maintenance, retention
@@ -234,3 +236,20 @@ def web_chat(app: App) -> WebChat:
 
     return WebChat(data.runtime, send_kept=send_kept, download=download,
                    hub=data.web_pages)
+
+
+def console_door(app: App) -> Console:
+    """The centres' console for this Application: its sign-in link names the bot, and who
+    is in which centre's group is asked of Telegram through it."""
+    data = app.bot_data
+
+    def username() -> str:
+        try:
+            return app.bot.username
+        except RuntimeError:  # before the bot has met Telegram (getMe): no link yet
+            return ""
+
+    async def member_nodes(user_id: int) -> list[int]:
+        return await console_members(app.bot, data, user_id)
+
+    return Console(data.runtime, bot_username=username, member_nodes=member_nodes)

@@ -31,6 +31,7 @@ from bot.config_types import (
     TIERS,
     CalendarOverrides,
     Category,
+    ConsoleSettings,
     DatabaseSettings,
     DeliverySettings,
     Desk,
@@ -144,6 +145,7 @@ class Config(Section):
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     desks: tuple[Desk, ...] = ()
     categories: tuple[Category, ...] = ()

@@ -615,5 +615,18 @@ class WebSettings(Section):
         return value
 
 
+class ConsoleSettings(Section):
+    """The centres' console (``/console`` on the bot's HTTP server): staff sign in through the
+    bot and see the tickets of the nodes whose groups they are in."""
+
+    enabled: Flag = True
+    # A console left alone this long signs out (the big screen's wall display keeps itself
+    # awake by its own requests).
+    idle_timeout: PositiveDuration = timedelta(hours=2)
+    # How often a signed-in person's groups are asked again (someone who left a centre's
+    # group loses its view within this time).
+    membership_recheck: PositiveDuration = timedelta(minutes=10)
+
+
 class PrivacySettings(Section):
     personal_data_retention: PositiveDuration | None = None

@@ -72,7 +72,7 @@ class ServeOptions:
 
 
 async def serve(config: Config, options: ServeOptions = ServeOptions()) -> int:
-    from bot.app import ALLOWED_UPDATES, build_application, web_chat
+    from bot.app import ALLOWED_UPDATES, build_application, console_door, web_chat
 
     unusable = startup_problems(config)
     if unusable:
@@ -130,7 +130,9 @@ async def serve(config: Config, options: ServeOptions = ServeOptions()) -> int:
             # Updates a webhook brings meanwhile wait in the inbox for the dispatcher.
             server = WebServer(db=db, clock=clock, health=app.bot_data.health,
                                metrics=rt.metrics, webhook=hook,
-                               chat=web_chat(app).routes if config.web.enabled else None)
+                               pages=[*([web_chat(app).routes] if config.web.enabled else []),
+                                      *([console_door(app).routes]
+                                        if config.console.enabled else [])])
             host = options.listen or config.server.listen
             try:
                 port = await server.start(host, config.server.port if options.port is None

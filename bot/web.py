@@ -15,7 +15,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -92,8 +92,9 @@ class Webhook:
 class WebServer:
     def __init__(self, *, db: Database, clock: Clock, health: Health, metrics: Metrics,
                  webhook: Webhook | None = None,
-                 chat: Callable[[web.Application], None] | None = None) -> None:
-        """``chat`` adds the web chat's routes (bot.webchat) to the server."""
+                 pages: Sequence[Callable[[web.Application], None]] = ()) -> None:
+        """``pages`` add their routes to the server: the residents' web chat (bot.webchat)
+        and the centres' console (bot.console)."""
         self._db = db
         self._clock = clock
         self._health = health
@@ -109,8 +110,8 @@ class WebServer:
         self.app.router.add_get("/metrics", self._metrics_page)
         if webhook is not None:
             self.app.router.add_post(webhook.path, self._update)
-        if chat is not None:
-            chat(self.app)
+        for add_routes in pages:
+            add_routes(self.app)
 
     async def start(self, host: str, port: int) -> int:
         """Listen; returns the port (useful with 0)."""

@@ -10,15 +10,16 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from telegram import ChatMember
+from telegram import Bot, ChatMember
 from telegram.error import TelegramError
 
 from bot.actions.groups_membership import Membership
-from bot.context import Context
+from bot.context import BotData, Context
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Membership", "MembershipCache", "cache_of", "is_member_status", "membership"]
+__all__ = ["Membership", "MembershipCache", "cache_of", "is_member_status", "membership",
+           "membership_of"]
 
 _CACHE_KEY = "membership_cache"
 _MEMBER_STATUSES = {ChatMember.OWNER, ChatMember.ADMINISTRATOR, ChatMember.MEMBER}
@@ -47,7 +48,11 @@ class MembershipCache:
 
 
 def cache_of(context: Context) -> MembershipCache:
-    return context.bot_data.caches.setdefault(_CACHE_KEY, MembershipCache())
+    return _cache(context.bot_data)
+
+
+def _cache(bot_data: BotData) -> MembershipCache:
+    return bot_data.caches.setdefault(_CACHE_KEY, MembershipCache())
 
 
 def is_member_status(member: ChatMember) -> bool:
@@ -61,14 +66,19 @@ async def membership(context: Context, chat_id: int, user_id: int) -> Membership
     """Whether the person is in the group. It may ask Telegram (getChatMember), so call it
     before opening a unit of work, never inside one: on SQLite an open transaction holds the
     write lock, and every other chat and the outbox would wait for Telegram's answer too."""
-    rt = context.runtime
-    cache = cache_of(context)
+    return await membership_of(context.bot, context.bot_data, chat_id, user_id)
+
+
+async def membership_of(bot: Bot, bot_data: BotData, chat_id: int, user_id: int) -> Membership:
+    """``membership`` outside an update's handling (the console asks it too)."""
+    rt = bot_data.runtime
+    cache = _cache(bot_data)
     now = rt.clock.now()
     known = cache.get(chat_id, user_id, now)
     if known is not None:
         return Membership.MEMBER if known else Membership.NOT_MEMBER
     try:
-        member = await context.bot.get_chat_member(chat_id, user_id)
+        member = await bot.get_chat_member(chat_id, user_id)
     except TelegramError:
         # Not cached: the next press asks again.
         log.warning("could not check membership in chat %s", chat_id, exc_info=True)

@@ -10,8 +10,10 @@ from telegram.error import TelegramError
 
 from bot.actions import menu
 from bot.context import Context
+from bot.services.console_access import is_signin
 from bot.views import Answer
 from bot.views.menu import LANGUAGE_PREFIX
+from handlers import console
 from handlers.binding import bind_in_group
 from handlers.commands import publish_chat_menu
 from handlers.common import is_group, who
@@ -39,6 +41,10 @@ async def start(update: Update, context: Context) -> None:
             await bind_in_group(update, context, payload.removeprefix("bind_"))
             return
         await group_help(update, context)
+        return
+    payload = context.args[0] if context.args else ""
+    if is_signin(payload):
+        await console.signin(update, context, payload)
         return
     await show(update, context, await menu.start(context.runtime, who(update)))
 

@@ -222,6 +222,12 @@ class Ticket(Base):
         Index("ix_ticket_status_deadline", "status", "deadline_at"),
         # The retention sweep looks for tickets over for longer than the retention.
         Index("ix_ticket_closed_at", "closed_at"),
+        # A street's or a community's numbers and the console: the tickets of a subtree's
+        # nodes (node_id IN …) created or first claimed in a period, without reading all of
+        # theirs; the created one covers what is summed of them.
+        Index("ix_ticket_node_created", "node_id", "created_at", "status", "close_reason",
+              "resolved_at", "claimed_at", "claim_due_at"),
+        Index("ix_ticket_node_claimed", "node_id", "claimed_at", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(AutoId, primary_key=True)
@@ -259,6 +265,11 @@ class Ticket(Base):
     # For the programme's rates: when it was first claimed, whether the last
     # resolution met its deadline, how often residents sent it back, and why it closed.
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When it had to be claimed by: the claim escalation's moment when it was reported (the
+    # category's claim time at its node's level, counted outside quiet hours for a ticket
+    # that is not urgent). The response rate compares claimed_at with it; None on tickets
+    # reported before it was kept.
+    claim_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     on_time: Mapped[bool | None] = mapped_column(Boolean)
     # Passed up for being overdue: late, even if resolved in time at the next level.
     missed_deadline: Mapped[bool] = mapped_column(Boolean, default=False,
@@ -314,7 +325,10 @@ class TicketResolution(Base):
     the statistics count these, so a desk whose answer was sent back up keeps it."""
 
     __tablename__ = "ticket_resolution"
-    __table_args__ = (Index("ix_ticket_resolution_resolved_at", "resolved_at"),)
+    __table_args__ = (Index("ix_ticket_resolution_resolved_at", "resolved_at"),
+                      # the resolutions made under a subtree's nodes in a period
+                      Index("ix_ticket_resolution_node_resolved", "node_id", "resolved_at",
+                            "on_time"))
 
     id: Mapped[int] = mapped_column(AutoId, primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), index=True)
@@ -646,3 +660,47 @@ class WebFile(Base):
     content_type: Mapped[str] = mapped_column(String(32))
     content: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# -- the centres' console ---------------------------------------------------------------------
+
+CONSOLE_SIGNIN_STATES = ("waiting", "confirmed", "used", "refused")
+
+
+class ConsoleSignin(Base):
+    """A browser asking to sign in to the console: the nonce it shows (as a Telegram link) and
+    the browser's own secret, both kept as SHA-256. The person who presses Start in Telegram
+    confirms it (``user_id``); only the browser holding the secret then gets the session, once."""
+
+    __tablename__ = "console_signin"
+    __table_args__ = (
+        CheckConstraint(f"state IN ({_in(CONSOLE_SIGNIN_STATES)})", name="state"),
+    )
+
+    nonce_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    browser_hash: Mapped[str] = mapped_column(String(64), index=True)
+    state: Mapped[str] = mapped_column(String(12), default="waiting")
+    user_id: Mapped[int | None] = mapped_column(TelegramId)
+    name: Mapped[str | None] = mapped_column(String(128))
+    # The nodes whose groups the person is in (their subtrees are what they see).
+    roots: Mapped[list] = mapped_column(JSON, default=list)
+    admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ConsoleSession(Base):
+    """A signed-in console browser: its cookie's token as SHA-256, who it is, what they see."""
+
+    __tablename__ = "console_session"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(TelegramId, index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    roots: Mapped[list] = mapped_column(JSON, default=list)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # When the person's groups were last asked (membership is checked again after a while).
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime)

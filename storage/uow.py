@@ -20,6 +20,7 @@ from storage.db import Database
 from storage.models import ProcessedUpdate
 from storage.repositories.admin_log import AdminLogRepository
 from storage.repositories.bookings import BookingRepository
+from storage.repositories.console_access import ConsoleAccessRepository
 from storage.repositories.drafts import DraftRepository
 from storage.repositories.enterprises import EnterpriseRepository
 from storage.repositories.groups import GroupRepository
@@ -101,6 +102,7 @@ class UnitOfWork:
     admin_log: AdminLogRepository
     inbox: InboxRepository
     web: WebRepository
+    console: ConsoleAccessRepository
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -124,6 +126,7 @@ class UnitOfWork:
         self.admin_log = AdminLogRepository(self.session)
         self.inbox = InboxRepository(self.session)
         self.web = WebRepository(self.session)
+        self.console = ConsoleAccessRepository(self.session)
         return self
 
     async def __aexit__(self, exc_type, exc, tb) -> None:

@@ -25,7 +25,7 @@ from bot.services import tickets
 from bot.services import webchat as rules
 from bot.views import report as report_views
 from bot.web import WebServer
-from bot.webchat.guard import COOKIE, CSRF_HEADER
+from bot.web_guard import COOKIE, CSRF_HEADER
 from storage.models import Ticket, WebEntry, WebFile
 from tests.harness import ADMIN, BotEnv
 from tests.telegram_fake import Chat, User
@@ -132,7 +132,7 @@ class Chat_:
 async def chat(bot: BotEnv) -> AsyncIterator[Chat_]:
     rt = bot.runtime
     server = WebServer(db=rt.db, clock=rt.clock, health=bot.app.bot_data.health,
-                       metrics=rt.metrics, chat=web_chat(bot.app).routes)
+                       metrics=rt.metrics, pages=[web_chat(bot.app).routes])
     port = await server.start("127.0.0.1", 0)
     await bot.send(bot.updates.command(GRID_GROUP, "/bind", GRID, user=ADMIN))
     await bot.deliver()

@@ -18,6 +18,9 @@ What is counted, for the period [start, end):
 * **satisfaction rate (满意率)** — of the follow-up answers given in the period, the share
   saying the problem is solved and scoring 3 (基本满意) or better on the 1–5 scale, counted at
   the node that resolved the ticket;
+* **response rate (响应率)** — of the tickets created in the period and not withdrawn, whose
+  time to be claimed in (``ticket.claim_due_at``: the moment the claim escalation had when
+  it was reported) is over or which were claimed, the share first claimed by that moment;
 * **average time to claim** — creation to first claim, over the tickets first claimed in the
   period; **average time to resolve** — creation to resolution, over the resolutions made in
   the period.
@@ -199,6 +202,8 @@ class Tally:
     answered: int = 0     # follow-up answers given in the period
     satisfied: int = 0    # of those, solved and score 3 or better
     claimed: int = 0      # first claimed in the period
+    response_due: int = 0  # created in the period, not withdrawn, its claim time over or met
+    responded: int = 0    # of those, first claimed within its claim time
     claim_seconds: float = 0.0
     resolve_seconds: float = 0.0
 
@@ -214,6 +219,10 @@ class Tally:
     @property
     def resolution_rate(self) -> float | None:
         return _share(self.concluded, self.cohort)
+
+    @property
+    def response_rate(self) -> float | None:
+        return _share(self.responded, self.response_due)
 
     @property
     def on_time_rate(self) -> float | None:
@@ -308,9 +317,10 @@ async def load_tree(uow: UnitOfWork) -> Tree:
 
 
 async def node_sums(uow: UnitOfWork, period: Period, now: datetime, *,
-                    node_ids: Iterable[int] | None = None) -> NodeSums:
+                    node_ids: Iterable[int] | None = None, durations: bool = True) -> NodeSums:
     return await StatsRepository(uow.session).sums(
-        period.start, period.end, now, None if node_ids is None else list(node_ids))
+        period.start, period.end, now, None if node_ids is None else list(node_ids),
+        durations=durations)
 
 
 async def subtree_report(uow: UnitOfWork, node_id: int, period: Period,

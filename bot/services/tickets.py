@@ -124,6 +124,15 @@ def _when(config: Config, ticket: Ticket, moment: datetime) -> datetime:
                                                                         config.timezone)
 
 
+def claim_due(config: Config, ticket: Ticket, node: OrgNode, now: datetime) -> datetime:
+    """When a ticket reported (or moved) to ``node`` at ``now`` must be claimed by: the moment
+    its claim escalation acts (the category's claim time at the node's level, from the end of
+    quiet hours for a ticket that is not urgent). The response rate counts a ticket as taken
+    on in time if it was first claimed by the moment it had when it was reported."""
+    sla = config.sla(ticket.category, level=sla_level(node))
+    return _when(config, ticket, _when(config, ticket, now) + sla.claim_escalate_after)
+
+
 async def _arm_claim_timers(uow: UnitOfWork, config: Config, ticket: Ticket, node: OrgNode,
                             now: datetime, *, fresh: bool = False) -> None:
     """An open ticket is reminded in its group, then escalated, unless someone claims it first;
@@ -142,8 +151,7 @@ async def _arm_claim_timers(uow: UnitOfWork, config: Config, ticket: Ticket, nod
                              _when(config, ticket, start + sla.claim_remind_after), now,
                              ticket_id=ticket.id, payload=payload)
     if node.parent_id is not None:
-        await uow.tasks.schedule("claim_escalate",
-                                 _when(config, ticket, start + sla.claim_escalate_after), now,
+        await uow.tasks.schedule("claim_escalate", claim_due(config, ticket, node, now), now,
                                  ticket_id=ticket.id, payload=payload)
 
 
@@ -212,6 +220,7 @@ async def create(uow: UnitOfWork, clock: Clock, config: Config, report: NewRepor
         language=report.language, details=dict(report.details),
         enterprise_id=report.enterprise_id, created_at=now, updated_at=now)
     ticket.deadline_at = _deadline(config, ticket, node, now)
+    ticket.claim_due_at = claim_due(config, ticket, node, now)
     uow.tickets.add(ticket)
     await uow.tickets.flush()
     for kind, file_id in report.attachments:

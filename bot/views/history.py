@@ -37,6 +37,16 @@ def history_text(t: Translator, config: Config, ticket: Ticket, events: Sequence
                  nodes: Mapping[str, OrgNode]) -> str:
     """The ticket's history, one line per event, newest kept when it is long. ``nodes``: the
     places the events name, by code (``places_named``); one no longer known shows its code."""
+    lines = [f"{local_time(config, at)} · {words}"
+             for at, words in event_lines(t, config, ticket, events, nodes)]
+    head = [t("<b>No. {number}</b> · history", number=ticket.number),
+            t("Status: {status}", status=t(STATUS_LABELS[ticket.status]))]
+    return _fit(head, lines)
+
+
+def event_lines(t: Translator, config: Config, ticket: Ticket, events: Sequence[TicketEvent],
+                nodes: Mapping[str, OrgNode]) -> list[tuple[datetime, str]]:
+    """Each event in words (HTML), with its time: the history, for any page that shows it."""
     names = {e.actor_id: e.data.get("name") for e in events
              if e.kind == "claimed" and e.data.get("name")}
 
@@ -46,13 +56,8 @@ def history_text(t: Translator, config: Config, ticket: Ticket, events: Sequence
         node = nodes.get(code)
         return html.escape(node.display_name(t.language) if node else code)
 
-    lines = []
-    for event in events:
-        words = _event_words(t, ticket, event, names, place, config)
-        lines.append(f"{local_time(config, event.at)} · {words}")
-    head = [t("<b>No. {number}</b> · history", number=ticket.number),
-            t("Status: {status}", status=t(STATUS_LABELS[ticket.status]))]
-    return _fit(head, lines)
+    return [(event.at, _event_words(t, ticket, event, names, place, config))
+            for event in events]
 
 
 # A request made for an enterprise (an enterprise matter, a check-up) comes from the

@@ -26,6 +26,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from bot import web_guard as guard
 from bot.actions import webchat
 from bot.actions.updates import DuplicateUpdate, settle
 from bot.delivery.web import WEB_FILE, Hub
@@ -34,7 +35,7 @@ from bot.runtime import Runtime
 from bot.services import webchat as rules
 from bot.views import Answer, Kept, View
 from bot.views import webchat as views
-from bot.webchat import guard, inputs, photos
+from bot.webchat import inputs, photos
 
 log = logging.getLogger(__name__)
 

@@ -54,6 +54,37 @@ class TreeNode:
 NodeSums = dict[int, dict[str, float]]
 
 
+# What is summed over the tickets created in a period (after their count, "new").
+CREATED_SUMS = ("cohort", "concluded", "response_due", "responded")
+
+
+def not_withdrawn() -> ColumnElement:
+    return and_(Ticket.status != _WITHDRAWN,
+                or_(Ticket.close_reason.is_(None), Ticket.close_reason != _WITHDRAWN))
+
+
+def created_sums(in_time: ColumnElement, now: datetime) -> list[ColumnElement]:
+    """The sums of CREATED_SUMS over tickets created in a period, as seen at ``now``;
+    ``in_time`` says a ticket's resolution came before the period's end (the console's trend
+    compares local days instead).
+
+    * cohort: not withdrawn by the resident; concluded: of those, resolved (or closed after
+      resolution) before the end;
+    * response_due: of the cohort, those that had a moment to be claimed by (tickets
+      reported before it was kept have none) and either were claimed or saw that moment
+      pass by ``now`` (one still waiting within its time is not counted yet);
+      responded: of those, first claimed by that moment.
+    """
+    kept = not_withdrawn()
+    concluded = and_(kept, Ticket.status.in_(_CONCLUDED),
+                     Ticket.resolved_at.is_not(None), in_time)
+    due = and_(kept, Ticket.claim_due_at.is_not(None),
+               or_(Ticket.claimed_at.is_not(None), Ticket.claim_due_at <= now))
+    responded = and_(due, Ticket.claimed_at <= Ticket.claim_due_at)
+    return [func.sum(case((kept, 1), else_=0)), func.sum(case((concluded, 1), else_=0)),
+            func.sum(case((due, 1), else_=0)), func.sum(case((responded, 1), else_=0))]
+
+
 class StatsRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
@@ -70,11 +101,14 @@ class StatsRepository:
         return func.round((func.julianday(later) - func.julianday(earlier)) * 86400.0, 3)
 
     async def sums(self, start: datetime, end: datetime, now: datetime,
-                   node_ids: Collection[int] | None = None) -> NodeSums:
+                   node_ids: Collection[int] | None = None, *,
+                   durations: bool = True) -> NodeSums:
         """Everything a report counts, per node, for the period [start, end) and, for what is
-        open, at ``now``. ``node_ids`` limits the nodes (None: all of them)."""
+        open, at ``now``. ``node_ids`` limits the nodes (None: all of them). Without
+        ``durations`` the time to resolve is not summed (it needs each resolved ticket's
+        creation: a join the console, which shows no averages, spares itself)."""
         out: NodeSums = {}
-        for part in (self._created(start, end), self._resolved(start, end),
+        for part in (self._created(start, end, now), self._resolved(start, end, durations),
                      self._claimed(start, end), self._open(now), self._surveys(start, end)):
             stmt, names, *where = part
             node = where[0] if where else Ticket.node_id  # the column that places a row
@@ -87,29 +121,30 @@ class StatsRepository:
         return out
 
     @staticmethod
-    def _created(start: datetime, end: datetime):
-        not_withdrawn = and_(Ticket.status != _WITHDRAWN,
-                             or_(Ticket.close_reason.is_(None), Ticket.close_reason != _WITHDRAWN))
-        concluded = and_(not_withdrawn, Ticket.status.in_(_CONCLUDED),
-                         Ticket.resolved_at.is_not(None), Ticket.resolved_at < end)
+    def _created(start: datetime, end: datetime, now: datetime):
         stmt = (select(Ticket.node_id, func.count(),
-                       func.sum(case((not_withdrawn, 1), else_=0)),
-                       func.sum(case((concluded, 1), else_=0)))
+                       *created_sums(Ticket.resolved_at < end, now))
                 .where(Ticket.created_at >= start, Ticket.created_at < end)
                 .group_by(Ticket.node_id))
-        return stmt, ("new", "cohort", "concluded")
+        return stmt, ("new", *CREATED_SUMS)
 
-    def _resolved(self, start: datetime, end: datetime):
+    def _resolved(self, start: datetime, end: datetime, durations: bool = True):
         # Every resolution made in the period, at the node that made it: one the resident
         # sent back up still counts where it was made (and the next one where that was).
         done = TicketResolution
-        stmt = (select(done.node_id, func.count(), func.count(done.on_time),
-                       func.sum(case((done.on_time.is_(True), 1), else_=0)),
-                       func.sum(self._seconds(done.resolved_at, Ticket.created_at)))
-                .join(Ticket, Ticket.id == done.ticket_id)
-                .where(done.resolved_at >= start, done.resolved_at < end)
+        counts = (func.count(), func.count(done.on_time),
+                  func.sum(case((done.on_time.is_(True), 1), else_=0)))
+        names = ("resolved", "timed", "on_time")
+        if durations:
+            stmt = (select(done.node_id, *counts,
+                           func.sum(self._seconds(done.resolved_at, Ticket.created_at)))
+                    .join(Ticket, Ticket.id == done.ticket_id))
+            names = (*names, "resolve_seconds")
+        else:
+            stmt = select(done.node_id, *counts)
+        stmt = (stmt.where(done.resolved_at >= start, done.resolved_at < end)
                 .group_by(done.node_id))
-        return stmt, ("resolved", "timed", "on_time", "resolve_seconds"), done.node_id
+        return stmt, names, done.node_id
 
     def _claimed(self, start: datetime, end: datetime):
         stmt = (select(Ticket.node_id, func.count(),
@@ -121,8 +156,12 @@ class StatsRepository:
     @staticmethod
     def _open(now: datetime):
         overdue = and_(Ticket.deadline_at.is_not(None), Ticket.deadline_at < now)
-        stmt = (select(Ticket.node_id, func.count(), func.sum(case((overdue, 1), else_=0)))
-                .where(Ticket.status.in_(OPEN_STATUSES)).group_by(Ticket.node_id))
+        # Grouped by node_id + 0, not node_id: with statistics (ANALYZE) SQLite takes the
+        # statuses for evenly spread and would read every ticket in node order to group them
+        # (seconds at a million tickets) instead of the few open ones by the status index.
+        node = (Ticket.node_id + 0).label("node_id")
+        stmt = (select(node, func.count(), func.sum(case((overdue, 1), else_=0)))
+                .where(Ticket.status.in_(OPEN_STATUSES)).group_by(node))
         return stmt, ("open", "overdue")
 
     @staticmethod

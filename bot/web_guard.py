@@ -1,5 +1,6 @@
-"""What keeps the web chat safe on the open internet: the origin every change must come from,
-the CSRF token, the cookie, the headers of every answer, and rate limits.
+"""What keeps the bot's pages (the residents' web chat, the centres' console) safe on the open
+internet: the origin every change must come from, the CSRF token, the cookies, the headers of
+every answer, and rate limits.
 
 Rate limits are counted in this process's memory (a sliding window per key): they protect the
 process from a flood and the groups from spam, and a restart that forgets them loses nothing a
@@ -15,7 +16,9 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-COOKIE = "gg_chat"
+COOKIE = "gg_chat"                 # the web chat's device session
+CONSOLE_COOKIE = "gg_console"      # a console session
+CONSOLE_PENDING = "gg_console_in"  # a browser waiting for its sign-in to be confirmed
 CSRF_HEADER = "X-CSRF-Token"
 # No inline script or style anywhere: a message that slipped through escaping still cannot run.
 CSP = ("default-src 'self'; img-src 'self' data: blob:; connect-src 'self'; "
@@ -56,10 +59,10 @@ def is_https(public_url: str | None, request: web.Request) -> bool:
     return (request.headers.get("X-Forwarded-Proto", request.scheme).lower() == "https")
 
 
-def set_cookie(response: web.StreamResponse, token: str, *, secure: bool,
-               max_age: int) -> None:
-    response.set_cookie(COOKIE, token, max_age=max_age, path="/chat", httponly=True,
-                        secure=secure, samesite="Lax")
+def set_cookie(response: web.StreamResponse, token: str, *, secure: bool, max_age: int,
+               name: str = COOKIE, path: str = "/chat", samesite: str = "Lax") -> None:
+    response.set_cookie(name, token, max_age=max_age, path=path, httponly=True,
+                        secure=secure, samesite=samesite)
 
 
 def client_address(request: web.Request) -> str:
