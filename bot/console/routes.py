@@ -124,14 +124,13 @@ class Console:
 
     async def signout(self, request: web.Request) -> web.Response:
         try:
-            person = await self._person(request, post=True)
+            await self._person(request, post=True)  # a signed-in page, from its origin
         except Refusal as refusal:
             return self._refused(request, refusal)
         await console.signout(self.rt, request.cookies.get(guard.CONSOLE_COOKIE))
         log.info("a console session signed out")
         response = _json({})
         response.del_cookie(guard.CONSOLE_COOKIE, path="/console")
-        del person
         return response
 
     # -- who and where -------------------------------------------------------------------------
@@ -288,7 +287,7 @@ class Console:
         """Server-sent events: "changed" whenever any ticket changed (the page refetches its
         view, which shows only the person's own); a comment every 15 s keeps proxies open."""
         try:
-            person = await self._person(request)
+            await self._person(request)
         except Refusal as refusal:
             return self._refused(request, refusal)
         response = web.StreamResponse(headers={
@@ -312,9 +311,8 @@ class Console:
                 elif quiet >= 15:
                     quiet = 0.0
                     await response.write(b": still here\n\n")
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
-        del person
+        except ConnectionResetError:
+            pass  # the page went away
         with contextlib.suppress(Exception):
             await response.write_eof()
         return response
