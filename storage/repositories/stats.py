@@ -108,6 +108,12 @@ class StatsRepository:
         ``durations`` the time to resolve is not summed (it needs each resolved ticket's
         creation: a join the console, which shows no averages, spares itself)."""
         out: NodeSums = {}
+        if node_ids is None and self._s.get_bind().dialect.name == "sqlite":
+            # SQLite answers a period's counts from the (node_id, created_at, …) index alone
+            # when every node is named, where a scan by created_at looks each ticket up (a
+            # district's month at a million tickets: about 200 ms against 310–360 ms).
+            # PostgreSQL is the other way round (430 ms against 210 ms).
+            node_ids = list((await self._s.scalars(select(OrgNode.id))).all())
         for part in (self._created(start, end, now), self._resolved(start, end, durations),
                      self._claimed(start, end), self._open(now), self._surveys(start, end)):
             stmt, names, *where = part
