@@ -48,6 +48,10 @@ async def test_demo_serves_the_page_and_keeps_its_world_with_data(tmp_path: Path
         people = People(session, address)
         web_chat = (await running(people))["web_chat_url"]
         assert f"  The web chat, for residents without Telegram: {web_chat}\n" in lines
+        console = web_chat.split("/chat", 1)[0] + "/console"
+        assert any(line.startswith(f"  The centres' console: {console} ") for line in lines)
+        async with session.get(console) as page:
+            assert page.status == 200 and "console.js" in await page.text()
         async with session.get(f"{address}/") as page:
             assert page.status == 200 and page.content_type == "text/html"
             assert "app.js" in await page.text()

@@ -244,6 +244,9 @@ class DemoRunner:
         lines = [
             f"gridgate demo: open {address}/ in a browser.",
             f"  The web chat, for residents without Telegram: {self.sandbox.web_chat_url}",
+            *([f"  The centres' console: {self.sandbox.web_chat_url.split('/chat', 1)[0]}"
+               "/console (周伟 signs in by sending the /start command it shows)"]
+              if self.sandbox.web_chat_url else []),
             *([f"  Port {DEFAULT_PORT} is in use (another program, or a demo already running), "
                "so the demo took a free one; choose it with --port."]
               if self.default_port_taken else []),

@@ -21,6 +21,10 @@ PAGE_TEXTS: dict[str, str] = {
                         "made there reaches the same grid workers' group as one from "
                         "Telegram."),
     "web_chat_waiting": N_("The web chat opens once the bot is running."),
+    "console": N_("Centre console"),
+    "console_hint": N_("The centres' console, in a new tab: 周伟 of the district centre signs "
+                       "in by sending the /start command it shows, in his own chat with the "
+                       "bot."),
     "speaking_as": N_("Speaking as"),
     "write": N_("Write a message…"),
     "send": N_("Send"),

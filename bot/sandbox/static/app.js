@@ -516,10 +516,16 @@
     const url = S.web_chat_url ? safeUrl(S.web_chat_url) : null;
     if (!url) return null;
     const place = new URL(url).searchParams.get("at") || "";
+    // The same server has the centres' console.
+    const console_ = new URL("/console", url).href;
     return h("div", { class: "web-chat" },
       h("a", { class: "web-chat-link", target: "_blank", rel: "noopener", "data-url": url },
         h("span", { class: "globe", "aria-hidden": "true", text: "🌐" }),
         h("span", { text: t("web_chat") })),
+      h("a", { class: "console-link", target: "_blank", rel: "noopener",
+               "data-url": console_, title: t("console_hint") },
+        h("span", { "aria-hidden": "true", text: "🖥" }),
+        h("span", { text: t("console") })),
       h("p", { class: "web-chat-hint", "data-hint": t("web_chat_hint", { place }) }));
   }
 
@@ -533,13 +539,16 @@
   }
 
   function updateWebChat() {
-    const link = document.querySelector(".web-chat-link");
-    if (!link) return;
+    const links = document.querySelectorAll(".web-chat-link, .console-link");
+    if (!links.length) return;
     // Before the bot runs (or while it is started again) the address answers nothing yet.
     const ready = S.bot_status === "running";
-    if (ready) link.setAttribute("href", link.dataset.url);
-    else link.removeAttribute("href");
-    link.setAttribute("aria-disabled", ready ? "false" : "true");
+    for (const one of links) {
+      if (ready) one.setAttribute("href", one.dataset.url);
+      else one.removeAttribute("href");
+      one.setAttribute("aria-disabled", ready ? "false" : "true");
+    }
+    const link = links[0];
     const hint = document.querySelector(".web-chat-hint");
     hint.textContent = ready ? hint.dataset.hint : t("web_chat_waiting");
     link.title = hint.textContent;
