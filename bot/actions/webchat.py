@@ -270,15 +270,16 @@ async def file(rt: Runtime, current: Session, seq: int, index: int) -> File | No
         if not found or found[0].seq != seq:
             return None
         shown = found[0].body
-        refs = [*shown.get("photos", [])]
+        photos = list(shown.get("photos") or [])
         document = shown.get("document")
+        files = [(ref, "photo.jpg") for ref in photos]
         if isinstance(document, dict):
-            refs.append(document.get("file", ""))
-        if not 0 <= index < len(refs) or not isinstance(refs[index], str) or not refs[index]:
+            files.append((document.get("file", ""), document.get("name") or "file"))
+        if not 0 <= index < len(files):
             return None
-        ref = refs[index]
-        name = document.get("name", "file") if document and index == len(refs) - 1 and \
-            index >= len(shown.get("photos", [])) else "photo.jpg"
+        ref, name = files[index]
+        if not isinstance(ref, str) or not ref:
+            return None
         if ref.startswith(WEB_FILE):
             kept = await uow.web.file(ref.removeprefix(WEB_FILE))
             if kept is None or kept.resident_id != current.resident_id:
