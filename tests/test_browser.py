@@ -9,45 +9,32 @@ must raise no script error, and the bot no Bot API violation.
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from bot.config import example_config_path
 from bot.i18n import Translator
 from bot.sandbox import demo
 from bot.sandbox.apispec import html_visible_text
 from bot.views.menu import private_help_text as private_help
+from tests.browsing import ROOT, artefacts, chromium
 from tests.sandbox_client import FAST_SURVEY, People, gridgate, png, running, stop
 from tests.telegram_fake import spec_path
 
-ROOT = Path(__file__).resolve().parent.parent
 ARTEFACTS = ROOT / "test-artifacts" / "browser"
-# Debian's chromium: /usr/bin/chromium is a wrapper script around the real binary.
-CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium") if
-                 Path(p).is_file()), None)
-# Chromium on a machine with no network (and as root in CI): nothing that phones home.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-dev-shm-usage"]
 STEP = 20_000  # ms: how long one step may take in the page
 NUMBER = re.compile(r"\d{4}-\d{4}")  # a ticket number, e.g. 1206-0001
 
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    # Never skip: .ci/run installs chromium, and a missing browser must fail the run.
-    assert CHROMIUM, "Debian's chromium is not installed (apt-get install chromium; .ci/run does)"
-    shutil.rmtree(ARTEFACTS, ignore_errors=True)
-    ARTEFACTS.mkdir(parents=True)
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    artefacts("browser")
+    async with chromium() as browser:
         yield browser
-        await browser.close()
 
 
 async def open_page(browser: Browser, width: int, height: int) -> tuple[Page, list[str]]:

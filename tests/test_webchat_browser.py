@@ -12,24 +12,22 @@ Screenshots of each step are kept in test-artifacts/webchat/ (CI keeps that fold
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from bot.config import example_config_path
 from bot.i18n import Translator
 from bot.sandbox import demo
 from bot.views import report as report_views
+from tests.browsing import ROOT, artefacts, chromium
 from tests.sandbox_client import FAST_SURVEY, People, gridgate, png, running, text_of
 from tests.telegram_fake import spec_path
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 
-ROOT = Path(__file__).resolve().parent.parent
 ARTEFACTS = ROOT / "test-artifacts" / "webchat"
 STEP = 20_000  # ms: how long one step may take in the page
 NUMBER = re.compile(r"\d{4}-\d{4}")
@@ -38,13 +36,9 @@ PHONE = {"width": 375, "height": 740}
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    assert CHROMIUM, "Debian's chromium is not installed (apt-get install chromium; .ci/run does)"
-    shutil.rmtree(ARTEFACTS, ignore_errors=True)
-    ARTEFACTS.mkdir(parents=True)
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    artefacts("webchat")
+    async with chromium() as browser:
         yield browser
-        await browser.close()
 
 
 class Phone:

@@ -99,7 +99,7 @@ async def confirm(rt: Runtime, who: Who, name: str, payload: str,
         places = [tree.nodes[root] for root in roots]
         await uow.commit()
     log.info("a console sign-in was confirmed for %d subtrees", len(roots))
-    return Answer([View(words.signed_in(t, [_name(p, t.language) for p in places]))])
+    return Answer([View(words.signed_in(t, [p.display_name(t.language) for p in places]))])
 
 
 async def signin_state(rt: Runtime, secret: str | None) -> tuple[str, str | None]:
@@ -204,7 +204,7 @@ async def tree(rt: Runtime, person: Staff, language: str) -> list[dict[str, Any]
     async with rt.uow() as uow:
         nodes = await stats.load_tree(uow)
     seen = access.visible(nodes, person.roots)
-    return [{"id": n.id, "code": n.code, "name": _name(n, language), "level": n.level,
+    return [{"id": n.id, "code": n.code, "name": n.display_name(language), "level": n.level,
              "parent_id": n.parent_id} for n in nodes.nodes.values() if n.id in seen]
 
 
@@ -233,7 +233,7 @@ async def rates(rt: Runtime, person: Staff, node_id: int, t: Translator, period:
     return {
         "period": {"start": span.start.isoformat(), "end": span.end.isoformat(),
                    "label": console_views.period_label(t, span, now)},
-        "rows": [{"node": ({"id": row.node.id, "name": _name(row.node, t.language),
+        "rows": [{"node": ({"id": row.node.id, "name": row.node.display_name(t.language),
                             "level": row.node.level} if row.node is not None else None),
                   "total": row.total, "new": row.new, "open": row.open,
                   "overdue": row.overdue,
@@ -263,7 +263,7 @@ async def queue(rt: Runtime, person: Staff, node_id: int, t: Translator, view: s
         "category": item.ticket.category,
         "category_name": category_name(rt.config, item.ticket.category, t.language),
         "status": item.ticket.status, "status_name": t(STATUS_LABELS[item.ticket.status]),
-        "node": ({"id": item.node.id, "name": _name(item.node, t.language)}
+        "node": ({"id": item.node.id, "name": item.node.display_name(t.language)}
                  if item.node is not None else None),
         "created_at": item.ticket.created_at.isoformat(),
         "deadline_at": item.ticket.deadline_at.isoformat() if item.ticket.deadline_at
@@ -280,14 +280,6 @@ async def may_see(rt: Runtime, person: Staff, node_id: int) -> bool:
 async def changes(rt: Runtime) -> int:
     async with rt.uow() as uow:
         return await uow.console.changes()
-
-
-def _name(node, language: str) -> str:
-    if language == "zh_Hant" and node.name_zh_hant:
-        return node.name_zh_hant
-    if language == "en" and node.name_en:
-        return node.name_en
-    return node.name
 
 
 async def _ticket_in_view(rt: Runtime, uow, person: Staff, ticket_id: int) -> Ticket | None:
@@ -331,7 +323,7 @@ async def ticket(rt: Runtime, person: Staff, ticket_id: int, t: Translator
             "id": found.id, "number": found.number, "kind": found.kind,
             "category_name": category_name(rt.config, found.category, t.language),
             "status": found.status, "status_name": t(STATUS_LABELS[found.status]),
-            "node": {"id": node.id, "name": _name(node, t.language)} if node else None,
+            "node": {"id": node.id, "name": node.display_name(t.language)} if node else None,
             "path": plain_text(place_html(path, t.language)) if path else "",
             "description": found.description, "address": found.address or "",
             "created_at": found.created_at.isoformat(),
@@ -358,7 +350,7 @@ async def nudge(rt: Runtime, person: Staff, ticket_id: int, text: str,
         group = await uow.groups.get(found.group_chat_id)
         reader = rt.translator(group.language if group else rt.config.default_language)
         roots = [await uow.nodes.get(root) for root in person.roots]
-        centre = " / ".join(_name(n, reader.language) for n in roots if n is not None)
+        centre = " / ".join(n.display_name(reader.language) for n in roots if n is not None)
         await Notifier(rt, uow).to_group(found, words.nudge(reader, found, centre, person.name,
                                                              text.strip()[:500]))
         uow.admin_log.add(AdminAction(
