@@ -714,15 +714,15 @@ def visit_days(config: Config, now: datetime) -> list[str]:
     return days
 
 
-def save(uow: UnitOfWork, clock: Clock, row: Draft, report: Report) -> None:
-    uow.drafts.save(row, step=report.step.value, data=report.data, now=clock.now())
+async def save(uow: UnitOfWork, clock: Clock, row: Draft, report: Report) -> None:
+    await uow.drafts.save(row, step=report.step.value, data=report.data, now=clock.now())
 
 
 async def resume(uow: UnitOfWork, clock: Clock, row: Draft, report: Report) -> None:
     """"Continue my report": the report is the person's conversation again, and their only
     one (a draft left over from before that rule is dropped)."""
     await uow.drafts.discard_other_private(row.user_id, FLOW)
-    save(uow, clock, row, report)
+    await save(uow, clock, row, report)
 
 
 async def discard(uow: UnitOfWork, user_id: int) -> None:
