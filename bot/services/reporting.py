@@ -662,9 +662,9 @@ async def begin(uow: UnitOfWork, clock: Clock, user_id: int, *, config: Config,
     enterprise (they register first)."""
     data: dict[str, Any] = {"kind": kind, "token": secrets.token_hex(4)}
     if kind == REPORT:
-        for ticket in await uow.tickets.of_resident(user_id, offset=0, limit=5):
-            if ticket.grid_id is not None:
-                data["last_grid_id"] = ticket.grid_id
+        for grid_id in await uow.tickets.recent_grids_of_resident(user_id, limit=5):
+            if grid_id is not None:
+                data["last_grid_id"] = grid_id
                 break
         await _poster_place(uow, user_id, data)
     if kind == ENTERPRISE_DISPUTE:
