@@ -69,14 +69,32 @@ class Inbox:
             update = Update.de_json(payload, self._app.bot)
         except Exception:  # stored all the same; the handlers will see it
             update = None
-        async with UnitOfWork(self._db) as uow:
-            new = await uow.inbox.add(update_id=update_id, chat_key=inbox_key(update, update_id),
-                                      payload=payload, now=self._clock.now())
-            await uow.session.commit()
+        key = inbox_key(update, update_id)
+        now = self._clock.now()
+        dispatcher = self.dispatcher
+        # The update is in hand: when this instance can serve its chat now, it leases it in
+        # the transaction that stores it and serves it from memory, instead of a transaction
+        # to find it in the table and another to lease it.
+        adopt = update is not None and dispatcher is not None and dispatcher.reserve(key)
+        leased = False
+        try:
+            async with UnitOfWork(self._db) as uow:
+                new = await uow.inbox.add(update_id=update_id, chat_key=key, payload=payload,
+                                          now=now)
+                if new and adopt:
+                    leased = await uow.inbox.lease_stored(
+                        update_id, dispatcher.token, until=now + dispatcher.lease)
+                await uow.session.commit()
+        finally:
+            if adopt:
+                dispatcher.unreserve(key)
         if not new:
             log.info("update %s received again while waiting; kept once", update_id)
-        if self.dispatcher is not None:
-            self.dispatcher.nudge()
+        if dispatcher is not None:
+            if leased:
+                dispatcher.adopt(key, update_id, payload, update)
+            else:
+                dispatcher.nudge()
         return new
 
 
@@ -93,11 +111,39 @@ class InboxDispatcher:
         self._wake = asyncio.Event()
         self._chats: dict[str, asyncio.Task[None]] = {}
         self._held: set[int] = set()  # update_ids leased and being handled (renewed)
+        # Chats whose update the webhook is storing and may lease at once (Inbox.receive):
+        # looking for work leaves them alone meanwhile, and they count as served.
+        self._reserved: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
 
+    @property
+    def lease(self) -> timedelta:
+        return self._lease
+
     def nudge(self) -> None:
         self._wake.set()
+
+    def reserve(self, key: str) -> bool:
+        """Whether a chat's just-received update may be leased as it is stored (a free slot,
+        the chat served by nobody here); if so the chat is held for it until ``unreserve``."""
+        if (self._stopping or key in self._chats or key in self._reserved
+                or len(self._chats) + len(self._reserved) >= self._slots):
+            return False
+        self._reserved.add(key)
+        return True
+
+    def unreserve(self, key: str) -> None:
+        self._reserved.discard(key)
+
+    def adopt(self, key: str, update_id: int, payload: dict, update: Update) -> None:
+        """Serve an update leased as it was stored (its first lease), parsed already."""
+        if self._stopping or key in self._chats:
+            # Stopping (its lease is given back or runs out), or served meanwhile: it waits
+            # in the table like any other.
+            self._wake.set()
+            return
+        self._start(key, update_id, {"payload": payload, "attempts": 1, "update": update})
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._loop(), name="gridgate inbox"),
@@ -135,15 +181,16 @@ class InboxDispatcher:
     async def run_once(self) -> int:
         """Lease the oldest update of chats nobody serves and start serving them, in one
         transaction; returns how many were started."""
-        free = self._slots - len(self._chats)
+        free = self._slots - len(self._chats) - len(self._reserved)
         if free <= 0 or self._stopping:
             return 0
         now = self._clock.now()
         leased: dict[str, tuple[int, dict]] = {}
         async with UnitOfWork(self._db) as uow:
-            heads = await uow.inbox.free_heads(now, limit=free, skip_chats=sorted(self._chats))
+            heads = await uow.inbox.free_heads(now, limit=free,
+                                               skip_chats=sorted({*self._chats, *self._reserved}))
             for update_id, key in heads:
-                if key in self._chats or key in leased:
+                if key in self._chats or key in self._reserved or key in leased:
                     continue
                 taken = await uow.inbox.lease(update_id, self.token, now=now,
                                               until=now + self._lease)
@@ -151,12 +198,15 @@ class InboxDispatcher:
                     leased[key] = (update_id, taken)
             await uow.session.commit()
         for key, (update_id, taken) in leased.items():
-            self._held.add(update_id)
-            task = asyncio.create_task(self._serve_chat(key, update_id, taken),
-                                       name=f"gridgate inbox {key}")
-            self._chats[key] = task
-            task.add_done_callback(lambda _t, key=key: self._finished(key))
+            self._start(key, update_id, taken)
         return len(leased)
+
+    def _start(self, key: str, update_id: int, taken: dict) -> None:
+        self._held.add(update_id)
+        task = asyncio.create_task(self._serve_chat(key, update_id, taken),
+                                   name=f"gridgate inbox {key}")
+        self._chats[key] = task
+        task.add_done_callback(lambda _t, key=key: self._finished(key))
 
     def _finished(self, key: str) -> None:
         self._chats.pop(key, None)
@@ -208,7 +258,8 @@ class InboxDispatcher:
             try:
                 with log_context(update_id=update_id):
                     handled = await self._handle(update_id, taken["payload"],
-                                                 taken["attempts"], lease)
+                                                 taken["attempts"], lease,
+                                                 taken.get("update"))
             except Exception as exc:
                 # Most likely the database (handlers' own errors go to the error handler):
                 # give the update back, to be tried again after a pause.
@@ -243,7 +294,7 @@ class InboxDispatcher:
         return next_id, following
 
     async def _handle(self, update_id: int, payload: dict, attempts: int,
-                      lease: InboxLease) -> bool:
+                      lease: InboxLease, update: Update | None = None) -> bool:
         """Handle the update; False when it is to be set aside instead."""
         if attempts > MAX_ATTEMPTS:
             log.error("inbox: update %s set aside: its handling never finished in %d tries "
@@ -252,7 +303,8 @@ class InboxDispatcher:
         if attempts > 1:
             log.warning("inbox: update %s taken over (attempt %d)", update_id, attempts)
         try:
-            update = Update.de_json(payload, self._app.bot)
+            if update is None:  # else read already, by the webhook that stored it
+                update = Update.de_json(payload, self._app.bot)
         except Exception as exc:  # it will never read better
             log.error("inbox: update %s cannot be read (%s); set aside", update_id,
                       type(exc).__name__)

@@ -62,6 +62,17 @@ class InboxRepository:
         rows = await self._s.execute(stmt.order_by(InboundUpdate.update_id).limit(limit))
         return [(row.update_id, row.chat_key) for row in rows]
 
+    async def lease_stored(self, update_id: int, token: str, *, until: datetime) -> bool:
+        """In the transaction that stored the row: take it at once if it is its chat's head
+        (an earlier update of the chat still waiting keeps the chat's order: then no)."""
+        result = await self._s.execute(
+            update(InboundUpdate)
+            .where(InboundUpdate.update_id == update_id, InboundUpdate.lease.is_(None),
+                   self._is_head(), self._in_line())
+            .values(lease=token, leased_until=until, attempts=InboundUpdate.attempts + 1)
+            .execution_options(synchronize_session=False))
+        return bool(result.rowcount)
+
     async def head_of(self, chat_key: str) -> int | None:
         stmt = select(func.min(InboundUpdate.update_id)).where(
             InboundUpdate.chat_key == chat_key)
