@@ -114,6 +114,9 @@ class InboxDispatcher:
         # Chats whose update the webhook is storing and may lease at once (Inbox.receive):
         # looking for work leaves them alone meanwhile, and they count as served.
         self._reserved: set[str] = set()
+        # A chat's next update leased as it was stored while this instance still serves
+        # the chat: its serving task takes it before it ends.
+        self._handoff: dict[str, tuple[int, dict]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
 
@@ -125,10 +128,13 @@ class InboxDispatcher:
         self._wake.set()
 
     def reserve(self, key: str) -> bool:
-        """Whether a chat's just-received update may be leased as it is stored (a free slot,
-        the chat served by nobody here); if so the chat is held for it until ``unreserve``."""
-        if (self._stopping or key in self._chats or key in self._reserved
-                or len(self._chats) + len(self._reserved) >= self._slots):
+        """Whether a chat's just-received update may be leased as it is stored (the chat is
+        served here already, or a slot is free); if so the chat is held for it until
+        ``unreserve``. Whether it may be leased at all (it is its chat's oldest) is the
+        lease's own check."""
+        if self._stopping or key in self._reserved or key in self._handoff:
+            return False
+        if key not in self._chats and len(self._chats) + len(self._reserved) >= self._slots:
             return False
         self._reserved.add(key)
         return True
@@ -137,13 +143,18 @@ class InboxDispatcher:
         self._reserved.discard(key)
 
     def adopt(self, key: str, update_id: int, payload: dict, update: Update) -> None:
-        """Serve an update leased as it was stored (its first lease), parsed already."""
-        if self._stopping or key in self._chats:
-            # Stopping (its lease is given back or runs out), or served meanwhile: it waits
-            # in the table like any other.
-            self._wake.set()
+        """Serve an update leased as it was stored (its first lease), parsed already: by the
+        chat's serving task if one is still at work (being the chat's oldest, the update
+        came after everything that task had), else by a new one."""
+        if self._stopping:
+            return  # the stop gives its lease back (or it runs out)
+        taken = {"payload": payload, "attempts": 1, "update": update}
+        serving = self._chats.get(key)
+        if serving is not None and not serving.done():
+            self._held.add(update_id)
+            self._handoff[key] = (update_id, taken)
             return
-        self._start(key, update_id, {"payload": payload, "attempts": 1, "update": update})
+        self._start(key, update_id, taken)
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._loop(), name="gridgate inbox"),
@@ -206,10 +217,11 @@ class InboxDispatcher:
         task = asyncio.create_task(self._serve_chat(key, update_id, taken),
                                    name=f"gridgate inbox {key}")
         self._chats[key] = task
-        task.add_done_callback(lambda _t, key=key: self._finished(key))
+        task.add_done_callback(lambda done, key=key: self._finished(key, done))
 
-    def _finished(self, key: str) -> None:
-        self._chats.pop(key, None)
+    def _finished(self, key: str, task: asyncio.Task[None]) -> None:
+        if self._chats.get(key) is task:  # not a task started since for the chat
+            del self._chats[key]
         self._wake.set()  # the chat may have more, and a slot is free
 
     async def _loop(self) -> None:
@@ -242,11 +254,18 @@ class InboxDispatcher:
             next_one: tuple[int, dict] | None = (update_id, taken)
             while next_one is not None:
                 next_one = await self._serve_one(key, *next_one)
+                if next_one is None and not self._stopping:
+                    # Leased by the webhook as it was stored, meanwhile (adopt).
+                    next_one = self._handoff.pop(key, None)
         except Exception as exc:
             # The database, most likely. Nothing is lost: an update this instance still held
             # is no longer renewed, runs out of lease and is taken over (here or elsewhere).
             log.error("inbox: serving a chat stopped (%s); its updates are looked at again",
                       type(exc).__name__)
+        finally:
+            left = self._handoff.pop(key, None)
+            if left is not None:  # not served: no longer renewed, its lease runs out
+                self._held.discard(left[0])
 
     async def _serve_one(self, key: str, update_id: int,
                          taken: dict) -> tuple[int, dict] | None:

@@ -433,6 +433,66 @@ async def test_an_update_behind_its_chats_earlier_one_is_not_leased_as_it_is_sto
         assert await uow.inbox.backlog() == 0
 
 
+async def test_a_chats_next_update_leased_as_stored_goes_to_the_task_serving_the_chat(
+        bot: BotEnv, catalogs) -> None:
+    """The chat's task is still finishing its last update (answered, removed) when the next
+    one is stored: the webhook leases it and the same task serves it; one at a time."""
+    rt = bot.runtime
+    dispatcher = InboxDispatcher(bot.app, rt.db, rt.clock, lease=timedelta(seconds=30))
+    inbox = Inbox(rt.db, rt.clock, bot.app, dispatcher)
+    key = f"chat:{RESIDENT.id}"
+    finishing = asyncio.Event()
+    serve_one = dispatcher._serve_one
+    served: list[int] = []
+
+    async def last_one_then_wait(key_: str, update_id: int, taken: dict):
+        served.append(update_id)
+        following = await serve_one(key_, update_id, taken)
+        if len(served) == 1:
+            await finishing.wait()  # the task's end, after the update's commit and answer
+        return following
+
+    dispatcher._serve_one = last_one_then_wait  # type: ignore[method-assign]
+    start = bot.updates.command(RESIDENT, "/start")
+    help_ = bot.updates.command(RESIDENT, "/help")
+    assert await inbox.receive(start.to_dict())
+    task = dispatcher._chats[key]
+    for _ in range(200):
+        if await processed(rt.db, start.update_id):
+            break
+        await asyncio.sleep(0.01)
+    assert await inbox.receive(help_.to_dict())
+    assert dispatcher._handoff[key][0] == help_.update_id
+    assert dispatcher._chats[key] is task
+    finishing.set()
+    await task
+    assert served == [start.update_id, help_.update_id]
+    assert not dispatcher._chats and not dispatcher._handoff and not dispatcher._held
+    zh = catalogs["zh_Hans"]
+    assert sent_to(bot, RESIDENT.id) == [welcome(zh), private_help(zh)]
+    async with UnitOfWork(rt.db) as uow:
+        assert await uow.inbox.backlog() == 0
+
+
+async def test_a_chats_update_stored_while_its_earlier_one_is_handled_waits_its_turn(
+        bot: BotEnv, catalogs) -> None:
+    """Stored while the chat's earlier update is still in the table: not leased then; the
+    serving task takes it next, in order."""
+    rt = bot.runtime
+    dispatcher = InboxDispatcher(bot.app, rt.db, rt.clock, lease=timedelta(seconds=30))
+    inbox = Inbox(rt.db, rt.clock, bot.app, dispatcher)
+    start = bot.updates.command(RESIDENT, "/start")
+    help_ = bot.updates.command(RESIDENT, "/help")
+    assert await inbox.receive(start.to_dict())
+    assert await inbox.receive(help_.to_dict())  # before the first one's task has run
+    assert not dispatcher._handoff
+    await asyncio.gather(*dispatcher._chats.values())
+    zh = catalogs["zh_Hans"]
+    assert sent_to(bot, RESIDENT.id) == [welcome(zh), private_help(zh)]
+    async with UnitOfWork(rt.db) as uow:
+        assert await uow.inbox.backlog() == 0
+
+
 async def test_a_full_dispatcher_leaves_a_new_update_in_the_table(bot: BotEnv) -> None:
     """No free slot: the update is stored unleased, for whichever instance has room."""
     rt = bot.runtime
