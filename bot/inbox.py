@@ -15,12 +15,16 @@ The webhook stores each update (``Inbox.receive``) and answers Telegram; every i
   An update whose handling never finishes (it killed each instance that took it, say) is set
   aside after a few takeovers, kept in the table out of its chat's line, instead of blocking
   the chat for ever; a failure that is reported (the database was away) is only retried.
-* **Fast.** The instance that stored an update is nudged and usually handles it at once; the
-  others look at the table every ``poll`` seconds. An update costs few transactions: looking
-  for work leases every free chat's oldest update in one, the update's own first commit
-  removes its row and names the chat's next update (storage.uow ``InboxLease``), and only a
-  chat with more waiting takes a transaction to lease its next one. (Storing it, before
-  Telegram is answered, is one more: the webhook cannot wait for the handling.)
+* **Fast.** The instance that stores an update leases it in the same transaction when it can
+  serve the chat at once (the chat's oldest update, a slot free or the chat served here
+  already) and handles it from memory; else it is nudged, and the others look at the table
+  every ``poll`` seconds. So an update usually costs two transactions: storing it (before
+  Telegram is answered: the webhook cannot wait for the handling) and its handling, whose
+  first commit removes its row and names the chat's next update (storage.uow
+  ``InboxLease``). Looking for work (which leases every free chat's oldest update in one
+  transaction) happens when something was stored unleased, a task ends with more waiting
+  for a slot, and every ``poll`` seconds; a chat with more waiting takes a transaction to
+  lease its next one.
 """
 
 from __future__ import annotations
@@ -94,7 +98,7 @@ class Inbox:
             if leased:
                 dispatcher.adopt(key, update_id, payload, update)
             else:
-                dispatcher.nudge()
+                dispatcher.nudge(key)
         return new
 
 
@@ -117,6 +121,12 @@ class InboxDispatcher:
         # A chat's next update leased as it was stored while this instance still serves
         # the chat: its serving task takes it before it ends.
         self._handoff: dict[str, tuple[int, dict]] = {}
+        # Whether the table may hold work this instance has not looked for since: updates
+        # stored unleased, chats left out for want of a slot, chats served here when their
+        # next update was stored unleased (``_behind``). A task's end looks again only then:
+        # otherwise every update handled would cost a transaction finding nothing.
+        self._look_again = False
+        self._behind: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
 
@@ -124,7 +134,12 @@ class InboxDispatcher:
     def lease(self) -> timedelta:
         return self._lease
 
-    def nudge(self) -> None:
+    def nudge(self, key: str | None = None) -> None:
+        """Something was stored unleased (``key``: its chat): look at the table now, and
+        again when that chat's task here ends (the chat's next update may wait behind it)."""
+        self._look_again = True
+        if key is not None and key in self._chats:
+            self._behind.add(key)
         self._wake.set()
 
     def reserve(self, key: str) -> bool:
@@ -192,14 +207,18 @@ class InboxDispatcher:
     async def run_once(self) -> int:
         """Lease the oldest update of chats nobody serves and start serving them, in one
         transaction; returns how many were started."""
+        self._look_again = False
         free = self._slots - len(self._chats) - len(self._reserved)
         if free <= 0 or self._stopping:
+            self._look_again = not self._stopping
             return 0
         now = self._clock.now()
         leased: dict[str, tuple[int, dict]] = {}
         async with UnitOfWork(self._db) as uow:
             heads = await uow.inbox.free_heads(now, limit=free,
                                                skip_chats=sorted({*self._chats, *self._reserved}))
+            if len(heads) >= free:
+                self._look_again = True  # more may wait for a slot
             for update_id, key in heads:
                 if key in self._chats or key in self._reserved or key in leased:
                     continue
@@ -222,7 +241,9 @@ class InboxDispatcher:
     def _finished(self, key: str, task: asyncio.Task[None]) -> None:
         if self._chats.get(key) is task:  # not a task started since for the chat
             del self._chats[key]
-        self._wake.set()  # the chat may have more, and a slot is free
+        if key in self._behind or self._look_again:
+            self._behind.discard(key)
+            self._wake.set()  # the chat may have more, and a slot is free
 
     async def _loop(self) -> None:
         while not self._stopping:
