@@ -106,7 +106,8 @@ async def test_webhook_process_secret_health_and_a_clean_stop_mid_burst(tmp_path
             assert answered_before < RESIDENTS, "the stop came after the burst"
             # Each /start answered once (the forged one from 6000 was never read), plus the
             # four notices.
-            assert [len(people.bot_messages(p.id)) for p in residents] == [2] * 4 + [1] * (RESIDENTS - 4)
+            assert [len(people.bot_messages(p.id)) for p in residents] == (
+                [2] * 4 + [1] * (RESIDENTS - 4))
     finally:
         status_second = await second.stop() if second.process else 0
         if first.process and first.process.returncode is None:
