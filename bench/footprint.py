@@ -196,7 +196,7 @@ async def write_drafts(folder: Path, count: int, sample: int = 100) -> None:
                 row, report = await reporting.begin(uow, clock, FIRST_RESIDENT + n,
                                                     config=config)
                 report.choose_category(config, "sanitation")
-                reporting.save(uow, clock, row, report)
+                await reporting.save(uow, clock, row, report)
             await uow.commit()
         await Ticker(db, clock, task_handlers(rt)).tick()
         async with db.sessions() as session:

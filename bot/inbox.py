@@ -15,12 +15,16 @@ The webhook stores each update (``Inbox.receive``) and answers Telegram; every i
   An update whose handling never finishes (it killed each instance that took it, say) is set
   aside after a few takeovers, kept in the table out of its chat's line, instead of blocking
   the chat for ever; a failure that is reported (the database was away) is only retried.
-* **Fast.** The instance that stored an update is nudged and usually handles it at once; the
-  others look at the table every ``poll`` seconds. An update costs few transactions: looking
-  for work leases every free chat's oldest update in one, the update's own first commit
-  removes its row and names the chat's next update (storage.uow ``InboxLease``), and only a
-  chat with more waiting takes a transaction to lease its next one. (Storing it, before
-  Telegram is answered, is one more: the webhook cannot wait for the handling.)
+* **Fast.** The instance that stores an update leases it in the same transaction when it can
+  serve the chat at once (the chat's oldest update, a slot free or the chat served here
+  already) and handles it from memory; else it is nudged, and the others look at the table
+  every ``poll`` seconds. So an update usually costs two transactions: storing it (before
+  Telegram is answered: the webhook cannot wait for the handling) and its handling, whose
+  first commit removes its row and names the chat's next update (storage.uow
+  ``InboxLease``). Looking for work (which leases every free chat's oldest update in one
+  transaction) happens when something was stored unleased, a task ends with more waiting
+  for a slot, and every ``poll`` seconds; a chat with more waiting takes a transaction to
+  lease its next one.
 """
 
 from __future__ import annotations
@@ -69,14 +73,32 @@ class Inbox:
             update = Update.de_json(payload, self._app.bot)
         except Exception:  # stored all the same; the handlers will see it
             update = None
-        async with UnitOfWork(self._db) as uow:
-            new = await uow.inbox.add(update_id=update_id, chat_key=inbox_key(update, update_id),
-                                      payload=payload, now=self._clock.now())
-            await uow.session.commit()
+        key = inbox_key(update, update_id)
+        now = self._clock.now()
+        dispatcher = self.dispatcher
+        # The update is in hand: when this instance can serve its chat now, it leases it in
+        # the transaction that stores it and serves it from memory, instead of a transaction
+        # to find it in the table and another to lease it.
+        adopt = update is not None and dispatcher is not None and dispatcher.reserve(key)
+        leased = False
+        try:
+            async with UnitOfWork(self._db) as uow:
+                new = await uow.inbox.add(update_id=update_id, chat_key=key, payload=payload,
+                                          now=now)
+                if new and adopt:
+                    leased = await uow.inbox.lease_stored(
+                        update_id, dispatcher.token, until=now + dispatcher.lease)
+                await uow.session.commit()
+        finally:
+            if adopt:
+                dispatcher.unreserve(key)
         if not new:
             log.info("update %s received again while waiting; kept once", update_id)
-        if self.dispatcher is not None:
-            self.dispatcher.nudge()
+        if dispatcher is not None:
+            if leased:
+                dispatcher.adopt(key, update_id, payload, update)
+            else:
+                dispatcher.nudge(key)
         return new
 
 
@@ -93,11 +115,61 @@ class InboxDispatcher:
         self._wake = asyncio.Event()
         self._chats: dict[str, asyncio.Task[None]] = {}
         self._held: set[int] = set()  # update_ids leased and being handled (renewed)
+        # Chats whose update the webhook is storing and may lease at once (Inbox.receive):
+        # looking for work leaves them alone meanwhile, and they count as served.
+        self._reserved: set[str] = set()
+        # A chat's next update leased as it was stored while this instance still serves
+        # the chat: its serving task takes it before it ends.
+        self._handoff: dict[str, tuple[int, dict]] = {}
+        # Whether the table may hold work this instance has not looked for since: updates
+        # stored unleased, chats left out for want of a slot, chats served here when their
+        # next update was stored unleased (``_behind``). A task's end looks again only then:
+        # otherwise every update handled would cost a transaction finding nothing.
+        self._look_again = False
+        self._behind: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
 
-    def nudge(self) -> None:
+    @property
+    def lease(self) -> timedelta:
+        return self._lease
+
+    def nudge(self, key: str | None = None) -> None:
+        """Something was stored unleased (``key``: its chat): look at the table now, and
+        again when that chat's task here ends (the chat's next update may wait behind it)."""
+        self._look_again = True
+        if key is not None and key in self._chats:
+            self._behind.add(key)
         self._wake.set()
+
+    def reserve(self, key: str) -> bool:
+        """Whether a chat's just-received update may be leased as it is stored (the chat is
+        served here already, or a slot is free); if so the chat is held for it until
+        ``unreserve``. Whether it may be leased at all (it is its chat's oldest) is the
+        lease's own check."""
+        if self._stopping or key in self._reserved or key in self._handoff:
+            return False
+        if key not in self._chats and len(self._chats) + len(self._reserved) >= self._slots:
+            return False
+        self._reserved.add(key)
+        return True
+
+    def unreserve(self, key: str) -> None:
+        self._reserved.discard(key)
+
+    def adopt(self, key: str, update_id: int, payload: dict, update: Update) -> None:
+        """Serve an update leased as it was stored (its first lease), parsed already: by the
+        chat's serving task if one is still at work (being the chat's oldest, the update
+        came after everything that task had), else by a new one."""
+        if self._stopping:
+            return  # the stop gives its lease back (or it runs out)
+        taken = {"payload": payload, "attempts": 1, "update": update}
+        serving = self._chats.get(key)
+        if serving is not None and not serving.done():
+            self._held.add(update_id)
+            self._handoff[key] = (update_id, taken)
+            return
+        self._start(key, update_id, taken)
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._loop(), name="gridgate inbox"),
@@ -135,15 +207,20 @@ class InboxDispatcher:
     async def run_once(self) -> int:
         """Lease the oldest update of chats nobody serves and start serving them, in one
         transaction; returns how many were started."""
-        free = self._slots - len(self._chats)
+        self._look_again = False
+        free = self._slots - len(self._chats) - len(self._reserved)
         if free <= 0 or self._stopping:
+            self._look_again = not self._stopping
             return 0
         now = self._clock.now()
         leased: dict[str, tuple[int, dict]] = {}
         async with UnitOfWork(self._db) as uow:
-            heads = await uow.inbox.free_heads(now, limit=free, skip_chats=sorted(self._chats))
+            heads = await uow.inbox.free_heads(now, limit=free,
+                                               skip_chats=sorted({*self._chats, *self._reserved}))
+            if len(heads) >= free:
+                self._look_again = True  # more may wait for a slot
             for update_id, key in heads:
-                if key in self._chats or key in leased:
+                if key in self._chats or key in self._reserved or key in leased:
                     continue
                 taken = await uow.inbox.lease(update_id, self.token, now=now,
                                               until=now + self._lease)
@@ -151,16 +228,22 @@ class InboxDispatcher:
                     leased[key] = (update_id, taken)
             await uow.session.commit()
         for key, (update_id, taken) in leased.items():
-            self._held.add(update_id)
-            task = asyncio.create_task(self._serve_chat(key, update_id, taken),
-                                       name=f"gridgate inbox {key}")
-            self._chats[key] = task
-            task.add_done_callback(lambda _t, key=key: self._finished(key))
+            self._start(key, update_id, taken)
         return len(leased)
 
-    def _finished(self, key: str) -> None:
-        self._chats.pop(key, None)
-        self._wake.set()  # the chat may have more, and a slot is free
+    def _start(self, key: str, update_id: int, taken: dict) -> None:
+        self._held.add(update_id)
+        task = asyncio.create_task(self._serve_chat(key, update_id, taken),
+                                   name=f"gridgate inbox {key}")
+        self._chats[key] = task
+        task.add_done_callback(lambda done, key=key: self._finished(key, done))
+
+    def _finished(self, key: str, task: asyncio.Task[None]) -> None:
+        if self._chats.get(key) is task:  # not a task started since for the chat
+            del self._chats[key]
+        if key in self._behind or self._look_again:
+            self._behind.discard(key)
+            self._wake.set()  # the chat may have more, and a slot is free
 
     async def _loop(self) -> None:
         while not self._stopping:
@@ -192,11 +275,18 @@ class InboxDispatcher:
             next_one: tuple[int, dict] | None = (update_id, taken)
             while next_one is not None:
                 next_one = await self._serve_one(key, *next_one)
+                if next_one is None and not self._stopping:
+                    # Leased by the webhook as it was stored, meanwhile (adopt).
+                    next_one = self._handoff.pop(key, None)
         except Exception as exc:
             # The database, most likely. Nothing is lost: an update this instance still held
             # is no longer renewed, runs out of lease and is taken over (here or elsewhere).
             log.error("inbox: serving a chat stopped (%s); its updates are looked at again",
                       type(exc).__name__)
+        finally:
+            left = self._handoff.pop(key, None)
+            if left is not None:  # not served: no longer renewed, its lease runs out
+                self._held.discard(left[0])
 
     async def _serve_one(self, key: str, update_id: int,
                          taken: dict) -> tuple[int, dict] | None:
@@ -208,7 +298,8 @@ class InboxDispatcher:
             try:
                 with log_context(update_id=update_id):
                     handled = await self._handle(update_id, taken["payload"],
-                                                 taken["attempts"], lease)
+                                                 taken["attempts"], lease,
+                                                 taken.get("update"))
             except Exception as exc:
                 # Most likely the database (handlers' own errors go to the error handler):
                 # give the update back, to be tried again after a pause.
@@ -243,7 +334,7 @@ class InboxDispatcher:
         return next_id, following
 
     async def _handle(self, update_id: int, payload: dict, attempts: int,
-                      lease: InboxLease) -> bool:
+                      lease: InboxLease, update: Update | None = None) -> bool:
         """Handle the update; False when it is to be set aside instead."""
         if attempts > MAX_ATTEMPTS:
             log.error("inbox: update %s set aside: its handling never finished in %d tries "
@@ -252,7 +343,8 @@ class InboxDispatcher:
         if attempts > 1:
             log.warning("inbox: update %s taken over (attempt %d)", update_id, attempts)
         try:
-            update = Update.de_json(payload, self._app.bot)
+            if update is None:  # else read already, by the webhook that stored it
+                update = Update.de_json(payload, self._app.bot)
         except Exception as exc:  # it will never read better
             log.error("inbox: update %s cannot be read (%s); set aside", update_id,
                       type(exc).__name__)

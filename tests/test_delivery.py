@@ -414,6 +414,30 @@ async def test_a_card_does_not_wait_behind_the_updates_that_wait_for_their_turn(
     assert (await env.row(row_id)).status == "sent"
 
 
+async def test_a_kept_answer_does_not_wait_behind_the_updates_that_wait_for_their_turn(
+        env: Env) -> None:
+    """A ticket's number, kept by the submit and sent straight after its commit, finishes an
+    update already under way: with every turn taken and twenty updates waiting, its two
+    transactions go first (the resident waited three turns for it where a step waits one)."""
+    lease = env.clock.now() + timedelta(seconds=30)
+    row_id = await env.enqueue(RESIDENT, text="<b>1123-0001</b>", parse_mode="HTML")
+    async with UnitOfWork(env.db) as uow:
+        await uow.outbox.mark(row_id, not_before=lease)  # leased to the door, as kept
+        await uow.commit()
+
+    def label(n: int) -> str:
+        return f"update {n}, {len(_texts(env.fake, RESIDENT))} sent"
+
+    async with Flood(env.db, waiting=20, label=label) as flood:
+        sending = asyncio.create_task(env.sender().send_held(row_id, RESIDENT, lease))
+        await asyncio.sleep(0)  # it queues too, last
+        flood.let_one_go()
+        await sending
+    before = [entry for entry in flood.order if entry.endswith(", 0 sent")]
+    assert len(before) <= 2, flood.order
+    assert (await env.row(row_id)).status == "sent"
+
+
 # -- faults ------------------------------------------------------------------------------------
 
 

@@ -382,6 +382,134 @@ async def test_a_handled_update_leaves_the_inbox_in_its_own_commit(bot: BotEnv) 
         assert await uow.inbox.backlog() == 0
 
 
+async def test_an_update_stored_by_the_instance_that_serves_it_costs_two_transactions(
+        bot: BotEnv, catalogs) -> None:
+    """The webhook leases the update in the transaction that stores it and hands it to its
+    dispatcher from memory: stored and leased in one transaction, handled and removed in
+    another; the dispatcher's look for work is not needed."""
+    rt = bot.runtime
+    dispatcher = InboxDispatcher(bot.app, rt.db, rt.clock, lease=timedelta(seconds=30))
+    inbox = Inbox(rt.db, rt.clock, bot.app, dispatcher)
+    start = bot.updates.command(RESIDENT, "/start")
+    began: list[object] = []
+
+    def begin(conn) -> None:
+        began.append(conn)
+
+    event.listen(rt.db.engine.sync_engine, "begin", begin)
+    try:
+        assert await inbox.receive(start.to_dict())
+        assert list(dispatcher._chats) == [f"chat:{RESIDENT.id}"]
+        await asyncio.gather(*dispatcher._chats.values())
+    finally:
+        event.remove(rt.db.engine.sync_engine, "begin", begin)
+    assert len(began) == 2
+    assert sent_to(bot, RESIDENT.id) == [welcome(catalogs["zh_Hans"])]
+    assert await processed(rt.db, start.update_id)
+    async with UnitOfWork(rt.db) as uow:
+        assert await uow.inbox.backlog() == 0
+
+
+async def test_an_update_behind_its_chats_earlier_one_is_not_leased_as_it_is_stored(
+        bot: BotEnv, catalogs) -> None:
+    """A chat's earlier update still waits (stored, say, by another instance): the new one is
+    stored unleased and handled after it, in order."""
+    rt = bot.runtime
+    earlier = bot.updates.command(RESIDENT, "/start")
+    later = bot.updates.command(RESIDENT, "/help")
+    await Inbox(rt.db, rt.clock, bot.app).receive(earlier.to_dict())
+    dispatcher = InboxDispatcher(bot.app, rt.db, rt.clock, lease=timedelta(seconds=30))
+    assert await Inbox(rt.db, rt.clock, bot.app, dispatcher).receive(later.to_dict())
+    assert not dispatcher._chats and not dispatcher._reserved
+    async with UnitOfWork(rt.db) as uow:
+        leases = (await uow.session.execute(select(InboundUpdate.update_id,
+                                                   InboundUpdate.lease))).all()
+    assert sorted(leases) == [(earlier.update_id, None), (later.update_id, None)]
+    assert await dispatcher.run_once() == 1
+    await asyncio.gather(*dispatcher._chats.values())
+    zh = catalogs["zh_Hans"]
+    assert sent_to(bot, RESIDENT.id) == [welcome(zh), private_help(zh)]
+    async with UnitOfWork(rt.db) as uow:
+        assert await uow.inbox.backlog() == 0
+
+
+async def test_a_chats_next_update_leased_as_stored_goes_to_the_task_serving_the_chat(
+        bot: BotEnv, catalogs) -> None:
+    """The chat's task is still finishing its last update (answered, removed) when the next
+    one is stored: the webhook leases it and the same task serves it; one at a time."""
+    rt = bot.runtime
+    dispatcher = InboxDispatcher(bot.app, rt.db, rt.clock, lease=timedelta(seconds=30))
+    inbox = Inbox(rt.db, rt.clock, bot.app, dispatcher)
+    key = f"chat:{RESIDENT.id}"
+    finishing = asyncio.Event()
+    serve_one = dispatcher._serve_one
+    served: list[int] = []
+
+    async def last_one_then_wait(key_: str, update_id: int, taken: dict):
+        served.append(update_id)
+        following = await serve_one(key_, update_id, taken)
+        if len(served) == 1:
+            await finishing.wait()  # the task's end, after the update's commit and answer
+        return following
+
+    dispatcher._serve_one = last_one_then_wait  # type: ignore[method-assign]
+    start = bot.updates.command(RESIDENT, "/start")
+    help_ = bot.updates.command(RESIDENT, "/help")
+    assert await inbox.receive(start.to_dict())
+    task = dispatcher._chats[key]
+    for _ in range(200):
+        if await processed(rt.db, start.update_id):
+            break
+        await asyncio.sleep(0.01)
+    assert await inbox.receive(help_.to_dict())
+    assert dispatcher._handoff[key][0] == help_.update_id
+    assert dispatcher._chats[key] is task
+    finishing.set()
+    await task
+    assert served == [start.update_id, help_.update_id]
+    assert not dispatcher._chats and not dispatcher._handoff and not dispatcher._held
+    zh = catalogs["zh_Hans"]
+    assert sent_to(bot, RESIDENT.id) == [welcome(zh), private_help(zh)]
+    async with UnitOfWork(rt.db) as uow:
+        assert await uow.inbox.backlog() == 0
+
+
+async def test_a_chats_update_stored_while_its_earlier_one_is_handled_waits_its_turn(
+        bot: BotEnv, catalogs) -> None:
+    """Stored while the chat's earlier update is still in the table: not leased then; the
+    serving task takes it next, in order."""
+    rt = bot.runtime
+    dispatcher = InboxDispatcher(bot.app, rt.db, rt.clock, lease=timedelta(seconds=30))
+    inbox = Inbox(rt.db, rt.clock, bot.app, dispatcher)
+    start = bot.updates.command(RESIDENT, "/start")
+    help_ = bot.updates.command(RESIDENT, "/help")
+    assert await inbox.receive(start.to_dict())
+    assert await inbox.receive(help_.to_dict())  # before the first one's task has run
+    assert not dispatcher._handoff
+    await asyncio.gather(*dispatcher._chats.values())
+    zh = catalogs["zh_Hans"]
+    assert sent_to(bot, RESIDENT.id) == [welcome(zh), private_help(zh)]
+    async with UnitOfWork(rt.db) as uow:
+        assert await uow.inbox.backlog() == 0
+
+
+async def test_a_full_dispatcher_leaves_a_new_update_in_the_table(bot: BotEnv) -> None:
+    """No free slot: the update is stored unleased, for whichever instance has room."""
+    rt = bot.runtime
+    dispatcher = InboxDispatcher(bot.app, rt.db, rt.clock, lease=timedelta(seconds=30),
+                                 slots=1)
+    assert dispatcher.reserve("chat:1")
+    start = bot.updates.command(RESIDENT, "/start")
+    assert await Inbox(rt.db, rt.clock, bot.app, dispatcher).receive(start.to_dict())
+    assert not dispatcher._chats
+    dispatcher.unreserve("chat:1")
+    async with UnitOfWork(rt.db) as uow:
+        assert await uow.session.scalar(select(InboundUpdate.lease)) is None
+    assert await dispatcher.run_once() == 1
+    await asyncio.gather(*dispatcher._chats.values())
+    assert await processed(rt.db, start.update_id)
+
+
 async def test_reported_failures_are_retried_however_many_not_set_aside(
         bot: BotEnv, catalogs, monkeypatch) -> None:
     rt = bot.runtime

@@ -23,7 +23,9 @@ from storage.uow import UnitOfWork
 from tests.sandbox_client import BotProcess, Residents, free_port, text_of, until
 from tests.telegram_fake import load_spec
 
-RESIDENTS = 12
+# Enough that the burst is still under way when the stop comes (the webhook leases an update
+# as it stores it, so a dozen were all answered before it).
+RESIDENTS = 40
 
 
 
@@ -94,12 +96,18 @@ async def test_webhook_process_secret_health_and_a_clean_stop_mid_burst(tmp_path
             assert await outbox_statuses(tmp_path / "gridgate.db") == ["sent"] * 4
 
             await second.start()
+            # Ready before it is stopped, even when the first one answered the whole burst
+            # before its stop (a fast machine): a process stopped while still starting
+            # would not exit cleanly, and would say nothing of this.
+            await until_ready(session, base)
             await until(lambda: all(people.bot_messages(p.id) for p in residents),
                         "every resident answered", 60)
             await asyncio.sleep(1)
+            assert answered_before < RESIDENTS, "the stop came after the burst"
             # Each /start answered once (the forged one from 6000 was never read), plus the
             # four notices.
-            assert [len(people.bot_messages(p.id)) for p in residents] == [2] * 4 + [1] * 8
+            assert [len(people.bot_messages(p.id)) for p in residents] == (
+                [2] * 4 + [1] * (RESIDENTS - 4))
     finally:
         status_second = await second.stop() if second.process else 0
         if first.process and first.process.returncode is None:
@@ -112,6 +120,18 @@ async def test_webhook_process_secret_health_and_a_clean_stop_mid_burst(tmp_path
     assert "the-secret" not in log and sandbox.token not in log
     assert sandbox.world.violations == []
     print(f"\n{answered_before} of {RESIDENTS} answered before the stop, the rest after")
+
+
+async def until_ready(session: aiohttp.ClientSession, base: str, within: float = 60) -> None:
+    for _ in range(int(within * 10)):
+        try:
+            async with session.get(f"{base}/readyz") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass  # not listening yet
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the second process was not ready within {within} s")
 
 
 async def queue_notices(path: Path, chat_ids: list[int]) -> None:

@@ -175,10 +175,11 @@ async def _our_draft(uow: UnitOfWork, user_id: int) -> Draft | None:
     return draft if draft is not None and draft.flow == FLOW else None
 
 
-def _save(rt: Runtime, uow: UnitOfWork, draft: Draft, step: str, **changes) -> None:
+async def _save(rt: Runtime, uow: UnitOfWork, draft: Draft, step: str, **changes) -> None:
     data = {**draft.data, **changes}
-    uow.drafts.save(draft, step=step, data={k: v for k, v in data.items() if v is not None},
-                    now=rt.clock.now())
+    await uow.drafts.save(draft, step=step,
+                          data={k: v for k, v in data.items() if v is not None},
+                          now=rt.clock.now())
 
 
 async def _on_button(rt: Runtime, uow: UnitOfWork, t: Translator, who: Who,
@@ -220,21 +221,21 @@ async def _step_button(rt: Runtime, uow: UnitOfWork, t: Translator, draft: Draft
             return None
         if previous == "enterprise" and len(await uow.enterprises.of_user(draft.user_id)) < 2:
             return None
-        _save(rt, uow, draft, previous, offered=None)
+        await _save(rt, uow, draft, previous, offered=None)
     elif word == "e" and step == "enterprise":
         if number not in {e.id for e in await uow.enterprises.of_user(draft.user_id)}:
             return None
         nothing = await _nothing_free(rt, uow, t, draft, number)
         if nothing is not None:
             return nothing
-        _save(rt, uow, draft, "topics", enterprise_id=number)
+        await _save(rt, uow, draft, "topics", enterprise_id=number)
     elif word == "t" and step == "topics":
         if not 0 <= number < len(config.checkup_topics):
             return None
         code = config.checkup_topics[number].code
         chosen = list(data.get("topics") or [])
         chosen = [c for c in chosen if c != code] if code in chosen else [*chosen, code]
-        _save(rt, uow, draft, "topics", topics=chosen)
+        await _save(rt, uow, draft, "topics", topics=chosen)
     elif word == "td" and step == "topics":
         if not data.get("topics"):
             return Answer(alert=views.choose_a_topic(t))
@@ -242,19 +243,19 @@ async def _step_button(rt: Runtime, uow: UnitOfWork, t: Translator, draft: Draft
             rt, uow, t, draft, int(data["enterprise_id"]))  # taken while choosing topics
         if nothing is not None:
             return nothing
-        _save(rt, uow, draft, "day")
+        await _save(rt, uow, draft, "day")
     elif word == "d" and step == "day":
         try:
             day = datetime.strptime(f"{number:08d}", "%Y%m%d").date()
         except ValueError:
             return None
-        _save(rt, uow, draft, "slot", day=day.isoformat(), offered=None)
+        await _save(rt, uow, draft, "slot", day=day.isoformat(), offered=None)
     elif word == "s" and step == "slot":
         node = await bookings.desk(uow, config)
         slot = await uow.bookings.slot(number)
         if slot is None or node is None or slot.desk_id != node.id:
             return None
-        _save(rt, uow, draft, "confirm", slot_id=slot.id)
+        await _save(rt, uow, draft, "confirm", slot_id=slot.id)
     elif word == "ok" and step == "confirm":
         return await _book(rt, uow, t, draft, chat_id, pressed_id)
     else:
@@ -292,7 +293,7 @@ async def _book(rt: Runtime, uow: UnitOfWork, t: Translator, draft: Draft, chat_
     except BookingRefused as refused:
         if refused.problem in (Problem.FULL, Problem.TOO_SOON, Problem.GONE, Problem.HELD):
             offered = [s.id for s in refused.alternatives]
-            _save(rt, uow, draft, "slot", offered=offered or None,
+            await _save(rt, uow, draft, "slot", offered=offered or None,
                   day=data.get("day"))
             await uow.commit()
             note = (await _held_text(uow, t, refused) if refused.problem is Problem.HELD

@@ -186,7 +186,7 @@ async def _after(reply: Answer, rt: Runtime, uow: UnitOfWork, t: Translator, dra
         await uow.drafts.discard(user_id, form.flow)
         reply.say.append(View(views.explain(t, config, outcome), ask=Ask.TEXT))
         return
-    enterprises.save(uow, rt.clock, draft, form)
+    await enterprises.save(uow, rt.clock, draft, form)
     if outcome.problem is Problem.CODE_TAKEN:
         reply.say.append(views.taken(t, views.explain(t, config, outcome)))
         return
@@ -209,7 +209,7 @@ async def _register(reply: Answer, rt: Runtime, uow: UnitOfWork, t: Translator, 
     if not form.complete(rt.config):
         # Only a draft from an older release could get here: ask what is missing.
         form.step = next(step for step in form.order(rt.config) if not _answered(form, step))
-        enterprises.save(uow, rt.clock, draft, form)
+        await enterprises.save(uow, rt.clock, draft, form)
         reply.say += await _ask(rt, uow, t, form, user_id)
         return
     done = await enterprises.register(uow, rt.clock, rt.config, form, user_id=user_id)
@@ -218,7 +218,7 @@ async def _register(reply: Answer, rt: Runtime, uow: UnitOfWork, t: Translator, 
         form.data.pop("credit_code", None)
         form.data.pop("editing", None)
         form.step = Step.CODE
-        enterprises.save(uow, rt.clock, draft, form)
+        await enterprises.save(uow, rt.clock, draft, form)
         reply.say.append(views.taken(t, views.explain(t, rt.config,
                                                       Outcome(Problem.CODE_TAKEN))))
         return

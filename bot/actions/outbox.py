@@ -30,10 +30,10 @@ async def keep_call(rt: Runtime, uow: UnitOfWork, chat_id: int, method: str, par
     """``keep`` for any Bot API method (``params`` without the chat; PTB objects allowed)."""
     now = rt.clock.now()
     params = {key: as_json(value) for key, value in params.items()}
-    row = uow.outbox.add(chat_id=chat_id, method=method, params={"chat_id": chat_id, **params},
-                         now=now, ticket_id=ticket.id if ticket is not None else None,
-                         purpose=ANSWER if ticket is not None else None)
     # Leased to the caller: no sender takes it before the lease runs out.
-    row.not_before = now + rt.config.delivery.lease
-    await uow.session.flush()  # its id, for the door to send it by
-    return Kept(row.id, chat_id, row.not_before)
+    not_before = now + rt.config.delivery.lease
+    row_id = await uow.outbox.insert(
+        chat_id=chat_id, method=method, params={"chat_id": chat_id, **params}, now=now,
+        not_before=not_before, ticket_id=ticket.id if ticket is not None else None,
+        purpose=ANSWER if ticket is not None else None)
+    return Kept(row_id, chat_id, not_before)

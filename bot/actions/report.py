@@ -83,7 +83,7 @@ async def take(rt: Runtime, uow: UnitOfWork, t: Translator, who: Who, row: Draft
     before = report.step
     outcome = await reporting.answer_message(uow, rt.config, rt.grids, report, message,
                                              user_id=who.user_id)
-    reporting.save(uow, rt.clock, row, report)
+    await reporting.save(uow, rt.clock, row, report)
     await _render(answer, rt, uow, t, report, outcome, before)
     return answer
 
@@ -204,7 +204,7 @@ async def begin_with_text(answer: Answer, rt: Runtime, uow: UnitOfWork, t: Trans
         outcome = report.prefill_spoken(rt.config, *spoken)
         said.insert(0, t("Your voice message is its description.") if spoken[0] == "voice"
                     else t("Your video note is its description."))
-    reporting.save(uow, rt.clock, row, report)
+    await reporting.save(uow, rt.clock, row, report)
     start = len(answer.say)
     if outcome is not None and outcome.newly_urgent:
         answer.add(views.emergency(t))
@@ -241,7 +241,7 @@ async def _on_button(answer: Answer, rt: Runtime, uow: UnitOfWork, t: Translator
         if arg != step or step is report.order(config)[0]:
             return False
         report.back(config)
-        reporting.save(uow, rt.clock, row, report)
+        await reporting.save(uow, rt.clock, row, report)
         await _ask(answer, rt, uow, t, report, came_from=before)
         return True
     if action == "cat" and step is Step.CATEGORY:
@@ -271,7 +271,7 @@ async def _on_button(answer: Answer, rt: Runtime, uow: UnitOfWork, t: Translator
         return await _join(answer, rt, uow, t, user_id, name, row, report)
     if outcome is None:
         return False
-    reporting.save(uow, rt.clock, row, report)
+    await reporting.save(uow, rt.clock, row, report)
     await _render(answer, rt, uow, t, report, outcome, before)
     return True
 
@@ -332,7 +332,7 @@ async def _submit(answer: Answer, rt: Runtime, uow: UnitOfWork, t: Translator, u
     if missing is not None:
         # Only a draft from an older release could get here; ask what is missing.
         report.step = missing
-        reporting.save(uow, rt.clock, row, report)
+        await reporting.save(uow, rt.clock, row, report)
         await _ask(answer, rt, uow, t, report)
         return True
     result = await reporting.submit(uow, rt.clock, config, report, user_id=user_id, name=name,
@@ -348,7 +348,7 @@ async def _submit(answer: Answer, rt: Runtime, uow: UnitOfWork, t: Translator, u
         await reporting.discard(uow, user_id)
         return True
     if result.result is Submitted.DUPLICATE:
-        reporting.save(uow, rt.clock, row, report)
+        await reporting.save(uow, rt.clock, row, report)
         await _ask(answer, rt, uow, t, report)
         return True
     ticket = result.ticket

@@ -307,9 +307,12 @@ class OutboxSender:
         # Made as the loop makes it, not as a call of the update being handled: a 429 is not
         # waited out here (the lease could run out meanwhile and the loop send the row too)
         # but postpones the row, and this sender's limits learn of it.
+        # Its two transactions finish an update already under way (the person waits for
+        # this message), so they go before the updates that wait to begin, as the loop's do:
+        # behind a queue of them, a submit's answer waited three turns where a step waits one.
         scope = current_update.set(None)
         try:
-            with log_context(outbox=row_id):
+            with log_context(outbox=row_id), first_in_line():
                 await self._deliver(row_id, chat_id, lease, reserved=False)
         finally:
             current_update.reset(scope)

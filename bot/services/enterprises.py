@@ -208,8 +208,8 @@ async def start(uow: UnitOfWork, clock: Clock, config: Config, user_id: int, flo
     return form
 
 
-def save(uow: UnitOfWork, clock: Clock, draft: Draft, form: Form) -> None:
-    uow.drafts.save(draft, step=form.step, data=form.data, now=clock.now())
+async def save(uow: UnitOfWork, clock: Clock, draft: Draft, form: Form) -> None:
+    await uow.drafts.save(draft, step=form.step, data=form.data, now=clock.now())
 
 
 # -- answers --------------------------------------------------------------------------------------

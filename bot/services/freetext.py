@@ -117,7 +117,7 @@ async def keep_item(uow: UnitOfWork, clock: Clock, config: Config, user_id: int,
         data["location"] = list(location)
     data.update(token=token, albums=albums[-5:])
     if current is not None:
-        uow.drafts.save(current, step=STEP, data=data, now=clock.now())
+        await uow.drafts.save(current, step=STEP, data=data, now=clock.now())
     else:
         await uow.drafts.start(user_id, FLOW, STEP, data, clock.now())
     kept_now = Kept.of(data)

@@ -662,9 +662,9 @@ async def begin(uow: UnitOfWork, clock: Clock, user_id: int, *, config: Config,
     enterprise (they register first)."""
     data: dict[str, Any] = {"kind": kind, "token": secrets.token_hex(4)}
     if kind == REPORT:
-        for ticket in await uow.tickets.of_resident(user_id, offset=0, limit=5):
-            if ticket.grid_id is not None:
-                data["last_grid_id"] = ticket.grid_id
+        for grid_id in await uow.tickets.recent_grids_of_resident(user_id, limit=5):
+            if grid_id is not None:
+                data["last_grid_id"] = grid_id
                 break
         await _poster_place(uow, user_id, data)
     if kind == ENTERPRISE_DISPUTE:
@@ -714,15 +714,15 @@ def visit_days(config: Config, now: datetime) -> list[str]:
     return days
 
 
-def save(uow: UnitOfWork, clock: Clock, row: Draft, report: Report) -> None:
-    uow.drafts.save(row, step=report.step.value, data=report.data, now=clock.now())
+async def save(uow: UnitOfWork, clock: Clock, row: Draft, report: Report) -> None:
+    await uow.drafts.save(row, step=report.step.value, data=report.data, now=clock.now())
 
 
 async def resume(uow: UnitOfWork, clock: Clock, row: Draft, report: Report) -> None:
     """"Continue my report": the report is the person's conversation again, and their only
     one (a draft left over from before that rule is dropped)."""
     await uow.drafts.discard_other_private(row.user_id, FLOW)
-    save(uow, clock, row, report)
+    await save(uow, clock, row, report)
 
 
 async def discard(uow: UnitOfWork, user_id: int) -> None:

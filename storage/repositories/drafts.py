@@ -28,8 +28,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from storage.models import Draft, ScheduledTask
 from storage.repositories.tasks import TaskRepository
@@ -53,6 +55,25 @@ class FirstCheck:
     group: timedelta
 
 
+# Every step of every conversation reads and writes its draft, so these statements are built
+# once (SQLAlchemy caches their compiled form, but building the expression itself cost as much
+# as running it), and the writes are Core statements on the table: an ORM object flushed cost
+# several times the UPDATE it ends in. The objects read stay ORM objects (``Draft``), kept in
+# step with what was written (``save``, ``_delete``), so callers see no difference.
+_DRAFTS = Draft.__table__
+_GET = select(Draft).where(Draft.user_id == bindparam("user_id"),
+                           Draft.flow == bindparam("flow"))
+_EXISTS = select(_DRAFTS.c.id).where(_DRAFTS.c.user_id == bindparam("user_id"),
+                                     _DRAFTS.c.flow == bindparam("flow"))
+_ANY_OF = (select(Draft).where(Draft.user_id == bindparam("user_id"),
+                               Draft.flow.not_in(GROUP_FLOWS))
+           .order_by(Draft.updated_at.desc(), Draft.id.desc()).limit(1))
+_INSERT = insert(_DRAFTS).returning(_DRAFTS.c.id)
+_SAVE = (update(_DRAFTS).where(_DRAFTS.c.id == bindparam("draft_id"))
+         .values(step=bindparam("step"), data=bindparam("data"),
+                 updated_at=bindparam("updated_at"), reminded_at=None))
+
+
 def is_private(flow: str) -> bool:
     return flow not in GROUP_FLOWS
 
@@ -69,12 +90,10 @@ class DraftRepository:
         self._first_check = first_check
 
     async def get(self, user_id: int, flow: str) -> Draft | None:
-        return await self._s.scalar(select(Draft).where(Draft.user_id == user_id,
-                                                        Draft.flow == flow))
+        return await self._s.scalar(_GET, {"user_id": user_id, "flow": flow})
 
     async def exists(self, user_id: int, flow: str) -> bool:
-        return await self._s.scalar(select(Draft.id).where(Draft.user_id == user_id,
-                                                           Draft.flow == flow)) is not None
+        return await self._s.scalar(_EXISTS, {"user_id": user_id, "flow": flow}) is not None
 
     async def by_id(self, draft_id: int, *, lock: bool = False) -> Draft | None:
         """With `lock`, the row is held until the transaction ends (on PostgreSQL), so two
@@ -87,22 +106,21 @@ class DraftRepository:
     async def any_of(self, user_id: int) -> Draft | None:
         """The person's private conversation (group questions are not one). Rows written
         before the one-conversation rule may still be several: the newest counts."""
-        stmt = select(Draft).where(Draft.user_id == user_id, Draft.flow.not_in(GROUP_FLOWS))
-        stmt = stmt.order_by(Draft.updated_at.desc(), Draft.id.desc())
-        return await self._s.scalar(stmt.limit(1))
+        return await self._s.scalar(_ANY_OF, {"user_id": user_id})
 
     async def start(self, user_id: int, flow: str, step: str, data: dict,
                     now: datetime) -> Draft:
         """A fresh draft of `flow`; for a private flow, the person's only private one."""
         if is_private(flow):
             # This flow's old draft and the person's other private ones, in one statement.
-            await self._delete(Draft.user_id == user_id, Draft.flow.not_in(GROUP_FLOWS))
+            await self._delete(_DRAFTS.c.user_id == user_id, _DRAFTS.c.flow.not_in(GROUP_FLOWS))
         else:
             await self.discard(user_id, flow)
-        draft = Draft(user_id=user_id, flow=flow, step=step, data=data, created_at=now,
-                      updated_at=now)
-        self._s.add(draft)
-        await self._s.flush()
+        values = {"user_id": user_id, "flow": flow, "step": step, "data": data,
+                  "created_at": now, "updated_at": now, "reminded_at": None}
+        draft_id = (await self._s.execute(_INSERT, values)).scalar_one()
+        # Outside the session (nothing of it is left to flush), readable like a loaded one.
+        draft = Draft(id=draft_id, **values)
         due = now
         if self._first_check is not None:
             private = is_private(flow)
@@ -112,11 +130,16 @@ class DraftRepository:
                                    key=check_keys(draft.id)[0])
         return draft
 
-    def save(self, draft: Draft, *, step: str, data: dict, now: datetime) -> None:
+    async def save(self, draft: Draft, *, step: str, data: dict, now: datetime) -> None:
         # A new dict each time: the JSON column is not mutation-tracked. An answer starts a
-        # new idle spell, which is reminded again.
-        draft.step, draft.data, draft.updated_at = step, dict(data), now
-        draft.reminded_at = None
+        # new idle spell, which is reminded again. Written at once; the object takes the
+        # values as committed ones, so the session has nothing of it to flush.
+        data = dict(data)
+        await self._s.execute(_SAVE, {"draft_id": draft.id, "step": step, "data": data,
+                                      "updated_at": now})
+        for name, value in (("step", step), ("data", data), ("updated_at", now),
+                            ("reminded_at", None)):
+            set_committed_value(draft, name, value)
 
     async def check_again(self, running: ScheduledTask, due_at: datetime,
                           now: datetime) -> None:
@@ -127,12 +150,19 @@ class DraftRepository:
                                    key=second if running.key == first else first)
 
     async def discard(self, user_id: int, flow: str) -> None:
-        await self._delete(Draft.user_id == user_id, Draft.flow == flow)
+        await self._delete(_DRAFTS.c.user_id == user_id, _DRAFTS.c.flow == flow)
 
     async def _delete(self, *where) -> list[str]:
         """Delete drafts, then cancel their checks; returns the flows deleted."""
-        deleted = (await self._s.execute(delete(Draft).where(*where)
-                                         .returning(Draft.id, Draft.flow))).all()
+        deleted = (await self._s.execute(delete(_DRAFTS).where(*where)
+                                         .returning(_DRAFTS.c.id, _DRAFTS.c.flow))).all()
+        # A Core DELETE leaves the rows' objects in the session: they leave it too (still
+        # readable), so that nothing changed on them is flushed to a row that is gone.
+        session = self._s.sync_session
+        for draft_id, _ in deleted:
+            loaded = session.identity_map.get(identity_key(Draft, draft_id))
+            if loaded is not None:
+                session.expunge(loaded)
         keys = [key for draft_id, _ in deleted for key in check_keys(draft_id)]
         if keys:
             await self._tasks.cancel_unless_running(CHECK_KIND, keys)
@@ -141,9 +171,9 @@ class DraftRepository:
     async def discard_all(self, user_id: int) -> list[str]:
         """Every draft of the person, private or group questions alike (their data is being
         erased); returns the flows."""
-        return await self._delete(Draft.user_id == user_id)
+        return await self._delete(_DRAFTS.c.user_id == user_id)
 
     async def discard_other_private(self, user_id: int, keep: str) -> list[str]:
         """Remove the person's private drafts other than `keep`; returns their flows."""
-        return await self._delete(Draft.user_id == user_id, Draft.flow != keep,
-                                  Draft.flow.not_in(GROUP_FLOWS))
+        return await self._delete(_DRAFTS.c.user_id == user_id, _DRAFTS.c.flow != keep,
+                                  _DRAFTS.c.flow.not_in(GROUP_FLOWS))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import bindparam, delete, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +23,31 @@ from storage.models import InboundUpdate
 SET_ASIDE = "set-aside:"
 
 
+_INBOX = InboundUpdate.__table__
+
+
+def _head_of_chat():
+    earlier = _INBOX.alias("earlier")
+    return ~exists().where(earlier.c.chat_key == _INBOX.c.chat_key,
+                           earlier.c.update_id < _INBOX.c.update_id)
+
+
+# Every webhook update is stored, leased, removed and its chat's next looked up: these are
+# built once (building them, an alias and a subquery each, cost more than running them).
+_STORE = {name: insert(_INBOX).on_conflict_do_nothing(index_elements=["update_id"])
+          for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))}
+_LEASE_STORED = (update(_INBOX)
+                 .where(_INBOX.c.update_id == bindparam("stored_id"), _INBOX.c.lease.is_(None),
+                        _head_of_chat(),
+                        ~_INBOX.c.chat_key.startswith(SET_ASIDE, autoescape=True))
+                 .values(lease=bindparam("token"), leased_until=bindparam("until"),
+                         attempts=_INBOX.c.attempts + 1))
+_REMOVE = delete(_INBOX).where(_INBOX.c.update_id == bindparam("update_id"),
+                               _INBOX.c.lease == bindparam("token"))
+_HEAD_OF = select(func.min(_INBOX.c.update_id)).where(
+    _INBOX.c.chat_key == bindparam("chat_key"))
+
+
 class InboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
@@ -31,11 +56,10 @@ class InboxRepository:
                   now: datetime) -> bool:
         """Store a received update; False when it is stored already (Telegram sent it again)."""
         dialect = self._s.get_bind().dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = insert(InboundUpdate).values(
-            update_id=update_id, chat_key=chat_key, payload=payload, received_at=now,
-            attempts=0).on_conflict_do_nothing(index_elements=["update_id"])
-        result = await self._s.execute(stmt)
+        result = await self._s.execute(
+            _STORE["postgresql" if dialect == "postgresql" else "sqlite"],
+            {"update_id": update_id, "chat_key": chat_key, "payload": payload,
+             "received_at": now, "attempts": 0})
         return bool(result.rowcount)
 
     @staticmethod
@@ -62,10 +86,15 @@ class InboxRepository:
         rows = await self._s.execute(stmt.order_by(InboundUpdate.update_id).limit(limit))
         return [(row.update_id, row.chat_key) for row in rows]
 
+    async def lease_stored(self, update_id: int, token: str, *, until: datetime) -> bool:
+        """In the transaction that stored the row: take it at once if it is its chat's head
+        (an earlier update of the chat still waiting keeps the chat's order: then no)."""
+        result = await self._s.execute(_LEASE_STORED, {"stored_id": update_id, "token": token,
+                                                        "until": until})
+        return bool(result.rowcount)
+
     async def head_of(self, chat_key: str) -> int | None:
-        stmt = select(func.min(InboundUpdate.update_id)).where(
-            InboundUpdate.chat_key == chat_key)
-        return await self._s.scalar(stmt)
+        return await self._s.scalar(_HEAD_OF, {"chat_key": chat_key})
 
     async def lease(self, update_id: int, token: str, *, now: datetime,
                     until: datetime) -> dict | None:
@@ -99,8 +128,7 @@ class InboxRepository:
     async def remove(self, update_id: int, token: str) -> bool:
         """Delete a handled row, if this lease still holds it (in the update's first commit:
         also the fence a lease lost meanwhile cannot pass)."""
-        result = await self._s.execute(delete(InboundUpdate).where(
-            InboundUpdate.update_id == update_id, InboundUpdate.lease == token))
+        result = await self._s.execute(_REMOVE, {"update_id": update_id, "token": token})
         return bool(result.rowcount)
 
     async def release(self, update_id: int, token: str, *, not_before: datetime) -> bool:

@@ -18,9 +18,26 @@ from storage.models import OutboxMessage
 CARD_PARTS = ("card", "topic", "card_edit", "card_media")
 CONVERSATION = "relay"
 
+_INSERT = OutboxMessage.__table__.insert().returning(OutboxMessage.__table__.c.id)
+
+
 class OutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
+
+    async def insert(self, *, chat_id: int, method: str, params: dict, now: datetime,
+                     not_before: datetime, ticket_id: int | None = None,
+                     purpose: str | None = None) -> int:
+        """``add``, written at once by a Core INSERT (no ORM object to build and flush): the
+        new row's id. Rows added before and not yet flushed are written first, so that a
+        chat's messages keep the order they were written in (ids)."""
+        if self._s.new:
+            await self._s.flush()
+        result = await self._s.execute(_INSERT, {
+            "chat_id": chat_id, "method": method, "params": params, "ticket_id": ticket_id,
+            "purpose": purpose, "status": "pending", "attempts": 0, "not_before": not_before,
+            "created_at": now})
+        return result.scalar_one()
 
     def add(self, *, chat_id: int, method: str, params: dict, now: datetime,
             ticket_id: int | None = None, purpose: str | None = None) -> OutboxMessage:

@@ -6,12 +6,36 @@ import secrets
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Insert, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import ScheduledTask
+
+_TASKS = ScheduledTask.__table__
+# A new draft's idle check is set on every report, so its statement is built once (per
+# dialect), on the table.
+_REARMED = ("kind", "due_at", "status", "ticket_id", "user_id", "payload", "attempts", "lease",
+            "leased_until", "last_error", "done_at")
+_KEYED: dict[tuple[str, bool], Insert] = {}
+
+
+def _keyed_insert(dialect: str, once: bool) -> Insert:
+    """INSERT of a keyed task: with ``once`` nothing when the key exists, else the key's task
+    re-armed with the new values (all but the key and when it was first created)."""
+    stmt = _KEYED.get((dialect, once))
+    if stmt is None:
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        stmt = insert(_TASKS)
+        if once:
+            stmt = stmt.on_conflict_do_nothing(index_elements=[_TASKS.c.key])
+        else:
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[_TASKS.c.key],
+                set_={name: stmt.excluded[name] for name in _REARMED})
+        _KEYED[(dialect, once)] = stmt
+    return stmt
 
 
 class TaskRepository:
@@ -30,18 +54,13 @@ class TaskRepository:
                   "lease": None, "leased_until": None, "last_error": None, "created_at": now,
                   "done_at": None}
         if key is None:
+            # An object flushed with the unit of work: a new ticket's timers go in one
+            # INSERT on PostgreSQL (the ORM batches them), where one statement each would
+            # cost a round trip each.
             self._s.add(ScheduledTask(**values))
             return
         dialect = self._s.get_bind().dialect.name
-        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-        stmt = insert(ScheduledTask).values(**values)
-        if once:
-            await self._s.execute(stmt.on_conflict_do_nothing(
-                index_elements=[ScheduledTask.key]))
-            return
-        rearm = {k: v for k, v in values.items() if k not in ("key", "created_at")}
-        await self._s.execute(stmt.on_conflict_do_update(index_elements=[ScheduledTask.key],
-                                                         set_=rearm))
+        await self._s.execute(_keyed_insert(dialect, once), values)
 
     async def cancel(self, kinds: Iterable[str], *, ticket_id: int | None = None,
                      key: str | None = None) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +25,16 @@ from storage.models import (
 # out after reaching Telegram, sent again. Learnt when someone presses one of its buttons, and
 # kept up to date with the card from then on.
 CARD_COPY = "card_copy"
+
+
+# Read for every new report (its default place); built once, as the statement's expression
+# cost about as much to build as to run.
+_CO_REPORTED = select(TicketReporter.ticket_id).where(
+    TicketReporter.user_id == bindparam("user_id"))
+_RECENT_GRIDS = (select(Ticket.grid_id)
+                 .where(or_(Ticket.reporter_id == bindparam("user_id"),
+                            Ticket.id.in_(_CO_REPORTED)))
+                 .order_by(Ticket.id.desc()).limit(bindparam("limit")))
 
 
 class TicketRepository:
@@ -111,6 +121,12 @@ class TicketRepository:
         stmt = (select(Ticket).where(or_(Ticket.reporter_id == user_id, Ticket.id.in_(co)))
                 .order_by(Ticket.id.desc()).offset(offset).limit(limit))
         return (await self._s.scalars(stmt)).all()
+
+    async def recent_grids_of_resident(self, user_id: int, *, limit: int) -> list[int | None]:
+        """The grids of the person's ``limit`` newest tickets, newest first (None for a ticket
+        without one): read as plain values, for a new report's default place."""
+        return list((await self._s.scalars(_RECENT_GRIDS, {"user_id": user_id,
+                                                            "limit": limit})).all())
 
     async def count_of_resident(self, user_id: int) -> int:
         co = select(TicketReporter.ticket_id).where(TicketReporter.user_id == user_id)
