@@ -23,7 +23,7 @@ from bot.delivery.web import WEB_FILE, body, body_of_view
 from bot.i18n import Translator, resolve_language
 from bot.runtime import Runtime
 from bot.services import webchat as rules
-from bot.services.orgtree import geometry_from_text
+from bot.services.grids import outline
 from bot.services.text import user_html
 from bot.services.webchat import Session, plain_text
 from bot.views import Answer, View
@@ -294,19 +294,11 @@ async def grid_map(rt: Runtime) -> dict[str, Any]:
         grids = await uow.nodes.grids_with_geometry()
     out, bounds = [], [180.0, 90.0, -180.0, -90.0]
     for grid in grids:
-        if not grid.geometry:
+        drawn = outline(grid.geometry) if grid.geometry else None
+        if drawn is None:
             continue
-        shape = geometry_from_text(grid.geometry).simplify(0.00002, preserve_topology=True)
-        polygons = getattr(shape, "geoms", [shape])
-        rings = []
-        for polygon in polygons:
-            exterior = getattr(polygon, "exterior", None)
-            if exterior is None:
-                continue
-            rings.append([[round(x, 6), round(y, 6)] for x, y in exterior.coords])
-        if not rings:
-            continue
-        minx, miny, maxx, maxy = shape.bounds
+        rings = [[list(point) for point in ring] for ring in drawn[0]]
+        minx, miny, maxx, maxy = drawn[1]
         bounds = [min(bounds[0], minx), min(bounds[1], miny), max(bounds[2], maxx),
                   max(bounds[3], maxy)]
         out.append({"code": grid.code, "name": grid.name, "names": {

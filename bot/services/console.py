@@ -10,14 +10,13 @@ node's figures on the console and in its digest for the same period are the same
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from bot.config import Config, tier_of
 from bot.services import stats
-from bot.services.orgtree import geometry_from_text
+from bot.services.grids import outline
 from bot.services.stats import Period, Span, Tally, Tree
 from storage.models import OPEN_STATUSES
 from storage.repositories.console import QUEUE_VIEWS, ConsoleRepository, QueueRow
@@ -31,8 +30,6 @@ DUE_SOON_WITHIN = timedelta(hours=2)
 # How far back the trend may reach, and how long a page of the queue may be.
 MAX_TREND_DAYS = 366
 MAX_PAGE = 200
-# Boundaries are simplified for drawing as the web chat's map does (about 2 m).
-_SIMPLIFY = 0.00002
 
 
 class NoSuchNode(LookupError):
@@ -114,22 +111,6 @@ def _community_of(tree: Tree, node: TreeNode) -> int | None:
 
 # -- the map ---------------------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=8192)
-def _rings(geometry: str) -> tuple[tuple[tuple[tuple[float, float], ...], ...],
-                                   tuple[float, float, float, float]] | None:
-    """The outer rings of a stored boundary, simplified, and its bounds; None if it has none.
-    Kept per boundary text, so an edited boundary is read afresh."""
-    shape = geometry_from_text(geometry).simplify(_SIMPLIFY, preserve_topology=True)
-    rings = []
-    for polygon in getattr(shape, "geoms", [shape]):
-        exterior = getattr(polygon, "exterior", None)
-        if exterior is not None and not exterior.is_empty:
-            rings.append(tuple((round(x, 6), round(y, 6)) for x, y in exterior.coords))
-    if not rings:
-        return None
-    return tuple(rings), tuple(shape.bounds)
-
-
 async def grid_map(uow: UnitOfWork, node_id: int, now: datetime,
                    config: Config) -> dict[str, Any]:
     """The grids under the node (the node itself, if it is a grid) with their outer rings, the
@@ -144,7 +125,7 @@ async def grid_map(uow: UnitOfWork, node_id: int, now: datetime,
     west, south, east, north = 180.0, 90.0, -180.0, -90.0
     grids = []
     for shape in await repo.grid_shapes(grid_ids):
-        drawn = _rings(shape.geometry) if shape.geometry else None
+        drawn = outline(shape.geometry) if shape.geometry else None
         if drawn is None:
             continue
         rings, (minx, miny, maxx, maxy) = drawn

@@ -7,6 +7,7 @@ with the database.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -222,3 +223,24 @@ class GridDirectory:
 
 def path_label(path: Sequence[OrgNode], language: str) -> str:
     return " / ".join(node.display_name(language) for node in path)
+
+
+# Boundaries drawn on the pages' maps are simplified to about 2 m: enough for a screen, and a
+# fraction of the points an imported boundary has.
+_DRAWN_WITHIN = 0.00002
+
+
+@functools.lru_cache(maxsize=8192)
+def outline(geometry: str) -> tuple[tuple[tuple[tuple[float, float], ...], ...],
+                                    tuple[float, float, float, float]] | None:
+    """The outer rings of a stored boundary, simplified for drawing, and its bounds; None if
+    it has none. Kept per boundary text, so an edited boundary is read afresh."""
+    shape = geometry_from_text(geometry).simplify(_DRAWN_WITHIN, preserve_topology=True)
+    rings = []
+    for polygon in getattr(shape, "geoms", [shape]):
+        exterior = getattr(polygon, "exterior", None)
+        if exterior is not None and not exterior.is_empty:
+            rings.append(tuple((round(x, 6), round(y, 6)) for x, y in exterior.coords))
+    if not rings:
+        return None
+    return tuple(rings), tuple(shape.bounds)
