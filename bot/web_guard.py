@@ -9,9 +9,12 @@ person needs. With several instances behind one address each counts its own shar
 
 from __future__ import annotations
 
+import json
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from importlib import resources
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -100,3 +103,40 @@ class Limits:
             return max(hits[0] + window - now, 0.1)
         hits.append(now)
         return None
+
+
+# -- the pages' answers -----------------------------------------------------------------------
+
+
+def page_file(package: str, name: str) -> bytes:
+    """A file of a page's ``static/`` folder in ``package`` (bot.webchat, bot.console)."""
+    return resources.files(package).joinpath("static", name).read_bytes()
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def with_headers(response: web.Response, *, cache: str) -> web.Response:
+    """Every answer of a page: the safety headers, and how long it may be cached."""
+    response.headers.update(HEADERS)
+    response.headers["Cache-Control"] = cache
+    return response
+
+
+def json_response(value: Any, *, status: int = 200, cache: str = "no-store") -> web.Response:
+    return with_headers(web.Response(text=dumps(value), status=status,
+                                     content_type="application/json"), cache=cache)
+
+
+def too_large(request: web.Request, limit: int) -> bool:
+    return request.content_length is not None and request.content_length > limit
+
+
+async def json_object(request: web.Request) -> dict[str, Any] | None:
+    """The request's JSON object (an empty body: an empty one); None for anything else."""
+    try:
+        payload = json.loads(await request.read() or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return payload if isinstance(payload, dict) else None

@@ -13,13 +13,11 @@ import asyncio
 import contextlib
 import hmac
 import io
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from importlib import resources
 from typing import Any
 
 import segno
@@ -27,9 +25,9 @@ from aiohttp import web
 
 from bot import web_guard as guard
 from bot.actions import console
-from bot.i18n import Translator, resolve_language
+from bot.i18n import Translator
 from bot.runtime import Runtime
-from bot.services.webchat import browser_language
+from bot.services.webchat import page_language
 from bot.views import console_access as words
 from bot.views import console_page as console_views
 
@@ -77,15 +75,16 @@ class Console:
     # -- the page -----------------------------------------------------------------------------
 
     async def page(self, request: web.Request) -> web.Response:
-        return _headers(web.Response(body=_static("console.html"), content_type="text/html",
-                                     charset="utf-8"), cache="no-store")
+        page = guard.page_file("bot.console", "console.html")
+        return guard.with_headers(web.Response(body=page, content_type="text/html",
+                                               charset="utf-8"), cache="no-store")
 
     async def static(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         if name not in STATIC:
             raise web.HTTPNotFound()
-        return _headers(web.Response(body=_static(name), content_type=STATIC[name]),
-                        cache="no-cache")
+        return guard.with_headers(web.Response(body=guard.page_file("bot.console", name),
+                                               content_type=STATIC[name]), cache="no-cache")
 
     # -- signing in ----------------------------------------------------------------------------
 
@@ -99,10 +98,11 @@ class Console:
         svg = io.BytesIO()
         segno.make(link, error="m").save(svg, kind="svg", scale=6, border=2, dark="#10263d")
         t = self._browser_t(request)
-        response = _json({"link": link, "start": f"/start console_{begun.nonce}",
-                          "qr_svg": svg.getvalue().decode(), "expires_in": begun.expires_in,
-                          "hint": words.signin_prompt(t), "language": t.language,
-                          "strings": console_views.page_strings(t)})
+        response = guard.json_response({
+            "link": link, "start": f"/start console_{begun.nonce}",
+            "qr_svg": svg.getvalue().decode(), "expires_in": begun.expires_in,
+            "hint": words.signin_prompt(t), "language": t.language,
+            "strings": console_views.page_strings(t)})
         guard.set_cookie(response, begun.secret, secure=self._https(request),
                          max_age=begun.expires_in, name=guard.CONSOLE_PENDING,
                          path="/console", samesite="Strict")
@@ -113,7 +113,7 @@ class Console:
             self.rt, request.cookies.get(guard.CONSOLE_PENDING))
         t = self._browser_t(request)
         message = {"expired": words.code_expired(t), "refused": words.refused(t)}.get(state, "")
-        response = _json({"state": state, "message": message})
+        response = guard.json_response({"state": state, "message": message})
         if token is not None:
             guard.set_cookie(response, token, secure=self._https(request),
                              max_age=int(self.rt.config.console.idle_timeout.total_seconds()
@@ -129,7 +129,7 @@ class Console:
             return self._refused(request, refusal)
         await console.signout(self.rt, request.cookies.get(guard.CONSOLE_COOKIE))
         log.info("a console session signed out")
-        response = _json({})
+        response = guard.json_response({})
         response.del_cookie(guard.CONSOLE_COOKIE, path="/console")
         return response
 
@@ -140,7 +140,7 @@ class Console:
             person = await self._person(request)
         except Refusal as refusal:
             return self._refused(request, refusal)
-        return _json(await self._me(request, person))
+        return guard.json_response(await self._me(request, person))
 
     async def _me(self, request: web.Request, person: console.Staff) -> dict[str, Any]:
         t = await self._t(request, person)
@@ -159,7 +159,7 @@ class Console:
         except Refusal as refusal:
             return self._refused(request, refusal)
         await console.choose_language(self.rt, person, code)
-        return _json(await self._me(request, person))
+        return guard.json_response(await self._me(request, person))
 
     async def tree(self, request: web.Request) -> web.Response:
         try:
@@ -167,7 +167,7 @@ class Console:
         except Refusal as refusal:
             return self._refused(request, refusal)
         t = await self._t(request, person)
-        return _json({"nodes": await console.tree(self.rt, person, t.language)})
+        return guard.json_response({"nodes": await console.tree(self.rt, person, t.language)})
 
     # -- the views ------------------------------------------------------------------------------
 
@@ -223,7 +223,7 @@ class Console:
             if not await console.may_see(self.rt, person, node):
                 raise Refusal(404, "not_found")
             t = await self._t(request, person)
-            return _json(await build(person, node, t))
+            return guard.json_response(await build(person, node, t))
         except Refusal as refusal:
             return self._refused(request, refusal)
 
@@ -236,7 +236,7 @@ class Console:
                 raise Refusal(404, "not_found")
         except Refusal as refusal:
             return self._refused(request, refusal)
-        return _json(shown)
+        return guard.json_response(shown)
 
     async def nudge(self, request: web.Request) -> web.Response:
         try:
@@ -249,7 +249,7 @@ class Console:
                 raise Refusal(404, "not_found")
         except Refusal as refusal:
             return self._refused(request, refusal)
-        return _json({"ok": True, "message": said})
+        return guard.json_response({"ok": True, "message": said})
 
     async def escalate(self, request: web.Request) -> web.Response:
         try:
@@ -260,7 +260,7 @@ class Console:
                 raise Refusal(404, "not_found")
         except Refusal as refusal:
             return self._refused(request, refusal)
-        return _json({"ok": True, "message": said})
+        return guard.json_response({"ok": True, "message": said})
 
     async def export(self, request: web.Request) -> web.StreamResponse:
         try:
@@ -277,8 +277,8 @@ class Console:
                 raise Refusal(404, "not_found")
         except Refusal as refusal:
             return self._refused(request, refusal)
-        response = _headers(web.Response(body=content, content_type="text/csv",
-                                         charset="utf-8"), cache="no-store")
+        response = guard.with_headers(web.Response(body=content, content_type="text/csv",
+                                                   charset="utf-8"), cache="no-store")
         name = f"tickets-{_safe(first)}-{_safe(last)}.csv"
         response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
@@ -344,9 +344,8 @@ class Console:
         return guard.is_https(self.rt.config.web.public_url, request)
 
     def _browser_t(self, request: web.Request) -> Translator:
-        return self.rt.translator(resolve_language(
-            None, browser_language(request.headers.get("Accept-Language")),
-            self.rt.config.default_language))
+        return self.rt.translator(page_language(request.headers.get("Accept-Language"),
+                                                self.rt.config.default_language))
 
     async def _t(self, request: web.Request, person: console.Staff) -> Translator:
         chosen = await console.language_of(self.rt, person)
@@ -356,32 +355,21 @@ class Console:
 
     def _refused(self, request: web.Request, refusal: Refusal) -> web.Response:
         message = refusal.message or words.bad_request(self._browser_t(request))
-        return _json({"error": refusal.code, "message": message}, status=refusal.status)
+        return guard.json_response({"error": refusal.code, "message": message},
+                                   status=refusal.status)
 
 
-def _static(name: str) -> bytes:
-    return resources.files("bot.console").joinpath("static", name).read_bytes()
 
 
-def _headers(response: web.Response, *, cache: str) -> web.Response:
-    response.headers.update(guard.HEADERS)
-    response.headers["Cache-Control"] = cache
-    return response
 
 
-def _json(value: Any, *, status: int = 200) -> web.Response:
-    return _headers(web.Response(text=json.dumps(value, ensure_ascii=False), status=status,
-                                 content_type="application/json"), cache="no-store")
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    if request.content_length is not None and request.content_length > 16 * 1024:
+    if guard.too_large(request, 16 * 1024):
         raise Refusal(413, "bad_request")
-    try:
-        payload = json.loads(await request.read() or b"{}")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Refusal(400, "bad_request") from exc
-    if not isinstance(payload, dict):
+    payload = await guard.json_object(request)
+    if payload is None:
         raise Refusal(400, "bad_request")
     return payload
 

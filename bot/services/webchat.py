@@ -15,6 +15,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.i18n import resolve_language
 from bot.services import credit_code
 from storage.models import WebSession
 from storage.repositories.web import resident_of, user_of
@@ -74,6 +75,11 @@ def browser_language(accept_language: str | None) -> str | None:
         if quality > 0 and tag.split("-")[0].lower() in ("zh", "en"):
             weighted.append((-quality, index, tag))
     return min(weighted)[2] if weighted else None
+
+
+def page_language(accept_language: str | None, default: str) -> str:
+    """The language a page answers in before it knows who is there: the browser's."""
+    return resolve_language(None, browser_language(accept_language), default)
 
 
 def typed_phone(text: str | None) -> str | None:

@@ -21,7 +21,6 @@ import re
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -30,7 +29,7 @@ from bot import web_guard as guard
 from bot.actions import webchat
 from bot.actions.updates import DuplicateUpdate, settle
 from bot.delivery.web import WEB_FILE, Hub
-from bot.i18n import Translator, resolve_language
+from bot.i18n import Translator
 from bot.runtime import Runtime
 from bot.services import webchat as rules
 from bot.views import Answer, Kept, View
@@ -92,16 +91,16 @@ class WebChat:
     # -- the page --------------------------------------------------------------------------
 
     async def page(self, request: web.Request) -> web.Response:
-        return _with_headers(web.Response(body=_static("chat.html"),
-                                          content_type="text/html", charset="utf-8"),
-                             cache="no-store")
+        page = guard.page_file("bot.webchat", "chat.html")
+        return guard.with_headers(web.Response(body=page, content_type="text/html",
+                                               charset="utf-8"), cache="no-store")
 
     async def static(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         if name not in STATIC:
             raise web.HTTPNotFound()
-        return _with_headers(web.Response(body=_static(name), content_type=STATIC[name]),
-                             cache="no-cache")
+        return guard.with_headers(web.Response(body=guard.page_file("bot.webchat", name),
+                                               content_type=STATIC[name]), cache="no-cache")
 
     # -- the session ------------------------------------------------------------------------
 
@@ -120,7 +119,7 @@ class WebChat:
                 wait = self.limits.hit("session:" + guard.client_address(request),
                                        self._config.sessions_per_hour, 3600)
                 if wait is not None:
-                    t = self.rt.translator(self._browser_language(request, None))
+                    t = self._browser_t(request)
                     raise Refusal(429, "rate", views.too_many_sessions(t), wait)
             opened = await webchat.open_session(
                 self.rt, token if known is not None else None, at=at,
@@ -134,7 +133,7 @@ class WebChat:
             await self._run(opened.session, "welcome", None, lambda: inputs.COMMANDS["start"](
                 self.rt, self._who(request, opened.session)), None)
             found, cursor = await webchat.entries(self.rt, opened.session)
-        response = _json_response({
+        response = guard.json_response({
             "csrf": opened.session.csrf, "language": opened.language,
             "languages": list(webchat.languages()), "strings": webchat.page_strings(t),
             "place": ({"code": opened.place[0], "name": opened.place[1]}
@@ -257,7 +256,7 @@ class WebChat:
     # -- what the page reads ------------------------------------------------------------------
 
     async def map(self, request: web.Request) -> web.Response:
-        return _json_response(await webchat.grid_map(self.rt), cache="public, max-age=300")
+        return guard.json_response(await webchat.grid_map(self.rt), cache="public, max-age=300")
 
     async def file(self, request: web.Request) -> web.StreamResponse:
         try:
@@ -275,8 +274,8 @@ class WebChat:
                 "application/octet-stream"
         if content is None:
             raise web.HTTPNotFound()
-        response = _with_headers(web.Response(body=content, content_type=content_type),
-                                 cache="private, max-age=86400")
+        response = guard.with_headers(web.Response(body=content, content_type=content_type),
+                                      cache="private, max-age=86400")
         if not content_type.startswith("image/"):
             response.headers["Content-Disposition"] = \
                 f'attachment; filename="{re.sub(r"[^A-Za-z0-9._-]", "_", found.name)}"'
@@ -304,7 +303,7 @@ class WebChat:
                 found, last = await webchat.entries(self.rt, current, cursor)
                 if found:
                     await ws.send_json({"messages": [self._message(e) for e in found],
-                                        "cursor": last}, dumps=_dumps)
+                                        "cursor": last}, dumps=guard.dumps)
                     cursor = last
                 woke = asyncio.create_task(event.wait())
                 done, _ = await asyncio.wait({woke, reader}, timeout=POLL_SECONDS,
@@ -415,13 +414,13 @@ class WebChat:
     def _check_origin(self, request: web.Request) -> None:
         if not guard.same_origin(request, guard.expected_origin(self._config.public_url,
                                                                 request)):
-            t = self.rt.translator(self._browser_language(request, None))
+            t = self._browser_t(request)
             raise Refusal(403, "origin", views.forbidden_origin(t))
 
     def _check_csrf(self, request: web.Request, current: webchat.Session) -> None:
         sent = request.headers.get(guard.CSRF_HEADER, "")
         if not hmac.compare_digest(sent.encode(), current.csrf.encode()):
-            t = self.rt.translator(self._browser_language(request, None))
+            t = self._browser_t(request)
             raise Refusal(403, "csrf", views.session_expired(t))
 
     async def _session(self, request: web.Request, *, rotate: bool = True) -> webchat.Session:
@@ -429,7 +428,7 @@ class WebChat:
             self._check_origin(request)
         current = await webchat.session(self.rt, request.cookies.get(guard.COOKIE))
         if current is None:
-            t = self.rt.translator(self._browser_language(request, None))
+            t = self._browser_t(request)
             raise Refusal(401, "session", views.session_expired(t))
         return current
 
@@ -461,9 +460,9 @@ class WebChat:
         return webchat.who(current, rules.browser_language(request.headers.get(
             "Accept-Language")))
 
-    def _browser_language(self, request: web.Request, stored: str | None) -> str:
-        return resolve_language(stored, rules.browser_language(
-            request.headers.get("Accept-Language")), self.rt.config.default_language)
+    def _browser_t(self, request: web.Request) -> Translator:
+        return self.rt.translator(rules.page_language(request.headers.get("Accept-Language"),
+                                                      self.rt.config.default_language))
 
     async def _translator(self, request: web.Request, current: webchat.Session) -> Translator:
         return await webchat.language_of(self.rt, current, rules.browser_language(
@@ -472,8 +471,8 @@ class WebChat:
     async def _entries(self, current: webchat.Session, after: int, *,
                        more: dict[str, Any] | None = None) -> web.Response:
         found, cursor = await webchat.entries(self.rt, current, after)
-        return _json_response({"messages": [self._message(e) for e in found],
-                               "cursor": cursor, **(more or {})})
+        return guard.json_response({"messages": [self._message(e) for e in found],
+                                    "cursor": cursor, **(more or {})})
 
     def _message(self, entry) -> dict[str, Any]:
         shown = entry.body
@@ -495,37 +494,18 @@ class WebChat:
     def _refused(self, refusal: Refusal, request: web.Request | None = None) -> web.Response:
         message = refusal.message
         if not message:  # refused before the person's language was known
-            t = self.rt.translator(self._browser_language(request, None) if request else
-                                   self.rt.config.default_language)
+            t = (self._browser_t(request) if request else
+                 self.rt.translator(self.rt.config.default_language))
             message = (views.photo_too_large(t, self._config.max_upload_bytes // 1_000_000)
                        if refusal.code == "too_large" else views.bad_request(t))
-        response = _json_response({"error": refusal.code, "message": message},
-                                  status=refusal.status)
+        response = guard.json_response({"error": refusal.code, "message": message},
+                                       status=refusal.status)
         if refusal.retry_after is not None:
             response.headers["Retry-After"] = str(math.ceil(refusal.retry_after))
         return response
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-
-
-def _static(name: str) -> bytes:
-    return resources.files("bot.webchat").joinpath("static", name).read_bytes()
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _json_response(value: Any, *, status: int = 200, cache: str = "no-store") -> web.Response:
-    return _with_headers(web.Response(text=_dumps(value), status=status,
-                                      content_type="application/json"), cache=cache)
-
-
-def _with_headers(response: web.Response, *, cache: str) -> web.Response:
-    response.headers.update(guard.HEADERS)
-    response.headers["Cache-Control"] = cache
-    return response
 
 
 def _after(request: web.Request) -> int:
@@ -539,13 +519,10 @@ def _number(value: Any) -> bool:
 
 
 async def _json(request: web.Request) -> dict[str, Any]:
-    if request.content_length is not None and request.content_length > 64 * 1024:
+    if guard.too_large(request, 64 * 1024):
         raise Refusal(413, "too_large", "")
-    try:
-        payload = json.loads(await request.read() or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        payload = None
-    if not isinstance(payload, dict):
+    payload = await guard.json_object(request)
+    if payload is None:
         raise Refusal(400, "bad_request", "")
     return payload
 
@@ -553,7 +530,7 @@ async def _json(request: web.Request) -> dict[str, Any]:
 async def _form(request: web.Request, max_bytes: int) -> dict[str, Any]:
     """A photo upload: its key and the file's bytes (at most ``max_bytes``; the name and the
     declared type are not looked at)."""
-    if request.content_length is not None and request.content_length > max_bytes + 64 * 1024:
+    if guard.too_large(request, max_bytes + 64 * 1024):
         raise Refusal(413, "too_large", "")
     out: dict[str, Any] = {}
     try:
