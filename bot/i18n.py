@@ -30,6 +30,11 @@ _SIMPLIFIED = {"zh", "zh-cn", "zh-sg", "zh-hans"}
 LANGUAGE_NAMES = {"zh_Hans": "简体中文", "zh_Hant": "繁體中文", "en": "English"}
 
 
+def language_choices() -> list[dict[str, str]]:
+    """The languages a page offers, each named in itself."""
+    return [{"code": code, "name": LANGUAGE_NAMES[code]} for code in LANGUAGES]
+
+
 def N_(msgid: str) -> str:
     """Mark a string for extraction where it is defined; translate it where it is shown."""
     return msgid

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -358,6 +358,3 @@ def opened_elsewhere(t: Translator) -> View:
 def page_strings(t: Translator) -> dict[str, str]:
     return views.page_strings(t)
 
-
-def languages() -> Sequence[dict[str, str]]:
-    return views.languages()

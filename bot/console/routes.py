@@ -25,7 +25,7 @@ from aiohttp import web
 
 from bot import web_guard as guard
 from bot.actions import console
-from bot.i18n import Translator
+from bot.i18n import Translator, language_choices
 from bot.runtime import Runtime
 from bot.services.webchat import page_language
 from bot.views import console_access as words
@@ -146,7 +146,7 @@ class Console:
         t = await self._t(request, person)
         return {"name": person.name, "admin": person.admin, "csrf": person.csrf,
                 "language": t.language, "roots": list(person.roots),
-                "languages": console_views.languages(),
+                "languages": language_choices(),
                 "strings": console_views.page_strings(t)}
 
     async def language(self, request: web.Request) -> web.Response:

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from bot.i18n import LANGUAGE_NAMES, LANGUAGES, Translator
-
-
-def languages() -> Sequence[dict[str, str]]:
-    return [{"code": code, "name": LANGUAGE_NAMES[code]} for code in LANGUAGES]
+from bot.i18n import Translator
 
 
 def page_strings(t: Translator) -> dict[str, str]:

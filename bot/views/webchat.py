@@ -3,9 +3,7 @@ that only a web page meets (too many messages, a file that is not a photo)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from bot.i18n import LANGUAGE_NAMES, LANGUAGES, Translator
+from bot.i18n import Translator
 
 
 def page_strings(t: Translator) -> dict[str, str]:
@@ -41,10 +39,6 @@ def page_strings(t: Translator) -> dict[str, str]:
         "not_image": t("Only photos can be sent here."),
         "error": t("Something went wrong. Please try again."),
     }
-
-
-def languages() -> Sequence[dict[str, str]]:
-    return [{"code": code, "name": LANGUAGE_NAMES[code]} for code in LANGUAGES]
 
 
 def location_sent(t: Translator, latitude: float, longitude: float) -> str:

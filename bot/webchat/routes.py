@@ -29,7 +29,7 @@ from bot import web_guard as guard
 from bot.actions import webchat
 from bot.actions.updates import DuplicateUpdate, settle
 from bot.delivery.web import WEB_FILE, Hub
-from bot.i18n import Translator
+from bot.i18n import Translator, language_choices
 from bot.runtime import Runtime
 from bot.services import webchat as rules
 from bot.views import Answer, Kept, View
@@ -135,7 +135,7 @@ class WebChat:
             found, cursor = await webchat.entries(self.rt, opened.session)
         response = guard.json_response({
             "csrf": opened.session.csrf, "language": opened.language,
-            "languages": list(webchat.languages()), "strings": webchat.page_strings(t),
+            "languages": language_choices(), "strings": webchat.page_strings(t),
             "place": ({"code": opened.place[0], "name": opened.place[1]}
                       if opened.place else None),
             "messages": [self._message(e) for e in found], "cursor": cursor})
