@@ -67,6 +67,13 @@ def body_of_view(view: View, *, files: list[str] | None = None) -> dict[str, Any
                 document=document)
 
 
+# The calls whose file the page shows (as a picture) or offers (as a download), and the
+# parameter that holds it.
+_SHOWN = {"sendPhoto": "photo", "sendVideo": "video", "sendAnimation": "animation"}
+_FILED = {"sendDocument": "document", "sendVoice": "voice", "sendAudio": "audio",
+          "sendVideoNote": "video_note"}
+
+
 def body_of_call(method: str, params: dict[str, Any]) -> dict[str, Any] | None:
     """The message a Bot API call makes, as the page shows it; None for a call that shows
     nothing in a chat (a chat action, a reaction)."""
@@ -75,20 +82,16 @@ def body_of_call(method: str, params: dict[str, Any]) -> dict[str, Any] | None:
     buttons, ask, ask_label = _markup(markup)
     if method in ("sendMessage", "editMessageText"):
         return body(text, buttons=buttons, ask=ask, ask_label=ask_label)
-    if method in ("sendPhoto", "sendVideo", "sendAnimation"):
-        field = method.removeprefix("send").lower()
-        return body(text, buttons=buttons, photos=[_file(params.get(field))])
+    if method in _SHOWN:
+        return body(text, buttons=buttons, photos=[_file(params.get(_SHOWN[method]))])
     if method == "sendMediaGroup":
         media = params.get("media") or []
         photos = [_file(item.get("media")) for item in media if isinstance(item, dict)]
         captions = [_html(item.get("caption") or "", item.get("parse_mode"))
                     for item in media if isinstance(item, dict) and item.get("caption")]
         return body("\n".join(captions), photos=photos)
-    if method in ("sendDocument", "sendVoice", "sendAudio", "sendVideoNote"):
-        field = method.removeprefix("send")
-        field = field[0].lower() + "".join(f"_{c.lower()}" if c.isupper() else c
-                                           for c in field[1:])
-        return body(text, buttons=buttons, document={"file": _file(params.get(field)),
+    if method in _FILED:
+        return body(text, buttons=buttons, document={"file": _file(params.get(_FILED[method])),
                                                      "name": method.removeprefix("send")})
     if method == "sendLocation":
         lat, lon = params.get("latitude"), params.get("longitude")
