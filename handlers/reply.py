@@ -1,20 +1,23 @@
 """The one way the Telegram door shows an action's ``Answer``, after the action committed.
 
-A press is answered first (with its alert or toast), then the pressed message is edited,
-then the messages are sent in order. When the pressed message cannot be edited, the answer
-still reaches the person: "not modified" (the same button pressed twice) means the message
-already shows it and is left so; any other refusal (too old, deleted, not a text message)
-sends the edit as a new message instead. Taking buttons away is a courtesy: if it fails, it
-is let go.
+The pressed message is edited, then the messages are sent in order. Answering the press (its
+alert or toast, or only stopping the button's spinner) and taking the pressed message's
+buttons away change no message's text, so they are made beside that, not each a round trip to
+Telegram before it; the update is over once they are done too. When the pressed message cannot
+be edited, the answer still reaches the person: "not modified" (the same button pressed twice)
+means the message already shows it and is left so; any other refusal (too old, deleted, not a
+text message) sends the edit as a new message instead. Taking buttons away is a courtesy: if
+it fails, it is let go.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 from telegram import InputFile, Message, Update
-from telegram.error import BadRequest
+from telegram.error import BadRequest, TelegramError
 
 from bot.actions.updates import settle
 from bot.context import Context
@@ -30,23 +33,34 @@ async def show(update: Update, context: Context, answer: Answer, *,
     replied to)."""
     await settle(context.runtime)  # a delivery handled before says nothing twice
     query = update.callback_query
-    if query is not None:
-        await query.answer(answer.alert or answer.toast, show_alert=answer.alert is not None)
-        if isinstance(answer.edit, Kept):
-            await send_kept(context, answer.edit)
-        elif answer.edit is not None:
-            await _edit(update, context, answer.edit)
-        elif answer.unbutton:
-            try:
-                await query.edit_message_reply_markup(reply_markup=None)
-            except BadRequest as exc:
-                log.debug("could not take the buttons away: %s", exc.message)
-    for item in answer.say:
-        if isinstance(item, Kept):
-            await send_kept(context, item)
-        else:
-            await send(context, update.effective_chat.id, item, reply_to=reply_to,
-                       thread=answer.thread)
+    beside: list[asyncio.Task] = []
+    try:
+        if query is not None:
+            # Never raises for Telegram's refusals (bot.delivery.replies).
+            beside.append(asyncio.create_task(query.answer(
+                answer.alert or answer.toast, show_alert=answer.alert is not None)))
+            if isinstance(answer.edit, Kept):
+                await send_kept(context, answer.edit)
+            elif answer.edit is not None:
+                await _edit(update, context, answer.edit)
+            elif answer.unbutton:
+                beside.append(asyncio.create_task(_unbutton(update)))
+        for item in answer.say:
+            if isinstance(item, Kept):
+                await send_kept(context, item)
+            else:
+                await send(context, update.effective_chat.id, item, reply_to=reply_to,
+                           thread=answer.thread)
+    finally:
+        for task in beside:
+            await task
+
+
+async def _unbutton(update: Update) -> None:
+    try:
+        await update.callback_query.edit_message_reply_markup(reply_markup=None)
+    except TelegramError as exc:
+        log.debug("could not take the buttons away: %s", exc.message)
 
 
 async def send(context: Context, chat_id: int, view: View, *,

@@ -49,7 +49,8 @@ async def _press(bot: BotEnv, user, data: str, message=None):
         message = [c for c in bot.fake.calls if c.params.get("chat_id") == user.id
                    and c.method == "sendMessage"][-1].result
     await bot.send(bot.updates.callback(user, data, message))
-    return bot.fake.last()
+    # What the press showed: the press's own answer goes beside it (handlers.reply).
+    return [c for c in bot.fake.calls if c.method != "answerCallbackQuery"][-1]
 
 
 async def _alerted(bot: BotEnv, language: str = "zh_Hans") -> bool:

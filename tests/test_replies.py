@@ -5,6 +5,7 @@ commit."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -108,6 +109,27 @@ async def test_a_press_too_old_to_answer_still_gets_the_next_question(bot: BotEn
     assert (await draft(db, EN)).step == "place"
     assert t("Or choose here:") in bot.texts(EN.id)
     assert bot.fake.last("answerCallbackQuery").error is not None
+
+
+async def test_a_press_waiting_out_a_429_does_not_hold_the_next_question_back(
+        bot: BotEnv, db) -> None:
+    await bot.send(bot.updates.command(EN, "/report"))
+    asked = len(bot.texts(EN.id))
+    bot.fake.fail("answerCallbackQuery", retry_after=3)
+    shown_while_waiting: list[int] = []
+
+    async def wait(seconds: float) -> None:
+        await asyncio.sleep(0.05)  # the reply, beside it, goes on meanwhile
+        shown_while_waiting.append(len(bot.texts(EN.id)))
+
+    bot.app.bot.rate_limiter.sleep = wait
+    await press(bot, EN, "rp:cat:sanitation")
+    # The description's question was sent while the press's answer waited out the 429; the
+    # press was answered all the same, before the update was over.
+    assert shown_while_waiting == [asked + 1]
+    assert (await draft(db, EN)).step == "description"
+    answers = bot.fake.calls_to("answerCallbackQuery")
+    assert answers[-1].error is None and answers[-2].error is not None
 
 
 async def test_a_failed_press_is_answered_once_and_the_apology_comes_as_a_message(
