@@ -41,7 +41,7 @@ from telegram.ext import Application
 from bot.clock import Clock
 from bot.logs import log_context
 from bot.processor import chat_key
-from storage.db import Database
+from storage.db import Database, first_in_line
 from storage.uow import InboxLease, UnitOfWork, current_inbox_lease
 
 log = logging.getLogger(__name__)
@@ -82,13 +82,18 @@ class Inbox:
         adopt = update is not None and dispatcher is not None and dispatcher.reserve(key)
         leased = False
         try:
-            async with UnitOfWork(self._db) as uow:
-                new = await uow.inbox.add(update_id=update_id, chat_key=key, payload=payload,
-                                          now=now)
-                if new and adopt:
-                    leased = await uow.inbox.lease_stored(
-                        update_id, dispatcher.token, until=now + dispatcher.lease)
-                await uow.session.commit()
+            # Telegram waits for the webhook's answer before it sends more, so the store goes
+            # before the units of work waiting to handle updates stored already
+            # (first_in_line). It is one short transaction, and stores come no faster than
+            # Telegram delivers: the handling still gets its turns.
+            with first_in_line():
+                async with UnitOfWork(self._db) as uow:
+                    new = await uow.inbox.add(update_id=update_id, chat_key=key,
+                                              payload=payload, now=now)
+                    if new and adopt:
+                        leased = await uow.inbox.lease_stored(
+                            update_id, dispatcher.token, until=now + dispatcher.lease)
+                    await uow.session.commit()
         finally:
             if adopt:
                 dispatcher.unreserve(key)

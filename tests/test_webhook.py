@@ -19,7 +19,7 @@ from bot.web import SECRET_HEADER, Webhook, WebServer, derived_secret
 from storage.models import InboundUpdate, ProcessedUpdate
 from storage.repositories.inbox import InboxRepository
 from storage.uow import InboxLease, LeaseLost, UnitOfWork, current_inbox_lease
-from tests.harness import BotEnv
+from tests.harness import BotEnv, Flood
 from tests.telegram_fake import TOKEN, User
 
 SECRET = "s3cret-token_for-tests"
@@ -220,6 +220,28 @@ async def test_only_a_chats_oldest_update_can_be_leased(bot: BotEnv) -> None:
                                      until=now + timedelta(seconds=30)) is None
         assert await uow.inbox.free_heads(now, limit=10) == []
         await uow.session.commit()
+
+
+async def test_the_store_does_not_wait_behind_the_updates_that_wait_for_their_turn(
+        bot: BotEnv) -> None:
+    """Telegram waits for the webhook's answer: with every turn at the database taken and
+    twenty updates waiting to be handled, the store goes first."""
+    rt = bot.runtime
+    inbox = Inbox(rt.db, rt.clock, bot.app)
+    stored: list[str] = []
+
+    def label(n: int) -> str:
+        return f"update {n}, {len(stored)} stored"
+
+    async with Flood(rt.db, waiting=20, label=label) as flood:
+        receiving = asyncio.create_task(
+            inbox.receive(bot.updates.command(RESIDENT, "/start").to_dict()))
+        receiving.add_done_callback(lambda _: stored.append("stored"))
+        await asyncio.sleep(0)  # it queues too, last
+        flood.let_one_go()
+        assert await receiving
+    before = [entry for entry in flood.order if entry.endswith(", 0 stored")]
+    assert len(before) <= 1, flood.order
 
 
 async def test_a_dead_instances_update_is_taken_over_and_handled_once(bot: BotEnv,
