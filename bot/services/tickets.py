@@ -30,6 +30,7 @@ from storage.models import (
     TicketResolution,
     TicketStatus,
 )
+from storage.repositories.tasks import NewTask
 from storage.uow import UnitOfWork
 
 
@@ -133,8 +134,8 @@ def claim_due(config: Config, ticket: Ticket, node: OrgNode, now: datetime) -> d
     return _when(config, ticket, _when(config, ticket, now) + sla.claim_escalate_after)
 
 
-async def _arm_claim_timers(uow: UnitOfWork, config: Config, ticket: Ticket, node: OrgNode,
-                            now: datetime, *, fresh: bool = False) -> None:
+def _claim_timers(config: Config, ticket: Ticket, node: OrgNode,
+                  now: datetime) -> list[NewTask]:
     """An open ticket is reminded in its group, then escalated, unless someone claims it first;
     the figures are the category's at the node's level. At the top of the tree there is no
     escalation timer, only the reminder. Below it the timer is armed even while no group
@@ -142,42 +143,51 @@ async def _arm_claim_timers(uow: UnitOfWork, config: Config, ticket: Ticket, nod
     and a ticket must not stay put for want of a timer; if none can by then, it does
     nothing."""
     sla = config.sla(ticket.category, level=sla_level(node))
-    if not fresh:
-        await uow.tasks.cancel(CLAIM_TIMERS, ticket_id=ticket.id)
     payload = {"node_id": node.id}
     # A ticket that arrives in quiet hours waits for the morning before it counts as waiting.
     start = _when(config, ticket, now)
-    await uow.tasks.schedule("claim_remind",
-                             _when(config, ticket, start + sla.claim_remind_after), now,
-                             ticket_id=ticket.id, payload=payload)
+    timers = [NewTask("claim_remind", _when(config, ticket, start + sla.claim_remind_after),
+                      ticket_id=ticket.id, payload=payload)]
     if node.parent_id is not None:
-        await uow.tasks.schedule("claim_escalate", claim_due(config, ticket, node, now), now,
-                                 ticket_id=ticket.id, payload=payload)
+        timers.append(NewTask("claim_escalate", claim_due(config, ticket, node, now),
+                              ticket_id=ticket.id, payload=payload))
+    return timers
 
 
-async def _arm_deadline_timers(uow: UnitOfWork, config: Config, ticket: Ticket, node: OrgNode,
-                               now: datetime, *, fresh: bool = False) -> None:
+def _deadline_timers(config: Config, ticket: Ticket, node: OrgNode,
+                     now: datetime) -> list[NewTask]:
     """Before the deadline the holder (or the group) is reminded, at it the group is told the
     ticket is overdue, and after the grace period it goes up one level (below the top of the
     tree, as for the claim timers). The timers carry the deadline they were set for: a moved
-    or reopened ticket has a new one. ``fresh``: a ticket just created, which has no timers to
-    cancel (without the look for them, its timers go in with one statement)."""
-    if not fresh:
-        await uow.tasks.cancel(DEADLINE_TIMERS, ticket_id=ticket.id)
+    or reopened ticket has a new one."""
     if ticket.deadline_at is None:
-        return
+        return []
     sla = config.sla(ticket.category, level=sla_level(node))
     payload = {"node_id": node.id, "deadline": ticket.deadline_at.isoformat()}
+    timers = []
     remind_at = _when(config, ticket, ticket.deadline_at - sla.resolution_remind_before)
     if remind_at < ticket.deadline_at and remind_at > now:
-        await uow.tasks.schedule("deadline_remind", remind_at, now, ticket_id=ticket.id,
-                                 payload=payload)
-    await uow.tasks.schedule("deadline_overdue", _when(config, ticket, ticket.deadline_at), now,
-                             ticket_id=ticket.id, payload=payload)
+        timers.append(NewTask("deadline_remind", remind_at, ticket_id=ticket.id,
+                              payload=payload))
+    timers.append(NewTask("deadline_overdue", _when(config, ticket, ticket.deadline_at),
+                          ticket_id=ticket.id, payload=payload))
     if node.parent_id is not None:  # at the top there is nobody to pass it to
         escalate_at = ticket.deadline_at + sla.resolution_escalate_after_overdue
-        await uow.tasks.schedule("deadline_escalate", _when(config, ticket, escalate_at),
-                                 now, ticket_id=ticket.id, payload=payload)
+        timers.append(NewTask("deadline_escalate", _when(config, ticket, escalate_at),
+                              ticket_id=ticket.id, payload=payload))
+    return timers
+
+
+async def _arm_claim_timers(uow: UnitOfWork, config: Config, ticket: Ticket, node: OrgNode,
+                            now: datetime) -> None:
+    await uow.tasks.cancel(CLAIM_TIMERS, ticket_id=ticket.id)
+    await uow.tasks.add_all(_claim_timers(config, ticket, node, now), now)
+
+
+async def _arm_deadline_timers(uow: UnitOfWork, config: Config, ticket: Ticket, node: OrgNode,
+                               now: datetime) -> None:
+    await uow.tasks.cancel(DEADLINE_TIMERS, ticket_id=ticket.id)
+    await uow.tasks.add_all(_deadline_timers(config, ticket, node, now), now)
 
 
 async def _arm_timers(uow: UnitOfWork, config: Config, ticket: Ticket, node: OrgNode,
@@ -228,8 +238,9 @@ async def create(uow: UnitOfWork, clock: Clock, config: Config, report: NewRepor
                                             added_by_role="resident", added_at=now))
     uow.tickets.log(_event(ticket, "created", now, report.reporter_id, "resident",
                            node=node.code, urgent=ticket.urgent))
-    await _arm_claim_timers(uow, config, ticket, node, now, fresh=True)
-    await _arm_deadline_timers(uow, config, ticket, node, now, fresh=True)
+    # A new ticket has no timers to cancel: its timers go in with one statement.
+    await uow.tasks.add_all([*_claim_timers(config, ticket, node, now),
+                             *_deadline_timers(config, ticket, node, now)], now)
     return ticket
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Insert, func, select, update
+from sqlalchemy import Insert, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,6 +39,25 @@ def _keyed_insert(dialect: str, once: bool) -> Insert:
     return stmt
 
 
+@dataclass(frozen=True)
+class NewTask:
+    kind: str
+    due_at: datetime
+    ticket_id: int | None = None
+    user_id: int | None = None
+    payload: dict | None = None
+
+
+_INSERT = insert(_TASKS)
+
+
+def _values(task: NewTask, now: datetime, key: str | None) -> dict:
+    return {"kind": task.kind, "due_at": task.due_at, "status": "pending",
+            "ticket_id": task.ticket_id, "user_id": task.user_id, "payload": task.payload or {},
+            "key": key, "attempts": 0, "lease": None, "leased_until": None, "last_error": None,
+            "created_at": now, "done_at": None}
+
+
 class TaskRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
@@ -49,18 +69,20 @@ class TaskRepository:
         """Add a task; with a key, (re)arm the one task of that key instead of adding. With
         ``once``, a key that exists (pending, or already run) is left alone: such a task, a
         digest say, happens once ever, however many processes ask and however often."""
-        values = {"kind": kind, "due_at": due_at, "status": "pending", "ticket_id": ticket_id,
-                  "user_id": user_id, "payload": payload or {}, "key": key, "attempts": 0,
-                  "lease": None, "leased_until": None, "last_error": None, "created_at": now,
-                  "done_at": None}
+        values = _values(NewTask(kind, due_at, ticket_id, user_id, payload), now, key)
         if key is None:
-            # An object flushed with the unit of work: a new ticket's timers go in one
-            # INSERT on PostgreSQL (the ORM batches them), where one statement each would
-            # cost a round trip each.
+            # An object flushed with the unit of work, with any others (add_all does it at
+            # once, for several).
             self._s.add(ScheduledTask(**values))
             return
         dialect = self._s.get_bind().dialect.name
         await self._s.execute(_keyed_insert(dialect, once), values)
+
+    async def add_all(self, tasks: Sequence[NewTask], now: datetime) -> None:
+        """Add tasks (no keys) with one statement: a ticket's timers. Row by row, SQLite
+        took an INSERT each (the ORM asks for each new id), PostgreSQL a round trip each."""
+        if tasks:
+            await self._s.execute(_INSERT, [_values(task, now, None) for task in tasks])
 
     async def cancel(self, kinds: Iterable[str], *, ticket_id: int | None = None,
                      key: str | None = None) -> int:
@@ -72,14 +94,21 @@ class TaskRepository:
         locks the ticket and looks again at what it finds, once the update has committed.
         Every ticket timer must therefore check, under the ticket's lock, that it still
         applies."""
-        stmt = select(ScheduledTask.id).where(ScheduledTask.status == "pending",
-                                              ScheduledTask.kind.in_(list(kinds)))
+        where = [ScheduledTask.status == "pending", ScheduledTask.kind.in_(list(kinds))]
         if ticket_id is not None:
-            stmt = stmt.where(ScheduledTask.ticket_id == ticket_id)
+            where.append(ScheduledTask.ticket_id == ticket_id)
         if key is not None:
-            stmt = stmt.where(ScheduledTask.key == key)
-        if self._s.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True)
+            where.append(ScheduledTask.key == key)
+        return await self._cancel(where)
+
+    async def _cancel(self, where: list) -> int:
+        if self._s.get_bind().dialect.name != "postgresql":
+            # SQLite has no row locks to skip (one writer at a time): one UPDATE.
+            result = await self._s.execute(update(ScheduledTask).where(*where)
+                                           .values(status="cancelled")
+                                           .execution_options(synchronize_session=False))
+            return result.rowcount or 0
+        stmt = select(ScheduledTask.id).where(*where).with_for_update(skip_locked=True)
         ids = list((await self._s.scalars(stmt)).all())
         if not ids:
             return 0
@@ -93,17 +122,9 @@ class TaskRepository:
         right now (on PostgreSQL its row is locked): that one is left to its handler, which
         must find out for itself that it no longer applies. For callers that must never wait
         on a task, such as a person's update."""
-        stmt = select(ScheduledTask.id).where(ScheduledTask.status == "pending",
-                                              ScheduledTask.kind == kind,
-                                              ScheduledTask.key.in_(list(keys)))
-        if self._s.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True)
-        ids = list((await self._s.scalars(stmt)).all())
-        if not ids:
-            return 0
-        await self._s.execute(update(ScheduledTask).where(ScheduledTask.id.in_(ids))
-                              .values(status="cancelled"))
-        return len(ids)
+        return await self._cancel([ScheduledTask.status == "pending",
+                                   ScheduledTask.kind == kind,
+                                   ScheduledTask.key.in_(list(keys))])
 
     async def claim_due(self, now: datetime, limit: int, lease_for: timedelta) -> list[
             tuple[int, str]]:
