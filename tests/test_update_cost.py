@@ -124,3 +124,42 @@ async def test_a_place_is_named_with_one_query(db) -> None:
         assert len(statements) == 1
         root = path[0]
         assert await uow.nodes.path(root) == [root]
+
+
+@contextmanager
+def statements(db):
+    seen: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:
+        seen.append(" ".join(statement.split()))
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+
+
+async def test_a_submit_writes_its_timers_at_once_and_looks_for_nothing_twice(
+        bot: BotEnv, db) -> None:
+    await bot.send(bot.updates.command(GROUP, "/bind", "SFQ-DH-01-G1", user=ADMIN))
+    *steps, (_, submit) = _report_steps(bot)
+    for _name, update in steps:
+        await bot.send(update())
+    made = submit()
+    with statements(db) as seen:
+        await bot.send(made)
+        await bot.deliver()
+    # The ticket's five timers: one INSERT (row by row, SQLite took one each).
+    assert sum(s.startswith("INSERT INTO scheduled_task") for s in seen) == 1
+    # The attachments are read once for the card; whether the draft is still there is known
+    # from its deletion; each outbox row is leased and read in one statement; a message
+    # remembered for the ticket is one INSERT.
+    assert sum(s.startswith("SELECT ticket_attachment") for s in seen) == 1
+    assert not [s for s in seen if s.startswith("SELECT draft.id FROM draft")]
+    sent = [s for s in seen if s.startswith("UPDATE outbox SET status=")]
+    assert len(sent) == 3  # the number, the card and its location
+    assert len([s for s in seen if s.startswith("SELECT outbox.id")
+                and "WHERE outbox.id =" in s]) == len(sent)  # read as sent, not as leased
+    assert not [s for s in seen if s.startswith("SELECT ticket_message")]
+    assert len(bot.fake.calls_to("sendLocation")) == 1

@@ -5,7 +5,7 @@ groups, notices to residents."""
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from bot.delivery.facts import Notices
 from bot.i18n import Translator, resolve_language
@@ -14,7 +14,7 @@ from bot.services import routing
 from bot.services.groups import MIGRATED, PostCard
 from bot.services.text import user_html
 from bot.views.cards import card_keyboard, card_text, category_name
-from storage.models import GroupChat, Ticket
+from storage.models import GroupChat, Ticket, TicketAttachment
 from storage.repositories.tickets import CARD_COPY
 from storage.uow import UnitOfWork
 
@@ -37,11 +37,14 @@ class Notifier:
                             now=self.rt.clock.now(), ticket_id=ticket.id if ticket else None,
                             purpose=purpose)
 
-    async def card(self, ticket: Ticket, language: str, *, note: str | None = None) -> dict:
+    async def card(self, ticket: Ticket, language: str, *, note: str | None = None,
+                   attachments: Sequence[TicketAttachment] | None = None) -> dict:
+        """``attachments``: the ticket's, when the caller has read them already."""
         t = self.rt.translator(language)
         node = await self.uow.nodes.get(ticket.grid_id or ticket.node_id)
         path = await self.uow.nodes.path(node) if node else []
-        attachments = await self.uow.tickets.attachments(ticket.id)
+        if attachments is None:
+            attachments = await self.uow.tickets.attachments(ticket.id)
         return {"text": card_text(t, self.rt.config, ticket, path, attachments, note=note),
                 "parse_mode": "HTML", "reply_markup": card_keyboard(t, ticket)}
 
@@ -74,12 +77,13 @@ class Notifier:
             self._enqueue(group.chat_id, "createForumTopic", {"name": name[:128]}, ticket,
                           "topic")
             thread = {"message_thread_id": "$topic"}
+        attachments = await self.uow.tickets.attachments(ticket.id)
         self._enqueue(group.chat_id, "sendMessage",
-                      {**await self.card(ticket, group.language, note=note), **thread},
+                      {**await self.card(ticket, group.language, note=note,
+                                         attachments=attachments), **thread},
                       ticket, "card")
         reply = {"reply_parameters": {"message_id": "$card",
                                       "allow_sending_without_reply": True}, **thread}
-        attachments = await self.uow.tickets.attachments(ticket.id)
         album = [a for a in attachments if a.kind in _ALBUM_KINDS]
         if len(album) > 1:
             self._enqueue(group.chat_id, "sendMediaGroup", {

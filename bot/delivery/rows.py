@@ -98,9 +98,9 @@ class Rows:
         now = self._clock.now()
         renewed = now + self._lease
         async with UnitOfWork(self._db) as uow:
-            if not await uow.outbox.take_lease(row_id, held_until=lease, until=renewed):
+            row = await uow.outbox.take_lease(row_id, held_until=lease, until=renewed)
+            if row is None:
                 return HOLD  # sent, failed or taken over meanwhile
-            row = await uow.outbox.get(row_id)
             ask_topic_right = False
             if row.method == "createForumTopic":
                 group = await uow.groups.get(row.chat_id)

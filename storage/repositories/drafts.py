@@ -88,11 +88,16 @@ class DraftRepository:
         self._s = session
         self._tasks = TaskRepository(session)
         self._first_check = first_check
+        # (user, flow) of drafts deleted in this unit of work and not started again: whether
+        # one exists is known without asking (a summary's buttons go once its report is sent).
+        self._gone: set[tuple[int, str]] = set()
 
     async def get(self, user_id: int, flow: str) -> Draft | None:
         return await self._s.scalar(_GET, {"user_id": user_id, "flow": flow})
 
     async def exists(self, user_id: int, flow: str) -> bool:
+        if (user_id, flow) in self._gone:
+            return False
         return await self._s.scalar(_EXISTS, {"user_id": user_id, "flow": flow}) is not None
 
     async def by_id(self, draft_id: int, *, lock: bool = False) -> Draft | None:
@@ -119,6 +124,7 @@ class DraftRepository:
         values = {"user_id": user_id, "flow": flow, "step": step, "data": data,
                   "created_at": now, "updated_at": now, "reminded_at": None}
         draft_id = (await self._s.execute(_INSERT, values)).scalar_one()
+        self._gone.discard((user_id, flow))
         # Outside the session (nothing of it is left to flush), readable like a loaded one.
         draft = Draft(id=draft_id, **values)
         due = now
@@ -154,19 +160,21 @@ class DraftRepository:
 
     async def _delete(self, *where) -> list[str]:
         """Delete drafts, then cancel their checks; returns the flows deleted."""
-        deleted = (await self._s.execute(delete(_DRAFTS).where(*where)
-                                         .returning(_DRAFTS.c.id, _DRAFTS.c.flow))).all()
+        deleted = (await self._s.execute(
+            delete(_DRAFTS).where(*where)
+            .returning(_DRAFTS.c.id, _DRAFTS.c.flow, _DRAFTS.c.user_id))).all()
+        self._gone.update((user_id, flow) for _, flow, user_id in deleted)
         # A Core DELETE leaves the rows' objects in the session: they leave it too (still
         # readable), so that nothing changed on them is flushed to a row that is gone.
         session = self._s.sync_session
-        for draft_id, _ in deleted:
+        for draft_id, _, _ in deleted:
             loaded = session.identity_map.get(identity_key(Draft, draft_id))
             if loaded is not None:
                 session.expunge(loaded)
-        keys = [key for draft_id, _ in deleted for key in check_keys(draft_id)]
+        keys = [key for draft_id, _, _ in deleted for key in check_keys(draft_id)]
         if keys:
             await self._tasks.cancel_unless_running(CHECK_KIND, keys)
-        return [flow for _, flow in deleted]
+        return [flow for _, flow, _ in deleted]
 
     async def discard_all(self, user_id: int) -> list[str]:
         """Every draft of the person, private or group questions alike (their data is being

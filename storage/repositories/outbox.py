@@ -176,15 +176,16 @@ class OutboxRepository:
         return {chat_id: row_id for chat_id, row_id in (await self._s.execute(stmt)).all()}
 
     async def take_lease(self, row_id: int, *, held_until: datetime,
-                         until: datetime) -> bool:
+                         until: datetime) -> OutboxMessage | None:
         """Compare-and-set on the lease: renew it only if it is still the one this sender
-        wrote (another sender takes a row over only after its lease ran out)."""
-        result = await self._s.execute(
+        wrote (another sender takes a row over only after its lease ran out). The row, read
+        by the same statement; None when the lease was not ours any more."""
+        return await self._s.scalar(
             update(OutboxMessage)
             .where(OutboxMessage.id == row_id, OutboxMessage.status == "pending",
                    OutboxMessage.not_before == held_until)
-            .values(not_before=until).execution_options(synchronize_session=False))
-        return result.rowcount == 1
+            .values(not_before=until).returning(OutboxMessage)
+            .execution_options(synchronize_session=False, populate_existing=True))
 
     async def release(self, row_ids: Sequence[int], *, held_until: datetime,
                       at: datetime) -> None:

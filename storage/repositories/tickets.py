@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.util import identity_key
 
 from storage.models import (
     OPEN_STATUSES,
@@ -29,6 +30,11 @@ CARD_COPY = "card_copy"
 
 # Read for every new report (its default place); built once, as the statement's expression
 # cost about as much to build as to run.
+# Each message a ticket's card, number or relay leaves in a chat is remembered: one
+# statement, not a look for it first.
+_REMEMBER = {name: insert(TicketMessage.__table__).on_conflict_do_nothing(
+    index_elements=["chat_id", "message_id"])
+    for name, insert in (("postgresql", postgresql_insert), ("sqlite", sqlite_insert))}
 _CO_REPORTED = select(TicketReporter.ticket_id).where(
     TicketReporter.user_id == bindparam("user_id"))
 _RECENT_GRIDS = (select(Ticket.grid_id)
@@ -171,9 +177,14 @@ class TicketRepository:
 
     async def remember_message(self, chat_id: int, message_id: int, ticket_id: int,
                                purpose: str = "relay") -> None:
-        if await self._s.get(TicketMessage, (chat_id, message_id)) is None:
-            self._s.add(TicketMessage(chat_id=chat_id, message_id=message_id,
-                                      ticket_id=ticket_id, purpose=purpose))
+        """A message known already keeps what it was first remembered as."""
+        if self._s.sync_session.identity_map.get(
+                identity_key(TicketMessage, (chat_id, message_id))) is not None:
+            return
+        dialect = self._s.get_bind().dialect.name
+        await self._s.execute(_REMEMBER["postgresql" if dialect == "postgresql" else "sqlite"],
+                              {"chat_id": chat_id, "message_id": message_id,
+                               "ticket_id": ticket_id, "purpose": purpose})
 
     async def message(self, chat_id: int, message_id: int) -> TicketMessage | None:
         return await self._s.get(TicketMessage, (chat_id, message_id))
