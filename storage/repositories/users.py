@@ -101,8 +101,16 @@ class UserRepository:
             if hit is not None:
                 return hit[0]
         user, changed = await self._seen(user_id, telegram_language_code, now)
-        if self._languages is not None and not changed and user not in self._s.dirty:
-            self._languages.put(user_id, user.language, telegram_language_code)
+        languages = self._languages
+        if languages is not None:
+            if not changed and user not in self._s.dirty:
+                languages.put(user_id, user.language, telegram_language_code)
+            else:
+                # New, or noted as writing again: known as committed, once it is.
+                event.listen(self._s.sync_session, "after_commit",
+                             lambda _session: languages.put(user_id, user.language,
+                                                            telegram_language_code),
+                             once=True)
         return user.language
 
     def language_changes(self, user_id: int) -> None:
