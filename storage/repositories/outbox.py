@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -19,6 +19,14 @@ CARD_PARTS = ("card", "topic", "card_edit", "card_media")
 CONVERSATION = "relay"
 
 _INSERT = OutboxMessage.__table__.insert().returning(OutboxMessage.__table__.c.id)
+# Every row sent is leased again just before its call (a compare-and-set on its lease) and
+# read by the same statement: built once.
+_ROWS = OutboxMessage.__table__
+_TAKE_LEASE = (select(OutboxMessage).from_statement(
+    update(_ROWS).where(_ROWS.c.id == bindparam("row_id"), _ROWS.c.status == "pending",
+                        _ROWS.c.not_before == bindparam("held_until"))
+    .values(not_before=bindparam("until")).returning(*_ROWS.c))
+    .execution_options(populate_existing=True))
 
 
 class OutboxRepository:
@@ -180,12 +188,8 @@ class OutboxRepository:
         """Compare-and-set on the lease: renew it only if it is still the one this sender
         wrote (another sender takes a row over only after its lease ran out). The row, read
         by the same statement; None when the lease was not ours any more."""
-        return await self._s.scalar(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == row_id, OutboxMessage.status == "pending",
-                   OutboxMessage.not_before == held_until)
-            .values(not_before=until).returning(OutboxMessage)
-            .execution_options(synchronize_session=False, populate_existing=True))
+        return await self._s.scalar(_TAKE_LEASE, {"row_id": row_id, "held_until": held_until,
+                                                  "until": until})
 
     async def release(self, row_ids: Sequence[int], *, held_until: datetime,
                       at: datetime) -> None:
