@@ -665,4 +665,4 @@ def _run(config: Config, args: argparse.Namespace) -> int:
         print("gridgate: --port must be between 0 and 65535", file=sys.stderr)
         return EXIT_USAGE
     return asyncio.run(serve(config, ServeOptions(webhook=webhook, listen=args.listen,
-                                                  port=args.port)))
+                                                  port=args.port, own_process=True)))

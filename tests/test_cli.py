@@ -415,3 +415,18 @@ async def test_postgresql_must_be_upgraded_deliberately() -> None:
     async with pg_schema() as db:
         with pytest.raises(NotMigrated, match="gridgate db upgrade"):
             await prepare(db, make_config(), FakeClock())
+
+
+def test_the_bots_own_process_freezes_what_start_up_built() -> None:
+    """gridgate run settles its garbage collection once started (bot.serve): what start-up
+    built is frozen, and the youngest objects are collected less often. Checked in a process
+    of its own: the tests' own process is left as it is."""
+    code = ("import gc\n"
+            "import bot.app\n"
+            "from bot.serve import YOUNG_COLLECTION_EVERY, settle_garbage_collection\n"
+            "before = gc.get_threshold()\n"
+            "settle_garbage_collection()\n"
+            "assert gc.get_freeze_count() > 10_000, gc.get_freeze_count()\n"
+            "assert gc.get_threshold() == (YOUNG_COLLECTION_EVERY, *before[1:])\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1],
+                   timeout=60)
