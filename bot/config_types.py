@@ -350,6 +350,9 @@ class DatabaseSettings(Section):
     # SQLite: "normal" may lose the last commits on a power cut, "full" syncs every commit
     # (storage.db says more).
     synchronous: Literal["normal", "full"] = "normal"
+    # PostgreSQL: this instance's transactions that run at once; the others wait their turn
+    # (storage.db Turns).
+    transactions_at_once: PositiveInt = 8
 
     @field_validator("url")
     @classmethod

@@ -18,7 +18,7 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.services import grids
 from storage import migrate
-from storage.db import Database, create_database, pool_size_for
+from storage.db import Database, create_database
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def open_database(config: Config) -> Database:
     return create_database(config.database.url, echo=config.database.echo,
                            busy_timeout_ms=config.database.sqlite_busy_timeout_ms,
                            synchronous=config.database.synchronous,
-                           pool_size=pool_size_for(config.runtime.max_concurrent_updates))
+                           transactions_at_once=config.database.transactions_at_once)
 
 
 def sqlite_file(url: str) -> Path | None:

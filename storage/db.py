@@ -90,8 +90,12 @@ class Turns:
     once, against 1 s in turns). Units of work therefore queue here, in order, before they
     take a connection; SQLite's busy timeout still covers other processes.
 
-    PostgreSQL (capacity: the pool with its overflow): a unit of work waits here rather than
-    in the pool's own queue, which knows no one first.
+    PostgreSQL (capacity: ``[database] transactions_at_once``): a unit of work waits here
+    rather than in the pool's own queue, which knows no one first. Not one per update worker:
+    the server works on a few transactions at a time, on its own cores, and more at once only
+    wait inside it, each on a connection of its own that prepares every statement again
+    (bench/README.md: 4 or 8 at once took 30-40 % more updates a second than 68, on the
+    same machine).
 
     First in line: with up to 64 updates handled at once, a turn in arrival order came after
     up to 64 other transactions, and the scheduler's tick and the outbox sender (a ticket's
@@ -384,11 +388,13 @@ POOL_OVERFLOW = 4
 
 def create_database(
     url: str, *, echo: bool = False, busy_timeout_ms: int = 5000, connect_args: dict | None = None,
-    synchronous: Synchronous = "normal", sqlite_inline: bool = True, pool_size: int | None = None,
+    synchronous: Synchronous = "normal", sqlite_inline: bool = True,
+    transactions_at_once: int | None = None,
 ) -> Database:
-    """``pool_size`` (PostgreSQL): the connections kept open, one for each task that may hold a
-    unit of work at once (``pool_size_for``); a few more are opened for a burst and closed
-    again."""
+    """``transactions_at_once`` (PostgreSQL): this process's units of work that run at once;
+    the others wait their turn (``Turns``). The pool keeps that many connections open and a
+    few more (``pool_size_for``), and opens some beyond them in a burst, closing them again.
+    Without it, SQLAlchemy's default pool (5 and 10 in a burst), for tools and tests."""
     parsed = make_url(url)
     # A database error's text quotes its statement's values (names, phones, message texts) and
     # ends up in logged tracebacks; only echo, a debugging aid, shows them.
@@ -418,8 +424,8 @@ def create_database(
         # is noticed by asyncpg as it happens and refused at checkout (_drop_closed), and a
         # failure on a connection that broke unnoticed discards the whole pool, so the next
         # unit of work gets a fresh one.
-        if pool_size is not None:
-            kwargs["pool_size"] = pool_size
+        if transactions_at_once is not None:
+            kwargs["pool_size"] = pool_size_for(transactions_at_once)
             kwargs["max_overflow"] = POOL_OVERFLOW
         # The connection used last is taken first: asyncpg prepares each statement once per
         # connection, and handed out in turn every connection of the pool prepared every
@@ -439,19 +445,17 @@ def create_database(
     if sqlite:
         turns = Turns(wait)
     else:
-        # As many at once as the pool has connections, overflow included (SQLAlchemy's
-        # defaults when no size is given).
-        size = 5 if pool_size is None else pool_size
-        overflow = 10 if pool_size is None else POOL_OVERFLOW
-        turns = Turns(wait, capacity=size + overflow)
+        # Without a number: as many at once as SQLAlchemy's default pool has connections,
+        # its burst included.
+        turns = Turns(wait, capacity=15 if transactions_at_once is None
+                      else transactions_at_once)
     return Database(engine=engine, sessions=sessions, turns=turns)
 
 
-def pool_size_for(workers: int) -> int:
-    """PostgreSQL connections for an instance: one per update worker, one each for the outbox
-    sender, the scheduler's tick and the inbox dispatcher (webhook mode), and one for the
-    health check and the hourly jobs."""
-    return workers + 4
+def pool_size_for(transactions_at_once: int) -> int:
+    """PostgreSQL connections kept open by an instance: one for each unit of work that may run
+    at once, and two for what does not take turns (the health check, migrations)."""
+    return transactions_at_once + 2
 
 
 def _drop_closed(dbapi_connection, _record, _proxy) -> None:

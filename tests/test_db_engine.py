@@ -135,12 +135,14 @@ async def test_sqlite_synchronous_comes_from_the_config(tmp_path, setting, pragm
         await db.dispose()
 
 
-def test_the_postgresql_pool_is_sized_from_the_workers() -> None:
-    config = make_config(database={"url": "postgresql://u:p@127.0.0.1:5432/x"},
+def test_the_postgresql_pool_is_sized_from_the_transactions_at_once() -> None:
+    config = make_config(database={"url": "postgresql://u:p@127.0.0.1:5432/x",
+                                   "transactions_at_once": 6},
                          runtime={"max_concurrent_updates": 40})
     db = open_database(config)
     pool = db.engine.sync_engine.pool
-    assert pool.size() == pool_size_for(40) == 44
+    assert pool.size() == pool_size_for(6) == 8
+    assert db.turns.capacity == 6  # the 40 workers' units of work wait their turn in order
     assert not db.engine.sync_engine.pool._pre_ping
 
 
