@@ -66,6 +66,9 @@ NEW_MESSAGES = filters.UpdateType.MESSAGE
 PRIVATE = filters.ChatType.PRIVATE & NEW_MESSAGES
 
 
+# Bot API calls an update worker may have under way at once: a press's answer (and the
+# taking away of its message's buttons) go beside the reply (handlers.reply).
+CALLS_PER_WORKER = 3
 # Bot API calls that may be under way at once besides the update workers': the outbox
 # sender's (OutboxSender's default concurrency), the scheduler's tick, /readyz's getMe and one
 # to spare.
@@ -73,13 +76,13 @@ OTHER_BOT_API_CALLS = 8 + 3
 
 
 def bot_api_request(workers: int) -> AiohttpRequest:
-    """The HTTP client for Bot API calls (getUpdates has its own): a connection for each update
-    worker and each other caller, all kept open between calls (for 5 s, as httpx does), so a
-    burst neither waits for a connection (PTB gives up after its 1 s pool timeout) nor opens
-    more connections, each with a TLS handshake, than there can be callers (PTB's default:
-    256). On aiohttp rather than PTB's httpx client, whose cost per call grows with the
-    connections in its pool (bot.bot_api_client)."""
-    return AiohttpRequest(connection_pool_size=workers + OTHER_BOT_API_CALLS)
+    """The HTTP client for Bot API calls (getUpdates has its own): a connection for each call
+    an update worker may have under way and for each other caller, all kept open between
+    calls (for 5 s, as httpx does), so a burst neither waits for a connection (PTB gives up
+    after its 1 s pool timeout) nor opens more connections, each with a TLS handshake, than
+    there can be callers (PTB's default: 256). On aiohttp rather than PTB's httpx client,
+    whose cost per call grows with the connections in its pool (bot.bot_api_client)."""
+    return AiohttpRequest(connection_pool_size=workers * CALLS_PER_WORKER + OTHER_BOT_API_CALLS)
 
 
 def build_application(rt: Runtime, *, request: BaseRequest | None = None,
