@@ -113,6 +113,26 @@ def page_file(package: str, name: str) -> bytes:
     return resources.files(package).joinpath("static", name).read_bytes()
 
 
+def add_page(app: web.Application, path: str, package: str, page: str,
+             static: dict[str, str]) -> None:
+    """Serve ``page`` of ``package``'s ``static/`` folder at ``path``, and the files named in
+    ``static`` (name → content type) under ``path``/static/; any other name is not found."""
+
+    async def show_page(request: web.Request) -> web.Response:
+        return with_headers(web.Response(body=page_file(package, page), content_type="text/html",
+                                         charset="utf-8"), cache="no-store")
+
+    async def show_static(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if name not in static:
+            raise web.HTTPNotFound()
+        return with_headers(web.Response(body=page_file(package, name),
+                                         content_type=static[name]), cache="no-cache")
+
+    app.router.add_get(path, show_page)
+    app.router.add_get(path + "/static/{name}", show_static)
+
+
 def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 

@@ -217,6 +217,20 @@ async def test_a_double_tap_acts_once_and_a_retry_gets_the_same_answer(chat: Cha
     assert len(asked) == 1, [m["html"] for m in asked]
 
 
+async def test_the_page_serves_its_own_files_and_nothing_beside_them(chat: Chat_) -> None:
+    page = await chat.page()
+    async with page.http.get(f"{page.url}/chat") as response:
+        assert response.status == 200 and response.content_type == "text/html"
+        assert response.headers["Cache-Control"] == "no-store"
+        assert "Content-Security-Policy" in response.headers
+    async with page.http.get(f"{page.url}/chat/static/chat.js") as response:
+        assert response.status == 200 and response.content_type == "text/javascript"
+        assert "Content-Security-Policy" in response.headers
+    for name in ("chat.html", "../routes.py", "console.js"):
+        async with page.http.get(f"{page.url}/chat/static/{name}") as response:
+            assert response.status == 404, name
+
+
 async def test_the_guards(chat: Chat_) -> None:
     page = await chat.page()
     await page.open()

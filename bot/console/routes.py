@@ -54,8 +54,7 @@ class Console:
     member_nodes: MemberNodes
 
     def routes(self, app: web.Application) -> None:
-        app.router.add_get("/console", self.page)
-        app.router.add_get("/console/static/{name}", self.static)
+        guard.add_page(app, "/console", "bot.console", "console.html", STATIC)
         app.router.add_post("/console/api/signin", self.signin)
         app.router.add_get("/console/api/signin/status", self.signin_status)
         app.router.add_post("/console/api/signout", self.signout)
@@ -71,20 +70,6 @@ class Console:
         app.router.add_post(r"/console/api/ticket/{id:\d{1,12}}/escalate", self.escalate)
         app.router.add_get("/console/api/export", self.export)
         app.router.add_get("/console/api/live", self.live)
-
-    # -- the page -----------------------------------------------------------------------------
-
-    async def page(self, request: web.Request) -> web.Response:
-        page = guard.page_file("bot.console", "console.html")
-        return guard.with_headers(web.Response(body=page, content_type="text/html",
-                                               charset="utf-8"), cache="no-store")
-
-    async def static(self, request: web.Request) -> web.Response:
-        name = request.match_info["name"]
-        if name not in STATIC:
-            raise web.HTTPNotFound()
-        return guard.with_headers(web.Response(body=guard.page_file("bot.console", name),
-                                               content_type=STATIC[name]), cache="no-cache")
 
     # -- signing in ----------------------------------------------------------------------------
 

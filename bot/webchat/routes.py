@@ -69,8 +69,7 @@ class WebChat:
         default_factory=weakref.WeakValueDictionary)
 
     def routes(self, app: web.Application) -> None:
-        app.router.add_get("/chat", self.page)
-        app.router.add_get("/chat/static/{name}", self.static)
+        guard.add_page(app, "/chat", "bot.webchat", "chat.html", STATIC)
         app.router.add_post("/chat/api/session", self.session)
         app.router.add_get("/chat/api/messages", self.messages)
         app.router.add_post("/chat/api/send", self.send)
@@ -87,20 +86,6 @@ class WebChat:
     @property
     def _config(self):
         return self.rt.config.web
-
-    # -- the page --------------------------------------------------------------------------
-
-    async def page(self, request: web.Request) -> web.Response:
-        page = guard.page_file("bot.webchat", "chat.html")
-        return guard.with_headers(web.Response(body=page, content_type="text/html",
-                                               charset="utf-8"), cache="no-store")
-
-    async def static(self, request: web.Request) -> web.Response:
-        name = request.match_info["name"]
-        if name not in STATIC:
-            raise web.HTTPNotFound()
-        return guard.with_headers(web.Response(body=guard.page_file("bot.webchat", name),
-                                               content_type=STATIC[name]), cache="no-cache")
 
     # -- the session ------------------------------------------------------------------------
 
