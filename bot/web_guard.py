@@ -113,10 +113,15 @@ def page_file(package: str, name: str) -> bytes:
     return resources.files(package).joinpath("static", name).read_bytes()
 
 
+# What every page loads beside its own files (bot.pages): name -> content type.
+SHARED_STATIC = {"dom.js": "text/javascript"}
+
+
 def add_page(app: web.Application, path: str, package: str, page: str,
              static: dict[str, str]) -> None:
-    """Serve ``page`` of ``package``'s ``static/`` folder at ``path``, and the files named in
-    ``static`` (name → content type) under ``path``/static/; any other name is not found."""
+    """Serve ``page`` of ``package``'s ``static/`` folder at ``path``, and under
+    ``path``/static/ the files named in ``static`` (name -> content type) and the pages' shared
+    ones (SHARED_STATIC); any other name is not found."""
 
     async def show_page(request: web.Request) -> web.Response:
         return with_headers(web.Response(body=page_file(package, page), content_type="text/html",
@@ -124,10 +129,14 @@ def add_page(app: web.Application, path: str, package: str, page: str,
 
     async def show_static(request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        if name not in static:
+        if name in static:
+            body, content_type = page_file(package, name), static[name]
+        elif name in SHARED_STATIC:
+            body, content_type = page_file("bot.pages", name), SHARED_STATIC[name]
+        else:
             raise web.HTTPNotFound()
-        return with_headers(web.Response(body=page_file(package, name),
-                                         content_type=static[name]), cache="no-cache")
+        return with_headers(web.Response(body=body, content_type=content_type),
+                            cache="no-cache")
 
     app.router.add_get(path, show_page)
     app.router.add_get(path + "/static/{name}", show_static)

@@ -12,7 +12,7 @@
 "use strict";
 
 (() => {
-  const SVG_NS = "http://www.w3.org/2000/svg";
+  const { h } = window.ggDom; // bot/pages/static/dom.js
   const LANG_TAGS = { zh_Hans: "zh-Hans", zh_Hant: "zh-Hant", en: "en" };
   const VIEWS = ["map", "rates", "queue"];
   const RATES = ["response", "resolution", "on_time", "satisfaction"];
@@ -52,21 +52,6 @@
     return text;
   }
 
-  function h(tag, attrs, ...children) {
-    const svg = tag.startsWith("svg:");
-    const el = svg ? document.createElementNS(SVG_NS, tag.slice(4)) : document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs || {})) {
-      if (value === null || value === undefined || value === false) continue;
-      if (key === "text") el.textContent = value;
-      else if (key.startsWith("on") && typeof value === "function") {
-        el.addEventListener(key.slice(2), value);
-      } else el.setAttribute(key, value === true ? "" : String(value));
-    }
-    for (const child of children.flat()) {
-      if (child !== null && child !== undefined && child !== false) el.append(child);
-    }
-    return el;
-  }
 
   const tag = () => LANG_TAGS[S.language] || "zh-Hans";
   const number = (n) => (typeof n === "number" ? n.toLocaleString(tag()) : "–");
