@@ -114,7 +114,7 @@ def page_file(package: str, name: str) -> bytes:
 
 
 # What every page loads beside its own files (bot.pages): name -> content type.
-SHARED_STATIC = {"dom.js": "text/javascript"}
+SHARED_STATIC = {"dom.js": "text/javascript", "pages.css": "text/css"}
 
 
 def add_page(app: web.Application, path: str, package: str, page: str,

@@ -223,9 +223,11 @@ async def test_the_page_serves_its_own_files_and_nothing_beside_them(chat: Chat_
         assert response.status == 200 and response.content_type == "text/html"
         assert response.headers["Cache-Control"] == "no-store"
         assert "Content-Security-Policy" in response.headers
-    for name in ("chat.js", "dom.js"):  # its own script, and what the pages share
+    # Its own script and style, and what the pages share.
+    for name, kind in (("chat.js", "text/javascript"), ("dom.js", "text/javascript"),
+                       ("chat.css", "text/css"), ("pages.css", "text/css")):
         async with page.http.get(f"{page.url}/chat/static/{name}") as response:
-            assert response.status == 200 and response.content_type == "text/javascript"
+            assert response.status == 200 and response.content_type == kind
             assert "Content-Security-Policy" in response.headers
     for name in ("chat.html", "../routes.py", "console.js"):
         async with page.http.get(f"{page.url}/chat/static/{name}") as response:
