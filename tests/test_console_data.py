@@ -4,7 +4,6 @@ search, and the map's counts and points."""
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
@@ -16,12 +15,11 @@ from bot.services.stats import Cadence, Span
 from bot.startup import prepare
 from bot.views import console as console_views
 from storage.db import Database
-from storage.models import ScheduledTask, Ticket, TicketResolution, TicketSurvey
+from storage.models import ScheduledTask, TicketSurvey
 from storage.uow import UnitOfWork
 from tests.harness import make_config
 from tests.test_stats import _crafted_day, add_survey, local
-
-_numbers = itertools.count(1)
+from tests.test_stats import add_ticket as put
 
 
 @pytest.fixture
@@ -34,33 +32,6 @@ async def district(db: Database) -> Database:
 async def _id(db: Database, code: str) -> int:
     async with UnitOfWork(db) as uow:
         return (await uow.nodes.by_code(code)).id
-
-
-async def put(uow: UnitOfWork, code: str, created: datetime, *, grid: str | None = None,
-              status: str = "open", claimed: datetime | None = None,
-              claim_due: datetime | None = None, resolved: datetime | None = None,
-              deadline: datetime | None = None, on_time: bool | None = None,
-              close_reason: str | None = None, category: str = "sanitation",
-              reopen_count: int = 0, at: tuple[float, float] | None = None,
-              number: str | None = None) -> Ticket:
-    """A ticket as the life cycle would have left it: handled at ``code``, its place in
-    ``grid`` (``code`` if not given)."""
-    node = await uow.nodes.by_code(code)
-    place = await uow.nodes.by_code(grid) if grid else node
-    ticket = Ticket(number=number or f"C-{next(_numbers):06d}", kind="report",
-                    category=category, status=status, node_id=node.id, grid_id=place.id,
-                    reporter_id=700_000, language="zh_Hans", description="crafted",
-                    created_at=created, updated_at=resolved or claimed or created,
-                    claimed_at=claimed, claim_due_at=claim_due, resolved_at=resolved,
-                    deadline_at=deadline, on_time=on_time, close_reason=close_reason,
-                    reopen_count=reopen_count, latitude=at[0] if at else None,
-                    longitude=at[1] if at else None)
-    uow.tickets.add(ticket)
-    await uow.tickets.flush()
-    if resolved is not None:
-        uow.tickets.record_resolution(TicketResolution(
-            ticket_id=ticket.id, node_id=node.id, resolved_at=resolved, on_time=on_time))
-    return ticket
 
 
 # -- the rates are the digests' numbers -------------------------------------------------------

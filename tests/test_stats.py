@@ -29,18 +29,25 @@ def local(day: int, hour: int = 0, minute: int = 0, second: int = 0, *,
     return datetime(2026, month, day, hour, minute, second, tzinfo=SHANGHAI).astimezone(UTC)
 
 
-async def add_ticket(uow: UnitOfWork, code: str, created: datetime, *, status: str = "open",
-                     claimed: datetime | None = None, resolved: datetime | None = None,
+async def add_ticket(uow: UnitOfWork, code: str, created: datetime, *, grid: str | None = None,
+                     status: str = "open", claimed: datetime | None = None,
+                     claim_due: datetime | None = None, resolved: datetime | None = None,
                      deadline: datetime | None = None, on_time: bool | None = None,
-                     close_reason: str | None = None) -> Ticket:
-    """A ticket as the life cycle would have left it, written directly with chosen times."""
+                     close_reason: str | None = None, category: str = "sanitation",
+                     reopen_count: int = 0, at: tuple[float, float] | None = None,
+                     number: str | None = None) -> Ticket:
+    """A ticket as the life cycle would have left it, written directly with chosen times:
+    handled at ``code``, its place in ``grid`` (``code`` if not given)."""
     node = await uow.nodes.by_code(code)
-    ticket = Ticket(number=f"T-{next(_numbers):06d}", kind="report", category="sanitation",
-                    status=status, node_id=node.id, grid_id=node.id, reporter_id=700_000,
-                    language="zh_Hans", description="crafted", created_at=created,
-                    updated_at=resolved or claimed or created, claimed_at=claimed,
-                    resolved_at=resolved, deadline_at=deadline, on_time=on_time,
-                    close_reason=close_reason)
+    place = await uow.nodes.by_code(grid) if grid else node
+    ticket = Ticket(number=number or f"T-{next(_numbers):06d}", kind="report",
+                    category=category, status=status, node_id=node.id, grid_id=place.id,
+                    reporter_id=700_000, language="zh_Hans", description="crafted",
+                    created_at=created, updated_at=resolved or claimed or created,
+                    claimed_at=claimed, claim_due_at=claim_due, resolved_at=resolved,
+                    deadline_at=deadline, on_time=on_time, close_reason=close_reason,
+                    reopen_count=reopen_count, latitude=at[0] if at else None,
+                    longitude=at[1] if at else None)
     uow.tickets.add(ticket)
     await uow.tickets.flush()
     if resolved is not None:
